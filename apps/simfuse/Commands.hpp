@@ -1,0 +1,21 @@
+#pragma once
+// The sub-commands of the simfuse tool. Each returns the process exit code.
+#include <string>
+#include <vector>
+
+namespace simfuse::app {
+
+struct CommonOptions {
+  std::string case_file;
+  std::vector<std::string> sets;  // --set k=v
+  std::string output;             // --output DIR
+  bool allow_unused = false;
+  bool progress = true;
+  int verbosity = 1;  // 0 quiet, 1 normal, 2 verbose
+};
+
+int cmd_run(const CommonOptions& o);
+int cmd_validate(const CommonOptions& o);
+int cmd_doc(const std::string& component);
+
+}  // namespace simfuse::app

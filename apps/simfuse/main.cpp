@@ -1,0 +1,120 @@
+// simfuse: run YAML cases that couple PETSc solvers with libtorch surrogates.
+//
+//   simfuse run CASE.yaml [--set key=value]... [--output DIR] [-- PETSc options]
+//   simfuse config validate CASE.yaml
+//   simfuse config doc [component]
+//
+// Exit codes: 0 success, 1 internal error (a bug: please report), 2 bad input (the
+// message says where and how to fix it), 3 the run failed numerically (a solver
+// diverged); summary.json records the failure.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <sstream>
+
+#include "apps/simfuse/Commands.hpp"
+#include "core/Error.hpp"
+#include "core/Log.hpp"
+#include "core/Petsc.hpp"
+#include "core/Version.hpp"
+#include "solvers/common/DiffusionOperator.hpp"
+
+namespace {
+
+int report(const std::exception& e, int code, int rank) {
+  if (rank == 0) {
+    std::cerr << e.what() << "\n";
+    if (code == 1)
+      std::cerr << "This is a bug in simfuse (or a library it uses); please report it with the case file.\n";
+  }
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Everything after "--" belongs to PETSc.
+  std::vector<char*> ours{argv[0]}, petsc{argv[0]};
+  bool after = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!after && std::string(argv[i]) == "--") {
+      after = true;
+      continue;
+    }
+    (after ? petsc : ours).push_back(argv[i]);
+  }
+  int pargc = static_cast<int>(petsc.size());
+  petsc.push_back(nullptr);
+  char** pargv = petsc.data();
+
+  std::unique_ptr<simfuse::PetscSession> session;
+  try {
+    session = std::make_unique<simfuse::PetscSession>(&pargc, &pargv);
+  } catch (const std::exception& e) {
+    std::cerr << "simfuse: cannot initialise PETSc/MPI: " << e.what() << "\n";
+    return 1;
+  }
+  const int rank = session->rank();
+
+  CLI::App app{
+      "simfuse: couple MPI/PETSc PDE solvers with libtorch surrogates.\n"
+      "PETSc options go after '--', e.g. simfuse run case.yaml -- -log_view",
+      "simfuse"};
+  app.set_version_flag("--version", std::string("simfuse ") + SIMFUSE_VERSION);
+  app.require_subcommand(1);
+  simfuse::app::CommonOptions o;
+  auto add_case_options = [&](CLI::App* c) {
+    c->add_option("case", o.case_file, "the case file (YAML)")->required();
+    c->add_option("--set", o.sets, "override a value: --set solver.params.kappa=0.5 (repeatable)")
+        ->type_name("KEY=VALUE")
+        ->allow_extra_args(false);
+    c->add_flag("--allow-unused-petsc-options", o.allow_unused, "run even if a PETSc option is never used");
+  };
+  auto* run = app.add_subcommand("run", "run a case: time steps, VTK/PNG output, summary.json");
+  add_case_options(run);
+  run->add_option("-o,--output", o.output, "output folder (overrides output.dir)");
+  run->add_flag(
+      "--no-progress", [&](int64_t) { o.progress = false; }, "no progress bar");
+  run->add_flag(
+      "-q,--quiet", [&](int64_t) { o.verbosity = 0; }, "only warnings and errors");
+  run->add_flag(
+      "-v,--verbose", [&](int64_t) { o.verbosity = 2; }, "more detail");
+
+  auto* config = app.add_subcommand("config", "check case files and list their keys");
+  config->require_subcommand(1);
+  auto* validate = config->add_subcommand("validate", "check a case file (and build it) without running it");
+  add_case_options(validate);
+  std::string component;
+  auto* doc = config->add_subcommand("doc",
+                                     "document case-file keys: all, a section (grid, time, output), a "
+                                     "family (solver, function, bc, policy) or a type (solver.diffusion)");
+  doc->add_option("component", component, "what to document (default: everything)");
+
+  try {
+    std::ostringstream out, err;
+    try {
+      app.parse(static_cast<int>(ours.size()), ours.data());
+    } catch (const CLI::ParseError& e) {
+      const int code = app.exit(e, out, err);
+      if (rank == 0) {
+        std::cout << out.str();
+        std::cerr << err.str();
+      }
+      return code == 0 ? 0 : 2;
+    }
+    simfuse::init_logging(rank, o.verbosity == 0   ? simfuse::Verbosity::quiet
+                                : o.verbosity == 2 ? simfuse::Verbosity::verbose
+                                                   : simfuse::Verbosity::normal);
+    if (*run) return simfuse::app::cmd_run(o);
+    if (*validate) return simfuse::app::cmd_validate(o);
+    if (*doc) return simfuse::app::cmd_doc(component);
+    return 2;
+  } catch (const simfuse::RunFailure& e) {
+    return report(e, 3, rank);
+  } catch (const simfuse::UserError& e) {
+    return report(e, 2, rank);
+  } catch (const std::exception& e) {
+    return report(e, 1, rank);
+  }
+}

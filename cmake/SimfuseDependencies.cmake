@@ -1,0 +1,21 @@
+# Third-party dependencies, all from Debian 12 packages (scripts/install-deps.sh).
+find_package(MPI REQUIRED COMPONENTS C CXX)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PETSC REQUIRED IMPORTED_TARGET PETSc>=3.18)
+pkg_check_modules(MUPARSER REQUIRED IMPORTED_TARGET muparser)
+find_package(yaml-cpp REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(fmt REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(VTK 9.1 REQUIRED COMPONENTS
+  CommonCore CommonDataModel CommonExecutionModel
+  IOXML IOParallelXML IOImage ImagingCore ParallelMPI)
+if(SIMFUSE_BUILD_TESTS)
+  find_package(Catch2 2 REQUIRED)
+  include(Catch)
+endif()
+if(SIMFUSE_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
+find_package(Python3 COMPONENTS Interpreter)

@@ -1,0 +1,140 @@
+#include "core/Config.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace simfuse {
+
+namespace {
+
+ConfigDocument check_root(ConfigDocument doc, const YAML::Node& root, const std::string& origin) {
+  if (!root.IsMap()) {
+    Location loc{origin, 1, 1};
+    if (root.IsDefined() && !root.IsNull() && root.Mark().line >= 0)
+      loc = {origin, root.Mark().line + 1, root.Mark().column + 1};
+    throw UserError(
+        Diagnostic{loc,
+                   {},
+                   root.IsNull() ? "the case document is empty" : "the top level of a case must be a mapping of keys",
+                   "start from a shipped case, e.g. cases/heat2d.yaml"});
+  }
+  return doc;
+}
+
+bool valid_key(const std::string& k) {
+  if (k.empty()) return false;
+  for (char c : k)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+  return true;
+}
+
+}  // namespace
+
+std::vector<std::string> split_key_path(const std::string& path) {
+  std::vector<std::string> parts;
+  std::string cur;
+  for (char c : path) {
+    if (c == '.') {
+      parts.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  parts.push_back(cur);
+  return parts;
+}
+
+ConfigDocument ConfigDocument::from_string(const std::string& text, const std::string& origin) {
+  ConfigDocument doc;
+  doc.origin_ = origin;
+  try {
+    doc.root_ = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw UserError(Diagnostic{Location{origin, e.mark.line + 1, e.mark.column + 1},
+                               {},
+                               "YAML syntax error: " + e.msg,
+                               "check indentation (spaces only), colons after keys, and matching "
+                               "brackets and quotes"});
+  }
+  return check_root(doc, doc.root_, origin);
+}
+
+ConfigDocument ConfigDocument::load_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    const int err = errno;
+    throw UserError(Diagnostic{Location{path},
+                               {},
+                               "cannot read case file '" + path + "': " + std::strerror(err),
+                               "check the path; shipped cases are in cases/"});
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return from_string(ss.str(), path);
+}
+
+void ConfigDocument::set(const std::string& assignment) {
+  const std::string origin = "--set " + assignment;
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw UserError(Diagnostic{Location{origin},
+                               {},
+                               "malformed override '" + assignment + "'",
+                               "write --set key.path=value, e.g. --set solver.params.kappa=0.5"});
+  const std::string path = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  const auto parts = split_key_path(path);
+  for (const auto& p : parts)
+    if (!valid_key(p))
+      throw UserError(Diagnostic{Location{origin}, path, "malformed key path '" + path + "'",
+                                 "key paths are names joined by dots, e.g. grid.n or "
+                                 "solver.params.kappa"});
+  YAML::Node value;
+  try {
+    value = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw UserError(Diagnostic{Location{origin}, path, "value '" + text + "' is not valid YAML: " + e.msg,
+                               "quote strings that contain ':' or '#', e.g. --set 'a.b=\"x: y\"'"});
+  }
+  if (text.empty()) value = YAML::Node(YAML::NodeType::Null);
+
+  YAML::Node cur = root_;
+  std::string prefix;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    prefix += (i ? "." : "") + parts[i];
+    YAML::Node next = cur[parts[i]];
+    if (!next.IsDefined() || next.IsNull()) {
+      next = YAML::Node(YAML::NodeType::Map);
+      cur[parts[i]] = next;
+      next.reset(cur[parts[i]]);
+    } else if (!next.IsMap()) {
+      throw UserError(Diagnostic{Location{origin}, path,
+                                 "cannot set '" + path + "': '" + prefix + "' is a value, not a section",
+                                 "override the whole value with --set " + prefix + "=..."});
+    }
+    cur.reset(next);
+  }
+  cur[parts.back()] = value;
+  overrides_[path] = origin;
+}
+
+Location ConfigDocument::locate(const YAML::Node& node, const std::string& key_path) const {
+  // An override wins over file positions for its path and everything below it.
+  std::string best;
+  for (const auto& [p, o] : overrides_) {
+    const bool prefix = key_path == p || (key_path.size() > p.size() && key_path.compare(0, p.size(), p) == 0 &&
+                                          key_path[p.size()] == '.');
+    if (prefix && p.size() >= best.size()) best = p;
+  }
+  if (!best.empty()) return Location{overrides_.at(best)};
+  if (node.IsDefined()) {
+    const auto m = node.Mark();
+    if (m.line >= 0) return Location{origin_, m.line + 1, m.column + 1};
+  }
+  return Location{origin_};
+}
+
+}  // namespace simfuse

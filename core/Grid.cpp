@@ -1,0 +1,219 @@
+#include "core/Grid.hpp"
+
+#include <fmt/format.h>
+#include <petscdmda.h>
+
+namespace simfuse {
+
+void GridSpec::declare(Schema& s) {
+  s.add("n", ParamType::IntList, "points per direction; the list length is the dimension (1-3)")
+      .required()
+      .size(1, 3)
+      .min(2);
+  s.add("lower", ParamType::RealList, "lower corner of the domain").def("[0.0]").broadcast().size(1, 3);
+  s.add("upper", ParamType::RealList, "upper corner of the domain").def("[1.0]").broadcast().size(1, 3);
+  s.add("periodic", ParamType::BoolList, "periodic per direction (else walls with boundary conditions)")
+      .def("[false]")
+      .broadcast()
+      .size(1, 3);
+  s.add_int("stencil_width", "ghost layers exchanged between ranks").def(1).range(1, 16);
+  s.add_string("stencil", "ghost exchange shape: star (faces) or box (faces, edges, corners)")
+      .def("star")
+      .choices({"star", "box"});
+  s.add("processes", ParamType::IntList, "MPI processes per direction (0 = let PETSc decide)")
+      .def("[0]")
+      .broadcast()
+      .size(1, 3)
+      .min(0);
+}
+
+GridSpec GridSpec::from(const Params& p) {
+  GridSpec g;
+  const auto n = p.get<std::vector<int>>("n");
+  g.dim = static_cast<int>(n.size());
+  auto per_dim = [&](const char* key, auto values, auto& out) {
+    if (values.size() == 1) values.resize(g.dim, values[0]);
+    if (static_cast<int>(values.size()) != g.dim)
+      p.fail(key, fmt::format("has {} entries but grid.n has {} (the dimension)", values.size(), g.dim),
+             fmt::format("give one entry per direction, or a single value for all"));
+    for (int d = 0; d < g.dim; ++d) out[d] = values[d];
+  };
+  for (int d = 0; d < g.dim; ++d) g.n[d] = n[d];
+  per_dim("lower", p.get<std::vector<double>>("lower"), g.lower);
+  per_dim("upper", p.get<std::vector<double>>("upper"), g.upper);
+  per_dim("periodic", p.get<std::vector<bool>>("periodic"), g.periodic);
+  std::array<PetscInt, 3> procs{0, 0, 0};
+  per_dim("processes", p.get<std::vector<int>>("processes"), procs);
+  for (int d = 0; d < 3; ++d) g.procs[d] = procs[d] > 0 ? procs[d] : PETSC_DECIDE;
+  g.stencil_width = p.get<int>("stencil_width");
+  g.box_stencil = p.get<std::string>("stencil") == "box";
+  for (int d = 0; d < g.dim; ++d) {
+    if (!(g.upper[d] > g.lower[d]))
+      p.fail("upper",
+             fmt::format("upper[{}] = {:g} must be greater than lower[{}] = {:g}", d, g.upper[d], d, g.lower[d]),
+             "the domain is [lower, upper] in each direction");
+    if (g.n[d] < 3)
+      p.fail("n", fmt::format("n[{}] = {} is too small", d, g.n[d]), "use at least 3 points per direction");
+  }
+  return g;
+}
+
+Grid::Grid(MPI_Comm comm, const GridSpec& spec) : comm_(comm), spec_(spec) {
+  MPI_Comm_rank(comm, &rank_);
+  MPI_Comm_size(comm, &size_);
+  for (int d = spec_.dim; d < 3; ++d) {
+    spec_.n[d] = 1;
+    spec_.periodic[d] = false;
+  }
+  for (int d = 0; d < spec_.dim; ++d)
+    h_[d] = (spec_.upper[d] - spec_.lower[d]) / static_cast<double>(spec_.periodic[d] ? spec_.n[d] : spec_.n[d] - 1);
+
+  // Check the layout is possible before PETSc refuses it with a less helpful message.
+  PetscInt min_n = spec_.n[0];
+  for (int d = 1; d < spec_.dim; ++d) min_n = std::min(min_n, spec_.n[d]);
+  PetscInt total_points = spec_.n[0] * spec_.n[1] * spec_.n[2];
+  if (total_points < size_)
+    throw UserError(fmt::format("the grid has {} points, fewer than the {} MPI ranks", total_points, size_),
+                    "use a finer grid or fewer ranks");
+
+  DM base = dm(1, 0, false);
+  PetscInt px = 1, py = 1, pz = 1;
+  SIMFUSE_PETSC(DMDAGetInfo(base, nullptr, nullptr, nullptr, nullptr, &px, &py, &pz, nullptr, nullptr, nullptr, nullptr,
+                            nullptr, nullptr));
+  procs_ = {px, py, pz};
+  const PetscInt *lx = nullptr, *ly = nullptr, *lz = nullptr;
+  SIMFUSE_PETSC(DMDAGetOwnershipRanges(base, &lx, &ly, &lz));
+  lx_.assign(lx, lx + px);
+  if (spec_.dim > 1) ly_.assign(ly, ly + py);
+  if (spec_.dim > 2) lz_.assign(lz, lz + pz);
+
+  PetscInt xs, ys, zs, xm, ym, zm;
+  SIMFUSE_PETSC(DMDAGetCorners(base, &xs, &ys, &zs, &xm, &ym, &zm));
+  owned_.lo = {xs, ys, zs};
+  owned_.n = {xm, spec_.dim > 1 ? ym : 1, spec_.dim > 2 ? zm : 1};
+  SIMFUSE_PETSC(DMDAGetGhostCorners(base, &xs, &ys, &zs, &xm, &ym, &zm));
+  ghosted_.lo = {xs, spec_.dim > 1 ? ys : 0, spec_.dim > 2 ? zs : 0};
+  ghosted_.n = {xm, spec_.dim > 1 ? ym : 1, spec_.dim > 2 ? zm : 1};
+}
+
+DM Grid::dm(int dof, int stencil_width, bool box) const {
+  const int sw = stencil_width > 0 ? stencil_width : spec_.stencil_width;
+  const bool use_box = box || spec_.box_stencil;
+  auto key = std::make_tuple(dof, sw, use_box);
+  auto it = dms_.find(key);
+  if (it != dms_.end()) return it->second;
+
+  auto bt = [&](int d) { return spec_.periodic[d] ? DM_BOUNDARY_PERIODIC : DM_BOUNDARY_NONE; };
+  const DMDAStencilType st = use_box ? DMDA_STENCIL_BOX : DMDA_STENCIL_STAR;
+  // Every DM after the first uses the first one's ownership ranges, so all fields and
+  // ghost widths share one parallel layout.
+  const PetscInt* lx = lx_.empty() ? nullptr : lx_.data();
+  const PetscInt* ly = ly_.empty() ? nullptr : ly_.data();
+  const PetscInt* lz = lz_.empty() ? nullptr : lz_.data();
+  PetscHandle<DM> h;
+  try {
+    switch (spec_.dim) {
+      case 1:
+        SIMFUSE_PETSC(DMDACreate1d(comm_, bt(0), spec_.n[0], dof, sw, lx, h.out()));
+        break;
+      case 2:
+        SIMFUSE_PETSC(DMDACreate2d(comm_, bt(0), bt(1), st, spec_.n[0], spec_.n[1],
+                                   lx_.empty() ? spec_.procs[0] : procs_[0], lx_.empty() ? spec_.procs[1] : procs_[1],
+                                   dof, sw, lx, ly, h.out()));
+        break;
+      default:
+        SIMFUSE_PETSC(DMDACreate3d(comm_, bt(0), bt(1), bt(2), st, spec_.n[0], spec_.n[1], spec_.n[2],
+                                   lx_.empty() ? spec_.procs[0] : procs_[0], lx_.empty() ? spec_.procs[1] : procs_[1],
+                                   lx_.empty() ? spec_.procs[2] : procs_[2], dof, sw, lx, ly, lz, h.out()));
+        break;
+    }
+    SIMFUSE_PETSC(DMSetUp(h));
+  } catch (const PetscError& e) {
+    throw UserError(fmt::format("cannot distribute the {}-point grid over {} ranks with {} ghost layer(s): {}",
+                                spec_.n[0] * spec_.n[1] * spec_.n[2], size_, sw, e.petsc_message()),
+                    "each rank needs at least as many points per direction as ghost layers; use a finer grid, "
+                    "fewer ranks, or set grid.processes");
+  }
+  SIMFUSE_PETSC(DMDASetUniformCoordinates(h, spec_.lower[0], spec_.upper[0] - (spec_.periodic[0] ? h_[0] : 0),
+                                          spec_.lower[1], spec_.upper[1] - (spec_.periodic[1] ? h_[1] : 0),
+                                          spec_.lower[2], spec_.upper[2] - (spec_.periodic[2] ? h_[2] : 0)));
+  DM out = h;
+  dms_.emplace(key, std::move(h));
+  return out;
+}
+
+Vec Grid::weights() const {
+  if (weights_) return weights_;
+  SIMFUSE_PETSC(DMCreateGlobalVector(dm(1), weights_.out()));
+  ArrayView w(weights_, owned_, 1);
+  double vol = 1;
+  for (int d = 0; d < spec_.dim; ++d) vol *= h_[d];
+  for_each(owned_, [&](PetscInt i, PetscInt j, PetscInt k) {
+    const PetscInt idx[3] = {i, j, k};
+    double v = vol;
+    for (int d = 0; d < spec_.dim; ++d)
+      if (!spec_.periodic[d] && (idx[d] == 0 || idx[d] == spec_.n[d] - 1)) v *= 0.5;
+    w(i, j, k) = v;
+  });
+  return weights_;
+}
+
+int Grid::max_mg_levels(PetscInt min_coarse) const {
+  int levels = 1;
+  std::array<PetscInt, 3> n = spec_.n;
+  while (levels < 12) {
+    bool ok = true;
+    std::array<PetscInt, 3> c = n;
+    for (int d = 0; d < spec_.dim; ++d) {
+      if (spec_.periodic[d]) {
+        ok = ok && n[d] % 2 == 0;
+        c[d] = n[d] / 2;
+      } else {
+        ok = ok && (n[d] - 1) % 2 == 0;
+        c[d] = (n[d] - 1) / 2 + 1;
+      }
+      ok = ok && c[d] >= min_coarse && c[d] >= 2 * procs_[d];
+    }
+    if (!ok) break;
+    n = c;
+    ++levels;
+  }
+  return levels;
+}
+
+GhostedVec::GhostedVec(DM dm, Vec global) : dm_(dm) {
+  SIMFUSE_PETSC(DMGetLocalVector(dm_, &local_));
+  SIMFUSE_PETSC(DMGlobalToLocalBegin(dm_, global, INSERT_VALUES, local_));
+  SIMFUSE_PETSC(DMGlobalToLocalEnd(dm_, global, INSERT_VALUES, local_));
+  PetscInt dim, xs, ys, zs, xm, ym, zm;
+  SIMFUSE_PETSC(DMGetDimension(dm_, &dim));
+  SIMFUSE_PETSC(DMDAGetGhostCorners(dm_, &xs, &ys, &zs, &xm, &ym, &zm));
+  box_.lo = {xs, dim > 1 ? ys : 0, dim > 2 ? zs : 0};
+  box_.n = {xm, dim > 1 ? ym : 1, dim > 2 ? zm : 1};
+}
+
+GhostedVec::~GhostedVec() {
+  DMRestoreLocalVector(dm_, &local_);
+}
+
+ArrayView::ArrayView(Vec v, const Box& box, int dof, bool read_only)
+    : v_(v), box_(box), dof_(dof), read_only_(read_only) {
+  if (read_only_) {
+    const PetscScalar* a = nullptr;
+    SIMFUSE_PETSC(VecGetArrayRead(v_, &a));
+    data_ = const_cast<double*>(a);
+  } else {
+    SIMFUSE_PETSC(VecGetArray(v_, &data_));
+  }
+}
+
+ArrayView::~ArrayView() {
+  if (read_only_) {
+    const PetscScalar* a = data_;
+    VecRestoreArrayRead(v_, &a);
+  } else {
+    VecRestoreArray(v_, &data_);
+  }
+}
+
+}  // namespace simfuse

@@ -1,0 +1,152 @@
+#pragma once
+/// \file Grid.hpp
+/// A structured grid on a PETSc DMDA: 1, 2 or 3 dimensions, vertex-centred points,
+/// periodic or walled per direction, distributed over an MPI communicator.
+///
+/// Points: x_i = lower + i*h with h = (upper - lower)/(n - 1) for a walled direction
+/// (points on both walls) and h = (upper - lower)/n for a periodic one. Fields with any
+/// number of components share the grid's parallel layout (Grid::dm(dof)).
+#include <array>
+#include <map>
+#include <memory>
+#include <tuple>
+
+#include "core/Petsc.hpp"
+#include "core/Schema.hpp"
+
+namespace simfuse {
+
+struct GridSpec {
+  int dim = 2;
+  std::array<PetscInt, 3> n{1, 1, 1};
+  std::array<double, 3> lower{0, 0, 0};
+  std::array<double, 3> upper{1, 1, 1};
+  std::array<bool, 3> periodic{false, false, false};
+  int stencil_width = 1;
+  bool box_stencil = false;  ///< box (corners) instead of star stencil for ghost exchange
+  std::array<PetscInt, 3> procs{PETSC_DECIDE, PETSC_DECIDE, PETSC_DECIDE};
+
+  /// Declares the `grid:` keys into `s`.
+  static void declare(Schema& s);
+  /// Reads validated `grid:` parameters; throws UserError on inconsistent values.
+  static GridSpec from(const Params& p);
+};
+
+/// A box of grid indices: lo[d] .. lo[d]+n[d]-1 (unused dimensions have lo 0, n 1).
+struct Box {
+  std::array<PetscInt, 3> lo{0, 0, 0};
+  std::array<PetscInt, 3> n{1, 1, 1};
+  PetscInt size() const { return n[0] * n[1] * n[2]; }
+  bool contains(PetscInt i, PetscInt j, PetscInt k) const {
+    return i >= lo[0] && i < lo[0] + n[0] && j >= lo[1] && j < lo[1] + n[1] && k >= lo[2] && k < lo[2] + n[2];
+  }
+};
+
+class Grid {
+ public:
+  /// Creates the DMDA. Collective on `comm`.
+  Grid(MPI_Comm comm, const GridSpec& spec);
+  Grid(const Grid&) = delete;
+  Grid& operator=(const Grid&) = delete;
+
+  MPI_Comm comm() const { return comm_; }
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  const GridSpec& spec() const { return spec_; }
+  int dim() const { return spec_.dim; }
+  PetscInt n(int d) const { return spec_.n[d]; }
+  PetscInt points() const { return spec_.n[0] * spec_.n[1] * spec_.n[2]; }
+  double h(int d) const { return h_[d]; }
+  double lower(int d) const { return spec_.lower[d]; }
+  bool periodic(int d) const { return spec_.periodic[d]; }
+  /// Coordinate of index i in direction d.
+  double x(int d, PetscInt i) const { return spec_.lower[d] + static_cast<double>(i) * h_[d]; }
+
+  /// The points this rank owns, and the same with ghost layers (width `stencil_width`).
+  const Box& owned() const { return owned_; }
+  const Box& ghosted() const { return ghosted_; }
+  /// MPI processes per direction.
+  PetscInt ranks(int d) const { return procs_[d]; }
+
+  /// A DMDA with `dof` interleaved components and this grid's layout; `stencil_width`
+  /// (0 = the grid's) may be larger for models that need more ghost layers, `box` asks for
+  /// edge and corner ghosts too. Cached; all share one parallel layout.
+  DM dm(int dof = 1, int stencil_width = 0, bool box = false) const;
+
+  /// Quadrature weight of each point (h^d, halved on each wall it touches), so that
+  /// sum(w * f) is the trapezoidal integral of f. Dof 1 layout.
+  Vec weights() const;
+
+  /// The number of geometric multigrid levels: as many halvings as keep at least
+  /// `min_coarse` points per direction. Independent of the number of ranks (so results
+  /// are too), unless the parallel layout cannot hold that many: each rank needs two
+  /// points per direction on the coarsest grid.
+  int max_mg_levels(PetscInt min_coarse = 5) const;
+
+ private:
+  MPI_Comm comm_;
+  int rank_ = 0, size_ = 1;
+  GridSpec spec_;
+  std::array<double, 3> h_{1, 1, 1};
+  std::array<PetscInt, 3> procs_{1, 1, 1};
+  std::vector<PetscInt> lx_, ly_, lz_;
+  Box owned_, ghosted_;
+  mutable std::map<std::tuple<int, int, bool>, PetscHandle<DM>> dms_;
+  mutable PetscHandle<Vec> weights_;
+};
+
+/// Read/write access to a (ghosted local or global) DMDA vector's array with global grid
+/// indices: view(i, j, k, c). Restores the array on destruction.
+class ArrayView {
+ public:
+  /// `box` is the index box the vector covers (Grid::ghosted() for local vectors,
+  /// Grid::owned() for global ones); `dof` the components per point.
+  ArrayView(Vec v, const Box& box, int dof, bool read_only = false);
+  ~ArrayView();
+  ArrayView(const ArrayView&) = delete;
+  ArrayView& operator=(const ArrayView&) = delete;
+
+  double& operator()(PetscInt i, PetscInt j = 0, PetscInt k = 0, int c = 0) {
+    return data_[((((k - box_.lo[2]) * box_.n[1] + (j - box_.lo[1])) * box_.n[0] + (i - box_.lo[0])) * dof_) + c];
+  }
+  double operator()(PetscInt i, PetscInt j = 0, PetscInt k = 0, int c = 0) const {
+    return data_[((((k - box_.lo[2]) * box_.n[1] + (j - box_.lo[1])) * box_.n[0] + (i - box_.lo[0])) * dof_) + c];
+  }
+  double* data() { return data_; }
+  const Box& box() const { return box_; }
+
+ private:
+  Vec v_;
+  Box box_;
+  int dof_;
+  bool read_only_;
+  double* data_ = nullptr;
+};
+
+/// A ghosted local copy of a global vector, borrowed from the DM's pool and filled by a
+/// ghost exchange. Collective (construction).
+class GhostedVec {
+ public:
+  GhostedVec(DM dm, Vec global);
+  ~GhostedVec();
+  GhostedVec(const GhostedVec&) = delete;
+  GhostedVec& operator=(const GhostedVec&) = delete;
+  Vec get() const { return local_; }
+  /// The index box the local vector covers (owned points plus ghosts).
+  const Box& box() const { return box_; }
+
+ private:
+  DM dm_;
+  Vec local_ = nullptr;
+  Box box_;
+};
+
+/// Calls f(i, j, k) for every point of `b`, k outermost.
+template <class F>
+void for_each(const Box& b, F&& f) {
+  for (PetscInt k = b.lo[2]; k < b.lo[2] + b.n[2]; ++k)
+    for (PetscInt j = b.lo[1]; j < b.lo[1] + b.n[1]; ++j)
+      for (PetscInt i = b.lo[0]; i < b.lo[0] + b.n[0]; ++i) f(i, j, k);
+}
+
+}  // namespace simfuse

@@ -1,0 +1,162 @@
+#pragma once
+/// \file Petsc.hpp
+/// PETSc with C++ error handling and ownership.
+///
+/// - SIMFUSE_PETSC(call): checks a PETSc error code; on failure throws PetscError with
+///   PETSc's own message ("Unable to find requested KSP type foo"), never a traceback.
+/// - PetscHandle<T>: owns a Vec, Mat, KSP, DM, ... and destroys it.
+/// - PetscSession: initialise/finalise PETSc (and MPI) for a program.
+/// - Options: set PETSc options from code or YAML without overriding the command line,
+///   and detect options nobody used (typos).
+#include <petscdm.h>
+#include <petscksp.h>
+#include <petscsys.h>
+#include <petscvec.h>
+
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/Error.hpp"
+
+namespace simfuse {
+
+/// A failed PETSc call. `code()` is the PETSc error code; `petsc_message()` the
+/// specific message PETSc gave.
+class PetscError : public InternalError {
+ public:
+  PetscError(PetscErrorCode code, std::string message, const char* call, const char* file, int line);
+  PetscErrorCode code() const { return code_; }
+  const std::string& petsc_message() const { return message_; }
+
+ private:
+  PetscErrorCode code_;
+  std::string message_;
+};
+
+/// Throws PetscError for a non-zero code (used by SIMFUSE_PETSC).
+[[noreturn]] void throw_petsc_error(PetscErrorCode code, const char* call, const char* file, int line);
+
+/// Installs simfuse's PETSc error handler (records the message, prints nothing).
+/// Done by PetscSession; call it yourself if you initialise PETSc another way.
+void install_petsc_error_handler();
+
+}  // namespace simfuse
+
+#define SIMFUSE_PETSC(...)                                                                                           \
+  do {                                                                                                               \
+    const PetscErrorCode simfuse_ierr_ = (__VA_ARGS__);                                                              \
+    if (PetscUnlikely(simfuse_ierr_)) ::simfuse::throw_petsc_error(simfuse_ierr_, #__VA_ARGS__, __FILE__, __LINE__); \
+  } while (0)
+
+namespace simfuse {
+
+template <class T>
+struct PetscDestroyer;
+#define SIMFUSE_PETSC_DESTROYER(T, fn)                    \
+  template <>                                             \
+  struct PetscDestroyer<T> {                              \
+    static PetscErrorCode destroy(T* p) { return fn(p); } \
+  }
+SIMFUSE_PETSC_DESTROYER(Vec, VecDestroy);
+SIMFUSE_PETSC_DESTROYER(Mat, MatDestroy);
+SIMFUSE_PETSC_DESTROYER(KSP, KSPDestroy);
+SIMFUSE_PETSC_DESTROYER(DM, DMDestroy);
+SIMFUSE_PETSC_DESTROYER(VecScatter, VecScatterDestroy);
+SIMFUSE_PETSC_DESTROYER(IS, ISDestroy);
+#undef SIMFUSE_PETSC_DESTROYER
+
+/// Unique ownership of a PETSc object. Destruction is collective like the object's own
+/// Destroy, so destroy handles in the same order on every rank.
+template <class T>
+class PetscHandle {
+ public:
+  PetscHandle() = default;
+  explicit PetscHandle(T obj) : obj_(obj) {}
+  PetscHandle(const PetscHandle&) = delete;
+  PetscHandle& operator=(const PetscHandle&) = delete;
+  PetscHandle(PetscHandle&& o) noexcept : obj_(std::exchange(o.obj_, nullptr)) {}
+  PetscHandle& operator=(PetscHandle&& o) noexcept {
+    if (this != &o) {
+      reset();
+      obj_ = std::exchange(o.obj_, nullptr);
+    }
+    return *this;
+  }
+  ~PetscHandle() { reset(); }
+
+  void reset() {
+    if (obj_) PetscDestroyer<T>::destroy(&obj_);
+    obj_ = nullptr;
+  }
+  T get() const { return obj_; }
+  operator T() const { return obj_; }  // NOLINT: handles pass where PETSc wants the object
+  /// For PETSc's Create functions: `VecCreate(comm, h.out())`.
+  T* out() {
+    reset();
+    return &obj_;
+  }
+  explicit operator bool() const { return obj_ != nullptr; }
+
+ private:
+  T obj_ = nullptr;
+};
+
+/// Initialises PETSc (and MPI) and finalises it on destruction.
+class PetscSession {
+ public:
+  /// `argv` holds the PETSc options (the command line after `--`); may be null.
+  PetscSession(int* argc, char*** argv);
+  ~PetscSession();
+  PetscSession(const PetscSession&) = delete;
+  PetscSession& operator=(const PetscSession&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+ private:
+  int rank_ = 0, size_ = 1;
+};
+
+/// The PETSc options database, with the bookkeeping simfuse needs.
+namespace options {
+
+/// Sets `-name value` unless the user already set it (the command line and YAML win over
+/// code defaults). Recorded as a default, so it is never reported as unused.
+void set_default(const std::string& name, const std::string& value);
+/// Sets `-name value` from the case file unless the command line set it. `origin`
+/// (e.g. "case.yaml:14:3") is remembered for messages.
+void set_from_case(const std::string& name, const std::string& value, const std::string& origin);
+/// Options set on the command line or in the case file that no PETSc object read, with
+/// a suggestion of the nearest used option for each.
+struct Unused {
+  std::string name, value, origin, suggestion;
+};
+std::vector<Unused> unused();
+/// Throws UserError if unused() is not empty.
+void check_all_used();
+/// Removes the options set by set_from_case (a finished case must not leak its options
+/// into the next one created in the same process).
+void clear_case_options();
+/// Forgets the recorded defaults and case options (for tests).
+void reset_bookkeeping();
+
+}  // namespace options
+
+/// Turns a PETSc complaint about an option value into a UserError naming the object's
+/// options prefix.
+[[noreturn]] void throw_option_error(const PetscError& e, PetscObject obj, const std::string& what);
+
+/// Runs `call` (a *SetFromOptions or *SetUp returning a PetscErrorCode); a PETSc error is
+/// reported as a UserError about the options of `obj`, not as an internal error.
+template <class Call>
+void options_checked(Call&& call, PetscObject obj, const std::string& what) {
+  try {
+    SIMFUSE_PETSC(call());
+  } catch (const PetscError& e) {
+    throw_option_error(e, obj, what);
+  }
+}
+
+}  // namespace simfuse

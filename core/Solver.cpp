@@ -1,0 +1,10 @@
+#include "core/Solver.hpp"
+
+namespace simfuse {
+
+SolverRegistry& solver_registry() {
+  static SolverRegistry r("solver");
+  return r;
+}
+
+}  // namespace simfuse

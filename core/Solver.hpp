@@ -1,0 +1,60 @@
+#pragma once
+/// \file Solver.hpp
+/// A PDE solver: sets itself up from its parameters, owns its State, and exposes one
+/// time step as a plan of named sub-steps (deal.II step-N structure; MFEM ODESolver).
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/Function.hpp"
+#include "core/Registry.hpp"
+#include "core/SubStep.hpp"
+
+namespace simfuse {
+
+/// One entry of a time-step plan: run `step` from t + offset*dt over fraction*dt.
+/// Strang splitting is {diffuse, 0.5, 0}, {react, 1, 0}, {diffuse, 0.5, 0.5}; the
+/// sub-steps of a fractional-step method each cover the whole step ({s, 1, 0}).
+struct PlanEntry {
+  SubStep* step = nullptr;
+  double fraction = 1.0;
+  double offset = 0.0;
+};
+
+/// What a solver is created from.
+struct SolverContext {
+  const Grid& grid;
+  const Params& params;        ///< the solver's validated `solver.params`
+  const Constants& constants;  ///< the case's `parameters:`
+  double dt;                   ///< the time step the solver will be advanced with
+  double t0;                   ///< start time
+};
+
+class Solver {
+ public:
+  virtual ~Solver() = default;
+
+  /// The fields (initialised at t0 on construction).
+  virtual State& state() = 0;
+  /// The ordered sub-steps of one time step.
+  virtual std::vector<PlanEntry> plan() = 0;
+  /// Fields written to output when the case does not choose.
+  virtual std::vector<std::string> output_fields() const { return state().names(); }
+
+  /// Fills `out` (layout of `field`) with the exact solution at time t if the solver
+  /// knows one; returns false otherwise. Collective.
+  virtual bool exact_solution(const std::string& field, double t, Vec out) { return false; }
+
+  /// Extra facts for summary.json (e.g. the linear solver configuration).
+  virtual std::map<std::string, std::string> describe() const { return {}; }
+
+ protected:
+  const State& state() const { return const_cast<Solver*>(this)->state(); }
+};
+
+using SolverRegistry = Registry<Solver, const SolverContext&>;
+/// Solvers by name (family "solver"). Built-ins: see solvers/Builtins.hpp.
+SolverRegistry& solver_registry();
+
+}  // namespace simfuse

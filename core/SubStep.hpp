@@ -1,0 +1,49 @@
+#pragma once
+/// \file SubStep.hpp
+/// The unit the coupling layer works on: one named part of a solver's time step.
+///
+/// A SubStep reads and writes named fields of the State. Its `apply` is the classical
+/// implementation. Optional capabilities are small interfaces a sub-step may also
+/// implement (the coupling layer discovers them with dynamic_cast):
+///  - Iterative: solved iteratively; accepts an initial guess, reports iterations.
+///  - Checkable: gives a cheap error estimate for a proposed result.
+///  - Pointwise: acts on each grid point independently, so fallback can be per point.
+#include <string>
+#include <vector>
+
+#include "core/Field.hpp"
+
+namespace simfuse {
+
+/// What a sub-step is asked to do: advance from time `t` by `dt` (its share of the
+/// full step), as part of time step number `step` (1-based).
+struct StepInfo {
+  long step = 0;
+  double t = 0;
+  double dt = 0;
+};
+
+class SubStep {
+ public:
+  virtual ~SubStep() = default;
+  /// The name used in plans, policies, timers, log stages and options prefixes.
+  virtual const std::string& name() const = 0;
+  /// Fields read and written (by name).
+  virtual std::vector<std::string> reads() const = 0;
+  virtual std::vector<std::string> writes() const = 0;
+  /// The classical implementation. Collective on the grid's communicator.
+  virtual void apply(State& state, const StepInfo& info) = 0;
+};
+
+/// A sub-step solved by an iterative method.
+class Iterative {
+ public:
+  virtual ~Iterative() = default;
+  /// Iterations used by the last apply().
+  virtual int last_iterations() const = 0;
+  /// Makes the next apply() start from `guess` (same layout as the written field)
+  /// instead of its default initial guess. The guess is used once.
+  virtual void set_initial_guess(Vec guess) = 0;
+};
+
+}  // namespace simfuse

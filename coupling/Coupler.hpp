@@ -1,0 +1,50 @@
+#pragma once
+/// \file Coupler.hpp
+/// Runs a solver's plan of sub-steps each time step, each under its policy, timing every
+/// sub-step (a PETSc log stage of the same name, so -log_view lists it) and keeping the
+/// audit trail (SubStepStats).
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/Solver.hpp"
+#include "core/Timer.hpp"
+#include "coupling/Policy.hpp"
+
+namespace simfuse {
+
+class Coupler {
+ public:
+  /// Every sub-step starts with the classical policy. Collective (registers log stages).
+  explicit Coupler(Solver& solver);
+
+  /// Names of the distinct sub-steps of the plan, in plan order.
+  std::vector<std::string> substeps() const;
+  /// Replaces the policy of sub-step `name` (InternalError if there is no such sub-step).
+  void set_policy(const std::string& name, std::unique_ptr<Policy> policy);
+  Policy& policy(const std::string& name);
+  SubStep& substep(const std::string& name);
+
+  /// Advances the solver's state by one step from t to t + dt (step is 1-based). Collective.
+  void advance(long step, double t, double dt);
+
+  /// Statistics per distinct sub-step, in plan order.
+  std::vector<SubStepStats> stats() const;
+
+ private:
+  struct Slot {
+    SubStep* step;
+    std::unique_ptr<Policy> policy;
+    std::unique_ptr<StageTimer> timer;
+    SubStepStats stats;
+  };
+  Slot& slot(const std::string& name);
+
+  Solver& solver_;
+  std::vector<PlanEntry> plan_;
+  std::vector<std::unique_ptr<Slot>> slots_;  // distinct sub-steps, plan order
+  std::vector<Slot*> plan_slots_;             // slot of each plan entry
+};
+
+}  // namespace simfuse

@@ -1,0 +1,97 @@
+#pragma once
+/// \file Simulation.hpp
+/// The facade a user steers (preCICE's Participant): build a simulation from a case
+/// document, advance it, finalise it.
+///
+///     auto doc = simfuse::ConfigDocument::load_file("cases/heat2d.yaml");
+///     simfuse::Simulation sim(PETSC_COMM_WORLD, doc, {});
+///     sim.run();                   // steps, output, summary.json
+///
+/// Construction validates the whole case (keys, values, models, PETSc options) and
+/// builds grid, solver and policies before anything is written: bad input fails with a
+/// UserError and leaves no output behind.
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/Config.hpp"
+#include "core/Solver.hpp"
+#include "coupling/Coupler.hpp"
+
+namespace simfuse {
+
+/// Registers every built-in component (solvers, functions, boundary conditions,
+/// policies). Idempotent.
+void register_builtins();
+
+/// The schema of a case file (top-level keys). Built from the registries, so it includes
+/// extensions registered before the call.
+const Schema& case_schema();
+
+struct RunOptions {
+  std::string output_dir;  ///< overrides output.dir when not empty
+  bool allow_unused_petsc_options = false;
+  bool dry_run = false;      ///< build and validate only (config validate)
+  bool write_output = true;  ///< VTK/PNG/summary (off for in-memory runs)
+};
+
+/// Progress of a run: (step, steps, t, seconds since the first step).
+using ProgressFn = std::function<void(long, long, double, double)>;
+
+class Simulation {
+ public:
+  /// Validates and builds. Collective on `comm`. Throws UserError on bad input.
+  Simulation(MPI_Comm comm, const ConfigDocument& doc, RunOptions opt = {});
+  ~Simulation();
+
+  /// Runs all steps with output. On a failure the summary is written with status
+  /// "failed" and the error is rethrown. Collective.
+  void run(const ProgressFn& progress = {});
+  /// Advances one step (no output). Collective.
+  void step();
+
+  const Grid& grid() const { return *grid_; }
+  Solver& solver() { return *solver_; }
+  Coupler& coupler() { return *coupler_; }
+  double time() const { return t_; }
+  long steps_done() const { return step_; }
+  long steps_total() const { return steps_; }
+  double dt() const { return dt_; }
+  const std::string& name() const { return name_; }
+  const std::string& output_dir() const { return out_dir_; }
+
+  /// Error norms against the solver's exact solution at the current time, per field
+  /// (empty if the solver has none). Collective.
+  nlohmann::ordered_json errors();
+  /// The summary as written to summary.json.
+  const nlohmann::ordered_json& summary() const { return summary_; }
+
+ private:
+  struct Impl;
+  void write_output();
+  void write_summary(const std::string& status, const std::string& message);
+
+  MPI_Comm comm_;
+  RunOptions opt_;
+  std::string name_, case_file_, out_dir_;
+  Params params_;
+  // Declared before the PETSc objects, so destroyed after them, also when the
+  // constructor throws: removes the case's petsc_options from the options database.
+  struct CaseOptionsGuard {
+    ~CaseOptionsGuard();
+  } options_guard_;
+  std::unique_ptr<Grid> grid_;
+  std::unique_ptr<Solver> solver_;
+  std::unique_ptr<Coupler> coupler_;
+  std::unique_ptr<Impl> impl_;
+  Constants constants_;
+  double t0_ = 0, t_ = 0, dt_ = 0;
+  long steps_ = 0, step_ = 0;
+  int every_ = 0;
+  double setup_seconds_ = 0, run_seconds_ = 0, output_seconds_ = 0;
+  nlohmann::ordered_json summary_;
+};
+
+}  // namespace simfuse

@@ -1,0 +1,18 @@
+#pragma once
+/// \file Files.hpp
+/// Output files that are never half-written: write to a temporary name, then rename.
+#include <mpi.h>
+
+#include <string>
+
+namespace simfuse {
+
+/// Creates `dir` (and parents) on rank 0 of `comm`; throws UserError on every rank if it
+/// cannot be created or is not writable. Collective.
+void ensure_directory(const std::string& dir, MPI_Comm comm);
+
+/// Writes `content` to `path` via a temporary file in the same folder and a rename, so
+/// readers see either the old or the new file. Throws UserError on failure. Not collective.
+void write_file_atomic(const std::string& path, const std::string& content);
+
+}  // namespace simfuse

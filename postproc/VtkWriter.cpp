@@ -1,0 +1,173 @@
+#include "postproc/VtkWriter.hpp"
+
+#include <fmt/format.h>
+#include <vtkDoubleArray.h>
+#include <vtkImageData.h>
+#include <vtkInformation.h>
+#include <vtkMPI.h>
+#include <vtkMPICommunicator.h>
+#include <vtkMPIController.h>
+#include <vtkNew.h>
+#include <vtkPointData.h>
+#include <vtkSmartPointer.h>
+#include <vtkStreamingDemandDrivenPipeline.h>
+#include <vtkTrivialProducer.h>
+#include <vtkXMLDataElement.h>
+#include <vtkXMLImageDataWriter.h>
+#include <vtkXMLPImageDataWriter.h>
+#include <vtkXMLUtilities.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "postproc/Files.hpp"
+
+namespace simfuse {
+
+namespace fs = std::filesystem;
+
+struct VtkSeriesWriter::Impl {
+  vtkSmartPointer<vtkMPIController> controller;
+  MPI_Comm comm = MPI_COMM_NULL;
+};
+
+VtkSeriesWriter::VtkSeriesWriter(const Grid& grid, std::string dir, std::string base)
+    : impl_(std::make_unique<Impl>()), grid_(grid), dir_(std::move(dir)), base_(std::move(base)) {
+  pvd_ = (fs::path(dir_) / (base_ + ".pvd")).string();
+  ensure_directory(dir_, grid.comm());
+  if (grid.size() > 1) {
+    MPI_Comm_dup(grid.comm(), &impl_->comm);
+    vtkMPICommunicatorOpaqueComm opaque(&impl_->comm);
+    vtkNew<vtkMPICommunicator> vc;
+    vc->InitializeExternal(&opaque);
+    impl_->controller = vtkSmartPointer<vtkMPIController>::New();
+    impl_->controller->SetCommunicator(vc);
+  }
+}
+
+VtkSeriesWriter::~VtkSeriesWriter() {
+  impl_->controller = nullptr;
+  if (impl_->comm != MPI_COMM_NULL) MPI_Comm_free(&impl_->comm);
+}
+
+std::string VtkSeriesWriter::write(const std::vector<const Field*>& fields, double t, long step) {
+  const int dim = grid_.dim();
+  const Box& own = grid_.owned();
+  // This rank's piece: its points plus one layer above (shared with the next piece), so
+  // pieces join without gaps. Periodic wrap points are not repeated.
+  int ext[6] = {0, 0, 0, 0, 0, 0};
+  int whole[6] = {0, 0, 0, 0, 0, 0};
+  for (int d = 0; d < 3; ++d) {
+    const PetscInt hi_owned = own.lo[d] + own.n[d] - 1;
+    ext[2 * d] = static_cast<int>(own.lo[d]);
+    ext[2 * d + 1] = static_cast<int>(d < dim && hi_owned < grid_.n(d) - 1 ? hi_owned + 1 : hi_owned);
+    whole[2 * d + 1] = static_cast<int>(grid_.n(d) - 1);
+  }
+  Box piece;
+  for (int d = 0; d < 3; ++d) {
+    piece.lo[d] = ext[2 * d];
+    piece.n[d] = ext[2 * d + 1] - ext[2 * d] + 1;
+  }
+
+  auto image = vtkSmartPointer<vtkImageData>::New();
+  image->SetExtent(ext);
+  image->SetOrigin(grid_.lower(0), dim > 1 ? grid_.lower(1) : 0.0, dim > 2 ? grid_.lower(2) : 0.0);
+  image->SetSpacing(grid_.h(0), dim > 1 ? grid_.h(1) : 1.0, dim > 2 ? grid_.h(2) : 1.0);
+
+  for (const Field* f : fields) {
+    const int nc = f->ncomp();
+    GhostedVec local(grid_.dm(nc, 1, true), f->vec());
+    const ArrayView a(local.get(), local.box(), nc, true);
+    auto put = [&](const std::string& name, int ncomp_out, auto&& value) {
+      auto arr = vtkSmartPointer<vtkDoubleArray>::New();
+      arr->SetName(name.c_str());
+      arr->SetNumberOfComponents(ncomp_out);
+      arr->SetNumberOfTuples(piece.size());
+      vtkIdType id = 0;
+      for_each(piece, [&](PetscInt i, PetscInt j, PetscInt k) {
+        for (int c = 0; c < ncomp_out; ++c) arr->SetComponent(id, c, value(i, j, k, c));
+        ++id;
+      });
+      image->GetPointData()->AddArray(arr);
+    };
+    if (f->is_vector()) {
+      put(f->name(), 3, [&](PetscInt i, PetscInt j, PetscInt k, int c) { return c < nc ? a(i, j, k, c) : 0.0; });
+    } else {
+      for (int comp = 0; comp < nc; ++comp)
+        put(nc == 1 ? f->name() : f->components()[comp], 1,
+            [&](PetscInt i, PetscInt j, PetscInt k, int) { return a(i, j, k, comp); });
+    }
+  }
+
+  const long index = static_cast<long>(files_.size());
+  const std::string stem = fmt::format("{}_{:06d}", base_, index);
+  std::string rel;
+  bool ok = true;
+  if (grid_.size() == 1) {
+    rel = stem + ".vti";
+    vtkNew<vtkXMLImageDataWriter> w;
+    w->SetInputData(image);
+    w->SetFileName((fs::path(dir_) / rel).string().c_str());
+    w->SetDataModeToAppended();
+    w->EncodeAppendedDataOff();
+    w->SetCompressorTypeToNone();
+    ok = w->Write() == 1;
+  } else {
+    rel = stem + ".pvti";
+    vtkNew<vtkTrivialProducer> producer;
+    producer->SetOutput(image);
+    producer->SetWholeExtent(whole);
+    vtkNew<vtkXMLPImageDataWriter> w;
+    w->SetInputConnection(producer->GetOutputPort());
+    w->SetController(impl_->controller);
+    w->SetFileName((fs::path(dir_) / rel).string().c_str());
+    w->SetNumberOfPieces(grid_.size());
+    w->SetStartPiece(grid_.rank());
+    w->SetEndPiece(grid_.rank());
+    w->SetUseSubdirectory(true);
+    w->SetWriteSummaryFile(1);  // collective gather of extents; VTK writes it on rank 0 only
+    w->SetDataModeToAppended();
+    w->EncodeAppendedDataOff();
+    w->SetCompressorTypeToNone();
+    ok = w->Write() == 1;
+  }
+  int all_ok = ok ? 1 : 0;
+  MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_MIN, grid_.comm());
+  if (!all_ok)
+    throw UserError(fmt::format("could not write VTK output {} in '{}'", rel, dir_),
+                    "check that the output folder is writable and the disk is not full");
+  files_.push_back(rel);
+  times_.push_back(t);
+  if (grid_.rank() == 0) write_pvd();
+  MPI_Barrier(grid_.comm());
+  (void)step;
+  return (fs::path(dir_) / rel).string();
+}
+
+void VtkSeriesWriter::write_pvd() const {
+  vtkNew<vtkXMLDataElement> root;
+  root->SetName("VTKFile");
+  root->SetAttribute("type", "Collection");
+  root->SetAttribute("version", "0.1");
+  root->SetAttribute("byte_order", "LittleEndian");
+  vtkNew<vtkXMLDataElement> coll;
+  coll->SetName("Collection");
+  for (size_t i = 0; i < files_.size(); ++i) {
+    vtkNew<vtkXMLDataElement> ds;
+    ds->SetName("DataSet");
+    ds->SetDoubleAttribute("timestep", times_[i]);
+    ds->SetAttribute("group", "");
+    ds->SetAttribute("part", "0");
+    ds->SetAttribute("file", files_[i].c_str());
+    coll->AddNestedElement(ds);
+  }
+  root->AddNestedElement(coll);
+  std::ostringstream os;
+  os << "<?xml version=\"1.0\"?>\n";
+  vtkIndent indent;
+  vtkXMLUtilities::FlattenElement(root, os, &indent);
+  os << "\n";
+  write_file_atomic(pvd_, os.str());
+}
+
+}  // namespace simfuse

@@ -1,0 +1,41 @@
+#pragma once
+/// \file VtkWriter.hpp
+/// Fields to VTK XML ImageData that ParaView opens: on one rank a `.vti` per output, on
+/// several ranks a `.pvti` with one `.vti` piece per rank (in a sub-folder), and a
+/// `.pvd` collection listing every output with its time. The `.pvd` is rewritten (to a
+/// temporary file, then renamed) only after all pieces of an output are complete, so an
+/// interrupted run leaves a series that opens.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/Field.hpp"
+
+namespace simfuse {
+
+class VtkSeriesWriter {
+ public:
+  /// Writes into `dir` (created if needed) files named `<base>_<NNNNNN>.(p)vti` and
+  /// `<base>.pvd`. Collective on the grid's communicator.
+  VtkSeriesWriter(const Grid& grid, std::string dir, std::string base);
+  ~VtkSeriesWriter();
+
+  /// Writes `fields` at time `t` (output number = number of previous writes). Collective.
+  /// Returns the path of the file written (the .vti or .pvti).
+  std::string write(const std::vector<const Field*>& fields, double t, long step);
+
+  const std::string& pvd_path() const { return pvd_; }
+  /// Files written so far (relative to dir), in order.
+  const std::vector<std::string>& files() const { return files_; }
+
+ private:
+  void write_pvd() const;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  const Grid& grid_;
+  std::string dir_, base_, pvd_;
+  std::vector<std::string> files_;
+  std::vector<double> times_;
+};
+
+}  // namespace simfuse

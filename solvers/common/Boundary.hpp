@@ -1,0 +1,44 @@
+#pragma once
+/// \file Boundary.hpp
+/// Boundary conditions per face of a walled direction, declared under `bc:`
+///
+///     bc:
+///       default: {type: dirichlet, value: 0}   # faces not listed
+///       x_hi: {type: neumann, flux: 0}          # kappa * du/dn = flux (n outward)
+///
+/// Periodic directions (grid.periodic) have no faces; a condition given for one is an error.
+#include <array>
+#include <memory>
+#include <string>
+
+#include "core/Function.hpp"
+#include "core/Grid.hpp"
+
+namespace simfuse {
+
+enum class BcKind { dirichlet, neumann, periodic };
+
+struct FaceCondition {
+  BcKind kind = BcKind::dirichlet;
+  std::shared_ptr<Function> value;  ///< Dirichlet value, or Neumann inward flux kappa*du/dn
+};
+
+/// Faces are numbered 2*d + side: x_lo, x_hi, y_lo, y_hi, z_lo, z_hi.
+struct BoundaryConditions {
+  std::array<FaceCondition, 6> face;
+
+  static const char* face_name(int f);
+  /// Declares the `bc:` section keys.
+  static void declare(Schema& s);
+  /// Builds the conditions of `grid` from a validated `bc:` section.
+  static BoundaryConditions from(const Params& p, const Grid& grid, const Constants& c);
+  /// All walls with the given condition (for code without a case file).
+  static BoundaryConditions all(const Grid& grid, BcKind kind, std::shared_ptr<Function> value);
+
+  bool any_dirichlet() const;
+};
+
+/// Registers the "bc" block family (dirichlet, neumann). Idempotent.
+void register_bc_family();
+
+}  // namespace simfuse

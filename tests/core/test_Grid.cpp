@@ -1,0 +1,57 @@
+// Grid geometry, quadrature weights, multigrid level count, layout on any number of ranks.
+#include <catch2/catch.hpp>
+
+#include "core/Grid.hpp"
+#include "support/TestUtil.hpp"
+
+using namespace simfuse;
+
+TEST_CASE("walled and periodic spacing - coordinates and weights", "[grid][mpi]") {
+  GridSpec g;
+  g.dim = 2;
+  g.n = {11, 8, 1};
+  g.lower = {0, -1, 0};
+  g.upper = {2, 1, 1};
+  g.periodic = {false, true, false};
+  Grid grid(PETSC_COMM_WORLD, g);
+  CHECK(grid.h(0) == Approx(0.2));   // 11 points on [0, 2], both walls
+  CHECK(grid.h(1) == Approx(0.25));  // 8 points on a period of 2
+  CHECK(grid.x(1, 7) == Approx(0.75));
+  double sum = 0;
+  SIMFUSE_PETSC(VecSum(grid.weights(), &sum));
+  CHECK(sum == Approx(4.0));  // area of [0,2] x [-1,1]
+  CHECK(grid.owned().size() <= grid.points());
+  PetscInt total = grid.owned().size(), all = 0;
+  MPI_Allreduce(&total, &all, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD);
+  CHECK(all == grid.points());
+}
+
+TEST_CASE("multigrid levels follow the grid", "[grid]") {
+  GridSpec g;
+  g.dim = 2;
+  g.n = {129, 129, 1};
+  CHECK(Grid(PETSC_COMM_SELF, g).max_mg_levels() == 6);  // 129 -> 65 -> 33 -> 17 -> 9 -> 5
+  g.n = {100, 100, 1};
+  CHECK(Grid(PETSC_COMM_SELF, g).max_mg_levels() == 1);  // 99 is odd: no coarsening
+  g.periodic = {true, true, false};
+  g.n = {64, 64, 1};
+  CHECK(Grid(PETSC_COMM_SELF, g).max_mg_levels() == 4);  // 64 -> 32 -> 16 -> 8
+}
+
+TEST_CASE("multigrid depth does not depend on 1 or 2 ranks", "[grid][mpi]") {
+  GridSpec g;
+  g.dim = 3;
+  g.n = {17, 17, 17};
+  CHECK(Grid(PETSC_COMM_WORLD, g).max_mg_levels() == 3);  // 17 -> 9 -> 5 on 1 and 2 ranks
+}
+
+TEST_CASE("grid spec errors name the key", "[grid]") {
+  Schema s("grid");
+  GridSpec::declare(s);
+  auto doc = ConfigDocument::from_string("n: [10, 10]\nlower: [0, 0, 0]\n", "g.yaml");
+  const Params p = s.validate_or_throw(doc, doc.root(), "grid");
+  CHECK_THROWS_WITH(GridSpec::from(p), Catch::Contains("has 3 entries but grid.n has 2"));
+  doc = ConfigDocument::from_string("n: [10, 10]\nupper: 0\n", "g.yaml");
+  CHECK_THROWS_WITH(GridSpec::from(s.validate_or_throw(doc, doc.root(), "grid")),
+                    Catch::Contains("must be greater than lower"));
+}
