@@ -475,6 +475,15 @@ struct Validator {
       e.where = out.where_;
       e.is_set = false;
       if (spec.type == ParamType::Section) {
+        std::vector<std::string> needed;
+        for (const auto& p : spec.section->params())
+          if (p.required) needed.push_back(p.key);
+        if (!needed.empty()) {
+          // One message for the absent section, not one per key inside it.
+          error(node, kpath, fmt::format("missing section '{}' ({})", spec.key, spec.doc),
+                fmt::format("add '{}:' with at least: {}", spec.key, join(needed)));
+          continue;
+        }
         Params sub = validate(*spec.section, YAML::Node(), kpath);
         e.sub = std::make_shared<Params>(std::move(sub));
       } else if (spec.default_yaml) {

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Runs `simfuse run` on every case in a folder of bad case files and checks, for each:
+  - the exit code (2 unless the file says `# exit: N`);
+  - every `# expect: <text>` line appears in what simfuse printed (once, also on 2 ranks);
+  - no crash signature (PETSc traceback, uncaught exception, signal, MPI abort);
+  - nothing was written: the output folder does not exist afterwards.
+`# args: ...` adds command-line arguments; `@missing` runs a case file that does not exist.
+With --np > 1 only the files marked `# mpi: yes` run (one per stage where errors arise:
+YAML, schema, solver set-up, PETSc options, output, --set), as mpirun starts slowly.
+Usage: run_bad_cases.py SIMFUSE CASE_DIR [--np 2] [--mpiexec mpirun]
+"""
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+
+FORBIDDEN = ["PETSC ERROR", "Traceback", "terminate called", "Segmentation", "internal error",
+             "MPI_ABORT", "Aborted", "core dumped", "what():"]
+
+
+def parse(path):
+    expects, args, code = [], [], 2
+    with open(path) as f:
+        for line in f:
+            if line.startswith("# expect: "):
+                expects.append(line[len("# expect: "):].rstrip("\n"))
+            elif line.startswith("# args: "):
+                args = shlex.split(line[len("# args: "):])
+            elif line.startswith("# exit: "):
+                code = int(line.split()[-1])
+    return expects, args, code
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("simfuse")
+    ap.add_argument("case_dir")
+    ap.add_argument("--np", type=int, default=1)
+    ap.add_argument("--mpiexec", default="mpirun")
+    a = ap.parse_args()
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
+    files = sorted(f for f in os.listdir(a.case_dir) if f.endswith(".yaml"))
+    if a.np > 1:
+        files = [f for f in files if "# mpi: yes" in open(os.path.join(a.case_dir, f)).read()]
+    failures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in files:
+            path = os.path.join(a.case_dir, name)
+            expects, args, code = parse(path)
+            out = os.path.join(tmp, name[:-5])
+            if "@missing" in args:
+                args = [x for x in args if x != "@missing"]
+                path = os.path.join(tmp, "does_not_exist.yaml")
+            cli_args, petsc_args = args, []
+            if "--" in args:
+                i = args.index("--")
+                cli_args, petsc_args = args[:i], args[i:]
+            cmd = [a.simfuse, "run", path, "--no-progress"] + cli_args
+            if "-o" not in cli_args:
+                cmd += ["-o", out]
+            cmd += petsc_args
+            if a.np > 1:
+                cmd = [a.mpiexec, "-n", str(a.np), "--oversubscribe"] + cmd
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+            text = r.stdout + r.stderr
+            once = None
+            if a.np > 1:  # the message must not be repeated by every rank
+                serial = subprocess.run(cmd[4:], capture_output=True, text=True, env=env, timeout=120)
+                once = (serial.stdout + serial.stderr).count(expects[0]) if expects else 0
+            problems = []
+            if a.np == 1 and r.returncode != code:
+                problems.append(f"exit code {r.returncode}, expected {code}")
+            if a.np > 1 and r.returncode == 0:
+                problems.append("exit code 0 on 2 ranks")
+            for e in expects:
+                n = text.count(e)
+                if n == 0:
+                    problems.append(f"missing text: {e!r}")
+                elif once is not None and e == expects[0] and n > once:
+                    problems.append(f"printed {n} times on {a.np} ranks, {once} on 1: {e!r}")
+            for bad in FORBIDDEN:
+                if bad in text:
+                    problems.append(f"crash signature {bad!r}")
+            if os.path.exists(out) and os.listdir(out):
+                problems.append(f"output written to {out}: {os.listdir(out)}")
+            status = "ok  " if not problems else "FAIL"
+            print(f"{status} {name}")
+            if problems:
+                failures.append(name)
+                for p in problems:
+                    print(f"     {p}")
+                print("     output was:\n" + "\n".join("       | " + l for l in text.splitlines()[:12]))
+    print(f"{len(files) - len(failures)}/{len(files)} bad cases handled correctly")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
