@@ -62,14 +62,12 @@ ConfigDocument ConfigDocument::from_string(const std::string& text, const std::s
   return check_root(doc, doc.root_, origin);
 }
 
-ConfigDocument ConfigDocument::load_file(const std::string& path) {
+ConfigDocument ConfigDocument::load_file(const std::string& path, const std::string& what) {
   std::ifstream in(path);
   if (!in) {
     const int err = errno;
-    throw UserError(Diagnostic{Location{path},
-                               {},
-                               "cannot read case file '" + path + "': " + std::strerror(err),
-                               "check the path; shipped cases are in cases/"});
+    throw UserError(Diagnostic{Location{path}, {}, "cannot read " + what + " '" + path + "': " + std::strerror(err),
+                               what == "case file" ? "check the path; shipped cases are in cases/" : "check the path"});
   }
   std::stringstream ss;
   ss << in.rdbuf();

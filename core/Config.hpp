@@ -16,7 +16,7 @@ class ConfigDocument {
  public:
   /// Reads and parses a YAML file. Throws UserError (with file:line:column) when the
   /// file cannot be read, is not valid YAML, or its top level is not a mapping.
-  static ConfigDocument load_file(const std::string& path);
+  static ConfigDocument load_file(const std::string& path, const std::string& what = "case file");
   /// Parses YAML text; `origin` names it in messages.
   static ConfigDocument from_string(const std::string& text, const std::string& origin = "<string>");
 

@@ -33,6 +33,8 @@ std::string describe(ParamType t) {
       return "a mapping";
     case ParamType::Block:
       return "a {type: ...} block";
+    case ParamType::Any:
+      return "a value";
   }
   return "?";
 }
@@ -63,6 +65,8 @@ const char* short_name(ParamType t) {
       return "section";
     case ParamType::Block:
       return "block";
+    case ParamType::Any:
+      return "any";
   }
   return "?";
 }
@@ -316,6 +320,8 @@ struct Validator {
       }
       case ParamType::Block:
         return block(spec, n, path, sub_out, block_type);
+      case ParamType::Any:
+        return true;
     }
     return false;
   }
@@ -410,6 +416,7 @@ struct Validator {
                   const std::set<std::string>& extra_allowed = {}) {
     Params out;
     out.path_ = path;
+    out.doc_ = &doc;
     out.schema_name_ = schema.name();
     out.where_ = doc.locate(node, path);
     const size_t before = diags.size();
@@ -635,6 +642,13 @@ Diagnostic Params::diag(const std::string& key, std::string what, std::string fi
 
 void Params::fail(const std::string& key, std::string what, std::string fix) const {
   throw UserError(diag(key, std::move(what), std::move(fix)));
+}
+
+Params Params::validate_entry(const std::string& key, const Schema& schema) const {
+  static const ConfigDocument empty = ConfigDocument::from_string("{}", "<defaults>");
+  auto it = entries_.find(key);
+  const YAML::Node node = it != entries_.end() && it->second.is_set ? it->second.value : YAML::Node();
+  return schema.validate_or_throw(doc_ ? *doc_ : empty, node, key_path(key));
 }
 
 std::vector<std::string> Params::keys() const {

@@ -37,7 +37,8 @@ enum class ParamType {
   StringList,
   Map,      ///< free-form mapping of scalars (or nested mappings), e.g. petsc_options
   Section,  ///< a nested mapping with its own schema
-  Block     ///< {type: name, ...} of a Catalog family
+  Block,    ///< {type: name, ...} of a Catalog family
+  Any       ///< any YAML value, checked by the code that reads it
 };
 
 /// Human description of a type ("a real number", "a list of integers", ...).
@@ -194,6 +195,11 @@ class Params {
 
   std::vector<std::string> keys() const;
 
+  /// Validates the raw value of `key` (a Map entry, or absent) against a schema known
+  /// only now (e.g. one key per species of the chosen kinetics). Messages carry the same
+  /// file positions as the rest of the document. Throws UserError.
+  Params validate_entry(const std::string& key, const Schema& schema) const;
+
  private:
   friend class Schema;
   friend struct detail::Validator;
@@ -211,6 +217,7 @@ class Params {
   std::string schema_name_;
   Location where_;
   std::map<std::string, Entry> entries_;
+  const ConfigDocument* doc_ = nullptr;  // the document validated (outlives the Params)
 };
 
 /// Families of `{type: ...}` blocks and the schema of each type.

@@ -46,4 +46,29 @@ class Iterative {
   virtual void set_initial_guess(Vec guess) = 0;
 };
 
+/// A sub-step that acts on every grid point independently (a local ODE integration),
+/// so a policy can run the classical code on some points only.
+class Pointwise {
+ public:
+  virtual ~Pointwise() = default;
+  /// Runs the classical implementation on the listed points only (indices into this
+  /// rank's owned block, x fastest), reading and writing the sub-step's fields there.
+  /// Not collective: ranks may pass different lists.
+  virtual void apply_points(State& state, const StepInfo& info, const std::vector<PetscInt>& points) = 0;
+};
+
+/// A sub-step that can estimate the error of a proposed result cheaply.
+class Checkable {
+ public:
+  virtual ~Checkable() = default;
+  /// `before` holds the written fields as they were before the step (same layout as in
+  /// the state), the state holds the proposed result. Fills `estimate` with one value per
+  /// owned point (Pointwise sub-steps) or a single value; values <= 1 mean "within the
+  /// sub-step's check tolerance". Collective for non-pointwise sub-steps.
+  virtual void estimate(const State& state, const std::vector<Vec>& before, const StepInfo& info,
+                        std::vector<double>& estimate) = 0;
+  /// One line on what the estimate measures, for the audit trail.
+  virtual std::string estimate_description() const = 0;
+};
+
 }  // namespace simfuse

@@ -1,6 +1,7 @@
 #include "solvers/Builtins.hpp"
 
 #include "solvers/diffusion/DiffusionSolver.hpp"
+#include "solvers/reaction_diffusion/ReactionDiffusionSolver.hpp"
 
 namespace simfuse {
 
@@ -9,6 +10,10 @@ void register_builtin_solvers() {
     solver_registry().add("diffusion", "heat equation du/dt = div(kappa grad u) + f (implicit Euler or Crank-Nicolson)",
                           &DiffusionSolver::declare,
                           [](const SolverContext& c) { return std::make_unique<DiffusionSolver>(c); });
+    solver_registry().add("reaction_diffusion",
+                          "N species: dc/dt = D Laplacian c + R(c), Strang splitting, stiff Rodas3 reaction step",
+                          &ReactionDiffusionSolver::declare,
+                          [](const SolverContext& c) { return std::make_unique<ReactionDiffusionSolver>(c); });
     return true;
   }();
   (void)done;

@@ -36,9 +36,9 @@ void register_bc_family() {
   (void)done;
 }
 
-void BoundaryConditions::declare(Schema& s) {
+void BoundaryConditions::declare(Schema& s, const std::string& default_condition) {
   register_bc_family();
-  s.add_block("default", "bc", "condition on every wall face not listed").def("{type: dirichlet, value: 0.0}");
+  s.add_block("default", "bc", "condition on every wall face not listed").def(default_condition);
   for (int f = 0; f < 6; ++f)
     s.add_block(kFaceNames[f], "bc",
                 fmt::format("condition on the {} {} face", f % 2 ? "upper" : "lower", std::string(1, "xyz"[f / 2])));

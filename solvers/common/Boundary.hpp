@@ -28,8 +28,8 @@ struct BoundaryConditions {
   std::array<FaceCondition, 6> face;
 
   static const char* face_name(int f);
-  /// Declares the `bc:` section keys.
-  static void declare(Schema& s);
+  /// Declares the `bc:` section keys; `default_condition` is the YAML of `bc.default`.
+  static void declare(Schema& s, const std::string& default_condition = "{type: dirichlet, value: 0.0}");
   /// Builds the conditions of `grid` from a validated `bc:` section.
   static BoundaryConditions from(const Params& p, const Grid& grid, const Constants& c);
   /// All walls with the given condition (for code without a case file).

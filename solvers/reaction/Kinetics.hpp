@@ -1,0 +1,31 @@
+#pragma once
+/// \file Kinetics.hpp
+/// Reaction kinetics of N species: dy/dt = f(y), with its Jacobian. Pluggable: a new
+/// mechanism implements this interface and registers itself in kinetics_registry()
+/// (family "kinetics"), then `solver.params.kinetics: {type: my_mechanism, ...}` uses it.
+#include <string>
+#include <vector>
+
+#include "core/Registry.hpp"
+
+namespace simfuse {
+
+class Kinetics {
+ public:
+  virtual ~Kinetics() = default;
+  /// Species names, in component order.
+  virtual const std::vector<std::string>& species() const = 0;
+  int size() const { return static_cast<int>(species().size()); }
+  /// f = dy/dt at y (arrays of size()).
+  virtual void rhs(const double* y, double* f) const = 0;
+  /// J = df/dy at y, row-major size() x size().
+  virtual void jacobian(const double* y, double* J) const = 0;
+  /// A one-line description with parameter values.
+  virtual std::string describe() const = 0;
+};
+
+using KineticsRegistry = Registry<Kinetics, const Params&>;
+/// Mechanisms by name; built-ins: oregonator (2 species, stiff), gray_scott (2 species).
+KineticsRegistry& kinetics_registry();
+
+}  // namespace simfuse

@@ -1,0 +1,164 @@
+#include "solvers/reaction/Rosenbrock.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/Error.hpp"
+
+namespace simfuse {
+
+namespace {
+
+// In-place LU with partial pivoting of an n x n row-major matrix; false if singular.
+bool lu_factor(double* a, int* piv, int n) {
+  for (int c = 0; c < n; ++c) {
+    int p = c;
+    double best = std::abs(a[c * n + c]);
+    for (int r = c + 1; r < n; ++r)
+      if (std::abs(a[r * n + c]) > best) {
+        best = std::abs(a[r * n + c]);
+        p = r;
+      }
+    if (!(best > 0) || !std::isfinite(best)) return false;
+    piv[c] = p;
+    if (p != c)
+      for (int j = 0; j < n; ++j) std::swap(a[c * n + j], a[p * n + j]);
+    const double inv = 1.0 / a[c * n + c];
+    for (int r = c + 1; r < n; ++r) {
+      const double l = a[r * n + c] * inv;
+      a[r * n + c] = l;
+      for (int j = c + 1; j < n; ++j) a[r * n + j] -= l * a[c * n + j];
+    }
+  }
+  return true;
+}
+
+void lu_solve(const double* a, const int* piv, int n, double* b) {
+  for (int c = 0; c < n; ++c) {
+    if (piv[c] != c) std::swap(b[c], b[piv[c]]);
+    for (int r = c + 1; r < n; ++r) b[r] -= a[r * n + c] * b[c];
+  }
+  for (int r = n - 1; r >= 0; --r) {
+    double s = b[r];
+    for (int j = r + 1; j < n; ++j) s -= a[r * n + j] * b[j];
+    b[r] = s / a[r * n + r];
+  }
+}
+
+// Rodas3 coefficients (KPP notation): G = 1/(H gamma) - J,
+// G K_i = f(y + sum_j A_ij K_j) + sum_j C_ij/H K_j, y1 = y + sum M_i K_i, err = sum E_i K_i.
+constexpr double kGamma = 0.5;
+constexpr double A31 = 2, A41 = 2, A43 = 1;
+constexpr double C21 = 4, C31 = 1, C32 = -1, C41 = 1, C42 = -1, C43 = -8.0 / 3.0;
+constexpr double M1 = 2, M3 = 1, M4 = 1;
+constexpr double kErrorOrder = 3;
+
+}  // namespace
+
+bool Rodas3::step(const Kinetics& k, const double* y, double H, double* ynew, double* err, RosenbrockStats& st) {
+  const int n = k.size();
+  double G[kMaxSpecies * kMaxSpecies], F[kMaxSpecies], K1[kMaxSpecies], K2[kMaxSpecies], K3[kMaxSpecies],
+      K4[kMaxSpecies], Y[kMaxSpecies];
+  int piv[kMaxSpecies];
+  k.jacobian(y, G);
+  k.rhs(y, F);
+  ++st.jacobians;
+  ++st.rhs;
+  const double d = 1.0 / (H * kGamma);
+  for (int i = 0; i < n * n; ++i) G[i] = -G[i];
+  for (int i = 0; i < n; ++i) G[i * n + i] += d;
+  if (!lu_factor(G, piv, n)) return false;
+  // Stage 1
+  for (int i = 0; i < n; ++i) K1[i] = F[i];
+  lu_solve(G, piv, n, K1);
+  // Stage 2 (A21 = 0: same f)
+  for (int i = 0; i < n; ++i) K2[i] = F[i] + C21 / H * K1[i];
+  lu_solve(G, piv, n, K2);
+  // Stage 3
+  for (int i = 0; i < n; ++i) Y[i] = y[i] + A31 * K1[i];
+  k.rhs(Y, F);
+  for (int i = 0; i < n; ++i) K3[i] = F[i] + (C31 * K1[i] + C32 * K2[i]) / H;
+  lu_solve(G, piv, n, K3);
+  // Stage 4
+  for (int i = 0; i < n; ++i) Y[i] = y[i] + A41 * K1[i] + A43 * K3[i];
+  k.rhs(Y, F);
+  st.rhs += 2;
+  for (int i = 0; i < n; ++i) K4[i] = F[i] + (C41 * K1[i] + C42 * K2[i] + C43 * K3[i]) / H;
+  lu_solve(G, piv, n, K4);
+  for (int i = 0; i < n; ++i) {
+    ynew[i] = y[i] + M1 * K1[i] + M3 * K3[i] + M4 * K4[i];
+    err[i] = K4[i];  // E = (0, 0, 0, 1)
+  }
+  return true;
+}
+
+bool Rodas3::integrate(const Kinetics& k, double* y, double T, double& h, const RosenbrockOptions& o,
+                       RosenbrockStats& st) {
+  const int n = k.size();
+  SIMFUSE_REQUIRE(n <= kMaxSpecies, "too many species for Rodas3");
+  double ynew[kMaxSpecies], err[kMaxSpecies];
+  double t = 0;
+  double H = h > 0 ? std::min(h, T) : T * 1e-2;
+  const double hmin = T * 1e-14;
+  bool rejected_last = false;
+  long steps = 0;
+  while (t < T) {
+    if (++steps > o.max_steps || H < hmin) {
+      ++st.failures;
+      return false;
+    }
+    const bool last = H >= T - t;
+    const double Hs = last ? T - t : H;
+    if (!step(k, y, Hs, ynew, err, st)) {  // singular iteration matrix: smaller step
+      H *= 0.25;
+      ++st.rejected;
+      continue;
+    }
+    double e = 0;
+    bool finite = true;
+    for (int i = 0; i < n; ++i) {
+      const double sc = o.atol + o.rtol * std::max(std::abs(y[i]), std::abs(ynew[i]));
+      e += (err[i] / sc) * (err[i] / sc);
+      finite = finite && std::isfinite(ynew[i]);
+    }
+    e = std::sqrt(e / n);
+    if (!finite || !std::isfinite(e)) {
+      H = Hs * o.fac_min;
+      ++st.rejected;
+      rejected_last = true;
+      continue;
+    }
+    double fac = std::min(o.fac_max, std::max(o.fac_min, o.fac_safe / std::pow(std::max(e, 1e-16), 1 / kErrorOrder)));
+    if (e <= 1) {
+      ++st.steps;
+      for (int i = 0; i < n; ++i) y[i] = ynew[i];
+      t = last ? T : t + Hs;
+      if (rejected_last) fac = std::min(fac, 1.0);
+      rejected_last = false;
+      // When the last step was shortened to land on T, its error says little about the
+      // step the controller had proposed: keep the larger of the two for the next call.
+      H = last ? std::max(H, Hs * fac) : Hs * fac;
+      h = H;
+    } else {
+      ++st.rejected;
+      rejected_last = true;
+      H = Hs * fac;
+    }
+  }
+  return true;
+}
+
+void Rodas3::fixed(const Kinetics& k, double* y, double T, int steps, RosenbrockStats& st) {
+  double ynew[kMaxSpecies], err[kMaxSpecies];
+  const double H = T / steps;
+  for (int s = 0; s < steps; ++s) {
+    if (!step(k, y, H, ynew, err, st)) {
+      for (int i = 0; i < k.size(); ++i) y[i] = std::numeric_limits<double>::quiet_NaN();
+      return;
+    }
+    for (int i = 0; i < k.size(); ++i) y[i] = ynew[i];
+    ++st.steps;
+  }
+}
+
+}  // namespace simfuse

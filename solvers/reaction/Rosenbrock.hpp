@@ -1,0 +1,47 @@
+#pragma once
+/// \file Rosenbrock.hpp
+/// Rodas3 (Sandu et al. 1997, as in KPP): a 4-stage, order-3, L-stable, stiffly accurate
+/// Rosenbrock method with an embedded order-2 estimate, for small stiff systems (one grid
+/// point's chemistry). One Jacobian and one LU per step, no Newton iterations.
+#include "solvers/reaction/Kinetics.hpp"
+
+namespace simfuse {
+
+struct RosenbrockOptions {
+  double rtol = 1e-6;      ///< relative tolerance of the local error
+  double atol = 1e-10;     ///< absolute tolerance
+  long max_steps = 100000; ///< per integrate() call
+  double fac_min = 0.2, fac_max = 6.0, fac_safe = 0.9;
+};
+
+struct RosenbrockStats {
+  long steps = 0, rejected = 0, rhs = 0, jacobians = 0, failures = 0;
+  void add(const RosenbrockStats& o) {
+    steps += o.steps;
+    rejected += o.rejected;
+    rhs += o.rhs;
+    jacobians += o.jacobians;
+    failures += o.failures;
+  }
+};
+
+class Rodas3 {
+ public:
+  static constexpr int kMaxSpecies = 32;
+
+  /// Integrates y (k.size() values) in place over a time T with error control. `h` is the
+  /// first step to try (<= 0: a guess) and returns the last step the controller proposed:
+  /// pass it back on the next call for the same point. Returns false (y at the time
+  /// reached) if max_steps is exceeded, the step underflows or the state stops being finite.
+  static bool integrate(const Kinetics& k, double* y, double T, double& h, const RosenbrockOptions& opt,
+                        RosenbrockStats& stats);
+
+  /// `steps` equal steps without error control.
+  static void fixed(const Kinetics& k, double* y, double T, int steps, RosenbrockStats& stats);
+
+ private:
+  // One step of size H from y into ynew with error vector err; false if G is singular.
+  static bool step(const Kinetics& k, const double* y, double H, double* ynew, double* err, RosenbrockStats& stats);
+};
+
+}  // namespace simfuse
