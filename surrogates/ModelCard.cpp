@@ -1,0 +1,249 @@
+#include "surrogates/ModelCard.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace simfuse {
+
+namespace fs = std::filesystem;
+
+int ModelCard::in_channels() const {
+  int n = 0;
+  for (const auto& c : inputs) n += c.count();
+  return n;
+}
+
+int ModelCard::out_channels() const {
+  int n = 0;
+  for (const auto& c : outputs) n += c.count();
+  return n;
+}
+
+std::vector<int> ModelCard::increment_source() const {
+  std::vector<int> src;
+  for (const auto& o : outputs)
+    for (const auto& comp : o.components) {
+      int idx = 0, found = -1;
+      for (const auto& i : inputs) {
+        for (const auto& ic : i.components) {
+          if (i.field == o.field && ic == comp) found = idx;
+          ++idx;
+        }
+        if (!i.scalar.empty()) ++idx;
+      }
+      src.push_back(found);
+    }
+  return src;
+}
+
+const Schema& ModelCard::schema() {
+  static const Schema s = [] {
+    Schema s("model card", "a surrogate's model card");
+    s.add_string("name", "model name").required();
+    s.add_string("kind", "pointwise (per grid point) or stencil (a neighbourhood)").def("pointwise").choices(
+        {"pointwise", "stencil"});
+    s.add_int("radius", "receptive-field radius in grid points (stencil models)").def(0).range(0, 64);
+    s.add_string("format", "builtin (a C++ architecture and its archive) or torchscript").def("builtin").choices(
+        {"builtin", "torchscript"});
+    s.add_string("weights", "the weights file, relative to the card").required();
+    s.add_map("architecture", "builtin models: {type: mlp | cnn, ...}");
+    s.add_string("dtype", "the model's floating-point type").def("float32").choices({"float32", "float64"});
+    s.add_string("substep", "the sub-step the model stands in for").required();
+    s.add("inputs", ParamType::Any, "list of {field, components} or {scalar}").required();
+    s.add("outputs", ParamType::Any, "list of {field, components}").required();
+    s.add_map("conditions", "sub-step settings the model was trained for, e.g. {dt: 0.02}");
+    s.add_string("predicts", "increment (output = input + model) or state").def("state").choices({"increment", "state"});
+    Schema& n = s.add_section("normalisation", "affine normalisation applied inside the wrapper");
+    n.add("input_mean", ParamType::RealList, "per input channel").required();
+    n.add("input_std", ParamType::RealList, "per input channel").required().positive();
+    n.add("output_mean", ParamType::RealList, "per output channel").required();
+    n.add("output_std", ParamType::RealList, "per output channel").required().positive();
+    s.add("transform", ParamType::StringList, "per input channel: none or log10 (before normalisation)");
+    s.add_real("log_floor", "values are clamped to at least this before log10").def(1e-12).positive();
+    Schema& r = s.add_section("training_ranges", "range of each input channel in the training data");
+    r.add("min", ParamType::RealList, "per input channel").required();
+    r.add("max", ParamType::RealList, "per input channel").required();
+    Schema& v = s.add_section("validation", "error on held-out data");
+    v.add_string("metric", "what was measured").def("max_abs");
+    v.add_real("value", "the measured value").def(-1.0);
+    v.add_int("samples", "number of held-out samples").def(0).min(0);
+    s.add_map("provenance", "how the model was made");
+    return s;
+  }();
+  return s;
+}
+
+namespace {
+
+std::vector<CardChannel> channels(const ConfigDocument& doc, const YAML::Node& n, const std::string& path,
+                                  bool allow_scalars) {
+  std::vector<CardChannel> out;
+  if (!n.IsDefined() || !n.IsSequence() || n.size() == 0)
+    throw UserError(Diagnostic{doc.locate(n, path), path, "expected a non-empty list of {field, components}",
+                               "e.g. [{field: c, components: [u, v]}, {scalar: dt}]"});
+  for (size_t i = 0; i < n.size(); ++i) {
+    const std::string ip = fmt::format("{}[{}]", path, i);
+    const YAML::Node e = n[i];
+    CardChannel c;
+    if (e.IsMap() && e["scalar"] && allow_scalars) {
+      c.scalar = e["scalar"].as<std::string>();
+    } else if (e.IsMap() && e["field"] && e["components"] && e["components"].IsSequence()) {
+      c.field = e["field"].as<std::string>();
+      c.components = e["components"].as<std::vector<std::string>>();
+    } else {
+      throw UserError(Diagnostic{doc.locate(e, ip), ip, "expected {field: name, components: [...]}" +
+                                                             std::string(allow_scalars ? " or {scalar: dt}" : ""),
+                                 "see simfuse config doc for the card format"});
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace
+
+ModelCard ModelCard::load(const std::string& path) {
+  const ConfigDocument doc = ConfigDocument::load_file(path, "model card");
+  const Params p = schema().validate_or_throw(doc, doc.root(), "");
+  ModelCard c;
+  c.path = path;
+  c.name = p.get<std::string>("name");
+  c.kind = p.get<std::string>("kind");
+  c.radius = p.get<int>("radius");
+  c.format = p.get<std::string>("format");
+  c.weights = (fs::path(path).parent_path() / p.get<std::string>("weights")).string();
+  c.dtype = p.get<std::string>("dtype");
+  c.substep = p.get<std::string>("substep");
+  c.increment = p.get<std::string>("predicts") == "increment";
+  c.log_floor = p.get<double>("log_floor");
+  const YAML::Node& root = doc.root();
+  c.inputs = channels(doc, root["inputs"], "inputs", true);
+  c.outputs = channels(doc, root["outputs"], "outputs", false);
+  if (p.is_set("architecture")) c.architecture = YAML::Clone(p.node("architecture"));
+  if (p.is_set("conditions"))
+    for (const auto& kv : p.node("conditions")) c.conditions[kv.first.as<std::string>()] = kv.second.as<double>();
+  if (p.is_set("provenance")) c.provenance = YAML::Clone(p.node("provenance"));
+  const Params& n = p.sub("normalisation");
+  c.in_mean = n.get<std::vector<double>>("input_mean");
+  c.in_std = n.get<std::vector<double>>("input_std");
+  c.out_mean = n.get<std::vector<double>>("output_mean");
+  c.out_std = n.get<std::vector<double>>("output_std");
+  const Params& r = p.sub("training_ranges");
+  c.range_min = r.get<std::vector<double>>("min");
+  c.range_max = r.get<std::vector<double>>("max");
+  c.transform = p.is_set("transform") ? p.get<std::vector<std::string>>("transform")
+                                      : std::vector<std::string>(c.in_channels(), "none");
+  const Params& v = p.sub("validation");
+  c.validation_metric = v.get<std::string>("metric");
+  c.validation_value = v.get<double>("value");
+  c.validation_samples = v.get<int>("samples");
+
+  const int ni = c.in_channels(), no = c.out_channels();
+  auto need = [&](const Params& pp, const std::string& key, size_t have, int want) {
+    if (static_cast<int>(have) != want)
+      pp.fail(key, fmt::format("has {} entries, the card has {} {} channels", have, want,
+                               key.find("output") != std::string::npos ? "output" : "input"),
+              "one entry per channel, in the order of inputs/outputs");
+  };
+  need(n, "input_mean", c.in_mean.size(), ni);
+  need(n, "input_std", c.in_std.size(), ni);
+  need(n, "output_mean", c.out_mean.size(), no);
+  need(n, "output_std", c.out_std.size(), no);
+  need(r, "min", c.range_min.size(), ni);
+  need(r, "max", c.range_max.size(), ni);
+  if (static_cast<int>(c.transform.size()) != ni) need(p, "transform", c.transform.size(), ni);
+  for (size_t i = 0; i < c.transform.size(); ++i)
+    if (c.transform[i] != "none" && c.transform[i] != "log10")
+      p.fail("transform", fmt::format("unknown transform '{}'", c.transform[i]), "use none or log10");
+  if (c.format == "builtin" && !c.architecture.IsDefined())
+    p.fail("format", "a builtin model needs an 'architecture' block", "add architecture: {type: mlp, hidden: [64, 64]}");
+  if (c.kind == "stencil" && c.radius < 1)
+    p.fail("radius", "a stencil model needs a receptive-field radius of at least 1");
+  if (c.increment)
+    for (int s : c.increment_source())
+      if (s < 0)
+        p.fail("predicts", "an increment model needs every output component among its inputs",
+               "add the output fields to inputs, or use predicts: state");
+  std::error_code ec;
+  if (!fs::exists(c.weights, ec))
+    p.fail("weights", fmt::format("weights file '{}' does not exist", c.weights),
+           "the path is relative to the card; regenerate the model or fix the path");
+  return c;
+}
+
+void ModelCard::save(const std::string& out_path) const {
+  YAML::Emitter e;
+  auto seq = [&](const std::vector<double>& v) {
+    e << YAML::Flow << YAML::BeginSeq;
+    for (double x : v) e << x;
+    e << YAML::EndSeq;
+  };
+  auto chans = [&](const std::vector<CardChannel>& cs) {
+    e << YAML::BeginSeq;
+    for (const auto& c : cs) {
+      e << YAML::Flow << YAML::BeginMap;
+      if (c.field.empty()) {
+        e << YAML::Key << "scalar" << YAML::Value << c.scalar;
+      } else {
+        e << YAML::Key << "field" << YAML::Value << c.field << YAML::Key << "components" << YAML::Value << YAML::Flow
+          << c.components;
+      }
+      e << YAML::EndMap;
+    }
+    e << YAML::EndSeq;
+  };
+  e.SetDoublePrecision(17);
+  e << YAML::BeginMap;
+  e << YAML::Key << "name" << YAML::Value << name;
+  e << YAML::Key << "kind" << YAML::Value << kind;
+  e << YAML::Key << "radius" << YAML::Value << radius;
+  e << YAML::Key << "format" << YAML::Value << format;
+  e << YAML::Key << "weights" << YAML::Value << fs::path(weights).filename().string();
+  if (architecture.IsDefined()) e << YAML::Key << "architecture" << YAML::Value << YAML::Flow << architecture;
+  e << YAML::Key << "dtype" << YAML::Value << dtype;
+  e << YAML::Key << "substep" << YAML::Value << substep;
+  e << YAML::Key << "inputs" << YAML::Value;
+  chans(inputs);
+  if (!conditions.empty()) {
+    e << YAML::Key << "conditions" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    for (const auto& [k, v] : conditions) e << YAML::Key << k << YAML::Value << v;
+    e << YAML::EndMap;
+  }
+  e << YAML::Key << "outputs" << YAML::Value;
+  chans(outputs);
+  e << YAML::Key << "predicts" << YAML::Value << (increment ? "increment" : "state");
+  e << YAML::Key << "normalisation" << YAML::Value << YAML::BeginMap;
+  e << YAML::Key << "input_mean" << YAML::Value;
+  seq(in_mean);
+  e << YAML::Key << "input_std" << YAML::Value;
+  seq(in_std);
+  e << YAML::Key << "output_mean" << YAML::Value;
+  seq(out_mean);
+  e << YAML::Key << "output_std" << YAML::Value;
+  seq(out_std);
+  e << YAML::EndMap;
+  e << YAML::Key << "transform" << YAML::Value << YAML::Flow << transform;
+  e << YAML::Key << "log_floor" << YAML::Value << log_floor;
+  e << YAML::Key << "training_ranges" << YAML::Value << YAML::BeginMap << YAML::Key << "min" << YAML::Value;
+  seq(range_min);
+  e << YAML::Key << "max" << YAML::Value;
+  seq(range_max);
+  e << YAML::EndMap;
+  e << YAML::Key << "validation" << YAML::Value << YAML::BeginMap << YAML::Key << "metric" << YAML::Value
+    << validation_metric << YAML::Key << "value" << YAML::Value << validation_value << YAML::Key << "samples"
+    << YAML::Value << validation_samples << YAML::EndMap;
+  if (provenance.IsDefined()) e << YAML::Key << "provenance" << YAML::Value << provenance;
+  e << YAML::EndMap;
+  const std::string tmp = out_path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream out(tmp);
+    out << "# simfuse model card (see surrogates/ModelCard.hpp)\n" << e.c_str() << "\n";
+    if (!out) throw UserError("cannot write model card '" + out_path + "'", "check the folder is writable");
+  }
+  fs::rename(tmp, out_path);
+}
+
+}  // namespace simfuse

@@ -1,0 +1,80 @@
+#pragma once
+/// \file ModelCard.hpp
+/// The model card: a YAML file beside a surrogate's weights that says what the model
+/// maps to what, how inputs and outputs are normalised, the grid stencil it needs, the
+/// ranges of its training data, its validation error and where it came from. simfuse
+/// refuses a model whose card does not fit the case at start-up, never mid-run.
+///
+///     name: oregonator_react
+///     kind: pointwise                  # pointwise | stencil
+///     radius: 0                        # stencil: receptive-field radius in grid points
+///     format: builtin                  # builtin (C++ architecture + archive) | torchscript
+///     weights: oregonator_react.pt     # relative to the card
+///     architecture: {type: mlp, hidden: [64, 64], activation: tanh}
+///     dtype: float32
+///     substep: react
+///     inputs:  [{field: c, components: [u, v]}]
+///     conditions: {dt: 0.02}           # sub-step settings the model was trained for
+///     outputs: [{field: c, components: [u, v]}]
+///     predicts: increment              # increment (output = input + model) | state
+///     normalisation: {input_mean: [...], input_std: [...], output_mean: [...], output_std: [...]}
+///     transform: [log10, none]         # per input channel, applied before normalisation
+///     training_ranges: {min: [...], max: [...]}   # per input channel, physical units
+///     validation: {metric: max_abs, value: 1.2e-3, samples: 20000}
+///     provenance: {tool: simfuse train, dataset: ..., created: ...}
+/// No torch, no PETSc: cards are read by every layer.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/Config.hpp"
+#include "core/Schema.hpp"
+
+namespace simfuse {
+
+/// One input or output entry: some components of a field, or a scalar (e.g. dt).
+struct CardChannel {
+  std::string field;                    ///< empty for a scalar
+  std::vector<std::string> components;  ///< of the field
+  std::string scalar;                   ///< "dt" or a case parameter name
+  int count() const { return field.empty() ? 1 : static_cast<int>(components.size()); }
+};
+
+struct ModelCard {
+  std::string path;  ///< of the card file
+  std::string name;
+  std::string kind = "pointwise";
+  int radius = 0;
+  std::string format = "builtin";
+  std::string weights;  ///< absolute path
+  YAML::Node architecture;
+  std::string dtype = "float32";
+  std::string substep;
+  std::vector<CardChannel> inputs, outputs;
+  std::map<std::string, double> conditions;
+  bool increment = false;
+  std::vector<double> in_mean, in_std, out_mean, out_std;
+  std::vector<std::string> transform;  ///< per input channel: none | log10
+  double log_floor = 1e-12;
+  std::vector<double> range_min, range_max;  ///< per input channel (physical units)
+  std::string validation_metric;
+  double validation_value = -1;
+  long validation_samples = 0;
+  YAML::Node provenance;
+
+  int in_channels() const;
+  int out_channels() const;
+  bool pointwise() const { return kind == "pointwise"; }
+  /// For increment models: the input channel each output channel adds to.
+  std::vector<int> increment_source() const;
+
+  /// Reads and validates a card; UserError with file:line:column on any problem
+  /// (including a missing weights file).
+  static ModelCard load(const std::string& path);
+  /// Writes the card as YAML (via a temporary file and a rename).
+  void save(const std::string& path) const;
+  /// The schema of card files (for `simfuse config doc` and validation).
+  static const Schema& schema();
+};
+
+}  // namespace simfuse

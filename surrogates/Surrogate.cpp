@@ -1,0 +1,162 @@
+#include "surrogates/Surrogate.hpp"
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <torch/script.h>
+
+#include "surrogates/Architectures.hpp"
+
+namespace simfuse {
+
+struct Surrogate::Impl {
+  ModelCard card;
+  SurrogateOptions opt;
+  bool script = false;
+  torch::jit::Module jit;
+  torch::nn::Sequential seq{nullptr};
+  at::ScalarType dtype = at::kFloat;
+  at::Tensor in_scale, in_shift;   // model dtype, xn = x * scale + shift
+  at::Tensor out_std, out_mean;    // float64
+  std::vector<int64_t> log_channels;
+  at::Tensor inc_index;            // int64, input channel of each output (increment models)
+
+  at::Tensor forward(const at::Tensor& xn) {
+    if (script) return jit.forward({xn}).toTensor();
+    return seq->forward(xn);
+  }
+};
+
+namespace {
+
+std::string first_line(const std::string& s) {
+  const auto p = s.find('\n');
+  return p == std::string::npos ? s : s.substr(0, p);
+}
+
+at::Tensor per_channel(const at::Tensor& v, int64_t dim) {
+  // [C] -> [1, C] or [1, C, 1, 1]
+  return dim == 2 ? v.view({1, -1}) : v.view({1, -1, 1, 1});
+}
+
+}  // namespace
+
+Surrogate::Surrogate(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Surrogate::~Surrogate() = default;
+const ModelCard& Surrogate::card() const { return impl_->card; }
+const SurrogateOptions& Surrogate::options() const { return impl_->opt; }
+
+std::unique_ptr<Surrogate> Surrogate::load(const std::string& card_path, const SurrogateOptions& opt) {
+  auto impl = std::make_unique<Impl>();
+  impl->card = ModelCard::load(card_path);
+  impl->opt = opt;
+  const ModelCard& c = impl->card;
+  if (opt.device != "cpu")
+    throw UserError(fmt::format("device '{}' is not available: this build of libtorch is CPU-only", opt.device),
+                    "use device: cpu");
+  at::set_num_threads(std::max(1, opt.threads));
+  impl->dtype = c.dtype == "float64" ? at::kDouble : at::kFloat;
+  const int cin = c.in_channels(), cout = c.out_channels();
+  const std::string what = fmt::format("model '{}' ({})", c.name, c.weights);
+  try {
+    if (c.format == "torchscript") {
+      impl->script = true;
+      impl->jit = torch::jit::load(c.weights);
+      impl->jit.eval();
+      impl->jit.to(impl->dtype);
+    } else {
+      const int arch_radius = architecture_radius(c.architecture);
+      if (arch_radius != c.radius)
+        throw UserError(fmt::format("{}: the card says radius {} but the architecture has radius {}", card_path,
+                                    c.radius, arch_radius),
+                        "fix the card's radius");
+      impl->seq = build_architecture(c.architecture, cin, cout);
+      torch::load(impl->seq, c.weights);
+      impl->seq->eval();
+      impl->seq->to(impl->dtype);
+    }
+  } catch (const c10::Error& e) {
+    throw UserError(fmt::format("cannot load {}: {}", what, first_line(e.what_without_backtrace())),
+                    "the file is missing, corrupt, or not a model of this architecture; regenerate it or check "
+                    "the card");
+  }
+  auto opts = at::TensorOptions().dtype(at::kDouble);
+  auto vec = [&](const std::vector<double>& v) { return torch::tensor(v, opts); };
+  impl->in_scale = (1.0 / vec(c.in_std)).to(impl->dtype);
+  impl->in_shift = (-vec(c.in_mean) / vec(c.in_std)).to(impl->dtype);
+  impl->out_std = vec(c.out_std);
+  impl->out_mean = vec(c.out_mean);
+  for (int i = 0; i < cin; ++i)
+    if (c.transform[i] == "log10") impl->log_channels.push_back(i);
+  if (c.increment) {
+    std::vector<int64_t> src;
+    for (int s : c.increment_source()) src.push_back(s);
+    impl->inc_index = torch::tensor(src, at::TensorOptions().dtype(at::kLong));
+  }
+  // The model must map the card's channels: try it once now, not mid-run.
+  auto s = std::unique_ptr<Surrogate>(new Surrogate(std::move(impl)));
+  const int r = c.radius;
+  const auto probe = c.pointwise() ? torch::zeros({2, cin}, at::TensorOptions().dtype(s->impl_->dtype))
+                                   : torch::zeros({1, cin, 2 * r + 3, 2 * r + 3}, at::TensorOptions().dtype(s->impl_->dtype));
+  at::Tensor y;
+  try {
+    y = s->forward_normalized(probe);
+  } catch (const c10::Error& e) {
+    throw UserError(fmt::format("{} does not accept the card's {} input channel(s): {}", what, cin,
+                                first_line(e.what_without_backtrace())),
+                    "the card's inputs must match what the model was trained on");
+  }
+  const std::vector<int64_t> want = c.pointwise() ? std::vector<int64_t>{2, cout} : std::vector<int64_t>{1, cout, 3, 3};
+  if (y.sizes().vec() != want)
+    throw UserError(fmt::format("{} maps {} inputs to shape [{}], the card expects [{}]", what, cin,
+                                fmt::join(y.sizes().vec(), ", "), fmt::join(want, ", ")),
+                    "the card's outputs (and radius for stencil models) must match the model");
+  return s;
+}
+
+at::Tensor Surrogate::forward_normalized(const at::Tensor& xn) {
+  c10::InferenceMode guard;
+  return impl_->forward(xn);
+}
+
+at::Tensor Surrogate::normalize(const at::Tensor& x) const {
+  at::Tensor t = x.to(impl_->dtype, /*non_blocking=*/false, /*copy=*/true);
+  for (int64_t c : impl_->log_channels) t.select(1, c).clamp_min_(impl_->card.log_floor).log10_();
+  t.mul_(per_channel(impl_->in_scale, t.dim())).add_(per_channel(impl_->in_shift, t.dim()));
+  return t;
+}
+
+at::Tensor Surrogate::finish(const at::Tensor& y, const at::Tensor& x) const {
+  at::Tensor out = y.to(at::kDouble).mul_(per_channel(impl_->out_std, y.dim())).add_(per_channel(impl_->out_mean, y.dim()));
+  if (impl_->card.increment) out.add_(x.index_select(1, impl_->inc_index));
+  return out;
+}
+
+void Surrogate::predict(const at::Tensor& x, const at::Tensor& out) {
+  SIMFUSE_REQUIRE(x.dim() == 2 && x.size(1) == impl_->card.in_channels(), "pointwise input of the wrong shape");
+  SIMFUSE_REQUIRE(out.dim() == 2 && out.size(0) == x.size(0) && out.size(1) == impl_->card.out_channels(),
+                  "pointwise output of the wrong shape");
+  c10::InferenceMode guard;
+  const int64_t n = x.size(0), chunk = std::max<int64_t>(1, impl_->opt.chunk_points);
+  for (int64_t start = 0; start < n; start += chunk) {
+    const int64_t len = std::min(chunk, n - start);
+    const at::Tensor xs = x.narrow(0, start, len);
+    out.narrow(0, start, len).copy_(finish(impl_->forward(normalize(xs)), xs));
+  }
+}
+
+at::Tensor Surrogate::predict(const at::Tensor& x) {
+  at::Tensor out = torch::empty({x.size(0), impl_->card.out_channels()}, at::TensorOptions().dtype(at::kDouble));
+  predict(x, out);
+  return out;
+}
+
+at::Tensor Surrogate::predict_stencil(const at::Tensor& x) {
+  const int64_t r = impl_->card.radius;
+  SIMFUSE_REQUIRE(x.dim() == 4 && x.size(1) == impl_->card.in_channels(), "stencil input of the wrong shape");
+  c10::InferenceMode guard;
+  const at::Tensor y = impl_->forward(normalize(x));
+  const at::Tensor centre = x.narrow(2, r, x.size(2) - 2 * r).narrow(3, r, x.size(3) - 2 * r);
+  return finish(y, centre);
+}
+
+}  // namespace simfuse
