@@ -68,6 +68,9 @@ const Schema& case_schema() {
     png.add_int("slice_index", "3D grids: index of the slice along slice_axis (default: the middle)").min(0);
     png.add_int("pixels", "minimum image size in pixels (nearest-neighbour upscaling)").def(512).range(16, 8192);
     s.add_map("coupling", "policy per sub-step, e.g. {diffuse: classical} (default: classical)");
+    s.add_map("capture",
+              "record (input, output) pairs of sub-steps while the run proceeds, e.g. {react: {every: 5, points: "
+              "4000}}; see simfuse config doc capture");
     s.add_map("petsc_options",
               "PETSc options: {diffuse_ksp_type: cg} or grouped by prefix {diffuse: {ksp_rtol: 1e-8}}; the "
               "command line wins");
@@ -89,6 +92,8 @@ struct Simulation::Impl {
   json error_history = json::array();
   std::ofstream csv;
   std::string petsc_case_options;
+  json extra = json::object();
+  std::vector<std::pair<std::string, std::function<json()>>> end_hooks;
 };
 
 namespace {
@@ -199,8 +204,9 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& doc, RunOptions opt)
         cs.validate_or_throw(doc, params_.is_set("coupling") ? params_.node("coupling") : YAML::Node(), "coupling");
     for (const auto& name : coupler_->substeps()) {
       if (!cp.is_set(name)) continue;
-      const PolicyContext pctx{cp.sub(name), coupler_->substep(name)};
-      coupler_->set_policy(name, policy_registry().create(cp.type_of(name), pctx));
+      const PolicyContext pctx{cp.sub(name), coupler_->substep(name), fs::path(case_file_).parent_path().string(),
+                               comm};
+      coupler_->set_policy(name, policy_registry().create(cp.type_of(name), pctx), dt_);
     }
   }
 
@@ -320,45 +326,70 @@ void Simulation::write_output() {
   output_seconds_ += wall_time() - t0;
 }
 
-void Simulation::run(const ProgressFn& progress) {
-  if (opt_.dry_run) return;
-  const bool out = opt_.write_output;
+void Simulation::begin() {
   int rank = 0;
   MPI_Comm_rank(comm_, &rank);
-  const double start = wall_time();
+  run_start_ = wall_time();
+  if (!opt_.write_output) return;
+  ensure_directory(out_dir_, comm_);
+  impl_->vtk_writer = std::make_unique<VtkSeriesWriter>(*grid_, out_dir_, name_);
+  if (rank == 0) {
+    impl_->csv.open(fs::path(out_dir_) / "steps.csv", std::ios::trunc);
+    impl_->csv << "step,t";
+    for (const auto& s : coupler_->substeps())
+      impl_->csv << "," << s << "_seconds," << s << "_iterations," << s << "_inference_seconds," << s
+                 << "_check_seconds," << s << "_fallback_points";
+    impl_->csv << "\n";
+  }
+  write_output();
+}
+
+void Simulation::advance() {
+  step();
+  if (!opt_.write_output) return;
+  int rank = 0;
+  MPI_Comm_rank(comm_, &rank);
+  const auto stats = coupler_->reduced_stats(comm_);
+  if (rank == 0) {
+    impl_->csv << step_ << "," << fmt::format("{:.17g}", t_);
+    for (const auto& s : stats)
+      impl_->csv << "," << fmt::format("{:.6g}", s.seconds) << "," << (s.iterative ? s.last_iterations : 0) << ","
+                 << fmt::format("{:.6g}", s.inference_seconds) << "," << fmt::format("{:.6g}", s.check_seconds) << ","
+                 << s.last_fallbacks;
+    impl_->csv << "\n";
+    impl_->csv.flush();
+  }
+  write_output();
+}
+
+void Simulation::on_end(const std::string& key, std::function<json()> hook) {
+  impl_->end_hooks.emplace_back(key, std::move(hook));
+}
+
+void Simulation::end(const std::string& status, const std::string& message) {
+  run_seconds_ = wall_time() - run_start_;
+  if (status == "completed")
+    for (auto& [key, hook] : impl_->end_hooks) impl_->extra[key] = hook();
+  if (opt_.write_output && fs::exists(out_dir_)) write_summary(status, message);
+}
+
+void Simulation::add_summary(const std::string& key, nlohmann::ordered_json extra) {
+  impl_->extra[key] = std::move(extra);
+}
+
+void Simulation::run(const ProgressFn& progress) {
+  if (opt_.dry_run) return;
   try {
-    if (out) {
-      ensure_directory(out_dir_, comm_);
-      impl_->vtk_writer = std::make_unique<VtkSeriesWriter>(*grid_, out_dir_, name_);
-      if (rank == 0) {
-        impl_->csv.open(fs::path(out_dir_) / "steps.csv", std::ios::trunc);
-        impl_->csv << "step,t";
-        for (const auto& s : coupler_->substeps()) impl_->csv << "," << s << "_seconds," << s << "_iterations";
-        impl_->csv << "\n";
-      }
-      write_output();
+    begin();
+    while (!done()) {
+      advance();
+      if (progress) progress(step_, steps_, t_, wall_time() - run_start_);
     }
-    while (step_ < steps_) {
-      step();
-      if (out && rank == 0) {
-        impl_->csv << step_ << "," << fmt::format("{:.17g}", t_);
-        for (const auto& s : coupler_->stats())
-          impl_->csv << "," << fmt::format("{:.6g}", s.seconds) << "," << (s.iterative ? s.last_iterations : 0);
-        impl_->csv << "\n";
-        impl_->csv.flush();
-      }
-      if (out) write_output();
-      if (progress) progress(step_, steps_, t_, wall_time() - start);
-    }
-    run_seconds_ = wall_time() - start;
-    if (out) write_summary("completed", "");
+    end();
   } catch (const std::exception& e) {
-    run_seconds_ = wall_time() - start;
-    if (out && fs::exists(out_dir_)) {
-      try {
-        write_summary("failed", e.what());
-      } catch (...) {
-      }
+    try {
+      end("failed", e.what());
+    } catch (...) {
     }
     throw;
   }
@@ -418,6 +449,7 @@ void Simulation::write_summary(const std::string& status, const std::string& mes
   outputs["fields"] = impl_->out_fields;
   s["outputs"] = outputs;
   s["petsc_options_from_case"] = impl_->petsc_case_options;
+  for (const auto& [k, v] : impl_->extra.items()) s[k] = v;
   summary_ = s;
   if (rank == 0) write_file_atomic((fs::path(out_dir_) / "summary.json").string(), s.dump(2) + "\n");
 }

@@ -46,11 +46,27 @@ class Simulation {
   Simulation(MPI_Comm comm, const ConfigDocument& doc, RunOptions opt = {});
   ~Simulation();
 
-  /// Runs all steps with output. On a failure the summary is written with status
-  /// "failed" and the error is rethrown. Collective.
+  /// Runs all steps with output: begin(), advance() until done(), end(). On a failure the
+  /// summary is written with status "failed" and the error is rethrown. Collective.
   void run(const ProgressFn& progress = {});
+  /// Creates the output folder and writes the initial output. Collective.
+  void begin();
+  /// One step and its output. Collective.
+  void advance();
+  bool done() const { return step_ >= steps_; }
+  /// Writes summary.json ("completed", or `status` and `message`). Collective.
+  void end(const std::string& status = "completed", const std::string& message = {});
   /// Advances one step (no output). Collective.
   void step();
+  /// Adds `extra` to summary.json under `key` (e.g. compare results).
+  void add_summary(const std::string& key, nlohmann::ordered_json extra);
+  /// Runs `hook` at end() before summary.json is written; what it returns goes into the
+  /// summary under `key` (e.g. capture writes its dataset). Collective.
+  void on_end(const std::string& key, std::function<nlohmann::ordered_json()> hook);
+  /// The validated case, and the document it came from (for extensions reading their
+  /// own sections, e.g. `capture:`).
+  const Params& params() const { return params_; }
+  const std::string& case_file() const { return case_file_; }
 
   const Grid& grid() const { return *grid_; }
   Solver& solver() { return *solver_; }
@@ -87,6 +103,7 @@ class Simulation {
   std::unique_ptr<Coupler> coupler_;
   std::unique_ptr<Impl> impl_;
   Constants constants_;
+  double run_start_ = 0;
   double t0_ = 0, t_ = 0, dt_ = 0;
   long steps_ = 0, step_ = 0;
   int every_ = 0;

@@ -10,6 +10,9 @@
 
 #include "core/Config.hpp"
 #include "coupling/Simulation.hpp"
+#include "coupling/ai/Capture.hpp"
+#include "postproc/Files.hpp"
+#include "postproc/Norms.hpp"
 
 namespace simfuse::app {
 
@@ -97,6 +100,7 @@ int cmd_run(const CommonOptions& o) {
   ro.output_dir = o.output;
   ro.allow_unused_petsc_options = o.allow_unused;
   Simulation sim(PETSC_COMM_WORLD, doc, ro);
+  const auto captures = Capture::attach_all(sim);
   int size = 1;
   MPI_Comm_size(PETSC_COMM_WORLD, &size);
   spdlog::info("simfuse: case '{}' on {} rank(s): {} steps of dt = {:g}, output to {}/", sim.name(), size,
@@ -107,12 +111,91 @@ int cmd_run(const CommonOptions& o) {
   return 0;
 }
 
+int cmd_compare(const CommonOptions& o) {
+  using json = nlohmann::ordered_json;
+  const ConfigDocument doc = load(o);
+  ConfigDocument twin_doc = load(o);
+  twin_doc.set("coupling={}");  // every sub-step classical
+  RunOptions ro;
+  ro.output_dir = o.output;
+  ro.allow_unused_petsc_options = o.allow_unused;
+  Simulation ai(PETSC_COMM_WORLD, doc, ro);
+  RunOptions rt = ro;
+  rt.output_dir = (std::filesystem::path(ai.output_dir()) / "classical_twin").string();
+  Simulation twin(PETSC_COMM_WORLD, twin_doc, rt);
+  const int rank = world_rank();
+  spdlog::info("simfuse compare: '{}' against its all-classical twin, {} steps; output in {}/", ai.name(),
+               ai.steps_total(), ai.output_dir());
+
+  // Both run in lockstep; after every step each field is compared.
+  std::vector<std::string> fields = ai.solver().state().names();
+  json history = json::array();
+  std::ostringstream csv;
+  csv << "step,t,field,l2,linf,rel_l2\n";
+  auto compare_now = [&]() {
+    json at = {{"step", ai.steps_done()}, {"t", ai.time()}};
+    for (const auto& name : fields) {
+      const Field& a = ai.solver().state().get(name);
+      const Field& b = twin.solver().state().get(name);
+      for (int c = 0; c < a.ncomp(); ++c) {
+        const ErrorNorms n = error_norms(ai.grid(), a.vec(), b.vec(), a.ncomp(), c);
+        const std::string label = a.ncomp() == 1 ? name : a.components()[c];
+        at[label] = {{"l2", n.l2}, {"linf", n.linf}, {"rel_l2", n.rel_l2()}};
+        csv << ai.steps_done() << "," << fmt::format("{:.10g}", ai.time()) << "," << label << ","
+            << fmt::format("{:.6e},{:.6e},{:.6e}", n.l2, n.linf, n.rel_l2()) << "\n";
+      }
+    }
+    history.push_back(at);
+  };
+  Progress progress(o.progress, ai.steps_total());
+  const double start = MPI_Wtime();
+  ai.begin();
+  twin.begin();
+  while (!ai.done()) {
+    ai.advance();
+    twin.advance();
+    compare_now();
+    progress(ai.steps_done(), ai.steps_total(), ai.time(), MPI_Wtime() - start);
+  }
+  // Wall-time ratios: each sub-step, and the whole run without output.
+  twin.end();
+  const auto& ts = twin.summary();
+  json ratios = json::object();
+  const auto sub_a = ai.coupler().reduced_stats(PETSC_COMM_WORLD);
+  const auto sub_t = twin.coupler().reduced_stats(PETSC_COMM_WORLD);
+  for (size_t i = 0; i < sub_a.size(); ++i)
+    ratios[sub_a[i].name] = sub_t[i].seconds > 0 ? sub_a[i].seconds / sub_t[i].seconds : 0.0;
+  double ai_steps = 0, twin_steps = 0;
+  for (size_t i = 0; i < sub_a.size(); ++i) {
+    ai_steps += sub_a[i].seconds;
+    twin_steps += sub_t[i].seconds;
+  }
+  ratios["all_substeps"] = twin_steps > 0 ? ai_steps / twin_steps : 0.0;
+  json result = {{"twin_output_dir", rt.output_dir}, {"wall_time_ratio", ratios},
+                 {"final", history.empty() ? json() : history.back()}, {"history_csv", "compare.csv"}};
+  ai.add_summary("compare", result);
+  ai.end();
+  if (rank == 0) write_file_atomic((std::filesystem::path(ai.output_dir()) / "compare.csv").string(), csv.str());
+  (void)ts;
+  spdlog::info("wall-time ratio (surrogate case / classical twin):");
+  for (const auto& [k, v] : ratios.items()) spdlog::info("  {:<14} {:.3f}  ({:.1f}x faster)", k, v.get<double>(),
+                                                          v.get<double>() > 0 ? 1 / v.get<double>() : 0.0);
+  if (!history.empty())
+    for (const auto& [k, v] : history.back().items())
+      if (v.is_object())
+        spdlog::info("  error in {} at t = {:g}: L2 {:.3e} (relative {:.3e}), max {:.3e}", k, ai.time(),
+                     v["l2"].get<double>(), v["rel_l2"].get<double>(), v["linf"].get<double>());
+  report(ai);
+  return 0;
+}
+
 int cmd_validate(const CommonOptions& o) {
   const ConfigDocument doc = load(o);
   RunOptions ro;
   ro.dry_run = true;
   ro.allow_unused_petsc_options = o.allow_unused;
   Simulation sim(PETSC_COMM_WORLD, doc, ro);
+  Capture::attach_all(sim, false);  // checks the capture: section too
   if (world_rank() == 0)
     std::cout << fmt::format("{}: valid ({} steps of dt = {:g}; sub-steps: {})\n", o.case_file, sim.steps_total(),
                              sim.dt(), join(sim.coupler().substeps()));

@@ -16,6 +16,7 @@ struct CommonOptions {
 
 int cmd_run(const CommonOptions& o);
 int cmd_validate(const CommonOptions& o);
+int cmd_compare(const CommonOptions& o);
 int cmd_doc(const std::string& component);
 
 }  // namespace simfuse::app

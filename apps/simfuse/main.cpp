@@ -18,6 +18,7 @@
 #include "core/Log.hpp"
 #include "core/Petsc.hpp"
 #include "core/Version.hpp"
+#include "coupling/ai/AiPolicies.hpp"
 #include "solvers/common/DiffusionOperator.hpp"
 
 namespace {
@@ -81,6 +82,12 @@ int main(int argc, char** argv) {
   run->add_flag(
       "-v,--verbose", [&](int64_t) { o.verbosity = 2; }, "more detail");
 
+  auto* compare = app.add_subcommand("compare", "run a case and its all-classical twin in lockstep: error per field "
+                                                "over time, wall-time ratio per sub-step (compare.csv, summary.json)");
+  add_case_options(compare);
+  compare->add_option("-o,--output", o.output, "output folder (overrides output.dir)");
+  compare->add_flag("--no-progress", [&](int64_t) { o.progress = false; }, "no progress bar");
+
   auto* config = app.add_subcommand("config", "check case files and list their keys");
   config->require_subcommand(1);
   auto* validate = config->add_subcommand("validate", "check a case file (and build it) without running it");
@@ -106,7 +113,9 @@ int main(int argc, char** argv) {
     simfuse::init_logging(rank, o.verbosity == 0   ? simfuse::Verbosity::quiet
                                 : o.verbosity == 2 ? simfuse::Verbosity::verbose
                                                    : simfuse::Verbosity::normal);
+    simfuse::ai::register_policies();
     if (*run) return simfuse::app::cmd_run(o);
+    if (*compare) return simfuse::app::cmd_compare(o);
     if (*validate) return simfuse::app::cmd_validate(o);
     if (*doc) return simfuse::app::cmd_doc(component);
     return 2;

@@ -1,0 +1,27 @@
+#pragma once
+/// \file AiPolicies.hpp
+/// The surrogate policies, chosen per sub-step in the case (`coupling:`):
+///
+///   surrogate   inference only, no guard (for measurement)
+///   guarded     inference, then checks: NaN/Inf, inputs outside the card's training
+///               ranges, the sub-step's own error estimate (Checkable) above `tol`.
+///               Rejected points of a Pointwise sub-step rerun classically one by one;
+///               any other sub-step falls back as a whole. Every fallback is counted.
+///   warm_start  Iterative sub-steps: the prediction is the initial guess, the classical
+///               solver still converges to its tolerance.
+///   every_n     the surrogate (optionally guarded), with a classical step every n steps.
+///
+///     coupling:
+///       react: {type: guarded, model: models/bz_react.card.yaml, tol: 1.0}
+#include <string>
+
+namespace simfuse::ai {
+
+/// Adds the surrogate policies to policy_registry(). Idempotent.
+void register_policies();
+
+/// Resolves a model path from a case: absolute, else relative to the case's folder,
+/// else to the working directory.
+std::string resolve_model_path(const std::string& path, const std::string& base_dir);
+
+}  // namespace simfuse::ai

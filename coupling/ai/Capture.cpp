@@ -1,0 +1,272 @@
+#include "coupling/ai/Capture.hpp"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <set>
+
+#include "core/Version.hpp"
+
+namespace simfuse {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void declare_capture(Schema& s) {
+  s.add_int("every", "capture the calls of steps divisible by this").def(1).min(1);
+  s.add_int("points", "pointwise data: points sampled per captured call, over the whole grid").def(0).min(0);
+  s.add_int("patches", "stencil data: patches sampled per captured call").def(0).min(0);
+  s.add_int("patch", "stencil data: size of an output patch (points per side)").def(8).range(1, 512);
+  s.add_int("radius", "stencil data: input margin around a patch (the model's receptive-field radius)").def(0).range(0, 64);
+  s.add_int("seed", "random seed of the sample positions").def(1).min(0);
+  s.add("inputs", ParamType::StringList, "fields recorded before the sub-step (default: those it reads)");
+  s.add("outputs", ParamType::StringList, "fields recorded after the sub-step (default: those it writes)");
+  s.add_string("file", "dataset file stem in the output folder (default: capture_<substep>)");
+}
+
+std::vector<std::string> channel_names(const State& state, const std::vector<std::string>& fields) {
+  std::vector<std::string> names;
+  for (const auto& f : fields) {
+    const Field& fld = state.get(f);
+    for (const auto& c : fld.components()) names.push_back(fld.ncomp() == 1 ? f : f + "." + c);
+  }
+  return names;
+}
+
+}  // namespace
+
+const Schema& Capture::schema() {
+  static const Schema s = [] {
+    Schema s("capture", "one capture: {every, points | patches, ...}");
+    declare_capture(s);
+    return s;
+  }();
+  return s;
+}
+
+Capture::Capture(const Grid& grid, const State& state, const SubStep& step, CaptureSpec spec)
+    : grid_(grid), spec_(std::move(spec)) {
+  if (spec_.inputs.empty()) spec_.inputs = step.reads();
+  if (spec_.outputs.empty()) spec_.outputs = step.writes();
+  for (const auto& f : spec_.inputs)
+    if (!state.has(f)) throw UserError(fmt::format("capture.{}: no field '{}' to record", spec_.substep, f),
+                                       "fields: " + join(state.names()));
+  for (const auto& f : spec_.outputs)
+    if (!state.has(f)) throw UserError(fmt::format("capture.{}: no field '{}' to record", spec_.substep, f),
+                                       "fields: " + join(state.names()));
+  in_names_ = channel_names(state, spec_.inputs);
+  out_names_ = channel_names(state, spec_.outputs);
+  cin_ = static_cast<int>(in_names_.size());
+  cout_ = static_cast<int>(out_names_.size());
+  if (!spec_.pointwise()) {
+    if (grid.dim() != 2)
+      throw UserError(fmt::format("capture.{}: stencil patches need a 2D grid", spec_.substep),
+                      "use points: for pointwise data");
+    for (int d = 0; d < 2; ++d)
+      if (!grid.periodic(d) && spec_.patch + 2 * spec_.radius > grid.n(d))
+        throw UserError(fmt::format("capture.{}: a patch of {} points plus a margin of {} does not fit the grid ({} "
+                                    "points along {})",
+                                    spec_.substep, spec_.patch, spec_.radius, grid.n(d), "xy"[d]),
+                        "use a smaller patch or radius");
+  }
+}
+
+void Capture::sample_sites(long step) {
+  sites_.clear();
+  std::mt19937_64 gen(spec_.seed * 1000003ULL + static_cast<uint64_t>(step));
+  const Box& own = grid_.owned();
+  if (spec_.pointwise()) {
+    const PetscInt total = grid_.points();
+    const PetscInt k = std::min<PetscInt>(spec_.points, total);
+    std::set<PetscInt> chosen;  // Floyd's algorithm: k distinct of [0, total)
+    for (PetscInt j = total - k; j < total; ++j) {
+      const PetscInt t = std::uniform_int_distribution<PetscInt>(0, j)(gen);
+      if (!chosen.insert(t).second) chosen.insert(j);
+    }
+    for (PetscInt g : chosen) {
+      const PetscInt i = g % grid_.n(0), j = (g / grid_.n(0)) % grid_.n(1), kk = g / (grid_.n(0) * grid_.n(1));
+      if (!own.contains(i, j, kk)) continue;
+      const PetscInt local = ((kk - own.lo[2]) * own.n[1] + (j - own.lo[1])) * own.n[0] + (i - own.lo[0]);
+      sites_.push_back({local, i, j, kk});
+    }
+  } else {
+    for (long p = 0; p < spec_.patches; ++p) {
+      PetscInt o[2];
+      for (int d = 0; d < 2; ++d) {
+        const PetscInt lo = grid_.periodic(d) ? 0 : spec_.radius;
+        const PetscInt hi = grid_.periodic(d) ? grid_.n(d) - 1 : grid_.n(d) - spec_.patch - spec_.radius;
+        o[d] = std::uniform_int_distribution<PetscInt>(lo, hi)(gen);
+      }
+      if (own.contains(o[0], o[1], 0)) sites_.push_back({0, o[0], o[1], 0});
+    }
+  }
+}
+
+void Capture::read(const State& state, const std::vector<std::string>& fields, int margin, int size,
+                   std::vector<double>& out) const {
+  out.clear();
+  if (spec_.pointwise()) {
+    std::vector<const double*> arrays;
+    std::vector<std::unique_ptr<ArrayView>> views;
+    for (const auto& f : fields) {
+      views.push_back(std::make_unique<ArrayView>(state.get(f).vec(), grid_.owned(), state.get(f).ncomp(), true));
+      arrays.push_back(views.back()->data());
+    }
+    for (const auto& s : sites_)
+      for (size_t f = 0; f < fields.size(); ++f) {
+        const int nc = state.get(fields[f]).ncomp();
+        for (int c = 0; c < nc; ++c) out.push_back(arrays[f][s.local * nc + c]);
+      }
+    return;
+  }
+  // Patches: channels first, [C, size + 2 margin, size + 2 margin] per site.
+  const int w = size + 2 * margin;
+  std::vector<std::vector<double>> per_site(sites_.size());
+  for (const auto& f : fields) {
+    const Field& fld = state.get(f);
+    GhostedVec local(grid_.dm(fld.ncomp(), spec_.patch + spec_.radius, true), fld.vec());
+    const ArrayView a(local.get(), local.box(), fld.ncomp(), true);
+    for (size_t s = 0; s < sites_.size(); ++s)
+      for (int c = 0; c < fld.ncomp(); ++c)
+        for (int jj = 0; jj < w; ++jj)
+          for (int ii = 0; ii < w; ++ii)
+            per_site[s].push_back(a(sites_[s].i0 - margin + ii, sites_[s].j0 - margin + jj, 0, c));
+  }
+  for (auto& v : per_site) out.insert(out.end(), v.begin(), v.end());
+}
+
+void Capture::before(const SubStep&, const State& state, const StepInfo& info) {
+  active_ = info.step % spec_.every == 0;
+  if (!active_) return;
+  sample_sites(info.step);
+  read(state, spec_.inputs, spec_.radius, spec_.patch, pending_in_);
+}
+
+void Capture::after(const SubStep&, const State& state, const StepInfo& info) {
+  if (!active_) return;
+  std::vector<double> outs;
+  read(state, spec_.outputs, 0, spec_.patch, outs);
+  in_.insert(in_.end(), pending_in_.begin(), pending_in_.end());
+  out_.insert(out_.end(), outs.begin(), outs.end());
+  for (size_t s = 0; s < sites_.size(); ++s) {
+    dt_.push_back(info.dt);
+    step_.push_back(info.step);
+  }
+  n_ += static_cast<long>(sites_.size());
+  active_ = false;
+}
+
+namespace {
+template <class T>
+std::vector<T> gatherv(const std::vector<T>& local, MPI_Datatype type, MPI_Comm comm) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  int n = static_cast<int>(local.size());
+  std::vector<int> counts(size), displs(size);
+  MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, comm);
+  std::vector<T> all;
+  if (rank == 0) {
+    int total = 0;
+    for (int r = 0; r < size; ++r) {
+      displs[r] = total;
+      total += counts[r];
+    }
+    all.resize(static_cast<size_t>(total));
+  }
+  MPI_Gatherv(local.data(), n, type, all.data(), counts.data(), displs.data(), type, 0, comm);
+  return all;
+}
+}  // namespace
+
+Dataset Capture::gather(long member) const {
+  const auto in = gatherv(in_, MPI_DOUBLE, grid_.comm());
+  const auto out = gatherv(out_, MPI_DOUBLE, grid_.comm());
+  const auto dt = gatherv(dt_, MPI_DOUBLE, grid_.comm());
+  const auto st = gatherv(step_, MPI_INT64_T, grid_.comm());
+  Dataset ds;
+  if (grid_.rank() != 0) return ds;
+  const int64_t n = static_cast<int64_t>(dt.size());
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  std::vector<int64_t> ishape{n, cin_}, oshape{n, cout_};
+  if (!spec_.pointwise()) {
+    const int64_t w = spec_.patch + 2 * spec_.radius;
+    ishape = {n, cin_, w, w};
+    oshape = {n, cout_, spec_.patch, spec_.patch};
+  }
+  ds.kind = spec_.pointwise() ? "pointwise" : "stencil";
+  ds.radius = spec_.radius;
+  ds.substep = spec_.substep;
+  ds.inputs = at::from_blob(const_cast<double*>(in.data()), ishape, f64).clone();
+  ds.outputs = at::from_blob(const_cast<double*>(out.data()), oshape, f64).clone();
+  ds.dt = at::from_blob(const_cast<double*>(dt.data()), {n}, f64).clone();
+  ds.step = at::from_blob(const_cast<int64_t*>(st.data()), {n}, at::TensorOptions().dtype(at::kLong)).clone();
+  ds.member = at::full({n}, member, at::TensorOptions().dtype(at::kLong));
+  ds.input_names = in_names_;
+  ds.output_names = out_names_;
+  return ds;
+}
+
+std::vector<std::shared_ptr<Capture>> Capture::attach_all(Simulation& sim, bool write_files) {
+  std::vector<std::shared_ptr<Capture>> out;
+  if (!sim.params().is_set("capture")) return out;
+  Schema cs("capture", "captures per sub-step");
+  for (const auto& name : sim.coupler().substeps()) declare_capture(cs.add_section(name, "capture of " + name));
+  const Params cp = sim.params().validate_entry("capture", cs);
+  for (const auto& name : sim.coupler().substeps()) {
+    const Params& p = cp.sub(name);
+    bool any = false;
+    for (const auto& k : p.keys()) any = any || p.is_set(k);
+    if (!any) continue;
+    CaptureSpec spec;
+    spec.substep = name;
+    spec.every = p.get<int>("every");
+    spec.points = p.get<int>("points");
+    spec.patches = p.get<int>("patches");
+    spec.patch = p.get<int>("patch");
+    spec.radius = p.get<int>("radius");
+    spec.seed = static_cast<uint64_t>(p.get<int>("seed"));
+    if (p.is_set("inputs")) spec.inputs = p.get<std::vector<std::string>>("inputs");
+    if (p.is_set("outputs")) spec.outputs = p.get<std::vector<std::string>>("outputs");
+    spec.file = p.is_set("file") ? p.get<std::string>("file") : "capture_" + name;
+    if ((spec.points > 0) == (spec.patches > 0))
+      p.fail("points", "give either points (pointwise data) or patches (stencil data)",
+             "e.g. points: 4000, or patches: 8 with patch: 16 and radius: 3");
+    try {
+      out.push_back(std::make_shared<Capture>(sim.grid(), sim.solver().state(), sim.coupler().substep(name), spec));
+    } catch (const UserError& e) {
+      p.fail("inputs", e.what());
+    }
+    sim.coupler().observe(name, out.back().get());
+  }
+  if (write_files) {
+    std::vector<std::shared_ptr<Capture>> caps = out;
+    Simulation* s = &sim;
+    sim.on_end("capture", [caps, s]() {
+      nlohmann::ordered_json j = nlohmann::ordered_json::array();
+      for (const auto& c : caps) {
+        Dataset ds = c->gather(0);
+        const std::string stem = (fs::path(s->output_dir()) / c->spec().file).string();
+        long samples = 0;
+        if (s->grid().rank() == 0) {
+          samples = ds.size();
+          if (samples > 0) {
+            ds.manifest["provenance"]["case"] = s->case_file();
+            ds.manifest["provenance"]["tool"] = std::string("simfuse ") + SIMFUSE_VERSION + " run (capture)";
+            ds.save(stem);
+          }
+        }
+        MPI_Bcast(&samples, 1, MPI_LONG, 0, s->grid().comm());
+        j.push_back({{"substep", c->spec().substep}, {"file", c->spec().file + ".pt"}, {"samples", samples}});
+        spdlog::info("captured {} samples of '{}' into {}.pt", samples, c->spec().substep, stem);
+      }
+      return j;
+    });
+  }
+  return out;
+}
+
+}  // namespace simfuse

@@ -1,0 +1,79 @@
+#pragma once
+/// \file Capture.hpp
+/// Records (input, output) pairs of a sub-step while a classical run proceeds -- the
+/// "for AI" direction: classical solvers make the training data. Reads only; the run's
+/// results do not change. Declared per sub-step in a case:
+///
+///     capture:
+///       react:   {every: 5, points: 4000}                       # pointwise samples
+///       diffuse: {every: 2, patches: 8, patch: 16, radius: 3}   # stencil patches
+///
+/// Points (or patch positions) are drawn in global index space from a seed shared by all
+/// ranks, so the samples do not depend on the number of ranks. At the end the pairs are
+/// gathered on rank 0 and written as a Dataset (torch.load reads it).
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "coupling/Coupler.hpp"
+#include "coupling/Simulation.hpp"
+#include "surrogates/Dataset.hpp"
+
+namespace simfuse {
+
+struct CaptureSpec {
+  std::string substep;
+  int every = 1;                ///< capture calls at steps divisible by this
+  long points = 0;              ///< pointwise: points per captured call (over the whole grid)
+  long patches = 0;             ///< stencil: patches per captured call
+  int patch = 8;                ///< stencil: output patch size
+  int radius = 0;               ///< stencil: input margin around a patch
+  uint64_t seed = 1;
+  std::vector<std::string> inputs, outputs;  ///< fields (default: the sub-step's reads / writes)
+  std::string file;             ///< dataset stem, relative to the output folder
+  bool pointwise() const { return patches == 0; }
+};
+
+class Capture final : public StepObserver {
+ public:
+  /// Checks the spec against the sub-step and state (UserError otherwise).
+  Capture(const Grid& grid, const State& state, const SubStep& step, CaptureSpec spec);
+  void before(const SubStep& step, const State& state, const StepInfo& info) override;
+  void after(const SubStep& step, const State& state, const StepInfo& info) override;
+
+  const CaptureSpec& spec() const { return spec_; }
+  /// This rank's samples so far.
+  long local_samples() const { return n_; }
+  /// All samples on rank 0 of the grid's communicator (an empty Dataset elsewhere).
+  /// `member` tags the samples. Collective.
+  Dataset gather(long member) const;
+
+  /// Reads the case's `capture:` section and attaches one Capture per entry to `sim`;
+  /// registers an end hook that writes the datasets into the output folder.
+  static std::vector<std::shared_ptr<Capture>> attach_all(Simulation& sim, bool write_files = true);
+  /// The schema of one `capture:` entry.
+  static const Schema& schema();
+
+ private:
+  struct Site {
+    PetscInt local;           // pointwise: local point index
+    PetscInt i0, j0, k0;      // stencil: patch origin (global)
+  };
+  void sample_sites(long step);
+  void read(const State& state, const std::vector<std::string>& fields, int margin, int size,
+            std::vector<double>& out) const;
+
+  const Grid& grid_;
+  CaptureSpec spec_;
+  std::vector<std::string> in_names_, out_names_;
+  int cin_ = 0, cout_ = 0;
+  std::vector<Site> sites_;
+  bool active_ = false;
+  std::vector<double> pending_in_;
+  std::vector<double> in_, out_, dt_;
+  std::vector<int64_t> step_;
+  long n_ = 0;
+};
+
+}  // namespace simfuse
