@@ -94,6 +94,7 @@ struct Simulation::Impl {
   std::string petsc_case_options;
   json extra = json::object();
   std::vector<std::pair<std::string, std::function<json()>>> end_hooks;
+  std::vector<SubStepStats> prev_stats;  // totals at the previous steps.csv row
 };
 
 namespace {
@@ -337,8 +338,9 @@ void Simulation::begin() {
     impl_->csv.open(fs::path(out_dir_) / "steps.csv", std::ios::trunc);
     impl_->csv << "step,t";
     for (const auto& s : coupler_->substeps())
-      impl_->csv << "," << s << "_seconds," << s << "_iterations," << s << "_inference_seconds," << s
-                 << "_check_seconds," << s << "_fallback_points";
+      for (const char* col : {"seconds", "iterations", "inference_seconds", "check_seconds", "classical_seconds",
+                              "points", "accepted", "fallback_nan", "fallback_ood", "fallback_estimate"})
+        impl_->csv << "," << s << "_" << col;
     impl_->csv << "\n";
   }
   write_output();
@@ -349,16 +351,24 @@ void Simulation::advance() {
   if (!opt_.write_output) return;
   int rank = 0;
   MPI_Comm_rank(comm_, &rank);
+  // One row per step: what each sub-step did in this step (differences of the running totals).
   const auto stats = coupler_->reduced_stats(comm_);
+  if (impl_->prev_stats.size() != stats.size()) impl_->prev_stats.assign(stats.size(), SubStepStats{});
   if (rank == 0) {
     impl_->csv << step_ << "," << fmt::format("{:.17g}", t_);
-    for (const auto& s : stats)
-      impl_->csv << "," << fmt::format("{:.6g}", s.seconds) << "," << (s.iterative ? s.last_iterations : 0) << ","
-                 << fmt::format("{:.6g}", s.inference_seconds) << "," << fmt::format("{:.6g}", s.check_seconds) << ","
-                 << s.last_fallbacks;
+    for (size_t i = 0; i < stats.size(); ++i) {
+      const SubStepStats &s = stats[i], &p = impl_->prev_stats[i];
+      impl_->csv << "," << fmt::format("{:.6g}", s.seconds - p.seconds) << "," << s.iterations - p.iterations << ","
+                 << fmt::format("{:.6g}", s.inference_seconds - p.inference_seconds) << ","
+                 << fmt::format("{:.6g}", s.check_seconds - p.check_seconds) << ","
+                 << fmt::format("{:.6g}", s.classical_seconds - p.classical_seconds) << "," << s.points - p.points
+                 << "," << s.accepted - p.accepted << "," << s.fallback_nan - p.fallback_nan << ","
+                 << s.fallback_ood - p.fallback_ood << "," << s.fallback_estimate - p.fallback_estimate;
+    }
     impl_->csv << "\n";
     impl_->csv.flush();
   }
+  impl_->prev_stats = stats;
   write_output();
 }
 
@@ -423,7 +433,7 @@ void Simulation::write_summary(const std::string& status, const std::string& mes
   s["time"] = {{"t0", t0_}, {"dt", dt_}, {"steps", steps_}, {"steps_done", step_}, {"t", t_}};
   s["wall_seconds"] = {{"setup", setup_seconds_}, {"run", run_seconds_}, {"output", output_seconds_}};
   json subs = json::array();
-  for (const auto& st : coupler_->stats()) {
+  for (const auto& st : coupler_->reduced_stats(comm_)) {
     json j = {{"name", st.name},
               {"policy", st.policy},
               {"calls", st.calls},
@@ -433,6 +443,20 @@ void Simulation::write_summary(const std::string& status, const std::string& mes
       j["iterations"] = st.iterations;
       j["iterations_per_call"] = st.calls ? static_cast<double>(st.iterations) / st.calls : 0.0;
       j["max_iterations"] = st.max_iterations;
+    }
+    if (st.surrogate_calls > 0) {
+      j["surrogate_calls"] = st.surrogate_calls;
+      j["inference_seconds"] = st.inference_seconds;
+      j["check_seconds"] = st.check_seconds;
+      if (st.points > 0) {
+        j["points"] = st.points;
+        j["accepted"] = st.accepted;
+        j["accepted_fraction"] = static_cast<double>(st.accepted) / static_cast<double>(st.points);
+        j["fallback"] = {{"nan", st.fallback_nan},
+                         {"ood", st.fallback_ood},
+                         {"estimate", st.fallback_estimate},
+                         {"whole_substep", st.whole_fallbacks}};
+      }
     }
     subs.push_back(j);
   }

@@ -7,7 +7,7 @@ namespace simfuse {
 void register_architectures() {
   static const bool done = [] {
     auto& cat = Catalog::instance();
-    const std::vector<std::string> acts{"tanh", "relu", "gelu", "silu"};
+    const std::vector<std::string> acts{"tanh", "relu", "gelu", "silu", "none"};
     Schema& mlp = cat.add_type("architecture", "mlp", "multilayer perceptron, one grid point at a time");
     mlp.add("hidden", ParamType::IntList, "width of each hidden layer").def("[64, 64]").size(1, 16).min(1);
     mlp.add_string("activation", "activation after each hidden layer").def("tanh").choices(acts);
@@ -15,6 +15,8 @@ void register_architectures() {
     cnn.add("channels", ParamType::IntList, "channels of each convolution layer").def("[16, 16]").size(1, 16).min(1);
     cnn.add_int("kernel", "odd kernel size").def(3).range(3, 9);
     cnn.add_string("activation", "activation after each convolution").def("relu").choices(acts);
+    cnn.add_bool("bias", "convolutions with a bias (false with activation none: a linear, zero-preserving stencil)")
+        .def(true);
     return true;
   }();
   (void)done;
@@ -36,10 +38,15 @@ Params validate_architecture(const YAML::Node& arch, const std::string& where) {
 namespace {
 
 void add_activation(torch::nn::Sequential& seq, const std::string& a) {
-  if (a == "tanh") seq->push_back(torch::nn::Tanh());
-  else if (a == "relu") seq->push_back(torch::nn::ReLU());
-  else if (a == "gelu") seq->push_back(torch::nn::GELU());
-  else seq->push_back(torch::nn::SiLU());
+  if (a == "tanh")
+    seq->push_back(torch::nn::Tanh());
+  else if (a == "relu")
+    seq->push_back(torch::nn::ReLU());
+  else if (a == "gelu")
+    seq->push_back(torch::nn::GELU());
+  else if (a == "silu")
+    seq->push_back(torch::nn::SiLU());
+  // "none": a linear layer stack (e.g. a learned linear stencil for a linear operator)
 }
 
 }  // namespace
@@ -59,13 +66,14 @@ torch::nn::Sequential build_architecture(const YAML::Node& arch, int in, int out
     seq->push_back(torch::nn::Linear(prev, out));
   } else {
     const int k = p.get<int>("kernel");
+    const bool bias = p.get<bool>("bias");
     int prev = in;
     for (int c : p.get<std::vector<int>>("channels")) {
-      seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(prev, c, k)));
+      seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(prev, c, k).bias(bias)));
       add_activation(seq, p.get<std::string>("activation"));
       prev = c;
     }
-    seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(prev, out, 1)));
+    seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(prev, out, 1).bias(bias)));
   }
   return seq;
 }

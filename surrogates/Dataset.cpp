@@ -136,9 +136,9 @@ Dataset Dataset::load(const std::string& path) {
                     "regenerate the dataset");
   if (ds.inputs.size(1) != static_cast<int64_t>(ds.input_names.size()) ||
       ds.outputs.size(1) != static_cast<int64_t>(ds.output_names.size()))
-    throw UserError(fmt::format("dataset '{}' has {} input channels but {} names", path, ds.inputs.size(1),
-                                ds.input_names.size()),
-                    "regenerate the dataset");
+    throw UserError(
+        fmt::format("dataset '{}' has {} input channels but {} names", path, ds.inputs.size(1), ds.input_names.size()),
+        "regenerate the dataset");
   const fs::path manifest = fs::path(path).replace_extension(".yaml");
   std::error_code ec;
   if (fs::exists(manifest, ec)) ds.manifest = YAML::LoadFile(manifest.string());

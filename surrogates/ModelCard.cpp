@@ -43,11 +43,13 @@ const Schema& ModelCard::schema() {
   static const Schema s = [] {
     Schema s("model card", "a surrogate's model card");
     s.add_string("name", "model name").required();
-    s.add_string("kind", "pointwise (per grid point) or stencil (a neighbourhood)").def("pointwise").choices(
-        {"pointwise", "stencil"});
+    s.add_string("kind", "pointwise (per grid point) or stencil (a neighbourhood)")
+        .def("pointwise")
+        .choices({"pointwise", "stencil"});
     s.add_int("radius", "receptive-field radius in grid points (stencil models)").def(0).range(0, 64);
-    s.add_string("format", "builtin (a C++ architecture and its archive) or torchscript").def("builtin").choices(
-        {"builtin", "torchscript"});
+    s.add_string("format", "builtin (a C++ architecture and its archive) or torchscript")
+        .def("builtin")
+        .choices({"builtin", "torchscript"});
     s.add_string("weights", "the weights file, relative to the card").required();
     s.add_map("architecture", "builtin models: {type: mlp | cnn, ...}");
     s.add_string("dtype", "the model's floating-point type").def("float32").choices({"float32", "float64"});
@@ -55,7 +57,9 @@ const Schema& ModelCard::schema() {
     s.add("inputs", ParamType::Any, "list of {field, components} or {scalar}").required();
     s.add("outputs", ParamType::Any, "list of {field, components}").required();
     s.add_map("conditions", "sub-step settings the model was trained for, e.g. {dt: 0.02}");
-    s.add_string("predicts", "increment (output = input + model) or state").def("state").choices({"increment", "state"});
+    s.add_string("predicts", "increment (output = input + model) or state")
+        .def("state")
+        .choices({"increment", "state"});
     Schema& n = s.add_section("normalisation", "affine normalisation applied inside the wrapper");
     n.add("input_mean", ParamType::RealList, "per input channel").required();
     n.add("input_std", ParamType::RealList, "per input channel").required().positive();
@@ -94,9 +98,10 @@ std::vector<CardChannel> channels(const ConfigDocument& doc, const YAML::Node& n
       c.field = e["field"].as<std::string>();
       c.components = e["components"].as<std::vector<std::string>>();
     } else {
-      throw UserError(Diagnostic{doc.locate(e, ip), ip, "expected {field: name, components: [...]}" +
-                                                             std::string(allow_scalars ? " or {scalar: dt}" : ""),
-                                 "see simfuse config doc for the card format"});
+      throw UserError(
+          Diagnostic{doc.locate(e, ip), ip,
+                     "expected {field: name, components: [...]}" + std::string(allow_scalars ? " or {scalar: dt}" : ""),
+                     "see simfuse config doc for the card format"});
     }
     out.push_back(std::move(c));
   }
@@ -144,8 +149,9 @@ ModelCard ModelCard::load(const std::string& path) {
   const int ni = c.in_channels(), no = c.out_channels();
   auto need = [&](const Params& pp, const std::string& key, size_t have, int want) {
     if (static_cast<int>(have) != want)
-      pp.fail(key, fmt::format("has {} entries, the card has {} {} channels", have, want,
-                               key.find("output") != std::string::npos ? "output" : "input"),
+      pp.fail(key,
+              fmt::format("has {} entries, the card has {} {} channels", have, want,
+                          key.find("output") != std::string::npos ? "output" : "input"),
               "one entry per channel, in the order of inputs/outputs");
   };
   need(n, "input_mean", c.in_mean.size(), ni);
@@ -159,7 +165,8 @@ ModelCard ModelCard::load(const std::string& path) {
     if (c.transform[i] != "none" && c.transform[i] != "log10")
       p.fail("transform", fmt::format("unknown transform '{}'", c.transform[i]), "use none or log10");
   if (c.format == "builtin" && !c.architecture.IsDefined())
-    p.fail("format", "a builtin model needs an 'architecture' block", "add architecture: {type: mlp, hidden: [64, 64]}");
+    p.fail("format", "a builtin model needs an 'architecture' block",
+           "add architecture: {type: mlp, hidden: [64, 64]}");
   if (c.kind == "stencil" && c.radius < 1)
     p.fail("radius", "a stencil model needs a receptive-field radius of at least 1");
   if (c.increment)

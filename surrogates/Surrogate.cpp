@@ -15,10 +15,10 @@ struct Surrogate::Impl {
   torch::jit::Module jit;
   torch::nn::Sequential seq{nullptr};
   at::ScalarType dtype = at::kFloat;
-  at::Tensor in_scale, in_shift;   // model dtype, xn = x * scale + shift
-  at::Tensor out_std, out_mean;    // float64
+  at::Tensor in_scale, in_shift;  // model dtype, xn = x * scale + shift
+  at::Tensor out_std, out_mean;   // float64
   std::vector<int64_t> log_channels;
-  at::Tensor inc_index;            // int64, input channel of each output (increment models)
+  at::Tensor inc_index;  // int64, input channel of each output (increment models)
 
   at::Tensor forward(const at::Tensor& xn) {
     if (script) return jit.forward({xn}).toTensor();
@@ -33,6 +33,17 @@ std::string first_line(const std::string& s) {
   return p == std::string::npos ? s : s.substr(0, p);
 }
 
+// The interpreter's message ends with the Python-level error, e.g. "RuntimeError: mat1
+// and mat2 shapes cannot be multiplied (2x2 and 3x16)"; c10 errors start with it.
+std::string last_line(const std::string& s) {
+  std::string t = s;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  const auto p = t.rfind('\n');
+  std::string line = p == std::string::npos ? t : t.substr(p + 1);
+  if (line.find("Exception raised from") != std::string::npos || line.empty()) return first_line(s);
+  return line;
+}
+
 at::Tensor per_channel(const at::Tensor& v, int64_t dim) {
   // [C] -> [1, C] or [1, C, 1, 1]
   return dim == 2 ? v.view({1, -1}) : v.view({1, -1, 1, 1});
@@ -42,8 +53,12 @@ at::Tensor per_channel(const at::Tensor& v, int64_t dim) {
 
 Surrogate::Surrogate(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Surrogate::~Surrogate() = default;
-const ModelCard& Surrogate::card() const { return impl_->card; }
-const SurrogateOptions& Surrogate::options() const { return impl_->opt; }
+const ModelCard& Surrogate::card() const {
+  return impl_->card;
+}
+const SurrogateOptions& Surrogate::options() const {
+  return impl_->opt;
+}
 
 std::unique_ptr<Surrogate> Surrogate::load(const std::string& card_path, const SurrogateOptions& opt) {
   auto impl = std::make_unique<Impl>();
@@ -70,12 +85,20 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& card_path, const S
                                     c.radius, arch_radius),
                         "fix the card's radius");
       impl->seq = build_architecture(c.architecture, cin, cout);
+      // In the archive's dtype before loading: loading float64 tensors into float32
+      // parameters leaves garbage (libtorch 1.13 copies the bytes).
+      impl->seq->to(impl->dtype);
       torch::load(impl->seq, c.weights);
       impl->seq->eval();
-      impl->seq->to(impl->dtype);
     }
+  } catch (const UserError&) {
+    throw;
   } catch (const c10::Error& e) {
     throw UserError(fmt::format("cannot load {}: {}", what, first_line(e.what_without_backtrace())),
+                    "the file is missing, corrupt, or not a model of this architecture; regenerate it or check "
+                    "the card");
+  } catch (const std::exception& e) {
+    throw UserError(fmt::format("cannot load {}: {}", what, last_line(e.what())),
                     "the file is missing, corrupt, or not a model of this architecture; regenerate it or check "
                     "the card");
   }
@@ -95,15 +118,16 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& card_path, const S
   // The model must map the card's channels: try it once now, not mid-run.
   auto s = std::unique_ptr<Surrogate>(new Surrogate(std::move(impl)));
   const int r = c.radius;
-  const auto probe = c.pointwise() ? torch::zeros({2, cin}, at::TensorOptions().dtype(s->impl_->dtype))
-                                   : torch::zeros({1, cin, 2 * r + 3, 2 * r + 3}, at::TensorOptions().dtype(s->impl_->dtype));
+  const auto probe = c.pointwise()
+                         ? torch::zeros({2, cin}, at::TensorOptions().dtype(s->impl_->dtype))
+                         : torch::zeros({1, cin, 2 * r + 3, 2 * r + 3}, at::TensorOptions().dtype(s->impl_->dtype));
   at::Tensor y;
   try {
     y = s->forward_normalized(probe);
-  } catch (const c10::Error& e) {
-    throw UserError(fmt::format("{} does not accept the card's {} input channel(s): {}", what, cin,
-                                first_line(e.what_without_backtrace())),
-                    "the card's inputs must match what the model was trained on");
+  } catch (const std::exception& e) {  // c10::Error, or the TorchScript interpreter's error
+    throw UserError(
+        fmt::format("{} does not accept the card's {} input channel(s): {}", what, cin, last_line(e.what())),
+        "the card's inputs must match what the model was trained on");
   }
   const std::vector<int64_t> want = c.pointwise() ? std::vector<int64_t>{2, cout} : std::vector<int64_t>{1, cout, 3, 3};
   if (y.sizes().vec() != want)
@@ -126,7 +150,8 @@ at::Tensor Surrogate::normalize(const at::Tensor& x) const {
 }
 
 at::Tensor Surrogate::finish(const at::Tensor& y, const at::Tensor& x) const {
-  at::Tensor out = y.to(at::kDouble).mul_(per_channel(impl_->out_std, y.dim())).add_(per_channel(impl_->out_mean, y.dim()));
+  at::Tensor out =
+      y.to(at::kDouble).mul_(per_channel(impl_->out_std, y.dim())).add_(per_channel(impl_->out_mean, y.dim()));
   if (impl_->card.increment) out.add_(x.index_select(1, impl_->inc_index));
   return out;
 }

@@ -29,12 +29,14 @@ const Schema& train_schema() {
     Schema& m = s.add_section("model", "the model");
     m.add_string("name", "model name").required();
     m.add_block("architecture", "architecture", "built-in architecture").required();
-    m.add_string("predicts", "increment (output = input + model) or state").def("increment").choices(
-        {"increment", "state"});
+    m.add_string("predicts", "increment (output = input + model) or state")
+        .def("increment")
+        .choices({"increment", "state"});
     m.add("transform", ParamType::StringList, "per input channel: none or log10 (default none)");
     m.add_real("log_floor", "floor applied before log10").def(1e-12).positive();
     m.add("inputs", ParamType::StringList, "input channels to use, by name (default: all of the dataset's)");
     m.add("scalars", ParamType::StringList, "extra scalar inputs per sample: dt").choices({"dt"});
+    m.add_bool("center", "normalisation subtracts the training mean (false: scale only, so zero stays zero)").def(true);
     m.add_string("dtype", "floating-point type of the model").def("float32").choices({"float32", "float64"});
     Schema& t = s.add_section("training", "the optimisation");
     t.add_int("epochs", "maximum number of epochs").def(100).min(1);
@@ -65,7 +67,7 @@ const Schema& train_schema() {
 namespace {
 
 struct Channels {
-  std::vector<int64_t> in_idx;   // dataset input columns used
+  std::vector<int64_t> in_idx;  // dataset input columns used
   std::vector<std::string> in_names, out_names;
   bool with_dt = false;
 };
@@ -142,9 +144,9 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
       auto it = std::find(data.input_names.begin(), data.input_names.end(), n);
       if (it == data.input_names.end()) {
         auto near = nearest(n, data.input_names);
-        mp.fail("inputs", fmt::format("the dataset has no input channel '{}'", n),
-                (near ? fmt::format("did you mean '{}'? ", *near) : std::string()) +
-                    "Channels: " + join(data.input_names));
+        mp.fail(
+            "inputs", fmt::format("the dataset has no input channel '{}'", n),
+            (near ? fmt::format("did you mean '{}'? ", *near) : std::string()) + "Channels: " + join(data.input_names));
       }
       ch.in_idx.push_back(it - data.input_names.begin());
       ch.in_names.push_back(n);
@@ -176,8 +178,10 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     mp.fail("transform", fmt::format("has {} entries for {} input channels", transform.size(), cin),
             "one entry (none or log10) per input channel");
   for (const auto& t : transform)
-    if (t != "none" && t != "log10") mp.fail("transform", fmt::format("unknown transform '{}'", t), "use none or log10");
+    if (t != "none" && t != "log10")
+      mp.fail("transform", fmt::format("unknown transform '{}'", t), "use none or log10");
   const double log_floor = mp.get<double>("log_floor");
+  const bool center = mp.get<bool>("center");
 
   // Physical inputs [N, cin, ...] and targets (state or increment), float64.
   torch::Tensor X = data.inputs.index_select(1, torch::tensor(ch.in_idx, torch::kLong));
@@ -187,7 +191,8 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   if (stencil) Xc = X.narrow(2, radius, X.size(2) - 2 * radius).narrow(3, radius, X.size(3) - 2 * radius);
   if (increment) Y = Y - Xc.index_select(1, torch::tensor(inc_src, torch::kLong));
   const int64_t n = X.size(0);
-  if (n < 10) throw UserError(fmt::format("the dataset has only {} samples; at least 10 are needed", n), "capture more");
+  if (n < 10)
+    throw UserError(fmt::format("the dataset has only {} samples; at least 10 are needed", n), "capture more");
 
   // Split (same permutation on every rank).
   const int64_t seed = tp.get<int>("seed");
@@ -195,7 +200,8 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), split_rng);
-  const int64_t nval = std::max<int64_t>(1, static_cast<int64_t>(std::lround(tp.get<double>("validation_fraction") * n)));
+  const int64_t nval =
+      std::max<int64_t>(1, static_cast<int64_t>(std::lround(tp.get<double>("validation_fraction") * n)));
   const torch::Tensor val_idx = torch::tensor(std::vector<int64_t>(order.begin(), order.begin() + nval), torch::kLong);
   const torch::Tensor train_idx = torch::tensor(std::vector<int64_t>(order.begin() + nval, order.end()), torch::kLong);
   const int64_t ntrain = train_idx.size(0);
@@ -207,6 +213,10 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   auto channel_stats = [&](const torch::Tensor& T) {
     const torch::Tensor tr = T.index_select(0, train_idx).transpose(0, 1).reshape({T.size(1), -1});
     torch::Tensor mean = tr.mean(1), std = tr.std(1, /*unbiased=*/false);
+    if (!center) {  // scale only: the root mean square
+      std = tr.pow(2).mean(1).sqrt();
+      mean = torch::zeros_like(mean);
+    }
     std = torch::where(std > 1e-12, std, torch::ones_like(std));
     return std::make_pair(mean, std);
   };
@@ -231,16 +241,18 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   const double lr0 = tp.get<double>("lr");
   std::unique_ptr<torch::optim::Optimizer> optim;
   if (optimizer == "adam")
-    optim = std::make_unique<torch::optim::Adam>(model->parameters(),
-                                                 torch::optim::AdamOptions(lr0).weight_decay(tp.get<double>("weight_decay")));
+    optim = std::make_unique<torch::optim::Adam>(
+        model->parameters(), torch::optim::AdamOptions(lr0).weight_decay(tp.get<double>("weight_decay")));
   else
     optim = std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(lr0)
                                                                          .momentum(tp.get<double>("momentum"))
                                                                          .weight_decay(tp.get<double>("weight_decay")));
   auto set_lr = [&](double lr) {
     for (auto& g : optim->param_groups()) {
-      if (optimizer == "adam") static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
-      else static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
+      if (optimizer == "adam")
+        static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+      else
+        static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
     }
   };
   const Params& sp = tp.sub("schedule");
@@ -254,10 +266,10 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   };
 
   // Checkpoint state.
-  const std::string out_stem = (fs::path(p.get<std::string>("output")).is_absolute()
-                                    ? fs::path(p.get<std::string>("output"))
-                                    : base / p.get<std::string>("output"))
-                                   .string();
+  const std::string out_stem =
+      (fs::path(p.get<std::string>("output")).is_absolute() ? fs::path(p.get<std::string>("output"))
+                                                            : base / p.get<std::string>("output"))
+          .string();
   const Params& cp = p.sub("checkpoint");
   const std::string ckpt = cp.is_set("file") ? (base / cp.get<std::string>("file")).string() : out_stem + ".ckpt";
   const int ckpt_every = cp.get<int>("every");
@@ -310,7 +322,8 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     std::ostringstream rs;
     rs << shuffle_rng;
     const std::string r = rs.str();
-    a.write("rng", torch::from_blob(const_cast<char*>(r.data()), {static_cast<int64_t>(r.size())}, torch::kUInt8).clone());
+    a.write("rng",
+            torch::from_blob(const_cast<char*>(r.data()), {static_cast<int64_t>(r.size())}, torch::kUInt8).clone());
     for (size_t i = 0; i < best_params.size(); ++i) ba.write(std::to_string(i), best_params[i]);
     a.write("best", ba);
     const std::string tmp = ckpt + ".tmp";
@@ -423,7 +436,8 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   double max_abs = 0, rms = 0;
   {
     torch::NoGradGuard ng;
-    const torch::Tensor pred = model->forward(Xn.index_select(0, val_idx)).to(torch::kDouble) * shape_c(ys) + shape_c(ym);
+    const torch::Tensor pred =
+        model->forward(Xn.index_select(0, val_idx)).to(torch::kDouble) * shape_c(ys) + shape_c(ym);
     const torch::Tensor err = pred - Y.index_select(0, val_idx);  // the same in increment or state form
     max_abs = err.abs().max().item<double>();
     rms = std::sqrt(err.pow(2).mean().item<double>());

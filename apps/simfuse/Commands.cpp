@@ -13,6 +13,7 @@
 #include "coupling/ai/Capture.hpp"
 #include "postproc/Files.hpp"
 #include "postproc/Norms.hpp"
+#include "surrogates/Training.hpp"
 
 namespace simfuse::app {
 
@@ -83,6 +84,19 @@ void report(Simulation& sim) {
       its = fmt::format(", {:.1f} iterations/call", st["iterations_per_call"].get<double>());
     spdlog::info("  {:<12} {:<10} {} calls, {:.3f} s{}", st["name"].get<std::string>(), st["policy"].get<std::string>(),
                  st["calls"].get<long>(), st["seconds"].get<double>(), its);
+    if (st.contains("accepted_fraction")) {
+      const auto& fb = st["fallback"];
+      spdlog::info(
+          "  {:<12} surrogate: {:.2f}% of {} points accepted; fallback: {} nan, {} out of range, {} "
+          "estimate, {} whole sub-step; inference {:.3f} s, checks {:.3f} s, classical {:.3f} s",
+          "", 100 * st["accepted_fraction"].get<double>(), st["points"].get<long>(), fb["nan"].get<long>(),
+          fb["ood"].get<long>(), fb["estimate"].get<long>(), fb["whole_substep"].get<long>(),
+          st["inference_seconds"].get<double>(), st["check_seconds"].get<double>(),
+          st["classical_seconds"].get<double>());
+    } else if (st.contains("inference_seconds")) {
+      spdlog::info("  {:<12} surrogate: inference {:.3f} s in {} calls", "", st["inference_seconds"].get<double>(),
+                   st["surrogate_calls"].get<long>());
+    }
   }
   if (s.contains("errors"))
     for (const auto& [field, e] : s["errors"].items())
@@ -171,21 +185,35 @@ int cmd_compare(const CommonOptions& o) {
     twin_steps += sub_t[i].seconds;
   }
   ratios["all_substeps"] = twin_steps > 0 ? ai_steps / twin_steps : 0.0;
-  json result = {{"twin_output_dir", rt.output_dir}, {"wall_time_ratio", ratios},
-                 {"final", history.empty() ? json() : history.back()}, {"history_csv", "compare.csv"}};
+  json result = {{"twin_output_dir", rt.output_dir},
+                 {"wall_time_ratio", ratios},
+                 {"final", history.empty() ? json() : history.back()},
+                 {"history_csv", "compare.csv"}};
   ai.add_summary("compare", result);
   ai.end();
   if (rank == 0) write_file_atomic((std::filesystem::path(ai.output_dir()) / "compare.csv").string(), csv.str());
   (void)ts;
   spdlog::info("wall-time ratio (surrogate case / classical twin):");
-  for (const auto& [k, v] : ratios.items()) spdlog::info("  {:<14} {:.3f}  ({:.1f}x faster)", k, v.get<double>(),
-                                                          v.get<double>() > 0 ? 1 / v.get<double>() : 0.0);
+  for (const auto& [k, v] : ratios.items())
+    spdlog::info("  {:<14} {:.3f}  ({:.1f}x faster)", k, v.get<double>(),
+                 v.get<double>() > 0 ? 1 / v.get<double>() : 0.0);
   if (!history.empty())
     for (const auto& [k, v] : history.back().items())
       if (v.is_object())
         spdlog::info("  error in {} at t = {:g}: L2 {:.3e} (relative {:.3e}), max {:.3e}", k, ai.time(),
                      v["l2"].get<double>(), v["rel_l2"].get<double>(), v["linf"].get<double>());
   report(ai);
+  return 0;
+}
+
+int cmd_train(const CommonOptions& o) {
+  const ConfigDocument doc = load(o);
+  TrainOptions to;
+  to.resume = o.resume;
+  to.progress = o.verbosity > 0;
+  const TrainResult r = train(doc, PETSC_COMM_WORLD, to);
+  spdlog::info("trained {} epochs (best {}), {:.2f} s per epoch, {}; card: {}", r.epochs, r.best_epoch,
+               r.seconds_per_epoch, r.stopped_early ? "stopped early" : "all epochs", r.card_path);
   return 0;
 }
 

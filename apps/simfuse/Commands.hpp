@@ -10,6 +10,7 @@ struct CommonOptions {
   std::vector<std::string> sets;  // --set k=v
   std::string output;             // --output DIR
   bool allow_unused = false;
+  bool resume = false;            // train --resume
   bool progress = true;
   int verbosity = 1;  // 0 quiet, 1 normal, 2 verbose
 };
@@ -17,6 +18,7 @@ struct CommonOptions {
 int cmd_run(const CommonOptions& o);
 int cmd_validate(const CommonOptions& o);
 int cmd_compare(const CommonOptions& o);
+int cmd_train(const CommonOptions& o);
 int cmd_doc(const std::string& component);
 
 }  // namespace simfuse::app

@@ -82,11 +82,22 @@ int main(int argc, char** argv) {
   run->add_flag(
       "-v,--verbose", [&](int64_t) { o.verbosity = 2; }, "more detail");
 
-  auto* compare = app.add_subcommand("compare", "run a case and its all-classical twin in lockstep: error per field "
-                                                "over time, wall-time ratio per sub-step (compare.csv, summary.json)");
+  auto* compare = app.add_subcommand("compare",
+                                     "run a case and its all-classical twin in lockstep: error per field "
+                                     "over time, wall-time ratio per sub-step (compare.csv, summary.json)");
   add_case_options(compare);
   compare->add_option("-o,--output", o.output, "output folder (overrides output.dir)");
-  compare->add_flag("--no-progress", [&](int64_t) { o.progress = false; }, "no progress bar");
+  compare->add_flag(
+      "--no-progress", [&](int64_t) { o.progress = false; }, "no progress bar");
+
+  auto* train = app.add_subcommand("train",
+                                   "train a built-in architecture on captured data (MPI data-parallel); "
+                                   "writes the model and its card");
+  train->add_option("spec", o.case_file, "the training spec (YAML)")->required();
+  train->add_option("--set", o.sets, "override a value of the spec (repeatable)")->type_name("KEY=VALUE");
+  train->add_flag("--resume", o.resume, "continue from the checkpoint if there is one");
+  train->add_flag(
+      "-q,--quiet", [&](int64_t) { o.verbosity = 0; }, "only warnings and errors");
 
   auto* config = app.add_subcommand("config", "check case files and list their keys");
   config->require_subcommand(1);
@@ -116,6 +127,7 @@ int main(int argc, char** argv) {
     simfuse::ai::register_policies();
     if (*run) return simfuse::app::cmd_run(o);
     if (*compare) return simfuse::app::cmd_compare(o);
+    if (*train) return simfuse::app::cmd_train(o);
     if (*validate) return simfuse::app::cmd_validate(o);
     if (*doc) return simfuse::app::cmd_doc(component);
     return 2;

@@ -171,7 +171,8 @@ ThetaDiffusion::ThetaDiffusion(const DiffusionOperator& op, std::shared_ptr<Func
   const Grid& grid = op.grid();
   source_static_ = (!source_ || source_->time_independent()) && op_.boundary_time_independent();
   SIMFUSE_PETSC(MatDuplicate(op_.stiffness(), MAT_DO_NOT_COPY_VALUES, A_.out()));
-  for (auto* v : {&rhs_, &work_, &s_old_, &s_new_, &f_cache_}) SIMFUSE_PETSC(VecDuplicate(op_.mass(), v->out()));
+  for (auto* v : {&rhs_, &work_, &s_old_, &s_new_, &f_cache_, &au_, &ag_})
+    SIMFUSE_PETSC(VecDuplicate(op_.mass(), v->out()));
 
   // Defaults (the command line and the case's petsc_options win): CG with geometric
   // multigrid, Galerkin coarse operators, Chebyshev/Jacobi smoothing on fixed bounds.
@@ -264,8 +265,27 @@ void ThetaDiffusion::step(Vec u, double t, double dt, Vec guess) {
   }
   op_.set_dirichlet(t + dt, rhs_, 1.0 / dt);
 
-  if (guess) SIMFUSE_PETSC(VecCopy(guess, u));
   op_.set_dirichlet(t + dt, u);
+  if (guess) {
+    // Minimise ||b - a A u - c A g|| over (a, c): a 2x2 least-squares problem.
+    SIMFUSE_PETSC(VecCopy(guess, work_));
+    op_.set_dirichlet(t + dt, work_);
+    SIMFUSE_PETSC(MatMult(A_, u, au_));
+    SIMFUSE_PETSC(MatMult(A_, work_, ag_));
+    PetscScalar du[3], dg[3];
+    Vec ys[3] = {au_, ag_, rhs_};
+    SIMFUSE_PETSC(VecMDot(au_, 3, ys, du));  // <Au,Au>, <Au,Ag>, <Au,b>
+    SIMFUSE_PETSC(VecMDot(ag_, 3, ys, dg));  // <Ag,Au>, <Ag,Ag>, <Ag,b>
+    const double uu = du[0], ug = du[1], ub = du[2], gg = dg[1], gb = dg[2];
+    const double det = uu * gg - ug * ug;
+    double a = 0, c = 1;  // parallel candidates: take the guess
+    if (det > 1e-12 * uu * gg) {
+      a = (ub * gg - gb * ug) / det;
+      c = (gb * uu - ub * ug) / det;
+    }
+    SIMFUSE_PETSC(VecAXPBY(u, c, a, work_));
+    guess_weights_ = {a, c};
+  }
   SIMFUSE_PETSC(KSPSolve(ksp_, rhs_, u));
   KSPConvergedReason reason;
   SIMFUSE_PETSC(KSPGetConvergedReason(ksp_, &reason));

@@ -9,6 +9,7 @@
 /// coefficients are kappa at the face midpoint. Dirichlet points are eliminated from
 /// their neighbours' rows, so the stiffness K is symmetric positive semi-definite and
 /// CG applies. Second order in space (tests/solvers/test_Diffusion.cpp measures it).
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,11 +77,16 @@ class ThetaDiffusion {
   ThetaDiffusion(const DiffusionOperator& op, std::shared_ptr<Function> source, ThetaOptions opt);
 
   /// Advances u (global vector of the grid, dof 1) from t to t+dt. Uses u as the initial
-  /// guess, or `guess` when set. Throws RunFailure if the KSP does not converge.
+  /// guess, or from `guess` when set: the combination a u + c guess with the smallest
+  /// residual ||b - A x||_2 (never worse than either candidate; it also corrects a guess
+  /// that is right in shape but off in scale). Throws RunFailure if the KSP does not
+  /// converge.
   void step(Vec u, double t, double dt, Vec guess = nullptr);
 
   KSP ksp() const { return ksp_; }
   int last_iterations() const { return last_its_; }
+  /// Weights (a, c) of the last initial guess a u + c guess (guess given), for diagnostics.
+  std::array<double, 2> guess_weights() const { return guess_weights_; }
   double last_residual() const { return last_rnorm_; }
   /// "cg + mg(5 levels, galerkin)" etc.
   std::string solver_description() const;
@@ -95,12 +101,13 @@ class ThetaDiffusion {
   ThetaOptions opt_;
   PetscHandle<Mat> A_;
   PetscHandle<KSP> ksp_;
-  PetscHandle<Vec> rhs_, work_, s_old_, s_new_, f_cache_;
+  PetscHandle<Vec> rhs_, work_, s_old_, s_new_, f_cache_, au_, ag_;
   double dt_ = -1;
   double s_old_t_ = std::numeric_limits<double>::quiet_NaN();
   bool source_static_ = true;
   bool f_cached_ = false;
   int last_its_ = 0;
+  std::array<double, 2> guess_weights_{1, 0};
   double last_rnorm_ = 0;
 };
 

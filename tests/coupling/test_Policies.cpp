@@ -1,0 +1,247 @@
+// The surrogate policies against the classical sub-steps they stand in for: guarded
+// fallback on exactly the rejected cells, the shipped react model against Rodas3 on
+// states it has not seen, warm start converging to the classical answer, every_n, and
+// models that do not fit the case refused at set-up.
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "coupling/Simulation.hpp"
+#include "coupling/ai/AiPolicies.hpp"
+#include "postproc/Norms.hpp"
+#include "support/TestUtil.hpp"
+
+using namespace simfuse;
+
+namespace {
+
+std::string src(const std::string& rel) {
+  return std::string(SIMFUSE_SOURCE_DIR) + "/" + rel;
+}
+
+// A small Oregonator case (the bz2d kinetics) with a broken wave front that differs from
+// the one the shipped model was trained on; `coupling` is the YAML of the coupling block.
+std::string bz_case(const std::string& coupling, int n = 81) {
+  return fmt::format(R"(
+name: bz_test
+parameters: {{L: 20}}
+grid: {{n: [{0}, {0}], upper: [20, 20]}}
+solver:
+  type: reaction_diffusion
+  params:
+    kinetics: {{type: oregonator, eps: 0.02, f: 2.5, q: 0.002}}
+    diffusion: [1.0, 0.6]
+    initial:
+      u: "(y > 0.4*L) * (y < 0.45*L) * (x < 0.6*L) * 0.8 + 0.01"
+      v: "(y <= 0.4*L) * (x < 0.6*L) * 0.25 + 0.01"
+    bc: {{default: neumann}}
+time: {{dt: 0.02, steps: 400}}
+output: {{every: 0}}
+coupling: {1}
+)",
+                     n, coupling);
+}
+
+std::unique_ptr<Simulation> make(const std::string& yaml, MPI_Comm comm = PETSC_COMM_WORLD) {
+  ai::register_policies();
+  const auto doc = ConfigDocument::from_string(yaml, src("tests/coupling/test_case.yaml"));
+  RunOptions ro;
+  ro.write_output = false;
+  return std::make_unique<Simulation>(comm, doc, ro);
+}
+
+const SubStepStats& stats_of(Simulation& sim, const std::string& name, std::vector<SubStepStats>& hold) {
+  hold = sim.coupler().reduced_stats(sim.grid().comm());
+  for (const auto& s : hold)
+    if (s.name == name) return s;
+  FAIL("no sub-step " << name);
+  return hold.front();
+}
+
+std::string user_error(const std::string& yaml) {
+  try {
+    make(yaml);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("guarded react: NaN and out-of-range cells fall back, exactly those, to the classical result",
+          "[torch][mpi]") {
+  // identity_nan returns its input, except NaN where 0.9 < u < 1.5; its training range
+  // is [0, 2]. Cells marked u = 1.2 give NaN, cells with u = 3 are out of range.
+  const std::string guard = fmt::format("{{react: {{type: guarded, model: {}, estimate: false}}}}",
+                                        src("tests/fixtures/identity_nan.card.yaml"));
+  auto sim = make(bz_case(guard, 33));
+  auto ref = make(bz_case("{}", 33));
+  auto mark = [](Simulation& s) {
+    Field& c = s.solver().state().get("c");
+    ArrayView a = c.view();
+    const Box& b = c.grid().owned();
+    for (PetscInt j = b.lo[1]; j < b.lo[1] + b.n[1]; ++j)
+      for (PetscInt i = b.lo[0]; i < b.lo[0] + b.n[0]; ++i) {
+        if ((i * 7 + j * 3) % 11 == 0) a(i, j, 0, 0) = 1.2;  // -> NaN
+        if ((i * 5 + j) % 13 == 0) a(i, j, 0, 0) = 3.0;      // -> out of range
+      }
+  };
+  mark(*sim);
+  mark(*ref);
+  // Count the marks globally, as the policy's reduced counts are.
+  long nan_cells = 0, ood_cells = 0;
+  for (PetscInt j = 0; j < 33; ++j)
+    for (PetscInt i = 0; i < 33; ++i) {
+      const bool ood = (i * 5 + j) % 13 == 0;
+      ood_cells += ood;
+      nan_cells += !ood && (i * 7 + j * 3) % 11 == 0;
+    }
+  Field& c = sim->solver().state().get("c");
+  PetscHandle<Vec> before;
+  VecDuplicate(c.vec(), before.out());
+  VecCopy(c.vec(), before);
+  // Only the react sub-step, once: run it through the coupler's policy.
+  auto& react = sim->coupler().substep("react");
+  SubStepStats st;
+  sim->coupler().policy("react").apply(react, sim->solver().state(), StepInfo{1, 0.0, 0.02}, st);
+  auto& rreact = ref->coupler().substep("react");
+  rreact.apply(ref->solver().state(), StepInfo{1, 0.0, 0.02});
+
+  long counts[3] = {st.fallback_nan, st.fallback_ood, st.fallback_estimate};
+  MPI_Allreduce(MPI_IN_PLACE, counts, 3, MPI_LONG, MPI_SUM, PETSC_COMM_WORLD);
+  CHECK(counts[0] == nan_cells);
+  CHECK(counts[1] == ood_cells);
+  CHECK(counts[2] == 0);
+  // Fallback cells hold exactly the classical result; accepted cells the model's (its input).
+  const auto got = test::gather_natural(c);
+  const auto classical = test::gather_natural(ref->solver().state().get("c"));
+  Field was(sim->grid(), "was", {"u", "v"});
+  VecCopy(before, was.vec());
+  const auto input = test::gather_natural(was);
+  long checked = 0;
+  for (PetscInt j = 0; j < 33; ++j)
+    for (PetscInt i = 0; i < 33; ++i) {
+      const bool fallback = (i * 5 + j) % 13 == 0 || (i * 7 + j * 3) % 11 == 0;
+      for (int s = 0; s < 2; ++s) {
+        const size_t k = static_cast<size_t>((j * 33 + i) * 2 + s);
+        if (fallback) {
+          REQUIRE(got[k] == classical[k]);
+          ++checked;
+        } else {
+          REQUIRE(got[k] == input[k]);
+        }
+      }
+    }
+  CHECK(checked == 2 * (nan_cells + ood_cells));
+}
+
+TEST_CASE("The shipped react model agrees with Rodas3 on states it was not trained on", "[torch]") {
+  // Develop a wave from another initial condition classically, then compare one react
+  // step: surrogate alone, guarded, and classical (Rodas3, rtol 1e-6).
+  auto ref = make(bz_case("{}"));
+  for (int i = 0; i < 50; ++i) ref->step();
+  double umax = 0;
+  VecStrideMax(ref->solver().state().get("c").vec(), 0, nullptr, &umax);
+  REQUIRE(umax > 0.5);  // a wave is there
+  const std::string model = src("cases/models/bz_react.card.yaml");
+  auto raw = make(bz_case(fmt::format("{{react: {{type: surrogate, model: {}}}}}", model)));
+  auto guarded = make(bz_case(fmt::format("{{react: {{type: guarded, model: {}}}}}", model)));
+  for (auto* s : {raw.get(), guarded.get()})
+    VecCopy(ref->solver().state().get("c").vec(), s->solver().state().get("c").vec());
+  const StepInfo info{51, 1.0, 0.02};
+  SubStepStats st_raw, st_g;
+  raw->coupler().policy("react").apply(raw->coupler().substep("react"), raw->solver().state(), info, st_raw);
+  guarded->coupler().policy("react").apply(guarded->coupler().substep("react"), guarded->solver().state(), info, st_g);
+  ref->coupler().substep("react").apply(ref->solver().state(), info);
+
+  const Grid& g = ref->grid();
+  const Field& exact = ref->solver().state().get("c");
+  for (int comp = 0; comp < 2; ++comp) {
+    const auto e_raw = error_norms(g, raw->solver().state().get("c").vec(), exact.vec(), 2, comp);
+    const auto e_g = error_norms(g, guarded->solver().state().get("c").vec(), exact.vec(), 2, comp);
+    INFO("component " << comp << ": surrogate rel L2 " << e_raw.rel_l2() << " max " << e_raw.linf << "; guarded rel L2 "
+                      << e_g.rel_l2() << " max " << e_g.linf);
+    CHECK(e_raw.rel_l2() < 3e-3);
+    CHECK(e_g.rel_l2() < 2e-3);  // the guard removes the worst cells
+    CHECK(e_g.linf <= e_raw.linf);
+  }
+  // Most cells are accepted; each rejection is by the error estimate (no NaN, in range).
+  CHECK(st_g.accepted > 0.9 * st_g.points);
+  CHECK(st_g.fallback_nan == 0);
+}
+
+TEST_CASE("warm_start: the KSP still converges to the classical answer, from the model's guess", "[torch][mpi]") {
+  auto heat = [](const std::string& coupling) {
+    return std::string(R"Y(
+name: warm
+grid: {n: [129, 129]}
+solver:
+  type: diffusion
+  params:
+    kappa: 1.0
+    initial: "exp(-((x-0.3)^2 + (y-0.35)^2)/0.004) - 0.8*exp(-((x-0.45)^2 + (y-0.75)^2)/0.002)"
+    bc: {default: {type: dirichlet, value: 0}}
+    rtol: 1.0e-10
+time: {dt: 2.0e-3, steps: 10}
+coupling: )Y") +
+           coupling + "\n";
+  };
+  auto warm = make(heat("{diffuse: {type: warm_start, model: " + src("cases/models/heat_diffuse.card.yaml") + "}}"));
+  auto cold = make(heat("{}"));
+  for (int i = 0; i < 10; ++i) {
+    warm->step();
+    cold->step();
+  }
+  const auto e =
+      error_norms(warm->grid(), warm->solver().state().get("u").vec(), cold->solver().state().get("u").vec());
+  INFO("warm vs classical: rel L2 " << e.rel_l2());
+  CHECK(e.rel_l2() < 1e-8);
+  std::vector<SubStepStats> h1, h2;
+  const auto& w = stats_of(*warm, "diffuse", h1);
+  const auto& c = stats_of(*cold, "diffuse", h2);
+  INFO("iterations: warm " << w.iterations << ", classical " << c.iterations);
+  CHECK(w.surrogate_calls == 10);
+  CHECK(w.iterations < c.iterations);
+}
+
+TEST_CASE("every_n runs the classical code on steps divisible by n", "[torch]") {
+  auto sim = make(bz_case(
+      fmt::format("{{react: {{type: every_n, n: 3, model: {}}}}}", src("cases/models/bz_react.card.yaml")), 33));
+  for (int i = 0; i < 9; ++i) sim->step();
+  std::vector<SubStepStats> h;
+  const auto& s = stats_of(*sim, "react", h);
+  CHECK(s.calls == 9);
+  CHECK(s.surrogate_calls == 6);
+  CHECK(s.points == 6 * 33 * 33);
+  CHECK(s.classical_seconds > 0);
+}
+
+TEST_CASE("A model that does not fit the case is refused at set-up, naming both sides", "[torch]") {
+  const std::string react_model = src("cases/models/bz_react.card.yaml");
+  SECTION("a model of another sub-step") {
+    const auto msg = user_error(bz_case(fmt::format("{{diffuse: {{type: guarded, model: {}}}}}", react_model)));
+    CHECK_THAT(msg, Catch::Contains("trained for sub-step 'react'") && Catch::Contains("sub-step 'diffuse'"));
+  }
+  SECTION("another time step") {
+    auto yaml = bz_case(fmt::format("{{react: {{type: guarded, model: {}}}}}", react_model));
+    yaml.replace(yaml.find("dt: 0.02"), 8, "dt: 0.01");
+    const auto msg = user_error(yaml);
+    CHECK_THAT(msg, Catch::Contains("dt = 0.02") && Catch::Contains("dt = 0.01"));
+  }
+  SECTION("fields the solver does not have") {
+    const auto msg = user_error(
+        bz_case(fmt::format("{{react: {{type: guarded, model: {}}}}}", src("tests/fixtures/tiny_mlp.card.yaml"))));
+    CHECK_THAT(msg, Catch::Contains("tiny_mlp") && Catch::Contains("fixture"));
+  }
+  SECTION("warm_start of a sub-step that is not iterative") {
+    const auto msg = user_error(bz_case(fmt::format("{{react: {{type: warm_start, model: {}}}}}", react_model)));
+    CHECK_THAT(msg, Catch::Contains("warm_start needs an iterative sub-step"));
+  }
+  SECTION("a missing model file") {
+    const auto msg = user_error(bz_case("{react: {type: guarded, model: models/none.card.yaml}}"));
+    CHECK_THAT(msg, Catch::Contains("none.card.yaml"));
+  }
+}

@@ -1,0 +1,150 @@
+// Surrogates: TorchScript fixtures give Python's numbers, inference in chunks equals one
+// pass, and bad model files are refused with a clear UserError at load time.
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/Error.hpp"
+#include "support/TestUtil.hpp"
+#include "surrogates/Surrogate.hpp"
+
+using namespace simfuse;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string fixture(const std::string& name) {
+  return std::string(SIMFUSE_SOURCE_DIR) + "/tests/fixtures/" + name;
+}
+
+nlohmann::json reference() {
+  std::ifstream in(fixture("torchscript_reference.json"));
+  return nlohmann::json::parse(in);
+}
+
+at::Tensor to_tensor(const nlohmann::json& j, std::vector<int64_t> shape) {
+  std::vector<double> v;
+  std::function<void(const nlohmann::json&)> flat = [&](const nlohmann::json& x) {
+    if (x.is_array())
+      for (const auto& e : x) flat(e);
+    else
+      v.push_back(x.get<double>());
+  };
+  flat(j);
+  return at::tensor(v, at::kDouble).view(shape);
+}
+
+// A copy of a fixture card (and its weights) in a temporary folder, with `edit` applied
+// to the card text.
+std::string edited_card(const std::string& card, const std::string& tag,
+                        const std::function<void(std::string&)>& edit) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("simfuse_card_{}_{}", tag, ::getpid());
+  fs::create_directories(dir);
+  std::ifstream in(fixture(card));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  edit(text);
+  const std::string weights = card.substr(0, card.find(".card.yaml")) + ".pt";
+  fs::copy_file(fixture(weights), dir / weights, fs::copy_options::overwrite_existing);
+  std::ofstream(dir / card) << text;
+  return (dir / card).string();
+}
+
+// Replaces `from` (which must occur) by `to`.
+void sub(std::string& t, const std::string& from, const std::string& to) {
+  const auto p = t.find(from);
+  REQUIRE(p != std::string::npos);
+  t.replace(p, from.size(), to);
+}
+
+std::string load_error(const std::string& card) {
+  try {
+    Surrogate::load(card);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("A TorchScript MLP exported by Python gives Python's outputs in C++", "[torch]") {
+  const auto ref = reference()["mlp"];
+  const int64_t n = static_cast<int64_t>(ref["x"].size());
+  const at::Tensor x = to_tensor(ref["x"], {n, 3});
+  const at::Tensor y_py = to_tensor(ref["y"], {n, 2});
+  auto model = Surrogate::load(fixture("tiny_mlp.card.yaml"));
+  const at::Tensor y = model->predict(x);
+  CHECK(y.sizes() == y_py.sizes());
+  // float32 model: the same float32 arithmetic up to summation order
+  CHECK((y - y_py).abs().max().item<double>() < 1e-6);
+}
+
+TEST_CASE("A traced TorchScript CNN gives Python's outputs in C++", "[torch]") {
+  const auto ref = reference()["cnn"];
+  const auto shape = ref["shape"].get<std::vector<int64_t>>();
+  const auto yshape = ref["y_shape"].get<std::vector<int64_t>>();
+  const at::Tensor x = to_tensor(ref["x"], shape);
+  const at::Tensor y_py = to_tensor(ref["y"], yshape);
+  auto model = Surrogate::load(fixture("tiny_cnn.card.yaml"));
+  REQUIRE(model->card().radius == 2);
+  const at::Tensor y = model->predict_stencil(x);
+  REQUIRE(y.sizes() == y_py.sizes());
+  CHECK((y - y_py).abs().max().item<double>() < 1e-6);
+}
+
+TEST_CASE("Pointwise inference in small chunks equals one pass, into a strided output", "[torch]") {
+  SurrogateOptions small;
+  small.chunk_points = 7;
+  auto a = Surrogate::load(fixture("tiny_mlp.card.yaml"));
+  auto b = Surrogate::load(fixture("tiny_mlp.card.yaml"), small);
+  const at::Tensor x = at::rand({1000, 3}, at::kDouble) * 2 - 1;
+  const at::Tensor ya = a->predict(x);
+  at::Tensor wide = at::zeros({1000, 5}, at::kDouble);
+  b->predict(x, wide.narrow(1, 1, 2));  // a non-contiguous view, as into an interleaved array
+  CHECK(at::equal(ya, wide.narrow(1, 1, 2)));
+  CHECK(wide.select(1, 0).abs().max().item<double>() == 0);
+}
+
+TEST_CASE("Bad model files are refused at load with the file and a fix", "[torch]") {
+  SECTION("missing weights") {
+    const auto card = edited_card("tiny_mlp.card.yaml", "missing",
+                                  [](std::string& t) { sub(t, "weights: tiny_mlp.pt", "weights: nowhere.pt"); });
+    const std::string msg = load_error(card);
+    CHECK_THAT(msg, Catch::Contains("nowhere.pt"));
+  }
+  SECTION("corrupt weights") {
+    const auto card = edited_card("tiny_mlp.card.yaml", "corrupt", [](std::string&) {});
+    std::ofstream(fs::path(card).parent_path() / "tiny_mlp.pt", std::ios::trunc) << "not a zip archive";
+    const std::string msg = load_error(card);
+    CHECK_THAT(msg, Catch::Contains("cannot load") && Catch::Contains("tiny_mlp.pt"));
+  }
+  SECTION("the card's inputs do not fit the model") {
+    const auto card = edited_card("tiny_mlp.card.yaml", "shape", [](std::string& t) {
+      sub(t, "components: [a, b, c]", "components: [a, b]");
+      sub(t, "input_mean: [0.0, 0.0, 0.0], input_std: [1.0, 1.0, 1.0]",
+          "input_mean: [0.0, 0.0], input_std: [1.0, 1.0]");
+      sub(t, "min: [-1.0, -1.0, -1.0], max: [1.0, 1.0, 1.0]", "min: [-1.0, -1.0], max: [1.0, 1.0]");
+    });
+    const std::string msg = load_error(card);
+    CHECK_THAT(msg, Catch::Contains("does not accept the card's 2 input channel(s)"));
+  }
+  SECTION("the card's outputs do not fit the model") {
+    const auto card = edited_card("tiny_mlp.card.yaml", "outputs", [](std::string& t) {
+      sub(t, "outputs: [{field: c, components: [a, b]}]", "outputs: [{field: c, components: [a, b, c]}]");
+      sub(t, "output_mean: [0.0, 0.0], output_std: [1.0, 1.0]",
+          "output_mean: [0.0, 0.0, 0.0], output_std: [1.0, 1.0, 1.0]");
+    });
+    const std::string msg = load_error(card);
+    CHECK_THAT(msg, Catch::Contains("the card expects [2, 3]"));
+  }
+  SECTION("a card with a missing key names the file and line") {
+    const auto card =
+        edited_card("tiny_mlp.card.yaml", "key", [](std::string& t) { sub(t, "kind: pointwise", "knd: pointwise"); });
+    const std::string msg = load_error(card);
+    CHECK_THAT(msg, Catch::Contains("tiny_mlp.card.yaml:") && Catch::Contains("knd"));
+  }
+}
