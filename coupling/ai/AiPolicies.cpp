@@ -19,9 +19,10 @@ namespace fs = std::filesystem;
 
 std::string resolve_model_path(const std::string& path, const std::string& base_dir) {
   if (fs::path(path).is_absolute()) return path;
+  if (base_dir.empty()) return path;
   const fs::path rel = fs::path(base_dir) / path;
   std::error_code ec;
-  if (!base_dir.empty() && fs::exists(rel, ec)) return rel.string();
+  if (fs::exists(rel, ec) || !fs::exists(path, ec)) return rel.lexically_normal().string();  // errors name this one
   return path;
 }
 
@@ -37,7 +38,9 @@ void declare_guard_keys(Schema& s) {
   s.add_real("tol", "accept when the sub-step's error estimate is at most this (1 = its own check tolerance)")
       .def(1.0)
       .positive();
-  s.add_real("ood_margin", "inputs may exceed the training ranges by this fraction of the range").def(0.0).non_negative();
+  s.add_real("ood_margin", "inputs may exceed the training ranges by this fraction of the range")
+      .def(0.0)
+      .non_negative();
   s.add_bool("estimate", "use the sub-step's error estimate (if it has one)").def(true);
 }
 
@@ -67,8 +70,8 @@ class Binding {
     const ModelCard& c = card();
     const std::string who = fmt::format("model '{}' ({})", c.name, model_path_);
     if (c.substep != step.name())
-      params_.fail("model", fmt::format("{} was trained for sub-step '{}', this is sub-step '{}'", who, c.substep,
-                                        step.name()),
+      params_.fail("model",
+                   fmt::format("{} was trained for sub-step '{}', this is sub-step '{}'", who, c.substep, step.name()),
                    "use a model made for this sub-step");
     auto check_field = [&](const CardChannel& ch, const char* side) {
       if (!state.has(ch.field))
@@ -98,20 +101,20 @@ class Binding {
                                         step.name(), join(writes)));
     if (out.components != state.get(out.field).components())
       params_.fail("model", fmt::format("{} writes components [{}] of '{}'; it must write all of them in order: [{}]",
-                                        who, join(out.components), out.field,
-                                        join(state.get(out.field).components())));
+                                        who, join(out.components), out.field, join(state.get(out.field).components())));
     for (const auto& [key, value] : c.conditions) {
       if (key != "dt") continue;
       if (std::abs(value - dt) > 1e-9 * std::max(std::abs(value), std::abs(dt)))
-        params_.fail("model", fmt::format("{} was trained for a '{}' step of dt = {:g}; this case gives dt = {:g}", who,
-                                          step.name(), value, dt),
+        params_.fail("model",
+                     fmt::format("{} was trained for a '{}' step of dt = {:g}; this case gives dt = {:g}", who,
+                                 step.name(), value, dt),
                      "set time.dt to match the model, or train a model for this dt");
     }
     if (!c.pointwise()) {
       const Grid& g = state.get(out.field).grid();
       if (g.dim() != 2)
-        params_.fail("model", fmt::format("{} is a stencil model; stencil models need a 2D grid (this one is {}D)",
-                                          who, g.dim()));
+        params_.fail("model", fmt::format("{} is a stencil model; stencil models need a 2D grid (this one is {}D)", who,
+                                          g.dim()));
     }
     out_field_ = out.field;
     // Pointwise inputs are a zero-copy view when they are one field, all components, in order.
