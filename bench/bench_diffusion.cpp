@@ -17,7 +17,7 @@
 
 namespace {
 
-PetscInt g_n = 1025;          // points per direction (-n)
+PetscInt g_n = 1025;  // points per direction (-n)
 const double kDt = 1e-3, kTheta = 0.5;
 
 // ---------------------------------------------------------------- the PETSc-only baseline
@@ -137,8 +137,12 @@ struct Simfuse {
 // Created after PETSc starts and destroyed before it ends (see main).
 std::unique_ptr<Baseline> g_baseline;
 std::unique_ptr<Simfuse> g_simfuse;
-Baseline& baseline() { return *g_baseline; }
-Simfuse& simfuse_run() { return *g_simfuse; }
+Baseline& baseline() {
+  return *g_baseline;
+}
+Simfuse& simfuse_run() {
+  return *g_simfuse;
+}
 
 void BM_Step_PETSc(benchmark::State& st) {
   auto& b = baseline();

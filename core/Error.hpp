@@ -50,6 +50,12 @@ class UserError : public std::runtime_error {
   std::vector<Diagnostic> diagnostics_;
 };
 
+/// A numerical failure of a run (a solver diverged, a NaN appeared). Exit code 3.
+class RunFailure : public UserError {
+ public:
+  using UserError::UserError;
+};
+
 /// A failure that is not the user's: a violated invariant or an unexpected library
 /// error. Exit code 1.
 class InternalError : public std::runtime_error {

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
-exec ./build/bin/simfuse run cases/default.yaml "$@"
+exec ./build/bin/simfuse compare cases/default.yaml "$@"

@@ -32,6 +32,7 @@ void declare_model_keys(Schema& s) {
   s.add_string("model", "the model card (YAML beside the weights), relative to the case file").required();
   s.add_int("threads", "intra-op threads of the model (ranks x threads <= cores)").def(1).range(1, 256);
   s.add_int("chunk_points", "pointwise inference in chunks of at most this many points").def(65536).min(1);
+  s.add_string("device", "where the model runs (this libtorch build is CPU-only)").def("cpu").choices({"cpu"});
 }
 
 void declare_guard_keys(Schema& s) {
@@ -51,6 +52,7 @@ class Binding {
     SurrogateOptions so;
     so.threads = params.get<int>("threads");
     so.chunk_points = params.get<int>("chunk_points");
+    so.device = params.get<std::string>("device");
     model_path_ = resolve_model_path(params.get<std::string>("model"), base_dir);
     try {
       model_ = Surrogate::load(model_path_, so);
@@ -391,7 +393,19 @@ class WarmStartPolicy final : public Policy {
     }
     stats.inference_seconds += wall_time() - t0;
     ++stats.surrogate_calls;
-    iterative_->set_initial_guess(guess_);
+    // A guess with NaN or Inf would poison the solve: use the solver's own guess instead.
+    const double tc = wall_time();
+    PetscReal norm = 0;
+    SIMFUSE_PETSC(VecNorm(guess_, NORM_INFINITY, &norm));  // collective: the same decision on all ranks
+    stats.check_seconds += wall_time() - tc;
+    stats.points += binding_.points();
+    if (std::isfinite(norm)) {
+      stats.accepted += binding_.points();
+      iterative_->set_initial_guess(guess_);
+    } else {
+      stats.fallback_nan += binding_.points();
+      ++stats.whole_fallbacks;
+    }
     run_classical(step, state, info, stats);
   }
 

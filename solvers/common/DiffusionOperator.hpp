@@ -111,10 +111,4 @@ class ThetaDiffusion {
   double last_rnorm_ = 0;
 };
 
-/// A numerical failure of a run (a solver diverged, a NaN appeared). Exit code 3.
-class RunFailure : public UserError {
- public:
-  using UserError::UserError;
-};
-
 }  // namespace simfuse

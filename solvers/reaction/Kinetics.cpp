@@ -77,6 +77,7 @@ class Linear final : public Kinetics {
   }
   void jacobian(const double*, double* J) const override { std::copy(a_.begin(), a_.end(), J); }
   std::string describe() const override { return fmt::format("linear(A=[{}])", fmt::join(a_, ", ")); }
+  bool nonnegative() const override { return false; }
 
  private:
   std::vector<double> a_;

@@ -20,6 +20,10 @@ class Kinetics {
   virtual void rhs(const double* y, double* f) const = 0;
   /// J = df/dy at y, row-major size() x size().
   virtual void jacobian(const double* y, double* J) const = 0;
+  /// True if the species are concentrations that must stay >= 0: the integrator then
+  /// rejects steps that go negative (as CVODE's inequality constraints do), which keeps
+  /// loose tolerances from stepping across singularities of the rates.
+  virtual bool nonnegative() const { return true; }
   /// A one-line description with parameter values.
   virtual std::string describe() const = 0;
 };

@@ -97,6 +97,7 @@ bool Rodas3::integrate(const Kinetics& k, double* y, double T, double& h, const 
   const int n = k.size();
   SIMFUSE_REQUIRE(n <= kMaxSpecies, "too many species for Rodas3");
   double ynew[kMaxSpecies], err[kMaxSpecies];
+  const bool nonneg = k.nonnegative();
   double t = 0;
   double H = h > 0 ? std::min(h, T) : T * 1e-2;
   const double hmin = T * 1e-14;
@@ -122,7 +123,10 @@ bool Rodas3::integrate(const Kinetics& k, double* y, double T, double& h, const 
       finite = finite && std::isfinite(ynew[i]);
     }
     e = std::sqrt(e / n);
-    if (!finite || !std::isfinite(e)) {
+    bool admissible = finite;
+    if (nonneg)
+      for (int i = 0; i < n; ++i) admissible = admissible && ynew[i] >= -o.atol;
+    if (!admissible || !std::isfinite(e)) {
       H = Hs * o.fac_min;
       ++st.rejected;
       rejected_last = true;

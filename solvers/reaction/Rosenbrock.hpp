@@ -8,9 +8,9 @@
 namespace simfuse {
 
 struct RosenbrockOptions {
-  double rtol = 1e-6;      ///< relative tolerance of the local error
-  double atol = 1e-10;     ///< absolute tolerance
-  long max_steps = 100000; ///< per integrate() call
+  double rtol = 1e-6;       ///< relative tolerance of the local error
+  double atol = 1e-10;      ///< absolute tolerance
+  long max_steps = 100000;  ///< per integrate() call
   double fac_min = 0.2, fac_max = 6.0, fac_safe = 0.9;
 };
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs a shipped case (small configuration) and checks its outputs like a user would.
 
-  run_case.py SIMFUSE CASE [--np N] [--set k=v]... [--expect 'path<value'|'path==value']...
+  run_case.py SIMFUSE CASE [--np N] [--command run|compare] [--set k=v]...
+              [--expect 'path<value'|'path==value']...
 
 Checks: exit code 0; summary.json status 'completed'; each --expect on summary.json
 (dotted paths, list indices as numbers); the .pvd opens and every file it lists is read
@@ -62,6 +63,7 @@ def main():
     ap.add_argument("simfuse")
     ap.add_argument("case")
     ap.add_argument("--np", type=int, default=1)
+    ap.add_argument("--command", default="run", choices=["run", "compare"])
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--expect", action="append", default=[])
     ap.add_argument("--arg", action="append", default=[], help="extra simfuse argument")
@@ -70,7 +72,7 @@ def main():
                OMPI_MCA_rmaps_base_oversubscribe="1")
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out")
-        cmd = [a.simfuse, "run", a.case, "-o", out, "--no-progress"] + a.arg
+        cmd = [a.simfuse, a.command, a.case, "-o", out, "--no-progress"] + a.arg
         for s in a.set:
             cmd += ["--set", s]
         if a.np > 1:
