@@ -80,6 +80,7 @@ const Schema& case_schema() {
 }
 
 struct Simulation::Impl {
+  std::unique_ptr<ConfigDocument> own_doc;
   const ConfigDocument* doc = nullptr;
   std::vector<std::string> out_fields;
   bool vtk = true;
@@ -129,9 +130,13 @@ void collect_petsc_options(const ConfigDocument& doc, const YAML::Node& n, const
 
 }  // namespace
 
-Simulation::Simulation(MPI_Comm comm, const ConfigDocument& doc, RunOptions opt)
+Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions opt)
     : comm_(comm), opt_(std::move(opt)), impl_(std::make_unique<Impl>()) {
   const double setup_start = wall_time();
+  // Our own copy: the validated parameters (and extensions validating their sections
+  // later, e.g. capture:) refer to the document for file positions.
+  impl_->own_doc = std::make_unique<ConfigDocument>(case_doc);
+  const ConfigDocument& doc = *impl_->own_doc;
   impl_->doc = &doc;
   params_ = case_schema().validate_or_throw(doc, doc.root(), "");
   case_file_ = doc.origin();

@@ -42,7 +42,8 @@ using ProgressFn = std::function<void(long, long, double, double)>;
 
 class Simulation {
  public:
-  /// Validates and builds. Collective on `comm`. Throws UserError on bad input.
+  /// Validates and builds. Collective on `comm`. Throws UserError on bad input. `doc` is
+  /// copied: it need not outlive the Simulation.
   Simulation(MPI_Comm comm, const ConfigDocument& doc, RunOptions opt = {});
   ~Simulation();
 

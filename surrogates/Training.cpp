@@ -293,19 +293,24 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     model->load(ma);
     a.read("optimizer", oa);
     optim->load(oa);
-    torch::Tensor t;
-    a.read("epoch", t);
-    epoch = t.item<int64_t>();
-    a.read("best_epoch", t);
-    best_epoch = t.item<int64_t>();
-    a.read("since_best", t);
-    since_best = t.item<int64_t>();
-    a.read("best_val", t);
-    best_val = t.item<double>();
-    a.read("rng", t);
-    std::istringstream(std::string(static_cast<const char*>(t.data_ptr()), t.numel())) >> shuffle_rng;
+    // Read each entry into a fresh tensor: reading into a defined one resizes its storage.
+    auto scalar = [&](const char* key) {
+      torch::Tensor t;
+      a.read(key, t);
+      return t;
+    };
+    epoch = scalar("epoch").item<int64_t>();
+    best_epoch = scalar("best_epoch").item<int64_t>();
+    since_best = scalar("since_best").item<int64_t>();
+    best_val = scalar("best_val").item<double>();
+    const torch::Tensor rng = scalar("rng");
+    std::istringstream(std::string(static_cast<const char*>(rng.data_ptr()), rng.numel())) >> shuffle_rng;
     a.read("best", ba);
-    for (size_t i = 0; i < best_params.size(); ++i) ba.read(std::to_string(i), best_params[i]);
+    for (size_t i = 0; i < best_params.size(); ++i) {
+      torch::Tensor t;
+      ba.read(std::to_string(i), t);
+      best_params[i] = t.clone();
+    }
     if (rank == 0) spdlog::info("resumed from {} at epoch {}", ckpt, epoch);
   }
   auto save_checkpoint = [&]() {

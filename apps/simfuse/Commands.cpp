@@ -11,6 +11,7 @@
 #include "core/Config.hpp"
 #include "coupling/Simulation.hpp"
 #include "coupling/ai/Capture.hpp"
+#include "coupling/ai/Generate.hpp"
 #include "postproc/Files.hpp"
 #include "postproc/Norms.hpp"
 #include "surrogates/Training.hpp"
@@ -215,6 +216,16 @@ int cmd_train(const CommonOptions& o) {
   spdlog::info("trained {} epochs (best {}), {:.2f} s per epoch, {}; card: {}", r.epochs, r.best_epoch,
                r.seconds_per_epoch, r.stopped_early ? "stopped early" : "all epochs", r.card_path);
   return 0;
+}
+
+int cmd_generate(const CommonOptions& o) {
+  const ConfigDocument doc = load(o);
+  GenerateOptions go;
+  go.progress = o.verbosity > 0;
+  const GenerateResult r = generate(doc, PETSC_COMM_WORLD, go);
+  spdlog::info("ensemble: {} members ({} failed), {} samples in {:.1f} s ({:.0f} samples/s)", r.members, r.failed,
+               r.samples, r.seconds, r.seconds > 0 ? r.samples / r.seconds : 0.0);
+  return r.failed == r.members ? 3 : 0;
 }
 
 int cmd_validate(const CommonOptions& o) {

@@ -19,6 +19,7 @@ int cmd_run(const CommonOptions& o);
 int cmd_validate(const CommonOptions& o);
 int cmd_compare(const CommonOptions& o);
 int cmd_train(const CommonOptions& o);
+int cmd_generate(const CommonOptions& o);
 int cmd_doc(const std::string& component);
 
 }  // namespace simfuse::app

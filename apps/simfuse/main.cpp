@@ -90,6 +90,14 @@ int main(int argc, char** argv) {
   compare->add_flag(
       "--no-progress", [&](int64_t) { o.progress = false; }, "no progress bar");
 
+  auto* generate = app.add_subcommand("generate",
+                                      "run an ensemble of a case with sampled parameters over MPI, "
+                                      "capturing sub-step data into a dataset");
+  generate->add_option("spec", o.case_file, "the ensemble spec (YAML)")->required();
+  generate->add_option("--set", o.sets, "override a value of the spec (repeatable)")->type_name("KEY=VALUE");
+  generate->add_flag(
+      "-q,--quiet", [&](int64_t) { o.verbosity = 0; }, "only warnings and errors");
+
   auto* train = app.add_subcommand("train",
                                    "train a built-in architecture on captured data (MPI data-parallel); "
                                    "writes the model and its card");
@@ -128,6 +136,7 @@ int main(int argc, char** argv) {
     if (*run) return simfuse::app::cmd_run(o);
     if (*compare) return simfuse::app::cmd_compare(o);
     if (*train) return simfuse::app::cmd_train(o);
+    if (*generate) return simfuse::app::cmd_generate(o);
     if (*validate) return simfuse::app::cmd_validate(o);
     if (*doc) return simfuse::app::cmd_doc(component);
     return 2;

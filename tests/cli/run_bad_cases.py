@@ -4,7 +4,9 @@
   - every `# expect: <text>` line appears in what simfuse printed (once, also on 2 ranks);
   - no crash signature (PETSc traceback, uncaught exception, signal, MPI abort);
   - nothing was written: the output folder does not exist afterwards.
-`# args: ...` adds command-line arguments; `@missing` runs a case file that does not exist.
+`# args: ...` adds command-line arguments; `@missing` runs a case file that does not exist;
+`# command: train|generate` runs that sub-command on the file instead of `run` (its
+outputs, named under /tmp/simfuse_bad_spec_*, must not exist afterwards).
 With --np > 1 only the files marked `# mpi: yes` run (one per stage where errors arise:
 YAML, schema, solver set-up, PETSc options, output, --set), as mpirun starts slowly.
 Usage: run_bad_cases.py SIMFUSE CASE_DIR [--np 2] [--mpiexec mpirun]
@@ -21,7 +23,7 @@ FORBIDDEN = ["PETSC ERROR", "Traceback", "terminate called", "Segmentation", "in
 
 
 def parse(path):
-    expects, args, code = [], [], 2
+    expects, args, code, command = [], [], 2, "run"
     with open(path) as f:
         for line in f:
             if line.startswith("# expect: "):
@@ -30,7 +32,9 @@ def parse(path):
                 args = shlex.split(line[len("# args: "):])
             elif line.startswith("# exit: "):
                 code = int(line.split()[-1])
-    return expects, args, code
+            elif line.startswith("# command: "):
+                command = line.split()[-1]
+    return expects, args, code, command
 
 
 def main():
@@ -49,7 +53,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for name in files:
             path = os.path.join(a.case_dir, name)
-            expects, args, code = parse(path)
+            expects, args, code, command = parse(path)
             out = os.path.join(tmp, name[:-5])
             if "@missing" in args:
                 args = [x for x in args if x != "@missing"]
@@ -58,9 +62,13 @@ def main():
             if "--" in args:
                 i = args.index("--")
                 cli_args, petsc_args = args[:i], args[i:]
-            cmd = [a.simfuse, "run", path, "--no-progress"] + cli_args
-            if "-o" not in cli_args:
-                cmd += ["-o", out]
+            if command == "run":
+                cmd = [a.simfuse, "run", path, "--no-progress"] + cli_args
+                if "-o" not in cli_args:
+                    cmd += ["-o", out]
+            else:
+                cmd = [a.simfuse, command, path] + cli_args
+                out = "/tmp/simfuse_bad_spec_model.pt" if command == "train" else "/tmp/simfuse_bad_spec_gen"
             cmd += petsc_args
             if a.np > 1:
                 cmd = [a.mpiexec, "-n", str(a.np), "--oversubscribe"] + cmd
@@ -84,7 +92,7 @@ def main():
             for bad in FORBIDDEN:
                 if bad in text:
                     problems.append(f"crash signature {bad!r}")
-            if os.path.exists(out) and os.listdir(out):
+            if os.path.isfile(out) or (os.path.isdir(out) and os.listdir(out)):
                 problems.append(f"output written to {out}: {os.listdir(out)}")
             status = "ok  " if not problems else "FAIL"
             print(f"{status} {name}")

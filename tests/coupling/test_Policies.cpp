@@ -10,6 +10,7 @@
 
 #include "coupling/Simulation.hpp"
 #include "coupling/ai/AiPolicies.hpp"
+#include "coupling/ai/Capture.hpp"
 #include "postproc/Norms.hpp"
 #include "support/TestUtil.hpp"
 
@@ -244,4 +245,23 @@ TEST_CASE("A model that does not fit the case is refused at set-up, naming both 
     const auto msg = user_error(bz_case("{react: {type: guarded, model: models/none.card.yaml}}"));
     CHECK_THAT(msg, Catch::Contains("none.card.yaml"));
   }
+}
+
+TEST_CASE("Capturing a sub-step does not change the run's results", "[torch][mpi]") {
+  std::string with = bz_case("{}", 33);
+  with += "capture: {react: {every: 2, points: 100}, diffuse: {every: 3, patches: 2, patch: 4, radius: 1}}\n";
+  auto a = make(with);
+  auto b = make(bz_case("{}", 33));
+  const auto caps = Capture::attach_all(*a, false);
+  REQUIRE(caps.size() == 2);
+  for (int i = 0; i < 6; ++i) {
+    a->step();
+    b->step();
+  }
+  const auto fa = test::gather_natural(a->solver().state().get("c"));
+  const auto fb = test::gather_natural(b->solver().state().get("c"));
+  CHECK(fa == fb);
+  // 3 react calls captured (steps 2, 4, 6), 100 points each, over all ranks.
+  const Dataset d = caps[1]->spec().substep == "react" ? caps[1]->gather(0) : caps[0]->gather(0);
+  if (test::world_rank() == 0) CHECK(d.size() == 300);
 }

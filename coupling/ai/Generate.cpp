@@ -1,0 +1,287 @@
+#include "coupling/ai/Generate.hpp"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <numeric>
+#include <random>
+
+#include "core/Version.hpp"
+#include "coupling/Simulation.hpp"
+#include "coupling/ai/Capture.hpp"
+#include "postproc/Files.hpp"
+
+namespace simfuse {
+
+namespace fs = std::filesystem;
+
+const Schema& generate_schema() {
+  static const Schema s = [] {
+    Schema s("generate", "an ensemble spec for simfuse generate");
+    s.add_string("base", "the base case file, relative to the spec").required();
+    s.add_string("output", "output folder, relative to the spec").required();
+    s.add_int("members", "number of ensemble members").required().range(1, 100000);
+    Schema& sm = s.add_section("sampling", "how parameter values are drawn");
+    sm.add_string("method", "uniform (independent draws), latin_hypercube (one per stratum), list (values in turn)")
+        .def("latin_hypercube")
+        .choices({"uniform", "latin_hypercube", "list"});
+    sm.add_int("seed", "random seed of the sampling and of the members' capture positions").def(1).min(0);
+    s.add_map("parameters", "case key paths sampled per member: {range: [lo, hi]} or {values: [...]}");
+    s.add("set", ParamType::StringList, "overrides applied to every member (key=value)");
+    s.add_map("capture", "the capture: section of every member (default: the base case's)");
+    s.add_int("ranks_per_member", "MPI ranks per member (the ranks form groups that run members side by side)")
+        .def(1)
+        .min(1);
+    return s;
+  }();
+  return s;
+}
+
+namespace {
+
+struct Sampled {
+  std::string key;
+  std::vector<YAML::Node> values;  // one per member
+};
+
+std::string to_yaml(const YAML::Node& n) {
+  YAML::Emitter e;
+  e.SetDoublePrecision(17);
+  e << YAML::Flow << n;
+  return e.c_str();
+}
+
+// Draws the members' values of every sampled key.
+std::vector<Sampled> sample(const Params& p, long members) {
+  std::vector<Sampled> out;
+  if (!p.is_set("parameters")) return out;
+  const Params& sp = p.sub("sampling");
+  const std::string method = sp.get<std::string>("method");
+  std::mt19937_64 rng(static_cast<uint64_t>(sp.get<int>("seed")));
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const YAML::Node& params = p.node("parameters");
+  if (!params.IsMap())
+    p.fail("parameters", "must be a map of key paths to {range: [lo, hi]} or {values: [...]}",
+           "e.g. parameters: {solver.params.kinetics.f: {range: [2.2, 2.8]}}");
+  for (const auto& kv : params) {
+    Sampled s;
+    s.key = kv.first.as<std::string>();
+    const YAML::Node& spec = kv.second;
+    const bool has_range = spec.IsMap() && spec["range"], has_values = spec.IsMap() && spec["values"];
+    if (has_range == has_values)
+      p.fail("parameters", fmt::format("'{}' needs exactly one of range: [lo, hi] or values: [...]", s.key),
+             "e.g. {range: [0.3, 0.6]} or {values: [1, 2, 3]}");
+    if (has_values) {
+      const YAML::Node& v = spec["values"];
+      if (!v.IsSequence() || v.size() == 0)
+        p.fail("parameters", fmt::format("'{}': values must be a non-empty list", s.key));
+      if (method == "list" && static_cast<long>(v.size()) != members)
+        p.fail("parameters",
+               fmt::format("'{}' lists {} values for {} members; list sampling takes one value per member", s.key,
+                           v.size(), members),
+               "give as many values as members");
+      for (long m = 0; m < members; ++m)
+        s.values.push_back(method == "list" ? v[m] : v[static_cast<size_t>(unit(rng) * v.size()) % v.size()]);
+    } else {
+      if (method == "list")
+        p.fail("parameters", fmt::format("'{}' gives a range, but sampling.method is list", s.key),
+               "give values: [...], or use uniform / latin_hypercube");
+      const YAML::Node& r = spec["range"];
+      double lo = 0, hi = 0;
+      try {
+        if (!r.IsSequence() || r.size() != 2) throw YAML::Exception(YAML::Mark(), "");
+        lo = r[0].as<double>();
+        hi = r[1].as<double>();
+      } catch (const YAML::Exception&) {
+        p.fail("parameters", fmt::format("'{}': range must be two numbers [lo, hi]", s.key));
+      }
+      if (!(hi >= lo)) p.fail("parameters", fmt::format("'{}': range [{}, {}] is empty", s.key, lo, hi));
+      std::vector<long> strata(static_cast<size_t>(members));
+      std::iota(strata.begin(), strata.end(), 0);
+      if (method == "latin_hypercube") std::shuffle(strata.begin(), strata.end(), rng);
+      for (long m = 0; m < members; ++m) {
+        const double u =
+            method == "latin_hypercube" ? (static_cast<double>(strata[m]) + unit(rng)) / members : unit(rng);
+        s.values.push_back(YAML::Node(lo + u * (hi - lo)));
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+}  // namespace
+
+GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const GenerateOptions& opt) {
+  const double t_start = MPI_Wtime();
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const Params p = generate_schema().validate_or_throw(spec, spec.root(), "");
+  const fs::path base_dir = fs::path(spec.origin()).parent_path();
+  auto rel = [&](const std::string& f) { return fs::path(f).is_absolute() ? fs::path(f) : base_dir / f; };
+  const std::string base = rel(p.get<std::string>("base")).lexically_normal().string();
+  const fs::path out_dir = rel(p.get<std::string>("output")).lexically_normal();
+  const long members = p.get<int>("members");
+  const int rpm = p.get<int>("ranks_per_member");
+  if (size % rpm != 0)
+    p.fail("ranks_per_member", fmt::format("{} ranks cannot form groups of {}", size, rpm),
+           fmt::format("run on a multiple of {} ranks, or change ranks_per_member", rpm));
+  const uint64_t seed = static_cast<uint64_t>(p.sub("sampling").get<int>("seed"));
+  const std::vector<Sampled> sampled = sample(p, members);
+  const std::vector<std::string> sets =
+      p.is_set("set") ? p.get<std::vector<std::string>>("set") : std::vector<std::string>{};
+
+  // The document of member m.
+  auto member_doc = [&](long m) {
+    ConfigDocument doc = ConfigDocument::load_file(base, "base case");
+    for (const auto& s : sets) doc.set(s);
+    for (const auto& s : sampled) doc.set(s.key + "=" + to_yaml(s.values[m]));
+    if (p.is_set("capture")) doc.set("capture=" + to_yaml(p.node("capture")));
+    const YAML::Node cap = doc.root()["capture"];
+    if (!cap || !cap.IsMap() || cap.size() == 0)
+      p.fail("capture", "neither the spec nor the base case has a capture: section, so members would record nothing",
+             "add e.g. capture: {react: {every: 4, points: 2000}}");
+    for (const auto& kv : cap) doc.set(fmt::format("capture.{}.seed={}", kv.first.as<std::string>(), seed + m));
+    doc.set("output={every: 0}");
+    return doc;
+  };
+  // Bad specs fail here, on every rank, before anything runs: member 0 built in full.
+  {
+    ConfigDocument d0 = member_doc(0);
+    RunOptions ro;
+    ro.dry_run = true;
+    ro.write_output = false;
+    try {
+      Simulation sim(PETSC_COMM_SELF, d0, ro);
+      Capture::attach_all(sim, false);
+    } catch (const UserError& e) {
+      auto ds = e.diagnostics();
+      ds.push_back(p.diag("base",
+                          "while building member 0 of the ensemble from this base case and the spec's "
+                          "parameters/set/capture"));
+      throw UserError(ds);
+    }
+  }
+  ensure_directory((out_dir / "members").string(), comm);
+
+  // Groups of ranks; member m runs on group m % groups, in round m / groups.
+  const int groups = size / rpm, group = rank / rpm;
+  MPI_Comm sub;
+  MPI_Comm_split(comm, group, rank, &sub);
+  int sub_rank = 0;
+  MPI_Comm_rank(sub, &sub_rank);
+  std::vector<long> samples(static_cast<size_t>(members), 0);
+  std::vector<std::string> status(static_cast<size_t>(members));
+  std::vector<std::string> substeps;
+  const long rounds = (members + groups - 1) / groups;
+  long done = 0, failed = 0, total_samples = 0;
+  for (long r = 0; r < rounds; ++r) {
+    const long m = r * groups + group;
+    long my_samples = 0, my_failed = 0, my_done = 0;
+    std::string message;
+    if (m < members) {
+      my_done = 1;
+      try {
+        ConfigDocument doc = member_doc(m);
+        RunOptions ro;
+        ro.write_output = false;
+        Simulation sim(sub, doc, ro);
+        const auto caps = Capture::attach_all(sim, false);
+        while (!sim.done()) sim.step();
+        for (const auto& c : caps) {
+          Dataset ds = c->gather(m);
+          if (sub_rank == 0 && ds.size() > 0) {
+            ds.manifest["member"] = m;
+            ds.save((out_dir / "members" / fmt::format("member_{:05d}_{}", m, c->spec().substep)).string());
+          }
+          if (sub_rank == 0) my_samples += ds.size();
+        }
+      } catch (const UserError& e) {  // includes RunFailure; the same on every rank of the group
+        my_failed = 1;
+        message = e.what();
+      }
+    }
+    // Progress and bookkeeping, over all groups.
+    long counts[3] = {my_done, my_failed, my_samples};
+    std::vector<long> all(3 * static_cast<size_t>(size));
+    MPI_Allgather(counts, 3, MPI_LONG, all.data(), 3, MPI_LONG, comm);
+    std::string msg_all = sub_rank == 0 ? message : std::string();
+    for (int g = 0; g < groups; ++g) {
+      const long mg = r * groups + g;
+      if (mg >= members) continue;
+      const size_t leader = static_cast<size_t>(g * rpm);
+      samples[mg] = all[3 * leader + 2];
+      status[mg] = all[3 * leader + 1] ? "failed" : "completed";
+    }
+    for (int q = 0; q < size; q += rpm) {
+      done += all[3 * static_cast<size_t>(q)];
+      failed += all[3 * static_cast<size_t>(q) + 1];
+      total_samples += all[3 * static_cast<size_t>(q) + 2];
+    }
+    if (my_failed && sub_rank == 0) spdlog::warn("member {} failed: {}", m, message);  // rank 0's group only
+    if (my_failed && sub_rank == 0 && rank != 0)
+      std::fprintf(stderr, "[warning] member %ld failed: %s\n", m, message.c_str());
+    if (opt.progress && rank == 0) {
+      const double el = MPI_Wtime() - t_start;
+      spdlog::info("members {}/{} done ({} failed), {} samples, elapsed {:.1f}s, ETA {:.1f}s", done, members, failed,
+                   total_samples, el, el / done * (members - done));
+    }
+  }
+  MPI_Comm_free(&sub);
+  MPI_Barrier(comm);
+
+  // Merge on rank 0, member by member, per captured sub-step.
+  GenerateResult res;
+  res.members = members;
+  res.failed = failed;
+  res.samples = total_samples;
+  if (rank == 0) {
+    std::map<std::string, std::vector<Dataset>> parts;
+    for (long m = 0; m < members; ++m) {
+      if (status[m] != "completed") continue;
+      for (const auto& entry : fs::directory_iterator(out_dir / "members")) {
+        const std::string f = entry.path().filename().string();
+        const std::string prefix = fmt::format("member_{:05d}_", m);
+        if (f.rfind(prefix, 0) == 0 && entry.path().extension() == ".pt") {
+          Dataset d = Dataset::load(entry.path().string());
+          parts[d.substep].push_back(std::move(d));
+        }
+      }
+    }
+    for (auto& [substep, list] : parts) {
+      Dataset all = Dataset::concat(list);
+      YAML::Node man;
+      man["provenance"]["tool"] = std::string("simfuse ") + SIMFUSE_VERSION + " generate";
+      man["provenance"]["spec"] = spec.origin();
+      man["provenance"]["base"] = base;
+      man["provenance"]["ranks"] = size;
+      man["provenance"]["ranks_per_member"] = rpm;
+      man["sampling"]["method"] = p.sub("sampling").get<std::string>("method");
+      man["sampling"]["seed"] = seed;
+      for (long m = 0; m < members; ++m) {
+        YAML::Node mn;
+        mn["member"] = m;
+        mn["status"] = status[m];
+        mn["samples"] = samples[m];
+        mn["capture_seed"] = seed + m;
+        for (const auto& s : sampled) mn["parameters"][s.key] = s.values[m];
+        mn["parameters"].SetStyle(YAML::EmitterStyle::Flow);
+        man["members"].push_back(mn);
+      }
+      all.manifest = man;
+      const std::string stem = (out_dir / substep).string();
+      all.save(stem);
+      res.datasets.push_back(stem + ".pt");
+      spdlog::info("wrote {}.pt: {} samples of '{}' from {} member(s)", stem, all.size(), substep, list.size());
+    }
+    if (parts.empty()) spdlog::warn("no member produced samples");
+  }
+  res.seconds = MPI_Wtime() - t_start;
+  return res;
+}
+
+}  // namespace simfuse

@@ -1,0 +1,137 @@
+// simfuse train: the validation loss falls under a threshold on a small problem; 2 ranks
+// (data-parallel, gradients all-reduced) give the model of 1 rank with the same global
+// batch; a run interrupted after a checkpoint and resumed gives the uninterrupted model.
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "core/Error.hpp"
+#include "support/TestUtil.hpp"
+#include "surrogates/Dataset.hpp"
+#include "surrogates/Surrogate.hpp"
+#include "surrogates/Training.hpp"
+
+using namespace simfuse;
+
+namespace {
+
+// 2000 samples of a smooth 2 -> 2 map, written by rank 0 into `dir`/data.pt.
+void write_data(const std::string& dir) {
+  if (test::world_rank() == 0) {
+    at::manual_seed(3);
+    const int64_t n = 2000;
+    Dataset d;
+    d.substep = "react";
+    d.inputs = at::rand({n, 2}, at::kDouble) * 0.9 + 0.1;
+    const at::Tensor x0 = d.inputs.select(1, 0), x1 = d.inputs.select(1, 1);
+    d.outputs = d.inputs + at::stack({0.05 * at::sin(3 * x0) * x1, -0.02 * x0 * x1}, 1);
+    d.dt = at::full({n}, 0.02, at::kDouble);
+    d.step = at::arange(n, at::kLong);
+    d.member = at::zeros({n}, at::kLong);
+    d.input_names = d.output_names = {"c.u", "c.v"};
+    d.save(dir + "/data");
+  }
+  MPI_Barrier(PETSC_COMM_WORLD);
+}
+
+ConfigDocument spec(const std::string& dir, const std::string& out, int epochs, const std::string& dtype = "float64") {
+  return ConfigDocument::from_string(fmt::format(R"(
+dataset: data.pt
+output: {}
+model:
+  name: test_model
+  architecture: {{type: mlp, hidden: [16, 16], activation: tanh}}
+  predicts: increment
+  dtype: {}
+training: {{epochs: {}, batch: 64, optimizer: adam, lr: 3.0e-3, schedule: {{type: cosine}}, seed: 4}}
+checkpoint: {{every: 0}}
+)",
+                                                 out, dtype, epochs),
+                                     dir + "/train.yaml");
+}
+
+at::Tensor predictions(const std::string& card) {
+  auto m = Surrogate::load(card);
+  at::manual_seed(11);
+  return m->predict(at::rand({500, 2}, at::kDouble) * 0.9 + 0.1);
+}
+
+TrainOptions quiet() {
+  TrainOptions o;
+  o.progress = false;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("Training brings the validation loss under a threshold and writes a usable card", "[torch][train]") {
+  const std::string dir = test::temp_dir("train");
+  write_data(dir);
+  const TrainResult r = train(spec(dir, "model", 30, "float32"), PETSC_COMM_WORLD, quiet());
+  INFO("best normalised validation loss " << r.best_val_loss);
+  CHECK(r.best_val_loss < 5e-3);
+  CHECK(r.epochs == 30);
+  CHECK(r.card.validation_value < 5e-3);  // max abs error in physical units
+  CHECK(r.card.range_min[0] >= 0.1);
+  CHECK(r.card.range_max[0] <= 1.0);
+  CHECK(r.card.conditions.at("dt") == 0.02);
+  // The card loads as a surrogate and reproduces the data.
+  auto m = Surrogate::load(r.card_path);
+  const at::Tensor x = at::full({1, 2}, 0.5, at::kDouble);
+  const at::Tensor y = m->predict(x);
+  CHECK(y[0][0].item<double>() == Approx(0.5 + 0.05 * std::sin(1.5) * 0.5).margin(5e-3));
+}
+
+TEST_CASE("Data-parallel training on 2 ranks gives the model of 1 rank", "[torch][train][mpi]") {
+  const std::string dir = test::temp_dir("train_dp");
+  write_data(dir);
+  const TrainResult all = train(spec(dir, "world", 8), PETSC_COMM_WORLD, quiet());
+  // The same spec on each rank alone (its own output files).
+  const TrainResult one = train(spec(dir, fmt::format("self_{}", test::world_rank()), 8), PETSC_COMM_SELF, quiet());
+  const double diff = (predictions(all.card_path) - predictions(one.card_path)).abs().max().item<double>();
+  INFO("ranks " << test::world_size() << ": max prediction difference " << diff);
+  CHECK(diff < 1e-9);
+  CHECK(all.best_val_loss == Approx(one.best_val_loss).epsilon(1e-8));
+}
+
+TEST_CASE("A checkpointed, interrupted and resumed run equals the uninterrupted one", "[torch][train]") {
+  const std::string dir = test::temp_dir("train_resume");
+  write_data(dir);
+  const TrainResult whole = train(spec(dir, "whole", 10), PETSC_COMM_WORLD, quiet());
+  TrainOptions stop = quiet();
+  stop.stop_after_epochs = 4;
+  const TrainResult first = train(spec(dir, "parts", 10), PETSC_COMM_WORLD, stop);
+  REQUIRE(first.interrupted);
+  REQUIRE(first.epochs == 4);
+  TrainOptions resume = quiet();
+  resume.resume = true;
+  const TrainResult second = train(spec(dir, "parts", 10), PETSC_COMM_WORLD, resume);
+  CHECK(second.epochs == 10);
+  const double diff = (predictions(whole.card_path) - predictions(second.card_path)).abs().max().item<double>();
+  INFO("max prediction difference " << diff);
+  CHECK(diff == 0.0);
+}
+
+TEST_CASE("Bad training specs are refused with the key and a fix", "[torch][train]") {
+  const std::string dir = test::temp_dir("train_bad");
+  write_data(dir);
+  auto error = [&](const std::string& text) {
+    try {
+      train(ConfigDocument::from_string(text, dir + "/bad.yaml"), PETSC_COMM_WORLD, quiet());
+    } catch (const UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  const std::string ok_model = "model: {name: m, architecture: {type: mlp, hidden: [8]}}\n";
+  CHECK_THAT(error("dataset: missing.pt\noutput: m\n" + ok_model), Catch::Contains("missing.pt"));
+  CHECK_THAT(error("dataset: data.pt\noutput: m\nepochs: 3\n" + ok_model), Catch::Contains("epochs"));
+  CHECK_THAT(error("dataset: data.pt\noutput: m\nmodel: {name: m, architecture: {type: cnn}}\n"),
+             Catch::Contains("pointwise data") && Catch::Contains("cnn"));
+  CHECK_THAT(error("dataset: data.pt\noutput: m\nmodel: {name: m, architecture: mlp, transform: [log10]}\n"),
+             Catch::Contains("1 entries for 2 input channels"));
+  CHECK_THAT(error("dataset: data.pt\noutput: m\nmodel: {name: m, architecture: mlp, inputs: [c.w]}\n"),
+             Catch::Contains("no input channel 'c.w'"));
+}
