@@ -385,15 +385,17 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
         std::vector<torch::Tensor> grads;
         for (auto& prm : model->parameters())
           grads.push_back(prm.grad().defined() ? prm.grad().view(-1) : torch::zeros({prm.numel()}, prm.options()));
+        // One all-reduce per batch: the gradients and, in the last slot, the batch loss.
+        grads.push_back(torch::full({1}, sse, grads.front().options()));
         torch::Tensor flat = torch::cat(grads);
         allreduce_sum(flat, comm);
+        sse = flat[flat.numel() - 1].item<double>();
         int64_t off = 0;
         for (auto& prm : model->parameters()) {
           if (!prm.grad().defined()) prm.mutable_grad() = torch::zeros_like(prm);
           prm.mutable_grad().view(-1).copy_(flat.narrow(0, off, prm.numel()));
           off += prm.numel();
         }
-        MPI_Allreduce(MPI_IN_PLACE, &sse, 1, MPI_DOUBLE, MPI_SUM, comm);
       }
       optim->step();
       train_sse += sse;

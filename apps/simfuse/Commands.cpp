@@ -213,7 +213,7 @@ int cmd_train(const CommonOptions& o) {
   to.resume = o.resume;
   to.progress = o.verbosity > 0;
   const TrainResult r = train(doc, PETSC_COMM_WORLD, to);
-  spdlog::info("trained {} epochs (best {}), {:.2f} s per epoch, {}; card: {}", r.epochs, r.best_epoch,
+  spdlog::info("trained {} epochs (best {}), {:.4g} s per epoch, {}; card: {}", r.epochs, r.best_epoch,
                r.seconds_per_epoch, r.stopped_early ? "stopped early" : "all epochs", r.card_path);
   return 0;
 }
@@ -257,8 +257,8 @@ int cmd_doc(const std::string& component) {
   };
   const auto fams = cat.families();
   if (component.empty()) {
-    os << "Case file keys (simfuse "
-       << "config doc <section|family|family.type> for one part):\n";
+    os << "Case file keys (simfuse config doc <section|family|family.type> for one part; "
+       << "'config doc train' and 'config doc generate' for those spec files):\n";
     cs.document(os, "", 2);
     for (const auto& f : fams) {
       os << "\n";
@@ -268,7 +268,11 @@ int cmd_doc(const std::string& component) {
     const auto dot = component.find('.');
     const std::string head = component.substr(0, dot);
     const std::string tail = dot == std::string::npos ? "" : component.substr(dot + 1);
-    if (std::find(fams.begin(), fams.end(), head) != fams.end()) {
+    if (component == "train" || component == "generate") {  // the spec files of those commands
+      const Schema& spec = component == "train" ? train_schema() : generate_schema();
+      os << component << " spec (simfuse " << component << " SPEC.yaml):\n";
+      spec.document(os, "", 2);
+    } else if (std::find(fams.begin(), fams.end(), head) != fams.end()) {
       if (!tail.empty() && !cat.find(head, tail)) {
         auto near = nearest(tail, cat.types(head));
         throw UserError(fmt::format("no {} type '{}'", head, tail),
