@@ -83,6 +83,13 @@ void set_default(const std::string& name, const std::string& value) {
   book().defaults.insert(n);
 }
 
+void clear_default(const std::string& name) {
+  const std::string n = dashed(name);
+  if (!book().defaults.count(n)) return;
+  SIMFUSE_PETSC(PetscOptionsClearValue(nullptr, n.c_str()));
+  book().defaults.erase(n);
+}
+
 void set_from_case(const std::string& name, const std::string& value, const std::string& origin) {
   const std::string n = dashed(name);
   PetscBool has = PETSC_FALSE;

@@ -125,6 +125,9 @@ namespace options {
 /// Sets `-name value` unless the user already set it (the command line and YAML win over
 /// code defaults). Recorded as a default, so it is never reported as unused.
 void set_default(const std::string& name, const std::string& value);
+/// Removes `-name` if it holds a code default (left by another solver of the same prefix
+/// built earlier in this process); a value the user set stays.
+void clear_default(const std::string& name);
 /// Sets `-name value` from the case file unless the command line set it. `origin`
 /// (e.g. "case.yaml:14:3") is remembered for messages.
 void set_from_case(const std::string& name, const std::string& value, const std::string& origin);

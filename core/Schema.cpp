@@ -672,6 +672,13 @@ Schema& Catalog::add_type(const std::string& family, const std::string& type, co
   return *t.schema;
 }
 
+YAML::Node Catalog::type_name_shorthand(const YAML::Node& n) {
+  if (!n.IsScalar()) return YAML::Node();
+  YAML::Node out(YAML::NodeType::Map);
+  out["type"] = n.Scalar();
+  return out;
+}
+
 void Catalog::set_shorthand(const std::string& family, Shorthand s, std::string doc) {
   shorthands_[family] = {std::move(s), std::move(doc)};
 }

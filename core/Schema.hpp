@@ -231,6 +231,8 @@ class Catalog {
   /// Converts a scalar given where a block is expected into the block's mapping, e.g.
   /// `kappa: 2` -> `{type: constant, value: 2}`. Returns an undefined node to refuse.
   using Shorthand = std::function<YAML::Node(const YAML::Node& scalar)>;
+  /// The common shorthand: a name means {type: name} with default parameters.
+  static YAML::Node type_name_shorthand(const YAML::Node& scalar);
 
   static Catalog& instance();
 

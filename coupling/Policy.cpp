@@ -25,15 +25,8 @@ PolicyRegistry& policy_registry() {
     auto* reg = new PolicyRegistry("policy");
     reg->add("classical", "the solver's own implementation", nullptr,
              [](const PolicyContext&) { return std::make_unique<ClassicalPolicy>(); });
-    Catalog::instance().set_shorthand(
-        "policy",
-        [](const YAML::Node& n) -> YAML::Node {
-          if (!n.IsScalar()) return YAML::Node();
-          YAML::Node out(YAML::NodeType::Map);
-          out["type"] = n.Scalar();
-          return out;
-        },
-        "a name means {type: name} with default parameters");
+    Catalog::instance().set_shorthand("policy", Catalog::type_name_shorthand,
+                                      "a name means {type: name} with default parameters");
     return reg;
   }();
   return *r;

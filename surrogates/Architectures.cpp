@@ -15,15 +15,8 @@ void register_architectures() {
     cnn.add("channels", ParamType::IntList, "channels of each convolution layer").def("[16, 16]").size(1, 16).min(1);
     cnn.add_int("kernel", "odd kernel size").def(3).range(3, 9);
     cnn.add_string("activation", "activation after each convolution").def("relu").choices(acts);
-    cat.set_shorthand(
-        "architecture",
-        [](const YAML::Node& n) -> YAML::Node {
-          if (!n.IsScalar()) return YAML::Node();
-          YAML::Node out(YAML::NodeType::Map);
-          out["type"] = n.Scalar();
-          return out;
-        },
-        "a name means {type: name} with default parameters");
+    cat.set_shorthand("architecture", Catalog::type_name_shorthand,
+                      "a name means {type: name} with default parameters");
     cnn.add_bool("bias", "convolutions with a bias (false with activation none: a linear, zero-preserving stencil)")
         .def(true);
     return true;

@@ -22,15 +22,7 @@ void register_bc_family() {
     cat.add_type("bc", "neumann", "prescribed flux kappa * du/dn = flux (n the outward normal; positive heats)")
         .add_block("flux", "function", "inward flux q(x, y, z, t)")
         .def("0.0");
-    cat.set_shorthand(
-        "bc",
-        [](const YAML::Node& n) -> YAML::Node {
-          if (!n.IsScalar()) return YAML::Node();
-          YAML::Node out(YAML::NodeType::Map);
-          out["type"] = n.Scalar();
-          return out;
-        },
-        "a name means {type: name} with default values (0)");
+    cat.set_shorthand("bc", Catalog::type_name_shorthand, "a name means {type: name} with default values (0)");
     return true;
   }();
   (void)done;

@@ -194,6 +194,10 @@ ThetaDiffusion::ThetaDiffusion(const DiffusionOperator& op, std::shared_ptr<Func
     options::set_default(p + "mg_levels_ksp_chebyshev_eigenvalues", "0.3,2.0");
   } else {
     options::set_default(p + "pc_type", "gamg");
+    // Multigrid defaults of an earlier, finer grid with this prefix must not reach GAMG.
+    for (const char* o : {"pc_mg_levels", "pc_mg_galerkin", "mg_levels_ksp_type", "mg_levels_pc_type",
+                          "mg_levels_ksp_chebyshev_eigenvalues"})
+      options::clear_default(p + o);
   }
 
   SIMFUSE_PETSC(KSPCreate(grid.comm(), ksp_.out()));

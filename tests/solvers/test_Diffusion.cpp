@@ -86,6 +86,23 @@ TEST_CASE("3D spatial order 2 with mixed boundaries", "[diffusion][mms]") {
   for (double o : p) CHECK(o == Approx(2.0).margin(0.1));
 }
 
+TEST_CASE("Solvers built one after another in a process do not inherit each other's defaults", "[diffusion]") {
+  // A fine 2D grid sets multigrid defaults for the 'diffuse_' prefix; a coarse 3D grid
+  // after it takes GAMG and must not see them (it used to fail in KSPSetUp), as happens
+  // when a program or an ensemble builds several solvers.
+  Mms m2;
+  m2.exact = "sin(pi*x)*cos(2*pi*y)*exp(-t) + x*y";
+  m2.t_end = 0.1;
+  Mms m3;
+  m3.dim = 3;
+  m3.exact = "cos(pi*x)*sin(pi*y)*(1+z*z)*exp(-t)";
+  m3.t_end = 0.1;
+  const double e2 = mms_error(m2, 65, 2), e3 = mms_error(m3, 9, 2), e2again = mms_error(m2, 65, 2);
+  CHECK(e2 < 1e-2);
+  CHECK(e3 < 5e-2);
+  CHECK(e2again == e2);
+}
+
 TEST_CASE("temporal order: implicit Euler 1 - Crank-Nicolson 2", "[diffusion][mms]") {
   // Quadratic in space: the spatial discretisation is exact, only the time error remains.
   Mms m;
