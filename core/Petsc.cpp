@@ -129,9 +129,16 @@ std::vector<Unused> unused() {
       pos = end;
     }
   }
+  // Read only when a solve ends or PETSc finalizes, so not yet "used" at set-up:
+  // -X_ksp_converged_reason, -X_ksp_view, -X_ksp_view_final_residual, -log_view, ...
+  auto read_later = [](const std::string& name) {
+    const std::string cr = "converged_reason";
+    return name.find("_view") != std::string::npos || name.rfind("-log_", 0) == 0 ||
+           (name.size() >= cr.size() && name.compare(name.size() - cr.size(), cr.size(), cr) == 0);
+  };
   for (PetscInt i = 0; i < n; ++i) {
     const std::string name = std::string("-") + names[i];
-    if (book().defaults.count(name)) continue;
+    if (book().defaults.count(name) || read_later(name)) continue;
     Unused u;
     u.name = name;
     u.value = values[i] ? values[i] : "";
