@@ -237,16 +237,40 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   for (auto& prm : model->parameters())
     MPI_Bcast(prm.data_ptr(), static_cast<int>(prm.numel()), dtype == torch::kDouble ? MPI_DOUBLE : MPI_FLOAT, 0, comm);
 
+  // Flat parameters and gradients: every parameter and its gradient are views into one
+  // buffer each, so the optimizer updates a single tensor (a few kernels per step instead
+  // of a few per parameter tensor) and the gradient all-reduce needs no packing. The last
+  // slot of the gradient buffer carries the batch loss through the same all-reduce.
+  int64_t nparams = 0;
+  for (const auto& prm : model->parameters()) nparams += prm.numel();
+  const auto fopts = torch::TensorOptions().dtype(dtype);
+  torch::Tensor flat_param = torch::zeros({nparams}, fopts), flat_comm = torch::zeros({nparams + 1}, fopts);
+  torch::Tensor flat_grad = flat_comm.narrow(0, 0, nparams);
+  auto bind_flat = [&]() {  // (re)binds the parameters to the buffers, keeping their values
+    torch::NoGradGuard ng;
+    int64_t off = 0;
+    for (auto& prm : model->parameters()) {
+      const int64_t k = prm.numel();
+      flat_param.narrow(0, off, k).copy_(prm.detach().reshape({-1}));
+      prm.set_data(flat_param.narrow(0, off, k).view(prm.sizes()));
+      prm.mutable_grad() = flat_grad.narrow(0, off, k).view(prm.sizes());
+      off += k;
+    }
+  };
+  bind_flat();
+  flat_param.mutable_grad() = flat_grad;
+
   const std::string optimizer = tp.get<std::string>("optimizer");
   const double lr0 = tp.get<double>("lr");
   std::unique_ptr<torch::optim::Optimizer> optim;
+  const std::vector<torch::Tensor> opt_params{flat_param};
   if (optimizer == "adam")
     optim = std::make_unique<torch::optim::Adam>(
-        model->parameters(), torch::optim::AdamOptions(lr0).weight_decay(tp.get<double>("weight_decay")));
+        opt_params, torch::optim::AdamOptions(lr0).weight_decay(tp.get<double>("weight_decay")));
   else
-    optim = std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(lr0)
-                                                                         .momentum(tp.get<double>("momentum"))
-                                                                         .weight_decay(tp.get<double>("weight_decay")));
+    optim = std::make_unique<torch::optim::SGD>(opt_params, torch::optim::SGDOptions(lr0)
+                                                                .momentum(tp.get<double>("momentum"))
+                                                                .weight_decay(tp.get<double>("weight_decay")));
   auto set_lr = [&](double lr) {
     for (auto& g : optim->param_groups()) {
       if (optimizer == "adam")
@@ -290,7 +314,8 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     a.load_from(ckpt);
     torch::serialize::InputArchive ma, oa, ba;
     a.read("model", ma);
-    model->load(ma);
+    model->load(ma);  // replaces the parameters' storage: bind them to the buffers again
+    bind_flat();
     a.read("optimizer", oa);
     optim->load(oa);
     // Read each entry into a fresh tensor: reading into a defined one resizes its storage.
@@ -372,7 +397,7 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     for (int64_t b0 = 0; b0 < ntrain; b0 += batch) {
       const int64_t bn = std::min(batch, ntrain - b0);
       auto [lo, hi] = shard(bn);
-      optim->zero_grad();
+      flat_comm.zero_();  // not optim->zero_grad(): the gradients must stay views of the buffer
       double sse = 0;
       if (hi > lo) {
         const torch::Tensor idx = permt.narrow(0, b0 + lo, hi - lo);
@@ -381,21 +406,10 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
         loss.backward();
         sse = loss.item<double>() * static_cast<double>(bn * per_sample);
       }
-      if (size > 1) {
-        std::vector<torch::Tensor> grads;
-        for (auto& prm : model->parameters())
-          grads.push_back(prm.grad().defined() ? prm.grad().view(-1) : torch::zeros({prm.numel()}, prm.options()));
-        // One all-reduce per batch: the gradients and, in the last slot, the batch loss.
-        grads.push_back(torch::full({1}, sse, grads.front().options()));
-        torch::Tensor flat = torch::cat(grads);
-        allreduce_sum(flat, comm);
-        sse = flat[flat.numel() - 1].item<double>();
-        int64_t off = 0;
-        for (auto& prm : model->parameters()) {
-          if (!prm.grad().defined()) prm.mutable_grad() = torch::zeros_like(prm);
-          prm.mutable_grad().view(-1).copy_(flat.narrow(0, off, prm.numel()));
-          off += prm.numel();
-        }
+      if (size > 1) {  // one all-reduce per batch: gradients and the batch loss
+        flat_comm[nparams] = sse;
+        allreduce_sum(flat_comm, comm);
+        sse = flat_comm[nparams].item<double>();
       }
       optim->step();
       train_sse += sse;
@@ -499,6 +513,10 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   const std::string card_path = out_stem + ".card.yaml";
   if (rank == 0) {
     fs::create_directories(fs::path(out_stem).parent_path(), ec);
+    {  // standalone parameters in the file, not views of the training buffer
+      torch::NoGradGuard ng;
+      for (auto& prm : model->parameters()) prm.set_data(prm.detach().clone());
+    }
     torch::save(model, out_stem + ".pt");
     card.save(card_path);
   }
