@@ -195,9 +195,14 @@ int cmd_compare(const CommonOptions& o) {
   if (rank == 0) write_file_atomic((std::filesystem::path(ai.output_dir()) / "compare.csv").string(), csv.str());
   (void)ts;
   spdlog::info("wall-time ratio (surrogate case / classical twin):");
-  for (const auto& [k, v] : ratios.items())
-    spdlog::info("  {:<14} {:.3f}  ({:.1f}x faster)", k, v.get<double>(),
-                 v.get<double>() > 0 ? 1 / v.get<double>() : 0.0);
+  for (const auto& [k, v] : ratios.items()) {
+    const double r = v.get<double>();
+    const std::string verdict = !(r > 0)     ? "no time recorded"
+                                : r < 0.995  ? fmt::format("{:.2f}x faster", 1 / r)
+                                : r <= 1.005 ? "the same"
+                                             : fmt::format("{:.2f}x slower", r);
+    spdlog::info("  {:<14} {:.3f}  ({})", k, r, verdict);
+  }
   if (!history.empty())
     for (const auto& [k, v] : history.back().items())
       if (v.is_object())
