@@ -20,7 +20,9 @@ void declare_capture(Schema& s) {
   s.add_int("points", "pointwise data: points sampled per captured call, over the whole grid").def(0).min(0);
   s.add_int("patches", "stencil data: patches sampled per captured call").def(0).min(0);
   s.add_int("patch", "stencil data: size of an output patch (points per side)").def(8).range(1, 512);
-  s.add_int("radius", "stencil data: input margin around a patch (the model's receptive-field radius)").def(0).range(0, 64);
+  s.add_int("radius", "stencil data: input margin around a patch (the model's receptive-field radius)")
+      .def(0)
+      .range(0, 64);
   s.add_int("seed", "random seed of the sample positions").def(1).min(0);
   s.add("inputs", ParamType::StringList, "fields recorded before the sub-step (default: those it reads)");
   s.add("outputs", ParamType::StringList, "fields recorded after the sub-step (default: those it writes)");
@@ -52,11 +54,13 @@ Capture::Capture(const Grid& grid, const State& state, const SubStep& step, Capt
   if (spec_.inputs.empty()) spec_.inputs = step.reads();
   if (spec_.outputs.empty()) spec_.outputs = step.writes();
   for (const auto& f : spec_.inputs)
-    if (!state.has(f)) throw UserError(fmt::format("capture.{}: no field '{}' to record", spec_.substep, f),
-                                       "fields: " + join(state.names()));
+    if (!state.has(f))
+      throw UserError(fmt::format("capture.{}: no field '{}' to record", spec_.substep, f),
+                      "fields: " + join(state.names()));
   for (const auto& f : spec_.outputs)
-    if (!state.has(f)) throw UserError(fmt::format("capture.{}: no field '{}' to record", spec_.substep, f),
-                                       "fields: " + join(state.names()));
+    if (!state.has(f))
+      throw UserError(fmt::format("capture.{}: no field '{}' to record", spec_.substep, f),
+                      "fields: " + join(state.names()));
   in_names_ = channel_names(state, spec_.inputs);
   out_names_ = channel_names(state, spec_.outputs);
   cin_ = static_cast<int>(in_names_.size());
