@@ -54,7 +54,9 @@ SubStep& Coupler::substep(const std::string& name) {
   return *slot(name).step;
 }
 
-void Coupler::observe(const std::string& name, StepObserver* observer) { slot(name).observers.push_back(observer); }
+void Coupler::observe(const std::string& name, StepObserver* observer) {
+  slot(name).observers.push_back(observer);
+}
 
 void Coupler::advance(long step, double t, double dt) {
   for (size_t i = 0; i < plan_.size(); ++i) {
@@ -82,14 +84,13 @@ std::vector<SubStepStats> Coupler::reduced_stats(MPI_Comm comm) const {
   for (auto& s : out) {
     // Point counts add up over ranks; whole-step fallbacks are collective decisions (the
     // same on every rank) and times are taken from the slowest rank.
-    long counts[6] = {s.points, s.accepted, s.fallback_nan, s.fallback_ood, s.fallback_estimate, s.last_fallbacks};
-    MPI_Allreduce(MPI_IN_PLACE, counts, 6, MPI_LONG, MPI_SUM, comm);
+    long counts[5] = {s.points, s.accepted, s.fallback_nan, s.fallback_ood, s.fallback_estimate};
+    MPI_Allreduce(MPI_IN_PLACE, counts, 5, MPI_LONG, MPI_SUM, comm);
     s.points = counts[0];
     s.accepted = counts[1];
     s.fallback_nan = counts[2];
     s.fallback_ood = counts[3];
     s.fallback_estimate = counts[4];
-    s.last_fallbacks = counts[5];
     double maxima[5] = {s.seconds, s.classical_seconds, s.inference_seconds, s.check_seconds,
                         static_cast<double>(s.whole_fallbacks)};
     MPI_Allreduce(MPI_IN_PLACE, maxima, 5, MPI_DOUBLE, MPI_MAX, comm);

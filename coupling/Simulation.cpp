@@ -81,7 +81,6 @@ const Schema& case_schema() {
 
 struct Simulation::Impl {
   std::unique_ptr<ConfigDocument> own_doc;
-  const ConfigDocument* doc = nullptr;
   std::vector<std::string> out_fields;
   bool vtk = true;
   bool png = false;
@@ -137,7 +136,6 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   // later, e.g. capture:) refer to the document for file positions.
   impl_->own_doc = std::make_unique<ConfigDocument>(case_doc);
   const ConfigDocument& doc = *impl_->own_doc;
-  impl_->doc = &doc;
   params_ = case_schema().validate_or_throw(doc, doc.root(), "");
   case_file_ = doc.origin();
   name_ = params_.is_set("name") ? params_.get<std::string>("name") : fs::path(case_file_).stem().string();
@@ -453,6 +451,8 @@ void Simulation::write_summary(const std::string& status, const std::string& mes
       j["surrogate_calls"] = st.surrogate_calls;
       j["inference_seconds"] = st.inference_seconds;
       j["check_seconds"] = st.check_seconds;
+      if (const auto* chk = dynamic_cast<const Checkable*>(&coupler_->substep(st.name)))
+        j["error_estimate"] = chk->estimate_description();
       if (st.points > 0) {
         j["points"] = st.points;
         j["accepted"] = st.accepted;

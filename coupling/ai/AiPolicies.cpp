@@ -278,12 +278,8 @@ class ReplacePolicy : public Policy {
         }
       }
     }
-    auto* chk = dynamic_cast<Checkable*>(&step);
-    if (use_estimate_ && chk) {
-      std::vector<Vec> before;
-      for (const auto& f : step.writes()) before.push_back(before_.at(f));
-      std::vector<double> est;
-      chk->estimate(state, before, info, est);
+    const std::vector<double> est = estimate(step, state, info);
+    if (!est.empty()) {
       for (PetscInt p = 0; p < np; ++p)
         if (!reason[p] && !(est[p] <= tol_)) reason[p] = 3;
     }
@@ -294,7 +290,6 @@ class ReplacePolicy : public Policy {
         (reason[p] == 1 ? stats.fallback_nan : reason[p] == 2 ? stats.fallback_ood : stats.fallback_estimate)++;
       }
     stats.check_seconds += wall_time() - t0;
-    stats.last_fallbacks = static_cast<long>(rejected.size());
     stats.accepted += np - static_cast<PetscInt>(rejected.size());
     auto* pw = dynamic_cast<Pointwise*>(&step);
     if (pw) {
@@ -334,23 +329,29 @@ class ReplacePolicy : public Policy {
     }
     MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_DOUBLE, MPI_MAX, comm_);
     int why = bad > 0 ? 1 : 0;
-    auto* chk = dynamic_cast<Checkable*>(&step);
-    if (!why && use_estimate_ && chk) {
-      std::vector<Vec> before;
-      for (const auto& f : step.writes()) before.push_back(before_.at(f));
-      std::vector<double> est;
-      chk->estimate(state, before, info, est);
+    if (!why) {
+      const std::vector<double> est = estimate(step, state, info);
       if (!est.empty() && !(est[0] <= tol_)) why = 3;
     }
     stats.check_seconds += wall_time() - t0;
     if (why) {
       (why == 1 ? stats.fallback_nan : stats.fallback_estimate) += binding_.points();
-      stats.last_fallbacks = binding_.points();
       whole_fallback(step, state, info, stats);
     } else {
       stats.accepted += binding_.points();
-      stats.last_fallbacks = 0;
     }
+  }
+
+  // The sub-step's error estimate of the proposed result (empty when it has none or the
+  // policy does not use it). Collective for non-pointwise sub-steps.
+  std::vector<double> estimate(SubStep& step, const State& state, const StepInfo& info) {
+    std::vector<double> est;
+    auto* chk = dynamic_cast<Checkable*>(&step);
+    if (!use_estimate_ || !chk) return est;
+    std::vector<Vec> before;
+    for (const auto& f : step.writes()) before.push_back(before_.at(f));
+    chk->estimate(state, before, info, est);
+    return est;
   }
 
   void whole_fallback(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) {

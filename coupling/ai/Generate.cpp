@@ -150,6 +150,7 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
     return doc;
   };
   // Bad specs fail here, on every rank, before anything runs: member 0 built in full.
+  std::vector<std::string> substeps;  // the captured sub-steps (the same in every member)
   {
     ConfigDocument d0 = member_doc(0);
     RunOptions ro;
@@ -157,7 +158,7 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
     ro.write_output = false;
     try {
       Simulation sim(PETSC_COMM_SELF, d0, ro);
-      Capture::attach_all(sim, false);
+      for (const auto& c : Capture::attach_all(sim, false)) substeps.push_back(c->spec().substep);
     } catch (const UserError& e) {
       auto ds = e.diagnostics();
       ds.push_back(p.diag("base",
@@ -168,6 +169,10 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
   }
   ensure_directory((out_dir / "members").string(), comm);
 
+  auto member_stem = [&](long m, const std::string& substep) {
+    return (out_dir / "members" / fmt::format("member_{:05d}_{}", m, substep)).string();
+  };
+
   // Groups of ranks; member m runs on group m % groups, in round m / groups.
   const int groups = size / rpm, group = rank / rpm;
   MPI_Comm sub;
@@ -176,7 +181,6 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
   MPI_Comm_rank(sub, &sub_rank);
   std::vector<long> samples(static_cast<size_t>(members), 0);
   std::vector<std::string> status(static_cast<size_t>(members));
-  std::vector<std::string> substeps;
   const long rounds = (members + groups - 1) / groups;
   long done = 0, failed = 0, total_samples = 0;
   for (long r = 0; r < rounds; ++r) {
@@ -196,7 +200,7 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
           Dataset ds = c->gather(m);
           if (sub_rank == 0 && ds.size() > 0) {
             ds.manifest["member"] = m;
-            ds.save((out_dir / "members" / fmt::format("member_{:05d}_{}", m, c->spec().substep)).string());
+            ds.save(member_stem(m, c->spec().substep));
           }
           if (sub_rank == 0) my_samples += ds.size();
         }
@@ -209,7 +213,6 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
     long counts[3] = {my_done, my_failed, my_samples};
     std::vector<long> all(3 * static_cast<size_t>(size));
     MPI_Allgather(counts, 3, MPI_LONG, all.data(), 3, MPI_LONG, comm);
-    std::string msg_all = sub_rank == 0 ? message : std::string();
     for (int g = 0; g < groups; ++g) {
       const long mg = r * groups + g;
       if (mg >= members) continue;
@@ -240,45 +243,41 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
   res.failed = failed;
   res.samples = total_samples;
   if (rank == 0) {
-    std::map<std::string, std::vector<Dataset>> parts;
+    YAML::Node man;
+    man["provenance"]["tool"] = std::string("simfuse ") + SIMFUSE_VERSION + " generate";
+    man["provenance"]["spec"] = spec.origin();
+    man["provenance"]["base"] = base;
+    man["provenance"]["ranks"] = size;
+    man["provenance"]["ranks_per_member"] = rpm;
+    man["sampling"]["method"] = p.sub("sampling").get<std::string>("method");
+    man["sampling"]["seed"] = seed;
     for (long m = 0; m < members; ++m) {
-      if (status[m] != "completed") continue;
-      for (const auto& entry : fs::directory_iterator(out_dir / "members")) {
-        const std::string f = entry.path().filename().string();
-        const std::string prefix = fmt::format("member_{:05d}_", m);
-        if (f.rfind(prefix, 0) == 0 && entry.path().extension() == ".pt") {
-          Dataset d = Dataset::load(entry.path().string());
-          parts[d.substep].push_back(std::move(d));
-        }
-      }
+      YAML::Node mn;
+      mn["member"] = m;
+      mn["status"] = status[m];
+      mn["samples"] = samples[m];
+      mn["capture_seed"] = seed + m;
+      for (const auto& s : sampled) mn["parameters"][s.key] = s.values[m];
+      mn["parameters"].SetStyle(YAML::EmitterStyle::Flow);
+      man["members"].push_back(mn);
     }
-    for (auto& [substep, list] : parts) {
-      Dataset all = Dataset::concat(list);
-      YAML::Node man;
-      man["provenance"]["tool"] = std::string("simfuse ") + SIMFUSE_VERSION + " generate";
-      man["provenance"]["spec"] = spec.origin();
-      man["provenance"]["base"] = base;
-      man["provenance"]["ranks"] = size;
-      man["provenance"]["ranks_per_member"] = rpm;
-      man["sampling"]["method"] = p.sub("sampling").get<std::string>("method");
-      man["sampling"]["seed"] = seed;
-      for (long m = 0; m < members; ++m) {
-        YAML::Node mn;
-        mn["member"] = m;
-        mn["status"] = status[m];
-        mn["samples"] = samples[m];
-        mn["capture_seed"] = seed + m;
-        for (const auto& s : sampled) mn["parameters"][s.key] = s.values[m];
-        mn["parameters"].SetStyle(YAML::EmitterStyle::Flow);
-        man["members"].push_back(mn);
+    for (const auto& substep : substeps) {
+      std::vector<Dataset> parts;
+      std::error_code ec;
+      for (long m = 0; m < members; ++m)  // a member that captured nothing wrote no file
+        if (status[m] == "completed" && fs::exists(member_stem(m, substep) + ".pt", ec))
+          parts.push_back(Dataset::load(member_stem(m, substep) + ".pt"));
+      if (parts.empty()) {
+        spdlog::warn("no member produced samples of '{}'", substep);
+        continue;
       }
-      all.manifest = man;
+      Dataset all = Dataset::concat(parts);
+      all.manifest = YAML::Clone(man);
       const std::string stem = (out_dir / substep).string();
       all.save(stem);
       res.datasets.push_back(stem + ".pt");
-      spdlog::info("wrote {}.pt: {} samples of '{}' from {} member(s)", stem, all.size(), substep, list.size());
+      spdlog::info("wrote {}.pt: {} samples of '{}' from {} member(s)", stem, all.size(), substep, parts.size());
     }
-    if (parts.empty()) spdlog::warn("no member produced samples");
   }
   res.seconds = MPI_Wtime() - t_start;
   return res;
