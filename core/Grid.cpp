@@ -16,6 +16,9 @@ void GridSpec::declare(Schema& s) {
       .def("[false]")
       .broadcast()
       .size(1, 3);
+  s.add_string("centering", "where the points are: vertex (on the walls, h = L/(n-1)) or cell (cell centres, h = L/n)")
+      .def("vertex")
+      .choices({"vertex", "cell"});
   s.add_int("stencil_width", "ghost layers exchanged between ranks").def(1).range(1, 16);
   s.add_string("stencil", "ghost exchange shape: star (faces) or box (faces, edges, corners)")
       .def("star")
@@ -47,6 +50,7 @@ GridSpec GridSpec::from(const Params& p) {
   for (int d = 0; d < 3; ++d) g.procs[d] = procs[d] > 0 ? procs[d] : PETSC_DECIDE;
   g.stencil_width = p.get<int>("stencil_width");
   g.box_stencil = p.get<std::string>("stencil") == "box";
+  g.cell_centered = p.get<std::string>("centering") == "cell";
   for (int d = 0; d < g.dim; ++d) {
     if (!(g.upper[d] > g.lower[d]))
       p.fail("upper",
@@ -66,7 +70,7 @@ Grid::Grid(MPI_Comm comm, const GridSpec& spec) : comm_(comm), spec_(spec) {
     spec_.periodic[d] = false;
   }
   for (int d = 0; d < spec_.dim; ++d)
-    h_[d] = (spec_.upper[d] - spec_.lower[d]) / static_cast<double>(spec_.periodic[d] ? spec_.n[d] : spec_.n[d] - 1);
+    h_[d] = (spec_.upper[d] - spec_.lower[d]) / static_cast<double>(spec_.periodic[d] || spec_.cell_centered ? spec_.n[d] : spec_.n[d] - 1);
 
   // Check the layout is possible before PETSc refuses it with a less helpful message.
   PetscInt min_n = spec_.n[0];
@@ -134,9 +138,10 @@ DM Grid::dm(int dof, int stencil_width, bool box) const {
                     "each rank needs at least as many points per direction as ghost layers; use a finer grid, "
                     "fewer ranks, or set grid.processes");
   }
-  SIMFUSE_PETSC(DMDASetUniformCoordinates(h, spec_.lower[0], spec_.upper[0] - (spec_.periodic[0] ? h_[0] : 0),
-                                          spec_.lower[1], spec_.upper[1] - (spec_.periodic[1] ? h_[1] : 0),
-                                          spec_.lower[2], spec_.upper[2] - (spec_.periodic[2] ? h_[2] : 0)));
+  // First and last point of each direction.
+  auto first = [&](int d) { return d < spec_.dim ? x(d, 0) : 0.0; };
+  auto last = [&](int d) { return d < spec_.dim ? x(d, spec_.n[d] - 1) : 0.0; };
+  SIMFUSE_PETSC(DMDASetUniformCoordinates(h, first(0), last(0), first(1), last(1), first(2), last(2)));
   DM out = h;
   dms_.emplace(key, std::move(h));
   return out;
@@ -152,7 +157,7 @@ Vec Grid::weights() const {
     const PetscInt idx[3] = {i, j, k};
     double v = vol;
     for (int d = 0; d < spec_.dim; ++d)
-      if (!spec_.periodic[d] && (idx[d] == 0 || idx[d] == spec_.n[d] - 1)) v *= 0.5;
+      if (!spec_.periodic[d] && !spec_.cell_centered && (idx[d] == 0 || idx[d] == spec_.n[d] - 1)) v *= 0.5;
     w(i, j, k) = v;
   });
   return weights_;

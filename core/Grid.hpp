@@ -3,8 +3,10 @@
 /// A structured grid on a PETSc DMDA: 1, 2 or 3 dimensions, vertex-centred points,
 /// periodic or walled per direction, distributed over an MPI communicator.
 ///
-/// Points: x_i = lower + i*h with h = (upper - lower)/(n - 1) for a walled direction
-/// (points on both walls) and h = (upper - lower)/n for a periodic one. Fields with any
+/// Points (`centering: vertex`, the default): x_i = lower + i*h with h = (upper - lower)/(n - 1)
+/// for a walled direction (points on both walls) and h = (upper - lower)/n for a periodic
+/// one. With `centering: cell` the n points are the centres of n equal cells:
+/// h = (upper - lower)/n and x_i = lower + (i + 1/2) h (staggered/finite-volume solvers). Fields with any
 /// number of components share the grid's parallel layout (Grid::dm(dof)).
 #include <array>
 #include <map>
@@ -24,6 +26,7 @@ struct GridSpec {
   std::array<bool, 3> periodic{false, false, false};
   int stencil_width = 1;
   bool box_stencil = false;  ///< box (corners) instead of star stencil for ghost exchange
+  bool cell_centered = false;  ///< points are cell centres (see the file comment)
   std::array<PetscInt, 3> procs{PETSC_DECIDE, PETSC_DECIDE, PETSC_DECIDE};
 
   /// Declares the `grid:` keys into `s`.
@@ -60,7 +63,10 @@ class Grid {
   double lower(int d) const { return spec_.lower[d]; }
   bool periodic(int d) const { return spec_.periodic[d]; }
   /// Coordinate of index i in direction d.
-  double x(int d, PetscInt i) const { return spec_.lower[d] + static_cast<double>(i) * h_[d]; }
+  double x(int d, PetscInt i) const {
+    return spec_.lower[d] + (static_cast<double>(i) + (spec_.cell_centered ? 0.5 : 0.0)) * h_[d];
+  }
+  bool cell_centered() const { return spec_.cell_centered; }
 
   /// The points this rank owns, and the same with ghost layers (width `stencil_width`).
   const Box& owned() const { return owned_; }
@@ -73,8 +79,9 @@ class Grid {
   /// edge and corner ghosts too. Cached; all share one parallel layout.
   DM dm(int dof = 1, int stencil_width = 0, bool box = false) const;
 
-  /// Quadrature weight of each point (h^d, halved on each wall it touches), so that
-  /// sum(w * f) is the trapezoidal integral of f. Dof 1 layout.
+  /// Quadrature weight of each point (h^d, halved on each wall it touches for vertex
+  /// centering), so that sum(w * f) is the trapezoidal (vertex) or midpoint (cell) integral
+  /// of f. Dof 1 layout.
   Vec weights() const;
 
   /// The number of geometric multigrid levels: as many halvings as keep at least

@@ -65,6 +65,7 @@ SIMFUSE_PETSC_DESTROYER(KSP, KSPDestroy);
 SIMFUSE_PETSC_DESTROYER(DM, DMDestroy);
 SIMFUSE_PETSC_DESTROYER(VecScatter, VecScatterDestroy);
 SIMFUSE_PETSC_DESTROYER(IS, ISDestroy);
+SIMFUSE_PETSC_DESTROYER(MatNullSpace, MatNullSpaceDestroy);
 #undef SIMFUSE_PETSC_DESTROYER
 
 /// Unique ownership of a PETSc object. Destruction is collective like the object's own

@@ -48,6 +48,16 @@ class Solver {
 
   /// Extra facts for summary.json (e.g. the linear solver configuration).
   virtual std::map<std::string, std::string> describe() const { return {}; }
+  /// Measured quantities for summary.json "metrics" (e.g. kinetic energy). Collective.
+  virtual std::map<std::string, double> metrics() { return {}; }
+
+  /// True once the solution has reached a steady state by the solver's own criterion: the
+  /// run then stops early (summary.json says so). Same value on every rank.
+  virtual bool steady() const { return false; }
+
+  /// Writes solver-specific results (e.g. profiles as CSV) into `dir` at the end of a
+  /// completed run; returns the file names written. Collective.
+  virtual std::vector<std::string> write_results(const std::string& dir) { return {}; }
 
  protected:
   const State& state() const { return const_cast<Solver*>(this)->state(); }

@@ -94,6 +94,7 @@ struct Simulation::Impl {
   std::string petsc_case_options;
   json extra = json::object();
   std::vector<std::pair<std::string, std::function<json()>>> end_hooks;
+  std::vector<std::string> result_files;  // Solver::write_results
   std::vector<SubStepStats> prev_stats;  // totals at the previous steps.csv row
 };
 
@@ -288,6 +289,7 @@ void Simulation::step() {
   coupler_->advance(step_ + 1, t_, dt_);
   ++step_;
   t_ = t0_ + static_cast<double>(step_) * dt_;
+  steady_ = solver_->steady();
 }
 
 json Simulation::errors() {
@@ -299,7 +301,9 @@ json Simulation::errors() {
     if (!solver_->exact_solution(name, t_, exact)) continue;
     for (int c = 0; c < f.ncomp(); ++c) {
       const ErrorNorms n = error_norms(*grid_, f.vec(), exact, f.ncomp(), c);
-      out[f.ncomp() == 1 ? name : f.components()[c]] = {{"l2", n.l2}, {"linf", n.linf}, {"rel_l2", n.rel_l2()}};
+      // Components are keyed <field>_<component>: two vector fields may share component names.
+      out[f.ncomp() == 1 ? name : name + "_" + f.components()[c]] = {
+          {"l2", n.l2}, {"linf", n.linf}, {"rel_l2", n.rel_l2()}};
     }
   }
   return out;
@@ -309,7 +313,7 @@ void Simulation::write_output() {
   const double t0 = wall_time();
   std::vector<const Field*> fields;
   for (const auto& n : impl_->out_fields) fields.push_back(&solver_->state().get(n));
-  const bool last = step_ == steps_;
+  const bool last = done();
   if (impl_->vtk && (last || step_ == 0 || (every_ > 0 && step_ % every_ == 0)))
     impl_->vtk_writer->write(fields, t_, step_);
   if (impl_->png && (last || (impl_->png_every > 0 && step_ % impl_->png_every == 0))) {
@@ -381,8 +385,10 @@ void Simulation::on_end(const std::string& key, std::function<json()> hook) {
 
 void Simulation::end(const std::string& status, const std::string& message) {
   run_seconds_ = wall_time() - run_start_;
-  if (status == "completed")
+  if (status == "completed") {
     for (auto& [key, hook] : impl_->end_hooks) impl_->extra[key] = hook();
+    if (opt_.write_output && fs::exists(out_dir_)) impl_->result_files = solver_->write_results(out_dir_);
+  }
   if (opt_.write_output && fs::exists(out_dir_)) write_summary(status, message);
 }
 
@@ -433,7 +439,10 @@ void Simulation::write_summary(const std::string& status, const std::string& mes
   json solver = {{"type", params_.type_of("solver")}};
   for (const auto& [k, v] : solver_->describe()) solver[k] = v;
   s["solver"] = solver;
-  s["time"] = {{"t0", t0_}, {"dt", dt_}, {"steps", steps_}, {"steps_done", step_}, {"t", t_}};
+  s["time"] = {{"t0", t0_}, {"dt", dt_}, {"steps", steps_}, {"steps_done", step_}, {"t", t_}, {"steady", steady_}};
+  json metrics = json::object();
+  for (const auto& [k, v] : solver_->metrics()) metrics[k] = v;
+  if (!metrics.empty()) s["metrics"] = metrics;
   s["wall_seconds"] = {{"setup", setup_seconds_}, {"run", run_seconds_}, {"output", output_seconds_}};
   json subs = json::array();
   for (const auto& st : coupler_->reduced_stats(comm_)) {
@@ -476,6 +485,7 @@ void Simulation::write_summary(const std::string& status, const std::string& mes
   }
   outputs["png"] = impl_->png_files;
   outputs["fields"] = impl_->out_fields;
+  if (!impl_->result_files.empty()) outputs["results"] = impl_->result_files;
   s["outputs"] = outputs;
   s["petsc_options_from_case"] = impl_->petsc_case_options;
   for (const auto& [k, v] : impl_->extra.items()) s[k] = v;

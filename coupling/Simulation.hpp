@@ -54,7 +54,9 @@ class Simulation {
   void begin();
   /// One step and its output. Collective.
   void advance();
-  bool done() const { return step_ >= steps_; }
+  /// All steps done, or the solver reached a steady state (Solver::steady).
+  bool done() const { return step_ >= steps_ || steady_; }
+  bool reached_steady_state() const { return steady_; }
   /// Writes summary.json ("completed", or `status` and `message`). Collective.
   void end(const std::string& status = "completed", const std::string& message = {});
   /// Advances one step (no output). Collective.
@@ -107,6 +109,7 @@ class Simulation {
   double run_start_ = 0;
   double t0_ = 0, t_ = 0, dt_ = 0;
   long steps_ = 0, step_ = 0;
+  bool steady_ = false;
   int every_ = 0;
   double setup_seconds_ = 0, run_seconds_ = 0, output_seconds_ = 0;
   nlohmann::ordered_json summary_;

@@ -71,7 +71,7 @@ std::string VtkSeriesWriter::write(const std::vector<const Field*>& fields, doub
 
   auto image = vtkSmartPointer<vtkImageData>::New();
   image->SetExtent(ext);
-  image->SetOrigin(grid_.lower(0), dim > 1 ? grid_.lower(1) : 0.0, dim > 2 ? grid_.lower(2) : 0.0);
+  image->SetOrigin(grid_.x(0, 0), dim > 1 ? grid_.x(1, 0) : 0.0, dim > 2 ? grid_.x(2, 0) : 0.0);
   image->SetSpacing(grid_.h(0), dim > 1 ? grid_.h(1) : 1.0, dim > 2 ? grid_.h(2) : 1.0);
 
   for (const Field* f : fields) {

@@ -1,6 +1,7 @@
 #include "solvers/Builtins.hpp"
 
 #include "solvers/diffusion/DiffusionSolver.hpp"
+#include "solvers/navier_stokes/NavierStokesSolver.hpp"
 #include "solvers/reaction_diffusion/ReactionDiffusionSolver.hpp"
 
 namespace simfuse {
@@ -14,6 +15,11 @@ void register_builtin_solvers() {
                           "N species: dc/dt = D Laplacian c + R(c), Strang splitting, stiff Rodas3 reaction step",
                           &ReactionDiffusionSolver::declare,
                           [](const SolverContext& c) { return std::make_unique<ReactionDiffusionSolver>(c); });
+    solver_registry().add("navier_stokes",
+                          "incompressible Navier-Stokes 2D on a staggered grid: advect, diffuse, project (pressure "
+                          "Poisson, multigrid), correct",
+                          &NavierStokesSolver::declare,
+                          [](const SolverContext& c) { return std::make_unique<NavierStokesSolver>(c); });
     return true;
   }();
   (void)done;

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "solvers/common/Evaluate.hpp"
+#include "solvers/common/Guess.hpp"
 
 namespace simfuse {
 
@@ -48,6 +49,10 @@ double area(const PointInfo& p, int dim, int d) {
 DiffusionOperator::DiffusionOperator(const Grid& grid, std::shared_ptr<Function> kappa, BoundaryConditions bc,
                                      const std::string& kappa_key)
     : grid_(grid), kappa_(std::move(kappa)), bc_(std::move(bc)) {
+  if (grid.cell_centered())
+    throw UserError("this solver's diffusion discretisation is vertex-centred, but grid.centering is 'cell'",
+                    "remove 'centering: cell' from grid: (cell centering is for staggered solvers such as "
+                    "navier_stokes)");
   DM dm = grid.dm(1);
   SIMFUSE_PETSC(DMCreateMatrix(dm, K_.out()));
   SIMFUSE_PETSC(MatSetOption(K_, MAT_NEW_NONZERO_ALLOCATION_ERR, PETSC_TRUE));
@@ -271,24 +276,9 @@ void ThetaDiffusion::step(Vec u, double t, double dt, Vec guess) {
 
   op_.set_dirichlet(t + dt, u);
   if (guess) {
-    // Minimise ||b - a A u - c A g|| over (a, c): a 2x2 least-squares problem.
     SIMFUSE_PETSC(VecCopy(guess, work_));
     op_.set_dirichlet(t + dt, work_);
-    SIMFUSE_PETSC(MatMult(A_, u, au_));
-    SIMFUSE_PETSC(MatMult(A_, work_, ag_));
-    PetscScalar du[3], dg[3];
-    Vec ys[3] = {au_, ag_, rhs_};
-    SIMFUSE_PETSC(VecMDot(au_, 3, ys, du));  // <Au,Au>, <Au,Ag>, <Au,b>
-    SIMFUSE_PETSC(VecMDot(ag_, 3, ys, dg));  // <Ag,Au>, <Ag,Ag>, <Ag,b>
-    const double uu = du[0], ug = du[1], ub = du[2], gg = dg[1], gb = dg[2];
-    const double det = uu * gg - ug * ug;
-    double a = 0, c = 1;  // parallel candidates: take the guess
-    if (det > 1e-12 * uu * gg) {
-      a = (ub * gg - gb * ug) / det;
-      c = (gb * uu - ub * ug) / det;
-    }
-    SIMFUSE_PETSC(VecAXPBY(u, c, a, work_));
-    guess_weights_ = {a, c};
+    guess_weights_ = least_residual_combination(A_, rhs_, u, work_, au_, ag_);
   }
   SIMFUSE_PETSC(KSPSolve(ksp_, rhs_, u));
   KSPConvergedReason reason;

@@ -1,0 +1,644 @@
+#include "solvers/navier_stokes/NavierStokesSolver.hpp"
+
+#include <fmt/format.h>
+#include <petscdmda.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "core/Error.hpp"
+#include "solvers/common/Guess.hpp"
+
+namespace simfuse {
+
+namespace {
+
+// Face values of a ghosted local copy of `face_velocity` with the wall conditions:
+// U(i, j) is u at (x_{i+1/2}, y_j), V(i, j) is v at (x_i, y_{j+1/2}). The normal velocity is
+// zero on a wall; a tangential value beyond a wall is the mirror image about the wall's
+// velocity (so the average on the wall is the wall's velocity).
+struct Faces {
+  const ArrayView& a;
+  PetscInt nx, ny;
+  bool px, py;
+  const std::array<double, 4>& wall;  // tangential velocity of x_lo, x_hi, y_lo, y_hi
+
+  double U(PetscInt i, PetscInt j) const {
+    if (!px && (i < 0 || i >= nx - 1)) return 0.0;
+    if (!py && j < 0) return 2 * wall[2] - a(i, 0, 0, 0);
+    if (!py && j >= ny) return 2 * wall[3] - a(i, ny - 1, 0, 0);
+    return a(i, j, 0, 0);
+  }
+  double V(PetscInt i, PetscInt j) const {
+    if (!py && (j < 0 || j >= ny - 1)) return 0.0;
+    if (!px && i < 0) return 2 * wall[0] - a(0, j, 0, 1);
+    if (!px && i >= nx) return 2 * wall[1] - a(nx - 1, j, 0, 1);
+    return a(i, j, 0, 1);
+  }
+  // Vorticity at the corner (x_{i+1/2}, y_{j+1/2}).
+  double omega(PetscInt i, PetscInt j, double hx, double hy) const {
+    return (V(i + 1, j) - V(i, j)) / hx - (U(i, j + 1) - U(i, j)) / hy;
+  }
+};
+
+const char* kFaces[4] = {"x_lo", "x_hi", "y_lo", "y_hi"};
+
+}  // namespace
+
+// ----------------------------------------------------------------------------- Impl
+
+class NavierStokesSolver::Impl {
+ public:
+  struct Opt {
+    double nu = 0.01;
+    std::array<double, 4> wall{0, 0, 0, 0};
+    std::string initial = "rest";
+    double max_cfl = 0.5;
+    double steady_tol = 0;
+    double rtol = 1e-8;
+    std::string guess = "previous";
+    double check_rtol = 1e-3;
+  };
+
+  Impl(NavierStokesSolver& s, const Grid& g, Opt o) : s_(s), grid(g), opt(std::move(o)) {
+    nx = g.n(0);
+    ny = g.n(1);
+    px = g.periodic(0);
+    py = g.periodic(1);
+    hx = g.h(0);
+    hy = g.h(1);
+  }
+
+  bool u_unknown(PetscInt i) const { return px || i < nx - 1; }
+  bool v_unknown(PetscInt j) const { return py || j < ny - 1; }
+  DM face_dm() const { return grid.dm(2, 1, true); }
+  Field& faces() { return s_.state_.get("face_velocity"); }
+  Field& pressure() { return s_.state_.get("pressure"); }
+
+  // out = N(u) (advection, conservative central fluxes) at the unknown faces, 0 elsewhere.
+  // Returns max |u|/hx + |v|/hy over the owned faces (for the CFL number). Collective.
+  double advection(Vec u, Vec out) {
+    GhostedVec g(face_dm(), u);
+    const ArrayView a(g.get(), g.box(), 2, true);
+    const Faces f{a, nx, ny, px, py, opt.wall};
+    ArrayView o(out, grid.owned(), 2);
+    double speed = 0;
+    for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      double nu_ = 0, nv_ = 0;
+      if (u_unknown(i)) {
+        const double ue = 0.5 * (f.U(i, j) + f.U(i + 1, j)), uw = 0.5 * (f.U(i - 1, j) + f.U(i, j));
+        const double un = 0.5 * (f.U(i, j) + f.U(i, j + 1)), vn = 0.5 * (f.V(i, j) + f.V(i + 1, j));
+        const double us = 0.5 * (f.U(i, j - 1) + f.U(i, j)), vs = 0.5 * (f.V(i, j - 1) + f.V(i + 1, j - 1));
+        nu_ = (ue * ue - uw * uw) / hx + (un * vn - us * vs) / hy;
+      }
+      if (v_unknown(j)) {
+        const double vn = 0.5 * (f.V(i, j) + f.V(i, j + 1)), vs = 0.5 * (f.V(i, j - 1) + f.V(i, j));
+        const double ue = 0.5 * (f.U(i, j) + f.U(i, j + 1)), ve = 0.5 * (f.V(i, j) + f.V(i + 1, j));
+        const double uw = 0.5 * (f.U(i - 1, j) + f.U(i - 1, j + 1)), vw = 0.5 * (f.V(i - 1, j) + f.V(i, j));
+        nv_ = (ue * ve - uw * vw) / hx + (vn * vn - vs * vs) / hy;
+      }
+      o(i, j, 0, 0) = nu_;
+      o(i, j, 0, 1) = nv_;
+      speed = std::max(speed, std::abs(a(i, j, 0, 0)) / hx + std::abs(a(i, j, 0, 1)) / hy);
+    });
+    MPI_Allreduce(MPI_IN_PLACE, &speed, 1, MPI_DOUBLE, MPI_MAX, grid.comm());
+    return speed;
+  }
+
+  // out = Lap u at the unknown faces, 0 elsewhere. Collective.
+  void laplacian(Vec u, Vec out) {
+    GhostedVec g(face_dm(), u);
+    const ArrayView a(g.get(), g.box(), 2, true);
+    const Faces f{a, nx, ny, px, py, opt.wall};
+    ArrayView o(out, grid.owned(), 2);
+    const double ix = 1 / (hx * hx), iy = 1 / (hy * hy);
+    for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      o(i, j, 0, 0) = u_unknown(i) ? (f.U(i + 1, j) - 2 * f.U(i, j) + f.U(i - 1, j)) * ix +
+                                         (f.U(i, j + 1) - 2 * f.U(i, j) + f.U(i, j - 1)) * iy
+                                   : 0.0;
+      o(i, j, 0, 1) = v_unknown(j) ? (f.V(i + 1, j) - 2 * f.V(i, j) + f.V(i - 1, j)) * ix +
+                                         (f.V(i, j + 1) - 2 * f.V(i, j) + f.V(i, j - 1)) * iy
+                                   : 0.0;
+    });
+  }
+
+  // out = D u (divergence per cell). Collective.
+  void divergence(Vec u, Vec out) const {
+    GhostedVec g(grid.dm(2, 1, true), u);
+    const ArrayView a(g.get(), g.box(), 2, true);
+    const Faces f{a, nx, ny, px, py, opt.wall};
+    ArrayView o(out, grid.owned(), 1);
+    for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      o(i, j) = (f.U(i, j) - f.U(i - 1, j)) / hx + (f.V(i, j) - f.V(i, j - 1)) / hy;
+    });
+  }
+
+  // The projection's right-hand side b = -D u / dt, without its mean. Collective.
+  void projection_rhs(Vec u, double dt, Vec b) const {
+    divergence(u, b);
+    SIMFUSE_PETSC(VecScale(b, -1.0 / dt));
+    SIMFUSE_PETSC(MatNullSpaceRemove(nullspace, b));
+  }
+
+  // A = -D G: the 5-point Laplacian with zero normal gradient at walls. Collective.
+  void assemble() {
+    DM dm = grid.dm(1);
+    SIMFUSE_PETSC(DMCreateMatrix(dm, A.out()));
+    const double ix = 1 / (hx * hx), iy = 1 / (hy * hy);
+    for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      MatStencil row{}, col[5]{};
+      PetscScalar v[5];
+      int n = 1;
+      row.i = i;
+      row.j = j;
+      double diag = 0;
+      auto nb = [&](PetscInt ii, PetscInt jj, double c) {
+        col[n].i = ii;
+        col[n].j = jj;
+        v[n++] = -c;
+        diag += c;
+      };
+      if (px || i > 0) nb(i - 1, j, ix);
+      if (px || i < nx - 1) nb(i + 1, j, ix);
+      if (py || j > 0) nb(i, j - 1, iy);
+      if (py || j < ny - 1) nb(i, j + 1, iy);
+      col[0] = row;
+      v[0] = diag;
+      SIMFUSE_PETSC(MatSetValuesStencil(A, 1, &row, n, col, v, INSERT_VALUES));
+    });
+    SIMFUSE_PETSC(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
+    SIMFUSE_PETSC(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
+    SIMFUSE_PETSC(MatNullSpaceCreate(grid.comm(), PETSC_TRUE, 0, nullptr, nullspace.out()));
+    SIMFUSE_PETSC(MatSetNullSpace(A, nullspace));
+
+    // Defaults (the command line and the case's petsc_options win): CG with geometric
+    // multigrid on the DMDA hierarchy, Galerkin coarse operators, Chebyshev/Jacobi
+    // smoothing on fixed bounds (rank-independent, see ThetaDiffusion) and a pseudo-inverse
+    // on the coarsest grid, where the constant null space makes the operator singular.
+    const std::string p = "project_";
+    options::set_default(p + "ksp_type", "cg");
+    options::set_default(p + "ksp_rtol", fmt::format("{:g}", opt.rtol));
+    const int levels = std::min(grid.max_mg_levels(), 9);
+    if (levels >= 3) {
+      options::set_default(p + "pc_type", "mg");
+      options::set_default(p + "pc_mg_levels", std::to_string(levels));
+      options::set_default(p + "pc_mg_galerkin", "both");
+      options::set_default(p + "mg_levels_ksp_type", "chebyshev");
+      options::set_default(p + "mg_levels_pc_type", "jacobi");
+      options::set_default(p + "mg_levels_ksp_chebyshev_eigenvalues", "0.3,2.0");
+      options::set_default(p + "mg_coarse_pc_type", "redundant");
+      options::set_default(p + "mg_coarse_redundant_pc_type", "svd");
+    } else {
+      options::set_default(p + "pc_type", "gamg");
+      for (const char* o : {"pc_mg_levels", "pc_mg_galerkin", "mg_levels_ksp_type", "mg_levels_pc_type",
+                            "mg_levels_ksp_chebyshev_eigenvalues", "mg_coarse_pc_type", "mg_coarse_redundant_pc_type"})
+        options::clear_default(p + o);
+    }
+    SIMFUSE_PETSC(KSPCreate(grid.comm(), ksp.out()));
+    SIMFUSE_PETSC(KSPSetOptionsPrefix(ksp, p.c_str()));
+    SIMFUSE_PETSC(KSPSetDM(ksp, dm));
+    SIMFUSE_PETSC(KSPSetDMActive(ksp, PETSC_FALSE));
+    SIMFUSE_PETSC(KSPSetInitialGuessNonzero(ksp, PETSC_TRUE));
+    SIMFUSE_PETSC(KSPSetOperators(ksp, A, A));
+    options_checked([&] { return KSPSetFromOptions(ksp); }, reinterpret_cast<PetscObject>(ksp.get()),
+                    "the 'project' linear solver");
+    options_checked([&] { return KSPSetUp(ksp); }, reinterpret_cast<PetscObject>(ksp.get()),
+                    "the 'project' linear solver");
+    for (auto* v : {&b, &ax, &ag, &guess_copy}) SIMFUSE_PETSC(DMCreateGlobalVector(dm, v->out()));
+  }
+
+  // Solves A p = b from the initial guess in p (and `guess`, if any). Collective.
+  void solve(Vec p, Vec guess, double t) {
+    const Vec p_old = s_.state_.get("pressure_old").vec();
+    if (guess) {
+      SIMFUSE_PETSC(VecCopy(guess, guess_copy));
+      least_residual_combination(A, b, p, guess_copy, ax, ag);
+    } else if (opt.guess == "extrapolate") {
+      SIMFUSE_PETSC(VecAXPBY(p, -1.0, 2.0, p_old));  // 2 p^n - p^{n-1}
+    } else if (opt.guess == "zero") {
+      SIMFUSE_PETSC(VecSet(p, 0.0));
+    }
+    PetscReal bnorm = 0;
+    SIMFUSE_PETSC(VecNorm(b, NORM_2, &bnorm));
+    initial_residual = relative_residual(p);
+    SIMFUSE_PETSC(KSPSolve(ksp, b, p));
+    KSPConvergedReason reason;
+    SIMFUSE_PETSC(KSPGetConvergedReason(ksp, &reason));
+    PetscInt its = 0;
+    SIMFUSE_PETSC(KSPGetIterationNumber(ksp, &its));
+    last_its = static_cast<int>(its);
+    if (reason < 0) {
+      PetscReal rn = 0;
+      SIMFUSE_PETSC(KSPGetResidualNorm(ksp, &rn));
+      throw RunFailure(fmt::format("the pressure projection did not converge at t = {:g}: {} after {} iterations "
+                                   "(residual norm {:g}, right-hand side norm {:g})",
+                                   t, KSPConvergedReasons[reason], its, rn, bnorm),
+                       "a blow-up shows first as a failing projection: reduce time.dt; -project_ksp_monitor shows "
+                       "the iterations");
+    }
+    SIMFUSE_PETSC(MatNullSpaceRemove(nullspace, p));  // pressure with zero mean
+  }
+
+  // ||b - A p|| / ||b|| for the current b. Collective.
+  double relative_residual(Vec p) {
+    SIMFUSE_PETSC(MatMult(A, p, ax));
+    SIMFUSE_PETSC(VecAYPX(ax, -1.0, b));
+    PetscReal rn = 0, bn = 0;
+    SIMFUSE_PETSC(VecNorm(ax, NORM_2, &rn));
+    SIMFUSE_PETSC(VecNorm(b, NORM_2, &bn));
+    if (bn == 0) return rn == 0 ? 0.0 : std::numeric_limits<double>::infinity();
+    return rn / bn;
+  }
+
+  // velocity (cell-centred) and vorticity (cell average of the four corners). Collective.
+  void derived() {
+    GhostedVec g(face_dm(), faces().vec());
+    const ArrayView a(g.get(), g.box(), 2, true);
+    const Faces f{a, nx, ny, px, py, opt.wall};
+    ArrayView vel = s_.state_.get("velocity").view();
+    ArrayView vor = s_.state_.get("vorticity").view();
+    for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      vel(i, j, 0, 0) = 0.5 * (f.U(i - 1, j) + f.U(i, j));
+      vel(i, j, 0, 1) = 0.5 * (f.V(i, j - 1) + f.V(i, j));
+      vor(i, j) = 0.25 * (f.omega(i - 1, j - 1, hx, hy) + f.omega(i, j - 1, hx, hy) + f.omega(i - 1, j, hx, hy) +
+                          f.omega(i, j, hx, hy));
+    });
+  }
+
+  // Taylor-Green vortex: one period per domain length in each direction; exact values at t.
+  double kx() const { return 2 * M_PI / (grid.n(0) * hx); }
+  double ky() const { return 2 * M_PI / (grid.n(1) * hy); }
+  double tg_u(double x, double y, double t) const {
+    return std::sin(kx() * (x - grid.lower(0))) * std::cos(ky() * (y - grid.lower(1))) * tg_rate(t);
+  }
+  double tg_v(double x, double y, double t) const {
+    return -(kx() / ky()) * std::cos(kx() * (x - grid.lower(0))) * std::sin(ky() * (y - grid.lower(1))) * tg_rate(t);
+  }
+  double tg_p(double x, double y, double t) const {
+    const double r = kx() / ky();
+    const double e = tg_rate(t);
+    return 0.25 * (std::cos(2 * kx() * (x - grid.lower(0))) + r * r * std::cos(2 * ky() * (y - grid.lower(1)))) * e *
+           e;
+  }
+  double tg_rate(double t) const { return std::exp(-opt.nu * (kx() * kx() + ky() * ky()) * t); }
+
+  void set_taylor_green(double t) {
+    ArrayView fv = faces().view();
+    ArrayView p = pressure().view();
+    for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      const double x = grid.x(0, i), y = grid.x(1, j);
+      fv(i, j, 0, 0) = tg_u(x + 0.5 * hx, y, t);
+      fv(i, j, 0, 1) = tg_v(x, y + 0.5 * hy, t);
+      p(i, j) = tg_p(x, y, t);
+    });
+  }
+
+  NavierStokesSolver& s_;
+  const Grid& grid;
+  Opt opt;
+  PetscInt nx = 0, ny = 0;
+  bool px = false, py = false;
+  double hx = 1, hy = 1;
+
+  PetscHandle<Mat> A;
+  PetscHandle<MatNullSpace> nullspace;
+  PetscHandle<KSP> ksp;
+  PetscHandle<Vec> b, ax, ag, guess_copy;
+  PetscHandle<Vec> n_old, work, u_start, p_hist;
+  bool have_n_old = false;
+  int last_its = 0;
+  double initial_residual = 0;
+  double last_cfl = 0;
+  double last_change = 0;  // max |u^{n+1} - u^n| / dt
+  long steps = 0;
+  double t = 0;        // time of the state
+  double energy0 = 0;  // kinetic energy at t0
+  std::vector<std::unique_ptr<SubStep>> steps_plan;  // advect, diffuse, project, correct
+};
+
+// ----------------------------------------------------------------------------- sub-steps
+
+namespace {
+
+class NsStep : public SubStep {
+ public:
+  NsStep(NavierStokesSolver::Impl& m, std::string name) : m_(m), name_(std::move(name)) {}
+  const std::string& name() const override { return name_; }
+
+ protected:
+  NavierStokesSolver::Impl& m_;
+  std::string name_;
+};
+
+class Advect final : public NsStep {
+ public:
+  explicit Advect(NavierStokesSolver::Impl& m) : NsStep(m, "advect") {}
+  std::vector<std::string> reads() const override { return {"face_velocity", "pressure"}; }
+  std::vector<std::string> writes() const override { return {"face_velocity", "pressure_old"}; }
+  void apply(State& state, const StepInfo& info) override {
+    Vec u = state.get("face_velocity").vec();
+    SIMFUSE_PETSC(VecCopy(u, m_.u_start));
+    // History for models and extrapolated guesses: pressure_old = p^{n-1}.
+    SIMFUSE_PETSC(VecCopy(m_.p_hist, state.get("pressure_old").vec()));
+    SIMFUSE_PETSC(VecCopy(state.get("pressure").vec(), m_.p_hist));
+
+    const double speed = m_.advection(u, m_.work);
+    m_.last_cfl = speed * info.dt;
+    if (!(m_.last_cfl <= m_.opt.max_cfl))
+      throw RunFailure(fmt::format("the CFL number {:.3g} at t = {:g} exceeds max_cfl = {:g} (the flow is too fast "
+                                   "for dt = {:g}, or it is blowing up)",
+                                   m_.last_cfl, info.t, m_.opt.max_cfl, info.dt),
+                       fmt::format("use time.dt <= {:.3g}", m_.opt.max_cfl / speed * 0.9));
+    if (m_.have_n_old) {
+      // u -= dt (1.5 N^n - 0.5 N^{n-1});  N^{n-1} <- N^n
+      SIMFUSE_PETSC(VecAXPBYPCZ(u, -1.5 * info.dt, 0.5 * info.dt, 1.0, m_.work, m_.n_old));
+    } else {
+      SIMFUSE_PETSC(VecAXPY(u, -info.dt, m_.work));
+      m_.have_n_old = true;
+    }
+    std::swap(m_.work, m_.n_old);
+  }
+};
+
+class Diffuse final : public NsStep {
+ public:
+  explicit Diffuse(NavierStokesSolver::Impl& m) : NsStep(m, "diffuse") {}
+  std::vector<std::string> reads() const override { return {"face_velocity"}; }
+  std::vector<std::string> writes() const override { return {"face_velocity"}; }
+  void apply(State& state, const StepInfo& info) override {
+    Vec u = state.get("face_velocity").vec();
+    m_.laplacian(u, m_.work);
+    SIMFUSE_PETSC(VecAXPY(u, m_.opt.nu * info.dt, m_.work));
+  }
+};
+
+class Project final : public NsStep, public Iterative, public Checkable {
+ public:
+  explicit Project(NavierStokesSolver::Impl& m) : NsStep(m, "project") {}
+  std::vector<std::string> reads() const override { return {"face_velocity", "pressure", "pressure_old"}; }
+  std::vector<std::string> writes() const override { return {"pressure"}; }
+  void apply(State& state, const StepInfo& info) override {
+    Vec g = guess_;
+    guess_ = nullptr;
+    m_.projection_rhs(state.get("face_velocity").vec(), info.dt, m_.b);
+    m_.solve(state.get("pressure").vec(), g, info.t + info.dt);
+  }
+  int last_iterations() const override { return m_.last_its; }
+  void set_initial_guess(Vec guess) override { guess_ = guess; }
+  void estimate(const State& state, const std::vector<Vec>&, const StepInfo& info,
+                std::vector<double>& est) override {
+    m_.projection_rhs(state.get("face_velocity").vec(), info.dt, m_.b);
+    PetscHandle<Vec> p;
+    SIMFUSE_PETSC(VecDuplicate(state.get("pressure").vec(), p.out()));
+    SIMFUSE_PETSC(VecCopy(state.get("pressure").vec(), p));
+    SIMFUSE_PETSC(MatNullSpaceRemove(m_.nullspace, p));
+    est.assign(1, m_.relative_residual(p) / m_.opt.check_rtol);
+  }
+  std::string estimate_description() const override {
+    return fmt::format("relative residual ||b - A p|| / ||b|| of the pressure Poisson equation / {:g} (check_rtol)",
+                       m_.opt.check_rtol);
+  }
+
+ private:
+  Vec guess_ = nullptr;
+};
+
+class Correct final : public NsStep {
+ public:
+  Correct(NavierStokesSolver::Impl& m, bool& steady) : NsStep(m, "correct"), steady_(steady) {}
+  std::vector<std::string> reads() const override { return {"face_velocity", "pressure"}; }
+  std::vector<std::string> writes() const override { return {"face_velocity", "velocity", "vorticity"}; }
+  void apply(State& state, const StepInfo& info) override {
+    Field& fv = state.get("face_velocity");
+    {
+      GhostedVec gp(m_.grid.dm(1), state.get("pressure").vec());
+      const ArrayView p(gp.get(), gp.box(), 1, true);
+      ArrayView u = fv.view();
+      const double cx = info.dt / m_.hx, cy = info.dt / m_.hy;
+      for_each(m_.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+        if (m_.u_unknown(i)) u(i, j, 0, 0) -= cx * (p(i + 1, j) - p(i, j));
+        if (m_.v_unknown(j)) u(i, j, 0, 1) -= cy * (p(i, j + 1) - p(i, j));
+      });
+    }
+    m_.derived();
+    ++m_.steps;
+    m_.t = info.t + info.dt;
+    SIMFUSE_PETSC(VecAYPX(m_.u_start, -1.0, fv.vec()));
+    PetscReal change = 0;
+    SIMFUSE_PETSC(VecNorm(m_.u_start, NORM_INFINITY, &change));
+    m_.last_change = change / info.dt;
+    steady_ = m_.opt.steady_tol > 0 && m_.last_change < m_.opt.steady_tol;
+  }
+
+ private:
+  bool& steady_;
+};
+
+}  // namespace
+
+// ----------------------------------------------------------------------------- solver
+
+void NavierStokesSolver::declare(Schema& s) {
+  s.add_real("viscosity", "kinematic viscosity nu (= U L / Re)").required().positive();
+  s.add_string("initial", "initial velocity: rest, or the Taylor-Green vortex (periodic domain, exact solution known)")
+      .def("rest")
+      .choices({"rest", "taylor_green"});
+  Schema& w = s.add_section("wall_velocity", "tangential velocity of each wall (e.g. a lid: y_hi: 1)");
+  for (const char* f : kFaces) w.add_real(f, fmt::format("tangential velocity of the {} wall", f)).def(0.0);
+  s.add_real("max_cfl", "the run fails when dt (|u|/hx + |v|/hy) exceeds this").def(0.5).positive().max(2.0);
+  s.add_real("steady_tol", "stop when max |u^{n+1} - u^n| / dt is below this (0: run to the end)")
+      .def(0.0)
+      .non_negative();
+  Schema& p = s.add_section("projection", "the pressure Poisson solve");
+  p.add_real("rtol", "relative tolerance of the KSP (-project_ksp_rtol overrides)").def(1e-8).positive().max(0.1);
+  p.add_string("guess", "initial guess: the previous pressure, its linear extrapolation 2 p^n - p^{n-1}, or zero")
+      .def("previous")
+      .choices({"previous", "extrapolate", "zero"});
+  p.add_real("check_rtol", "a proposed pressure (a model's) is acceptable when ||b - A p|| / ||b|| <= this")
+      .def(1e-3)
+      .positive();
+}
+
+NavierStokesSolver::NavierStokesSolver(const SolverContext& ctx) : grid_(ctx.grid) {
+  const Params& p = ctx.params;
+  if (grid_.dim() != 2)
+    throw UserError(fmt::format("navier_stokes is a 2D solver; the grid is {}D", grid_.dim()),
+                    "give grid.n two entries, e.g. n: [129, 129]");
+  if (!grid_.cell_centered())
+    throw UserError("navier_stokes uses a staggered (MAC) grid, but grid.centering is 'vertex'",
+                    "add 'centering: cell' to grid: (n is then the number of cells per direction)");
+  Impl::Opt o;
+  o.nu = p.get<double>("viscosity");
+  o.initial = p.get<std::string>("initial");
+  const Params& w = p.sub("wall_velocity");
+  for (int f = 0; f < 4; ++f) {
+    o.wall[f] = w.get<double>(kFaces[f]);
+    if (o.wall[f] != 0 && grid_.periodic(f / 2))
+      w.fail(kFaces[f], fmt::format("the {} direction is periodic: it has no wall", f < 2 ? "x" : "y"),
+             "remove this wall velocity, or make the direction a wall (grid.periodic)");
+  }
+  o.max_cfl = p.get<double>("max_cfl");
+  o.steady_tol = p.get<double>("steady_tol");
+  const Params& pp = p.sub("projection");
+  o.rtol = pp.get<double>("rtol");
+  o.guess = pp.get<std::string>("guess");
+  o.check_rtol = pp.get<double>("check_rtol");
+  if (o.initial == "taylor_green" && !(grid_.periodic(0) && grid_.periodic(1)))
+    p.fail("initial", "the Taylor-Green vortex needs a periodic domain", "set grid.periodic: [true, true]");
+
+  // Explicit diffusion is stable for nu dt (1/hx^2 + 1/hy^2) <= 1/2.
+  const double hx = grid_.h(0), hy = grid_.h(1);
+  const double limit = 0.5 / (o.nu * (1 / (hx * hx) + 1 / (hy * hy)));
+  if (ctx.dt > limit)
+    p.fail("viscosity",
+           fmt::format("time.dt = {:g} exceeds the explicit diffusion limit {:.4g} for viscosity {:g} on this grid "
+                       "(h = {:g})",
+                       ctx.dt, limit, o.nu, std::min(hx, hy)),
+           fmt::format("use time.dt <= {:.4g}", limit));
+
+  impl_ = std::make_unique<Impl>(*this, grid_, o);
+  state_.add(grid_, "face_velocity", {"u", "v"});
+  state_.add(grid_, "velocity", {"u", "v"}, true);
+  state_.add(grid_, "pressure");
+  state_.add(grid_, "vorticity");
+  state_.add(grid_, "pressure_old");
+  Impl& m = *impl_;
+  for (auto* v : {&m.n_old, &m.work, &m.u_start})
+    SIMFUSE_PETSC(VecDuplicate(state_.get("face_velocity").vec(), v->out()));
+  SIMFUSE_PETSC(VecDuplicate(state_.get("pressure").vec(), m.p_hist.out()));
+  if (o.initial == "taylor_green") m.set_taylor_green(ctx.t0);
+  SIMFUSE_PETSC(VecCopy(state_.get("pressure").vec(), m.p_hist));
+  SIMFUSE_PETSC(VecCopy(state_.get("pressure").vec(), state_.get("pressure_old").vec()));
+  m.derived();
+  m.assemble();
+  t0_ = ctx.t0;
+
+  m.t = ctx.t0;
+  m.energy0 = kinetic_energy();
+  m.steps_plan.push_back(std::make_unique<Advect>(m));
+  m.steps_plan.push_back(std::make_unique<Diffuse>(m));
+  m.steps_plan.push_back(std::make_unique<Project>(m));
+  m.steps_plan.push_back(std::make_unique<Correct>(m, steady_));
+}
+
+NavierStokesSolver::~NavierStokesSolver() = default;
+
+std::vector<PlanEntry> NavierStokesSolver::plan() {
+  std::vector<PlanEntry> out;
+  for (auto& s : impl_->steps_plan) out.push_back({s.get(), 1.0});
+  return out;
+}
+
+bool NavierStokesSolver::exact_solution(const std::string& field, double t, Vec out) {
+  const Impl& m = *impl_;
+  if (m.opt.initial != "taylor_green") return false;
+  if (field != "velocity" && field != "pressure" && field != "face_velocity") return false;
+  const int nc = field == "pressure" ? 1 : 2;
+  ArrayView o(out, grid_.owned(), nc);
+  for_each(grid_.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+    const double x = grid_.x(0, i), y = grid_.x(1, j);
+    if (field == "pressure") {
+      o(i, j) = m.tg_p(x, y, t);
+    } else if (field == "velocity") {
+      o(i, j, 0, 0) = m.tg_u(x, y, t);
+      o(i, j, 0, 1) = m.tg_v(x, y, t);
+    } else {
+      o(i, j, 0, 0) = m.tg_u(x + 0.5 * m.hx, y, t);
+      o(i, j, 0, 1) = m.tg_v(x, y + 0.5 * m.hy, t);
+    }
+  });
+  return true;
+}
+
+double NavierStokesSolver::kinetic_energy() const {
+  const Impl& m = *impl_;
+  const ArrayView a = state_.get("face_velocity").view_read();
+  double e = 0;
+  for_each(grid_.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+    e += a(i, j, 0, 0) * a(i, j, 0, 0) + a(i, j, 0, 1) * a(i, j, 0, 1);
+  });
+  MPI_Allreduce(MPI_IN_PLACE, &e, 1, MPI_DOUBLE, MPI_SUM, grid_.comm());
+  return 0.5 * e * m.hx * m.hy;
+}
+
+double NavierStokesSolver::max_divergence() const {
+  PetscHandle<Vec> d;
+  SIMFUSE_PETSC(VecDuplicate(state_.get("pressure").vec(), d.out()));
+  impl_->divergence(state_.get("face_velocity").vec(), d);
+  PetscReal n = 0;
+  SIMFUSE_PETSC(VecNorm(d, NORM_INFINITY, &n));
+  return n;
+}
+
+int NavierStokesSolver::last_projection_iterations() const { return impl_->last_its; }
+
+std::pair<std::vector<double>, std::vector<double>> NavierStokesSolver::centerlines() const {
+  const Impl& m = *impl_;
+  const ArrayView vel = state_.get("velocity").view_read();
+  const PetscInt nx = m.nx, ny = m.ny;
+  // The mid-line is a row of cell centres when n is odd, else midway between two rows.
+  auto weights = [](PetscInt n, PetscInt idx) {
+    if (n % 2 == 1) return idx == n / 2 ? 1.0 : 0.0;
+    return idx == n / 2 || idx == n / 2 - 1 ? 0.5 : 0.0;
+  };
+  std::vector<double> u(static_cast<size_t>(ny), 0.0), v(static_cast<size_t>(nx), 0.0);
+  for_each(grid_.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+    u[static_cast<size_t>(j)] += weights(nx, i) * vel(i, j, 0, 0);
+    v[static_cast<size_t>(i)] += weights(ny, j) * vel(i, j, 0, 1);
+  });
+  MPI_Allreduce(MPI_IN_PLACE, u.data(), static_cast<int>(u.size()), MPI_DOUBLE, MPI_SUM, grid_.comm());
+  MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_DOUBLE, MPI_SUM, grid_.comm());
+  return {u, v};
+}
+
+std::vector<std::string> NavierStokesSolver::write_results(const std::string& dir) {
+  const auto [u, v] = centerlines();
+  if (grid_.rank() == 0) {
+    auto write = [&](const std::string& name, const char* header, int axis, const std::vector<double>& vals) {
+      const std::string tmp = dir + "/" + name + ".tmp";
+      {
+        std::ofstream f(tmp, std::ios::trunc);
+        f << header << "\n";
+        for (size_t k = 0; k < vals.size(); ++k)
+          f << fmt::format("{:.10g},{:.10g}\n", grid_.x(axis, static_cast<PetscInt>(k)), vals[k]);
+        if (!f) throw RunFailure("cannot write " + dir + "/" + name, "check the output folder is writable");
+      }
+      std::rename(tmp.c_str(), (dir + "/" + name).c_str());
+    };
+    write("centerline_u.csv", "y,u", 1, u);
+    write("centerline_v.csv", "x,v", 0, v);
+  }
+  return {"centerline_u.csv", "centerline_v.csv"};
+}
+
+std::map<std::string, std::string> NavierStokesSolver::describe() const {
+  KSPType kt;
+  PC pc;
+  PCType pt;
+  SIMFUSE_PETSC(KSPGetType(impl_->ksp, &kt));
+  SIMFUSE_PETSC(KSPGetPC(impl_->ksp, &pc));
+  SIMFUSE_PETSC(PCGetType(pc, &pt));
+  return {{"grid", "staggered (MAC), cell-centred pressure"},
+          {"advection", "central, Adams-Bashforth 2"},
+          {"diffusion", "explicit Euler"},
+          {"project_solver", fmt::format("{} + {}", kt ? kt : "?", pt ? pt : "?")},
+          {"viscosity", fmt::format("{:g}", impl_->opt.nu)}};
+}
+
+std::map<std::string, double> NavierStokesSolver::metrics() {
+  std::map<std::string, double> out{{"kinetic_energy", kinetic_energy()},
+                                    {"max_divergence", max_divergence()},
+                                    {"cfl", impl_->last_cfl},
+                                    {"max_velocity_change_rate", impl_->last_change}};
+  if (impl_->opt.initial == "taylor_green") {
+    // Exact decay: E(t) = E(t0) exp(-2 nu (kx^2 + ky^2) (t - t0)).
+    const double r = impl_->tg_rate(impl_->t) / impl_->tg_rate(t0_);
+    out["kinetic_energy_exact"] = impl_->energy0 * r * r;
+    out["kinetic_energy_error"] = out["kinetic_energy"] / (impl_->energy0 * r * r) - 1;
+  }
+  return out;
+}
+
+}  // namespace simfuse
