@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
   char** pargv = petsc_args.data();
   PetscInitialize(&pargc, &pargv, nullptr, nullptr);
   install_petsc_error_handler();
+  limit_blas_threads();
   int rank = 0;
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
   init_logging(rank, Verbosity::quiet);

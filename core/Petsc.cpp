@@ -1,7 +1,9 @@
 #include "core/Petsc.hpp"
 
+#include <dlfcn.h>
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -45,10 +47,20 @@ void install_petsc_error_handler() {
   PetscPushErrorHandler(record_error, nullptr);
 }
 
+void limit_blas_threads() {
+  if (std::getenv("OMP_NUM_THREADS")) return;  // the user decided
+  // Looked up at run time: the BLAS behind libblas.so.3 may be OpenBLAS (OpenMP or
+  // pthreads) or the reference BLAS, and the OpenMP runtime may not be loaded at all.
+  using SetThreads = void (*)(int);
+  for (const char* name : {"openblas_set_num_threads", "omp_set_num_threads"})
+    if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, name))) fn(1);
+}
+
 PetscSession::PetscSession(int* argc, char*** argv) {
   PetscErrorCode ierr = PetscInitialize(argc, argv, nullptr, nullptr);
   if (ierr) throw InternalError("PetscInitialize failed", __FILE__, __LINE__);
   install_petsc_error_handler();
+  limit_blas_threads();
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank_);
   MPI_Comm_size(PETSC_COMM_WORLD, &size_);
 }

@@ -42,6 +42,13 @@ class PetscError : public InternalError {
 /// Done by PetscSession; call it yourself if you initialise PETSc another way.
 void install_petsc_error_handler();
 
+/// One BLAS/OpenMP thread per MPI rank unless OMP_NUM_THREADS says otherwise. OpenBLAS's
+/// OpenMP build otherwise threads vector norms and dots over every core: with a second
+/// process (another rank, a test, a build) on a 2-core machine its spinning threads made
+/// PETSc's VecNorm 2000x and a pressure solve 20x slower (docs/benchmarks.md). Called by
+/// PetscSession; programs that call PetscInitialize themselves call it too.
+void limit_blas_threads();
+
 }  // namespace simfuse
 
 #define SIMFUSE_PETSC(...)                                                                                           \

@@ -13,6 +13,7 @@ struct PetscListener : Catch::TestEventListenerBase {
   void testRunStarting(Catch::TestRunInfo const&) override {
     PetscInitialize(nullptr, nullptr, nullptr, nullptr);
     simfuse::install_petsc_error_handler();
+    simfuse::limit_blas_threads();
     int rank = 0;
     MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
     simfuse::init_logging(rank, simfuse::Verbosity::quiet);
