@@ -336,7 +336,8 @@ class ReplacePolicy : public Policy {
     stats.check_seconds += wall_time() - t0;
     if (why) {
       (why == 1 ? stats.fallback_nan : stats.fallback_estimate) += binding_.points();
-      whole_fallback(step, state, info, stats);
+      // An iterative sub-step continues from a finite prediction instead of starting over.
+      whole_fallback(step, state, info, stats, why == 3 ? out.vec() : nullptr);
     } else {
       stats.accepted += binding_.points();
     }
@@ -354,9 +355,18 @@ class ReplacePolicy : public Policy {
     return est;
   }
 
-  void whole_fallback(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) {
+  // Restores the sub-step's inputs and runs it classically; an Iterative sub-step starts
+  // from `proposal` (the rejected prediction, if finite) as its initial guess.
+  void whole_fallback(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats,
+                      Vec proposal = nullptr) {
+    auto* iterative = dynamic_cast<Iterative*>(&step);
+    if (proposal && iterative) {
+      if (!proposal_) SIMFUSE_PETSC(VecDuplicate(proposal, proposal_.out()));
+      SIMFUSE_PETSC(VecCopy(proposal, proposal_));
+    }
     for (auto& [f, v] : before_) SIMFUSE_PETSC(VecCopy(v, state.get(f).vec()));
     ++stats.whole_fallbacks;
+    if (proposal && iterative) iterative->set_initial_guess(proposal_);
     run_classical(step, state, info, stats);
   }
 
@@ -371,6 +381,7 @@ class ReplacePolicy : public Policy {
   double tol_ = 1, margin_ = 0;
   bool use_estimate_ = true;
   std::map<std::string, PetscHandle<Vec>> before_;
+  PetscHandle<Vec> proposal_;  // a rejected prediction, the initial guess of the fallback
   std::vector<double> lo_, hi_;
 };
 
@@ -445,7 +456,8 @@ void register_policies() {
     r.add(
         "guarded",
         "the model's prediction, checked (NaN/Inf, training ranges, the sub-step's error estimate); rejected points "
-        "(or the whole sub-step) fall back to the classical code",
+        "(or the whole sub-step) fall back to the classical code; an iterative sub-step continues from the rejected "
+        "prediction",
         [](Schema& s) {
           declare_model_keys(s);
           declare_guard_keys(s);

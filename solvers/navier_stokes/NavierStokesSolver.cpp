@@ -498,6 +498,16 @@ NavierStokesSolver::NavierStokesSolver(const SolverContext& ctx) : grid_(ctx.gri
                        ctx.dt, limit, o.nu, std::min(hx, hy)),
            fmt::format("use time.dt <= {:.4g}", limit));
 
+  // A moving wall drags the fluid next to it at its own speed from the first step.
+  for (int f = 0; f < 4; ++f) {
+    const double cfl = std::abs(o.wall[f]) * ctx.dt / (f < 2 ? hy : hx);
+    if (cfl > o.max_cfl)
+      w.fail(kFaces[f],
+             fmt::format("a wall moving at {:g} gives a CFL number {:.3g} > max_cfl = {:g} with time.dt = {:g}",
+                         o.wall[f], cfl, o.max_cfl, ctx.dt),
+             fmt::format("use time.dt <= {:.3g}", 0.9 * o.max_cfl * (f < 2 ? hy : hx) / std::abs(o.wall[f])));
+  }
+
   impl_ = std::make_unique<Impl>(*this, grid_, o);
   state_.add(grid_, "face_velocity", {"u", "v"});
   state_.add(grid_, "velocity", {"u", "v"}, true);

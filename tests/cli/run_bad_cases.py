@@ -3,7 +3,9 @@
   - the exit code (2 unless the file says `# exit: N`);
   - every `# expect: <text>` line appears in what simfuse printed (once, also on 2 ranks);
   - no crash signature (PETSc traceback, uncaught exception, signal, MPI abort);
-  - nothing was written: the output folder does not exist afterwards.
+  - nothing was written: the output folder does not exist afterwards -- except for a run
+    that fails while running (`# exit: 3`): its output so far stays, with a summary.json
+    whose status is "failed" and whose message is the error.
 `# args: ...` adds command-line arguments; `@missing` runs a case file that does not exist;
 `# command: train|generate` runs that sub-command on the file instead of `run` (its
 outputs, named under /tmp/simfuse_bad_spec_*, must not exist afterwards).
@@ -12,6 +14,7 @@ YAML, schema, solver set-up, PETSc options, output, --set), as mpirun starts slo
 Usage: run_bad_cases.py SIMFUSE CASE_DIR [--np 2] [--mpiexec mpirun]
 """
 import argparse
+import json
 import os
 import shlex
 import subprocess
@@ -92,7 +95,15 @@ def main():
             for bad in FORBIDDEN:
                 if bad in text:
                     problems.append(f"crash signature {bad!r}")
-            if os.path.isfile(out) or (os.path.isdir(out) and os.listdir(out)):
+            if code == 3:
+                try:
+                    with open(os.path.join(out, "summary.json")) as f:
+                        summary = json.load(f)
+                    if summary.get("status") != "failed" or not summary.get("message"):
+                        problems.append(f"summary.json of a failed run says status {summary.get('status')!r}")
+                except (OSError, ValueError) as e:
+                    problems.append(f"a failed run left no readable summary.json: {e}")
+            elif os.path.isfile(out) or (os.path.isdir(out) and os.listdir(out)):
                 problems.append(f"output written to {out}: {os.listdir(out)}")
             status = "ok  " if not problems else "FAIL"
             print(f"{status} {name}")
