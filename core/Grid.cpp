@@ -70,7 +70,8 @@ Grid::Grid(MPI_Comm comm, const GridSpec& spec) : comm_(comm), spec_(spec) {
     spec_.periodic[d] = false;
   }
   for (int d = 0; d < spec_.dim; ++d)
-    h_[d] = (spec_.upper[d] - spec_.lower[d]) / static_cast<double>(spec_.periodic[d] || spec_.cell_centered ? spec_.n[d] : spec_.n[d] - 1);
+    h_[d] = (spec_.upper[d] - spec_.lower[d]) /
+            static_cast<double>(spec_.periodic[d] || spec_.cell_centered ? spec_.n[d] : spec_.n[d] - 1);
 
   // Check the layout is possible before PETSc refuses it with a less helpful message.
   PetscInt min_n = spec_.n[0];

@@ -25,7 +25,7 @@ struct GridSpec {
   std::array<double, 3> upper{1, 1, 1};
   std::array<bool, 3> periodic{false, false, false};
   int stencil_width = 1;
-  bool box_stencil = false;  ///< box (corners) instead of star stencil for ghost exchange
+  bool box_stencil = false;    ///< box (corners) instead of star stencil for ghost exchange
   bool cell_centered = false;  ///< points are cell centres (see the file comment)
   std::array<PetscInt, 3> procs{PETSC_DECIDE, PETSC_DECIDE, PETSC_DECIDE};
 

@@ -95,7 +95,7 @@ struct Simulation::Impl {
   json extra = json::object();
   std::vector<std::pair<std::string, std::function<json()>>> end_hooks;
   std::vector<std::string> result_files;  // Solver::write_results
-  std::vector<SubStepStats> prev_stats;  // totals at the previous steps.csv row
+  std::vector<SubStepStats> prev_stats;   // totals at the previous steps.csv row
 };
 
 namespace {

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config git
-  libpetsc-real-dev
+  libpetsc-real-dev libpetsc3.18-dev-examples
   libtorch-dev
   libvtk9-dev
   libyaml-cpp-dev

@@ -154,7 +154,7 @@ int cmd_compare(const CommonOptions& o) {
       const Field& b = twin.solver().state().get(name);
       for (int c = 0; c < a.ncomp(); ++c) {
         const ErrorNorms n = error_norms(ai.grid(), a.vec(), b.vec(), a.ncomp(), c);
-        const std::string label = a.ncomp() == 1 ? name : a.components()[c];
+        const std::string label = a.ncomp() == 1 ? name : name + "_" + a.components()[c];  // as in errors
         at[label] = {{"l2", n.l2}, {"linf", n.linf}, {"rel_l2", n.rel_l2()}};
         csv << ai.steps_done() << "," << fmt::format("{:.10g}", ai.time()) << "," << label << ","
             << fmt::format("{:.6e},{:.6e},{:.6e}", n.l2, n.linf, n.rel_l2()) << "\n";

@@ -357,8 +357,7 @@ class ReplacePolicy : public Policy {
 
   // Restores the sub-step's inputs and runs it classically; an Iterative sub-step starts
   // from `proposal` (the rejected prediction, if finite) as its initial guess.
-  void whole_fallback(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats,
-                      Vec proposal = nullptr) {
+  void whole_fallback(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats, Vec proposal = nullptr) {
     auto* iterative = dynamic_cast<Iterative*>(&step);
     if (proposal && iterative) {
       if (!proposal_) SIMFUSE_PETSC(VecDuplicate(proposal, proposal_.out()));

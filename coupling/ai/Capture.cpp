@@ -70,11 +70,10 @@ Capture::Capture(const Grid& grid, const State& state, const SubStep& step, Capt
       throw UserError(fmt::format("capture.{}: stencil patches need a 2D grid", spec_.substep),
                       "use points: for pointwise data");
     for (int d = 0; d < 2; ++d)
-      if (!grid.periodic(d) && spec_.patch + 2 * spec_.radius > grid.n(d))
-        throw UserError(fmt::format("capture.{}: a patch of {} points plus a margin of {} does not fit the grid ({} "
-                                    "points along {})",
-                                    spec_.substep, spec_.patch, spec_.radius, grid.n(d), "xy"[d]),
-                        "use a smaller patch or radius");
+      if (!grid.periodic(d) && spec_.patch > grid.n(d))
+        throw UserError(fmt::format("capture.{}: a patch of {} points does not fit the grid ({} points along {})",
+                                    spec_.substep, spec_.patch, grid.n(d), "xy"[d]),
+                        "use a smaller patch");
   }
 }
 
@@ -100,8 +99,11 @@ void Capture::sample_sites(long step) {
     for (long p = 0; p < spec_.patches; ++p) {
       PetscInt o[2];
       for (int d = 0; d < 2; ++d) {
-        const PetscInt lo = grid_.periodic(d) ? 0 : spec_.radius;
-        const PetscInt hi = grid_.periodic(d) ? grid_.n(d) - 1 : grid_.n(d) - spec_.patch - spec_.radius;
+        // Patches may touch a wall: their margin beyond it repeats the wall values, as the
+        // model's input does at inference (FieldBridge's stencil_input), so models learn the
+        // boundary cells too.
+        const PetscInt lo = 0;
+        const PetscInt hi = grid_.periodic(d) ? grid_.n(d) - 1 : grid_.n(d) - spec_.patch;
         o[d] = std::uniform_int_distribution<PetscInt>(lo, hi)(gen);
       }
       if (own.contains(o[0], o[1], 0)) sites_.push_back({0, o[0], o[1], 0});
@@ -126,8 +128,12 @@ void Capture::read(const State& state, const std::vector<std::string>& fields, i
       }
     return;
   }
-  // Patches: channels first, [C, size + 2 margin, size + 2 margin] per site.
+  // Patches: channels first, [C, size + 2 margin, size + 2 margin] per site. Beyond a wall
+  // the nearest wall value is repeated.
   const int w = size + 2 * margin;
+  auto clamp = [&](int d, PetscInt i) {
+    return grid_.periodic(d) ? i : std::min<PetscInt>(std::max<PetscInt>(i, 0), grid_.n(d) - 1);
+  };
   std::vector<std::vector<double>> per_site(sites_.size());
   for (const auto& f : fields) {
     const Field& fld = state.get(f);
@@ -137,7 +143,7 @@ void Capture::read(const State& state, const std::vector<std::string>& fields, i
       for (int c = 0; c < fld.ncomp(); ++c)
         for (int jj = 0; jj < w; ++jj)
           for (int ii = 0; ii < w; ++ii)
-            per_site[s].push_back(a(sites_[s].i0 - margin + ii, sites_[s].j0 - margin + jj, 0, c));
+            per_site[s].push_back(a(clamp(0, sites_[s].i0 - margin + ii), clamp(1, sites_[s].j0 - margin + jj), 0, c));
   }
   for (auto& v : per_site) out.insert(out.end(), v.begin(), v.end());
 }

@@ -211,12 +211,12 @@ class NavierStokesSolver::Impl {
 
   // Solves A p = b from the initial guess in p (and `guess`, if any). Collective.
   void solve(Vec p, Vec guess, double t) {
-    const Vec p_old = s_.state_.get("pressure_old").vec();
+    const Vec dp = s_.state_.get("pressure_change").vec();
     if (guess) {
       SIMFUSE_PETSC(VecCopy(guess, guess_copy));
       least_residual_combination(A, b, p, guess_copy, ax, ag);
     } else if (opt.guess == "extrapolate") {
-      SIMFUSE_PETSC(VecAXPBY(p, -1.0, 2.0, p_old));  // 2 p^n - p^{n-1}
+      SIMFUSE_PETSC(VecAXPY(p, 1.0, dp));  // p^n + (p^n - p^{n-1})
     } else if (opt.guess == "zero") {
       SIMFUSE_PETSC(VecSet(p, 0.0));
     }
@@ -279,8 +279,7 @@ class NavierStokesSolver::Impl {
   double tg_p(double x, double y, double t) const {
     const double r = kx() / ky();
     const double e = tg_rate(t);
-    return 0.25 * (std::cos(2 * kx() * (x - grid.lower(0))) + r * r * std::cos(2 * ky() * (y - grid.lower(1)))) * e *
-           e;
+    return 0.25 * (std::cos(2 * kx() * (x - grid.lower(0))) + r * r * std::cos(2 * ky() * (y - grid.lower(1)))) * e * e;
   }
   double tg_rate(double t) const { return std::exp(-opt.nu * (kx() * kx() + ky() * ky()) * t); }
 
@@ -313,8 +312,8 @@ class NavierStokesSolver::Impl {
   double last_cfl = 0;
   double last_change = 0;  // max |u^{n+1} - u^n| / dt
   long steps = 0;
-  double t = 0;        // time of the state
-  double energy0 = 0;  // kinetic energy at t0
+  double t = 0;                                      // time of the state
+  double energy0 = 0;                                // kinetic energy at t0
   std::vector<std::unique_ptr<SubStep>> steps_plan;  // advect, diffuse, project, correct
 };
 
@@ -336,12 +335,12 @@ class Advect final : public NsStep {
  public:
   explicit Advect(NavierStokesSolver::Impl& m) : NsStep(m, "advect") {}
   std::vector<std::string> reads() const override { return {"face_velocity", "pressure"}; }
-  std::vector<std::string> writes() const override { return {"face_velocity", "pressure_old"}; }
+  std::vector<std::string> writes() const override { return {"face_velocity", "pressure_change"}; }
   void apply(State& state, const StepInfo& info) override {
     Vec u = state.get("face_velocity").vec();
     SIMFUSE_PETSC(VecCopy(u, m_.u_start));
-    // History for models and extrapolated guesses: pressure_old = p^{n-1}.
-    SIMFUSE_PETSC(VecCopy(m_.p_hist, state.get("pressure_old").vec()));
+    // History for models and extrapolated guesses: pressure_change = p^n - p^{n-1}.
+    SIMFUSE_PETSC(VecWAXPY(state.get("pressure_change").vec(), -1.0, m_.p_hist, state.get("pressure").vec()));
     SIMFUSE_PETSC(VecCopy(state.get("pressure").vec(), m_.p_hist));
 
     const double speed = m_.advection(u, m_.work);
@@ -377,7 +376,7 @@ class Diffuse final : public NsStep {
 class Project final : public NsStep, public Iterative, public Checkable {
  public:
   explicit Project(NavierStokesSolver::Impl& m) : NsStep(m, "project") {}
-  std::vector<std::string> reads() const override { return {"face_velocity", "pressure", "pressure_old"}; }
+  std::vector<std::string> reads() const override { return {"face_velocity", "pressure", "pressure_change"}; }
   std::vector<std::string> writes() const override { return {"pressure"}; }
   void apply(State& state, const StepInfo& info) override {
     Vec g = guess_;
@@ -387,8 +386,7 @@ class Project final : public NsStep, public Iterative, public Checkable {
   }
   int last_iterations() const override { return m_.last_its; }
   void set_initial_guess(Vec guess) override { guess_ = guess; }
-  void estimate(const State& state, const std::vector<Vec>&, const StepInfo& info,
-                std::vector<double>& est) override {
+  void estimate(const State& state, const std::vector<Vec>&, const StepInfo& info, std::vector<double>& est) override {
     m_.projection_rhs(state.get("face_velocity").vec(), info.dt, m_.b);
     PetscHandle<Vec> p;
     SIMFUSE_PETSC(VecDuplicate(state.get("pressure").vec(), p.out()));
@@ -513,14 +511,13 @@ NavierStokesSolver::NavierStokesSolver(const SolverContext& ctx) : grid_(ctx.gri
   state_.add(grid_, "velocity", {"u", "v"}, true);
   state_.add(grid_, "pressure");
   state_.add(grid_, "vorticity");
-  state_.add(grid_, "pressure_old");
+  state_.add(grid_, "pressure_change");
   Impl& m = *impl_;
   for (auto* v : {&m.n_old, &m.work, &m.u_start})
     SIMFUSE_PETSC(VecDuplicate(state_.get("face_velocity").vec(), v->out()));
   SIMFUSE_PETSC(VecDuplicate(state_.get("pressure").vec(), m.p_hist.out()));
   if (o.initial == "taylor_green") m.set_taylor_green(ctx.t0);
   SIMFUSE_PETSC(VecCopy(state_.get("pressure").vec(), m.p_hist));
-  SIMFUSE_PETSC(VecCopy(state_.get("pressure").vec(), state_.get("pressure_old").vec()));
   m.derived();
   m.assemble();
   t0_ = ctx.t0;
@@ -582,7 +579,9 @@ double NavierStokesSolver::max_divergence() const {
   return n;
 }
 
-int NavierStokesSolver::last_projection_iterations() const { return impl_->last_its; }
+int NavierStokesSolver::last_projection_iterations() const {
+  return impl_->last_its;
+}
 
 std::pair<std::vector<double>, std::vector<double>> NavierStokesSolver::centerlines() const {
   const Impl& m = *impl_;

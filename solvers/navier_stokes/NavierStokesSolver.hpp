@@ -16,7 +16,8 @@
 /// x-velocity on the east face and the y-velocity on the north face of each cell (field
 /// `face_velocity`, the unknowns). Walls carry a tangential velocity (a moving lid);
 /// directions may be periodic. Output fields are cell-centred: `velocity` (a vector),
-/// `pressure`, `vorticity`. Runs may stop at a steady state (`steady_tol`).
+/// `pressure`, `vorticity`; `pressure_change` (dp^n = p^n - p^{n-1}) is there
+/// for surrogates and diagnostics. Runs may stop at a steady state (`steady_tol`).
 ///
 /// The splitting of advection and diffusion is first order in time (second order with dt
 /// proportional to h^2, which the explicit viscous limit enforces anyway); the spatial

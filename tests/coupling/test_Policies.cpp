@@ -11,6 +11,7 @@
 #include "coupling/Simulation.hpp"
 #include "coupling/ai/AiPolicies.hpp"
 #include "coupling/ai/Capture.hpp"
+#include "coupling/ai/FieldBridge.hpp"
 #include "postproc/Norms.hpp"
 #include "support/TestUtil.hpp"
 
@@ -264,4 +265,73 @@ TEST_CASE("Capturing a sub-step does not change the run's results", "[torch][mpi
   // 3 react calls captured (steps 2, 4, 6), 100 points each, over all ranks.
   const Dataset d = caps[1]->spec().substep == "react" ? caps[1]->gather(0) : caps[0]->gather(0);
   if (test::world_rank() == 0) CHECK(d.size() == 300);
+}
+
+TEST_CASE("Captured patches at a wall repeat the wall values, exactly as a stencil model's input does", "[torch]") {
+  // u = x + 100 y on a 12^2 grid: every value names its point. Patches of 4 with a margin
+  // of 2, many of them touching walls.
+  auto sim = make(R"Y(
+name: patches
+grid: {n: [12, 12]}
+solver: {type: diffusion, params: {initial: "x + 100*y", bc: {default: neumann}}}
+time: {dt: 1.0e-3, steps: 1}
+capture: {diffuse: {every: 1, patches: 200, patch: 4, radius: 2, seed: 3}}
+)Y");
+  const auto caps = Capture::attach_all(*sim, false);
+  REQUIRE(caps.size() == 1);
+  // The model's view of the field before the step: the whole grid with 2 replicated layers.
+  const at::Tensor whole = stencil_input(sim->solver().state().get("u"), 2);  // [1, 1, 16, 16]
+  sim->step();
+  const Dataset d = caps[0]->gather(0);
+  REQUIRE(d.size() == 200);
+  const double h = 1.0 / 11;
+  int at_wall = 0;
+  for (int64_t s = 0; s < d.size(); ++s) {
+    const at::Tensor in = d.inputs[s][0];  // [8, 8]
+    // The patch's first inner point (margin 2) gives its origin.
+    const double v = in[2][2].item<double>() / h;
+    const int64_t j0 = std::lround(std::floor(v / 100.0 + 1e-9)), i0 = std::lround(v - 100.0 * j0);
+    if (i0 == 0 || j0 == 0 || i0 + 4 == 12 || j0 + 4 == 12) ++at_wall;
+    const at::Tensor expect = whole[0][0].narrow(0, j0, 8).narrow(1, i0, 8);
+    INFO("patch at (" << i0 << ", " << j0 << ")");
+    REQUIRE(at::allclose(in, expect, 0, 1e-12));
+  }
+  CHECK(at_wall > 50);
+}
+
+TEST_CASE("The projection under warm_start and guarded gives the classical flow", "[torch][mpi]") {
+  auto cavity = [](const std::string& coupling) {
+    return fmt::format(R"Y(
+name: cavity_ai
+grid: {{n: [33, 33], centering: cell}}
+solver: {{type: navier_stokes, params: {{viscosity: 0.001, wall_velocity: {{y_hi: 1.0}}}}}}
+time: {{dt: 2.0e-3, steps: 20}}
+coupling: {}
+)Y",
+                       coupling);
+  };
+  const std::string model = src("cases/models/ns_project.card.yaml");
+  auto classical = make(cavity("{}"));
+  auto warm = make(cavity(fmt::format("{{project: {{type: warm_start, model: {}}}}}", model)));
+  // check_rtol 1e-3: the model's pressure is rejected and the solve continues from it.
+  auto guarded = make(cavity(fmt::format("{{project: {{type: guarded, model: {}}}}}", model)));
+  for (int i = 0; i < 20; ++i) {
+    classical->step();
+    warm->step();
+    guarded->step();
+  }
+  const Vec ref = classical->solver().state().get("face_velocity").vec();
+  for (auto* sim : {warm.get(), guarded.get()}) {
+    const auto e = error_norms(sim->grid(), sim->solver().state().get("face_velocity").vec(), ref, 2, 0);
+    INFO("velocity vs classical: rel L2 " << e.rel_l2());
+    CHECK(e.rel_l2() < 1e-7);
+    std::vector<SubStepStats> h;
+    const auto& s = stats_of(*sim, "project", h);
+    CHECK(s.surrogate_calls == 20);
+  }
+  std::vector<SubStepStats> h;
+  const auto& g = stats_of(*guarded, "project", h);
+  INFO("guarded: accepted " << g.accepted << " of " << g.points << ", whole fallbacks " << g.whole_fallbacks);
+  CHECK(g.accepted + g.fallback_estimate + g.fallback_nan == g.points);
+  CHECK(g.whole_fallbacks > 0);
 }

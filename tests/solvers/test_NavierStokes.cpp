@@ -50,7 +50,9 @@ std::unique_ptr<Simulation> make(const std::string& yaml, MPI_Comm comm = PETSC_
   return std::make_unique<Simulation>(comm, doc, ro);
 }
 
-NavierStokesSolver& ns(Simulation& sim) { return dynamic_cast<NavierStokesSolver&>(sim.solver()); }
+NavierStokesSolver& ns(Simulation& sim) {
+  return dynamic_cast<NavierStokesSolver&>(sim.solver());
+}
 
 void run(Simulation& sim) {
   while (!sim.done()) sim.step();
@@ -169,7 +171,8 @@ TEST_CASE("A warm-started projection gives the classical pressure to KSP toleran
   SIMFUSE_PETSC(VecCopy(classical, guess));
   {
     ArrayView g(guess, sim->grid().owned(), 1);
-    for_each(sim->grid().owned(), [&](PetscInt i, PetscInt j, PetscInt) { g(i, j) += 1e-3 * std::sin(7.0 * i + 3.0 * j); });
+    for_each(sim->grid().owned(),
+             [&](PetscInt i, PetscInt j, PetscInt) { g(i, j) += 1e-3 * std::sin(7.0 * i + 3.0 * j); });
   }
   SIMFUSE_PETSC(VecCopy(p0, p));
   auto* it = dynamic_cast<Iterative*>(plan[2].step);
