@@ -53,14 +53,6 @@ const Schema& train_schema() {
     sch.add_int("step_every", "epochs between steps of the step schedule").def(50).min(1);
     sch.add_real("gamma", "factor of the step schedule").def(0.5).positive();
     t.add_real("validation_fraction", "fraction of samples held out for validation").def(0.1).range(0.01, 0.9);
-    Schema& l = t.add_section("loss", "what the optimisation minimises");
-    l.add_string("type",
-                 "mse: mean squared error; gradient (stencil models): mean squared difference of neighbouring "
-                 "errors plus l2_weight x mse -- the energy norm that decides how many iterations an elliptic "
-                 "solve warm-started from the prediction needs")
-        .def("mse")
-        .choices({"mse", "gradient"});
-    l.add_real("l2_weight", "weight of the mse term in the gradient loss").def(0.01).non_negative();
     t.add_int("patience", "stop after this many epochs without a better validation loss (0: never)").def(0).min(0);
     t.add_int("seed", "random seed (initialisation, split, shuffling)").def(1).min(0);
     t.add_int("threads", "intra-op threads per rank").def(1).range(1, 256);
@@ -375,19 +367,6 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     const int64_t lo = count * rank / size, hi = count * (rank + 1) / size;
     return std::make_pair(lo, hi);
   };
-  // Sum of the loss terms of a batch of (normalised) errors.
-  const Params& lp = tp.sub("loss");
-  const bool gradient_loss = lp.get<std::string>("type") == "gradient";
-  if (gradient_loss && !stencil)
-    lp.fail("type", "the gradient loss needs a stencil model (patches)", "use type: mse for pointwise models");
-  const double l2_weight = lp.get<double>("l2_weight");
-  auto loss_sum = [&](const torch::Tensor& e) {
-    if (!gradient_loss) return e.pow(2).sum();
-    const int64_t h = e.size(2), w = e.size(3);
-    const torch::Tensor dx = e.narrow(3, 1, w - 1) - e.narrow(3, 0, w - 1);
-    const torch::Tensor dy = e.narrow(2, 1, h - 1) - e.narrow(2, 0, h - 1);
-    return dx.pow(2).sum() + dy.pow(2).sum() + l2_weight * e.pow(2).sum();
-  };
   auto validation = [&]() {
     torch::NoGradGuard ng;
     model->eval();
@@ -395,7 +374,7 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     double sse = 0;
     if (hi > lo) {
       const torch::Tensor idx = val_idx.narrow(0, lo, hi - lo);
-      sse = loss_sum(model->forward(Xn.index_select(0, idx)) - Yn.index_select(0, idx)).item<double>();
+      sse = (model->forward(Xn.index_select(0, idx)) - Yn.index_select(0, idx)).pow(2).sum().item<double>();
     }
     MPI_Allreduce(MPI_IN_PLACE, &sse, 1, MPI_DOUBLE, MPI_SUM, comm);
     model->train();
@@ -423,7 +402,7 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
       if (hi > lo) {
         const torch::Tensor idx = permt.narrow(0, b0 + lo, hi - lo);
         const torch::Tensor diff = model->forward(Xn.index_select(0, idx)) - Yn.index_select(0, idx);
-        const torch::Tensor loss = loss_sum(diff) / static_cast<double>(bn * per_sample);
+        const torch::Tensor loss = diff.pow(2).sum() / static_cast<double>(bn * per_sample);
         loss.backward();
         sse = loss.item<double>() * static_cast<double>(bn * per_sample);
       }

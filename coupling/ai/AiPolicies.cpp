@@ -278,10 +278,12 @@ class ReplacePolicy : public Policy {
         }
       }
     }
+    // One estimate per point (Pointwise sub-steps) or one for the whole sub-step.
     const std::vector<double> est = estimate(step, state, info);
     if (!est.empty()) {
+      const bool whole = est.size() == 1 && np != 1;
       for (PetscInt p = 0; p < np; ++p)
-        if (!reason[p] && !(est[p] <= tol_)) reason[p] = 3;
+        if (!reason[p] && !(est[whole ? 0 : p] <= tol_)) reason[p] = 3;
     }
     std::vector<PetscInt> rejected;
     for (PetscInt p = 0; p < np; ++p)

@@ -217,6 +217,9 @@ class NavierStokesSolver::Impl {
       least_residual_combination(A, b, p, guess_copy, ax, ag);
     } else if (opt.guess == "extrapolate") {
       SIMFUSE_PETSC(VecAXPY(p, 1.0, dp));  // p^n + (p^n - p^{n-1})
+    } else if (opt.guess == "extrapolate2") {
+      // 3 p^n - 3 p^{n-1} + p^{n-2} = p^n + 2 dp^n - dp^{n-1}
+      SIMFUSE_PETSC(VecAXPBYPCZ(p, 2.0, -1.0, 1.0, dp, s_.state_.get("pressure_change_previous").vec()));
     } else if (opt.guess == "zero") {
       SIMFUSE_PETSC(VecSet(p, 0.0));
     }
@@ -334,12 +337,16 @@ class NsStep : public SubStep {
 class Advect final : public NsStep {
  public:
   explicit Advect(NavierStokesSolver::Impl& m) : NsStep(m, "advect") {}
-  std::vector<std::string> reads() const override { return {"face_velocity", "pressure"}; }
-  std::vector<std::string> writes() const override { return {"face_velocity", "pressure_change"}; }
+  std::vector<std::string> reads() const override { return {"face_velocity", "pressure", "pressure_change"}; }
+  std::vector<std::string> writes() const override {
+    return {"face_velocity", "pressure_change", "pressure_change_previous"};
+  }
   void apply(State& state, const StepInfo& info) override {
     Vec u = state.get("face_velocity").vec();
     SIMFUSE_PETSC(VecCopy(u, m_.u_start));
-    // History for models and extrapolated guesses: pressure_change = p^n - p^{n-1}.
+    // History for models and extrapolated guesses: pressure_change = p^n - p^{n-1},
+    // pressure_change_previous = p^{n-1} - p^{n-2}.
+    SIMFUSE_PETSC(VecCopy(state.get("pressure_change").vec(), state.get("pressure_change_previous").vec()));
     SIMFUSE_PETSC(VecWAXPY(state.get("pressure_change").vec(), -1.0, m_.p_hist, state.get("pressure").vec()));
     SIMFUSE_PETSC(VecCopy(state.get("pressure").vec(), m_.p_hist));
 
@@ -376,7 +383,9 @@ class Diffuse final : public NsStep {
 class Project final : public NsStep, public Iterative, public Checkable {
  public:
   explicit Project(NavierStokesSolver::Impl& m) : NsStep(m, "project") {}
-  std::vector<std::string> reads() const override { return {"face_velocity", "pressure", "pressure_change"}; }
+  std::vector<std::string> reads() const override {
+    return {"face_velocity", "pressure", "pressure_change", "pressure_change_previous"};
+  }
   std::vector<std::string> writes() const override { return {"pressure"}; }
   void apply(State& state, const StepInfo& info) override {
     Vec g = guess_;
@@ -451,9 +460,11 @@ void NavierStokesSolver::declare(Schema& s) {
       .non_negative();
   Schema& p = s.add_section("projection", "the pressure Poisson solve");
   p.add_real("rtol", "relative tolerance of the KSP (-project_ksp_rtol overrides)").def(1e-8).positive().max(0.1);
-  p.add_string("guess", "initial guess: the previous pressure, its linear extrapolation 2 p^n - p^{n-1}, or zero")
+  p.add_string("guess",
+               "initial guess: the previous pressure, its linear (2 p^n - p^{n-1}) or quadratic (3 p^n - 3 p^{n-1} + "
+               "p^{n-2}) extrapolation in time, or zero")
       .def("previous")
-      .choices({"previous", "extrapolate", "zero"});
+      .choices({"previous", "extrapolate", "extrapolate2", "zero"});
   p.add_real("check_rtol", "a proposed pressure (a model's) is acceptable when ||b - A p|| / ||b|| <= this")
       .def(1e-3)
       .positive();
@@ -512,6 +523,7 @@ NavierStokesSolver::NavierStokesSolver(const SolverContext& ctx) : grid_(ctx.gri
   state_.add(grid_, "pressure");
   state_.add(grid_, "vorticity");
   state_.add(grid_, "pressure_change");
+  state_.add(grid_, "pressure_change_previous");
   Impl& m = *impl_;
   for (auto* v : {&m.n_old, &m.work, &m.u_start})
     SIMFUSE_PETSC(VecDuplicate(state_.get("face_velocity").vec(), v->out()));

@@ -13,6 +13,7 @@
 #include "coupling/ai/Capture.hpp"
 #include "coupling/ai/FieldBridge.hpp"
 #include "postproc/Norms.hpp"
+#include "solvers/navier_stokes/NavierStokesSolver.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;
@@ -299,7 +300,7 @@ capture: {diffuse: {every: 1, patches: 200, patch: 4, radius: 2, seed: 3}}
   CHECK(at_wall > 50);
 }
 
-TEST_CASE("The projection under warm_start and guarded gives the classical flow", "[torch][mpi]") {
+TEST_CASE("The projection under warm_start gives the classical flow, under guarded a checked one", "[torch][mpi]") {
   auto cavity = [](const std::string& coupling) {
     return fmt::format(R"Y(
 name: cavity_ai
@@ -313,7 +314,8 @@ coupling: {}
   const std::string model = src("cases/models/ns_project.card.yaml");
   auto classical = make(cavity("{}"));
   auto warm = make(cavity(fmt::format("{{project: {{type: warm_start, model: {}}}}}", model)));
-  // check_rtol 1e-3: the model's pressure is rejected and the solve continues from it.
+  // check_rtol 1e-3: a prediction is accepted when ||b - A p|| <= 1e-3 ||b||, otherwise the
+  // solve continues from it.
   auto guarded = make(cavity(fmt::format("{{project: {{type: guarded, model: {}}}}}", model)));
   for (int i = 0; i < 20; ++i) {
     classical->step();
@@ -321,17 +323,20 @@ coupling: {}
     guarded->step();
   }
   const Vec ref = classical->solver().state().get("face_velocity").vec();
-  for (auto* sim : {warm.get(), guarded.get()}) {
-    const auto e = error_norms(sim->grid(), sim->solver().state().get("face_velocity").vec(), ref, 2, 0);
-    INFO("velocity vs classical: rel L2 " << e.rel_l2());
-    CHECK(e.rel_l2() < 1e-7);
-    std::vector<SubStepStats> h;
-    const auto& s = stats_of(*sim, "project", h);
-    CHECK(s.surrogate_calls == 20);
-  }
-  std::vector<SubStepStats> h;
-  const auto& g = stats_of(*guarded, "project", h);
-  INFO("guarded: accepted " << g.accepted << " of " << g.points << ", whole fallbacks " << g.whole_fallbacks);
-  CHECK(g.accepted + g.fallback_estimate + g.fallback_nan == g.points);
-  CHECK(g.whole_fallbacks > 0);
+  auto error = [&](Simulation& sim) {
+    return error_norms(sim.grid(), sim.solver().state().get("face_velocity").vec(), ref, 2, 0).rel_l2();
+  };
+  std::vector<SubStepStats> h1, h2;
+  const auto& w = stats_of(*warm, "project", h1);
+  const auto& g = stats_of(*guarded, "project", h2);
+  INFO("warm start: rel L2 " << error(*warm) << "; guarded: rel L2 " << error(*guarded) << ", accepted " << g.accepted
+                             << " of " << g.points << ", whole fallbacks " << g.whole_fallbacks);
+  CHECK(w.surrogate_calls == 20);
+  CHECK(error(*warm) < 1e-9);
+  CHECK(g.surrogate_calls == 20);
+  CHECK(g.accepted + g.fallback_estimate + g.fallback_nan + g.fallback_ood == g.points);
+  CHECK(g.accepted > 0);          // the model's pressure is good enough on some steps
+  CHECK(g.whole_fallbacks > 0);   // and not on others (the impulsive start)
+  CHECK(error(*guarded) < 1e-3);  // accepted pressures leave a small, bounded difference
+  CHECK(dynamic_cast<NavierStokesSolver&>(guarded->solver()).max_divergence() < 1e-2);
 }
