@@ -26,6 +26,32 @@ TEST_CASE("walled and periodic spacing - coordinates and weights", "[grid][mpi]"
   CHECK(all == grid.points());
 }
 
+TEST_CASE("cell-centred grids: points at cell centres, midpoint weights, coordinates in the DM", "[grid][mpi]") {
+  GridSpec g;
+  g.dim = 2;
+  g.n = {10, 8, 1};
+  g.lower = {0, -1, 0};
+  g.upper = {2, 1, 1};
+  g.periodic = {false, true, false};
+  g.cell_centered = true;
+  Grid grid(PETSC_COMM_WORLD, g);
+  CHECK(grid.h(0) == Approx(0.2));  // 10 cells on [0, 2]
+  CHECK(grid.h(1) == Approx(0.25));
+  CHECK(grid.x(0, 0) == Approx(0.1));
+  CHECK(grid.x(0, 9) == Approx(1.9));
+  CHECK(grid.x(1, 0) == Approx(-0.875));
+  double sum = 0;
+  SIMFUSE_PETSC(VecSum(grid.weights(), &sum));
+  CHECK(sum == Approx(4.0));  // every cell counts fully
+  // The DMDA's coordinates (what PETSc viewers and PCMG see) are the cell centres too.
+  Vec c = nullptr;
+  SIMFUSE_PETSC(DMGetCoordinates(grid.dm(1), &c));
+  const ArrayView xy(c, grid.owned(), 2, true);
+  const Box& o = grid.owned();
+  CHECK(xy(o.lo[0], o.lo[1], 0, 0) == Approx(grid.x(0, o.lo[0])));
+  CHECK(xy(o.lo[0], o.lo[1], 0, 1) == Approx(grid.x(1, o.lo[1])));
+}
+
 TEST_CASE("multigrid levels follow the grid", "[grid]") {
   GridSpec g;
   g.dim = 2;
