@@ -223,9 +223,6 @@ class NavierStokesSolver::Impl {
     } else if (opt.guess == "zero") {
       SIMFUSE_PETSC(VecSet(p, 0.0));
     }
-    PetscReal bnorm = 0;
-    SIMFUSE_PETSC(VecNorm(b, NORM_2, &bnorm));
-    initial_residual = relative_residual(p);
     SIMFUSE_PETSC(KSPSolve(ksp, b, p));
     KSPConvergedReason reason;
     SIMFUSE_PETSC(KSPGetConvergedReason(ksp, &reason));
@@ -233,8 +230,9 @@ class NavierStokesSolver::Impl {
     SIMFUSE_PETSC(KSPGetIterationNumber(ksp, &its));
     last_its = static_cast<int>(its);
     if (reason < 0) {
-      PetscReal rn = 0;
+      PetscReal rn = 0, bnorm = 0;
       SIMFUSE_PETSC(KSPGetResidualNorm(ksp, &rn));
+      SIMFUSE_PETSC(VecNorm(b, NORM_2, &bnorm));
       throw RunFailure(fmt::format("the pressure projection did not converge at t = {:g}: {} after {} iterations "
                                    "(residual norm {:g}, right-hand side norm {:g})",
                                    t, KSPConvergedReasons[reason], its, rn, bnorm),
@@ -311,10 +309,8 @@ class NavierStokesSolver::Impl {
   PetscHandle<Vec> n_old, work, u_start, p_hist;
   bool have_n_old = false;
   int last_its = 0;
-  double initial_residual = 0;
   double last_cfl = 0;
-  double last_change = 0;  // max |u^{n+1} - u^n| / dt
-  long steps = 0;
+  double last_change = 0;                            // max |u^{n+1} - u^n| / dt
   double t = 0;                                      // time of the state
   double energy0 = 0;                                // kinetic energy at t0
   std::vector<std::unique_ptr<SubStep>> steps_plan;  // advect, diffuse, project, correct
@@ -430,7 +426,6 @@ class Correct final : public NsStep {
       });
     }
     m_.derived();
-    ++m_.steps;
     m_.t = info.t + info.dt;
     SIMFUSE_PETSC(VecAYPX(m_.u_start, -1.0, fv.vec()));
     PetscReal change = 0;
