@@ -129,6 +129,7 @@ def summary_of(out):
 def part_b(simfuse, tmp, t_end):
     case = os.path.join(ROOT, "cases", "cavity_re1000_ai.yaml")
     model = '{project: {type: warm_start, model: models/ns_project.card.yaml}}'
+    cnn = '{project: {type: warm_start, model: models/ns_project_cnn.card.yaml}}'
     print(f"\n### B. Warm start of the projection (cavity Re 1000 spin-up, 129^2, t = 0 .. {t_end})\n")
     print("| solver | guess | iterations / call | project s | inference s | iterations / previous | "
           "(inference + solve) / previous solve |")
@@ -138,8 +139,9 @@ def part_b(simfuse, tmp, t_end):
         for label, coupling, guess in (("previous pressure", "{}", "previous"),
                                        ("linear extrapolation 2p^n - p^(n-1)", "{}", "extrapolate"),
                                        ("quadratic extrapolation 3p^n - 3p^(n-1) + p^(n-2)", "{}", "extrapolate2"),
-                                       ("model (warm_start)", model, "previous")):
-            out = os.path.join(tmp, f"ws_{pc}_{guess}_{len(coupling)}")
+                                       ("pointwise model (warm_start)", model, "previous"),
+                                       ("stencil CNN (warm_start)", cnn, "previous")):
+            out = os.path.join(tmp, f"ws_{pc}_{guess}_{abs(hash(coupling))}")
             run([simfuse, "run", case, "-q", "-o", out, "--set", f"time.t_end={t_end}", "--set",
                  f"coupling={coupling}", "--set", f"solver.params.projection.guess={guess}", "--set", "output.vtk=false",
                  "--", "-project_pc_type", pc])
