@@ -314,12 +314,15 @@ coupling: {}
   const std::string model = src("cases/models/ns_project.card.yaml");
   auto classical = make(cavity("{}"));
   auto warm = make(cavity(fmt::format("{{project: {{type: warm_start, model: {}}}}}", model)));
+  auto warm_cnn = make(cavity(
+      fmt::format("{{project: {{type: warm_start, model: {}}}}}", src("cases/models/ns_project_cnn.card.yaml"))));
   // check_rtol 1e-3: a prediction is accepted when ||b - A p|| <= 1e-3 ||b||, otherwise the
   // solve continues from it.
   auto guarded = make(cavity(fmt::format("{{project: {{type: guarded, model: {}}}}}", model)));
   for (int i = 0; i < 20; ++i) {
     classical->step();
     warm->step();
+    warm_cnn->step();
     guarded->step();
   }
   const Vec ref = classical->solver().state().get("face_velocity").vec();
@@ -333,6 +336,7 @@ coupling: {}
                              << " of " << g.points << ", whole fallbacks " << g.whole_fallbacks);
   CHECK(w.surrogate_calls == 20);
   CHECK(error(*warm) < 1e-9);
+  CHECK(error(*warm_cnn) < 1e-9);  // the stencil variant
   CHECK(g.surrogate_calls == 20);
   CHECK(g.accepted + g.fallback_estimate + g.fallback_nan + g.fallback_ood == g.points);
   CHECK(g.accepted > 0);          // the model's pressure is good enough on some steps
