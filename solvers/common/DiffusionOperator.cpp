@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "solvers/common/Evaluate.hpp"
-#include "solvers/common/Guess.hpp"
+#include "solvers/common/LinearSolver.hpp"
 
 namespace simfuse {
 
@@ -179,39 +179,8 @@ ThetaDiffusion::ThetaDiffusion(const DiffusionOperator& op, std::shared_ptr<Func
   for (auto* v : {&rhs_, &work_, &s_old_, &s_new_, &f_cache_, &au_, &ag_})
     SIMFUSE_PETSC(VecDuplicate(op_.mass(), v->out()));
 
-  // Defaults (the command line and the case's petsc_options win): CG with geometric
-  // multigrid, Galerkin coarse operators, Chebyshev/Jacobi smoothing on fixed bounds.
-  // The operators here (and their Galerkin coarsenings) are weakly diagonally dominant
-  // with positive diagonal, so Gershgorin puts the spectrum of D^-1 A in [0, 2]. Fixed
-  // bounds make the iteration independent of the number of ranks (PETSc's eigenvalue
-  // estimate starts from a vector that depends on the parallel numbering; SOR would too),
-  // and measured fewer iterations than the estimate (docs/benchmarks.md).
-  const std::string& p = opt_.prefix;
-  options::set_default(p + "ksp_type", "cg");
-  options::set_default(p + "ksp_rtol", fmt::format("{:g}", opt_.rtol));
-  const int levels = std::min(grid.max_mg_levels(), 8);
-  if (levels >= 3) {
-    options::set_default(p + "pc_type", "mg");
-    options::set_default(p + "pc_mg_levels", std::to_string(levels));
-    options::set_default(p + "pc_mg_galerkin", "both");
-    options::set_default(p + "mg_levels_ksp_type", "chebyshev");
-    options::set_default(p + "mg_levels_pc_type", "jacobi");
-    options::set_default(p + "mg_levels_ksp_chebyshev_eigenvalues", "0.3,2.0");
-  } else {
-    options::set_default(p + "pc_type", "gamg");
-    // Multigrid defaults of an earlier, finer grid with this prefix must not reach GAMG.
-    for (const char* o : {"pc_mg_levels", "pc_mg_galerkin", "mg_levels_ksp_type", "mg_levels_pc_type",
-                          "mg_levels_ksp_chebyshev_eigenvalues"})
-      options::clear_default(p + o);
-  }
-
-  SIMFUSE_PETSC(KSPCreate(grid.comm(), ksp_.out()));
-  SIMFUSE_PETSC(KSPSetOptionsPrefix(ksp_, p.c_str()));
-  SIMFUSE_PETSC(KSPSetDM(ksp_, grid.dm(1)));
-  SIMFUSE_PETSC(KSPSetDMActive(ksp_, PETSC_FALSE));
-  SIMFUSE_PETSC(KSPSetInitialGuessNonzero(ksp_, PETSC_TRUE));
-  options_checked([&] { return KSPSetFromOptions(ksp_); }, reinterpret_cast<PetscObject>(ksp_.get()),
-                  "the '" + p.substr(0, p.size() - 1) + "' linear solver");
+  create_ksp(grid, {opt_.prefix, opt_.rtol, 8, false},
+             "the '" + opt_.prefix.substr(0, opt_.prefix.size() - 1) + "' linear solver", ksp_);
 }
 
 void ThetaDiffusion::prepare(double dt) {
@@ -303,21 +272,7 @@ void ThetaDiffusion::step(Vec u, double t, double dt, Vec guess) {
 }
 
 std::string ThetaDiffusion::solver_description() const {
-  KSPType kt;
-  PC pc;
-  PCType pt;
-  SIMFUSE_PETSC(KSPGetType(ksp_, &kt));
-  SIMFUSE_PETSC(KSPGetPC(ksp_, &pc));
-  SIMFUSE_PETSC(PCGetType(pc, &pt));
-  std::string s = fmt::format("{} + {}", kt ? kt : "?", pt ? pt : "?");
-  PetscBool is_mg = PETSC_FALSE;
-  SIMFUSE_PETSC(PetscObjectTypeCompare(reinterpret_cast<PetscObject>(pc), PCMG, &is_mg));
-  if (is_mg) {
-    PetscInt levels = 0;
-    SIMFUSE_PETSC(PCMGGetLevels(pc, &levels));
-    s += fmt::format(" ({} levels)", levels);
-  }
-  return s;
+  return describe_ksp(ksp_);
 }
 
 }  // namespace simfuse

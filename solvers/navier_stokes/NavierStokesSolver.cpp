@@ -9,18 +9,28 @@
 #include <map>
 
 #include "core/Error.hpp"
-#include "solvers/common/Guess.hpp"
+#include "solvers/common/LinearSolver.hpp"
 
 namespace simfuse {
 
 namespace {
 
-// Face values of a ghosted local copy of `face_velocity` with the wall conditions:
-// U(i, j) is u at (x_{i+1/2}, y_j), V(i, j) is v at (x_i, y_{j+1/2}). The normal velocity is
-// zero on a wall; a tangential value beyond a wall is the mirror image about the wall's
-// velocity (so the average on the wall is the wall's velocity).
+// A ghosted local copy of `face_velocity` (box stencil: corners too) read with the wall
+// conditions: U(i, j) is u at (x_{i+1/2}, y_j), V(i, j) is v at (x_i, y_{j+1/2}). The normal
+// velocity is zero on a wall; a tangential value beyond a wall is the mirror image about
+// the wall's velocity (so the average on the wall is the wall's velocity). Collective.
 struct Faces {
-  const ArrayView& a;
+  Faces(const Grid& grid, Vec u, const std::array<double, 4>& wall_velocity)
+      : g(grid.dm(2, 1, true), u),
+        a(g.get(), g.box(), 2, true),
+        nx(grid.n(0)),
+        ny(grid.n(1)),
+        px(grid.periodic(0)),
+        py(grid.periodic(1)),
+        wall(wall_velocity) {}
+
+  GhostedVec g;
+  const ArrayView a;
   PetscInt nx, ny;
   bool px, py;
   const std::array<double, 4>& wall;  // tangential velocity of x_lo, x_hi, y_lo, y_hi
@@ -73,16 +83,13 @@ class NavierStokesSolver::Impl {
 
   bool u_unknown(PetscInt i) const { return px || i < nx - 1; }
   bool v_unknown(PetscInt j) const { return py || j < ny - 1; }
-  DM face_dm() const { return grid.dm(2, 1, true); }
   Field& faces() { return s_.state_.get("face_velocity"); }
   Field& pressure() { return s_.state_.get("pressure"); }
 
   // out = N(u) (advection, conservative central fluxes) at the unknown faces, 0 elsewhere.
   // Returns max |u|/hx + |v|/hy over the owned faces (for the CFL number). Collective.
   double advection(Vec u, Vec out) {
-    GhostedVec g(face_dm(), u);
-    const ArrayView a(g.get(), g.box(), 2, true);
-    const Faces f{a, nx, ny, px, py, opt.wall};
+    const Faces f(grid, u, opt.wall);
     ArrayView o(out, grid.owned(), 2);
     double speed = 0;
     for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
@@ -101,7 +108,7 @@ class NavierStokesSolver::Impl {
       }
       o(i, j, 0, 0) = nu_;
       o(i, j, 0, 1) = nv_;
-      speed = std::max(speed, std::abs(a(i, j, 0, 0)) / hx + std::abs(a(i, j, 0, 1)) / hy);
+      speed = std::max(speed, std::abs(f.a(i, j, 0, 0)) / hx + std::abs(f.a(i, j, 0, 1)) / hy);
     });
     MPI_Allreduce(MPI_IN_PLACE, &speed, 1, MPI_DOUBLE, MPI_MAX, grid.comm());
     return speed;
@@ -109,9 +116,7 @@ class NavierStokesSolver::Impl {
 
   // out = Lap u at the unknown faces, 0 elsewhere. Collective.
   void laplacian(Vec u, Vec out) {
-    GhostedVec g(face_dm(), u);
-    const ArrayView a(g.get(), g.box(), 2, true);
-    const Faces f{a, nx, ny, px, py, opt.wall};
+    const Faces f(grid, u, opt.wall);
     ArrayView o(out, grid.owned(), 2);
     const double ix = 1 / (hx * hx), iy = 1 / (hy * hy);
     for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
@@ -126,9 +131,7 @@ class NavierStokesSolver::Impl {
 
   // out = D u (divergence per cell). Collective.
   void divergence(Vec u, Vec out) const {
-    GhostedVec g(grid.dm(2, 1, true), u);
-    const ArrayView a(g.get(), g.box(), 2, true);
-    const Faces f{a, nx, ny, px, py, opt.wall};
+    const Faces f(grid, u, opt.wall);
     ArrayView o(out, grid.owned(), 1);
     for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
       o(i, j) = (f.U(i, j) - f.U(i - 1, j)) / hx + (f.V(i, j) - f.V(i, j - 1)) / hy;
@@ -173,48 +176,20 @@ class NavierStokesSolver::Impl {
     SIMFUSE_PETSC(MatNullSpaceCreate(grid.comm(), PETSC_TRUE, 0, nullptr, nullspace.out()));
     SIMFUSE_PETSC(MatSetNullSpace(A, nullspace));
 
-    // Defaults (the command line and the case's petsc_options win): CG with geometric
-    // multigrid on the DMDA hierarchy, Galerkin coarse operators, Chebyshev/Jacobi
-    // smoothing on fixed bounds (rank-independent, see ThetaDiffusion) and a pseudo-inverse
-    // on the coarsest grid, where the constant null space makes the operator singular.
-    const std::string p = "project_";
-    options::set_default(p + "ksp_type", "cg");
-    options::set_default(p + "ksp_rtol", fmt::format("{:g}", opt.rtol));
-    const int levels = std::min(grid.max_mg_levels(), 9);
-    if (levels >= 3) {
-      options::set_default(p + "pc_type", "mg");
-      options::set_default(p + "pc_mg_levels", std::to_string(levels));
-      options::set_default(p + "pc_mg_galerkin", "both");
-      options::set_default(p + "mg_levels_ksp_type", "chebyshev");
-      options::set_default(p + "mg_levels_pc_type", "jacobi");
-      options::set_default(p + "mg_levels_ksp_chebyshev_eigenvalues", "0.3,2.0");
-      options::set_default(p + "mg_coarse_pc_type", "redundant");
-      options::set_default(p + "mg_coarse_redundant_pc_type", "svd");
-    } else {
-      options::set_default(p + "pc_type", "gamg");
-      for (const char* o : {"pc_mg_levels", "pc_mg_galerkin", "mg_levels_ksp_type", "mg_levels_pc_type",
-                            "mg_levels_ksp_chebyshev_eigenvalues", "mg_coarse_pc_type", "mg_coarse_redundant_pc_type"})
-        options::clear_default(p + o);
-    }
-    SIMFUSE_PETSC(KSPCreate(grid.comm(), ksp.out()));
-    SIMFUSE_PETSC(KSPSetOptionsPrefix(ksp, p.c_str()));
-    SIMFUSE_PETSC(KSPSetDM(ksp, dm));
-    SIMFUSE_PETSC(KSPSetDMActive(ksp, PETSC_FALSE));
-    SIMFUSE_PETSC(KSPSetInitialGuessNonzero(ksp, PETSC_TRUE));
+    // CG + geometric multigrid by default, with a pseudo-inverse on the coarsest grid, where
+    // the constant null space makes the operator singular.
+    create_ksp(grid, {"project_", opt.rtol, 9, true}, "the 'project' linear solver", ksp);
     SIMFUSE_PETSC(KSPSetOperators(ksp, A, A));
-    options_checked([&] { return KSPSetFromOptions(ksp); }, reinterpret_cast<PetscObject>(ksp.get()),
-                    "the 'project' linear solver");
     options_checked([&] { return KSPSetUp(ksp); }, reinterpret_cast<PetscObject>(ksp.get()),
                     "the 'project' linear solver");
-    for (auto* v : {&b, &ax, &ag, &guess_copy}) SIMFUSE_PETSC(DMCreateGlobalVector(dm, v->out()));
+    for (auto* v : {&b, &ax, &ag}) SIMFUSE_PETSC(DMCreateGlobalVector(dm, v->out()));
   }
 
   // Solves A p = b from the initial guess in p (and `guess`, if any). Collective.
   void solve(Vec p, Vec guess, double t) {
     const Vec dp = s_.state_.get("pressure_change").vec();
     if (guess) {
-      SIMFUSE_PETSC(VecCopy(guess, guess_copy));
-      least_residual_combination(A, b, p, guess_copy, ax, ag);
+      least_residual_combination(A, b, p, guess, ax, ag);
     } else if (opt.guess == "extrapolate") {
       SIMFUSE_PETSC(VecAXPY(p, 1.0, dp));  // p^n + (p^n - p^{n-1})
     } else if (opt.guess == "extrapolate2") {
@@ -255,9 +230,7 @@ class NavierStokesSolver::Impl {
 
   // velocity (cell-centred) and vorticity (cell average of the four corners). Collective.
   void derived() {
-    GhostedVec g(face_dm(), faces().vec());
-    const ArrayView a(g.get(), g.box(), 2, true);
-    const Faces f{a, nx, ny, px, py, opt.wall};
+    const Faces f(grid, faces().vec(), opt.wall);
     ArrayView vel = s_.state_.get("velocity").view();
     ArrayView vor = s_.state_.get("vorticity").view();
     for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
@@ -305,7 +278,7 @@ class NavierStokesSolver::Impl {
   PetscHandle<Mat> A;
   PetscHandle<MatNullSpace> nullspace;
   PetscHandle<KSP> ksp;
-  PetscHandle<Vec> b, ax, ag, guess_copy;
+  PetscHandle<Vec> b, ax, ag;
   PetscHandle<Vec> n_old, work, u_start, p_hist;
   bool have_n_old = false;
   int last_its = 0;
@@ -392,12 +365,9 @@ class Project final : public NsStep, public Iterative, public Checkable {
   int last_iterations() const override { return m_.last_its; }
   void set_initial_guess(Vec guess) override { guess_ = guess; }
   void estimate(const State& state, const std::vector<Vec>&, const StepInfo& info, std::vector<double>& est) override {
+    // (A constant shift of p is in A's null space: the residual needs no mean removal.)
     m_.projection_rhs(state.get("face_velocity").vec(), info.dt, m_.b);
-    PetscHandle<Vec> p;
-    SIMFUSE_PETSC(VecDuplicate(state.get("pressure").vec(), p.out()));
-    SIMFUSE_PETSC(VecCopy(state.get("pressure").vec(), p));
-    SIMFUSE_PETSC(MatNullSpaceRemove(m_.nullspace, p));
-    est.assign(1, m_.relative_residual(p) / m_.opt.check_rtol);
+    est.assign(1, m_.relative_residual(state.get("pressure").vec()) / m_.opt.check_rtol);
   }
   std::string estimate_description() const override {
     return fmt::format("relative residual ||b - A p|| / ||b|| of the pressure Poisson equation / {:g} (check_rtol)",
@@ -630,16 +600,10 @@ std::vector<std::string> NavierStokesSolver::write_results(const std::string& di
 }
 
 std::map<std::string, std::string> NavierStokesSolver::describe() const {
-  KSPType kt;
-  PC pc;
-  PCType pt;
-  SIMFUSE_PETSC(KSPGetType(impl_->ksp, &kt));
-  SIMFUSE_PETSC(KSPGetPC(impl_->ksp, &pc));
-  SIMFUSE_PETSC(PCGetType(pc, &pt));
   return {{"grid", "staggered (MAC), cell-centred pressure"},
           {"advection", "central, Adams-Bashforth 2"},
           {"diffusion", "explicit Euler"},
-          {"project_solver", fmt::format("{} + {}", kt ? kt : "?", pt ? pt : "?")},
+          {"project_solver", describe_ksp(impl_->ksp)},
           {"viscosity", fmt::format("{:g}", impl_->opt.nu)}};
 }
 
