@@ -385,11 +385,12 @@ void Simulation::on_end(const std::string& key, std::function<json()> hook) {
 
 void Simulation::end(const std::string& status, const std::string& message) {
   run_seconds_ = wall_time() - run_start_;
+  const bool write = opt_.write_output && fs::exists(out_dir_);
   if (status == "completed") {
     for (auto& [key, hook] : impl_->end_hooks) impl_->extra[key] = hook();
-    if (opt_.write_output && fs::exists(out_dir_)) impl_->result_files = solver_->write_results(out_dir_);
+    if (write) impl_->result_files = solver_->write_results(out_dir_);
   }
-  if (opt_.write_output && fs::exists(out_dir_)) write_summary(status, message);
+  if (write) write_summary(status, message);
 }
 
 void Simulation::add_summary(const std::string& key, nlohmann::ordered_json extra) {

@@ -102,9 +102,8 @@ void Capture::sample_sites(long step) {
         // Patches may touch a wall: their margin beyond it repeats the wall values, as the
         // model's input does at inference (FieldBridge's stencil_input), so models learn the
         // boundary cells too.
-        const PetscInt lo = 0;
         const PetscInt hi = grid_.periodic(d) ? grid_.n(d) - 1 : grid_.n(d) - spec_.patch;
-        o[d] = std::uniform_int_distribution<PetscInt>(lo, hi)(gen);
+        o[d] = std::uniform_int_distribution<PetscInt>(0, hi)(gen);
       }
       if (own.contains(o[0], o[1], 0)) sites_.push_back({0, o[0], o[1], 0});
     }
