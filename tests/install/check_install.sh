@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs simfuse to a temporary prefix and uses it the way a scientist would, with no
+# LD_LIBRARY_PATH: the installed `simfuse --help`, a small case, and examples/ex2 built
+# against the installed package with find_package(simfuse) and run on 1 and 2 ranks.
+# Usage: check_install.sh <build dir> <source dir> <mpiexec>
+set -euo pipefail
+build=$1 src=$2 mpiexec=$3
+work=$(mktemp -d "${TMPDIR:-/tmp}/simfuse_install.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+unset LD_LIBRARY_PATH
+prefix=$work/prefix
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+
+step() { echo "--- $*"; }
+
+step "install to $prefix"
+cmake --install "$build" --prefix "$prefix" > "$work/install.log" || { cat "$work/install.log"; exit 1; }
+
+# Moved after installing: nothing may point back at the install folder or the build tree.
+mv "$prefix" "$work/moved"
+prefix=$work/moved
+
+step "the installed libraries find each other through \$ORIGIN"
+for lib in "$prefix"/lib/libsimfuse_*.so; do
+  if ! readelf -d "$lib" | grep -E 'R(UN)?PATH' | grep -q '\$ORIGIN'; then
+    echo "FAIL: $lib has no \$ORIGIN in its RUNPATH:"; readelf -d "$lib" | grep -E 'R(UN)?PATH' || true; exit 1
+  fi
+done
+if ldd "$prefix/bin/simfuse" | grep -q 'not found'; then
+  echo "FAIL: the installed simfuse misses libraries:"; ldd "$prefix/bin/simfuse" | grep 'not found'; exit 1
+fi
+if ldd "$prefix/bin/simfuse" | grep -F "$build" ; then
+  echo "FAIL: the installed simfuse loads libraries from the build tree"; exit 1
+fi
+
+step "simfuse --help"
+"$prefix/bin/simfuse" --help | grep -q "run" || { echo "FAIL: simfuse --help"; exit 1; }
+
+step "a small case with the installed simfuse"
+"$prefix/bin/simfuse" run "$src/cases/heat2d.yaml" --set grid.n=[17,17] --set time.t_end=0.004 -o "$work/heat" -q
+test -s "$work/heat/summary.json" || { echo "FAIL: no summary.json"; exit 1; }
+grep -q '"status": "completed"' "$work/heat/summary.json" || { echo "FAIL: run not completed"; exit 1; }
+
+step "examples/ex2 built against the installed package"
+cmake -S "$src/examples/ex2_custom_solver" -B "$work/ex2" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_BUILD_TYPE=Release > "$work/ex2.log" 2>&1 || { cat "$work/ex2.log"; exit 1; }
+grep -q "simfuse_DIR:PATH=$prefix" "$work/ex2/CMakeCache.txt" ||
+  { echo "FAIL: ex2 did not find the installed simfuse:"; grep simfuse_DIR "$work/ex2/CMakeCache.txt"; exit 1; }
+cmake --build "$work/ex2" >> "$work/ex2.log" 2>&1 || { cat "$work/ex2.log"; exit 1; }
+for np in 1 2; do
+  (cd "$work" && "$mpiexec" -n $np --oversubscribe "$work/ex2/ex2" "$src/examples/ex2_custom_solver/ex2.yaml" \
+      --set output.dir="$work/ex2_out_$np") > "$work/ex2_run.log" 2>&1 || { cat "$work/ex2_run.log"; exit 1; }
+  grep -Eq "max error [0-9.]+e-1[0-9]" "$work/ex2_run.log" || { echo "FAIL: ex2 on $np rank(s):"; cat "$work/ex2_run.log"; exit 1; }
+  echo "ex2 on $np rank(s): $(grep -E 'max error' "$work/ex2_run.log" | head -n1)"
+done
+echo "install: OK"
