@@ -14,9 +14,21 @@
 namespace simfuse {
 
 struct SurrogateOptions {
-  int threads = 1;                ///< intra-op threads (at::set_num_threads)
-  std::string device = "cpu";     ///< only "cpu" in this build
-  int64_t chunk_points = 65536;   ///< pointwise inference in chunks of this many points
+  int threads = 1;               ///< intra-op threads (at::set_num_threads)
+  std::string device = "cpu";    ///< only "cpu" in this build
+  int64_t chunk_points = 65536;  ///< pointwise inference in chunks of this many points
+  /// "auto": float32 MLPs (built-in, or a TorchScript nn.Sequential of Linear layers and
+  /// activations) run through oneDNN with their weights converted once; everything else
+  /// through libtorch's default path. "plain": always libtorch's default path (its CPU
+  /// Linear goes through the system BLAS). The choice depends only on the model and this
+  /// option, never on timings, so every rank makes the same one.
+  std::string inference = "auto";
+};
+
+/// Which code runs a model, and why (recorded in summary.json).
+struct InferencePath {
+  std::string name;    ///< "onednn", "libtorch" (built-in modules on the BLAS) or "torchscript"
+  std::string reason;  ///< why this path, e.g. "float64 model: oneDNN runs float32"
 };
 
 class Surrogate {
@@ -29,6 +41,8 @@ class Surrogate {
 
   const ModelCard& card() const;
   const SurrogateOptions& options() const;
+  /// The path chosen at load for predict() and predict_stencil().
+  const InferencePath& inference_path() const;
 
   /// Pointwise: x [N, C_in] float64 (any strides) -> writes out [N, C_out] float64 (may be
   /// a view of a PETSc array; must not overlap x). Processes chunk_points rows at a time,
@@ -45,8 +59,8 @@ class Surrogate {
  private:
   struct Impl;
   explicit Surrogate(std::unique_ptr<Impl> impl);
-  at::Tensor normalize(const at::Tensor& x) const;                       // channel dim 1
-  at::Tensor finish(const at::Tensor& y, const at::Tensor& x) const;     // denormalise (+ increment)
+  at::Tensor normalize(const at::Tensor& x) const;                    // channel dim 1
+  at::Tensor finish(const at::Tensor& y, const at::Tensor& x) const;  // denormalise (+ increment)
   std::unique_ptr<Impl> impl_;
 };
 

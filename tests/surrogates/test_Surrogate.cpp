@@ -10,6 +10,7 @@
 
 #include "core/Error.hpp"
 #include "support/TestUtil.hpp"
+#include "surrogates/Architectures.hpp"
 #include "surrogates/Surrogate.hpp"
 
 using namespace simfuse;
@@ -117,6 +118,92 @@ TEST_CASE("Pointwise inference in small chunks equals one pass, into a strided o
   CHECK(wide.select(1, 0).abs().max().item<double>() == 0);  // untouched columns stay untouched
   CHECK(wide.select(1, 3).abs().max().item<double>() == 0);
   CHECK(wide.select(1, 4).abs().max().item<double>() == 0);
+}
+
+TEST_CASE("A TorchScript nn.Sequential MLP runs through oneDNN and gives Python's outputs", "[torch]") {
+  const auto ref = reference()["seq"];
+  const int64_t n = static_cast<int64_t>(ref["x"].size());
+  auto model = Surrogate::load(fixture("tiny_seq.card.yaml"));
+  CHECK(model->inference_path().name == "onednn");
+  const at::Tensor y = model->predict(to_tensor(ref["x"], {n, 3}));
+  // float32 on both sides; oneDNN sums the 16-term dot products in its own order (see
+  // the chunked-inference test for the bound).
+  CHECK((y - to_tensor(ref["y"], {n, 2})).abs().max().item<double>() < 1e-5);
+}
+
+namespace {
+
+// A built-in MLP card with seeded random weights, in a temporary folder.
+std::string builtin_mlp(const std::string& activation, const std::string& dtype) {
+  const fs::path dir = test::temp_dir("mlp_" + activation + "_" + dtype);
+  at::manual_seed(7);
+  const std::string arch = fmt::format("{{type: mlp, hidden: [32, 32], activation: {}}}", activation);
+  auto seq = build_architecture(YAML::Load(arch), 3, 2);
+  seq->to(dtype == "float64" ? at::kDouble : at::kFloat);
+  torch::save(seq, (dir / "m.pt").string());
+  std::ofstream(dir / "m.card.yaml") << fmt::format(R"(name: m
+kind: pointwise
+radius: 0
+format: builtin
+weights: m.pt
+architecture: {}
+dtype: {}
+substep: fixture
+inputs: [{{field: c, components: [a, b, c]}}]
+outputs: [{{field: c, components: [a, b]}}]
+predicts: state
+normalisation: {{input_mean: [0.5, -1.0, 2.0], input_std: [2.0, 0.5, 1.0], output_mean: [1.0, -3.0], output_std: [0.1, 10.0]}}
+training_ranges: {{min: [-1.0, -1.0, -1.0], max: [1.0, 1.0, 1.0]}}
+validation: {{metric: none, value: -1, samples: 0}}
+)",
+                                                    arch, dtype);
+  return (dir / "m.card.yaml").string();
+}
+
+}  // namespace
+
+TEST_CASE("Built-in float32 MLPs run through oneDNN and give the plain path's results within float32 rounding",
+          "[torch]") {
+  at::manual_seed(20261129);
+  const at::Tensor x = at::rand({5000, 3}, at::kDouble) * 4 - 2;
+  for (const std::string act : {"tanh", "relu", "gelu", "silu", "none"}) {
+    CAPTURE(act);
+    const std::string card = builtin_mlp(act, "float32");
+    SurrogateOptions plain;
+    plain.inference = "plain";
+    auto fast = Surrogate::load(card);
+    auto slow = Surrogate::load(card, plain);
+    CHECK(fast->inference_path().name == "onednn");
+    CHECK(slow->inference_path().name == "libtorch");
+    CHECK_THAT(slow->inference_path().reason, Catch::Contains("plain"));
+    // In normalised output units: two float32 evaluations of the same network, whose dot
+    // products (length <= 32, terms O(1)) BLAS and oneDNN sum in different orders: at most
+    // 32 * 6e-8 * O(10) ~ 2e-5 per layer, attenuated by the activations. A wrong weight
+    // layout or a missing bias changes outputs by O(1).
+    const at::Tensor yf = fast->predict(x), ys = slow->predict(x);
+    const at::Tensor scale = at::tensor({0.1, 10.0}, at::kDouble).view({1, 2});
+    const double diff = ((yf - ys) / scale).abs().max().item<double>();
+    INFO("max |onednn - plain| in normalised units: " << diff);
+    CHECK(diff < 2e-5);
+    CHECK(ys.abs().max().item<double>() > 0.1);  // a network that does something
+  }
+}
+
+TEST_CASE("The inference path is chosen from the model alone, with the reason", "[torch]") {
+  const auto path = [](const std::string& card) { return Surrogate::load(card)->inference_path(); };
+  const InferencePath f64 = path(builtin_mlp("tanh", "float64"));
+  CHECK(f64.name == "libtorch");
+  CHECK_THAT(f64.reason, Catch::Contains("float64"));
+  const InferencePath script = path(fixture("tiny_mlp.card.yaml"));  // a custom forward()
+  CHECK(script.name == "torchscript");
+  CHECK_THAT(script.reason, Catch::Contains("nn.Sequential"));
+  const InferencePath cnn = path(fixture("tiny_cnn.card.yaml"));
+  CHECK(cnn.name == "torchscript");
+  CHECK_THAT(cnn.reason, Catch::Contains("stencil"));
+  CHECK(path(std::string(SIMFUSE_SOURCE_DIR) + "/cases/models/bz_react.card.yaml").name == "onednn");
+  SurrogateOptions bad;
+  bad.inference = "fastest";
+  CHECK_THROWS_AS(Surrogate::load(fixture("tiny_mlp.card.yaml"), bad), UserError);
 }
 
 TEST_CASE("Bad model files are refused at load with the file and a fix", "[torch]") {
