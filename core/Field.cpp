@@ -23,9 +23,16 @@ Field& State::add(const Grid& grid, const std::string& name, std::vector<std::st
   return *fields_.back();
 }
 
+Field& State::add_diagnostic(const Grid& grid, const std::string& name, std::vector<std::string> components) {
+  SIMFUSE_REQUIRE(!has(name), "field '" + name + "' added twice");
+  diagnostics_.push_back(std::make_unique<Field>(grid, name, std::move(components), false));
+  return *diagnostics_.back();
+}
+
 bool State::has(const std::string& name) const {
-  for (const auto& f : fields_)
-    if (f->name() == name) return true;
+  for (const auto* list : {&fields_, &diagnostics_})
+    for (const auto& f : *list)
+      if (f->name() == name) return true;
   return false;
 }
 
@@ -34,16 +41,25 @@ Field& State::get(const std::string& name) {
 }
 
 const Field& State::get(const std::string& name) const {
-  for (const auto& f : fields_)
-    if (f->name() == name) return *f;
-  auto near = nearest(name, names());
+  for (const auto* list : {&fields_, &diagnostics_})
+    for (const auto& f : *list)
+      if (f->name() == name) return *f;
+  std::vector<std::string> all = names();
+  for (const auto& d : diagnostic_names()) all.push_back(d);
+  auto near = nearest(name, all);
   throw UserError("no field named '" + name + "'",
-                  (near ? "did you mean '" + *near + "'? " : std::string()) + "Fields: " + join(names()));
+                  (near ? "did you mean '" + *near + "'? " : std::string()) + "Fields: " + join(all));
 }
 
 std::vector<std::string> State::names() const {
   std::vector<std::string> n;
   for (const auto& f : fields_) n.push_back(f->name());
+  return n;
+}
+
+std::vector<std::string> State::diagnostic_names() const {
+  std::vector<std::string> n;
+  for (const auto& f : diagnostics_) n.push_back(f->name());
   return n;
 }
 

@@ -43,20 +43,32 @@ class Field {
   PetscHandle<Vec> vec_;
 };
 
-/// The named fields of a simulation, in the order they were added.
+/// The named fields of a simulation, in the order they were added: the solution fields
+/// a solver advances, and diagnostic fields (a per-cell real or integer that is output but
+/// not state, e.g. which path each cell took in a guarded sub-step, or a heat-release
+/// rate). Integers are held exactly as reals.
 class State {
  public:
-  /// Adds a field; throws InternalError if the name is taken.
+  /// Adds a solution field; throws InternalError if the name is taken.
   Field& add(const Grid& grid, const std::string& name, std::vector<std::string> components = {}, bool vector = false);
+  /// Adds a diagnostic field (written to output by default, never advanced, captured or
+  /// bound to a model); throws InternalError if the name is taken. Collective.
+  Field& add_diagnostic(const Grid& grid, const std::string& name, std::vector<std::string> components = {});
   bool has(const std::string& name) const;
-  /// Throws UserError naming the available fields if `name` is unknown.
+  /// Solution or diagnostic field. Throws UserError naming the available fields if
+  /// `name` is unknown.
   Field& get(const std::string& name);
   const Field& get(const std::string& name) const;
+  /// Names of the solution fields.
   std::vector<std::string> names() const;
+  /// Names of the diagnostic fields.
+  std::vector<std::string> diagnostic_names() const;
+  /// Number of solution fields.
   size_t size() const { return fields_.size(); }
 
  private:
   std::vector<std::unique_ptr<Field>> fields_;
+  std::vector<std::unique_ptr<Field>> diagnostics_;
 };
 
 }  // namespace simfuse

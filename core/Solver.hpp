@@ -4,6 +4,7 @@
 /// time step as a plan of named sub-steps (deal.II step-N structure; MFEM ODESolver).
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,9 @@ class Solver {
   /// knows one; returns false otherwise. Collective.
   virtual bool exact_solution(const std::string& field, double t, Vec out) { return false; }
 
-  /// Extra facts for summary.json (e.g. the linear solver configuration).
-  virtual std::map<std::string, std::string> describe() const { return {}; }
+  /// Extra facts for summary.json (e.g. the linear solver configuration, integrator
+  /// statistics). Numbers as JSON numbers, not strings.
+  virtual nlohmann::ordered_json describe() const { return nlohmann::ordered_json::object(); }
   /// Measured quantities for summary.json "metrics" (e.g. kinetic energy). Collective.
   virtual std::map<std::string, double> metrics() { return {}; }
 

@@ -81,25 +81,7 @@ std::vector<SubStepStats> Coupler::stats() const {
 
 std::vector<SubStepStats> Coupler::reduced_stats(MPI_Comm comm) const {
   auto out = stats();
-  for (auto& s : out) {
-    // Point counts add up over ranks; whole-step fallbacks are collective decisions (the
-    // same on every rank) and times are taken from the slowest rank.
-    long counts[5] = {s.points, s.accepted, s.fallback_nan, s.fallback_ood, s.fallback_estimate};
-    MPI_Allreduce(MPI_IN_PLACE, counts, 5, MPI_LONG, MPI_SUM, comm);
-    s.points = counts[0];
-    s.accepted = counts[1];
-    s.fallback_nan = counts[2];
-    s.fallback_ood = counts[3];
-    s.fallback_estimate = counts[4];
-    double maxima[5] = {s.seconds, s.classical_seconds, s.inference_seconds, s.check_seconds,
-                        static_cast<double>(s.whole_fallbacks)};
-    MPI_Allreduce(MPI_IN_PLACE, maxima, 5, MPI_DOUBLE, MPI_MAX, comm);
-    s.seconds = maxima[0];
-    s.classical_seconds = maxima[1];
-    s.inference_seconds = maxima[2];
-    s.check_seconds = maxima[3];
-    s.whole_fallbacks = static_cast<long>(maxima[4]);
-  }
+  reduce_stats(out, comm);
   return out;
 }
 

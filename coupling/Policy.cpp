@@ -12,12 +12,78 @@ void run_classical(SubStep& step, State& state, const StepInfo& info, SubStepSta
     stats.iterative = true;
     stats.last_iterations = it->last_iterations();
     stats.iterations += stats.last_iterations;
-    stats.max_iterations = std::max(stats.max_iterations, stats.last_iterations);
+    stats.max_iterations = std::max(stats.max_iterations, static_cast<long>(stats.last_iterations));
   }
 }
 
 void ClassicalPolicy::apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) {
   run_classical(step, state, info, stats);
+}
+
+const std::vector<StatCounter>& substep_counters() {
+  using S = SubStepStats;
+  static const std::vector<StatCounter> table{
+      // key, count or seconds member, reduction over ranks, when shown, steps.csv column, doc
+      {"calls", &S::calls, nullptr, Reduce::max, Show::always, false, "calls"},
+      {"seconds", nullptr, &S::seconds, Reduce::max, Show::always, true, "wall time"},
+      {"iterations", &S::iterations, nullptr, Reduce::max, Show::iterative, true, "solver iterations"},
+      {"max_iterations", &S::max_iterations, nullptr, Reduce::max, Show::iterative, false, "most iterations in a call"},
+      {"inference_seconds", nullptr, &S::inference_seconds, Reduce::max, Show::surrogate, true, "inference time"},
+      {"check_seconds", nullptr, &S::check_seconds, Reduce::max, Show::surrogate, true, "guard time"},
+      {"classical_seconds", nullptr, &S::classical_seconds, Reduce::max, Show::always, true, "classical time"},
+      {"points", &S::points, nullptr, Reduce::sum, Show::points, true, "points asked of the model"},
+      {"accepted", &S::accepted, nullptr, Reduce::sum, Show::points, true, "points accepted"},
+      {"fallback.nan", &S::fallback_nan, nullptr, Reduce::sum, Show::points, true, "fallback: NaN/Inf"},
+      {"fallback.ood", &S::fallback_ood, nullptr, Reduce::sum, Show::points, true, "fallback: out of range"},
+      {"fallback.estimate", &S::fallback_estimate, nullptr, Reduce::sum, Show::points, true,
+       "fallback: error estimate"},
+      {"fallback.whole_substep", &S::whole_fallbacks, nullptr, Reduce::max, Show::points, true,
+       "fallback: whole sub-step"},
+      {"surrogate_calls", &S::surrogate_calls, nullptr, Reduce::max, Show::surrogate, true, "calls using the model"},
+  };
+  return table;
+}
+
+void reduce_stats(std::vector<SubStepStats>& stats, MPI_Comm comm) {
+  const auto& table = substep_counters();
+  for (Reduce r : {Reduce::sum, Reduce::max}) {
+    std::vector<double> buf;  // doubles hold counts exactly up to 2^53
+    for (const auto& s : stats)
+      for (const auto& c : table)
+        if (c.reduce == r) buf.push_back(c.value(s));
+    MPI_Allreduce(MPI_IN_PLACE, buf.data(), static_cast<int>(buf.size()), MPI_DOUBLE,
+                  r == Reduce::sum ? MPI_SUM : MPI_MAX, comm);
+    size_t k = 0;
+    for (auto& s : stats)
+      for (const auto& c : table)
+        if (c.reduce == r) {
+          if (c.count)
+            s.*c.count = static_cast<long>(buf[k]);
+          else
+            s.*c.seconds = buf[k];
+          ++k;
+        }
+  }
+  // Flags: any rank's counts make the sub-step iterative (the same on every rank).
+  for (auto& s : stats) {
+    int it = s.iterative ? 1 : 0;
+    MPI_Allreduce(MPI_IN_PLACE, &it, 1, MPI_INT, MPI_MAX, comm);
+    s.iterative = it != 0;
+  }
+}
+
+bool shown(const StatCounter& c, const SubStepStats& s) {
+  switch (c.show) {
+    case Show::always:
+      return true;
+    case Show::iterative:
+      return s.iterative;
+    case Show::surrogate:
+      return s.surrogate_calls > 0;
+    case Show::points:
+      return s.surrogate_calls > 0 && s.points > 0;
+  }
+  return false;
 }
 
 PolicyRegistry& policy_registry() {

@@ -1,19 +1,24 @@
 #pragma once
 /// \file Policy.hpp
 /// How a sub-step is run each time step. `classical` runs the solver's own code; the
-/// surrogate policies (surrogate, guarded, warm_start, every_n, online) are added by the
-/// surrogates-aware part of the coupling layer. Policies are found by name in
+/// surrogate policies (surrogate, guarded, warm_start, every_n) are added by the
+/// surrogates-aware part of the coupling layer (coupling/ai, register_policies()). Policies are found by name in
 /// policy_registry() (family "policy"), so an extension can add its own.
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "core/Registry.hpp"
 #include "core/SubStep.hpp"
 
 namespace simfuse {
 
-/// What happened in a sub-step, accumulated over the run (the audit trail).
+/// What happened in a sub-step, accumulated over the run (the audit trail). Every
+/// counter is declared once in substep_counters(): the MPI reduction, the steps.csv
+/// columns, the summary.json keys and the end-of-run report are generated from that
+/// table, so a new counter is a member here and one line there.
 struct SubStepStats {
   std::string name;
   std::string policy;
@@ -23,7 +28,7 @@ struct SubStepStats {
   double inference_seconds = 0;  ///< time in surrogate inference
   double check_seconds = 0;      ///< time in guards (NaN, range, error estimate)
   long iterations = 0;           ///< summed over calls (Iterative sub-steps)
-  int max_iterations = 0;
+  long max_iterations = 0;
   int last_iterations = 0;
   bool iterative = false;
   // Surrogate policies: grid points (summed over ranks when reported).
@@ -36,14 +41,53 @@ struct SubStepStats {
   long surrogate_calls = 0;    ///< calls that used the surrogate
 };
 
+/// How a counter combines over MPI ranks.
+enum class Reduce {
+  sum,  ///< grid points: each rank counts its own
+  max,  ///< times (the slowest rank) and collective counts (the same on every rank)
+};
+
+/// When a counter appears in summary.json and the report.
+enum class Show {
+  always,     ///< every sub-step
+  iterative,  ///< Iterative sub-steps
+  surrogate,  ///< sub-steps that called a surrogate
+  points,     ///< sub-steps whose surrogate counted grid points
+};
+
+/// One audit counter of SubStepStats.
+struct StatCounter {
+  const char* key;                      ///< summary.json key ("fallback.nan" nests); steps.csv column with '.' -> '_'
+  long SubStepStats::*count = nullptr;  ///< the member, if an integer ...
+  double SubStepStats::*seconds = nullptr;  ///< ... or a time
+  Reduce reduce;
+  Show show;
+  bool per_step;    ///< a steps.csv column (the change during the step)
+  const char* doc;  ///< what it counts (report label, config doc)
+  double value(const SubStepStats& s) const { return count ? static_cast<double>(s.*count) : s.*seconds; }
+};
+
+/// The table of audit counters, in the order of steps.csv columns and summary.json keys.
+const std::vector<StatCounter>& substep_counters();
+
+/// Sums or maximises every counter of `stats` over `comm` (per the table). Collective.
+void reduce_stats(std::vector<SubStepStats>& stats, MPI_Comm comm);
+
+/// True when counter `c` is shown for `s` (summary.json, report).
+bool shown(const StatCounter& c, const SubStepStats& s);
+
 class Policy {
  public:
   virtual ~Policy() = default;
   virtual const std::string& name() const = 0;
   /// Checks that the policy can drive `step` with sub-step time step `dt` and `state`
   /// (e.g. warm_start needs Iterative, a model card must fit the fields); throws
-  /// UserError otherwise. Called once at set-up, before anything runs.
-  virtual void attach(SubStep& step, const State& state, double dt) {}
+  /// UserError otherwise. Called once at set-up, before anything runs. A policy may add
+  /// diagnostic fields to `state` here (State::add_diagnostic).
+  virtual void attach(SubStep& step, State& state, double dt) {}
+  /// Facts about the policy for summary.json (e.g. the model card and the inference
+  /// path), merged into its sub-step's entry.
+  virtual nlohmann::ordered_json describe() const { return nlohmann::ordered_json::object(); }
   /// Runs the sub-step once. Collective.
   virtual void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) = 0;
 };

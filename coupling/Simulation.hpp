@@ -9,7 +9,8 @@
 ///
 /// Construction validates the whole case (keys, values, models, PETSc options) and
 /// builds grid, solver and policies before anything is written: bad input fails with a
-/// UserError and leaves no output behind.
+/// UserError and leaves no output behind. What is written, and when, is RunOutput's
+/// business (coupling/RunOutput.hpp); the Simulation steps.
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -84,13 +85,19 @@ class Simulation {
   /// Error norms against the solver's exact solution at the current time, per field
   /// (empty if the solver has none). Collective.
   nlohmann::ordered_json errors();
-  /// The summary as written to summary.json.
-  const nlohmann::ordered_json& summary() const { return summary_; }
+  /// The summary as written to summary.json (empty before end()).
+  const nlohmann::ordered_json& summary() const;
+
+  MPI_Comm comm() const { return comm_; }
+  double t0() const { return t0_; }
+  double setup_seconds() const { return setup_seconds_; }
+  double run_seconds() const { return run_seconds_; }
+  double output_seconds() const;
+  /// The case's petsc_options as one option string.
+  const std::string& petsc_case_options() const;
 
  private:
   struct Impl;
-  void write_output();
-  void write_summary(const std::string& status, const std::string& message);
 
   MPI_Comm comm_;
   RunOptions opt_;
@@ -110,9 +117,7 @@ class Simulation {
   double t0_ = 0, t_ = 0, dt_ = 0;
   long steps_ = 0, step_ = 0;
   bool steady_ = false;
-  int every_ = 0;
-  double setup_seconds_ = 0, run_seconds_ = 0, output_seconds_ = 0;
-  nlohmann::ordered_json summary_;
+  double setup_seconds_ = 0, run_seconds_ = 0;
 };
 
 }  // namespace simfuse

@@ -33,6 +33,11 @@ void declare_model_keys(Schema& s) {
   s.add_int("threads", "intra-op threads of the model (ranks x threads <= cores)").def(1).range(1, 256);
   s.add_int("chunk_points", "pointwise inference in chunks of at most this many points").def(65536).min(1);
   s.add_string("device", "where the model runs (this libtorch build is CPU-only)").def("cpu").choices({"cpu"});
+  s.add_string("inference",
+               "auto: float32 MLPs run through oneDNN (faster than the system BLAS), other models through libtorch; "
+               "plain: always libtorch's default path. summary.json records the path taken")
+      .def("auto")
+      .choices({"auto", "plain"});
 }
 
 void declare_guard_keys(Schema& s) {
@@ -53,6 +58,7 @@ class Binding {
     so.threads = params.get<int>("threads");
     so.chunk_points = params.get<int>("chunk_points");
     so.device = params.get<std::string>("device");
+    so.inference = params.get<std::string>("inference");
     model_path_ = resolve_model_path(params.get<std::string>("model"), base_dir);
     try {
       model_ = Surrogate::load(model_path_, so);
@@ -66,6 +72,17 @@ class Binding {
 
   Surrogate& model() { return *model_; }
   const ModelCard& card() const { return model_->card(); }
+
+  // For summary.json: which model ran, and how.
+  nlohmann::ordered_json describe() const {
+    const InferencePath& p = model_->inference_path();
+    return {{"model",
+             {{"card", model_path_},
+              {"name", card().name},
+              {"weights", card().weights},
+              {"inference_path", p.name},
+              {"inference_path_reason", p.reason}}}};
+  }
 
   // Card vs case: every mismatch names both sides, at set-up.
   void check(const SubStep& step, const State& state, double dt) {
@@ -208,7 +225,7 @@ class ReplacePolicy : public Policy {
   }
   const std::string& name() const override { return name_; }
 
-  void attach(SubStep& step, const State& state, double dt) override {
+  void attach(SubStep& step, State& state, double dt) override {
     binding_.check(step, state, dt);
     for (const auto& f : step.writes()) {
       PetscHandle<Vec> v;
@@ -228,6 +245,7 @@ class ReplacePolicy : public Policy {
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
     replace(step, state, info, stats);
   }
+  nlohmann::ordered_json describe() const override { return binding_.describe(); }
 
  protected:
   void replace(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) {
@@ -390,7 +408,7 @@ class WarmStartPolicy final : public Policy {
  public:
   explicit WarmStartPolicy(const PolicyContext& ctx) : binding_(ctx.params, ctx.base_dir) {}
   const std::string& name() const override { return name_; }
-  void attach(SubStep& step, const State& state, double dt) override {
+  void attach(SubStep& step, State& state, double dt) override {
     iterative_ = dynamic_cast<Iterative*>(&step);
     if (!iterative_)
       binding_.params().fail("model", fmt::format("warm_start needs an iterative sub-step; '{}' is not", step.name()),
@@ -398,6 +416,7 @@ class WarmStartPolicy final : public Policy {
     binding_.check(step, state, dt);
     SIMFUSE_PETSC(VecDuplicate(state.get(binding_.out_field()).vec(), guess_.out()));
   }
+  nlohmann::ordered_json describe() const override { return binding_.describe(); }
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
     const double t0 = wall_time();
     {

@@ -90,7 +90,7 @@ bool DiffusionSolver::exact_solution(const std::string& field, double t, Vec out
   return true;
 }
 
-std::map<std::string, std::string> DiffusionSolver::describe() const {
+nlohmann::ordered_json DiffusionSolver::describe() const {
   return {{"scheme", problem_.theta == 1.0 ? "implicit_euler" : "crank_nicolson"},
           {"diffuse_solver", stepper_->solver_description()},
           {"kappa", problem_.kappa->describe()}};

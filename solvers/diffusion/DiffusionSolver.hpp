@@ -48,7 +48,7 @@ class DiffusionSolver final : public Solver {
   State& state() override { return state_; }
   std::vector<PlanEntry> plan() override { return {{&diffuse_, 1.0}}; }
   bool exact_solution(const std::string& field, double t, Vec out) override;
-  std::map<std::string, std::string> describe() const override;
+  nlohmann::ordered_json describe() const override;
 
   Field& u() { return state_.get("u"); }
   ThetaDiffusion& stepper() { return *stepper_; }

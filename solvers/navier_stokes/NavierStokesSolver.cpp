@@ -599,12 +599,12 @@ std::vector<std::string> NavierStokesSolver::write_results(const std::string& di
   return {"centerline_u.csv", "centerline_v.csv"};
 }
 
-std::map<std::string, std::string> NavierStokesSolver::describe() const {
+nlohmann::ordered_json NavierStokesSolver::describe() const {
   return {{"grid", "staggered (MAC), cell-centred pressure"},
           {"advection", "central, Adams-Bashforth 2"},
           {"diffusion", "explicit Euler"},
           {"project_solver", describe_ksp(impl_->ksp)},
-          {"viscosity", fmt::format("{:g}", impl_->opt.nu)}};
+          {"viscosity", impl_->opt.nu}};
 }
 
 std::map<std::string, double> NavierStokesSolver::metrics() {

@@ -42,7 +42,7 @@ class NavierStokesSolver final : public Solver {
   std::vector<PlanEntry> plan() override;
   std::vector<std::string> output_fields() const override { return {"velocity", "pressure", "vorticity"}; }
   bool exact_solution(const std::string& field, double t, Vec out) override;
-  std::map<std::string, std::string> describe() const override;
+  nlohmann::ordered_json describe() const override;
   std::map<std::string, double> metrics() override;
   bool steady() const override { return steady_; }
   /// centerline_u.csv (u along x = mid, against y) and centerline_v.csv (v along y = mid,

@@ -39,8 +39,9 @@ ReactionDiffusionSolver::ReactionDiffusionSolver(const SolverContext& ctx) : gri
   const int n = kinetics_->size();
   D_ = p.get<std::vector<double>>("diffusion");
   if (static_cast<int>(D_.size()) != n)
-    p.fail("diffusion", fmt::format("has {} entries but {} has {} species ({})", D_.size(), p.type_of("kinetics"), n,
-                                    fmt::join(names, ", ")),
+    p.fail("diffusion",
+           fmt::format("has {} entries but {} has {} species ({})", D_.size(), p.type_of("kinetics"), n,
+                       fmt::join(names, ", ")),
            "give one coefficient per species, in that order");
   // initial: one optional function per species.
   Schema init("initial", "initial values");
@@ -69,7 +70,8 @@ ReactionDiffusionSolver::ReactionDiffusionSolver(const SolverContext& ctx) : gri
       steppers_.emplace_back();
       continue;
     }
-    ops_.push_back(std::make_unique<DiffusionOperator>(grid_, constant_function(D_[s]), bc_, "solver.params.diffusion"));
+    ops_.push_back(
+        std::make_unique<DiffusionOperator>(grid_, constant_function(D_[s]), bc_, "solver.params.diffusion"));
     steppers_.push_back(std::make_unique<ThetaDiffusion>(*ops_.back(), nullptr, opt));
     steppers_.back()->prepare(strang_ ? 0.5 * ctx.dt : ctx.dt);
   }
@@ -80,16 +82,16 @@ std::vector<PlanEntry> ReactionDiffusionSolver::plan() {
   return {{&react_, 1.0, 0.0}, {&diffuse_, 1.0, 0.0}};
 }
 
-std::map<std::string, std::string> ReactionDiffusionSolver::describe() const {
-  std::map<std::string, std::string> d{{"kinetics", kinetics_->describe()},
-                                       {"diffusion", fmt::format("[{}]", fmt::join(D_, ", "))},
-                                       {"splitting", strang_ ? "strang" : "lie"},
-                                       {"react_integrator", fmt::format("rodas3 rtol={:g} atol={:g}", ros_.rtol, ros_.atol)}};
+nlohmann::ordered_json ReactionDiffusionSolver::describe() const {
+  nlohmann::ordered_json d{{"kinetics", kinetics_->describe()},
+                           {"diffusion", D_},
+                           {"splitting", strang_ ? "strang" : "lie"},
+                           {"react_integrator", {{"method", "rodas3"}, {"rtol", ros_.rtol}, {"atol", ros_.atol}}}};
   for (const auto& st : steppers_)
     if (st) d["diffuse_solver"] = st->solver_description();
   const auto& rs = react_.stats_;
-  d["react_steps"] = std::to_string(rs.steps);
-  d["react_rejected_steps"] = std::to_string(rs.rejected);
+  d["react_steps"] = rs.steps;
+  d["react_rejected_steps"] = rs.rejected;
   return d;
 }
 

@@ -32,7 +32,7 @@ class ReactionDiffusionSolver final : public Solver {
 
   State& state() override { return state_; }
   std::vector<PlanEntry> plan() override;
-  std::map<std::string, std::string> describe() const override;
+  nlohmann::ordered_json describe() const override;
 
   const Kinetics& kinetics() const { return *kinetics_; }
   Field& c() { return state_.get("c"); }

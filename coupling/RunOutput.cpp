@@ -1,0 +1,290 @@
+#include "coupling/RunOutput.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "core/Timer.hpp"
+#include "core/Version.hpp"
+#include "coupling/Simulation.hpp"
+#include "postproc/Files.hpp"
+#include "postproc/PngWriter.hpp"
+#include "postproc/VtkWriter.hpp"
+
+namespace simfuse {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+struct RunOutput::Impl {
+  bool vtk = true;
+  bool png = false;
+  std::string png_field;
+  PngOptions png_opt;
+  int png_every = 0;
+  std::unique_ptr<VtkSeriesWriter> vtk_writer;
+  json png_files = json::array();
+  json error_history = json::array();
+  std::ofstream csv;
+  json extra = json::object();
+  std::vector<SubStepStats> prev_stats;  // totals at the previous steps.csv row
+};
+
+void RunOutput::declare(Schema& o) {
+  o.add_string("dir", "output folder (default: out/<name>; --output overrides)");
+  o.add_int("every", "write fields every N steps (0: only the first and the last)").def(0).min(0);
+  o.add("fields", ParamType::StringList,
+        "fields to write (default: the solver's output fields and the diagnostic fields)");
+  o.add_bool("vtk", "write VTK (.pvd series of .vti/.pvti)").def(true);
+  Schema& png = o.add_section("png", "PNG snapshots of a 2D field or of a slice of a 3D field");
+  png.add_bool("enabled", "write PNG snapshots (2D/3D grids)").def(true);
+  png.add_string("field", "field to draw (default: the first output field)");
+  png.add_string("component", "component to draw, for fields with several (default: the first)");
+  png.add_int("every", "a snapshot every N steps (0: only the last step)").def(0).min(0);
+  png.add_string("colormap", "colour map").def("viridis").choices(colormaps());
+  png.add("range", ParamType::RealList, "fixed colour range [min, max] (default: the data range)").size(2, 2);
+  png.add_string("slice_axis", "3D grids: the axis normal to the slice").def("z").choices({"x", "y", "z"});
+  png.add_int("slice_index", "3D grids: index of the slice along slice_axis (default: the middle)").min(0);
+  png.add_int("pixels", "minimum image size in pixels (nearest-neighbour upscaling)").def(512).range(16, 8192);
+}
+
+namespace {
+
+// UserError at `key` of `p` unless `name` is a field of `state`.
+void require_field(const Params& p, const std::string& key, const std::string& name, const State& state) {
+  if (state.has(name)) return;
+  std::vector<std::string> all = state.names();
+  for (const auto& d : state.diagnostic_names()) all.push_back(d);
+  auto near = nearest(name, all);
+  p.fail(key, fmt::format("the solver has no field '{}'", name),
+         (near ? fmt::format("did you mean '{}'? ", *near) : std::string()) + "Fields: " + join(all));
+}
+
+}  // namespace
+
+RunOutput::RunOutput(Simulation& sim, const Params& op, std::string dir)
+    : sim_(sim), dir_(std::move(dir)), impl_(std::make_unique<Impl>()) {
+  const State& state = sim.solver().state();
+  const Grid& grid = sim.grid();
+  every_ = op.get<int>("every");
+  impl_->vtk = op.get<bool>("vtk");
+  if (op.is_set("fields")) {
+    fields_ = op.get<std::vector<std::string>>("fields");
+    for (const auto& f : fields_) require_field(op, "fields", f, state);
+  } else {
+    fields_ = sim.solver().output_fields();
+    for (const auto& d : state.diagnostic_names()) fields_.push_back(d);
+  }
+  const Params& pp = op.sub("png");
+  impl_->png = pp.get<bool>("enabled") && grid.dim() >= 2;
+  if (pp.get<bool>("enabled") && pp.is_set("enabled") && grid.dim() < 2)
+    pp.fail("enabled", "PNG snapshots need a 2D or 3D grid", "set output.png.enabled: false for 1D cases");
+  if (!impl_->png) return;
+  if (fields_.empty() && !pp.is_set("field"))
+    op.fail("fields", "no field to write and none to draw", "name the fields, or set output.png.field");
+  impl_->png_field = pp.is_set("field") ? pp.get<std::string>("field") : fields_.front();
+  require_field(pp, "field", impl_->png_field, state);
+  const Field& f = state.get(impl_->png_field);
+  if (pp.is_set("component")) {
+    const auto& comps = f.components();
+    const std::string c = pp.get<std::string>("component");
+    auto it = std::find(comps.begin(), comps.end(), c);
+    if (it == comps.end()) {
+      auto near = nearest(c, comps);
+      pp.fail("component", fmt::format("field '{}' has no component '{}'", f.name(), c),
+              (near ? fmt::format("did you mean '{}'? ", *near) : std::string()) + "Components: " + join(comps));
+    }
+    impl_->png_opt.component = static_cast<int>(it - comps.begin());
+  }
+  impl_->png_opt.colormap = pp.get<std::string>("colormap");
+  if (pp.is_set("range")) {
+    const auto r = pp.get<std::vector<double>>("range");
+    if (!(r[0] < r[1]))
+      pp.fail("range", fmt::format("[{:g}, {:g}] is empty", r[0], r[1]), "write [min, max] with min < max");
+    impl_->png_opt.range = std::make_pair(r[0], r[1]);
+  }
+  const std::string axis = pp.get<std::string>("slice_axis");
+  impl_->png_opt.slice_axis = axis == "x" ? 0 : axis == "y" ? 1 : 2;
+  if (pp.is_set("slice_index")) {
+    impl_->png_opt.slice_index = pp.get<int>("slice_index");
+    if (grid.dim() == 3 && impl_->png_opt.slice_index >= grid.n(impl_->png_opt.slice_axis))
+      pp.fail("slice_index", fmt::format("index {} is outside the grid (n = {} along {})", impl_->png_opt.slice_index,
+                                         grid.n(impl_->png_opt.slice_axis), axis));
+  }
+  impl_->png_opt.min_pixels = pp.get<int>("pixels");
+  impl_->png_every = pp.get<int>("every");
+}
+
+RunOutput::~RunOutput() = default;
+
+void RunOutput::begin() {
+  int rank = 0;
+  MPI_Comm_rank(sim_.comm(), &rank);
+  ensure_directory(dir_, sim_.comm());
+  impl_->vtk_writer = std::make_unique<VtkSeriesWriter>(sim_.grid(), dir_, sim_.name());
+  if (rank == 0) {
+    impl_->csv.open(fs::path(dir_) / "steps.csv", std::ios::trunc);
+    impl_->csv << "step,t";
+    for (const auto& s : sim_.coupler().substeps())
+      for (const auto& c : substep_counters()) {
+        if (!c.per_step) continue;
+        std::string col = c.key;
+        std::replace(col.begin(), col.end(), '.', '_');
+        impl_->csv << "," << s << "_" << col;
+      }
+    impl_->csv << "\n";
+  }
+  write_fields();
+}
+
+void RunOutput::after_step() {
+  int rank = 0;
+  MPI_Comm_rank(sim_.comm(), &rank);
+  // One row per step: what each sub-step did in this step (differences of the running totals).
+  const auto stats = sim_.coupler().reduced_stats(sim_.comm());
+  if (impl_->prev_stats.size() != stats.size()) impl_->prev_stats.assign(stats.size(), SubStepStats{});
+  if (rank == 0) {
+    impl_->csv << sim_.steps_done() << "," << fmt::format("{:.17g}", sim_.time());
+    for (size_t i = 0; i < stats.size(); ++i)
+      for (const auto& c : substep_counters()) {
+        if (!c.per_step) continue;
+        const double d = c.value(stats[i]) - c.value(impl_->prev_stats[i]);
+        impl_->csv << "," << (c.count ? fmt::format("{}", static_cast<long>(d)) : fmt::format("{:.6g}", d));
+      }
+    impl_->csv << "\n";
+    impl_->csv.flush();
+  }
+  impl_->prev_stats = stats;
+  write_fields();
+}
+
+void RunOutput::write_fields() {
+  const double t0 = wall_time();
+  const State& state = sim_.solver().state();
+  const long step = sim_.steps_done();
+  const double t = sim_.time();
+  std::vector<const Field*> fields;
+  for (const auto& n : fields_) fields.push_back(&state.get(n));
+  const bool last = sim_.done();
+  const bool due = last || step == 0 || (every_ > 0 && step % every_ == 0);
+  if (impl_->vtk && due) impl_->vtk_writer->write(fields, t, step);
+  if (impl_->png && (last || (impl_->png_every > 0 && step % impl_->png_every == 0))) {
+    const std::string file = fmt::format("{}_{:06d}.png", impl_->png_field, step);
+    const PngInfo info = write_png(state.get(impl_->png_field), (fs::path(dir_) / file).string(), impl_->png_opt);
+    impl_->png_files.push_back({{"file", file},
+                                {"step", step},
+                                {"t", t},
+                                {"field", impl_->png_field},
+                                {"min", info.min},
+                                {"max", info.max},
+                                {"colormap", impl_->png_opt.colormap}});
+  }
+  json e = sim_.errors();
+  if (!e.empty() && due) impl_->error_history.push_back({{"step", step}, {"t", t}, {"errors", e}});
+  seconds_ += wall_time() - t0;
+}
+
+void RunOutput::add(const std::string& key, json value) {
+  impl_->extra[key] = std::move(value);
+}
+
+namespace {
+
+// Sets `key` ("a.b" nests) of `j`.
+void set_path(json& j, const std::string& key, json value) {
+  const auto dot = key.find('.');
+  if (dot == std::string::npos) {
+    j[key] = std::move(value);
+    return;
+  }
+  set_path(j[key.substr(0, dot)], key.substr(dot + 1), std::move(value));
+}
+
+}  // namespace
+
+json RunOutput::substeps_json() const {
+  json subs = json::array();
+  for (const auto& st : sim_.coupler().reduced_stats(sim_.comm())) {
+    json j = {{"name", st.name}, {"policy", st.policy}};
+    for (const auto& c : substep_counters()) {
+      if (!shown(c, st)) continue;
+      set_path(j, c.key, c.count ? json(st.*c.count) : json(st.*c.seconds));
+      // Derived values next to what they derive from.
+      if (std::string(c.key) == "max_iterations")
+        j["iterations_per_call"] = st.calls ? static_cast<double>(st.iterations) / static_cast<double>(st.calls) : 0.0;
+      if (std::string(c.key) == "accepted")
+        j["accepted_fraction"] = static_cast<double>(st.accepted) / static_cast<double>(st.points);
+    }
+    if (st.surrogate_calls > 0)
+      if (const auto* chk = dynamic_cast<const Checkable*>(&sim_.coupler().substep(st.name)))
+        j["error_estimate"] = chk->estimate_description();
+    const json facts = sim_.coupler().policy(st.name).describe();
+    for (const auto& [k, v] : facts.items()) j[k] = v;
+    subs.push_back(j);
+  }
+  return subs;
+}
+
+const json& RunOutput::write_summary(const std::string& status, const std::string& message,
+                                     const std::vector<std::string>& result_files) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(sim_.comm(), &rank);
+  MPI_Comm_size(sim_.comm(), &size);
+  const Grid& grid = sim_.grid();
+  json s;
+  s["simfuse_version"] = SIMFUSE_VERSION;
+  s["case"] = sim_.name();
+  s["case_file"] = sim_.case_file();
+  s["status"] = status;
+  if (!message.empty()) s["message"] = message;
+  s["ranks"] = size;
+  const GridSpec& g = grid.spec();
+  json n = json::array(), lo = json::array(), hi = json::array(), per = json::array(), h = json::array();
+  for (int d = 0; d < g.dim; ++d) {
+    n.push_back(g.n[d]);
+    lo.push_back(g.lower[d]);
+    hi.push_back(g.upper[d]);
+    per.push_back(static_cast<bool>(g.periodic[d]));
+    h.push_back(grid.h(d));
+  }
+  s["grid"] = {{"dim", g.dim},           {"n", n}, {"lower", lo}, {"upper", hi}, {"periodic", per}, {"h", h},
+               {"points", grid.points()}};
+  json solver = {{"type", sim_.params().type_of("solver")}};
+  const json facts = sim_.solver().describe();
+  for (const auto& [k, v] : facts.items()) solver[k] = v;
+  s["solver"] = solver;
+  s["time"] = {{"t0", sim_.t0()},
+               {"dt", sim_.dt()},
+               {"steps", sim_.steps_total()},
+               {"steps_done", sim_.steps_done()},
+               {"t", sim_.time()},
+               {"steady", sim_.reached_steady_state()}};
+  json metrics = json::object();
+  for (const auto& [k, v] : sim_.solver().metrics()) metrics[k] = v;
+  if (!metrics.empty()) s["metrics"] = metrics;
+  s["wall_seconds"] = {{"setup", sim_.setup_seconds()}, {"run", sim_.run_seconds()}, {"output", seconds_}};
+  s["substeps"] = substeps_json();
+  json e = sim_.errors();
+  if (!e.empty()) s["errors"] = e;
+  if (!impl_->error_history.empty()) s["error_history"] = impl_->error_history;
+  json outputs = {{"dir", dir_}, {"steps_csv", "steps.csv"}};
+  if (impl_->vtk_writer) {
+    outputs["pvd"] = fs::path(impl_->vtk_writer->pvd_path()).filename().string();
+    outputs["vtk"] = impl_->vtk_writer->files();
+  }
+  outputs["png"] = impl_->png_files;
+  outputs["fields"] = fields_;
+  const auto diag = sim_.solver().state().diagnostic_names();
+  if (!diag.empty()) outputs["diagnostic_fields"] = diag;
+  if (!result_files.empty()) outputs["results"] = result_files;
+  s["outputs"] = outputs;
+  s["petsc_options_from_case"] = sim_.petsc_case_options();
+  for (const auto& [k, v] : impl_->extra.items()) s[k] = v;
+  summary_ = s;
+  if (rank == 0) write_file_atomic((fs::path(dir_) / "summary.json").string(), s.dump(2) + "\n");
+  return summary_;
+}
+
+}  // namespace simfuse

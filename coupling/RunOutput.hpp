@@ -1,0 +1,64 @@
+#pragma once
+/// \file RunOutput.hpp
+/// What a run writes and when (internal to the coupling layer; Simulation owns one):
+///   - the output fields on the schedule of the case's `output:` section: a `.pvd` series
+///     of VTK files and PNG snapshots;
+///   - `steps.csv`, a row per step with what each sub-step did in that step;
+///   - `summary.json` at the end.
+/// The per-sub-step columns and keys come from the audit-counter table
+/// (substep_counters() in Policy.hpp), so they never need editing here.
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/Schema.hpp"
+
+namespace simfuse {
+
+class Simulation;
+
+class RunOutput {
+ public:
+  /// Declares the keys of the case's `output:` section.
+  static void declare(Schema& output);
+
+  /// Validates `output` (the case's section) against the simulation's fields, solution and
+  /// diagnostic; UserError on a bad key. Writes nothing.
+  RunOutput(Simulation& sim, const Params& output, std::string dir);
+  ~RunOutput();
+
+  const std::string& dir() const { return dir_; }
+  const std::vector<std::string>& fields() const { return fields_; }
+
+  /// Creates the folder, starts steps.csv and writes the initial fields. Collective.
+  void begin();
+  /// After each step: its steps.csv row and the fields due at this step. Collective.
+  void after_step();
+  /// Writes summary.json: `status` ("completed", "failed", ...), `message`, and the extra
+  /// sections given to add(). Collective; returns the summary.
+  const nlohmann::ordered_json& write_summary(const std::string& status, const std::string& message,
+                                              const std::vector<std::string>& result_files);
+  /// Adds `value` to summary.json under `key`.
+  void add(const std::string& key, nlohmann::ordered_json value);
+  /// The summary as last written.
+  const nlohmann::ordered_json& summary() const { return summary_; }
+  /// Wall time spent writing output.
+  double seconds() const { return seconds_; }
+
+ private:
+  struct Impl;
+  void write_fields();
+  nlohmann::ordered_json substeps_json() const;
+
+  Simulation& sim_;
+  std::string dir_;
+  std::vector<std::string> fields_;
+  int every_ = 0;
+  double seconds_ = 0;
+  nlohmann::ordered_json summary_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace simfuse
