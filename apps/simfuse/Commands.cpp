@@ -1,6 +1,7 @@
 #include "apps/simfuse/Commands.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <sstream>
 
 #include "core/Config.hpp"
+#include "coupling/Policy.hpp"
 #include "coupling/Simulation.hpp"
 #include "coupling/ai/Capture.hpp"
 #include "coupling/ai/Generate.hpp"
@@ -79,25 +81,30 @@ void report(Simulation& sim) {
   spdlog::info("done: {} steps in {} ({} setup, {} output)", sim.steps_done(),
                duration(s["wall_seconds"]["run"].get<double>()), duration(s["wall_seconds"]["setup"].get<double>()),
                duration(s["wall_seconds"]["output"].get<double>()));
+  // One line per sub-step, then the counters it has (the audit-counter table decides which).
   for (const auto& st : s["substeps"]) {
     std::string its;
-    if (st.contains("iterations"))
+    if (st.contains("iterations_per_call"))
       its = fmt::format(", {:.1f} iterations/call", st["iterations_per_call"].get<double>());
     spdlog::info("  {:<12} {:<10} {} calls, {:.3f} s{}", st["name"].get<std::string>(), st["policy"].get<std::string>(),
                  st["calls"].get<long>(), st["seconds"].get<double>(), its);
-    if (st.contains("accepted_fraction")) {
-      const auto& fb = st["fallback"];
-      spdlog::info(
-          "  {:<12} surrogate: {:.2f}% of {} points accepted; fallback: {} nan, {} out of range, {} "
-          "estimate, {} whole sub-step; inference {:.3f} s, checks {:.3f} s, classical {:.3f} s",
-          "", 100 * st["accepted_fraction"].get<double>(), st["points"].get<long>(), fb["nan"].get<long>(),
-          fb["ood"].get<long>(), fb["estimate"].get<long>(), fb["whole_substep"].get<long>(),
-          st["inference_seconds"].get<double>(), st["check_seconds"].get<double>(),
-          st["classical_seconds"].get<double>());
-    } else if (st.contains("inference_seconds")) {
-      spdlog::info("  {:<12} surrogate: inference {:.3f} s in {} calls", "", st["inference_seconds"].get<double>(),
-                   st["surrogate_calls"].get<long>());
+    std::vector<std::string> parts;
+    if (st.contains("accepted_fraction"))
+      parts.push_back(fmt::format("{:.2f}% of points accepted", 100 * st["accepted_fraction"].get<double>()));
+    for (const auto& c : substep_counters()) {
+      const std::string key = c.key;
+      if (key == "calls" || key == "seconds" || key == "iterations") continue;  // on the line above
+      std::string ptr = "/" + key;
+      std::replace(ptr.begin(), ptr.end(), '.', '/');  // "fallback.nan" -> /fallback/nan
+      const nlohmann::ordered_json::json_pointer where(ptr);
+      const auto* v = st.contains(where) ? &st.at(where) : nullptr;
+      if (!v || (st["policy"] == "classical" && key == "classical_seconds")) continue;
+      parts.push_back(c.seconds ? fmt::format("{} {:.3f} s", c.doc, v->get<double>())
+                                : fmt::format("{} {}", c.doc, v->get<long>()));
     }
+    if (st.contains("model"))
+      parts.push_back(fmt::format("inference path {}", st["model"]["inference_path"].get<std::string>()));
+    if (!parts.empty()) spdlog::info("  {:<12} {}", "", fmt::format("{}", fmt::join(parts, "; ")));
   }
   if (s.contains("errors"))
     for (const auto& [field, e] : s["errors"].items())

@@ -48,6 +48,10 @@ void declare_guard_keys(Schema& s) {
       .def(0.0)
       .non_negative();
   s.add_bool("estimate", "use the sub-step's error estimate (if it has one)").def(true);
+  s.add_bool("path_field",
+             "add an output field '<sub-step>_path': per cell, what the last call kept: 0 the model, 1 NaN/Inf, 2 "
+             "out of range, 3 error estimate (1-3: the classical result), 4 the whole sub-step ran classically")
+      .def(false);
 }
 
 // The card bound to a case: which fields the model reads and writes, and how.
@@ -222,6 +226,7 @@ class ReplacePolicy : public Policy {
       margin_ = ctx.params.get<double>("ood_margin");
       use_estimate_ = ctx.params.get<bool>("estimate");
     }
+    path_field_ = ctx.params.has("path_field") && ctx.params.get<bool>("path_field");
   }
   const std::string& name() const override { return name_; }
 
@@ -231,6 +236,13 @@ class ReplacePolicy : public Policy {
       PetscHandle<Vec> v;
       SIMFUSE_PETSC(VecDuplicate(state.get(f).vec(), v.out()));
       before_[f] = std::move(v);
+    }
+    if (path_field_) {
+      const Field& of = state.get(binding_.out_field());
+      const std::string name = step.name() + "_path";
+      if (state.has(name))
+        binding_.params().fail("path_field", fmt::format("the state already has a field '{}'", name));
+      path_ = &state.add_diagnostic(of.grid(), name);
     }
     const ModelCard& c = binding_.card();
     lo_.clear();
@@ -263,6 +275,7 @@ class ReplacePolicy : public Policy {
     stats.points += binding_.points();
     if (!guarded_) {
       stats.accepted += binding_.points();
+      mark_path(0.0);
       return;
     }
     t0 = wall_time();
@@ -272,6 +285,11 @@ class ReplacePolicy : public Policy {
       hold.clear();
       check_whole(step, state, info, stats, out, t0);
     }
+  }
+
+  // Every cell of the path field (if any) took path `code`.
+  void mark_path(double code) {
+    if (path_) SIMFUSE_PETSC(VecSet(path_->vec(), code));
   }
 
  private:
@@ -303,6 +321,11 @@ class ReplacePolicy : public Policy {
       for (PetscInt p = 0; p < np; ++p)
         if (!reason[p] && !(est[whole ? 0 : p] <= tol_)) reason[p] = 3;
     }
+    if (path_) {
+      ArrayView pv = path_->view();
+      double* pa = pv.data();
+      for (PetscInt p = 0; p < np; ++p) pa[p] = reason[p];
+    }
     std::vector<PetscInt> rejected;
     for (PetscInt p = 0; p < np; ++p)
       if (reason[p]) {
@@ -330,7 +353,10 @@ class ReplacePolicy : public Policy {
     } else {
       long any = rejected.empty() ? 0 : 1;
       MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_LONG, MPI_MAX, comm_);
-      if (any) whole_fallback(step, state, info, stats);
+      if (any) {
+        mark_path(4.0);
+        whole_fallback(step, state, info, stats);
+      }
     }
   }
 
@@ -354,6 +380,7 @@ class ReplacePolicy : public Policy {
       if (!est.empty() && !(est[0] <= tol_)) why = 3;
     }
     stats.check_seconds += wall_time() - t0;
+    mark_path(why ? 4.0 : 0.0);
     if (why) {
       (why == 1 ? stats.fallback_nan : stats.fallback_estimate) += binding_.points();
       // An iterative sub-step continues from a finite prediction instead of starting over.
@@ -399,6 +426,8 @@ class ReplacePolicy : public Policy {
   MPI_Comm comm_;
   double tol_ = 1, margin_ = 0;
   bool use_estimate_ = true;
+  bool path_field_ = false;
+  Field* path_ = nullptr;  // the <sub-step>_path diagnostic, if asked for
   std::map<std::string, PetscHandle<Vec>> before_;
   PetscHandle<Vec> proposal_;  // a rejected prediction, the initial guess of the fallback
   std::vector<double> lo_, hi_;
@@ -454,6 +483,7 @@ class EveryNPolicy final : public ReplacePolicy {
       : ReplacePolicy(ctx, "every_n", ctx.params.get<bool>("guard")), n_(ctx.params.get<int>("n")) {}
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
     if (info.step % n_ == 0) {
+      mark_path(4.0);
       run_classical(step, state, info, stats);
     } else {
       replace(step, state, info, stats);

@@ -52,9 +52,15 @@ def check_vtk(out, summary):
         img = reader.GetOutput()
         if list(img.GetDimensions()) != n:
             problems.append(f"{f}: dimensions {img.GetDimensions()} != {n}")
-        for field in summary["outputs"]["fields"]:
-            if img.GetPointData().GetArray(field) is None and img.GetPointData().GetNumberOfArrays() == 0:
-                problems.append(f"{f}: no array {field}")
+        pd = img.GetPointData()
+        names = [pd.GetArrayName(i) for i in range(pd.GetNumberOfArrays())]
+        # A field is an array of its name; a field of several named components (not a
+        # vector) is one array per component, so arrays named after no field must remain.
+        fields = summary["outputs"]["fields"]
+        unnamed = [n for n in names if n not in fields]
+        for field in fields:
+            if field not in names and not unnamed:
+                problems.append(f"{f}: no array for field {field} (arrays: {names})")
     return problems
 
 

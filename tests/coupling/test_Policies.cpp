@@ -78,7 +78,7 @@ TEST_CASE("guarded react: NaN and out-of-range cells fall back, exactly those, t
           "[torch][mpi]") {
   // identity_nan returns its input, except NaN where 0.9 < u < 1.5; its training range
   // is [0, 2]. Cells marked u = 1.2 give NaN, cells with u = 3 are out of range.
-  const std::string guard = fmt::format("{{react: {{type: guarded, model: {}, estimate: false}}}}",
+  const std::string guard = fmt::format("{{react: {{type: guarded, model: {}, estimate: false, path_field: true}}}}",
                                         src("tests/fixtures/identity_nan.card.yaml"));
   auto sim = make(bz_case(guard, 33));
   auto ref = make(bz_case("{}", 33));
@@ -124,9 +124,17 @@ TEST_CASE("guarded react: NaN and out-of-range cells fall back, exactly those, t
   Field was(sim->grid(), "was", {"u", "v"});
   VecCopy(before, was.vec());
   const auto input = test::gather_natural(was);
+  // The diagnostic field says which path each cell took: 0 the model, 1 NaN, 2 out of range.
+  const auto path = test::gather_natural(sim->solver().state().get("react_path"));
+  REQUIRE(path.size() == 33 * 33);
+  const auto diag = sim->solver().state().diagnostic_names();
+  CHECK(diag == std::vector<std::string>{"react_path"});
+  CHECK(sim->solver().state().names() == std::vector<std::string>{"c"});  // not state
   long checked = 0;
   for (PetscInt j = 0; j < 33; ++j)
     for (PetscInt i = 0; i < 33; ++i) {
+      const bool ood = (i * 5 + j) % 13 == 0, nan = !ood && (i * 7 + j * 3) % 11 == 0;
+      REQUIRE(path[static_cast<size_t>(j * 33 + i)] == (ood ? 2.0 : nan ? 1.0 : 0.0));
       const bool fallback = (i * 5 + j) % 13 == 0 || (i * 7 + j * 3) % 11 == 0;
       for (int s = 0; s < 2; ++s) {
         const size_t k = static_cast<size_t>((j * 33 + i) * 2 + s);
