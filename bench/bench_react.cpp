@@ -22,7 +22,7 @@
 #include "core/Log.hpp"
 #include "core/Petsc.hpp"
 #include "coupling/Simulation.hpp"
-#include "coupling/ai/AiPolicies.hpp"
+#include "coupling/ai/Builtins.hpp"
 #include "postproc/Norms.hpp"
 
 using namespace simfuse;
@@ -86,8 +86,7 @@ int main(int argc, char** argv) {
   int rank = 0;
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank);
   init_logging(rank, Verbosity::quiet);
-  register_builtins();
-  ai::register_policies();
+  ai::register_builtins();
   int status = 0;
   try {
     std::unique_ptr<Simulation> ref_sim;

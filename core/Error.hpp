@@ -1,10 +1,13 @@
 #pragma once
 /// \file Error.hpp
-/// The two kinds of error simfuse reports, and the checks that raise them.
+/// The three kinds of error simfuse reports, and the checks that raise them.
 ///
 /// - UserError: something the user can fix (a case file, an option, a model file).
 ///   Carries one or more Diagnostics: where (YAML file:line:column and key path),
 ///   what is wrong, and how to fix it. `simfuse` prints them and exits with code 2.
+/// - RunFailure (a UserError): valid input whose run failed numerically (a solve
+///   diverged, a NaN appeared, the CFL limit was passed), with a suggested fix.
+///   `simfuse` exits with code 3.
 /// - InternalError: a bug, or a library failing unexpectedly. Carries the C++ origin.
 ///   `simfuse` exits with code 1.
 #include <stdexcept>

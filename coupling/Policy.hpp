@@ -107,9 +107,9 @@ void run_classical(SubStep& step, State& state, const StepInfo& info, SubStepSta
 
 /// What a policy is created from.
 struct PolicyContext {
-  const Params& params;  ///< the policy block's parameters
-  SubStep& step;         ///< the sub-step it will drive
-  std::string base_dir;  ///< folder of the case file (relative model paths start here)
+  const Params& params;   ///< the policy block's parameters
+  SubStep& step;          ///< the sub-step it will drive
+  std::string case_file;  ///< the case file: relative paths in params are relative to it (resolve_path)
   MPI_Comm comm = MPI_COMM_WORLD;
 };
 using PolicyRegistry = Registry<Policy, const PolicyContext&>;

@@ -11,6 +11,7 @@
 #include "postproc/Norms.hpp"
 #include "solvers/Builtins.hpp"
 #include "solvers/common/Boundary.hpp"
+#include "solvers/reaction/Kinetics.hpp"
 
 namespace simfuse {
 
@@ -20,12 +21,24 @@ using json = nlohmann::ordered_json;
 void register_builtins() {
   static const bool done = [] {
     function_registry();
-    register_bc_family();
+    bc_registry();
+    kinetics_registry();
     register_builtin_solvers();
     policy_registry();
     return true;
   }();
   (void)done;
+}
+
+namespace {
+std::map<std::string, CaseSectionHandler>& case_sections() {
+  static std::map<std::string, CaseSectionHandler> m;
+  return m;
+}
+}  // namespace
+
+void register_case_section(const std::string& key, CaseSectionHandler handler) {
+  case_sections()[key] = std::move(handler);
 }
 
 const Schema& case_schema() {
@@ -64,6 +77,7 @@ const Schema& case_schema() {
 
 struct Simulation::Impl {
   std::unique_ptr<ConfigDocument> own_doc;
+  std::map<std::string, std::shared_ptr<void>> attachments;  // what case sections attached
   std::unique_ptr<RunOutput> output;
   std::string petsc_case_options;
   std::vector<std::pair<std::string, std::function<json()>>> end_hooks;
@@ -180,8 +194,7 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
         cs.validate_or_throw(doc, params_.is_set("coupling") ? params_.node("coupling") : YAML::Node(), "coupling");
     for (const auto& name : coupler_->substeps()) {
       if (!cp.is_set(name)) continue;
-      const PolicyContext pctx{cp.sub(name), coupler_->substep(name), fs::path(case_file_).parent_path().string(),
-                               comm};
+      const PolicyContext pctx{cp.sub(name), coupler_->substep(name), case_file_, comm};
       coupler_->set_policy(name, policy_registry().create(cp.type_of(name), pctx), dt_);
     }
   }
@@ -192,6 +205,17 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
              : op.is_set("dir")       ? op.get<std::string>("dir")
                                       : (fs::path("out") / name_).string();
   impl_->output = std::make_unique<RunOutput>(*this, op, out_dir_);
+
+  // Sections handled by libraries above this one (capture: by the AI library).
+  for (const char* key : {"capture"}) {
+    if (!params_.is_set(key)) continue;
+    auto it = case_sections().find(key);
+    if (it == case_sections().end())
+      params_.fail(key, fmt::format("'{}:' needs the AI library, which this program has not registered", key),
+                   "link simfuse::ai and call simfuse::ai::register_builtins() before building the Simulation "
+                   "(the simfuse command does)");
+    impl_->attachments[key] = it->second(*this);
+  }
 
   // Every PETSc object has read its options now: a name nobody read is a typo.
   if (!opt_.allow_unused_petsc_options) options::check_all_used();
@@ -245,6 +269,11 @@ const std::string& Simulation::petsc_case_options() const {
 
 double Simulation::output_seconds() const {
   return impl_->output->seconds();
+}
+
+std::shared_ptr<void> Simulation::attachment(const std::string& key) const {
+  auto it = impl_->attachments.find(key);
+  return it == impl_->attachments.end() ? nullptr : it->second;
 }
 
 const nlohmann::ordered_json& Simulation::summary() const {

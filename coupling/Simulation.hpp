@@ -23,9 +23,22 @@
 
 namespace simfuse {
 
-/// Registers every built-in component (solvers, functions, boundary conditions,
-/// policies). Idempotent.
+/// Registers the built-in components of simfuse's libraries below the AI layer, all the
+/// same way: each family's registry (function_registry, bc_registry, kinetics_registry,
+/// solver_registry, policy_registry) holds its built-ins, registered by an explicit call,
+/// never by a static initialiser a linker could drop. Idempotent; the Simulation calls it.
+/// A program linking simfuse_ai calls simfuse::ai::register_builtins() instead, which adds
+/// the surrogate policies, the architectures and the `capture:` section.
 void register_builtins();
+
+class Simulation;
+/// Attaches what a top-level case section asks for (e.g. `capture:`) to a Simulation
+/// being built; what it returns lives as long as the Simulation (Simulation::attachment).
+/// Throws UserError on a bad section.
+using CaseSectionHandler = std::function<std::shared_ptr<void>(Simulation&)>;
+/// Registers the handler of a case section declared by case_schema() but served by a
+/// library above the coupling layer. Without one, a case using the section is refused.
+void register_case_section(const std::string& key, CaseSectionHandler handler);
 
 /// The schema of a case file (top-level keys). Built from the registries, so it includes
 /// extensions registered before the call.
@@ -71,6 +84,9 @@ class Simulation {
   /// own sections, e.g. `capture:`).
   const Params& params() const { return params_; }
   const std::string& case_file() const { return case_file_; }
+  const RunOptions& options() const { return opt_; }
+  /// What the handler of case section `key` attached (nullptr if the case has none).
+  std::shared_ptr<void> attachment(const std::string& key) const;
 
   const Grid& grid() const { return *grid_; }
   Solver& solver() { return *solver_; }

@@ -4,28 +4,8 @@
 
 namespace simfuse {
 
-void register_architectures() {
-  static const bool done = [] {
-    auto& cat = Catalog::instance();
-    const std::vector<std::string> acts{"tanh", "relu", "gelu", "silu", "none"};
-    Schema& mlp = cat.add_type("architecture", "mlp", "multilayer perceptron, one grid point at a time");
-    mlp.add("hidden", ParamType::IntList, "width of each hidden layer").def("[64, 64]").size(1, 16).min(1);
-    mlp.add_string("activation", "activation after each hidden layer").def("tanh").choices(acts);
-    Schema& cnn = cat.add_type("architecture", "cnn", "stack of valid 2D convolutions (a stencil model)");
-    cnn.add("channels", ParamType::IntList, "channels of each convolution layer").def("[16, 16]").size(1, 16).min(1);
-    cnn.add_int("kernel", "odd kernel size").def(3).range(3, 9);
-    cnn.add_string("activation", "activation after each convolution").def("relu").choices(acts);
-    cat.set_shorthand("architecture", Catalog::type_name_shorthand,
-                      "a name means {type: name} with default parameters");
-    cnn.add_bool("bias", "convolutions with a bias (false with activation none: a linear, zero-preserving stencil)")
-        .def(true);
-    return true;
-  }();
-  (void)done;
-}
-
 Params validate_architecture(const YAML::Node& arch, const std::string& where) {
-  register_architectures();
+  architecture_registry();
   Schema s("architecture", "");
   s.add_block("architecture", "architecture", "model architecture").required();
   YAML::Node root(YAML::NodeType::Map);
@@ -51,40 +31,83 @@ void add_activation(torch::nn::Sequential& seq, const std::string& a) {
   // "none": a linear layer stack (e.g. a learned linear stencil for a linear operator)
 }
 
+std::unique_ptr<Architecture> make_mlp(const Params& p, int in, int out) {
+  auto a = std::make_unique<Architecture>();
+  int prev = in;
+  for (int h : p.get<std::vector<int>>("hidden")) {
+    a->module->push_back(torch::nn::Linear(prev, h));
+    add_activation(a->module, p.get<std::string>("activation"));
+    prev = h;
+  }
+  a->module->push_back(torch::nn::Linear(prev, out));
+  return a;
+}
+
+std::unique_ptr<Architecture> make_cnn(const Params& p, int in, int out) {
+  auto a = std::make_unique<Architecture>();
+  const int k = p.get<int>("kernel");
+  const bool bias = p.get<bool>("bias");
+  int prev = in;
+  const auto channels = p.get<std::vector<int>>("channels");
+  for (int c : channels) {
+    a->module->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(prev, c, k).bias(bias)));
+    add_activation(a->module, p.get<std::string>("activation"));
+    prev = c;
+  }
+  a->module->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(prev, out, 1).bias(bias)));
+  a->radius = static_cast<int>(channels.size()) * (k - 1) / 2;
+  return a;
+}
+
+}  // namespace
+
+ArchitectureRegistry& architecture_registry() {
+  static ArchitectureRegistry* r = [] {
+    auto* reg = new ArchitectureRegistry("architecture");
+    const std::vector<std::string> acts{"tanh", "relu", "gelu", "silu", "none"};
+    reg->add(
+        "mlp", "multilayer perceptron, one grid point at a time",
+        [&](Schema& mlp) {
+          mlp.add("hidden", ParamType::IntList, "width of each hidden layer").def("[64, 64]").size(1, 16).min(1);
+          mlp.add_string("activation", "activation after each hidden layer").def("tanh").choices(acts);
+        },
+        make_mlp);
+    reg->add(
+        "cnn", "stack of valid 2D convolutions (a stencil model)",
+        [&](Schema& cnn) {
+          cnn.add("channels", ParamType::IntList, "channels of each convolution layer")
+              .def("[16, 16]")
+              .size(1, 16)
+              .min(1);
+          cnn.add_int("kernel", "odd kernel size").def(3).range(3, 9);
+          cnn.add_string("activation", "activation after each convolution").def("relu").choices(acts);
+          cnn.add_bool("bias",
+                       "convolutions with a bias (false with activation none: a linear, zero-preserving stencil)")
+              .def(true);
+        },
+        make_cnn);
+    Catalog::instance().set_shorthand("architecture", Catalog::type_name_shorthand,
+                                      "a name means {type: name} with default parameters");
+    return reg;
+  }();
+  return *r;
+}
+
+namespace {
+
+std::unique_ptr<Architecture> build(const YAML::Node& arch, int in, int out) {
+  const Params top = validate_architecture(arch, "<architecture>");
+  return architecture_registry().create(top.type_of("architecture"), top.sub("architecture"), in, out);
+}
+
 }  // namespace
 
 torch::nn::Sequential build_architecture(const YAML::Node& arch, int in, int out) {
-  const Params top = validate_architecture(arch, "<architecture>");
-  const Params& p = top.sub("architecture");
-  const std::string type = top.type_of("architecture");
-  torch::nn::Sequential seq;
-  if (type == "mlp") {
-    int prev = in;
-    for (int h : p.get<std::vector<int>>("hidden")) {
-      seq->push_back(torch::nn::Linear(prev, h));
-      add_activation(seq, p.get<std::string>("activation"));
-      prev = h;
-    }
-    seq->push_back(torch::nn::Linear(prev, out));
-  } else {
-    const int k = p.get<int>("kernel");
-    const bool bias = p.get<bool>("bias");
-    int prev = in;
-    for (int c : p.get<std::vector<int>>("channels")) {
-      seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(prev, c, k).bias(bias)));
-      add_activation(seq, p.get<std::string>("activation"));
-      prev = c;
-    }
-    seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(prev, out, 1).bias(bias)));
-  }
-  return seq;
+  return build(arch, in, out)->module;
 }
 
 int architecture_radius(const YAML::Node& arch) {
-  const Params top = validate_architecture(arch, "<architecture>");
-  if (top.type_of("architecture") != "cnn") return 0;
-  const Params& p = top.sub("architecture");
-  return static_cast<int>(p.get<std::vector<int>>("channels").size()) * (p.get<int>("kernel") - 1) / 2;
+  return build(arch, 1, 1)->radius;
 }
 
 }  // namespace simfuse

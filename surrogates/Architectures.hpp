@@ -8,17 +8,27 @@
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
+#include "core/Registry.hpp"
 #include "core/Schema.hpp"
 
 namespace simfuse {
 
-/// Declares the architecture family in the Catalog (idempotent).
-void register_architectures();
+/// A built model and its receptive-field radius (0 for pointwise models).
+struct Architecture {
+  torch::nn::Sequential module;
+  int radius = 0;
+};
+
+/// Architectures by name (family "architecture"): created from their validated block and
+/// the numbers of input and output channels. `mlp` and `cnn` are registered on first use;
+/// an extension adds its own with architecture_registry().add(...).
+using ArchitectureRegistry = Registry<Architecture, const Params&, int, int>;
+ArchitectureRegistry& architecture_registry();
 
 /// Validates an architecture block (UserError naming `where`, e.g. the card's path).
 Params validate_architecture(const YAML::Node& arch, const std::string& where);
 
-/// Builds the module for `in` input and `out` output channels.
+/// Builds the module for `in` input and `out` output channels (via the registry).
 torch::nn::Sequential build_architecture(const YAML::Node& arch, int in, int out);
 
 /// Receptive-field radius of an architecture (0 for pointwise ones).

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/Paths.hpp"
+
 namespace simfuse {
 
 namespace fs = std::filesystem;
@@ -119,7 +121,7 @@ ModelCard ModelCard::load(const std::string& path) {
   c.kind = p.get<std::string>("kind");
   c.radius = p.get<int>("radius");
   c.format = p.get<std::string>("format");
-  c.weights = (fs::path(path).parent_path() / p.get<std::string>("weights")).string();
+  c.weights = resolve_path(p.get<std::string>("weights"), path);
   c.dtype = p.get<std::string>("dtype");
   c.substep = p.get<std::string>("substep");
   c.increment = p.get<std::string>("predicts") == "increment";

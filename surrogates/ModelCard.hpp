@@ -22,7 +22,8 @@
 ///     training_ranges: {min: [...], max: [...]}   # per input channel, physical units
 ///     validation: {metric: max_abs, value: 1.2e-3, samples: 20000}
 ///     provenance: {tool: simfuse train, dataset: ..., created: ...}
-/// No torch, no PETSc: cards are read by every layer.
+/// The header includes neither torch nor PETSc; the reader is compiled into
+/// simfuse_surrogates, so what links that (coupling/ai, the simfuse command) reads cards.
 #include <map>
 #include <string>
 #include <vector>

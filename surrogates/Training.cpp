@@ -11,6 +11,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/Paths.hpp"
 #include "core/Version.hpp"
 #include "surrogates/Architectures.hpp"
 #include "surrogates/Dataset.hpp"
@@ -21,7 +22,7 @@ namespace fs = std::filesystem;
 
 const Schema& train_schema() {
   static const Schema s = [] {
-    register_architectures();
+    architecture_registry();
     Schema s("train", "a training spec");
     s.add("dataset", ParamType::StringList, "dataset file(s) (.pt), relative to the spec").required().broadcast();
     s.add_string("output", "stem of the model files to write (<stem>.pt, <stem>.card.yaml), relative to the spec")
@@ -98,47 +99,52 @@ std::string duration(double s) {
   return fmt::format("{}m{:02d}s", static_cast<int>(s / 60), static_cast<int>(s) % 60);
 }
 
-}  // namespace
+// ---- Data and normalisation --------------------------------------------------------------
 
-TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& opt) {
-  const auto t_start = std::chrono::steady_clock::now();
-  int rank = 0, size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  const Params p = train_schema().validate_or_throw(doc, doc.root(), "");
-  const fs::path base = fs::path(doc.origin()).parent_path();
+// The training problem: physical inputs and targets, their transforms and normalisation
+// (fitted on the training split only), the split, and the card's channel facts.
+struct TrainingData {
+  Dataset data;
+  Channels ch;
+  bool stencil = false, increment = false;
+  int radius = 0, cin = 0, cout = 0;
+  std::vector<std::string> transform;
+  double log_floor = 0;
+  torch::Tensor X, Y;            // physical inputs [N, cin, ...], targets (state or increment), float64
+  torch::Tensor Xn, Yn;          // normalised, in the model's dtype
+  torch::Tensor xm, xs, ym, ys;  // normalisation: xn = (T(x) - xm) / xs, yn = (y - ym) / ys
+  torch::Tensor rmin, rmax;      // training ranges of the physical inputs
+  torch::Tensor train_idx, val_idx;
+  int64_t n = 0, nval = 0, ntrain = 0, per_sample = 0;
+  torch::Dtype dtype = torch::kFloat;
+
+  torch::Tensor shape_c(const torch::Tensor& v) const { return stencil ? v.view({1, -1, 1, 1}) : v.view({1, -1}); }
+};
+
+// Loads the datasets and checks them against the model block; UserError naming the key.
+TrainingData load_data(const Params& p, const ConfigDocument& doc, const YAML::Node& arch) {
   const Params& mp = p.sub("model");
-  const Params& tp = p.sub("training");
   const std::string arch_type = mp.type_of("architecture");
-  YAML::Node arch = YAML::Clone(mp.node("architecture"));
-  if (!arch.IsMap()) {  // shorthand such as `architecture: mlp`
-    YAML::Node m(YAML::NodeType::Map);
-    m["type"] = arch_type;
-    arch = m;
-  }
-  at::set_num_threads(tp.get<int>("threads"));
-
-  // Data.
+  TrainingData d;
   std::vector<Dataset> parts;
-  for (const auto& f : p.get<std::vector<std::string>>("dataset")) {
-    const fs::path path = fs::path(f).is_absolute() ? fs::path(f) : base / f;
-    parts.push_back(Dataset::load(path.string()));
-  }
-  Dataset data = parts.size() == 1 ? parts[0] : Dataset::concat(parts);
-  const bool stencil = data.kind == "stencil";
-  if (stencil != (arch_type == "cnn"))
+  for (const auto& f : p.get<std::vector<std::string>>("dataset"))
+    parts.push_back(Dataset::load(resolve_path(f, doc.origin())));
+  d.data = parts.size() == 1 ? parts[0] : Dataset::concat(parts);
+  const Dataset& data = d.data;
+  d.stencil = data.kind == "stencil";
+  if (d.stencil != (arch_type == "cnn"))
     mp.fail("architecture",
             fmt::format("the dataset holds {} data but '{}' is a {} architecture", data.kind, arch_type,
                         arch_type == "cnn" ? "stencil" : "pointwise"),
-            stencil ? "use {type: cnn, ...} for patches" : "use {type: mlp, ...} for pointwise data");
-  const int radius = architecture_radius(arch);
-  if (stencil && radius != data.radius)
+            d.stencil ? "use {type: cnn, ...} for patches" : "use {type: mlp, ...} for pointwise data");
+  d.radius = architecture_radius(arch);
+  if (d.stencil && d.radius != data.radius)
     mp.fail("architecture",
             fmt::format("the architecture's receptive-field radius is {}, the dataset's patches have a margin of {}",
-                        radius, data.radius),
+                        d.radius, data.radius),
             "match the CNN's layers and kernel to the capture radius (radius = layers * (kernel - 1) / 2)");
 
-  Channels ch;
+  Channels& ch = d.ch;
   if (mp.is_set("inputs")) {
     for (const auto& n : mp.get<std::vector<std::string>>("inputs")) {
       auto it = std::find(data.input_names.begin(), data.input_names.end(), n);
@@ -159,10 +165,10 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   }
   ch.out_names = data.output_names;
   ch.with_dt = mp.is_set("scalars");
-  if (ch.with_dt && stencil) mp.fail("scalars", "scalar inputs are supported for pointwise models only");
-  const bool increment = mp.get<std::string>("predicts") == "increment";
+  if (ch.with_dt && d.stencil) mp.fail("scalars", "scalar inputs are supported for pointwise models only");
+  d.increment = mp.get<std::string>("predicts") == "increment";
   std::vector<int64_t> inc_src;
-  if (increment)
+  if (d.increment)
     for (const auto& o : ch.out_names) {
       auto it = std::find(ch.in_names.begin(), ch.in_names.end(), o);
       if (it == ch.in_names.end())
@@ -170,48 +176,52 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
                 "add it to model.inputs, or use predicts: state");
       inc_src.push_back(it - ch.in_names.begin());
     }
-  const int cin = static_cast<int>(ch.in_idx.size()) + (ch.with_dt ? 1 : 0);
-  const int cout = static_cast<int>(ch.out_names.size());
-  std::vector<std::string> transform =
-      mp.is_set("transform") ? mp.get<std::vector<std::string>>("transform") : std::vector<std::string>(cin, "none");
-  if (static_cast<int>(transform.size()) != cin)
-    mp.fail("transform", fmt::format("has {} entries for {} input channels", transform.size(), cin),
+  d.cin = static_cast<int>(ch.in_idx.size()) + (ch.with_dt ? 1 : 0);
+  d.cout = static_cast<int>(ch.out_names.size());
+  d.transform =
+      mp.is_set("transform") ? mp.get<std::vector<std::string>>("transform") : std::vector<std::string>(d.cin, "none");
+  if (static_cast<int>(d.transform.size()) != d.cin)
+    mp.fail("transform", fmt::format("has {} entries for {} input channels", d.transform.size(), d.cin),
             "one entry (none or log10) per input channel");
-  for (const auto& t : transform)
+  for (const auto& t : d.transform)
     if (t != "none" && t != "log10")
       mp.fail("transform", fmt::format("unknown transform '{}'", t), "use none or log10");
-  const double log_floor = mp.get<double>("log_floor");
-  const bool center = mp.get<bool>("center");
+  d.log_floor = mp.get<double>("log_floor");
+  d.dtype = mp.get<std::string>("dtype") == "float64" ? torch::kDouble : torch::kFloat;
 
-  // Physical inputs [N, cin, ...] and targets (state or increment), float64.
-  torch::Tensor X = data.inputs.index_select(1, torch::tensor(ch.in_idx, torch::kLong));
-  if (ch.with_dt) X = torch::cat({X, data.dt.view({-1, 1})}, 1);
-  torch::Tensor Y = data.outputs.clone();
-  torch::Tensor Xc = X;  // the centre of the inputs, aligned with outputs
-  if (stencil) Xc = X.narrow(2, radius, X.size(2) - 2 * radius).narrow(3, radius, X.size(3) - 2 * radius);
-  if (increment) Y = Y - Xc.index_select(1, torch::tensor(inc_src, torch::kLong));
-  const int64_t n = X.size(0);
-  if (n < 10)
-    throw UserError(fmt::format("the dataset has only {} samples; at least 10 are needed", n), "capture more");
+  // Physical inputs and targets, float64.
+  d.X = data.inputs.index_select(1, torch::tensor(ch.in_idx, torch::kLong));
+  if (ch.with_dt) d.X = torch::cat({d.X, data.dt.view({-1, 1})}, 1);
+  d.Y = data.outputs.clone();
+  torch::Tensor Xc = d.X;  // the centre of the inputs, aligned with outputs
+  if (d.stencil)
+    Xc = d.X.narrow(2, d.radius, d.X.size(2) - 2 * d.radius).narrow(3, d.radius, d.X.size(3) - 2 * d.radius);
+  if (d.increment) d.Y = d.Y - Xc.index_select(1, torch::tensor(inc_src, torch::kLong));
+  d.n = d.X.size(0);
+  if (d.n < 10)
+    throw UserError(fmt::format("the dataset has only {} samples; at least 10 are needed", d.n), "capture more");
+  return d;
+}
 
-  // Split (same permutation on every rank).
+// The split (the same permutation on every rank), then transforms and normalisation
+// fitted on the training split only.
+void split_and_normalise(TrainingData& d, const Params& mp, const Params& tp) {
   const int64_t seed = tp.get<int>("seed");
   std::mt19937_64 split_rng(static_cast<uint64_t>(seed));
-  std::vector<int64_t> order(n);
+  std::vector<int64_t> order(d.n);
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), split_rng);
-  const int64_t nval =
-      std::max<int64_t>(1, static_cast<int64_t>(std::lround(tp.get<double>("validation_fraction") * n)));
-  const torch::Tensor val_idx = torch::tensor(std::vector<int64_t>(order.begin(), order.begin() + nval), torch::kLong);
-  const torch::Tensor train_idx = torch::tensor(std::vector<int64_t>(order.begin() + nval, order.end()), torch::kLong);
-  const int64_t ntrain = train_idx.size(0);
+  d.nval = std::max<int64_t>(1, static_cast<int64_t>(std::lround(tp.get<double>("validation_fraction") * d.n)));
+  d.val_idx = torch::tensor(std::vector<int64_t>(order.begin(), order.begin() + d.nval), torch::kLong);
+  d.train_idx = torch::tensor(std::vector<int64_t>(order.begin() + d.nval, order.end()), torch::kLong);
+  d.ntrain = d.train_idx.size(0);
 
-  // Transforms and normalisation fitted on the training split only.
-  torch::Tensor Xt = X.clone();
-  for (int c = 0; c < cin; ++c)
-    if (transform[c] == "log10") Xt.select(1, c).clamp_min_(log_floor).log10_();
+  const bool center = mp.get<bool>("center");
+  torch::Tensor Xt = d.X.clone();
+  for (int c = 0; c < d.cin; ++c)
+    if (d.transform[c] == "log10") Xt.select(1, c).clamp_min_(d.log_floor).log10_();
   auto channel_stats = [&](const torch::Tensor& T) {
-    const torch::Tensor tr = T.index_select(0, train_idx).transpose(0, 1).reshape({T.size(1), -1});
+    const torch::Tensor tr = T.index_select(0, d.train_idx).transpose(0, 1).reshape({T.size(1), -1});
     torch::Tensor mean = tr.mean(1), std = tr.std(1, /*unbiased=*/false);
     if (!center) {  // scale only: the root mean square
       std = tr.pow(2).mean(1).sqrt();
@@ -220,227 +230,348 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     std = torch::where(std > 1e-12, std, torch::ones_like(std));
     return std::make_pair(mean, std);
   };
-  auto [xm, xs] = channel_stats(Xt);
-  auto [ym, ys] = channel_stats(Y);
-  const auto dtype = mp.get<std::string>("dtype") == "float64" ? torch::kDouble : torch::kFloat;
-  auto shape_c = [&](const torch::Tensor& v) { return stencil ? v.view({1, -1, 1, 1}) : v.view({1, -1}); };
-  const torch::Tensor Xn = ((Xt - shape_c(xm)) / shape_c(xs)).to(dtype).contiguous();
-  const torch::Tensor Yn = ((Y - shape_c(ym)) / shape_c(ys)).to(dtype).contiguous();
+  std::tie(d.xm, d.xs) = channel_stats(Xt);
+  std::tie(d.ym, d.ys) = channel_stats(d.Y);
+  d.Xn = ((Xt - d.shape_c(d.xm)) / d.shape_c(d.xs)).to(d.dtype).contiguous();
+  d.Yn = ((d.Y - d.shape_c(d.ym)) / d.shape_c(d.ys)).to(d.dtype).contiguous();
+  d.per_sample = d.Yn.numel() / d.n;
   // Training ranges in physical units (the OOD guard uses them).
-  const torch::Tensor Xtr = X.index_select(0, train_idx).transpose(0, 1).reshape({cin, -1});
-  const torch::Tensor rmin = std::get<0>(Xtr.min(1)), rmax = std::get<0>(Xtr.max(1));
+  const torch::Tensor Xtr = d.X.index_select(0, d.train_idx).transpose(0, 1).reshape({d.cin, -1});
+  d.rmin = std::get<0>(Xtr.min(1));
+  d.rmax = std::get<0>(Xtr.max(1));
+}
 
-  // Model: same initialisation everywhere, then broadcast from rank 0 anyway.
-  torch::manual_seed(static_cast<uint64_t>(seed));
-  torch::nn::Sequential model = build_architecture(arch, cin, cout);
-  model->to(dtype);
-  for (auto& prm : model->parameters())
-    MPI_Bcast(prm.data_ptr(), static_cast<int>(prm.numel()), dtype == torch::kDouble ? MPI_DOUBLE : MPI_FLOAT, 0, comm);
+// ---- Optimizer and schedule -----------------------------------------------------------------
 
-  // Flat parameters and gradients: every parameter and its gradient are views into one
-  // buffer each, so the optimizer updates a single tensor (a few kernels per step instead
-  // of a few per parameter tensor) and the gradient all-reduce needs no packing. The last
-  // slot of the gradient buffer carries the batch loss through the same all-reduce.
-  int64_t nparams = 0;
-  for (const auto& prm : model->parameters()) nparams += prm.numel();
-  const auto fopts = torch::TensorOptions().dtype(dtype);
-  torch::Tensor flat_param = torch::zeros({nparams}, fopts), flat_comm = torch::zeros({nparams + 1}, fopts);
-  torch::Tensor flat_grad = flat_comm.narrow(0, 0, nparams);
-  auto bind_flat = [&]() {  // (re)binds the parameters to the buffers, keeping their values
+// The model's parameters and gradients as views into one flat buffer each, so the
+// optimizer updates a single tensor (a few kernels per step instead of a few per
+// parameter tensor) and the gradient all-reduce needs no packing. The last slot of the
+// gradient buffer carries the batch loss through the same all-reduce.
+class FlatOptimizer {
+ public:
+  FlatOptimizer(torch::nn::Sequential& model, torch::Dtype dtype, const Params& tp)
+      : model_(model), lr0_(tp.get<double>("lr")), adam_(tp.get<std::string>("optimizer") == "adam") {
+    for (const auto& prm : model_->parameters()) nparams_ += prm.numel();
+    const auto fopts = torch::TensorOptions().dtype(dtype);
+    param_ = torch::zeros({nparams_}, fopts);
+    comm_ = torch::zeros({nparams_ + 1}, fopts);
+    grad_ = comm_.narrow(0, 0, nparams_);
+    bind();
+    param_.mutable_grad() = grad_;
+    const std::vector<torch::Tensor> ps{param_};
+    if (adam_)
+      optim_ = std::make_unique<torch::optim::Adam>(
+          ps, torch::optim::AdamOptions(lr0_).weight_decay(tp.get<double>("weight_decay")));
+    else
+      optim_ = std::make_unique<torch::optim::SGD>(ps, torch::optim::SGDOptions(lr0_)
+                                                           .momentum(tp.get<double>("momentum"))
+                                                           .weight_decay(tp.get<double>("weight_decay")));
+    const Params& sp = tp.sub("schedule");
+    schedule_ = sp.get<std::string>("type");
+    lr_min_ = sp.get<double>("lr_min");
+    gamma_ = sp.get<double>("gamma");
+    step_every_ = sp.get<int>("step_every");
+    epochs_ = tp.get<int>("epochs");
+  }
+
+  // (Re)binds the parameters to the buffers, keeping their values (after loading them).
+  void bind() {
     torch::NoGradGuard ng;
     int64_t off = 0;
-    for (auto& prm : model->parameters()) {
+    for (auto& prm : model_->parameters()) {
       const int64_t k = prm.numel();
-      flat_param.narrow(0, off, k).copy_(prm.detach().reshape({-1}));
-      prm.set_data(flat_param.narrow(0, off, k).view(prm.sizes()));
-      prm.mutable_grad() = flat_grad.narrow(0, off, k).view(prm.sizes());
+      param_.narrow(0, off, k).copy_(prm.detach().reshape({-1}));
+      prm.set_data(param_.narrow(0, off, k).view(prm.sizes()));
+      prm.mutable_grad() = grad_.narrow(0, off, k).view(prm.sizes());
       off += k;
     }
-  };
-  bind_flat();
-  flat_param.mutable_grad() = flat_grad;
+  }
 
-  const std::string optimizer = tp.get<std::string>("optimizer");
-  const double lr0 = tp.get<double>("lr");
-  std::unique_ptr<torch::optim::Optimizer> optim;
-  const std::vector<torch::Tensor> opt_params{flat_param};
-  if (optimizer == "adam")
-    optim = std::make_unique<torch::optim::Adam>(
-        opt_params, torch::optim::AdamOptions(lr0).weight_decay(tp.get<double>("weight_decay")));
-  else
-    optim = std::make_unique<torch::optim::SGD>(opt_params, torch::optim::SGDOptions(lr0)
-                                                                .momentum(tp.get<double>("momentum"))
-                                                                .weight_decay(tp.get<double>("weight_decay")));
-  auto set_lr = [&](double lr) {
-    for (auto& g : optim->param_groups()) {
-      if (optimizer == "adam")
+  // The learning rate of epoch e (0-based) under the schedule.
+  double lr_at(long e) const {
+    if (schedule_ == "cosine") return lr_min_ + 0.5 * (lr0_ - lr_min_) * (1 + std::cos(M_PI * e / epochs_));
+    if (schedule_ == "step") return lr0_ * std::pow(gamma_, e / step_every_);
+    return lr0_;
+  }
+  void set_epoch(long e) {
+    const double lr = lr_at(e);
+    for (auto& g : optim_->param_groups()) {
+      if (adam_)
         static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
       else
         static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
     }
-  };
-  const Params& sp = tp.sub("schedule");
-  const long epochs = tp.get<int>("epochs");
-  auto lr_at = [&](long e) {
-    const std::string type = sp.get<std::string>("type");
-    if (type == "cosine")
-      return sp.get<double>("lr_min") + 0.5 * (lr0 - sp.get<double>("lr_min")) * (1 + std::cos(M_PI * e / epochs));
-    if (type == "step") return lr0 * std::pow(sp.get<double>("gamma"), e / sp.get<int>("step_every"));
-    return lr0;
-  };
+  }
 
-  // Checkpoint state.
-  const std::string out_stem =
-      (fs::path(p.get<std::string>("output")).is_absolute() ? fs::path(p.get<std::string>("output"))
-                                                            : base / p.get<std::string>("output"))
-          .string();
-  const Params& cp = p.sub("checkpoint");
-  const std::string ckpt = cp.is_set("file") ? (base / cp.get<std::string>("file")).string() : out_stem + ".ckpt";
-  const int ckpt_every = cp.get<int>("every");
-  std::mt19937_64 shuffle_rng(static_cast<uint64_t>(seed) + 7);
+  // Zeroes gradients and loss slot (not optim->zero_grad(): the gradients must stay views).
+  void zero() { comm_.zero_(); }
+  // Sums gradients and the batch sum of squared errors `sse` over ranks; returns the sum.
+  double allreduce(double sse, MPI_Comm comm, int size) {
+    if (size == 1) return sse;
+    comm_[nparams_] = sse;
+    allreduce_sum(comm_, comm);
+    return comm_[nparams_].item<double>();
+  }
+  void step() { optim_->step(); }
+  torch::optim::Optimizer& optimizer() { return *optim_; }
+
+ private:
+  torch::nn::Sequential& model_;
+  double lr0_;
+  bool adam_;
+  int64_t nparams_ = 0;
+  torch::Tensor param_, comm_, grad_;
+  std::unique_ptr<torch::optim::Optimizer> optim_;
+  std::string schedule_;
+  double lr_min_ = 0, gamma_ = 1;
+  int step_every_ = 1;
+  long epochs_ = 1;
+};
+
+// ---- Checkpoint -----------------------------------------------------------------------------
+
+// Everything a resumed run needs to continue exactly as the uninterrupted one.
+struct TrainState {
   long epoch = 0, best_epoch = 0, since_best = 0;
   double best_val = std::numeric_limits<double>::infinity();
   std::vector<torch::Tensor> best_params;
-  auto snapshot = [&]() {
-    std::vector<torch::Tensor> v;
-    for (const auto& prm : model->parameters()) v.push_back(prm.detach().clone());
+  std::mt19937_64 shuffle_rng;
+};
+
+std::vector<torch::Tensor> snapshot(torch::nn::Sequential& model) {
+  std::vector<torch::Tensor> v;
+  for (const auto& prm : model->parameters()) v.push_back(prm.detach().clone());
+  return v;
+}
+
+// Written atomically (a temporary, then a rename) by rank 0.
+void save_checkpoint(const std::string& file, torch::nn::Sequential& model, FlatOptimizer& opt, const TrainState& st) {
+  torch::serialize::OutputArchive a, ma, oa, ba;
+  model->save(ma);
+  opt.optimizer().save(oa);
+  a.write("model", ma);
+  a.write("optimizer", oa);
+  a.write("epoch", torch::tensor(static_cast<int64_t>(st.epoch)));
+  a.write("best_epoch", torch::tensor(static_cast<int64_t>(st.best_epoch)));
+  a.write("since_best", torch::tensor(static_cast<int64_t>(st.since_best)));
+  a.write("best_val", torch::tensor(st.best_val, torch::kDouble));
+  std::ostringstream rs;
+  rs << st.shuffle_rng;
+  const std::string r = rs.str();
+  a.write("rng",
+          torch::from_blob(const_cast<char*>(r.data()), {static_cast<int64_t>(r.size())}, torch::kUInt8).clone());
+  for (size_t i = 0; i < st.best_params.size(); ++i) ba.write(std::to_string(i), st.best_params[i]);
+  a.write("best", ba);
+  const std::string tmp = file + ".tmp";
+  a.save_to(tmp);
+  fs::rename(tmp, file);
+}
+
+void load_checkpoint(const std::string& file, torch::nn::Sequential& model, FlatOptimizer& opt, TrainState& st) {
+  torch::serialize::InputArchive a;
+  a.load_from(file);
+  torch::serialize::InputArchive ma, oa, ba;
+  a.read("model", ma);
+  model->load(ma);  // replaces the parameters' storage: bind them to the buffers again
+  opt.bind();
+  a.read("optimizer", oa);
+  opt.optimizer().load(oa);
+  // Read each entry into a fresh tensor: reading into a defined one resizes its storage.
+  auto scalar = [&](const char* key) {
+    torch::Tensor t;
+    a.read(key, t);
+    return t;
+  };
+  st.epoch = scalar("epoch").item<int64_t>();
+  st.best_epoch = scalar("best_epoch").item<int64_t>();
+  st.since_best = scalar("since_best").item<int64_t>();
+  st.best_val = scalar("best_val").item<double>();
+  const torch::Tensor rng = scalar("rng");
+  std::istringstream(std::string(static_cast<const char*>(rng.data_ptr()), rng.numel())) >> st.shuffle_rng;
+  a.read("best", ba);
+  for (size_t i = 0; i < st.best_params.size(); ++i) {
+    torch::Tensor t;
+    ba.read(std::to_string(i), t);
+    st.best_params[i] = t.clone();
+  }
+}
+
+// ---- The card -------------------------------------------------------------------------------
+
+ModelCard make_card(const Params& p, const ConfigDocument& doc, const TrainingData& d, const YAML::Node& arch,
+                    const std::string& out_stem, const TrainState& st, int ranks, double max_abs, double rms) {
+  const Params& mp = p.sub("model");
+  ModelCard card;
+  card.name = mp.get<std::string>("name");
+  card.kind = d.stencil ? "stencil" : "pointwise";
+  card.radius = d.radius;
+  card.format = "builtin";
+  card.weights = out_stem + ".pt";
+  card.architecture = arch;
+  card.dtype = d.dtype == torch::kDouble ? "float64" : "float32";
+  card.substep = d.data.substep;
+  card.inputs = to_card(d.ch.in_names);
+  if (d.ch.with_dt) card.inputs.push_back(CardChannel{{}, {}, "dt"});
+  card.outputs = to_card(d.ch.out_names);
+  if (!d.ch.with_dt) {
+    const torch::Tensor dts = std::get<0>(at::_unique(d.data.dt));
+    if (dts.size(0) == 1) card.conditions["dt"] = dts[0].item<double>();
+  }
+  card.increment = d.increment;
+  auto tovec = [](const torch::Tensor& t) {
+    std::vector<double> v(t.numel());
+    for (int64_t i = 0; i < t.numel(); ++i) v[i] = t[i].item<double>();
     return v;
   };
-  best_params = snapshot();
+  card.in_mean = tovec(d.xm);
+  card.in_std = tovec(d.xs);
+  card.out_mean = tovec(d.ym);
+  card.out_std = tovec(d.ys);
+  card.transform = d.transform;
+  card.log_floor = d.log_floor;
+  card.range_min = tovec(d.rmin);
+  card.range_max = tovec(d.rmax);
+  card.validation_metric = "max_abs";
+  card.validation_value = max_abs;
+  card.validation_samples = d.nval;
+  const std::time_t now = std::time(nullptr);
+  char date[64];
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
+  card.provenance["tool"] = std::string("simfuse ") + SIMFUSE_VERSION + " train";
+  card.provenance["spec"] = doc.origin();
+  card.provenance["datasets"] = p.get<std::vector<std::string>>("dataset");
+  card.provenance["samples"] = static_cast<long>(d.n);
+  card.provenance["epochs"] = st.epoch;
+  card.provenance["best_epoch"] = st.best_epoch;
+  card.provenance["ranks"] = ranks;
+  card.provenance["validation_rms"] = rms;
+  card.provenance["validation_loss_normalised"] = st.best_val;
+  card.provenance["created"] = date;
+  return card;
+}
 
+}  // namespace
+
+// ---- The loop -------------------------------------------------------------------------------
+
+TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& opt) {
+  const auto t_start = std::chrono::steady_clock::now();
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const Params p = train_schema().validate_or_throw(doc, doc.root(), "");
+  const Params& mp = p.sub("model");
+  const Params& tp = p.sub("training");
+  YAML::Node arch = YAML::Clone(mp.node("architecture"));
+  if (!arch.IsMap()) {  // shorthand such as `architecture: mlp`
+    YAML::Node m(YAML::NodeType::Map);
+    m["type"] = mp.type_of("architecture");
+    arch = m;
+  }
+  at::set_num_threads(tp.get<int>("threads"));
+  TrainingData d = load_data(p, doc, arch);
+  split_and_normalise(d, mp, tp);
+
+  // Model: same initialisation everywhere, then broadcast from rank 0 anyway.
+  const int64_t seed = tp.get<int>("seed");
+  torch::manual_seed(static_cast<uint64_t>(seed));
+  torch::nn::Sequential model = build_architecture(arch, d.cin, d.cout);
+  model->to(d.dtype);
+  for (auto& prm : model->parameters())
+    MPI_Bcast(prm.data_ptr(), static_cast<int>(prm.numel()), d.dtype == torch::kDouble ? MPI_DOUBLE : MPI_FLOAT, 0,
+              comm);
+  FlatOptimizer optim(model, d.dtype, tp);
+  const long epochs = tp.get<int>("epochs");
+
+  const std::string out_stem = resolve_path(p.get<std::string>("output"), doc.origin(), PathUse::output);
+  const Params& cp = p.sub("checkpoint");
+  const std::string ckpt =
+      cp.is_set("file") ? resolve_path(cp.get<std::string>("file"), doc.origin(), PathUse::output) : out_stem + ".ckpt";
+  const int ckpt_every = cp.get<int>("every");
+  TrainState st;
+  st.shuffle_rng.seed(static_cast<uint64_t>(seed) + 7);
+  st.best_params = snapshot(model);
   std::error_code ec;
   if (opt.resume && fs::exists(ckpt, ec)) {
-    torch::serialize::InputArchive a;
-    a.load_from(ckpt);
-    torch::serialize::InputArchive ma, oa, ba;
-    a.read("model", ma);
-    model->load(ma);  // replaces the parameters' storage: bind them to the buffers again
-    bind_flat();
-    a.read("optimizer", oa);
-    optim->load(oa);
-    // Read each entry into a fresh tensor: reading into a defined one resizes its storage.
-    auto scalar = [&](const char* key) {
-      torch::Tensor t;
-      a.read(key, t);
-      return t;
-    };
-    epoch = scalar("epoch").item<int64_t>();
-    best_epoch = scalar("best_epoch").item<int64_t>();
-    since_best = scalar("since_best").item<int64_t>();
-    best_val = scalar("best_val").item<double>();
-    const torch::Tensor rng = scalar("rng");
-    std::istringstream(std::string(static_cast<const char*>(rng.data_ptr()), rng.numel())) >> shuffle_rng;
-    a.read("best", ba);
-    for (size_t i = 0; i < best_params.size(); ++i) {
-      torch::Tensor t;
-      ba.read(std::to_string(i), t);
-      best_params[i] = t.clone();
-    }
-    if (rank == 0) spdlog::info("resumed from {} at epoch {}", ckpt, epoch);
+    load_checkpoint(ckpt, model, optim, st);
+    if (rank == 0) spdlog::info("resumed from {} at epoch {}", ckpt, st.epoch);
   }
-  auto save_checkpoint = [&]() {
-    if (rank != 0) return;
-    torch::serialize::OutputArchive a, ma, oa, ba;
-    model->save(ma);
-    optim->save(oa);
-    a.write("model", ma);
-    a.write("optimizer", oa);
-    a.write("epoch", torch::tensor(static_cast<int64_t>(epoch)));
-    a.write("best_epoch", torch::tensor(static_cast<int64_t>(best_epoch)));
-    a.write("since_best", torch::tensor(static_cast<int64_t>(since_best)));
-    a.write("best_val", torch::tensor(best_val, torch::kDouble));
-    std::ostringstream rs;
-    rs << shuffle_rng;
-    const std::string r = rs.str();
-    a.write("rng",
-            torch::from_blob(const_cast<char*>(r.data()), {static_cast<int64_t>(r.size())}, torch::kUInt8).clone());
-    for (size_t i = 0; i < best_params.size(); ++i) ba.write(std::to_string(i), best_params[i]);
-    a.write("best", ba);
-    const std::string tmp = ckpt + ".tmp";
-    a.save_to(tmp);
-    fs::rename(tmp, ckpt);
+  auto checkpoint = [&]() {
+    if (rank == 0) save_checkpoint(ckpt, model, optim, st);
   };
 
-  // Loss over a set of rows, this rank's share (sum of squared errors; counts on return).
-  const int64_t per_sample = Yn.numel() / n;
-  auto shard = [&](int64_t count) {
-    const int64_t lo = count * rank / size, hi = count * (rank + 1) / size;
-    return std::make_pair(lo, hi);
-  };
+  // This rank's share [lo, hi) of `count` rows.
+  auto shard = [&](int64_t count) { return std::make_pair(count * rank / size, count * (rank + 1) / size); };
+  // Validation loss (normalised MSE) over all ranks.
   auto validation = [&]() {
     torch::NoGradGuard ng;
     model->eval();
-    auto [lo, hi] = shard(nval);
+    auto [lo, hi] = shard(d.nval);
     double sse = 0;
     if (hi > lo) {
-      const torch::Tensor idx = val_idx.narrow(0, lo, hi - lo);
-      sse = (model->forward(Xn.index_select(0, idx)) - Yn.index_select(0, idx)).pow(2).sum().item<double>();
+      const torch::Tensor idx = d.val_idx.narrow(0, lo, hi - lo);
+      sse = (model->forward(d.Xn.index_select(0, idx)) - d.Yn.index_select(0, idx)).pow(2).sum().item<double>();
     }
     MPI_Allreduce(MPI_IN_PLACE, &sse, 1, MPI_DOUBLE, MPI_SUM, comm);
     model->train();
-    return sse / static_cast<double>(nval * per_sample);
+    return sse / static_cast<double>(d.nval * d.per_sample);
   };
 
-  const int64_t batch = std::min<int64_t>(tp.get<int>("batch"), ntrain);
+  const int64_t batch = std::min<int64_t>(tp.get<int>("batch"), d.ntrain);
   const long patience = tp.get<int>("patience");
   TrainResult res;
   const auto t_loop = std::chrono::steady_clock::now();
   long epochs_here = 0;
   model->train();
-  while (epoch < epochs) {
-    set_lr(lr_at(epoch));
-    std::vector<int64_t> perm(ntrain);
+  while (st.epoch < epochs) {
+    optim.set_epoch(st.epoch);
+    std::vector<int64_t> perm(d.ntrain);
     std::iota(perm.begin(), perm.end(), 0);
-    std::shuffle(perm.begin(), perm.end(), shuffle_rng);
-    const torch::Tensor permt = train_idx.index_select(0, torch::tensor(perm, torch::kLong));
+    std::shuffle(perm.begin(), perm.end(), st.shuffle_rng);
+    const torch::Tensor permt = d.train_idx.index_select(0, torch::tensor(perm, torch::kLong));
     double train_sse = 0;
-    for (int64_t b0 = 0; b0 < ntrain; b0 += batch) {
-      const int64_t bn = std::min(batch, ntrain - b0);
+    for (int64_t b0 = 0; b0 < d.ntrain; b0 += batch) {
+      const int64_t bn = std::min(batch, d.ntrain - b0);
       auto [lo, hi] = shard(bn);
-      flat_comm.zero_();  // not optim->zero_grad(): the gradients must stay views of the buffer
+      optim.zero();
       double sse = 0;
       if (hi > lo) {
         const torch::Tensor idx = permt.narrow(0, b0 + lo, hi - lo);
-        const torch::Tensor diff = model->forward(Xn.index_select(0, idx)) - Yn.index_select(0, idx);
-        const torch::Tensor loss = diff.pow(2).sum() / static_cast<double>(bn * per_sample);
+        const torch::Tensor diff = model->forward(d.Xn.index_select(0, idx)) - d.Yn.index_select(0, idx);
+        const torch::Tensor loss = diff.pow(2).sum() / static_cast<double>(bn * d.per_sample);
         loss.backward();
-        sse = loss.item<double>() * static_cast<double>(bn * per_sample);
+        sse = loss.item<double>() * static_cast<double>(bn * d.per_sample);
       }
-      if (size > 1) {  // one all-reduce per batch: gradients and the batch loss
-        flat_comm[nparams] = sse;
-        allreduce_sum(flat_comm, comm);
-        sse = flat_comm[nparams].item<double>();
-      }
-      optim->step();
-      train_sse += sse;
+      train_sse += optim.allreduce(sse, comm, size);  // one all-reduce per batch: gradients and loss
+      optim.step();
     }
-    ++epoch;
+    ++st.epoch;
     ++epochs_here;
     const double val = validation();
-    if (val < best_val * (1 - 1e-9)) {
-      best_val = val;
-      best_epoch = epoch;
-      since_best = 0;
-      best_params = snapshot();
+    if (val < st.best_val * (1 - 1e-9)) {
+      st.best_val = val;
+      st.best_epoch = st.epoch;
+      st.since_best = 0;
+      st.best_params = snapshot(model);
     } else {
-      ++since_best;
+      ++st.since_best;
     }
     if (opt.progress && rank == 0) {
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_loop).count();
-      const double eta = el / epochs_here * (epochs - epoch);
-      spdlog::info("epoch {}/{}  train {:.3e}  val {:.3e}  best {:.3e} (epoch {})  lr {:.2e}  ETA {}", epoch, epochs,
-                   train_sse / static_cast<double>(ntrain * per_sample), val, best_val, best_epoch, lr_at(epoch - 1),
-                   duration(eta));
+      const double eta = el / epochs_here * (epochs - st.epoch);
+      spdlog::info("epoch {}/{}  train {:.3e}  val {:.3e}  best {:.3e} (epoch {})  lr {:.2e}  ETA {}", st.epoch, epochs,
+                   train_sse / static_cast<double>(d.ntrain * d.per_sample), val, st.best_val, st.best_epoch,
+                   optim.lr_at(st.epoch - 1), duration(eta));
     }
-    if (ckpt_every > 0 && epoch % ckpt_every == 0) save_checkpoint();
-    if (patience > 0 && since_best >= patience) {
+    if (ckpt_every > 0 && st.epoch % ckpt_every == 0) checkpoint();
+    if (patience > 0 && st.since_best >= patience) {
       res.stopped_early = true;
       break;
     }
-    if (opt.stop_after_epochs > 0 && epochs_here >= opt.stop_after_epochs && epoch < epochs) {
-      save_checkpoint();
+    if (opt.stop_after_epochs > 0 && epochs_here >= opt.stop_after_epochs && st.epoch < epochs) {
+      checkpoint();
       res.interrupted = true;
-      res.epochs = epoch;
+      res.epochs = st.epoch;
       return res;
     }
   }
@@ -451,65 +582,20 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   {
     torch::NoGradGuard ng;
     auto prms = model->parameters();
-    for (size_t i = 0; i < prms.size(); ++i) prms[i].copy_(best_params[i]);
+    for (size_t i = 0; i < prms.size(); ++i) prms[i].copy_(st.best_params[i]);
   }
   model->eval();
   double max_abs = 0, rms = 0;
   {
     torch::NoGradGuard ng;
     const torch::Tensor pred =
-        model->forward(Xn.index_select(0, val_idx)).to(torch::kDouble) * shape_c(ys) + shape_c(ym);
-    const torch::Tensor err = pred - Y.index_select(0, val_idx);  // the same in increment or state form
+        model->forward(d.Xn.index_select(0, d.val_idx)).to(torch::kDouble) * d.shape_c(d.ys) + d.shape_c(d.ym);
+    const torch::Tensor err = pred - d.Y.index_select(0, d.val_idx);  // the same in increment or state form
     max_abs = err.abs().max().item<double>();
     rms = std::sqrt(err.pow(2).mean().item<double>());
   }
 
-  ModelCard card;
-  card.name = mp.get<std::string>("name");
-  card.kind = stencil ? "stencil" : "pointwise";
-  card.radius = radius;
-  card.format = "builtin";
-  card.weights = out_stem + ".pt";
-  card.architecture = arch;
-  card.dtype = dtype == torch::kDouble ? "float64" : "float32";
-  card.substep = data.substep;
-  card.inputs = to_card(ch.in_names);
-  if (ch.with_dt) card.inputs.push_back(CardChannel{{}, {}, "dt"});
-  card.outputs = to_card(ch.out_names);
-  if (!ch.with_dt) {
-    const torch::Tensor dts = std::get<0>(at::_unique(data.dt));
-    if (dts.size(0) == 1) card.conditions["dt"] = dts[0].item<double>();
-  }
-  card.increment = increment;
-  auto tovec = [](const torch::Tensor& t) {
-    std::vector<double> v(t.numel());
-    for (int64_t i = 0; i < t.numel(); ++i) v[i] = t[i].item<double>();
-    return v;
-  };
-  card.in_mean = tovec(xm);
-  card.in_std = tovec(xs);
-  card.out_mean = tovec(ym);
-  card.out_std = tovec(ys);
-  card.transform = transform;
-  card.log_floor = log_floor;
-  card.range_min = tovec(rmin);
-  card.range_max = tovec(rmax);
-  card.validation_metric = "max_abs";
-  card.validation_value = max_abs;
-  card.validation_samples = nval;
-  const std::time_t now = std::time(nullptr);
-  char date[64];
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
-  card.provenance["tool"] = std::string("simfuse ") + SIMFUSE_VERSION + " train";
-  card.provenance["spec"] = doc.origin();
-  card.provenance["datasets"] = p.get<std::vector<std::string>>("dataset");
-  card.provenance["samples"] = static_cast<long>(n);
-  card.provenance["epochs"] = epoch;
-  card.provenance["best_epoch"] = best_epoch;
-  card.provenance["ranks"] = size;
-  card.provenance["validation_rms"] = rms;
-  card.provenance["validation_loss_normalised"] = best_val;
-  card.provenance["created"] = date;
+  const ModelCard card = make_card(p, doc, d, arch, out_stem, st, size, max_abs, rms);
   const std::string card_path = out_stem + ".card.yaml";
   if (rank == 0) {
     fs::create_directories(fs::path(out_stem).parent_path(), ec);
@@ -523,13 +609,13 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   MPI_Barrier(comm);
   res.card = card;
   res.card_path = card_path;
-  res.epochs = epoch;
-  res.best_epoch = best_epoch;
-  res.best_val_loss = best_val;
+  res.epochs = st.epoch;
+  res.best_epoch = st.best_epoch;
+  res.best_val_loss = st.best_val;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   if (rank == 0)
     spdlog::info("model '{}': validation max error {:.3e}, rms {:.3e} ({} samples); wrote {}", card.name, max_abs, rms,
-                 nval, card_path);
+                 d.nval, card_path);
   return res;
 }
 

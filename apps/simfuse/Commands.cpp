@@ -122,7 +122,6 @@ int cmd_run(const CommonOptions& o) {
   ro.output_dir = o.output;
   ro.allow_unused_petsc_options = o.allow_unused;
   Simulation sim(PETSC_COMM_WORLD, doc, ro);
-  const auto captures = Capture::attach_all(sim);
   int size = 1;
   MPI_Comm_size(PETSC_COMM_WORLD, &size);
   spdlog::info("simfuse: case '{}' on {} rank(s): {} steps of dt = {:g}, output to {}/", sim.name(), size,
@@ -246,7 +245,6 @@ int cmd_validate(const CommonOptions& o) {
   ro.dry_run = true;
   ro.allow_unused_petsc_options = o.allow_unused;
   Simulation sim(PETSC_COMM_WORLD, doc, ro);
-  Capture::attach_all(sim, false);  // checks the capture: section too
   if (world_rank() == 0)
     std::cout << fmt::format("{}: valid ({} steps of dt = {:g}; sub-steps: {})\n", o.case_file, sim.steps_total(),
                              sim.dt(), join(sim.coupler().substeps()));

@@ -18,7 +18,7 @@
 #include "core/Log.hpp"
 #include "core/Petsc.hpp"
 #include "core/Version.hpp"
-#include "coupling/ai/AiPolicies.hpp"
+#include "coupling/ai/Builtins.hpp"
 #include "solvers/common/DiffusionOperator.hpp"
 
 namespace {
@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
     simfuse::init_logging(rank, o.verbosity == 0   ? simfuse::Verbosity::quiet
                                 : o.verbosity == 2 ? simfuse::Verbosity::verbose
                                                    : simfuse::Verbosity::normal);
-    simfuse::ai::register_policies();
+    simfuse::ai::register_builtins();
     if (*run) return simfuse::app::cmd_run(o);
     if (*compare) return simfuse::app::cmd_compare(o);
     if (*train) return simfuse::app::cmd_train(o);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "core/Paths.hpp"
 #include "core/Timer.hpp"
 #include "coupling/Policy.hpp"
 #include "coupling/ai/FieldBridge.hpp"
@@ -16,15 +17,6 @@
 namespace simfuse::ai {
 
 namespace fs = std::filesystem;
-
-std::string resolve_model_path(const std::string& path, const std::string& base_dir) {
-  if (fs::path(path).is_absolute()) return path;
-  if (base_dir.empty()) return path;
-  const fs::path rel = fs::path(base_dir) / path;
-  std::error_code ec;
-  if (fs::exists(rel, ec) || !fs::exists(path, ec)) return rel.lexically_normal().string();  // errors name this one
-  return path;
-}
 
 namespace {
 
@@ -57,13 +49,13 @@ void declare_guard_keys(Schema& s) {
 // The card bound to a case: which fields the model reads and writes, and how.
 class Binding {
  public:
-  Binding(const Params& params, const std::string& base_dir) : params_(params) {
+  Binding(const Params& params, const std::string& case_file) : params_(params) {
     SurrogateOptions so;
     so.threads = params.get<int>("threads");
     so.chunk_points = params.get<int>("chunk_points");
     so.device = params.get<std::string>("device");
     so.inference = params.get<std::string>("inference");
-    model_path_ = resolve_model_path(params.get<std::string>("model"), base_dir);
+    model_path_ = resolve_path(params.get<std::string>("model"), case_file);
     try {
       model_ = Surrogate::load(model_path_, so);
     } catch (const UserError& e) {
@@ -220,7 +212,7 @@ class Binding {
 class ReplacePolicy : public Policy {
  public:
   ReplacePolicy(const PolicyContext& ctx, std::string name, bool guarded)
-      : name_(std::move(name)), binding_(ctx.params, ctx.base_dir), guarded_(guarded), comm_(ctx.comm) {
+      : name_(std::move(name)), binding_(ctx.params, ctx.case_file), guarded_(guarded), comm_(ctx.comm) {
     if (guarded_) {
       tol_ = ctx.params.get<double>("tol");
       margin_ = ctx.params.get<double>("ood_margin");
@@ -435,7 +427,7 @@ class ReplacePolicy : public Policy {
 
 class WarmStartPolicy final : public Policy {
  public:
-  explicit WarmStartPolicy(const PolicyContext& ctx) : binding_(ctx.params, ctx.base_dir) {}
+  explicit WarmStartPolicy(const PolicyContext& ctx) : binding_(ctx.params, ctx.case_file) {}
   const std::string& name() const override { return name_; }
   void attach(SubStep& step, State& state, double dt) override {
     iterative_ = dynamic_cast<Iterative*>(&step);

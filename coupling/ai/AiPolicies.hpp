@@ -20,8 +20,4 @@ namespace simfuse::ai {
 /// Adds the surrogate policies to policy_registry(). Idempotent.
 void register_policies();
 
-/// Resolves a model path from a case: absolute, else relative to the case's folder,
-/// else to the working directory.
-std::string resolve_model_path(const std::string& path, const std::string& base_dir);
-
 }  // namespace simfuse::ai

@@ -219,6 +219,11 @@ Dataset Capture::gather(long member) const {
   return ds;
 }
 
+std::vector<std::shared_ptr<Capture>> Capture::of(const Simulation& sim) {
+  const auto a = std::static_pointer_cast<std::vector<std::shared_ptr<Capture>>>(sim.attachment("capture"));
+  return a ? *a : std::vector<std::shared_ptr<Capture>>{};
+}
+
 std::vector<std::shared_ptr<Capture>> Capture::attach_all(Simulation& sim, bool write_files) {
   std::vector<std::shared_ptr<Capture>> out;
   if (!sim.params().is_set("capture")) return out;

@@ -24,14 +24,14 @@ namespace simfuse {
 
 struct CaptureSpec {
   std::string substep;
-  int every = 1;                ///< capture calls at steps divisible by this
-  long points = 0;              ///< pointwise: points per captured call (over the whole grid)
-  long patches = 0;             ///< stencil: patches per captured call
-  int patch = 8;                ///< stencil: output patch size
-  int radius = 0;               ///< stencil: input margin around a patch
+  int every = 1;     ///< capture calls at steps divisible by this
+  long points = 0;   ///< pointwise: points per captured call (over the whole grid)
+  long patches = 0;  ///< stencil: patches per captured call
+  int patch = 8;     ///< stencil: output patch size
+  int radius = 0;    ///< stencil: input margin around a patch
   uint64_t seed = 1;
   std::vector<std::string> inputs, outputs;  ///< fields (default: the sub-step's reads / writes)
-  std::string file;             ///< dataset stem, relative to the output folder
+  std::string file;                          ///< dataset stem, relative to the output folder
   bool pointwise() const { return patches == 0; }
 };
 
@@ -50,15 +50,19 @@ class Capture final : public StepObserver {
   Dataset gather(long member) const;
 
   /// Reads the case's `capture:` section and attaches one Capture per entry to `sim`;
-  /// registers an end hook that writes the datasets into the output folder.
+  /// with `write_files`, registers an end hook that writes the datasets into the output
+  /// folder. The Simulation calls this itself (the handler ai::register_builtins()
+  /// registers), so a library user cannot lose a case's captures.
   static std::vector<std::shared_ptr<Capture>> attach_all(Simulation& sim, bool write_files = true);
+  /// The captures the Simulation attached for its `capture:` section (empty without one).
+  static std::vector<std::shared_ptr<Capture>> of(const Simulation& sim);
   /// The schema of one `capture:` entry.
   static const Schema& schema();
 
  private:
   struct Site {
-    PetscInt local;           // pointwise: local point index
-    PetscInt i0, j0, k0;      // stencil: patch origin (global)
+    PetscInt local;       // pointwise: local point index
+    PetscInt i0, j0, k0;  // stencil: patch origin (global)
   };
   void sample_sites(long step);
   void read(const State& state, const std::vector<std::string>& fields, int margin, int size,

@@ -9,6 +9,7 @@
 #include <numeric>
 #include <random>
 
+#include "core/Paths.hpp"
 #include "core/Version.hpp"
 #include "coupling/Simulation.hpp"
 #include "coupling/ai/Capture.hpp"
@@ -121,10 +122,8 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   const Params p = generate_schema().validate_or_throw(spec, spec.root(), "");
-  const fs::path base_dir = fs::path(spec.origin()).parent_path();
-  auto rel = [&](const std::string& f) { return fs::path(f).is_absolute() ? fs::path(f) : base_dir / f; };
-  const std::string base = rel(p.get<std::string>("base")).lexically_normal().string();
-  const fs::path out_dir = rel(p.get<std::string>("output")).lexically_normal();
+  const std::string base = resolve_path(p.get<std::string>("base"), spec.origin());
+  const fs::path out_dir = resolve_path(p.get<std::string>("output"), spec.origin(), PathUse::output);
   const long members = p.get<int>("members");
   const int rpm = p.get<int>("ranks_per_member");
   if (size % rpm != 0)
@@ -158,7 +157,7 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
     ro.write_output = false;
     try {
       Simulation sim(PETSC_COMM_SELF, d0, ro);
-      for (const auto& c : Capture::attach_all(sim, false)) substeps.push_back(c->spec().substep);
+      for (const auto& c : Capture::of(sim)) substeps.push_back(c->spec().substep);
     } catch (const UserError& e) {
       auto ds = e.diagnostics();
       ds.push_back(p.diag("base",
@@ -194,7 +193,7 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
         RunOptions ro;
         ro.write_output = false;
         Simulation sim(sub, doc, ro);
-        const auto caps = Capture::attach_all(sim, false);
+        const auto caps = Capture::of(sim);
         while (!sim.done()) sim.step();
         for (const auto& c : caps) {
           Dataset ds = c->gather(m);

@@ -12,24 +12,31 @@ const char* BoundaryConditions::face_name(int f) {
   return kFaceNames[f];
 }
 
-void register_bc_family() {
-  static bool done = [] {
+BcRegistry& bc_registry() {
+  static BcRegistry* r = [] {
     function_registry();  // the "function" family must exist for value/flux
-    auto& cat = Catalog::instance();
-    cat.add_type("bc", "dirichlet", "prescribed value u = value on the face")
-        .add_block("value", "function", "boundary value g(x, y, z, t)")
-        .def("0.0");
-    cat.add_type("bc", "neumann", "prescribed flux kappa * du/dn = flux (n the outward normal; positive heats)")
-        .add_block("flux", "function", "inward flux q(x, y, z, t)")
-        .def("0.0");
-    cat.set_shorthand("bc", Catalog::type_name_shorthand, "a name means {type: name} with default values (0)");
-    return true;
+    auto* reg = new BcRegistry("bc");
+    reg->add(
+        "dirichlet", "prescribed value u = value on the face",
+        [](Schema& s) { s.add_block("value", "function", "boundary value g(x, y, z, t)").def("0.0"); },
+        [](const Params& p, const Constants& c) {
+          return std::make_unique<FaceCondition>(FaceCondition{BcKind::dirichlet, make_function(p, "value", c)});
+        });
+    reg->add(
+        "neumann", "prescribed flux kappa * du/dn = flux (n the outward normal; positive heats)",
+        [](Schema& s) { s.add_block("flux", "function", "inward flux q(x, y, z, t)").def("0.0"); },
+        [](const Params& p, const Constants& c) {
+          return std::make_unique<FaceCondition>(FaceCondition{BcKind::neumann, make_function(p, "flux", c)});
+        });
+    Catalog::instance().set_shorthand("bc", Catalog::type_name_shorthand,
+                                      "a name means {type: name} with default values (0)");
+    return reg;
   }();
-  (void)done;
+  return *r;
 }
 
 void BoundaryConditions::declare(Schema& s, const std::string& default_condition) {
-  register_bc_family();
+  bc_registry();
   s.add_block("default", "bc", "condition on every wall face not listed").def(default_condition);
   for (int f = 0; f < 6; ++f)
     s.add_block(kFaceNames[f], "bc",
@@ -38,13 +45,7 @@ void BoundaryConditions::declare(Schema& s, const std::string& default_condition
 
 BoundaryConditions BoundaryConditions::from(const Params& p, const Grid& grid, const Constants& c) {
   BoundaryConditions bc;
-  auto build = [&](const std::string& key) {
-    FaceCondition fc;
-    const std::string type = p.type_of(key);
-    fc.kind = type == "neumann" ? BcKind::neumann : BcKind::dirichlet;
-    fc.value = make_function(p.sub(key), fc.kind == BcKind::neumann ? "flux" : "value", c);
-    return fc;
-  };
+  auto build = [&](const std::string& key) { return *bc_registry().create(p.type_of(key), p.sub(key), c); };
   const FaceCondition def = build("default");
   for (int f = 0; f < 6; ++f) {
     const int d = f / 2;

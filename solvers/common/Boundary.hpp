@@ -13,6 +13,7 @@
 
 #include "core/Function.hpp"
 #include "core/Grid.hpp"
+#include "core/Registry.hpp"
 
 namespace simfuse {
 
@@ -38,7 +39,9 @@ struct BoundaryConditions {
   bool any_dirichlet() const;
 };
 
-/// Registers the "bc" block family (dirichlet, neumann). Idempotent.
-void register_bc_family();
+/// Boundary-condition types by name (family "bc"), created from their validated block and
+/// the case's constants. dirichlet and neumann are registered on first use.
+using BcRegistry = Registry<FaceCondition, const Params&, const Constants&>;
+BcRegistry& bc_registry();
 
 }  // namespace simfuse

@@ -1,10 +1,14 @@
 // Configuration: every value keeps its location, declared keys are strictly checked, and
 // every error names the key path, the line and a fix.
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 
 #include "core/Config.hpp"
 #include "core/Function.hpp"
+#include "core/Paths.hpp"
 #include "core/Schema.hpp"
+#include "support/TestUtil.hpp"
 
 using namespace simfuse;
 
@@ -222,4 +226,24 @@ TEST_CASE("expressions: parameters - errors with position", "[config]") {
     CHECK_THAT(e.diagnostics()[0].what, Catch::Contains("cannot parse expression"));
   }
   CHECK_THROWS_AS(make_function(p, "unk", {}), UserError);
+}
+
+TEST_CASE("Paths in YAML files are relative to the file that names them", "[config]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(test::temp_dir("paths"));
+  fs::create_directories(dir / "cases" / "models");
+  std::ofstream(dir / "cases" / "models" / "m.card.yaml") << "x";
+  const std::string case_file = (dir / "cases" / "c.yaml").string();
+  CHECK(resolve_path("/abs/m.pt", case_file) == "/abs/m.pt");
+  CHECK(resolve_path("models/m.card.yaml", case_file) == (dir / "cases" / "models" / "m.card.yaml").string());
+  CHECK(resolve_path("../out/x", case_file, PathUse::output) == (dir / "out" / "x").string());
+  CHECK(resolve_path("m.pt", "<string>") == "m.pt");
+  // An input that exists only relative to the working directory (typed with --set) is
+  // taken from there; an output never is.
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir);
+  CHECK(resolve_path("cases/models/m.card.yaml", case_file) == "cases/models/m.card.yaml");
+  CHECK(resolve_path("cases/models/m.card.yaml", case_file, PathUse::output) ==
+        (dir / "cases" / "cases" / "models" / "m.card.yaml").string());
+  fs::current_path(cwd);
 }

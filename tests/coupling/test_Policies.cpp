@@ -9,7 +9,7 @@
 #include <cmath>
 
 #include "coupling/Simulation.hpp"
-#include "coupling/ai/AiPolicies.hpp"
+#include "coupling/ai/Builtins.hpp"
 #include "coupling/ai/Capture.hpp"
 #include "coupling/ai/FieldBridge.hpp"
 #include "postproc/Norms.hpp"
@@ -48,7 +48,7 @@ coupling: {1}
 }
 
 std::unique_ptr<Simulation> make(const std::string& yaml, MPI_Comm comm = PETSC_COMM_WORLD) {
-  ai::register_policies();
+  ai::register_builtins();
   const auto doc = ConfigDocument::from_string(yaml, src("tests/coupling/test_case.yaml"));
   RunOptions ro;
   ro.write_output = false;
@@ -262,7 +262,7 @@ TEST_CASE("Capturing a sub-step does not change the run's results", "[torch][mpi
   with += "capture: {react: {every: 2, points: 100}, diffuse: {every: 3, patches: 2, patch: 4, radius: 1}}\n";
   auto a = make(with);
   auto b = make(bz_case("{}", 33));
-  const auto caps = Capture::attach_all(*a, false);
+  const auto caps = Capture::of(*a);
   REQUIRE(caps.size() == 2);
   for (int i = 0; i < 6; ++i) {
     a->step();
@@ -286,7 +286,7 @@ solver: {type: diffusion, params: {initial: "x + 100*y", bc: {default: neumann}}
 time: {dt: 1.0e-3, steps: 1}
 capture: {diffuse: {every: 1, patches: 200, patch: 4, radius: 2, seed: 3}}
 )Y");
-  const auto caps = Capture::attach_all(*sim, false);
+  const auto caps = Capture::of(*sim);
   REQUIRE(caps.size() == 1);
   // The model's view of the field before the step: the whole grid with 2 replicated layers.
   const at::Tensor whole = stencil_input(sim->solver().state().get("u"), 2);  // [1, 1, 16, 16]
