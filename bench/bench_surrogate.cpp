@@ -7,6 +7,9 @@
 //                     (zero-copy views of both arrays), as the policies run it
 //   BM_IdentityCall   one call of an identity model through the bridge on a 4x4 field:
 //                     the fixed per-call overhead
+//   BM_Path/S/P       Surrogate::predict of MLP shape S (path_S.card.yaml: 2-24-24-2,
+//                     2-64-64-2, 11-64-64-10, 54-256-256-53, tanh) on 65536 prepared
+//                     points, P = 0 the plain libtorch path (BLAS), 1 the oneDNN path
 // Run through bench/run_surrogate_bench.py, which exports the models, runs Python on the
 // same files and prints the ratios.  Usage: bench_surrogate --model-dir DIR [gbench flags]
 #include <ATen/ATen.h>
@@ -85,8 +88,26 @@ void BM_IdentityCall(benchmark::State& st) {
   }
 }
 
+void BM_Path(benchmark::State& st) {
+  SurrogateOptions o;
+  o.threads = 1;
+  o.chunk_points = 65536;
+  o.inference = st.range(1) ? "auto" : "plain";
+  auto m = Surrogate::load(g_dir + "/path_" + std::to_string(st.range(0)) + ".card.yaml", o);
+  const int64_t n = 65536;
+  const at::Tensor x = at::rand({n, m->card().in_channels()}, at::kDouble) * 2 - 1;
+  at::Tensor y = at::empty({n, m->card().out_channels()}, at::kDouble);
+  for (auto _ : st) {
+    m->predict(x, y);
+    benchmark::ClobberMemory();
+  }
+  st.SetLabel(m->inference_path().name);
+  st.SetItemsProcessed(st.iterations() * n);
+}
+
 }  // namespace
 
+BENCHMARK(BM_Path)->ArgsProduct({{0, 1, 2, 3}, {0, 1}})->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Model)->Arg(1000)->Arg(1000000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Prepared)->Arg(1000)->Arg(1000000)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Bridge)->Arg(1024)->Arg(1000000)->Unit(benchmark::kMicrosecond);

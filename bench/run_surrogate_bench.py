@@ -45,8 +45,28 @@ class Identity(torch.nn.Module):
         return x
 
 
+PATH_SHAPES = [(2, 24, 2), (2, 64, 2), (11, 64, 10), (54, 256, 53)]  # in, hidden (2 layers), out
+
+
+def path_card(i, cin, cout):
+    ins = ", ".join(f"x{k}" for k in range(cin))
+    outs = ", ".join(f"x{k}" for k in range(cout))
+    return (f"name: path_{i}\nkind: pointwise\nradius: 0\nformat: torchscript\nweights: path_{i}.pt\n"
+            f"dtype: float32\nsubstep: react\ninputs: [{{field: c, components: [{ins}]}}]\n"
+            f"outputs: [{{field: c, components: [{outs}]}}]\npredicts: state\n"
+            f"normalisation: {{input_mean: {[0.0] * cin}, input_std: {[1.0] * cin}, output_mean: {[0.0] * cout}, "
+            f"output_std: {[1.0] * cout}}}\ntraining_ranges: {{min: {[-1.0] * cin}, max: {[1.0] * cin}}}\n"
+            f"validation: {{metric: none, value: -1, samples: 0}}\n")
+
+
 def export(d):
     torch.manual_seed(0)
+    for i, (cin, h, cout) in enumerate(PATH_SHAPES):
+        m = torch.nn.Sequential(torch.nn.Linear(cin, h), torch.nn.Tanh(), torch.nn.Linear(h, h), torch.nn.Tanh(),
+                                torch.nn.Linear(h, cout)).eval()
+        torch.jit.script(m).save(os.path.join(d, f"path_{i}.pt"))
+        with open(os.path.join(d, f"path_{i}.card.yaml"), "w") as f:
+            f.write(path_card(i, cin, cout))
     mlp = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.Tanh(), torch.nn.Linear(64, 64), torch.nn.Tanh(),
                               torch.nn.Linear(64, 2)).eval()
     torch.jit.script(mlp).save(os.path.join(d, "mlp.pt"))
@@ -118,7 +138,16 @@ def main():
         ("**identity model, one call through the bridge (16 points)**", f"**{med('BM_IdentityCall'):.1f} us**",
          "<= 20 us"),
     ]
-    print(f"MLP 2-64-64-2 tanh (TorchScript, float32), 1 thread, {a.repetitions} interleaved repetitions (medians)"
+    print("Per-cell cost of Surrogate::predict, 65536 points, 1 thread, float32 tanh MLPs, both paths "
+          f"in one process ({a.repetitions} interleaved repetitions, medians)\n")
+    print("| MLP | plain libtorch (BLAS) us/cell | oneDNN us/cell | plain / oneDNN |\n|---|---|---|---|")
+    for i, (cin, h, cout) in enumerate(PATH_SHAPES):
+        plain, fast = med(f"BM_Path/{i}/0") / 65536, med(f"BM_Path/{i}/1") / 65536
+        label = next(b.get("label", "") for b in runs if b["run_name"] == f"BM_Path/{i}/1")
+        print(f"| {cin}-{h}-{h}-{cout} | {plain:.3f} | {fast:.3f} ({label}) | {plain / fast:.2f} |")
+    print()
+    print(f"MLP 2-64-64-2 tanh (TorchScript nn.Sequential, float32: the oneDNN path in C++; Python runs it "
+          f"through libtorch's default path), 1 thread, {a.repetitions} interleaved repetitions (medians)"
           f"{', GLIBC_TUNABLES=' + TUNABLES if a.malloc_tunables else ''}\n")
     print("| measurement | result | goal |\n|---|---|---|")
     for r in rows:
