@@ -1,0 +1,592 @@
+#include "solvers/chemistry/Mechanism.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace simfuse {
+
+namespace {
+
+// Standard atomic weights (g/mol), the values Cantera uses.
+const std::map<std::string, double>& atomic_weights() {
+  static const std::map<std::string, double> w{{"H", 1.008},    {"He", 4.002602},  {"C", 12.011},   {"N", 14.007},
+                                               {"O", 15.999},   {"F", 18.998403},  {"Ne", 20.1797}, {"Si", 28.085},
+                                               {"S", 32.06},    {"Cl", 35.45},     {"Ar", 39.95},   {"Kr", 83.798},
+                                               {"Xe", 131.293}, {"E", 5.485799e-4}};
+  return w;
+}
+
+// Error at a node of the mechanism file.
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+  Location at(const YAML::Node& n) const {
+    const YAML::Mark m = n.Mark();
+    return m.is_null() ? Location{file_, 0, 0} : Location{file_, m.line + 1, m.column + 1};
+  }
+  [[noreturn]] void fail(const YAML::Node& n, const std::string& key, const std::string& what,
+                         const std::string& fix = {}) const {
+    throw UserError(Diagnostic{at(n), key, what, fix});
+  }
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+};
+
+const char* kSupported =
+    "supported: elementary, three-body, falloff (Lindemann or Troe) reactions, reversible (<=>, =) or not (=>), "
+    "duplicate: true, efficiencies, default-efficiency";
+
+// Unit factors to SI with moles.
+struct Units {
+  double length = 1.0;       // m per file length unit
+  double quantity = 1e3;     // mol per file quantity unit (Cantera's default: kmol)
+  double time = 1.0;         // s per file time unit
+  double energy_mol = 1e-3;  // J/mol per file activation-energy unit (default J/kmol)
+  bool energy_is_temperature = false;
+};
+
+Units read_units(const YAML::Node& u, const Reader& rd) {
+  Units out;
+  if (!u) return out;
+  if (!u.IsMap()) rd.fail(u, "units", "units must be a map, e.g. {length: cm, quantity: mol}");
+  for (const auto& kv : u) {
+    const std::string k = kv.first.Scalar(), v = kv.second.Scalar();
+    auto bad = [&]() {
+      rd.fail(kv.second, "units." + k, fmt::format("unit '{}' of '{}' is not supported", v, k),
+              "use m, cm, mm (length); mol, kmol, molec (quantity); s, ms, min (time); J/mol, kJ/mol, J/kmol, cal/mol, "
+              "kcal/mol, K, eV (activation-energy)");
+    };
+    if (k == "length") {
+      if (v == "m")
+        out.length = 1;
+      else if (v == "cm")
+        out.length = 1e-2;
+      else if (v == "mm")
+        out.length = 1e-3;
+      else
+        bad();
+    } else if (k == "quantity") {
+      if (v == "mol")
+        out.quantity = 1;
+      else if (v == "kmol")
+        out.quantity = 1e3;
+      else if (v == "molec")
+        out.quantity = 1.0 / 6.02214076e23;
+      else
+        bad();
+    } else if (k == "time") {
+      if (v == "s")
+        out.time = 1;
+      else if (v == "ms")
+        out.time = 1e-3;
+      else if (v == "min")
+        out.time = 60;
+      else
+        bad();
+    } else if (k == "activation-energy") {
+      if (v == "J/mol")
+        out.energy_mol = 1;
+      else if (v == "kJ/mol")
+        out.energy_mol = 1e3;
+      else if (v == "J/kmol")
+        out.energy_mol = 1e-3;
+      else if (v == "cal/mol")
+        out.energy_mol = 4.184;
+      else if (v == "kcal/mol")
+        out.energy_mol = 4184;
+      else if (v == "eV")
+        out.energy_mol = 96485.33212;
+      else if (v == "K")
+        out.energy_is_temperature = true;
+      else
+        bad();
+    } else if (k == "pressure" || k == "energy" || k == "mass" || k == "temperature") {
+      // Not used by the parts of the format read here (NASA-7 data are dimensionless).
+    } else {
+      rd.fail(kv.first, "units." + k, fmt::format("unknown unit kind '{}'", k),
+              "declare length, quantity, time or activation-energy");
+    }
+  }
+  return out;
+}
+
+double number(const YAML::Node& n, const std::string& key, const Reader& rd) {
+  if (!n || !n.IsScalar()) rd.fail(n, key, fmt::format("'{}' needs a number", key));
+  try {
+    return n.as<double>();
+  } catch (const YAML::Exception&) {
+    rd.fail(n, key, fmt::format("'{}' is '{}', not a number", key, n.Scalar()),
+            "write the value in the units the file declares (values with their own units are not supported)");
+  }
+}
+
+// One side of an equation: terms "2 H2", "O2", "M", "(+M)".
+struct Side {
+  std::vector<std::pair<std::string, double>> terms;
+  bool third_body = false;       // + M
+  bool falloff = false;          // (+M) or (+X)
+  std::string falloff_collider;  // X of (+X), empty for M
+};
+
+Side parse_side(const std::string& text, const Reader& rd, const YAML::Node& at, const std::string& eq) {
+  Side s;
+  std::istringstream in(text);
+  std::vector<std::string> tok;
+  for (std::string t; in >> t;) tok.push_back(t);
+  // Joins "(+" "M)" written with a space, as Cantera allows.
+  for (size_t i = 0; i + 1 < tok.size(); ++i)
+    if (tok[i] == "(+") {
+      tok[i] += tok[i + 1];
+      tok.erase(tok.begin() + static_cast<long>(i) + 1);
+    }
+  bool expect_term = true;
+  double coef = 1;
+  bool have_coef = false;
+  for (const auto& t : tok) {
+    if (t == "+") {
+      if (expect_term) rd.fail(at, "equation", fmt::format("cannot read equation '{}'", eq));
+      expect_term = true;
+      continue;
+    }
+    if (t.size() > 3 && t.rfind("(+", 0) == 0 && t.back() == ')') {
+      s.falloff = true;
+      const std::string x = t.substr(2, t.size() - 3);
+      if (x != "M") s.falloff_collider = x;
+      expect_term = false;
+      continue;
+    }
+    if (!expect_term) rd.fail(at, "equation", fmt::format("cannot read equation '{}' at '{}'", eq, t));
+    char* end = nullptr;
+    const double v = std::strtod(t.c_str(), &end);
+    if (end && *end == '\0' && !have_coef) {
+      coef = v;
+      have_coef = true;
+      continue;
+    }
+    if (t == "M") {
+      s.third_body = true;
+    } else {
+      s.terms.emplace_back(t, coef);
+    }
+    coef = 1;
+    have_coef = false;
+    expect_term = false;
+  }
+  if (expect_term || have_coef) rd.fail(at, "equation", fmt::format("cannot read equation '{}'", eq));
+  return s;
+}
+
+Arrhenius read_arrhenius(const YAML::Node& n, const std::string& key, const Reader& rd, const Units& u, double order) {
+  if (!n || !n.IsMap()) rd.fail(n, key, fmt::format("'{}' needs {{A: ..., b: ..., Ea: ...}}", key));
+  for (const auto& kv : n) {
+    const std::string k = kv.first.Scalar();
+    if (k != "A" && k != "b" && k != "Ea")
+      rd.fail(kv.first, key + "." + k, fmt::format("unknown key '{}' in a rate constant", k), "use A, b and Ea");
+  }
+  Arrhenius a;
+  // A is in (length^3 / quantity)^(order - 1) / time.
+  const double conc = u.length * u.length * u.length / u.quantity;
+  a.A = number(n["A"], key + ".A", rd) * std::pow(conc, order - 1) / u.time;
+  a.b = number(n["b"], key + ".b", rd);
+  const double ea = number(n["Ea"], key + ".Ea", rd);
+  a.ea_r = u.energy_is_temperature ? ea : ea * u.energy_mol / kGasConstant;
+  return a;
+}
+
+}  // namespace
+
+double Arrhenius::operator()(double T, double log_T) const {
+  return A * std::exp(b * log_T - ea_r / T);
+}
+
+int Mechanism::species_index(const std::string& name) const {
+  for (size_t k = 0; k < species_.size(); ++k)
+    if (species_[k].name == name) return static_cast<int>(k);
+  return -1;
+}
+
+Mechanism Mechanism::load(const std::string& file, const std::string& phase_name) {
+  const Reader rd(file);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec))
+    throw UserError(fmt::format("mechanism file '{}' does not exist or is not a file", file),
+                    "give a Cantera YAML mechanism, relative to the case file (e.g. mechanisms/h2o2.yaml)");
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file);
+  } catch (const YAML::Exception& e) {
+    throw UserError(Diagnostic{Location{file, e.mark.line + 1, e.mark.column + 1}, "",
+                               fmt::format("cannot parse the mechanism: {}", e.msg),
+                               "the file must be Cantera's YAML format (ck2yaml converts Chemkin files)"});
+  }
+  if (!root.IsMap() || !root["phases"] || !root["species"])
+    throw UserError(fmt::format("'{}' is not a Cantera YAML mechanism (no phases: or species: section)", file),
+                    "convert Chemkin files with Cantera's ck2yaml");
+  const Units units = read_units(root["units"], rd);
+
+  // The phase.
+  const YAML::Node phases = root["phases"];
+  YAML::Node ph;
+  bool found = false;
+  std::vector<std::string> names;
+  for (const auto& p : phases) {
+    names.push_back(p["name"].Scalar());
+    if (!found && (phase_name.empty() || p["name"].Scalar() == phase_name)) {
+      ph.reset(p);
+      found = true;
+    }
+  }
+  if (!found)
+    rd.fail(phases, "phases",
+            fmt::format("the mechanism has no phase '{}'; its phases: {}", phase_name, fmt::join(names, ", ")),
+            "set kinetics.phase to one of them");
+  Mechanism m;
+  m.file_ = file;
+  m.phase_ = ph["name"].Scalar();
+  const std::string thermo = ph["thermo"] ? ph["thermo"].Scalar() : "";
+  if (thermo != "ideal-gas")
+    rd.fail(ph["thermo"] ? ph["thermo"] : ph, "phases." + m.phase_ + ".thermo",
+            fmt::format("phase '{}' has thermo '{}'; supported: ideal-gas", m.phase_, thermo),
+            "choose an ideal-gas phase (kinetics.phase)");
+  for (const auto& e : ph["elements"]) {
+    const std::string el = e.Scalar();
+    if (!atomic_weights().count(el))
+      rd.fail(e, "elements", fmt::format("element '{}' has no built-in atomic weight", el),
+              "custom element definitions are not supported");
+    m.elements_.push_back(el);
+  }
+
+  // Species of the phase, with their thermodynamics.
+  std::vector<std::string> wanted;
+  const YAML::Node sp = ph["species"];
+  if (!sp || (sp.IsScalar() && sp.Scalar() == "all")) {
+    for (const auto& s : root["species"]) wanted.push_back(s["name"].Scalar());
+  } else if (sp.IsSequence()) {
+    for (const auto& s : sp) {
+      if (!s.IsScalar())
+        rd.fail(s, "phases." + m.phase_ + ".species", "species taken from other files or sections are not supported",
+                "list the species names");
+      wanted.push_back(s.Scalar());
+    }
+  } else {
+    rd.fail(sp, "phases." + m.phase_ + ".species", "expected a list of species names or 'all'");
+  }
+  for (const auto& name : wanted) {
+    YAML::Node s;
+    bool defined = false;
+    for (const auto& c : root["species"])
+      if (!defined && c["name"].Scalar() == name) {
+        s.reset(c);
+        defined = true;
+      }
+    if (!defined) rd.fail(sp, "phases." + m.phase_ + ".species", fmt::format("species '{}' is not defined", name));
+    Species out;
+    out.name = name;
+    for (const auto& kv : s["composition"]) {
+      const std::string el = kv.first.Scalar();
+      if (std::find(m.elements_.begin(), m.elements_.end(), el) == m.elements_.end())
+        rd.fail(
+            kv.first, "species." + name + ".composition",
+            fmt::format("species '{}' contains element '{}', which phase '{}' does not declare", name, el, m.phase_));
+      out.composition[el] = number(kv.second, "composition." + el, rd);
+      out.molar_mass += out.composition[el] * atomic_weights().at(el) * 1e-3;
+    }
+    const YAML::Node th = s["thermo"];
+    if (!th || th["model"].Scalar() != "NASA7")
+      rd.fail(th ? th : s, "species." + name + ".thermo",
+              fmt::format("species '{}' has thermo model '{}'; supported: NASA7", name,
+                          th && th["model"] ? th["model"].Scalar() : std::string("none")));
+    const YAML::Node tr = th["temperature-ranges"], data = th["data"];
+    if (!tr.IsSequence() || !data.IsSequence() || tr.size() != data.size() + 1 || data.size() < 1 || data.size() > 2)
+      rd.fail(th, "species." + name + ".thermo", "NASA7 needs 2 or 3 temperature-ranges and 1 or 2 data rows");
+    out.thermo.t_min = tr[0].as<double>();
+    out.thermo.t_mid = tr[1].as<double>();
+    out.thermo.t_max = tr[tr.size() - 1].as<double>();
+    for (size_t r = 0; r < data.size(); ++r) {
+      if (data[r].size() != 7) rd.fail(data[r], "species." + name + ".thermo.data", "a NASA7 row has 7 coefficients");
+      auto& row = r == 0 ? out.thermo.low : out.thermo.high;
+      for (int i = 0; i < 7; ++i) row[i] = data[r][i].as<double>();
+    }
+    if (data.size() == 1) {
+      out.thermo.high = out.thermo.low;
+      out.thermo.t_mid = out.thermo.t_max;
+    }
+    m.species_.push_back(out);
+  }
+  const int ns = m.n_species();
+
+  // Reactions.
+  const YAML::Node rsec = ph["reactions"];
+  if (rsec && !(rsec.IsScalar() && (rsec.Scalar() == "all" || rsec.Scalar() == "none")) &&
+      !(rsec.IsSequence() && rsec.size() == 1 && rsec[0].IsScalar() && rsec[0].Scalar() == "all"))
+    rd.fail(rsec, "phases." + m.phase_ + ".reactions", "only 'all' or 'none' reactions are supported");
+  const bool none = rsec && rsec.IsScalar() && rsec.Scalar() == "none";
+  const YAML::Node reactions = root["reactions"];
+  if (!none && reactions) {
+    for (const auto& r : reactions) {
+      const std::string eq = r["equation"] ? r["equation"].Scalar() : "";
+      if (eq.empty()) rd.fail(r, "reactions", "a reaction without an equation");
+      for (const auto& kv : r) {
+        const std::string k = kv.first.Scalar();
+        static const std::set<std::string> known{
+            "equation", "type",         "rate-constant",      "low-P-rate-constant", "high-P-rate-constant",
+            "Troe",     "efficiencies", "default-efficiency", "duplicate",           "note",
+            "id"};
+        if (!known.count(k))
+          rd.fail(kv.first, "reactions." + k,
+                  fmt::format("reaction '{}': '{}' is not supported", eq,
+                              k == "orders" ? "explicit reaction orders (orders:)"
+                              : k == "SRI"  ? "SRI falloff"
+                                            : "key '" + k + "'"),
+                  kSupported);
+      }
+      Reaction rx;
+      rx.equation = eq;
+      rx.where = rd.at(r);
+      const std::string type = r["type"] ? r["type"].Scalar() : "elementary";
+      if (type != "elementary" && type != "three-body" && type != "falloff")
+        rd.fail(r["type"], "reactions.type",
+                fmt::format("reaction '{}' has type '{}', which is not supported", eq, type), kSupported);
+      // Split at the arrow.
+      std::string arrow = "<=>";
+      size_t pos = eq.find("<=>");
+      if (pos == std::string::npos) {
+        pos = eq.find("=>");
+        arrow = "=>";
+        rx.reversible = false;
+      }
+      if (pos == std::string::npos) {
+        pos = eq.find('=');
+        arrow = "=";
+        rx.reversible = true;
+      }
+      if (pos == std::string::npos) rd.fail(r, "equation", fmt::format("reaction '{}' has no <=>, = or =>", eq));
+      const Side lhs = parse_side(eq.substr(0, pos), rd, r, eq),
+                 rhs = parse_side(eq.substr(pos + arrow.size()), rd, r, eq);
+      if (lhs.third_body != rhs.third_body || lhs.falloff != rhs.falloff ||
+          lhs.falloff_collider != rhs.falloff_collider)
+        rd.fail(r, "equation", fmt::format("reaction '{}': the third body differs between the sides", eq));
+      rx.type = type == "three-body" ? ReactionType::three_body
+                : type == "falloff"  ? ReactionType::falloff
+                                     : ReactionType::elementary;
+      if (rx.type == ReactionType::three_body && !lhs.third_body)
+        rd.fail(r, "equation", fmt::format("three-body reaction '{}' has no + M", eq));
+      if (rx.type == ReactionType::falloff && !lhs.falloff)
+        rd.fail(r, "equation", fmt::format("falloff reaction '{}' has no (+M)", eq));
+      if (rx.type == ReactionType::elementary && (lhs.third_body || lhs.falloff)) {
+        // Cantera infers the type from the equation when it is not given.
+        rx.type = lhs.falloff ? ReactionType::falloff : ReactionType::three_body;
+      }
+      auto resolve = [&](const Side& s, std::vector<std::pair<int, double>>& out) {
+        for (const auto& [name, coef] : s.terms) {
+          const int k = m.species_index(name);
+          if (k < 0)
+            rd.fail(r, "equation",
+                    fmt::format("reaction '{}' uses species '{}', which phase '{}' does not have", eq, name, m.phase_));
+          out.emplace_back(k, coef);
+        }
+      };
+      resolve(lhs, rx.reactants);
+      resolve(rhs, rx.products);
+      // Element balance.
+      for (const auto& el : m.elements_) {
+        double bal = 0, scale = 0;
+        for (const auto& [k, c] : rx.reactants) {
+          const auto it = m.species_[k].composition.find(el);
+          if (it != m.species_[k].composition.end()) bal += c * it->second, scale += c * it->second;
+        }
+        for (const auto& [k, c] : rx.products) {
+          const auto it = m.species_[k].composition.find(el);
+          if (it != m.species_[k].composition.end()) bal -= c * it->second, scale += c * it->second;
+        }
+        if (std::abs(bal) > 1e-9 * std::max(1.0, scale))
+          rd.fail(r, "equation",
+                  fmt::format("reaction '{}' is not balanced in element {}: {:+g} atoms from reactants to products", eq,
+                              el, -bal),
+                  "fix the equation or the species' composition");
+      }
+      double order = 0;
+      for (const auto& t : rx.reactants) order += t.second;
+      rx.duplicate = r["duplicate"] && r["duplicate"].as<bool>();
+      if (rx.type == ReactionType::falloff) {
+        rx.rate = read_arrhenius(r["high-P-rate-constant"], "high-P-rate-constant", rd, units, order);
+        rx.low = read_arrhenius(r["low-P-rate-constant"], "low-P-rate-constant", rd, units, order + 1);
+        if (r["rate-constant"])
+          rd.fail(r["rate-constant"], "rate-constant", "a falloff reaction takes low-P and high-P rate constants");
+        if (const YAML::Node t = r["Troe"]) {
+          rx.troe = true;
+          rx.troe_a = number(t["A"], "Troe.A", rd);
+          rx.troe_t3 = number(t["T3"], "Troe.T3", rd);
+          rx.troe_t1 = number(t["T1"], "Troe.T1", rd);
+          if (t["T2"]) {
+            rx.troe_has_t2 = true;
+            rx.troe_t2 = number(t["T2"], "Troe.T2", rd);
+          }
+          for (const auto& kv : t) {
+            const std::string k = kv.first.Scalar();
+            if (k != "A" && k != "T3" && k != "T1" && k != "T2")
+              rd.fail(kv.first, "Troe." + k, fmt::format("unknown Troe parameter '{}'", k), "use A, T3, T1, T2");
+          }
+        }
+      } else {
+        if (r["low-P-rate-constant"] || r["high-P-rate-constant"] || r["Troe"])
+          rd.fail(r, "type", fmt::format("reaction '{}' has falloff data but is not of type falloff", eq));
+        rx.rate = read_arrhenius(r["rate-constant"], "rate-constant", rd, units,
+                                 order + (rx.type == ReactionType::three_body ? 1 : 0));
+      }
+      if (rx.type != ReactionType::elementary) {
+        const double def = r["default-efficiency"] ? number(r["default-efficiency"], "default-efficiency", rd) : 1.0;
+        rx.efficiency.assign(static_cast<size_t>(ns), lhs.falloff_collider.empty() ? def : 0.0);
+        if (!lhs.falloff_collider.empty()) {
+          const int k = m.species_index(lhs.falloff_collider);
+          if (k < 0)
+            rd.fail(r, "equation",
+                    fmt::format("reaction '{}': collider '{}' is not a species of phase '{}'", eq, lhs.falloff_collider,
+                                m.phase_));
+          rx.efficiency[k] = 1.0;
+        }
+        for (const auto& kv : r["efficiencies"]) {
+          const int k = m.species_index(kv.first.Scalar());
+          if (k < 0) continue;  // Cantera too ignores efficiencies of species the phase lacks
+          rx.efficiency[k] = number(kv.second, "efficiencies." + kv.first.Scalar(), rd);
+        }
+      } else if (r["efficiencies"]) {
+        rd.fail(r["efficiencies"], "efficiencies", fmt::format("reaction '{}' has efficiencies but no third body", eq));
+      }
+      m.reactions_.push_back(std::move(rx));
+    }
+  }
+
+  // Reactions with the same reactants, products and third body must be marked duplicate.
+  auto key = [](const Reaction& rx) {
+    auto side = [](std::vector<std::pair<int, double>> s) {
+      std::sort(s.begin(), s.end());
+      return s;
+    };
+    return std::make_tuple(side(rx.reactants), side(rx.products), static_cast<int>(rx.type), rx.efficiency);
+  };
+  for (size_t i = 0; i < m.reactions_.size(); ++i)
+    for (size_t j = i + 1; j < m.reactions_.size(); ++j) {
+      const Reaction &a = m.reactions_[i], &b = m.reactions_[j];
+      if ((a.duplicate && b.duplicate) || key(a) != key(b)) continue;
+      throw UserError(
+          Diagnostic{b.where, "duplicate",
+                     fmt::format("reaction '{}' repeats the reaction at line {} and is not marked duplicate",
+                                 b.equation, a.where.line),
+                     "add 'duplicate: true' to both, or remove one"});
+    }
+  return m;
+}
+
+void Mechanism::cp_R(double T, double* out) const {
+  for (size_t k = 0; k < species_.size(); ++k) {
+    const auto& a = species_[k].thermo.at(T);
+    out[k] = a[0] + T * (a[1] + T * (a[2] + T * (a[3] + T * a[4])));
+  }
+}
+
+void Mechanism::h_RT(double T, double* out) const {
+  for (size_t k = 0; k < species_.size(); ++k) {
+    const auto& a = species_[k].thermo.at(T);
+    out[k] = a[0] + T * (a[1] / 2 + T * (a[2] / 3 + T * (a[3] / 4 + T * a[4] / 5))) + a[5] / T;
+  }
+}
+
+void Mechanism::s_R(double T, double* out) const {
+  const double lt = std::log(T);
+  for (size_t k = 0; k < species_.size(); ++k) {
+    const auto& a = species_[k].thermo.at(T);
+    out[k] = a[0] * lt + T * (a[1] + T * (a[2] / 2 + T * (a[3] / 3 + T * a[4] / 4))) + a[6];
+  }
+}
+
+void Mechanism::rate_constants(double T, const double* C, double* kf, double* kr) const {
+  const int ns = n_species();
+  std::vector<double> h(static_cast<size_t>(ns)), s(static_cast<size_t>(ns));
+  h_RT(T, h.data());
+  s_R(T, s.data());
+  // g/(RT) = h/(RT) - s/R per species.
+  std::vector<double> g(static_cast<size_t>(ns));
+  for (int k = 0; k < ns; ++k) g[k] = h[k] - s[k];
+  const double log_T = std::log(T);
+  const double log_c0 = std::log(kStandardPressure / (kGasConstant * T));  // standard concentration, mol/m^3
+  for (size_t i = 0; i < reactions_.size(); ++i) {
+    const Reaction& r = reactions_[i];
+    double k = r.rate(T, log_T);
+    if (r.type != ReactionType::elementary) {
+      double M = 0;
+      for (int j = 0; j < ns; ++j) M += r.efficiency[j] * C[j];
+      if (r.type == ReactionType::three_body) {
+        k *= M;
+      } else {
+        const double k0 = r.low(T, log_T);
+        const double pr = k > 0 ? std::max(k0 * M / k, 1e-300) : 0.0;
+        double F = 1;
+        if (r.troe && pr > 0) {
+          double fcent = (r.troe_t3 != 0 ? (1 - r.troe_a) * std::exp(-T / r.troe_t3) : 0.0) +
+                         (r.troe_t1 != 0 ? r.troe_a * std::exp(-T / r.troe_t1) : 0.0) +
+                         (r.troe_has_t2 ? std::exp(-r.troe_t2 / T) : 0.0);
+          fcent = std::max(fcent, 1e-300);
+          const double lf = std::log10(fcent), lp = std::log10(pr);
+          const double c = -0.4 - 0.67 * lf, n = 0.75 - 1.27 * lf;
+          const double f1 = (lp + c) / (n - 0.14 * (lp + c));
+          F = std::pow(10.0, lf / (1 + f1 * f1));
+        }
+        k = k * pr / (1 + pr) * F;
+      }
+    }
+    kf[i] = k;
+    if (!r.reversible) {
+      kr[i] = 0;
+      continue;
+    }
+    // Kc = exp(-sum nu g/(RT)) * c0^(sum nu), in mol/m^3 units.
+    double dg = 0, dnu = 0;
+    for (const auto& [j, c] : r.products) dg += c * g[j], dnu += c;
+    for (const auto& [j, c] : r.reactants) dg -= c * g[j], dnu -= c;
+    kr[i] = k * std::exp(dg - dnu * log_c0);
+  }
+}
+
+void Mechanism::rates_of_progress(double T, const double* C, double* q) const {
+  const size_t nr = reactions_.size();
+  std::vector<double> kf(nr), kr(nr);
+  rate_constants(T, C, kf.data(), kr.data());
+  auto product = [&](const std::vector<std::pair<int, double>>& side) {
+    double p = 1;
+    for (const auto& [j, c] : side) p *= c == 1 ? C[j] : c == 2 ? C[j] * C[j] : std::pow(std::max(C[j], 0.0), c);
+    return p;
+  };
+  for (size_t i = 0; i < nr; ++i) {
+    const Reaction& r = reactions_[i];
+    q[i] = kf[i] * product(r.reactants) - (r.reversible ? kr[i] * product(r.products) : 0.0);
+  }
+}
+
+void Mechanism::net_production_rates(double T, const double* C, double* wdot) const {
+  std::vector<double> q(reactions_.size());
+  rates_of_progress(T, C, q.data());
+  std::fill(wdot, wdot + n_species(), 0.0);
+  for (size_t i = 0; i < reactions_.size(); ++i) {
+    for (const auto& [j, c] : reactions_[i].reactants) wdot[j] -= c * q[i];
+    for (const auto& [j, c] : reactions_[i].products) wdot[j] += c * q[i];
+  }
+}
+
+double Mechanism::mean_molar_mass(const double* Y) const {
+  double s = 0;
+  for (size_t k = 0; k < species_.size(); ++k) s += Y[k] / species_[k].molar_mass;
+  return 1.0 / s;
+}
+
+}  // namespace simfuse

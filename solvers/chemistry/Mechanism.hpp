@@ -1,0 +1,113 @@
+#pragma once
+/// \file Mechanism.hpp
+/// A detailed reaction mechanism read from Cantera's YAML format: an ideal-gas phase
+/// chosen by name, NASA-7 thermodynamics, and elementary, three-body and falloff
+/// (Lindemann, Troe) reactions, reversible through the equilibrium constant or
+/// irreversible (`=>`), duplicates allowed where marked.
+///
+///     auto mech = simfuse::Mechanism::load("cases/mechanisms/h2o2.yaml", "ohmech");
+///     mech.net_production_rates(T, C, wdot);   // C, wdot in mol/m^3, mol/m^3/s
+///
+/// Units are those the file declares (`units: {length: cm, quantity: mol,
+/// activation-energy: cal/mol}`; Cantera's defaults m, kmol, s, J/kmol where it declares
+/// none), converted at load to SI with moles: m, mol, s, J/mol, K. Every reaction's element
+/// balance is checked at load. Anything this reader does not implement (PLOG, Chebyshev,
+/// SRI, chemically activated, explicit orders, non-ideal phases, values with their own
+/// units) is a UserError naming the file:line, the reaction or key, and what is supported;
+/// never silently ignored. No PETSc, no torch: the chemistry is plain C++.
+#include <array>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/Error.hpp"
+
+namespace simfuse {
+
+/// Universal gas constant, J/(mol K).
+inline constexpr double kGasConstant = 8.31446261815324;
+/// Standard pressure of the thermodynamic data, Pa (one atmosphere, as Cantera's).
+inline constexpr double kStandardPressure = 101325.0;
+
+/// NASA 7-coefficient polynomials: cp/R = a0 + a1 T + a2 T^2 + a3 T^3 + a4 T^4,
+/// h/(RT) = a0 + a1 T/2 + a2 T^2/3 + a3 T^3/4 + a4 T^4/5 + a5/T,
+/// s/R = a0 ln T + a1 T + a2 T^2/2 + a3 T^3/3 + a4 T^4/4 + a6;
+/// `low` for T < t_mid, `high` above.
+struct Nasa7 {
+  double t_min = 0, t_mid = 0, t_max = 0;
+  std::array<double, 7> low{}, high{};
+  const std::array<double, 7>& at(double T) const { return T < t_mid ? low : high; }
+};
+
+struct Species {
+  std::string name;
+  std::map<std::string, double> composition;  ///< atoms per molecule, by element
+  double molar_mass = 0;                      ///< kg/mol
+  Nasa7 thermo;
+};
+
+/// k = A T^b exp(-Ea / (R T)) in SI-mol units; `ea_r` = Ea / R in K.
+struct Arrhenius {
+  double A = 0, b = 0, ea_r = 0;
+  double operator()(double T, double log_T) const;
+};
+
+enum class ReactionType { elementary, three_body, falloff };
+
+struct Reaction {
+  std::string equation;
+  Location where;  ///< file:line of the reaction in the mechanism file
+  ReactionType type = ReactionType::elementary;
+  std::vector<std::pair<int, double>> reactants, products;  ///< (species, stoichiometric coefficient)
+  bool reversible = true;
+  bool duplicate = false;
+  Arrhenius rate;  ///< the rate constant; the high-pressure limit for falloff
+  Arrhenius low;   ///< falloff: the low-pressure limit
+  bool troe = false;
+  double troe_a = 0, troe_t3 = 0, troe_t1 = 0, troe_t2 = 0;
+  bool troe_has_t2 = false;
+  /// Third-body efficiency of each species (three-body and falloff); empty otherwise.
+  std::vector<double> efficiency;
+};
+
+class Mechanism {
+ public:
+  /// Reads `file` (Cantera YAML) and the ideal-gas phase `phase` (empty: the first
+  /// phase). UserError with file:line for anything unsupported or inconsistent.
+  static Mechanism load(const std::string& file, const std::string& phase = {});
+
+  const std::string& file() const { return file_; }
+  const std::string& phase() const { return phase_; }
+  const std::vector<std::string>& elements() const { return elements_; }
+  const std::vector<Species>& species() const { return species_; }
+  const std::vector<Reaction>& reactions() const { return reactions_; }
+  int n_species() const { return static_cast<int>(species_.size()); }
+  int n_reactions() const { return static_cast<int>(reactions_.size()); }
+  /// Index of species `name`, or -1.
+  int species_index(const std::string& name) const;
+
+  /// Per species at temperature T (arrays of n_species()): cp/R, h/(RT), s/R.
+  void cp_R(double T, double* out) const;
+  void h_RT(double T, double* out) const;
+  void s_R(double T, double* out) const;
+
+  /// Forward and reverse rate constants of every reaction at T for the given molar
+  /// concentrations (mol/m^3; three-body and falloff reactions depend on them). SI-mol
+  /// units. `kr` is 0 for irreversible reactions.
+  void rate_constants(double T, const double* C, double* kf, double* kr) const;
+  /// Net rate of progress of every reaction, mol/(m^3 s).
+  void rates_of_progress(double T, const double* C, double* q) const;
+  /// Net molar production rate of every species, mol/(m^3 s).
+  void net_production_rates(double T, const double* C, double* wdot) const;
+
+  /// Mixture molar mass (kg/mol) of mass fractions Y.
+  double mean_molar_mass(const double* Y) const;
+
+ private:
+  std::string file_, phase_;
+  std::vector<std::string> elements_;
+  std::vector<Species> species_;
+  std::vector<Reaction> reactions_;
+};
+
+}  // namespace simfuse

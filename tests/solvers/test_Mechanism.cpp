@@ -1,0 +1,253 @@
+// Detailed chemistry, the mechanism reader: NASA-7 thermodynamics against standard tables,
+// conservation built into the rates, and every unsupported or inconsistent input refused
+// with its file:line. (Rates against an independent implementation:
+// tests/chemistry/check_mechanism.py.)
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+
+#include "solvers/chemistry/Mechanism.hpp"
+#include "support/TestUtil.hpp"
+
+using namespace simfuse;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string mech(const std::string& name) {
+  return std::string(SIMFUSE_SOURCE_DIR) + "/cases/mechanisms/" + name;
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// h2o2.yaml with `from` replaced by `to` (which must occur), loaded; the error text.
+std::string error_of(const std::string& from, const std::string& to, const std::string& phase = "ohmech") {
+  std::string text = read(mech("h2o2.yaml"));
+  const auto p = text.find(from);
+  REQUIRE(p != std::string::npos);
+  text.replace(p, from.size(), to);
+  const fs::path dir = fs::temp_directory_path() / fmt::format("simfuse_mech_{}", ::getpid());
+  fs::create_directories(dir);
+  const std::string file = (dir / "bad.yaml").string();
+  std::ofstream(file) << text;
+  try {
+    Mechanism::load(file, phase);
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("Both shipped mechanisms load with their species and reactions", "[chemistry]") {
+  const Mechanism h = Mechanism::load(mech("h2o2.yaml"), "ohmech");
+  CHECK(h.n_species() == 10);
+  CHECK(h.n_reactions() == 29);
+  const Mechanism g = Mechanism::load(mech("gri30.yaml"));
+  CHECK(g.n_species() == 53);
+  CHECK(g.n_reactions() == 325);
+  CHECK(g.species_index("NO") >= 0);  // a name YAML 1.1 would read as false
+  int troe = 0, lindemann = 0, three = 0, irreversible = 0, dup = 0;
+  for (const auto& r : g.reactions()) {
+    troe += r.type == ReactionType::falloff && r.troe;
+    lindemann += r.type == ReactionType::falloff && !r.troe;
+    three += r.type == ReactionType::three_body;
+    irreversible += !r.reversible;
+    dup += r.duplicate;
+  }
+  CHECK(troe == 26);
+  CHECK(lindemann == 3);
+  CHECK(three > 0);
+  CHECK(dup > 0);
+  CHECK(irreversible == 16);  // the "=>" reactions of GRI-Mech 3.0 (e.g. 135, CH2 + O2 => OH + H + CO)
+  // Molar masses from the standard atomic weights.
+  CHECK(g.species()[g.species_index("CH4")].molar_mass == Approx(16.043e-3).epsilon(1e-4));
+}
+
+TEST_CASE("NASA-7 thermodynamics agree with the JANAF tables", "[chemistry]") {
+  // Standard enthalpies of formation at 298.15 K (h of the elements' reference states is 0
+  // in the polynomials) and cp, s from NIST-JANAF. The polynomials are fits, good to
+  // about 0.3% in cp; GRI-Mech's OH (RUS 78) is 0.36 kJ/mol above JANAF's 38.99.
+  const Mechanism g = Mechanism::load(mech("gri30.yaml"));
+  const int ns = g.n_species();
+  std::vector<double> h(ns), cp(ns), s(ns);
+  const double RT = kGasConstant * 298.15;
+  g.h_RT(298.15, h.data());
+  g.s_R(298.15, s.data());
+  auto hf = [&](const char* n) { return h[g.species_index(n)] * RT / 1000; };  // kJ/mol
+  CHECK(hf("H2O") == Approx(-241.826).margin(0.05));
+  CHECK(hf("CO2") == Approx(-393.522).margin(0.05));
+  CHECK(hf("CO") == Approx(-110.527).margin(0.05));
+  CHECK(hf("H") == Approx(217.999).margin(0.05));
+  CHECK(hf("O") == Approx(249.173).margin(0.05));
+  CHECK(hf("OH") == Approx(38.987).margin(0.5));
+  CHECK(hf("CH4") == Approx(-74.873).margin(0.5));
+  CHECK(hf("N2") == Approx(0.0).margin(0.01));
+  CHECK(s[g.species_index("N2")] * kGasConstant == Approx(191.609).epsilon(1e-3));
+  CHECK(s[g.species_index("H2O")] * kGasConstant == Approx(188.834).epsilon(1e-3));
+  g.cp_R(1000, cp.data());
+  CHECK(cp[g.species_index("N2")] * kGasConstant == Approx(32.697).epsilon(3e-3));
+  CHECK(cp[g.species_index("H2O")] * kGasConstant == Approx(41.268).epsilon(3e-3));
+  CHECK(cp[g.species_index("CO2")] * kGasConstant == Approx(54.308).epsilon(3e-3));
+  // h and cp are consistent: d(h)/dT = cp, away from the range boundary.
+  std::vector<double> h1(ns), h2(ns);
+  const double T = 1500, dT = 1e-3;
+  g.h_RT(T + dT, h1.data());
+  g.h_RT(T - dT, h2.data());
+  g.cp_R(T, cp.data());
+  for (int k = 0; k < ns; ++k) CHECK((h1[k] * (T + dT) - h2[k] * (T - dT)) / (2 * dT) == Approx(cp[k]).epsilon(1e-7));
+}
+
+TEST_CASE("Production rates conserve every element and the mass, at any state", "[chemistry]") {
+  for (const std::string name : {"h2o2.yaml", "gri30.yaml"}) {
+    const Mechanism m = Mechanism::load(mech(name));
+    const int ns = m.n_species();
+    std::mt19937_64 rng(7);
+    std::uniform_real_distribution<double> lt(300, 3000), lc(-6, 2);
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<double> C(ns), w(ns);
+      for (auto& c : C) c = std::pow(10.0, lc(rng));
+      const double T = lt(rng);
+      m.net_production_rates(T, C.data(), w.data());
+      double mass = 0, scale = 0;
+      for (int k = 0; k < ns; ++k) {
+        mass += w[k] * m.species()[k].molar_mass;
+        scale += std::abs(w[k]) * m.species()[k].molar_mass;
+      }
+      CHECK(std::abs(mass) <= 1e-12 * scale);
+      for (const auto& el : m.elements()) {
+        double atoms = 0, sc = 0;
+        for (int k = 0; k < ns; ++k) {
+          const auto it = m.species()[k].composition.find(el);
+          if (it == m.species()[k].composition.end()) continue;
+          atoms += w[k] * it->second;
+          sc += std::abs(w[k]) * it->second;
+        }
+        CHECK(std::abs(atoms) <= 1e-12 * std::max(sc, 1e-300));
+      }
+    }
+  }
+}
+
+TEST_CASE("Mechanism files with unsupported or inconsistent content are refused with file:line", "[chemistry]") {
+  SECTION("a phase that does not exist lists those that do") {
+    const std::string e = error_of("name: ohmech\n", "name: ohmech\n", "nope");
+    CHECK_THAT(e, Catch::Contains("no phase 'nope'") && Catch::Contains("ohmech, ohmech-RK"));
+  }
+  SECTION("a real-gas phase") {
+    CHECK_THAT(error_of("name: ohmech\n", "name: ohmech\n", "ohmech-RK"), Catch::Contains("Redlich-Kwong") &&
+                                                                              Catch::Contains("supported: ideal-gas") &&
+                                                                              Catch::Contains("bad.yaml:"));
+  }
+  SECTION("an unbalanced reaction names the element") {
+    const std::string e = error_of("- equation: O + H2 <=> H + OH", "- equation: O + H2 <=> H + H2O");
+    CHECK_THAT(e, Catch::Contains("not balanced in element") && Catch::Contains("O + H2 <=> H + H2O"));
+    CHECK(std::regex_search(e, std::regex("bad\\.yaml:[0-9]+:")));
+  }
+  SECTION("PLOG") {
+    CHECK_THAT(error_of("- equation: O + H2 <=> H + OH  # Reaction 3\n  rate-constant",
+                        "- equation: O + H2 <=> H + OH  # Reaction 3\n  type: pressure-dependent-Arrhenius\n  "
+                        "rate-constant"),
+               Catch::Contains("pressure-dependent-Arrhenius") && Catch::Contains("not supported"));
+  }
+  SECTION("Chebyshev") {
+    CHECK_THAT(error_of("- equation: O + H2 <=> H + OH  # Reaction 3\n  rate-constant",
+                        "- equation: O + H2 <=> H + OH  # Reaction 3\n  type: Chebyshev\n  rate-constant"),
+               Catch::Contains("Chebyshev"));
+  }
+  SECTION("SRI falloff") {
+    CHECK_THAT(error_of("Troe: {A: 0.7346, T3: 94.0, T1: 1756.0, T2: 5182.0}", "SRI: {A: 1.0, B: 2.0, C: 3.0}"),
+               Catch::Contains("SRI falloff") && Catch::Contains("not supported"));
+  }
+  SECTION("explicit reaction orders") {
+    CHECK_THAT(error_of("- equation: O + H2 <=> H + OH  # Reaction 3\n  rate-constant",
+                        "- equation: O + H2 <=> H + OH  # Reaction 3\n  orders: {H2: 0.5}\n  rate-constant"),
+               Catch::Contains("explicit reaction orders"));
+  }
+  SECTION("a species the phase does not have") {
+    CHECK_THAT(error_of("- equation: O + H2 <=> H + OH", "- equation: O + H2 <=> H + OHX"),
+               Catch::Contains("species 'OHX'"));
+  }
+  SECTION("a repeated reaction not marked duplicate") {
+    CHECK_THAT(error_of("- equation: 2 HO2 <=> O2 + H2O2  # Reaction 28\n  duplicate: true",
+                        "- equation: 2 HO2 <=> O2 + H2O2  # Reaction 28\n  note: x"),
+               Catch::Contains("not marked duplicate"));
+  }
+  SECTION("a value with its own units") {
+    CHECK_THAT(error_of("rate-constant: {A: 3.87e+04, b: 2.7, Ea: 6260.0}",
+                        "rate-constant: {A: 3.87e+04, b: 2.7, Ea: 6260.0 cal/mol}"),
+               Catch::Contains("not a number"));
+  }
+  SECTION("an unknown unit") {
+    CHECK_THAT(error_of("activation-energy: cal/mol", "activation-energy: furlongs"),
+               Catch::Contains("'furlongs'") && Catch::Contains("not supported"));
+  }
+  SECTION("a file that is not YAML") {
+    CHECK_THAT(error_of("phases:\n", "phases: [\n"), Catch::Contains("cannot parse"));
+  }
+  SECTION("a missing file") {
+    std::string e;
+    try {
+      Mechanism::load("/nonexistent/mech.yaml");
+    } catch (const UserError& x) {
+      e = x.what();
+    }
+    CHECK_THAT(e, Catch::Contains("/nonexistent/mech.yaml") && Catch::Contains("does not exist"));
+  }
+}
+
+TEST_CASE("Declared units are honoured: the same mechanism in kJ/mol, m and kmol gives the same rates", "[chemistry]") {
+  // Rewrite h2o2.yaml's rate constants into SI with kmol and kJ/mol, then compare.
+  const Mechanism ref = Mechanism::load(mech("h2o2.yaml"));
+  std::string text = read(mech("h2o2.yaml"));
+  const std::string cgs = "units: {length: cm, time: s, quantity: mol, activation-energy: cal/mol}";
+  REQUIRE(text.find(cgs) != std::string::npos);
+  text.replace(text.find(cgs), cgs.size(), "units: {length: m, time: s, quantity: kmol, activation-energy: kJ/mol}");
+  // Each rate constant: A scales by (1e-6 m^3/cm^3 * 1e3 mol/kmol)^(order-1) = 1e-3^(order-1),
+  // Ea by 4.184e-3 kJ/cal. Done with a regex over {A: ..., b: ..., Ea: ...}; orders from
+  // the reactions as read by the reference.
+  std::regex rc(R"(\{A: ([-+.0-9eE]+), b: ([-+.0-9eE]+), Ea: ([-+.0-9eE]+)\})");
+  std::string out;
+  auto it = std::sregex_iterator(text.begin(), text.end(), rc);
+  size_t last = 0, count = 0;
+  // The i-th Arrhenius block in file order: reactions in order, falloff low before high.
+  std::vector<double> orders;
+  for (const auto& r : ref.reactions()) {
+    double o = 0;
+    for (const auto& t : r.reactants) o += t.second;
+    if (r.type == ReactionType::falloff) {
+      orders.push_back(o + 1);  // low-P first in the file
+      orders.push_back(o);
+    } else {
+      orders.push_back(o + (r.type == ReactionType::three_body ? 1 : 0));
+    }
+  }
+  for (; it != std::sregex_iterator(); ++it, ++count) {
+    const auto& m = *it;
+    out += text.substr(last, static_cast<size_t>(m.position()) - last);
+    const double A = std::stod(m[1]) * std::pow(1e-3, orders.at(count) - 1);
+    out += fmt::format("{{A: {:.17g}, b: {}, Ea: {:.17g}}}", A, m[2].str(), std::stod(m[3]) * 4.184e-3);
+    last = static_cast<size_t>(m.position() + m.length());
+  }
+  out += text.substr(last);
+  REQUIRE(count == orders.size());
+  const fs::path dir = fs::path(test::temp_dir("mech_units"));
+  std::ofstream(dir / "si.yaml") << out;
+  const Mechanism si = Mechanism::load((dir / "si.yaml").string());
+  std::vector<double> C(10, 2.0), w1(10), w2(10);
+  for (double T : {800.0, 1500.0, 2500.0}) {
+    ref.net_production_rates(T, C.data(), w1.data());
+    si.net_production_rates(T, C.data(), w2.data());
+    for (int k = 0; k < 10; ++k) CHECK(w2[k] == Approx(w1[k]).epsilon(1e-12).margin(1e-20));
+  }
+}
