@@ -14,8 +14,9 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libbenchmark-dev libmuparser-dev
+  libsundials-dev
   libopenblas0-openmp
-  python3 python3-torch python3-numpy python3-vtk9 python3-yaml
+  python3 python3-torch python3-numpy python3-scipy python3-vtk9 python3-yaml
 )
 
 missing=()

@@ -1,0 +1,54 @@
+#pragma once
+/// \file Reactor.hpp
+/// Homogeneous adiabatic reactors of an ideal-gas mechanism, with state
+/// y = [T, Y_1, ..., Y_N] (temperature in K, mass fractions): the layout a pointwise model
+/// binds to. Constant pressure p:
+///   rho = p W / (R T),  C_k = rho Y_k / W_k,
+///   dY_k/dt = W_k wdot_k / rho,
+///   dT/dt  = - sum_k h_k wdot_k / (rho cp)          (h_k molar, cp per unit mass).
+/// Constant volume: rho fixed, u instead of h and cv instead of cp. Total mass and every
+/// element are conserved exactly by the rates; enthalpy (energy) to the integration error.
+#include <vector>
+
+#include "solvers/chemistry/Mechanism.hpp"
+
+namespace simfuse {
+
+class Reactor {
+ public:
+  enum class Mode { constant_pressure, constant_volume };
+
+  /// `pressure` (Pa) for constant pressure; for constant volume the density is taken
+  /// from the first state given to set_volume_state().
+  Reactor(const Mechanism& mech, Mode mode, double pressure);
+
+  const Mechanism& mechanism() const { return mech_; }
+  Mode mode() const { return mode_; }
+  int size() const { return mech_.n_species() + 1; }
+  double pressure() const { return p_; }
+
+  /// Constant volume: fixes the density from state y (at this->pressure()).
+  void set_volume_state(const double* y);
+  /// Density (kg/m^3) at state y.
+  double density(const double* y) const;
+
+  /// dy/dt at y. Not thread-safe (scratch buffers).
+  void rhs(const double* y, double* dydt) const;
+  /// Heat release rate -sum_k h_k wdot_k, W/m^3.
+  double heat_release_rate(const double* y) const;
+  /// Specific enthalpy (J/kg) of T and mass fractions Y.
+  double enthalpy_mass(double T, const double* Y) const;
+  /// Specific heat at constant pressure (J/(kg K)).
+  double cp_mass(double T, const double* Y) const;
+
+ private:
+  void concentrations(const double* y, double rho) const;
+
+  const Mechanism& mech_;
+  Mode mode_;
+  double p_;
+  double rho_ = 0;  // constant volume
+  mutable std::vector<double> C_, wdot_, h_, cp_;
+};
+
+}  // namespace simfuse

@@ -1,0 +1,49 @@
+// Runs simfuse's constant-pressure (or constant-volume) reactor under CVODE, for the
+// independent Python check (tests/chemistry/check_reactor.py): reads
+//   {"T0": K, "p": Pa, "Y": [...], "dT": K, "t_max": s, "rtol": r, "atol": a, "mode": "pressure"|"volume"}
+// on stdin and writes {"tau": s (-1 if no rise), "y": [T, Y...] at tau, "y_end": [...] at
+// t_max (advanced in one call), "steps": n} as JSON.
+//   reactor_ignition FILE [PHASE] < problem.json
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "solvers/chemistry/Cvode.hpp"
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: reactor_ignition FILE [PHASE] < problem.json\n";
+    return 2;
+  }
+  try {
+    const auto mech = simfuse::Mechanism::load(argv[1], argc > 2 ? argv[2] : "");
+    const auto in = nlohmann::json::parse(std::cin);
+    const bool volume = in.value("mode", std::string("pressure")) == "volume";
+    simfuse::Reactor reactor(
+        mech, volume ? simfuse::Reactor::Mode::constant_volume : simfuse::Reactor::Mode::constant_pressure,
+        in["p"].get<double>());
+    std::vector<double> y{in["T0"].get<double>()};
+    for (double v : in["Y"].get<std::vector<double>>()) y.push_back(v);
+    if (volume) reactor.set_volume_state(y.data());
+    simfuse::CvodeOptions opt;
+    opt.rtol = in["rtol"].get<double>();
+    opt.atol = in["atol"].get<double>();
+    opt.max_steps = 200000;
+    simfuse::CvodeIntegrator cv(reactor, opt);
+    std::vector<double> yt = y;
+    const double tau = cv.time_to_rise(yt.data(), in["dT"].get<double>(), in["t_max"].get<double>());
+    std::vector<double> ye = y;
+    cv.advance(ye.data(), in["t_max"].get<double>());
+    nlohmann::json out{{"tau", tau},
+                       {"y", yt},
+                       {"y_end", ye},
+                       {"steps", cv.stats().steps},
+                       {"h0", reactor.enthalpy_mass(y[0], y.data() + 1)},
+                       {"h_end", reactor.enthalpy_mass(ye[0], ye.data() + 1)},
+                       {"cp0", reactor.cp_mass(y[0], y.data() + 1)}};
+    std::cout << out.dump() << "\n";
+  } catch (const simfuse::UserError& e) {
+    std::cerr << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}
