@@ -23,6 +23,7 @@ struct CvodeIntegrator::Impl {
   void* mem = nullptr;
   double T_target = 0;
   bool rooting = false;
+  std::vector<double> dense;  // row-major Jacobian from the reactor
 
   explicit Impl(Reactor& r, const CvodeOptions& o) : reactor(r), opt(o) {}
 
@@ -31,6 +32,19 @@ struct CvodeIntegrator::Impl {
     const double* yy = N_VGetArrayPointer(y);
     if (!(yy[0] > 0)) return 1;  // recoverable: CVODE retries with a smaller step
     self->reactor.rhs(yy, N_VGetArrayPointer(ydot));
+    return 0;
+  }
+  static int jac(sunrealtype, N_Vector y, N_Vector, SUNMatrix J, void* data, N_Vector, N_Vector, N_Vector) {
+    auto* self = static_cast<Impl*>(data);
+    const double* yy = N_VGetArrayPointer(y);
+    if (!(yy[0] > 0)) return 1;
+    const int n = self->reactor.size();
+    self->dense.resize(static_cast<size_t>(n) * n);
+    self->reactor.jacobian(yy, self->dense.data());
+    for (int j = 0; j < n; ++j) {
+      double* col = SUNDenseMatrix_Column(J, j);
+      for (int i = 0; i < n; ++i) col[i] = self->dense[static_cast<size_t>(i) * n + j];
+    }
     return 0;
   }
   static int root(sunrealtype, N_Vector y, sunrealtype* g, void* data) {
@@ -63,6 +77,13 @@ CvodeIntegrator::CvodeIntegrator(Reactor& reactor, const CvodeOptions& opt)
   m.A = SUNDenseMatrix(n, n, m.ctx);
   m.LS = SUNLinSol_Dense(m.y, m.A, m.ctx);
   m.check(CVodeSetLinearSolver(m.mem, m.LS, m.A), "CVodeSetLinearSolver");
+  if (opt.jacobian == "analytic") {
+    if (reactor.mode() != Reactor::Mode::constant_pressure)
+      throw UserError("the analytic Jacobian is for constant-pressure reactors", "use jacobian: fd at constant volume");
+    m.check(CVodeSetJacFn(m.mem, &Impl::jac), "CVodeSetJacFn");
+  } else if (opt.jacobian != "fd") {
+    throw UserError(fmt::format("jacobian '{}' is not known", opt.jacobian), "use analytic or fd");
+  }
   CVodeSetErrHandlerFn(
       m.mem, [](int, const char*, const char*, char*, void*) {}, nullptr);  // failures are thrown, not printed
 }

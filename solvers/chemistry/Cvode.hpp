@@ -3,8 +3,8 @@
 /// SUNDIALS CVODE (BDF, Newton, dense direct linear solver) on a Reactor: the integrator
 /// combustion codes use. One CVODE memory is created once and reused across cells with
 /// CVodeReInit (creating it per cell would cost more than integrating an inert cell); no
-/// history is kept from one call to the next. The Jacobian is CVODE's internal
-/// difference quotient for now.
+/// history is kept from one call to the next. The Jacobian is the reactor's analytic one
+/// (constant pressure) or CVODE's internal difference quotients.
 #include <memory>
 #include <string>
 
@@ -17,6 +17,9 @@ struct CvodeOptions {
   double atol = 1e-12;  ///< on every component (mass fractions and T)
   int max_order = 5;
   long max_steps = 20000;
+  /// "analytic": Reactor::jacobian (constant pressure); "fd": CVODE's difference
+  /// quotients (one right-hand side per column).
+  std::string jacobian = "analytic";
 };
 
 /// Integrator work, summed over calls.

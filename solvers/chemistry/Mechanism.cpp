@@ -583,6 +583,124 @@ void Mechanism::net_production_rates(double T, const double* C, double* wdot) co
   }
 }
 
+void Mechanism::dcp_R_dT(double T, double* out) const {
+  for (size_t k = 0; k < species_.size(); ++k) {
+    const auto& a = species_[k].thermo.at(T);
+    out[k] = a[1] + T * (2 * a[2] + T * (3 * a[3] + T * 4 * a[4]));
+  }
+}
+
+void Mechanism::production_rate_derivatives(double T, const double* C, double* wdot, double* dC, double* dT) const {
+  const int ns = n_species();
+  std::vector<double> h(static_cast<size_t>(ns)), s(static_cast<size_t>(ns)), g(static_cast<size_t>(ns));
+  h_RT(T, h.data());
+  s_R(T, s.data());
+  for (int k = 0; k < ns; ++k) g[k] = h[k] - s[k];
+  const double log_T = std::log(T), ln10 = std::log(10.0);
+  const double log_c0 = std::log(kStandardPressure / (kGasConstant * T));
+  std::fill(wdot, wdot + ns, 0.0);
+  std::fill(dC, dC + static_cast<size_t>(ns) * ns, 0.0);
+  std::fill(dT, dT + ns, 0.0);
+  std::vector<double> dq(static_cast<size_t>(ns));  // d q / d C_j of one reaction
+  // Product of C^nu over a side, and its derivative with respect to C_j.
+  auto product = [&](const std::vector<std::pair<int, double>>& side) {
+    double p = 1;
+    for (const auto& [j, c] : side) p *= c == 1 ? C[j] : std::pow(std::max(C[j], 0.0), c);
+    return p;
+  };
+  auto add_dproduct = [&](const std::vector<std::pair<int, double>>& side, double factor) {
+    // d/dC_j of prod_l C_l^nu_l = nu_j C_j^(nu_j - 1) prod_{l != j} C_l^nu_l (species may repeat).
+    for (size_t a = 0; a < side.size(); ++a) {
+      double p =
+          side[a].second * (side[a].second == 1 ? 1.0 : std::pow(std::max(C[side[a].first], 0.0), side[a].second - 1));
+      for (size_t b = 0; b < side.size(); ++b)
+        if (b != a)
+          p *= side[b].second == 1 ? C[side[b].first] : std::pow(std::max(C[side[b].first], 0.0), side[b].second);
+      dq[side[a].first] += factor * p;
+    }
+  };
+  for (const Reaction& r : reactions_) {
+    std::fill(dq.begin(), dq.end(), 0.0);
+    const double kinf = r.rate(T, log_T);
+    const double dlnk = (r.rate.b + r.rate.ea_r / T) / T;
+    double kf = kinf, dkf_dT = kinf * dlnk;
+    double dkf_dM = 0;  // d kf / d M (three-body, falloff)
+    double M = 0;
+    if (r.type != ReactionType::elementary)
+      for (int j = 0; j < ns; ++j) M += r.efficiency[j] * C[j];
+    if (r.type == ReactionType::three_body) {
+      kf = kinf * M;
+      dkf_dT = kf * dlnk;
+      dkf_dM = kinf;
+    } else if (r.type == ReactionType::falloff) {
+      const double k0 = r.low(T, log_T);
+      const double dlnk0 = (r.low.b + r.low.ea_r / T) / T;
+      const double pr = kinf > 0 ? std::max(k0 * M / kinf, 1e-300) : 0.0;
+      double F = 1, dlogF_dlp = 0, dlogF_dT = 0;  // log10 F and its derivatives
+      if (r.troe && pr > 0) {
+        const double e3 = r.troe_t3 != 0 ? std::exp(-T / r.troe_t3) : 0.0;
+        const double e1 = r.troe_t1 != 0 ? std::exp(-T / r.troe_t1) : 0.0;
+        const double e2 = r.troe_has_t2 ? std::exp(-r.troe_t2 / T) : 0.0;
+        double fcent = (1 - r.troe_a) * e3 + r.troe_a * e1 + e2;
+        double dfcent = (r.troe_t3 != 0 ? -(1 - r.troe_a) * e3 / r.troe_t3 : 0.0) +
+                        (r.troe_t1 != 0 ? -r.troe_a * e1 / r.troe_t1 : 0.0) +
+                        (r.troe_has_t2 ? e2 * r.troe_t2 / (T * T) : 0.0);
+        if (fcent < 1e-300) fcent = 1e-300, dfcent = 0;
+        const double lf = std::log10(fcent), lp = std::log10(pr);
+        const double c = -0.4 - 0.67 * lf, n = 0.75 - 1.27 * lf;
+        const double u = lp + c, d = n - 0.14 * u, f1 = u / d;
+        const double den = 1 + f1 * f1;
+        const double logF = lf / den;
+        F = std::pow(10.0, logF);
+        const double df1_dlp = n / (d * d);
+        const double df1_dlf = (-0.67 * d - u * (-1.27 + 0.14 * 0.67)) / (d * d);
+        dlogF_dlp = -lf * 2 * f1 / (den * den) * df1_dlp;
+        const double dlogF_dlf = 1 / den - lf * 2 * f1 / (den * den) * df1_dlf;
+        dlogF_dT = dlogF_dlf * dfcent / (fcent * ln10);
+      }
+      // kf = kinf * G, G = Pr / (1 + Pr) * F.
+      const double G = pr / (1 + pr) * F;
+      kf = kinf * G;
+      // dG/dPr = F / (1 + Pr)^2 + Pr / (1 + Pr) * dF/dPr, dF/dPr = F dlog10F/dlp / Pr.
+      const double dG_dpr = pr > 0 ? F / ((1 + pr) * (1 + pr)) + G * dlogF_dlp / pr : 0.0;
+      const double dpr_dT = pr * (dlnk0 - dlnk);
+      dkf_dT = kinf * dlnk * G + kinf * (dG_dpr * dpr_dT + G * ln10 * dlogF_dT);
+      dkf_dM = kinf > 0 ? kinf * dG_dpr * k0 / kinf : 0.0;
+    }
+    const double pf = product(r.reactants);
+    double kr = 0, dkr_dT = 0, pr_ = 0, inv_kc = 0;
+    if (r.reversible) {
+      double dg = 0, dnu = 0, dh = 0;
+      for (const auto& [j, c] : r.products) dg += c * g[j], dnu += c, dh += c * h[j];
+      for (const auto& [j, c] : r.reactants) dg -= c * g[j], dnu -= c, dh -= c * h[j];
+      inv_kc = std::exp(dg - dnu * log_c0);  // 1 / Kc
+      kr = kf * inv_kc;
+      const double dlnKc = (dh - dnu) / T;
+      dkr_dT = dkf_dT * inv_kc - kr * dlnKc;
+      pr_ = product(r.products);
+      add_dproduct(r.products, -kr);
+    }
+    add_dproduct(r.reactants, kf);
+    const double q = kf * pf - kr * pr_;
+    const double dq_dT = dkf_dT * pf - dkr_dT * pr_;
+    if (r.type != ReactionType::elementary) {
+      // d q / d C_j through M: (dkf/dM) eff_j (pf - pr/Kc).
+      const double net = pf - inv_kc * pr_;
+      for (int j = 0; j < ns; ++j) dq[j] += dkf_dM * r.efficiency[j] * net;
+    }
+    auto scatter = [&](const std::vector<std::pair<int, double>>& side, double sign) {
+      for (const auto& [k, c] : side) {
+        wdot[k] += sign * c * q;
+        dT[k] += sign * c * dq_dT;
+        double* row = dC + static_cast<size_t>(k) * ns;
+        for (int j = 0; j < ns; ++j) row[j] += sign * c * dq[j];
+      }
+    };
+    scatter(r.reactants, -1);
+    scatter(r.products, +1);
+  }
+}
+
 double Mechanism::mean_molar_mass(const double* Y) const {
   double s = 0;
   for (size_t k = 0; k < species_.size(); ++k) s += Y[k] / species_[k].molar_mass;

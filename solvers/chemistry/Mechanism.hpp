@@ -99,6 +99,12 @@ class Mechanism {
   void rates_of_progress(double T, const double* C, double* q) const;
   /// Net molar production rate of every species, mol/(m^3 s).
   void net_production_rates(double T, const double* C, double* wdot) const;
+  /// Net production rates and their exact derivatives: dwdot_dC[k * n + j] = d wdot_k /
+  /// d C_j at fixed T, and dwdot_dT[k] = d wdot_k / d T at fixed concentrations (through
+  /// the rate constants, the equilibrium constants and falloff). n = n_species().
+  void production_rate_derivatives(double T, const double* C, double* wdot, double* dwdot_dC, double* dwdot_dT) const;
+  /// d(cp/R)/dT per species.
+  void dcp_R_dT(double T, double* out) const;
 
   /// Mixture molar mass (kg/mol) of mass fractions Y.
   double mean_molar_mass(const double* Y) const;

@@ -8,6 +8,9 @@ Reactor::Reactor(const Mechanism& mech, Mode mode, double pressure) : mech_(mech
   wdot_.resize(n);
   h_.resize(n);
   cp_.resize(n);
+  dwdC_.resize(n * n);
+  dwdT_.resize(n);
+  dcp_.resize(n);
 }
 
 double Reactor::density(const double* y) const {
@@ -43,6 +46,62 @@ void Reactor::rhs(const double* y, double* dydt) const {
     c += y[k + 1] / sp[k].molar_mass * (cv ? cp_[k] - 1.0 : cp_[k]);  // * R below
   }
   dydt[0] = -heat * T / (rho * c);
+}
+
+void Reactor::jacobian(const double* y, double* J) const {
+  SIMFUSE_REQUIRE(mode_ == Mode::constant_pressure, "the analytic Jacobian is for constant pressure");
+  const int n = mech_.n_species(), m = n + 1;
+  const auto& sp = mech_.species();
+  const double T = y[0];
+  const double* Y = y + 1;
+  const double wbar = mech_.mean_molar_mass(Y);
+  const double rho = p_ * wbar / (kGasConstant * T);
+  concentrations(y, rho);
+  mech_.production_rate_derivatives(T, C_.data(), wdot_.data(), dwdC_.data(), dwdT_.data());
+  mech_.h_RT(T, h_.data());
+  mech_.cp_R(T, cp_.data());
+  mech_.dcp_R_dT(T, dcp_.data());
+  // Chain rule at constant pressure: C_j = rho Y_j / W_j, rho = p Wbar / (R T):
+  //   dC_j/dT = -C_j / T,  dC_j/dY_m = rho / W_j delta_jm - C_j Wbar / W_m.
+  // s_k = sum_j dwdot_k/dC_j C_j gives both.
+  std::vector<double> s(static_cast<size_t>(n)), dw_dT(static_cast<size_t>(n));
+  for (int k = 0; k < n; ++k) {
+    const double* row = dwdC_.data() + static_cast<size_t>(k) * n;
+    double acc = 0;
+    for (int j = 0; j < n; ++j) acc += row[j] * C_[j];
+    s[k] = acc;
+    dw_dT[k] = dwdT_[k] - acc / T;  // d wdot_k / dT at fixed Y
+  }
+  auto dw_dY = [&](int k, int mm) {
+    return dwdC_[static_cast<size_t>(k) * n + mm] * rho / sp[mm].molar_mass - s[k] * wbar / sp[mm].molar_mass;
+  };
+  // Species rows: f_k = W_k wdot_k / rho.
+  for (int k = 0; k < n; ++k) {
+    double* row = J + static_cast<size_t>(k + 1) * m;
+    const double a = sp[k].molar_mass / rho;
+    row[0] = a * (dw_dT[k] + wdot_[k] / T);
+    for (int mm = 0; mm < n; ++mm) row[mm + 1] = a * (dw_dY(k, mm) + wdot_[k] * wbar / sp[mm].molar_mass);
+  }
+  // Temperature row: f_T = -Q / D, Q = sum_k H_k wdot_k (H_k = R T h_RT_k), D = rho cp.
+  double Q = 0, cpm = 0, dcpm = 0, dQ_dT = 0;
+  for (int k = 0; k < n; ++k) {
+    const double H = kGasConstant * T * h_[k];
+    Q += H * wdot_[k];
+    cpm += Y[k] / sp[k].molar_mass * cp_[k];
+    dcpm += Y[k] / sp[k].molar_mass * dcp_[k];
+    dQ_dT += kGasConstant * cp_[k] * wdot_[k] + H * dw_dT[k];
+  }
+  cpm *= kGasConstant;
+  dcpm *= kGasConstant;
+  const double D = rho * cpm;
+  const double dD_dT = -rho * cpm / T + rho * dcpm;
+  J[0] = -dQ_dT / D + Q / (D * D) * dD_dT;
+  for (int mm = 0; mm < n; ++mm) {
+    double dQ = 0;
+    for (int k = 0; k < n; ++k) dQ += kGasConstant * T * h_[k] * dw_dY(k, mm);
+    const double dD = -rho * wbar / sp[mm].molar_mass * cpm + rho * kGasConstant * cp_[mm] / sp[mm].molar_mass;
+    J[mm + 1] = -dQ / D + Q / (D * D) * dD;
+  }
 }
 
 double Reactor::heat_release_rate(const double* y) const {

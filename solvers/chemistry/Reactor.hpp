@@ -34,6 +34,10 @@ class Reactor {
 
   /// dy/dt at y. Not thread-safe (scratch buffers).
   void rhs(const double* y, double* dydt) const;
+  /// The exact Jacobian d(dy/dt)/dy at y, row-major size() x size(), from the
+  /// mechanism's analytic rate derivatives (constant pressure; constant volume has none
+  /// yet and throws InternalError: use finite differences there).
+  void jacobian(const double* y, double* J) const;
   /// Heat release rate -sum_k h_k wdot_k, W/m^3.
   double heat_release_rate(const double* y) const;
   /// Specific enthalpy (J/kg) of T and mass fractions Y.
@@ -48,7 +52,7 @@ class Reactor {
   Mode mode_;
   double p_;
   double rho_ = 0;  // constant volume
-  mutable std::vector<double> C_, wdot_, h_, cp_;
+  mutable std::vector<double> C_, wdot_, h_, cp_, dwdC_, dwdT_, dcp_;
 };
 
 }  // namespace simfuse

@@ -39,6 +39,7 @@ def main():
     ap.add_argument("--dT", type=float, default=400.0)
     ap.add_argument("--t-max", type=float, default=5e-3)
     ap.add_argument("--mode", default="pressure", choices=["pressure", "volume"])
+    ap.add_argument("--jacobian", choices=["analytic", "fd"])
     a = ap.parse_args()
     names, species, reactions = cm.load(a.mechanism, a.phase)
     idx = {n: i for i, n in enumerate(names)}
@@ -79,6 +80,8 @@ def main():
 
     problem = {"T0": a.T0, "p": a.p, "Y": Y.tolist(), "dT": a.dT, "t_max": a.t_max, "rtol": 1e-10,
                "atol": 1e-16, "mode": a.mode}
+    if a.jacobian:
+        problem["jacobian"] = a.jacobian
     cmd = [a.exe, a.mechanism] + ([a.phase] if a.phase else [])
     out = subprocess.run(cmd, input=json.dumps(problem), capture_output=True, text=True)
     if out.returncode != 0:
@@ -96,7 +99,7 @@ def main():
     print(f"{os.path.basename(a.mechanism)}: stoichiometric {a.fuel}-air, T0 = {a.T0} K, p = {a.p} Pa, "
           f"constant {a.mode}; ignition = T0 + {a.dT} K")
     print(f"  ignition delay: simfuse/CVODE {got['tau'] * 1e3:.6f} ms, scipy BDF {tau_py * 1e3:.6f} ms "
-          f"({got['steps']} CVODE steps)")
+          f"({got['steps']} CVODE steps, {got['jac_evals']} Jacobians, {got['rhs_evals']} right-hand sides)")
     if tau_py <= 0 or got["tau"] <= 0:
         print("  no ignition within t_max")
         return 1

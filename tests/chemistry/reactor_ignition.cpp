@@ -4,6 +4,7 @@
 // on stdin and writes {"tau": s (-1 if no rise), "y": [T, Y...] at tau, "y_end": [...] at
 // t_max (advanced in one call), "steps": n} as JSON.
 //   reactor_ignition FILE [PHASE] < problem.json
+#include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -28,15 +29,36 @@ int main(int argc, char** argv) {
     opt.rtol = in["rtol"].get<double>();
     opt.atol = in["atol"].get<double>();
     opt.max_steps = 200000;
+    opt.jacobian = in.value("jacobian", std::string(volume ? "fd" : "analytic"));
     simfuse::CvodeIntegrator cv(reactor, opt);
     std::vector<double> yt = y;
+    const auto t0 = std::chrono::steady_clock::now();
     const double tau = cv.time_to_rise(yt.data(), in["dT"].get<double>(), in["t_max"].get<double>());
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto work = cv.stats();
     std::vector<double> ye = y;
-    cv.advance(ye.data(), in["t_max"].get<double>());
+    double stepped_seconds = 0;
+    long stepped_jacobians = 0;
+    if (in.contains("dt")) {  // as a split solver calls it: CVodeReInit every dt
+      const double dt = in["dt"].get<double>();
+      const long n = static_cast<long>(in["t_max"].get<double>() / dt + 0.5);
+      const long jac0 = cv.stats().jac_evals;
+      const auto s0 = std::chrono::steady_clock::now();
+      for (long i = 0; i < n; ++i) cv.advance(ye.data(), dt);
+      stepped_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
+      stepped_jacobians = cv.stats().jac_evals - jac0;
+    } else {
+      cv.advance(ye.data(), in["t_max"].get<double>());
+    }
     nlohmann::json out{{"tau", tau},
                        {"y", yt},
                        {"y_end", ye},
-                       {"steps", cv.stats().steps},
+                       {"steps", work.steps},
+                       {"seconds", seconds},
+                       {"stepped_seconds", stepped_seconds},
+                       {"stepped_jacobians", stepped_jacobians},
+                       {"rhs_evals", work.rhs_evals + work.lin_rhs_evals},
+                       {"jac_evals", work.jac_evals},
                        {"h0", reactor.enthalpy_mass(y[0], y.data() + 1)},
                        {"h_end", reactor.enthalpy_mass(ye[0], ye.data() + 1)},
                        {"cp0", reactor.cp_mass(y[0], y.data() + 1)}};
