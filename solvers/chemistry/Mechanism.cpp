@@ -56,65 +56,43 @@ struct Units {
 };
 
 Units read_units(const YAML::Node& u, const Reader& rd) {
+  // Factor to SI-mol of each unit this reader knows, per kind.
+  static const std::map<std::string, std::map<std::string, double>> factors{
+      {"length", {{"m", 1.0}, {"cm", 1e-2}, {"mm", 1e-3}}},
+      {"quantity", {{"mol", 1.0}, {"kmol", 1e3}, {"molec", 1.0 / 6.02214076e23}}},
+      {"time", {{"s", 1.0}, {"ms", 1e-3}, {"min", 60.0}}},
+      {"activation-energy",
+       {{"J/mol", 1.0},
+        {"kJ/mol", 1e3},
+        {"J/kmol", 1e-3},
+        {"cal/mol", 4.184},
+        {"kcal/mol", 4184.0},
+        {"eV", 96485.33212},
+        {"K", 0.0}}}};
   Units out;
   if (!u) return out;
   if (!u.IsMap()) rd.fail(u, "units", "units must be a map, e.g. {length: cm, quantity: mol}");
   for (const auto& kv : u) {
     const std::string k = kv.first.Scalar(), v = kv.second.Scalar();
-    auto bad = [&]() {
-      rd.fail(kv.second, "units." + k, fmt::format("unit '{}' of '{}' is not supported", v, k),
-              "use m, cm, mm (length); mol, kmol, molec (quantity); s, ms, min (time); J/mol, kJ/mol, J/kmol, cal/mol, "
-              "kcal/mol, K, eV (activation-energy)");
-    };
-    if (k == "length") {
-      if (v == "m")
-        out.length = 1;
-      else if (v == "cm")
-        out.length = 1e-2;
-      else if (v == "mm")
-        out.length = 1e-3;
-      else
-        bad();
-    } else if (k == "quantity") {
-      if (v == "mol")
-        out.quantity = 1;
-      else if (v == "kmol")
-        out.quantity = 1e3;
-      else if (v == "molec")
-        out.quantity = 1.0 / 6.02214076e23;
-      else
-        bad();
-    } else if (k == "time") {
-      if (v == "s")
-        out.time = 1;
-      else if (v == "ms")
-        out.time = 1e-3;
-      else if (v == "min")
-        out.time = 60;
-      else
-        bad();
-    } else if (k == "activation-energy") {
-      if (v == "J/mol")
-        out.energy_mol = 1;
-      else if (v == "kJ/mol")
-        out.energy_mol = 1e3;
-      else if (v == "J/kmol")
-        out.energy_mol = 1e-3;
-      else if (v == "cal/mol")
-        out.energy_mol = 4.184;
-      else if (v == "kcal/mol")
-        out.energy_mol = 4184;
-      else if (v == "eV")
-        out.energy_mol = 96485.33212;
-      else if (v == "K")
-        out.energy_is_temperature = true;
-      else
-        bad();
-    } else if (k == "pressure" || k == "energy" || k == "mass" || k == "temperature") {
-      // Not used by the parts of the format read here (NASA-7 data are dimensionless).
-    } else {
+    if (k == "pressure" || k == "energy" || k == "mass" || k == "temperature")
+      continue;  // not used by what is read here (NASA-7 data are dimensionless)
+    const auto kind = factors.find(k);
+    if (kind == factors.end())
       rd.fail(kv.first, "units." + k, fmt::format("unknown unit kind '{}'", k),
               "declare length, quantity, time or activation-energy");
+    const auto f = kind->second.find(v);
+    if (f == kind->second.end()) {
+      std::vector<std::string> known;
+      for (const auto& [name, factor] : kind->second) known.push_back(name);
+      rd.fail(kv.second, "units." + k, fmt::format("unit '{}' of '{}' is not supported", v, k),
+              fmt::format("use one of: {}", fmt::join(known, ", ")));
+    }
+    if (k == "length") out.length = f->second;
+    if (k == "quantity") out.quantity = f->second;
+    if (k == "time") out.time = f->second;
+    if (k == "activation-energy") {
+      out.energy_is_temperature = v == "K";  // Ea given as Ea / R
+      out.energy_mol = f->second;
     }
   }
   return out;
