@@ -44,8 +44,7 @@ const Field& State::get(const std::string& name) const {
   for (const auto* list : {&fields_, &diagnostics_})
     for (const auto& f : *list)
       if (f->name() == name) return *f;
-  std::vector<std::string> all = names();
-  for (const auto& d : diagnostic_names()) all.push_back(d);
+  const std::vector<std::string> all = all_names();
   auto near = nearest(name, all);
   throw UserError("no field named '" + name + "'",
                   (near ? "did you mean '" + *near + "'? " : std::string()) + "Fields: " + join(all));
@@ -60,6 +59,12 @@ std::vector<std::string> State::names() const {
 std::vector<std::string> State::diagnostic_names() const {
   std::vector<std::string> n;
   for (const auto& f : diagnostics_) n.push_back(f->name());
+  return n;
+}
+
+std::vector<std::string> State::all_names() const {
+  std::vector<std::string> n = names();
+  for (const auto& d : diagnostic_names()) n.push_back(d);
   return n;
 }
 

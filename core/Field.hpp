@@ -63,6 +63,8 @@ class State {
   std::vector<std::string> names() const;
   /// Names of the diagnostic fields.
   std::vector<std::string> diagnostic_names() const;
+  /// Solution fields, then diagnostic fields.
+  std::vector<std::string> all_names() const;
   /// Number of solution fields.
   size_t size() const { return fields_.size(); }
 

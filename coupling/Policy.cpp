@@ -1,5 +1,7 @@
 #include "coupling/Policy.hpp"
 
+#include <algorithm>
+
 #include "core/Timer.hpp"
 
 namespace simfuse {
@@ -70,6 +72,18 @@ void reduce_stats(std::vector<SubStepStats>& stats, MPI_Comm comm) {
     MPI_Allreduce(MPI_IN_PLACE, &it, 1, MPI_INT, MPI_MAX, comm);
     s.iterative = it != 0;
   }
+}
+
+std::string StatCounter::column() const {
+  std::string col = key;
+  std::replace(col.begin(), col.end(), '.', '_');
+  return col;
+}
+
+nlohmann::ordered_json::json_pointer StatCounter::pointer() const {
+  std::string ptr = std::string("/") + key;
+  std::replace(ptr.begin(), ptr.end(), '.', '/');
+  return nlohmann::ordered_json::json_pointer(ptr);
 }
 
 bool shown(const StatCounter& c, const SubStepStats& s) {

@@ -65,6 +65,10 @@ struct StatCounter {
   bool per_step;    ///< a steps.csv column (the change during the step)
   const char* doc;  ///< what it counts (report label, config doc)
   double value(const SubStepStats& s) const { return count ? static_cast<double>(s.*count) : s.*seconds; }
+  /// The steps.csv column suffix: "fallback.nan" -> "fallback_nan".
+  std::string column() const;
+  /// Where the counter sits in a sub-step's summary.json entry: "fallback.nan" -> /fallback/nan.
+  nlohmann::ordered_json::json_pointer pointer() const;
 };
 
 /// The table of audit counters, in the order of steps.csv columns and summary.json keys.

@@ -55,8 +55,7 @@ namespace {
 // UserError at `key` of `p` unless `name` is a field of `state`.
 void require_field(const Params& p, const std::string& key, const std::string& name, const State& state) {
   if (state.has(name)) return;
-  std::vector<std::string> all = state.names();
-  for (const auto& d : state.diagnostic_names()) all.push_back(d);
+  const std::vector<std::string> all = state.all_names();
   auto near = nearest(name, all);
   p.fail(key, fmt::format("the solver has no field '{}'", name),
          (near ? fmt::format("did you mean '{}'? ", *near) : std::string()) + "Fields: " + join(all));
@@ -128,12 +127,8 @@ void RunOutput::begin() {
     impl_->csv.open(fs::path(dir_) / "steps.csv", std::ios::trunc);
     impl_->csv << "step,t";
     for (const auto& s : sim_.coupler().substeps())
-      for (const auto& c : substep_counters()) {
-        if (!c.per_step) continue;
-        std::string col = c.key;
-        std::replace(col.begin(), col.end(), '.', '_');
-        impl_->csv << "," << s << "_" << col;
-      }
+      for (const auto& c : substep_counters())
+        if (c.per_step) impl_->csv << "," << s << "_" << c.column();
     impl_->csv << "\n";
   }
   write_fields();
@@ -181,8 +176,10 @@ void RunOutput::write_fields() {
                                 {"max", info.max},
                                 {"colormap", impl_->png_opt.colormap}});
   }
-  json e = sim_.errors();
-  if (!e.empty() && due) impl_->error_history.push_back({{"step", step}, {"t", t}, {"errors", e}});
+  if (due) {  // errors() evaluates the exact solution: only when it is recorded
+    json e = sim_.errors();
+    if (!e.empty()) impl_->error_history.push_back({{"step", step}, {"t", t}, {"errors", e}});
+  }
   seconds_ += wall_time() - t0;
 }
 
@@ -190,27 +187,13 @@ void RunOutput::add(const std::string& key, json value) {
   impl_->extra[key] = std::move(value);
 }
 
-namespace {
-
-// Sets `key` ("a.b" nests) of `j`.
-void set_path(json& j, const std::string& key, json value) {
-  const auto dot = key.find('.');
-  if (dot == std::string::npos) {
-    j[key] = std::move(value);
-    return;
-  }
-  set_path(j[key.substr(0, dot)], key.substr(dot + 1), std::move(value));
-}
-
-}  // namespace
-
 json RunOutput::substeps_json() const {
   json subs = json::array();
   for (const auto& st : sim_.coupler().reduced_stats(sim_.comm())) {
     json j = {{"name", st.name}, {"policy", st.policy}};
     for (const auto& c : substep_counters()) {
       if (!shown(c, st)) continue;
-      set_path(j, c.key, c.count ? json(st.*c.count) : json(st.*c.seconds));
+      j[c.pointer()] = c.count ? json(st.*c.count) : json(st.*c.seconds);
       // Derived values next to what they derive from.
       if (std::string(c.key) == "max_iterations")
         j["iterations_per_call"] = st.calls ? static_cast<double>(st.iterations) / static_cast<double>(st.calls) : 0.0;

@@ -29,9 +29,6 @@ class RunOutput {
   RunOutput(Simulation& sim, const Params& output, std::string dir);
   ~RunOutput();
 
-  const std::string& dir() const { return dir_; }
-  const std::vector<std::string>& fields() const { return fields_; }
-
   /// Creates the folder, starts steps.csv and writes the initial fields. Collective.
   void begin();
   /// After each step: its steps.csv row and the fields due at this step. Collective.

@@ -267,10 +267,6 @@ const std::string& Simulation::petsc_case_options() const {
   return impl_->petsc_case_options;
 }
 
-double Simulation::output_seconds() const {
-  return impl_->output->seconds();
-}
-
 std::shared_ptr<void> Simulation::attachment(const std::string& key) const {
   auto it = impl_->attachments.find(key);
   return it == impl_->attachments.end() ? nullptr : it->second;

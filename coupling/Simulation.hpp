@@ -108,7 +108,6 @@ class Simulation {
   double t0() const { return t0_; }
   double setup_seconds() const { return setup_seconds_; }
   double run_seconds() const { return run_seconds_; }
-  double output_seconds() const;
   /// The case's petsc_options as one option string.
   const std::string& petsc_case_options() const;
 

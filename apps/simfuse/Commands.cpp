@@ -94,10 +94,7 @@ void report(Simulation& sim) {
     for (const auto& c : substep_counters()) {
       const std::string key = c.key;
       if (key == "calls" || key == "seconds" || key == "iterations") continue;  // on the line above
-      std::string ptr = "/" + key;
-      std::replace(ptr.begin(), ptr.end(), '.', '/');  // "fallback.nan" -> /fallback/nan
-      const nlohmann::ordered_json::json_pointer where(ptr);
-      const auto* v = st.contains(where) ? &st.at(where) : nullptr;
+      const auto* v = st.contains(c.pointer()) ? &st.at(c.pointer()) : nullptr;
       if (!v || (st["policy"] == "classical" && key == "classical_seconds")) continue;
       parts.push_back(c.seconds ? fmt::format("{} {:.3f} s", c.doc, v->get<double>())
                                 : fmt::format("{} {}", c.doc, v->get<long>()));

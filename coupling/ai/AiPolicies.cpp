@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 
 #include "core/Paths.hpp"
 #include "core/Timer.hpp"
@@ -15,8 +14,6 @@
 #include "surrogates/Surrogate.hpp"
 
 namespace simfuse::ai {
-
-namespace fs = std::filesystem;
 
 namespace {
 
