@@ -488,76 +488,134 @@ void Mechanism::s_R(double T, double* out) const {
   }
 }
 
+namespace {
+
+// Per-thread scratch of the rate evaluations: no allocation per right-hand side.
+struct Scratch {
+  std::vector<double> h, s, g, kf, kr, q, dq;
+};
+Scratch& scratch() {
+  thread_local Scratch sc;
+  return sc;
+}
+
+// prod_j C_j^nu_j over one side of a reaction.
+double side_product(const std::vector<std::pair<int, double>>& side, const double* C) {
+  double p = 1;
+  for (const auto& [j, c] : side) p *= c == 1 ? C[j] : c == 2 ? C[j] * C[j] : std::pow(std::max(C[j], 0.0), c);
+  return p;
+}
+
+// sum over products minus reactants of nu_j x_j, and of nu_j.
+std::pair<double, double> net_sum(const Reaction& r, const double* x) {
+  double sx = 0, snu = 0;
+  for (const auto& [j, c] : r.products) sx += c * x[j], snu += c;
+  for (const auto& [j, c] : r.reactants) sx -= c * x[j], snu -= c;
+  return {sx, snu};
+}
+
+// The forward rate constant at third-body concentration M (unused for elementary
+// reactions), and its derivatives in T (at fixed M) and in M.
+struct Forward {
+  double kf, dkf_dT, dkf_dM;
+};
+
+Forward forward_rate(const Reaction& r, double T, double log_T, double M) {
+  const double kinf = r.rate(T, log_T);
+  const double dlnk = (r.rate.b + r.rate.ea_r / T) / T;
+  if (r.type == ReactionType::elementary) return {kinf, kinf * dlnk, 0.0};
+  if (r.type == ReactionType::three_body) return {kinf * M, kinf * M * dlnk, kinf};
+  const double ln10 = std::log(10.0);
+  const double k0 = r.low(T, log_T);
+  const double dlnk0 = (r.low.b + r.low.ea_r / T) / T;
+  const double pr = kinf > 0 ? std::max(k0 * M / kinf, 1e-300) : 0.0;
+  double F = 1, dlogF_dlp = 0, dlogF_dT = 0;  // log10 F and its derivatives
+  if (r.troe && pr > 0) {
+    const double e3 = r.troe_t3 != 0 ? std::exp(-T / r.troe_t3) : 0.0;
+    const double e1 = r.troe_t1 != 0 ? std::exp(-T / r.troe_t1) : 0.0;
+    const double e2 = r.troe_has_t2 ? std::exp(-r.troe_t2 / T) : 0.0;
+    double fcent = (1 - r.troe_a) * e3 + r.troe_a * e1 + e2;
+    double dfcent = (r.troe_t3 != 0 ? -(1 - r.troe_a) * e3 / r.troe_t3 : 0.0) +
+                    (r.troe_t1 != 0 ? -r.troe_a * e1 / r.troe_t1 : 0.0) +
+                    (r.troe_has_t2 ? e2 * r.troe_t2 / (T * T) : 0.0);
+    if (fcent < 1e-300) fcent = 1e-300, dfcent = 0;
+    const double lf = std::log10(fcent), lp = std::log10(pr);
+    const double c = -0.4 - 0.67 * lf, n = 0.75 - 1.27 * lf;
+    const double u = lp + c, d = n - 0.14 * u, f1 = u / d;
+    const double den = 1 + f1 * f1;
+    F = std::pow(10.0, lf / den);
+    const double df1_dlp = n / (d * d);
+    const double df1_dlf = (-0.67 * d - u * (-1.27 + 0.14 * 0.67)) / (d * d);
+    dlogF_dlp = -lf * 2 * f1 / (den * den) * df1_dlp;
+    const double dlogF_dlf = 1 / den - lf * 2 * f1 / (den * den) * df1_dlf;
+    dlogF_dT = dlogF_dlf * dfcent / (fcent * ln10);
+  }
+  // kf = kinf * G, G = Pr / (1 + Pr) * F; dG/dPr = F / (1 + Pr)^2 + G dlog10F/dlp / Pr.
+  const double G = pr / (1 + pr) * F;
+  const double dG_dpr = pr > 0 ? F / ((1 + pr) * (1 + pr)) + G * dlogF_dlp / pr : 0.0;
+  const double dpr_dT = pr * (dlnk0 - dlnk);
+  return {kinf * G, kinf * dlnk * G + kinf * (dG_dpr * dpr_dT + G * ln10 * dlogF_dT), kinf > 0 ? dG_dpr * k0 : 0.0};
+}
+
+// Third-body concentration sum_j eff_j C_j (0 for elementary reactions).
+double third_body(const Reaction& r, const double* C) {
+  double M = 0;
+  if (r.type != ReactionType::elementary)
+    for (size_t j = 0; j < r.efficiency.size(); ++j) M += r.efficiency[j] * C[j];
+  return M;
+}
+
+// g/(RT) = h/(RT) - s/R per species, into sc.g (sc.h keeps h/(RT)).
+void gibbs(const Mechanism& m, double T, Scratch& sc) {
+  const size_t ns = static_cast<size_t>(m.n_species());
+  sc.h.resize(ns);
+  sc.s.resize(ns);
+  sc.g.resize(ns);
+  m.h_RT(T, sc.h.data());
+  m.s_R(T, sc.s.data());
+  for (size_t k = 0; k < ns; ++k) sc.g[k] = sc.h[k] - sc.s[k];
+}
+
+}  // namespace
+
 void Mechanism::rate_constants(double T, const double* C, double* kf, double* kr) const {
-  const int ns = n_species();
-  std::vector<double> h(static_cast<size_t>(ns)), s(static_cast<size_t>(ns));
-  h_RT(T, h.data());
-  s_R(T, s.data());
-  // g/(RT) = h/(RT) - s/R per species.
-  std::vector<double> g(static_cast<size_t>(ns));
-  for (int k = 0; k < ns; ++k) g[k] = h[k] - s[k];
+  Scratch& sc = scratch();
+  gibbs(*this, T, sc);
   const double log_T = std::log(T);
   const double log_c0 = std::log(kStandardPressure / (kGasConstant * T));  // standard concentration, mol/m^3
   for (size_t i = 0; i < reactions_.size(); ++i) {
     const Reaction& r = reactions_[i];
-    double k = r.rate(T, log_T);
-    if (r.type != ReactionType::elementary) {
-      double M = 0;
-      for (int j = 0; j < ns; ++j) M += r.efficiency[j] * C[j];
-      if (r.type == ReactionType::three_body) {
-        k *= M;
-      } else {
-        const double k0 = r.low(T, log_T);
-        const double pr = k > 0 ? std::max(k0 * M / k, 1e-300) : 0.0;
-        double F = 1;
-        if (r.troe && pr > 0) {
-          double fcent = (r.troe_t3 != 0 ? (1 - r.troe_a) * std::exp(-T / r.troe_t3) : 0.0) +
-                         (r.troe_t1 != 0 ? r.troe_a * std::exp(-T / r.troe_t1) : 0.0) +
-                         (r.troe_has_t2 ? std::exp(-r.troe_t2 / T) : 0.0);
-          fcent = std::max(fcent, 1e-300);
-          const double lf = std::log10(fcent), lp = std::log10(pr);
-          const double c = -0.4 - 0.67 * lf, n = 0.75 - 1.27 * lf;
-          const double f1 = (lp + c) / (n - 0.14 * (lp + c));
-          F = std::pow(10.0, lf / (1 + f1 * f1));
-        }
-        k = k * pr / (1 + pr) * F;
-      }
-    }
-    kf[i] = k;
+    kf[i] = forward_rate(r, T, log_T, third_body(r, C)).kf;
     if (!r.reversible) {
       kr[i] = 0;
       continue;
     }
-    // Kc = exp(-sum nu g/(RT)) * c0^(sum nu), in mol/m^3 units.
-    double dg = 0, dnu = 0;
-    for (const auto& [j, c] : r.products) dg += c * g[j], dnu += c;
-    for (const auto& [j, c] : r.reactants) dg -= c * g[j], dnu -= c;
-    kr[i] = k * std::exp(dg - dnu * log_c0);
+    // kr = kf / Kc, Kc = exp(-sum nu g/(RT)) c0^(sum nu), in mol/m^3 units.
+    const auto [dg, dnu] = net_sum(r, sc.g.data());
+    kr[i] = kf[i] * std::exp(dg - dnu * log_c0);
   }
 }
 
 void Mechanism::rates_of_progress(double T, const double* C, double* q) const {
+  Scratch& sc = scratch();
   const size_t nr = reactions_.size();
-  std::vector<double> kf(nr), kr(nr);
-  rate_constants(T, C, kf.data(), kr.data());
-  auto product = [&](const std::vector<std::pair<int, double>>& side) {
-    double p = 1;
-    for (const auto& [j, c] : side) p *= c == 1 ? C[j] : c == 2 ? C[j] * C[j] : std::pow(std::max(C[j], 0.0), c);
-    return p;
-  };
+  sc.kf.resize(nr);
+  sc.kr.resize(nr);
+  rate_constants(T, C, sc.kf.data(), sc.kr.data());
   for (size_t i = 0; i < nr; ++i) {
     const Reaction& r = reactions_[i];
-    q[i] = kf[i] * product(r.reactants) - (r.reversible ? kr[i] * product(r.products) : 0.0);
+    q[i] = sc.kf[i] * side_product(r.reactants, C) - (r.reversible ? sc.kr[i] * side_product(r.products, C) : 0.0);
   }
 }
 
 void Mechanism::net_production_rates(double T, const double* C, double* wdot) const {
-  std::vector<double> q(reactions_.size());
-  rates_of_progress(T, C, q.data());
+  Scratch& sc = scratch();
+  sc.q.resize(reactions_.size());
+  rates_of_progress(T, C, sc.q.data());
   std::fill(wdot, wdot + n_species(), 0.0);
   for (size_t i = 0; i < reactions_.size(); ++i) {
-    for (const auto& [j, c] : reactions_[i].reactants) wdot[j] -= c * q[i];
-    for (const auto& [j, c] : reactions_[i].products) wdot[j] += c * q[i];
+    for (const auto& [j, c] : reactions_[i].reactants) wdot[j] -= c * sc.q[i];
+    for (const auto& [j, c] : reactions_[i].products) wdot[j] += c * sc.q[i];
   }
 }
 
@@ -570,24 +628,17 @@ void Mechanism::dcp_R_dT(double T, double* out) const {
 
 void Mechanism::production_rate_derivatives(double T, const double* C, double* wdot, double* dC, double* dT) const {
   const int ns = n_species();
-  std::vector<double> h(static_cast<size_t>(ns)), s(static_cast<size_t>(ns)), g(static_cast<size_t>(ns));
-  h_RT(T, h.data());
-  s_R(T, s.data());
-  for (int k = 0; k < ns; ++k) g[k] = h[k] - s[k];
-  const double log_T = std::log(T), ln10 = std::log(10.0);
+  Scratch& sc = scratch();
+  gibbs(*this, T, sc);
+  sc.dq.resize(static_cast<size_t>(ns));
+  std::vector<double>& dq = sc.dq;  // d q / d C_j of one reaction
+  const double log_T = std::log(T);
   const double log_c0 = std::log(kStandardPressure / (kGasConstant * T));
   std::fill(wdot, wdot + ns, 0.0);
   std::fill(dC, dC + static_cast<size_t>(ns) * ns, 0.0);
   std::fill(dT, dT + ns, 0.0);
-  std::vector<double> dq(static_cast<size_t>(ns));  // d q / d C_j of one reaction
-  // Product of C^nu over a side, and its derivative with respect to C_j.
-  auto product = [&](const std::vector<std::pair<int, double>>& side) {
-    double p = 1;
-    for (const auto& [j, c] : side) p *= c == 1 ? C[j] : std::pow(std::max(C[j], 0.0), c);
-    return p;
-  };
+  // d/dC_j of prod_l C_l^nu_l = nu_j C_j^(nu_j - 1) prod_{l != j} C_l^nu_l (species may repeat).
   auto add_dproduct = [&](const std::vector<std::pair<int, double>>& side, double factor) {
-    // d/dC_j of prod_l C_l^nu_l = nu_j C_j^(nu_j - 1) prod_{l != j} C_l^nu_l (species may repeat).
     for (size_t a = 0; a < side.size(); ++a) {
       double p =
           side[a].second * (side[a].second == 1 ? 1.0 : std::pow(std::max(C[side[a].first], 0.0), side[a].second - 1));
@@ -599,72 +650,25 @@ void Mechanism::production_rate_derivatives(double T, const double* C, double* w
   };
   for (const Reaction& r : reactions_) {
     std::fill(dq.begin(), dq.end(), 0.0);
-    const double kinf = r.rate(T, log_T);
-    const double dlnk = (r.rate.b + r.rate.ea_r / T) / T;
-    double kf = kinf, dkf_dT = kinf * dlnk;
-    double dkf_dM = 0;  // d kf / d M (three-body, falloff)
-    double M = 0;
-    if (r.type != ReactionType::elementary)
-      for (int j = 0; j < ns; ++j) M += r.efficiency[j] * C[j];
-    if (r.type == ReactionType::three_body) {
-      kf = kinf * M;
-      dkf_dT = kf * dlnk;
-      dkf_dM = kinf;
-    } else if (r.type == ReactionType::falloff) {
-      const double k0 = r.low(T, log_T);
-      const double dlnk0 = (r.low.b + r.low.ea_r / T) / T;
-      const double pr = kinf > 0 ? std::max(k0 * M / kinf, 1e-300) : 0.0;
-      double F = 1, dlogF_dlp = 0, dlogF_dT = 0;  // log10 F and its derivatives
-      if (r.troe && pr > 0) {
-        const double e3 = r.troe_t3 != 0 ? std::exp(-T / r.troe_t3) : 0.0;
-        const double e1 = r.troe_t1 != 0 ? std::exp(-T / r.troe_t1) : 0.0;
-        const double e2 = r.troe_has_t2 ? std::exp(-r.troe_t2 / T) : 0.0;
-        double fcent = (1 - r.troe_a) * e3 + r.troe_a * e1 + e2;
-        double dfcent = (r.troe_t3 != 0 ? -(1 - r.troe_a) * e3 / r.troe_t3 : 0.0) +
-                        (r.troe_t1 != 0 ? -r.troe_a * e1 / r.troe_t1 : 0.0) +
-                        (r.troe_has_t2 ? e2 * r.troe_t2 / (T * T) : 0.0);
-        if (fcent < 1e-300) fcent = 1e-300, dfcent = 0;
-        const double lf = std::log10(fcent), lp = std::log10(pr);
-        const double c = -0.4 - 0.67 * lf, n = 0.75 - 1.27 * lf;
-        const double u = lp + c, d = n - 0.14 * u, f1 = u / d;
-        const double den = 1 + f1 * f1;
-        const double logF = lf / den;
-        F = std::pow(10.0, logF);
-        const double df1_dlp = n / (d * d);
-        const double df1_dlf = (-0.67 * d - u * (-1.27 + 0.14 * 0.67)) / (d * d);
-        dlogF_dlp = -lf * 2 * f1 / (den * den) * df1_dlp;
-        const double dlogF_dlf = 1 / den - lf * 2 * f1 / (den * den) * df1_dlf;
-        dlogF_dT = dlogF_dlf * dfcent / (fcent * ln10);
-      }
-      // kf = kinf * G, G = Pr / (1 + Pr) * F.
-      const double G = pr / (1 + pr) * F;
-      kf = kinf * G;
-      // dG/dPr = F / (1 + Pr)^2 + Pr / (1 + Pr) * dF/dPr, dF/dPr = F dlog10F/dlp / Pr.
-      const double dG_dpr = pr > 0 ? F / ((1 + pr) * (1 + pr)) + G * dlogF_dlp / pr : 0.0;
-      const double dpr_dT = pr * (dlnk0 - dlnk);
-      dkf_dT = kinf * dlnk * G + kinf * (dG_dpr * dpr_dT + G * ln10 * dlogF_dT);
-      dkf_dM = kinf > 0 ? kinf * dG_dpr * k0 / kinf : 0.0;
-    }
-    const double pf = product(r.reactants);
-    double kr = 0, dkr_dT = 0, pr_ = 0, inv_kc = 0;
+    const Forward f = forward_rate(r, T, log_T, third_body(r, C));
+    const double pf = side_product(r.reactants, C);
+    double kr = 0, dkr_dT = 0, pr = 0, inv_kc = 0;
     if (r.reversible) {
-      double dg = 0, dnu = 0, dh = 0;
-      for (const auto& [j, c] : r.products) dg += c * g[j], dnu += c, dh += c * h[j];
-      for (const auto& [j, c] : r.reactants) dg -= c * g[j], dnu -= c, dh -= c * h[j];
+      const auto [dg, dnu] = net_sum(r, sc.g.data());
+      const double dh = net_sum(r, sc.h.data()).first;
       inv_kc = std::exp(dg - dnu * log_c0);  // 1 / Kc
-      kr = kf * inv_kc;
-      const double dlnKc = (dh - dnu) / T;
-      dkr_dT = dkf_dT * inv_kc - kr * dlnKc;
-      pr_ = product(r.products);
+      kr = f.kf * inv_kc;
+      dkr_dT = f.dkf_dT * inv_kc - kr * (dh - dnu) / T;  // d ln Kc / dT = (sum nu h/RT - sum nu) / T
+      pr = side_product(r.products, C);
       add_dproduct(r.products, -kr);
     }
-    add_dproduct(r.reactants, kf);
-    const double q = kf * pf - kr * pr_;
-    const double dq_dT = dkf_dT * pf - dkr_dT * pr_;
+    add_dproduct(r.reactants, f.kf);
+    const double q = f.kf * pf - kr * pr;
+    const double dq_dT = f.dkf_dT * pf - dkr_dT * pr;
     if (r.type != ReactionType::elementary) {
-      // d q / d C_j through M: (dkf/dM) eff_j (pf - pr/Kc).
-      const double net = pf - inv_kc * pr_;
-      for (int j = 0; j < ns; ++j) dq[j] += dkf_dM * r.efficiency[j] * net;
+      // d q / d C_j through M: (dkf/dM) eff_j (pf - pr / Kc).
+      const double net = pf - inv_kc * pr;
+      for (int j = 0; j < ns; ++j) dq[j] += f.dkf_dM * r.efficiency[j] * net;
     }
     auto scatter = [&](const std::vector<std::pair<int, double>>& side, double sign) {
       for (const auto& [k, c] : side) {
