@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <torch/script.h>
 
+#include <map>
+
 #include "surrogates/Architectures.hpp"
 
 namespace simfuse {
@@ -53,14 +55,20 @@ struct OnednnMlp {
 
 // The activation a module stands for ("tanh" for torch::nn::Tanh or TorchScript's
 // __torch__.torch.nn.modules.activation.Tanh), empty if it is not one.
-std::string activation_of(const std::string& type_name) {
+// The class of a module type name: "torch::nn::TanhImpl" or
+// "__torch__.torch.nn.modules.activation.Tanh" -> "Tanh".
+std::string class_name(const std::string& type_name) {
   const auto dot = type_name.find_last_of(".:");
-  const std::string t = dot == std::string::npos ? type_name : type_name.substr(dot + 1);
-  if (t == "Tanh" || t == "TanhImpl") return "tanh";
-  if (t == "ReLU" || t == "ReLUImpl") return "relu";
-  if (t == "GELU" || t == "GELUImpl") return "gelu";
-  if (t == "SiLU" || t == "SiLUImpl") return "silu";
-  return {};
+  std::string t = dot == std::string::npos ? type_name : type_name.substr(dot + 1);
+  if (t.size() > 4 && t.compare(t.size() - 4, 4, "Impl") == 0) t.resize(t.size() - 4);
+  return t;
+}
+
+std::string activation_of(const std::string& type_name) {
+  static const std::map<std::string, std::string> acts{
+      {"Tanh", "tanh"}, {"ReLU", "relu"}, {"GELU", "gelu"}, {"SiLU", "silu"}};
+  const auto it = acts.find(class_name(type_name));
+  return it == acts.end() ? std::string() : it->second;
 }
 
 // A TorchScript class name without the "___torch_mangle_N." parts TorchScript adds when
@@ -74,9 +82,7 @@ std::string unmangled(std::string name) {
 }
 
 bool is_linear(const std::string& type_name) {
-  const auto dot = type_name.find_last_of(".:");
-  const std::string t = dot == std::string::npos ? type_name : type_name.substr(dot + 1);
-  return t == "Linear" || t == "LinearImpl";
+  return class_name(type_name) == "Linear";
 }
 
 }  // namespace
@@ -138,7 +144,7 @@ struct Surrogate::Impl {
                    child.value.attr("approximate").toStringRef() != "none") {
           ok = false;
         } else {
-          ok = ok && add_activation(*mlp, tn);
+          ok = ok && mlp->add_activation(activation_of(tn));
         }
       }
     } else {
@@ -146,7 +152,7 @@ struct Surrogate::Impl {
         if (auto* lin = m->as<torch::nn::Linear>()) {
           mlp->add_linear(lin->weight, lin->options.bias() ? lin->bias : at::Tensor());
         } else {
-          ok = ok && add_activation(*mlp, m->name());
+          ok = ok && mlp->add_activation(activation_of(m->name()));
         }
       }
     }
@@ -156,12 +162,6 @@ struct Surrogate::Impl {
     }
     onednn = std::move(mlp);
     path = {"onednn", "a float32 MLP: oneDNN's kernels, weights converted once"};
-  }
-
- private:
-  static bool add_activation(OnednnMlp& mlp, const std::string& type_name) {
-    const std::string a = activation_of(type_name);
-    return !a.empty() && mlp.add_activation(a);
   }
 };
 
