@@ -102,8 +102,8 @@ std::unique_ptr<Architecture> build(const YAML::Node& arch, int in, int out) {
 
 }  // namespace
 
-torch::nn::Sequential build_architecture(const YAML::Node& arch, int in, int out) {
-  return build(arch, in, out)->module;
+Architecture build_architecture(const YAML::Node& arch, int in, int out) {
+  return *build(arch, in, out);
 }
 
 int architecture_radius(const YAML::Node& arch) {

@@ -29,9 +29,10 @@ ArchitectureRegistry& architecture_registry();
 Params validate_architecture(const YAML::Node& arch, const std::string& where);
 
 /// Builds the module for `in` input and `out` output channels (via the registry).
-torch::nn::Sequential build_architecture(const YAML::Node& arch, int in, int out);
+Architecture build_architecture(const YAML::Node& arch, int in, int out);
 
-/// Receptive-field radius of an architecture (0 for pointwise ones).
+/// Receptive-field radius of an architecture (0 for pointwise ones), from a throwaway
+/// one-channel build: when the module is built anyway, take build_architecture().radius.
 int architecture_radius(const YAML::Node& arch);
 
 }  // namespace simfuse

@@ -223,12 +223,12 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& card_path, const S
       impl->jit.eval();
       impl->jit.to(impl->dtype);
     } else {
-      const int arch_radius = architecture_radius(c.architecture);
-      if (arch_radius != c.radius)
+      const Architecture built = build_architecture(c.architecture, cin, cout);
+      if (built.radius != c.radius)
         throw UserError(fmt::format("{}: the card says radius {} but the architecture has radius {}", card_path,
-                                    c.radius, arch_radius),
+                                    c.radius, built.radius),
                         "fix the card's radius");
-      impl->seq = build_architecture(c.architecture, cin, cout);
+      impl->seq = built.module;
       // In the archive's dtype before loading: loading float64 tensors into float32
       // parameters leaves garbage (libtorch 1.13 copies the bytes).
       impl->seq->to(impl->dtype);

@@ -475,7 +475,7 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   // Model: same initialisation everywhere, then broadcast from rank 0 anyway.
   const int64_t seed = tp.get<int>("seed");
   torch::manual_seed(static_cast<uint64_t>(seed));
-  torch::nn::Sequential model = build_architecture(arch, d.cin, d.cout);
+  torch::nn::Sequential model = build_architecture(arch, d.cin, d.cout).module;
   model->to(d.dtype);
   for (auto& prm : model->parameters())
     MPI_Bcast(prm.data_ptr(), static_cast<int>(prm.numel()), d.dtype == torch::kDouble ? MPI_DOUBLE : MPI_FLOAT, 0,

@@ -29,21 +29,21 @@
 namespace simfuse {
 
 struct TrainOptions {
-  bool resume = false;         ///< continue from the checkpoint if there is one
-  bool progress = true;        ///< log a line per epoch (rank 0)
-  long stop_after_epochs = -1; ///< testing: stop after this many epochs in this call, as if interrupted
+  bool resume = false;          ///< continue from the checkpoint if there is one
+  bool progress = true;         ///< log a line per epoch (rank 0)
+  long stop_after_epochs = -1;  ///< testing: stop after this many epochs in this call, as if interrupted
 };
 
 struct TrainResult {
-  ModelCard card;              ///< as written
+  ModelCard card;  ///< as written
   std::string card_path;
-  long epochs = 0;             ///< epochs run in total
+  long epochs = 0;  ///< epochs run in total
   long best_epoch = 0;
-  double best_val_loss = 0;    ///< normalised MSE
+  double best_val_loss = 0;  ///< normalised MSE
   double seconds = 0;
   double seconds_per_epoch = 0;
   bool stopped_early = false;
-  bool interrupted = false;    ///< stop_after_epochs reached (checkpoint written)
+  bool interrupted = false;  ///< stop_after_epochs reached (checkpoint written)
 };
 
 /// The schema of training spec files (`simfuse config doc train`).

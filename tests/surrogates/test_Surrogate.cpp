@@ -138,7 +138,7 @@ std::string builtin_mlp(const std::string& activation, const std::string& dtype)
   const fs::path dir = test::temp_dir("mlp_" + activation + "_" + dtype);
   at::manual_seed(7);
   const std::string arch = fmt::format("{{type: mlp, hidden: [32, 32], activation: {}}}", activation);
-  auto seq = build_architecture(YAML::Load(arch), 3, 2);
+  auto seq = build_architecture(YAML::Load(arch), 3, 2).module;
   seq->to(dtype == "float64" ? at::kDouble : at::kFloat);
   torch::save(seq, (dir / "m.pt").string());
   std::ofstream(dir / "m.card.yaml") << fmt::format(R"(name: m
