@@ -115,17 +115,20 @@ void CvodeIntegrator::collect() {
   ++stats_.calls;
 }
 
+void CvodeIntegrator::restart(const double* y, double t_stop, bool root) {
+  Impl& m = *impl_;
+  std::copy(y, y + m.reactor.size(), N_VGetArrayPointer(m.y));
+  m.check(CVodeReInit(m.mem, 0.0, m.y), "CVodeReInit");
+  if (root != m.rooting) {
+    m.check(root ? CVodeRootInit(m.mem, 1, &Impl::root) : CVodeRootInit(m.mem, 0, nullptr), "CVodeRootInit");
+    m.rooting = root;
+  }
+  m.check(CVodeSetStopTime(m.mem, t_stop), "CVodeSetStopTime");
+}
+
 void CvodeIntegrator::advance(double* y, double dt) {
   Impl& m = *impl_;
-  const int n = m.reactor.size();
-  double* yy = N_VGetArrayPointer(m.y);
-  std::copy(y, y + n, yy);
-  m.check(CVodeReInit(m.mem, 0.0, m.y), "CVodeReInit");
-  if (m.rooting) {
-    CVodeRootInit(m.mem, 0, nullptr);
-    m.rooting = false;
-  }
-  m.check(CVodeSetStopTime(m.mem, dt), "CVodeSetStopTime");
+  restart(y, dt, false);
   sunrealtype t = 0;
   const int flag = CVode(m.mem, dt, m.y, &t, CV_NORMAL);
   collect();
@@ -133,19 +136,14 @@ void CvodeIntegrator::advance(double* y, double dt) {
     throw RunFailure(fmt::format("CVODE failed ({}) at t = {:g} of a step of {:g} from T = {:g} K",
                                  CVodeGetReturnFlagName(flag), t, dt, y[0]),
                      "tighten or loosen the tolerances, raise max_steps, or reduce dt");
-  std::copy(yy, yy + n, y);
+  const double* yy = N_VGetArrayPointer(m.y);
+  std::copy(yy, yy + m.reactor.size(), y);
 }
 
 double CvodeIntegrator::time_to_rise(double* y, double dT, double t_max) {
   Impl& m = *impl_;
-  const int n = m.reactor.size();
-  double* yy = N_VGetArrayPointer(m.y);
-  std::copy(y, y + n, yy);
   m.T_target = y[0] + dT;
-  m.check(CVodeReInit(m.mem, 0.0, m.y), "CVodeReInit");
-  m.check(CVodeRootInit(m.mem, 1, &Impl::root), "CVodeRootInit");
-  m.rooting = true;
-  m.check(CVodeSetStopTime(m.mem, t_max), "CVodeSetStopTime");
+  restart(y, t_max, true);
   sunrealtype t = 0;
   double found = -1;
   while (t < t_max) {
@@ -162,7 +160,8 @@ double CvodeIntegrator::time_to_rise(double* y, double dT, double t_max) {
     }
   }
   collect();
-  std::copy(yy, yy + n, y);
+  const double* yy = N_VGetArrayPointer(m.y);
+  std::copy(yy, yy + m.reactor.size(), y);
   return found;
 }
 

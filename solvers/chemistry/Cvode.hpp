@@ -51,6 +51,9 @@ class CvodeIntegrator {
   std::unique_ptr<Impl> impl_;
   CvodeStats stats_;
   void collect();
+  // Loads y, re-initialises CVODE at t = 0 to stop at t_stop, with or without the
+  // temperature-rise root function.
+  void restart(const double* y, double t_stop, bool root);
 };
 
 }  // namespace simfuse

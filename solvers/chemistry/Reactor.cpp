@@ -19,7 +19,6 @@ double Reactor::density(const double* y) const {
 }
 
 void Reactor::set_volume_state(const double* y) {
-  rho_ = 0;
   rho_ = p_ * mech_.mean_molar_mass(y + 1) / (kGasConstant * y[0]);
 }
 
