@@ -213,6 +213,12 @@ Schema& Schema::add_section(const std::string& key, const std::string& doc) {
   return *params_.back().section;
 }
 
+Schema& Schema::add_section_or_list(const std::string& key, const std::string& doc) {
+  Schema& s = add_section(key, doc);
+  params_.back().list = true;
+  return s;
+}
+
 ParamBuilder Schema::add_block(const std::string& key, const std::string& family, const std::string& doc,
                                const std::string& params_key) {
   auto b = add(key, ParamType::Block, doc);
@@ -242,6 +248,9 @@ struct Validator {
     for (const auto& p : s.params()) k.push_back(p.key);
     return k;
   }
+
+  // The sections of the last Section value given as a list.
+  std::vector<std::shared_ptr<Params>> list_out;
 
   // Validates one value against its spec; returns whether it is usable.
   bool value(const ParamSpec& spec, const YAML::Node& n, const std::string& path, Params* sub_out,
@@ -308,6 +317,27 @@ struct Validator {
         return map_values(n, path);
       }
       case ParamType::Section: {
+        if (spec.list && n.IsSequence()) {
+          if (n.size() == 0) {
+            error(n, path, "the list is empty", "give at least one entry, or remove the key");
+            return false;
+          }
+          const size_t before = diags.size();
+          std::vector<std::shared_ptr<Params>> items;
+          for (size_t i = 0; i < n.size(); ++i) {
+            const std::string ip = fmt::format("{}[{}]", path, i);
+            if (!n[i].IsMap()) {
+              error(n[i], ip, fmt::format("expected a section (a mapping of keys), got {}", scalar_text(n[i])),
+                    "supported keys: " + join(keys_of(*spec.section)));
+              continue;
+            }
+            items.push_back(std::make_shared<Params>(validate(*spec.section, n[i], ip)));
+          }
+          if (diags.size() != before) return false;
+          if (sub_out) *sub_out = *items.front();
+          list_out = std::move(items);
+          return true;
+        }
         if (!n.IsNull() && !n.IsMap()) {
           error(n, path, fmt::format("expected a section (a mapping of keys), got {}", scalar_text(n)),
                 "supported keys: " + join(keys_of(*spec.section)));
@@ -464,6 +494,7 @@ struct Validator {
         if (value(*spec, vn, kpath, &sub, &e.block_type)) {
           if (spec->type == ParamType::Section || spec->type == ParamType::Block)
             e.sub = std::make_shared<Params>(std::move(sub));
+          if (spec->type == ParamType::Section && spec->list && vn.IsSequence()) e.list = std::move(list_out);
           out.entries_[key] = std::move(e);
         }
       }
@@ -520,7 +551,7 @@ struct Validator {
 
 Params Schema::validate(const ConfigDocument& doc, const YAML::Node& node, const std::string& path,
                         Diagnostics& diags) const {
-  detail::Validator v{doc, diags};
+  detail::Validator v{doc, diags, {}};
   return v.validate(*this, node, path);
 }
 
@@ -617,6 +648,14 @@ const Params& Params::sub(const std::string& key) const {
   const auto& e = entry(key);
   SIMFUSE_REQUIRE(e.sub != nullptr, "parameter '" + key_path(key) + "' is not a section or block");
   return *e.sub;
+}
+
+std::vector<const Params*> Params::subs(const std::string& key) const {
+  const auto& e = entry(key);
+  std::vector<const Params*> out;
+  for (const auto& p : e.list) out.push_back(p.get());
+  if (out.empty() && e.sub) out.push_back(e.sub.get());
+  return out;
 }
 
 const std::string& Params::type_of(const std::string& key) const {

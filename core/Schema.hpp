@@ -61,6 +61,7 @@ struct ParamSpec {
   std::shared_ptr<Schema> section;                                     ///< Section
   std::string family;                                                  ///< Block: the Catalog family
   std::string params_key;  ///< Block: if set, the type's parameters sit under this key
+  bool list = false;       ///< Section: a list of such sections is accepted too
 };
 
 /// Fluent setter for one declaration; returned by the Schema::add... functions.
@@ -132,6 +133,8 @@ class Schema {
   ParamBuilder add_map(const std::string& key, const std::string& doc) { return add(key, ParamType::Map, doc); }
   /// A nested section; declare its keys into the returned schema.
   Schema& add_section(const std::string& key, const std::string& doc);
+  /// A section that may also be given as a list of such sections (Params::subs).
+  Schema& add_section_or_list(const std::string& key, const std::string& doc);
   /// A `{type: ..., ...}` block of `family`. With `params_key` the type's own keys sit
   /// under that key (`solver: {type: diffusion, params: {...}}`), otherwise beside `type`.
   ParamBuilder add_block(const std::string& key, const std::string& family, const std::string& doc,
@@ -179,8 +182,11 @@ class Params {
   /// Typed value: bool, int, double, std::string, std::vector of those.
   template <class T>
   T get(const std::string& key) const;
-  /// Nested section or block parameters.
+  /// Nested section or block parameters (the first, for a section given as a list).
   const Params& sub(const std::string& key) const;
+  /// Every section of a key declared with add_section_or_list(): one for a mapping, one per element
+  /// for a list.
+  std::vector<const Params*> subs(const std::string& key) const;
   /// The `type` of a block.
   const std::string& type_of(const std::string& key) const;
   /// The raw YAML of a Map (or any) entry.
@@ -209,6 +215,7 @@ class Params {
     Location where;
     bool is_set = false;
     std::shared_ptr<Params> sub;
+    std::vector<std::shared_ptr<Params>> list;  // a section given as a list
     std::string block_type;
   };
   const Entry& entry(const std::string& key) const;

@@ -53,6 +53,10 @@ class Solver {
   /// Measured quantities for summary.json "metrics" (e.g. kinetic energy). Collective.
   virtual std::map<std::string, double> metrics() { return {}; }
 
+  /// Called after every completed step at its end time t, whichever policies ran the
+  /// sub-steps (e.g. to record when a quantity crossed a threshold). Collective.
+  virtual void end_of_step(double t) {}
+
   /// True once the solution has reached a steady state by the solver's own criterion: the
   /// run then stops early (summary.json says so). Same value on every rank.
   virtual bool steady() const { return false; }

@@ -20,10 +20,12 @@ using json = nlohmann::ordered_json;
 
 struct RunOutput::Impl {
   bool vtk = true;
-  bool png = false;
-  std::string png_field;
-  PngOptions png_opt;
-  int png_every = 0;
+  struct Png {
+    std::string field, stem;  // stem: the file name before _<step>.png
+    PngOptions opt;
+    int every = 0;
+  };
+  std::vector<Png> pngs;
   std::unique_ptr<VtkSeriesWriter> vtk_writer;
   json png_files = json::array();
   json error_history = json::array();
@@ -38,7 +40,10 @@ void RunOutput::declare(Schema& o) {
   o.add("fields", ParamType::StringList,
         "fields to write (default: the solver's output fields and the diagnostic fields)");
   o.add_bool("vtk", "write VTK (.pvd series of .vti/.pvti)").def(true);
-  Schema& png = o.add_section("png", "PNG snapshots of a 2D field or of a slice of a 3D field");
+  Schema& png =
+      o.add_section_or_list("png",
+                            "PNG snapshots of a 2D field or of a slice of a 3D field; a list draws several, e.g. "
+                            "[{field: gas, component: T}, {field: gas, component: OH}]");
   png.add_bool("enabled", "write PNG snapshots (2D/3D grids)").def(true);
   png.add_string("field", "field to draw (default: the first output field)");
   png.add_string("component", "component to draw, for fields with several (default: the first)");
@@ -76,44 +81,56 @@ RunOutput::RunOutput(Simulation& sim, const Params& op, std::string dir)
     fields_ = sim.solver().output_fields();
     for (const auto& d : state.diagnostic_names()) fields_.push_back(d);
   }
-  const Params& pp = op.sub("png");
-  impl_->png = pp.get<bool>("enabled") && grid.dim() >= 2;
-  if (pp.get<bool>("enabled") && pp.is_set("enabled") && grid.dim() < 2)
-    pp.fail("enabled", "PNG snapshots need a 2D or 3D grid", "set output.png.enabled: false for 1D cases");
-  if (!impl_->png) return;
-  if (fields_.empty() && !pp.is_set("field"))
-    op.fail("fields", "no field to write and none to draw", "name the fields, or set output.png.field");
-  impl_->png_field = pp.is_set("field") ? pp.get<std::string>("field") : fields_.front();
-  require_field(pp, "field", impl_->png_field, state);
-  const Field& f = state.get(impl_->png_field);
-  if (pp.is_set("component")) {
-    const auto& comps = f.components();
-    const std::string c = pp.get<std::string>("component");
-    auto it = std::find(comps.begin(), comps.end(), c);
-    if (it == comps.end()) {
-      auto near = nearest(c, comps);
-      pp.fail("component", fmt::format("field '{}' has no component '{}'", f.name(), c),
-              (near ? fmt::format("did you mean '{}'? ", *near) : std::string()) + "Components: " + join(comps));
+  const auto pngs = op.subs("png");
+  for (size_t i = 0; i < pngs.size(); ++i) {
+    const Params& pp = *pngs[i];
+    if (!pp.get<bool>("enabled")) continue;
+    if (grid.dim() < 2) {
+      if (pp.is_set("enabled"))
+        pp.fail("enabled", "PNG snapshots need a 2D or 3D grid", "set output.png.enabled: false for 1D cases");
+      continue;
     }
-    impl_->png_opt.component = static_cast<int>(it - comps.begin());
+    if (fields_.empty() && !pp.is_set("field"))
+      op.fail("fields", "no field to write and none to draw", "name the fields, or set output.png.field");
+    Impl::Png png;
+    png.field = pp.is_set("field") ? pp.get<std::string>("field") : fields_.front();
+    require_field(pp, "field", png.field, state);
+    const Field& f = state.get(png.field);
+    png.stem = png.field;
+    if (pp.is_set("component")) {
+      const auto& comps = f.components();
+      const std::string c = pp.get<std::string>("component");
+      auto it = std::find(comps.begin(), comps.end(), c);
+      if (it == comps.end()) {
+        auto near = nearest(c, comps);
+        pp.fail("component", fmt::format("field '{}' has no component '{}'", f.name(), c),
+                (near ? fmt::format("did you mean '{}'? ", *near) : std::string()) + "Components: " + join(comps));
+      }
+      png.opt.component = static_cast<int>(it - comps.begin());
+      // A list of snapshots names each by its component too (T and OH of one field).
+      if (pngs.size() > 1) png.stem += "_" + c;
+    }
+    for (const auto& other : impl_->pngs)
+      if (other.stem == png.stem) png.stem += fmt::format("_{}", i);
+    png.opt.colormap = pp.get<std::string>("colormap");
+    if (pp.is_set("range")) {
+      const auto r = pp.get<std::vector<double>>("range");
+      if (!(r[0] < r[1]))
+        pp.fail("range", fmt::format("[{:g}, {:g}] is empty", r[0], r[1]), "write [min, max] with min < max");
+      png.opt.range = std::make_pair(r[0], r[1]);
+    }
+    const std::string axis = pp.get<std::string>("slice_axis");
+    png.opt.slice_axis = axis == "x" ? 0 : axis == "y" ? 1 : 2;
+    if (pp.is_set("slice_index")) {
+      png.opt.slice_index = pp.get<int>("slice_index");
+      if (grid.dim() == 3 && png.opt.slice_index >= grid.n(png.opt.slice_axis))
+        pp.fail("slice_index", fmt::format("index {} is outside the grid (n = {} along {})", png.opt.slice_index,
+                                           grid.n(png.opt.slice_axis), axis));
+    }
+    png.opt.min_pixels = pp.get<int>("pixels");
+    png.every = pp.get<int>("every");
+    impl_->pngs.push_back(std::move(png));
   }
-  impl_->png_opt.colormap = pp.get<std::string>("colormap");
-  if (pp.is_set("range")) {
-    const auto r = pp.get<std::vector<double>>("range");
-    if (!(r[0] < r[1]))
-      pp.fail("range", fmt::format("[{:g}, {:g}] is empty", r[0], r[1]), "write [min, max] with min < max");
-    impl_->png_opt.range = std::make_pair(r[0], r[1]);
-  }
-  const std::string axis = pp.get<std::string>("slice_axis");
-  impl_->png_opt.slice_axis = axis == "x" ? 0 : axis == "y" ? 1 : 2;
-  if (pp.is_set("slice_index")) {
-    impl_->png_opt.slice_index = pp.get<int>("slice_index");
-    if (grid.dim() == 3 && impl_->png_opt.slice_index >= grid.n(impl_->png_opt.slice_axis))
-      pp.fail("slice_index", fmt::format("index {} is outside the grid (n = {} along {})", impl_->png_opt.slice_index,
-                                         grid.n(impl_->png_opt.slice_axis), axis));
-  }
-  impl_->png_opt.min_pixels = pp.get<int>("pixels");
-  impl_->png_every = pp.get<int>("every");
 }
 
 RunOutput::~RunOutput() = default;
@@ -165,16 +182,17 @@ void RunOutput::write_fields() {
   const bool last = sim_.done();
   const bool due = last || step == 0 || (every_ > 0 && step % every_ == 0);
   if (impl_->vtk && due) impl_->vtk_writer->write(fields, t, step);
-  if (impl_->png && (last || (impl_->png_every > 0 && step % impl_->png_every == 0))) {
-    const std::string file = fmt::format("{}_{:06d}.png", impl_->png_field, step);
-    const PngInfo info = write_png(state.get(impl_->png_field), (fs::path(dir_) / file).string(), impl_->png_opt);
-    impl_->png_files.push_back({{"file", file},
-                                {"step", step},
-                                {"t", t},
-                                {"field", impl_->png_field},
-                                {"min", info.min},
-                                {"max", info.max},
-                                {"colormap", impl_->png_opt.colormap}});
+  for (const auto& png : impl_->pngs) {
+    if (!(last || (png.every > 0 && step % png.every == 0))) continue;
+    const std::string file = fmt::format("{}_{:06d}.png", png.stem, step);
+    const PngInfo info = write_png(state.get(png.field), (fs::path(dir_) / file).string(), png.opt);
+    json entry = {{"file", file}, {"step", step}, {"t", t}, {"field", png.field}};
+    const auto& comps = state.get(png.field).components();
+    if (comps.size() > 1) entry["component"] = comps[static_cast<size_t>(png.opt.component)];
+    entry["min"] = info.min;
+    entry["max"] = info.max;
+    entry["colormap"] = png.opt.colormap;
+    impl_->png_files.push_back(entry);
   }
   if (due) {  // errors() evaluates the exact solution: only when it is recorded
     json e = sim_.errors();

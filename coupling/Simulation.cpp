@@ -233,6 +233,7 @@ void Simulation::step() {
   coupler_->advance(step_ + 1, t_, dt_);
   ++step_;
   t_ = t0_ + static_cast<double>(step_) * dt_;
+  solver_->end_of_step(t_);
   steady_ = solver_->steady();
 }
 

@@ -14,7 +14,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libbenchmark-dev libmuparser-dev
-  libsundials-dev
+  libsundials-dev libsuitesparse-dev
   libopenblas0-openmp
   python3 python3-torch python3-numpy python3-scipy python3-vtk9 python3-yaml
 )

@@ -2,6 +2,8 @@
 
 #include "solvers/diffusion/DiffusionSolver.hpp"
 #include "solvers/navier_stokes/NavierStokesSolver.hpp"
+#include "solvers/reacting/ReactingSolver.hpp"
+#include "solvers/reacting/ReactorSweep.hpp"
 #include "solvers/reaction_diffusion/ReactionDiffusionSolver.hpp"
 
 namespace simfuse {
@@ -20,6 +22,17 @@ void register_builtin_solvers() {
                           "Poisson, multigrid), correct",
                           &NavierStokesSolver::declare,
                           [](const SolverContext& c) { return std::make_unique<NavierStokesSolver>(c); });
+    solver_registry().add("reacting",
+                          "ideal-gas mixture of a Cantera-format mechanism at constant pressure: [T, Y] per point, "
+                          "unity-Lewis diffusion of h and Y with one implicit operator, per-cell CVODE/Rodas3 "
+                          "chemistry, Strang splitting",
+                          &ReactingSolver::declare,
+                          [](const SolverContext& c) { return std::make_unique<ReactingSolver>(c); });
+    solver_registry().add("reactors",
+                          "independent 0D reactors (constant pressure or volume), one per point of a 1D grid: "
+                          "ignition-delay sweeps (reactors.csv) or steps of dt",
+                          &ReactorSweep::declare,
+                          [](const SolverContext& c) { return std::make_unique<ReactorSweep>(c); });
     return true;
   }();
   (void)done;

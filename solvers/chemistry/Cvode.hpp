@@ -1,12 +1,14 @@
 #pragma once
 /// \file Cvode.hpp
-/// SUNDIALS CVODE (BDF, Newton, dense direct linear solver) on a Reactor: the integrator
+/// SUNDIALS CVODE (BDF, Newton, dense or KLU sparse direct linear solver) on a Reactor: the integrator
 /// combustion codes use. One CVODE memory is created once and reused across cells with
 /// CVodeReInit (creating it per cell would cost more than integrating an inert cell); no
 /// history is kept from one call to the next. The Jacobian is the reactor's analytic one
 /// (constant pressure) or CVODE's internal difference quotients.
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "solvers/chemistry/Reactor.hpp"
 
@@ -14,12 +16,32 @@ namespace simfuse {
 
 struct CvodeOptions {
   double rtol = 1e-6;
-  double atol = 1e-12;  ///< on every component (mass fractions and T)
+  double atol = 1e-12;        ///< on every component (mass fractions and T) ...
+  std::vector<double> atols;  ///< ... unless given per component here (size reactor.size())
   int max_order = 5;
   long max_steps = 20000;
   /// "analytic": Reactor::jacobian (constant pressure); "fd": CVODE's difference
   /// quotients (one right-hand side per column).
   std::string jacobian = "analytic";
+  /// "dense" (LAPACK-free dense LU of SUNDIALS) or "klu" (SuiteSparse KLU on the
+  /// Jacobian's structural pattern; needs the analytic Jacobian).
+  std::string linear_solver = "dense";
+};
+
+/// When a reactor has ignited.
+struct IgnitionCriterion {
+  enum class Kind {
+    temperature_rise,  ///< T = T0 + delta_T (root finding)
+    max_dTdt,          ///< the maximum of dT/dt (dense output)
+    max_dXdt,          ///< the maximum of d[X]/dt, [X] the molar concentration of `species`
+    threshold          ///< mole fraction of `species` reaches `value` (root finding)
+  };
+  Kind kind = Kind::temperature_rise;
+  double delta_T = 400;
+  int species = -1;  ///< mechanism species index (max_dXdt, threshold)
+  double value = 0;  ///< threshold mole fraction
+  static Kind parse(const std::string& name);
+  static const std::vector<std::string>& names();
 };
 
 /// Integrator work, summed over calls.
@@ -43,6 +65,14 @@ class CvodeIntegrator {
   /// depend on any output interval), or a negative number if it did not happen. y holds
   /// the state at the returned time (or at t_max).
   double time_to_rise(double* y, double dT, double t_max);
+
+  /// Integrates from y over [0, t_max] in CVODE's own adaptive steps and returns the
+  /// ignition time by `c` (negative if it did not happen); y holds the state at t_max.
+  /// Maxima of a rate are located within the step that holds them, on CVODE's
+  /// interpolating polynomial (golden-section search), not on an output grid.
+  /// `on_step(t, y)`, if given, sees the state after every internal step (time histories).
+  double ignite(double* y, const IgnitionCriterion& c, double t_max,
+                const std::function<void(double, const double*)>& on_step = {});
 
   const CvodeStats& stats() const { return stats_; }
 

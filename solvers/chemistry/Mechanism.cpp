@@ -314,6 +314,12 @@ Mechanism Mechanism::load(const std::string& file, const std::string& phase_name
     for (const auto& r : reactions) {
       const std::string eq = r["equation"] ? r["equation"].Scalar() : "";
       if (eq.empty()) rd.fail(r, "reactions", "a reaction without an equation");
+      // The type first: a PLOG or Chebyshev reaction is named by its type, not by the
+      // first of its keys that is unknown here.
+      const std::string type = r["type"] ? r["type"].Scalar() : "elementary";
+      if (type != "elementary" && type != "three-body" && type != "falloff")
+        rd.fail(r["type"], "reactions.type",
+                fmt::format("reaction '{}' has type '{}', which is not supported", eq, type), kSupported);
       for (const auto& kv : r) {
         const std::string k = kv.first.Scalar();
         static const std::set<std::string> known{
@@ -322,19 +328,15 @@ Mechanism Mechanism::load(const std::string& file, const std::string& phase_name
             "id"};
         if (!known.count(k))
           rd.fail(kv.first, "reactions." + k,
-                  fmt::format("reaction '{}': '{}' is not supported", eq,
+                  fmt::format("reaction '{}': {} is not supported", eq,
                               k == "orders" ? "explicit reaction orders (orders:)"
                               : k == "SRI"  ? "SRI falloff"
-                                            : "key '" + k + "'"),
+                                            : "the key '" + k + "'"),
                   kSupported);
       }
       Reaction rx;
       rx.equation = eq;
       rx.where = rd.at(r);
-      const std::string type = r["type"] ? r["type"].Scalar() : "elementary";
-      if (type != "elementary" && type != "three-body" && type != "falloff")
-        rd.fail(r["type"], "reactions.type",
-                fmt::format("reaction '{}' has type '{}', which is not supported", eq, type), kSupported);
       // Split at the arrow.
       std::string arrow = "<=>";
       size_t pos = eq.find("<=>");

@@ -1,5 +1,11 @@
 #include "solvers/chemistry/Reactor.hpp"
 
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "core/Error.hpp"
+
 namespace simfuse {
 
 Reactor::Reactor(const Mechanism& mech, Mode mode, double pressure) : mech_(mech), mode_(mode), p_(pressure) {
@@ -125,6 +131,42 @@ double Reactor::cp_mass(double T, const double* Y) const {
   double c = 0;
   for (int k = 0; k < mech_.n_species(); ++k) c += Y[k] / mech_.species()[k].molar_mass * cp_[k];
   return c * kGasConstant;
+}
+
+double Reactor::temperature_from_enthalpy(double h, const double* Y, double T_guess) const {
+  double T = T_guess > 0 && std::isfinite(T_guess) ? T_guess : 1000.0;
+  for (int it = 0; it < 50; ++it) {
+    const double r = enthalpy_mass(T, Y) - h;
+    const double dT = r / cp_mass(T, Y);
+    T -= dT;
+    if (!(T > 0) || !std::isfinite(T)) break;
+    if (std::abs(dT) <= 1e-10 * T) return T;
+  }
+  throw RunFailure(
+      fmt::format("no temperature has the specific enthalpy {:g} J/kg (Newton from {:g} K ended at {:g} K)", h, T_guess,
+                  T),
+      "the state left the range of the thermo polynomials: check the initial temperature and the "
+      "time step");
+}
+
+double Reactor::mole_fraction(const double* y, int k) const {
+  return mech_.mean_molar_mass(y + 1) * y[k + 1] / mech_.species()[static_cast<size_t>(k)].molar_mass;
+}
+
+double Reactor::concentration_rate(const double* y, const double* f, int k) const {
+  // [X_k] = rho Y_k / W_k. Constant pressure: rho = p Wbar / (R T), 1/Wbar = sum Y_j / W_j,
+  // so drho/dt = rho (dWbar/dt / Wbar - dT/dt / T), dWbar/dt = -Wbar^2 sum f_j / W_j.
+  const auto& sp = mech_.species();
+  const double rho = density(y);
+  const double Wk = sp[static_cast<size_t>(k)].molar_mass;
+  double drho = 0;
+  if (mode_ == Mode::constant_pressure) {
+    const double wbar = mech_.mean_molar_mass(y + 1);
+    double s = 0;
+    for (size_t j = 0; j < sp.size(); ++j) s += f[j + 1] / sp[j].molar_mass;
+    drho = rho * (-wbar * s - f[0] / y[0]);
+  }
+  return (rho * f[k + 1] + y[k + 1] * drho) / Wk;
 }
 
 }  // namespace simfuse

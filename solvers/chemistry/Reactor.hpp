@@ -29,6 +29,10 @@ class Reactor {
 
   /// Constant volume: fixes the density from state y (at this->pressure()).
   void set_volume_state(const double* y);
+  /// Sets the pressure (constant pressure; a sweep changes it from reactor to reactor).
+  void set_pressure(double p) { p_ = p; }
+  /// Constant volume: sets the density directly.
+  void set_density(double rho) { rho_ = rho; }
   /// Density (kg/m^3) at state y.
   double density(const double* y) const;
 
@@ -44,6 +48,14 @@ class Reactor {
   double enthalpy_mass(double T, const double* Y) const;
   /// Specific heat at constant pressure (J/(kg K)).
   double cp_mass(double T, const double* Y) const;
+  /// The temperature at which the mixture Y has specific enthalpy h (Newton on h(T),
+  /// from T_guess); throws RunFailure if it does not converge to 1e-10 relative.
+  double temperature_from_enthalpy(double h, const double* Y, double T_guess) const;
+  /// Mole fraction of species k at state y.
+  double mole_fraction(const double* y, int k) const;
+  /// d[X_k]/dt (mol/m^3/s) of the molar concentration of species k, given dy/dt = f at y
+  /// (the density changes with T and the mean molar mass at constant pressure).
+  double concentration_rate(const double* y, const double* f, int k) const;
 
  private:
   void concentrations(const double* y, double rho) const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/Error.hpp"
 
@@ -53,13 +54,31 @@ constexpr double C21 = 4, C31 = 1, C32 = -1, C41 = 1, C42 = -1, C43 = -8.0 / 3.0
 constexpr double M1 = 2, M3 = 1, M4 = 1;
 constexpr double kErrorOrder = 3;
 
+// Per-thread work arrays of one step, sized to the system (no species limit; no
+// allocation once a thread has seen the size).
+struct Scratch {
+  std::vector<double> G, F, K1, K2, K3, K4, Y, ynew, err;
+  std::vector<int> piv;
+};
+Scratch& scratch(int n) {
+  thread_local Scratch w;
+  const size_t m = static_cast<size_t>(n);
+  if (w.F.size() != m) {
+    w.G.assign(m * m, 0.0);
+    for (auto* v : {&w.F, &w.K1, &w.K2, &w.K3, &w.K4, &w.Y, &w.ynew, &w.err}) v->assign(m, 0.0);
+    w.piv.assign(m, 0);
+  }
+  return w;
+}
+
 }  // namespace
 
 bool Rodas3::step(const Kinetics& k, const double* y, double H, double* ynew, double* err, RosenbrockStats& st) {
   const int n = k.size();
-  double G[kMaxSpecies * kMaxSpecies], F[kMaxSpecies], K1[kMaxSpecies], K2[kMaxSpecies], K3[kMaxSpecies],
-      K4[kMaxSpecies], Y[kMaxSpecies];
-  int piv[kMaxSpecies];
+  Scratch& w = scratch(n);
+  double *G = w.G.data(), *F = w.F.data(), *K1 = w.K1.data(), *K2 = w.K2.data(), *K3 = w.K3.data(), *K4 = w.K4.data(),
+         *Y = w.Y.data();
+  int* piv = w.piv.data();
   k.jacobian(y, G);
   k.rhs(y, F);
   ++st.jacobians;
@@ -95,8 +114,8 @@ bool Rodas3::step(const Kinetics& k, const double* y, double H, double* ynew, do
 bool Rodas3::integrate(const Kinetics& k, double* y, double T, double& h, const RosenbrockOptions& o,
                        RosenbrockStats& st) {
   const int n = k.size();
-  SIMFUSE_REQUIRE(n <= kMaxSpecies, "too many species for Rodas3");
-  double ynew[kMaxSpecies], err[kMaxSpecies];
+  Scratch& w = scratch(n);
+  double *ynew = w.ynew.data(), *err = w.err.data();
   const bool nonneg = k.nonnegative();
   double t = 0;
   double H = h > 0 ? std::min(h, T) : T * 1e-2;
@@ -118,14 +137,14 @@ bool Rodas3::integrate(const Kinetics& k, double* y, double T, double& h, const 
     double e = 0;
     bool finite = true;
     for (int i = 0; i < n; ++i) {
-      const double sc = o.atol + o.rtol * std::max(std::abs(y[i]), std::abs(ynew[i]));
+      const double sc = (o.atols.empty() ? o.atol : o.atols[i]) + o.rtol * std::max(std::abs(y[i]), std::abs(ynew[i]));
       e += (err[i] / sc) * (err[i] / sc);
       finite = finite && std::isfinite(ynew[i]);
     }
     e = std::sqrt(e / n);
     bool admissible = finite;
     if (nonneg)
-      for (int i = 0; i < n; ++i) admissible = admissible && ynew[i] >= -o.atol;
+      for (int i = 0; i < n; ++i) admissible = admissible && ynew[i] >= -(o.atols.empty() ? o.atol : o.atols[i]);
     if (!admissible || !std::isfinite(e)) {
       H = Hs * o.fac_min;
       ++st.rejected;
@@ -153,7 +172,8 @@ bool Rodas3::integrate(const Kinetics& k, double* y, double T, double& h, const 
 }
 
 void Rodas3::fixed(const Kinetics& k, double* y, double T, int steps, RosenbrockStats& st) {
-  double ynew[kMaxSpecies], err[kMaxSpecies];
+  Scratch& w = scratch(k.size());
+  double *ynew = w.ynew.data(), *err = w.err.data();
   const double H = T / steps;
   for (int s = 0; s < steps; ++s) {
     if (!step(k, y, H, ynew, err, st)) {

@@ -2,15 +2,18 @@
 /// \file Rosenbrock.hpp
 /// Rodas3 (Sandu et al. 1997, as in KPP): a 4-stage, order-3, L-stable, stiffly accurate
 /// Rosenbrock method with an embedded order-2 estimate, for small stiff systems (one grid
-/// point's chemistry). One Jacobian and one LU per step, no Newton iterations.
+/// point's chemistry), of any size (dense LU: O(N^3) per step). One Jacobian and one LU per step, no Newton iterations.
+#include <vector>
+
 #include "solvers/reaction/Kinetics.hpp"
 
 namespace simfuse {
 
 struct RosenbrockOptions {
-  double rtol = 1e-6;       ///< relative tolerance of the local error
-  double atol = 1e-10;      ///< absolute tolerance
-  long max_steps = 100000;  ///< per integrate() call
+  double rtol = 1e-6;         ///< relative tolerance of the local error
+  double atol = 1e-10;        ///< absolute tolerance
+  std::vector<double> atols;  ///< per component absolute tolerances (empty: atol for all)
+  long max_steps = 100000;    ///< per integrate() call
   double fac_min = 0.2, fac_max = 6.0, fac_safe = 0.9;
 };
 
@@ -27,8 +30,6 @@ struct RosenbrockStats {
 
 class Rodas3 {
  public:
-  static constexpr int kMaxSpecies = 32;
-
   /// Integrates y (k.size() values) in place over a time T with error control. `h` is the
   /// first step to try (<= 0: a guess) and returns the last step the controller proposed:
   /// pass it back on the next call for the same point. Returns false (y at the time

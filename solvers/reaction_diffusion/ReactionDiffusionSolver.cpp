@@ -16,7 +16,7 @@ void ReactionDiffusionSolver::declare(Schema& s) {
   s.add("diffusion", ParamType::RealList, "diffusion coefficient of each species (0: does not diffuse)")
       .required()
       .non_negative()
-      .size(1, Rodas3::kMaxSpecies);
+      .size(1, 1000);
   s.add_map("initial", "initial value of each species, e.g. {u: \"0.8*exp(-x)\", v: 0.1} (default 0)");
   BoundaryConditions::declare(s.add_section("bc", "boundary conditions of the walled faces (all species)"),
                               "{type: neumann, flux: 0.0}");
@@ -167,7 +167,8 @@ void ReactionDiffusionSolver::React::estimate(const State& state, const std::vec
   const double* pa = const_cast<ArrayView&>(prop).data();
   const double* ia = const_cast<ArrayView&>(in).data();
   RosenbrockStats st;
-  double y[Rodas3::kMaxSpecies];
+  std::vector<double> yv(static_cast<size_t>(n));
+  double* y = yv.data();
   for (PetscInt p = 0; p < np; ++p) {
     for (int s = 0; s < n; ++s) y[s] = ia[p * n + s];
     Rodas3::fixed(*s_.kinetics_, y, info.dt, s_.check_substeps_, st);

@@ -1,0 +1,446 @@
+#include "solvers/chemistry/CellChemistry.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <cmath>
+#include <numeric>
+
+#include "core/Error.hpp"
+#include "core/Paths.hpp"
+#include "core/Timer.hpp"
+
+namespace simfuse {
+
+void declare_chemistry(Schema& s) {
+  function_registry();
+  Schema& k = s.add_section("kinetics", "the reaction mechanism");
+  k.add_string("type", "where the mechanism comes from").def("mechanism").choices({"mechanism"});
+  k.add_string("file", "Cantera YAML mechanism (relative to the case file), e.g. mechanisms/h2o2.yaml").required();
+  k.add_string("phase", "name of the ideal-gas phase in the file (default: the first)");
+
+  Schema& in = s.add_section("initial", "the initial temperature and mixture (expressions of x, y, z)");
+  in.add_block("temperature", "function", "initial temperature, K").required();
+  in.add_map("mole_fractions", "mole fraction of each species, e.g. {H2: 0.296, O2: 0.148, N2: 0.556}");
+  in.add_map("mass_fractions", "mass fraction of each species");
+  in.add_block("equivalence_ratio", "function", "fuel-oxidiser equivalence ratio (with fuel and oxidizer)");
+  in.add_map("fuel", "fuel composition by moles, e.g. {CH4: 1} (normalised)");
+  in.add_map("oxidizer", "oxidiser composition by moles, e.g. {O2: 1, N2: 3.76} (normalised)");
+  in.add_bool("normalize", "scale mole/mass fractions that do not sum to 1 instead of refusing them").def(false);
+  in.add_check([](const Params& p, Diagnostics& d) {
+    const int given = p.is_set("mole_fractions") + p.is_set("mass_fractions") + p.is_set("equivalence_ratio");
+    if (given != 1)
+      d.push_back(p.diag(
+          given ? "mole_fractions" : "temperature",
+          given ? "give one of mole_fractions, mass_fractions and equivalence_ratio, not several" : "no mixture given",
+          "add mole_fractions: {...}, mass_fractions: {...} or equivalence_ratio with fuel and "
+          "oxidizer"));
+    if (p.is_set("equivalence_ratio") && (!p.is_set("fuel") || !p.is_set("oxidizer")))
+      d.push_back(p.diag("equivalence_ratio", "an equivalence ratio needs fuel and oxidizer",
+                         "add fuel: {CH4: 1} and oxidizer: {O2: 1, N2: 3.76}"));
+    if (!p.is_set("equivalence_ratio") && (p.is_set("fuel") || p.is_set("oxidizer")))
+      d.push_back(p.diag(p.is_set("fuel") ? "fuel" : "oxidizer", "fuel and oxidizer are used with equivalence_ratio",
+                         "add equivalence_ratio: 1.0, or remove fuel and oxidizer"));
+  });
+
+  Schema& i = s.add_section("integrator", "the per-cell stiff chemistry integrator");
+  i.add_string("type", "cvode (SUNDIALS BDF, Newton) or rodas3 (Rosenbrock, order 3)")
+      .def("cvode")
+      .choices({"cvode", "rodas3"});
+  i.add_real("rtol", "relative tolerance").def(1e-6).positive().max(0.1);
+  i.add_real("atol", "absolute tolerance of every component (mass fractions; T in K)").def(1e-12).positive();
+  i.add_map("atol_species", "absolute tolerance of named components, e.g. {OH: 1e-14, T: 1e-6}");
+  i.add_int("max_order", "CVODE: maximum BDF order").def(5).range(1, 5);
+  i.add_int("max_steps", "maximum internal steps per cell and call").def(20000).min(1);
+  i.add_string("jacobian", "CVODE: analytic (from the mechanism's rate derivatives) or fd (difference quotients)")
+      .def("analytic")
+      .choices({"analytic", "fd"});
+  i.add_string("linear_solver", "CVODE: dense LU or klu (SuiteSparse, sparse)").def("dense").choices({"dense", "klu"});
+  i.add_real("cutoff_temperature", "cells colder than this (K) are not integrated; 0: off").def(0.0).non_negative();
+
+  Schema& c = s.add_section("check", "the cheap error estimate of a proposed chemistry step (guarded policies)");
+  c.add_int("substeps", "fixed Rodas3 steps of the reference a proposal is compared with").def(1).range(1, 64);
+  c.add_real("rtol", "accepted relative deviation from that reference").def(0.02).positive();
+  c.add_real("floor", "mass-fraction floor added to |Y_ref| in the relative deviation").def(1e-6).positive();
+  c.add_real("temperature_floor", "temperature floor (K) added to |T_ref|").def(1.0).positive();
+  c.add_map("floors", "floors of named species, e.g. {OH: 1e-8} (mass fractions spanning many decades)");
+}
+
+std::shared_ptr<const Mechanism> load_mechanism(const Params& k) {
+  const std::string file = resolve_path(k.get<std::string>("file"), k.where("file").origin);
+  if (!std::filesystem::is_regular_file(file))
+    k.fail("file", fmt::format("mechanism file '{}' does not exist or is not a file", file),
+           "give a Cantera YAML mechanism, relative to the case file (shipped: cases/mechanisms/h2o2.yaml, "
+           "gri30.yaml)");
+  const std::string phase = k.is_set("phase") ? k.get<std::string>("phase") : std::string();
+  try {
+    return std::make_shared<const Mechanism>(Mechanism::load(file, phase));
+  } catch (const UserError& e) {
+    // The problem where it is in the mechanism, then the case key that named it.
+    auto d = e.diagnostics();
+    const std::string key = phase.empty() || e.diagnostics().empty() ||
+                                    e.diagnostics().front().what.find("no phase") == std::string::npos
+                                ? "file"
+                                : "phase";
+    d.push_back(k.diag(key, fmt::format("the mechanism named here ({})", file), {}));
+    throw UserError(std::move(d));
+  }
+}
+
+namespace {
+
+// The validated map of `key` as (species index, value) for numeric per-species maps.
+std::vector<double> species_reals(const Params& p, const std::string& key, const Mechanism& mech, double def,
+                                  bool allow_T, double min_value, bool strict_min) {
+  Schema s(key, key);
+  if (allow_T) s.add_real("T", "temperature").def(def);
+  for (const auto& sp : mech.species()) {
+    auto b = s.add_real(sp.name, sp.name).def(def);
+    if (strict_min)
+      b.min(min_value, true);
+    else
+      b.non_negative();
+  }
+  const Params v = p.validate_entry(key, s);
+  std::vector<double> out;
+  if (allow_T) out.push_back(v.get<double>("T"));
+  for (const auto& sp : mech.species()) out.push_back(v.get<double>(sp.name));
+  return out;
+}
+
+// O2 needed to burn one mole of species k completely to CO2 and H2O (negative: it brings O2).
+double o2_demand(const Species& s) {
+  auto n = [&](const char* e) {
+    auto it = s.composition.find(e);
+    return it == s.composition.end() ? 0.0 : it->second;
+  };
+  return n("C") + 0.25 * n("H") - 0.5 * n("O");
+}
+
+}  // namespace
+
+InitialMixture::InitialMixture(const Params& p, const Mechanism& mech, const Constants& constants)
+    : mech_(mech), p_(p) {
+  T_ = make_function(p, "temperature", constants);
+  normalize_ = p.get<bool>("normalize");
+  const int n = mech.n_species();
+  if (p.is_set("equivalence_ratio")) {
+    kind_ = Kind::equivalence_ratio;
+    phi_ = make_function(p, "equivalence_ratio", constants);
+    fuel_ = species_reals(p, "fuel", mech, 0.0, false, 0, false);
+    oxidizer_ = species_reals(p, "oxidizer", mech, 0.0, false, 0, false);
+    for (auto* v : {&fuel_, &oxidizer_}) {
+      const double sum = std::accumulate(v->begin(), v->end(), 0.0);
+      const std::string key = v == &fuel_ ? "fuel" : "oxidizer";
+      if (!(sum > 0)) p.fail(key, "has no species with a positive amount", "e.g. fuel: {CH4: 1}");
+      for (double& x : *v) x /= sum;
+    }
+    for (int k = 0; k < n; ++k) {
+      fuel_o2_ += fuel_[k] * o2_demand(mech.species()[k]);
+      oxidizer_o2_ += oxidizer_[k] * o2_demand(mech.species()[k]);
+    }
+    if (!(fuel_o2_ > 0))
+      p.fail("fuel", "needs no oxygen to burn (no C or H beyond its own O)", "name a fuel such as H2 or CH4");
+    if (!(oxidizer_o2_ < 0))
+      p.fail("oxidizer", "brings no oxygen (its species have no O beyond their own C and H)", "e.g. {O2: 1, N2: 3.76}");
+    return;
+  }
+  kind_ = p.is_set("mass_fractions") ? Kind::mass : Kind::mole;
+  const std::string key = kind_ == Kind::mass ? "mass_fractions" : "mole_fractions";
+  Schema s(key, key);
+  for (const auto& sp : mech.species()) s.add_block(sp.name, "function", sp.name);
+  const Params v = p.validate_entry(key, s);
+  for (const auto& sp : mech.species())
+    fractions_.push_back(v.has(sp.name) && v.is_set(sp.name) ? make_function(v, sp.name, constants) : nullptr);
+}
+
+void InitialMixture::at(double x, double y, double z, double* out) const {
+  const int n = mech_.n_species();
+  const auto& sp = mech_.species();
+  const double T = (*T_)(x, y, z, 0.0);
+  if (!(T > 0) || !std::isfinite(T))
+    p_.fail("temperature", fmt::format("is {:g} K at ({:g}, {:g}, {:g})", T, x, y, z),
+            "temperatures must be positive and finite");
+  out[0] = T;
+  double* Y = out + 1;
+  std::vector<double> X(static_cast<size_t>(n), 0.0);
+  bool mole = true;
+  if (kind_ == Kind::equivalence_ratio) {
+    const double phi = (*phi_)(x, y, z, 0.0);
+    if (!(phi > 0) || !std::isfinite(phi))
+      p_.fail("equivalence_ratio", fmt::format("is {:g} at ({:g}, {:g}, {:g})", phi, x, y, z),
+              "equivalence ratios must be positive and finite (pure oxidiser: use mole_fractions)");
+    // Moles of oxidiser per mole of fuel: the fuel's O2 demand over what the oxidiser
+    // brings, divided by phi.
+    const double m = fuel_o2_ / (phi * -oxidizer_o2_);
+    for (int k = 0; k < n; ++k) X[k] = (fuel_[k] + m * oxidizer_[k]) / (1 + m);
+  } else {
+    mole = kind_ == Kind::mole;
+    const std::string key = mole ? "mole_fractions" : "mass_fractions";
+    double sum = 0;
+    for (int k = 0; k < n; ++k) {
+      X[k] = fractions_[k] ? (*fractions_[k])(x, y, z, 0.0) : 0.0;
+      if (!(X[k] >= 0) || !std::isfinite(X[k]))
+        p_.fail(key, fmt::format("{} is {:g} at ({:g}, {:g}, {:g})", sp[k].name, X[k], x, y, z),
+                "fractions must be non-negative and finite");
+      sum += X[k];
+    }
+    if (!(sum > 0)) p_.fail(key, fmt::format("are all zero at ({:g}, {:g}, {:g})", x, y, z), "give the mixture");
+    if (std::abs(sum - 1) > 1e-6 && !normalize_)
+      p_.fail(key, fmt::format("sum to {:.9g} at ({:g}, {:g}, {:g}), not 1 (off by {:+.3g})", sum, x, y, z, sum - 1),
+              "correct the fractions, or add 'normalize: true' under initial to scale them to 1");
+    for (int k = 0; k < n; ++k) X[k] /= sum;
+  }
+  if (mole) {
+    double w = 0;
+    for (int k = 0; k < n; ++k) w += X[k] * sp[k].molar_mass;
+    for (int k = 0; k < n; ++k) Y[k] = X[k] * sp[k].molar_mass / w;
+  } else {
+    for (int k = 0; k < n; ++k) Y[k] = X[k];
+  }
+}
+
+std::string InitialMixture::describe() const {
+  switch (kind_) {
+    case Kind::equivalence_ratio:
+      return "equivalence ratio " + phi_->describe();
+    case Kind::mass:
+      return "mass fractions";
+    case Kind::mole:
+      break;
+  }
+  return "mole fractions";
+}
+
+namespace {
+
+// The [T, Y] system of a reactor as Kinetics, for Rodas3. Constant volume has no analytic
+// Jacobian: one-sided differences there.
+class ReactorKinetics final : public Kinetics {
+ public:
+  explicit ReactorKinetics(Reactor& r) : r_(r) {
+    names_.push_back("T");
+    for (const auto& s : r.mechanism().species()) names_.push_back(s.name);
+  }
+  const std::vector<std::string>& species() const override { return names_; }
+  void rhs(const double* y, double* f) const override { r_.rhs(y, f); }
+  void jacobian(const double* y, double* J) const override {
+    if (r_.mode() == Reactor::Mode::constant_pressure) return r_.jacobian(y, J);
+    const int n = r_.size();
+    std::vector<double> yp(y, y + n), f0(static_cast<size_t>(n)), f1(static_cast<size_t>(n));
+    r_.rhs(y, f0.data());
+    for (int j = 0; j < n; ++j) {
+      const double d = 1e-7 * std::max(std::abs(y[j]), j == 0 ? 1.0 : 1e-10);
+      yp[j] = y[j] + d;
+      r_.rhs(yp.data(), f1.data());
+      yp[j] = y[j];
+      for (int i = 0; i < n; ++i) J[static_cast<size_t>(i) * n + j] = (f1[i] - f0[i]) / d;
+    }
+  }
+  std::string describe() const override { return "mechanism " + r_.mechanism().file(); }
+
+ private:
+  Reactor& r_;
+  std::vector<std::string> names_;
+};
+
+}  // namespace
+
+CellChemistry::CellChemistry(const Mechanism& mech, Reactor::Mode mode, double pressure, const Params& ip,
+                             const Params& cp)
+    : mech_(mech), reactor_(mech, mode, pressure) {
+  type_ = ip.get<std::string>("type");
+  cv_.rtol = ros_.rtol = ip.get<double>("rtol");
+  cv_.atol = ros_.atol = ip.get<double>("atol");
+  cv_.max_order = ip.get<int>("max_order");
+  cv_.max_steps = ros_.max_steps = ip.get<int>("max_steps");
+  cv_.jacobian = ip.get<std::string>("jacobian");
+  cv_.linear_solver = ip.get<std::string>("linear_solver");
+  if (ip.is_set("atol_species")) {
+    const auto a = species_reals(ip, "atol_species", mech, cv_.atol, true, 0.0, true);
+    cv_.atols = ros_.atols = a;
+  }
+  cutoff_ = ip.get<double>("cutoff_temperature");
+  if (type_ == "cvode") {
+    if (mode == Reactor::Mode::constant_volume && cv_.jacobian == "analytic") {
+      if (ip.is_set("jacobian"))
+        ip.fail("jacobian", "the analytic Jacobian is for constant-pressure reactors",
+                "use jacobian: fd at constant volume");
+      cv_.jacobian = "fd";
+    }
+    if (cv_.linear_solver == "klu" && cv_.jacobian != "analytic")
+      ip.fail("linear_solver", "klu needs the analytic Jacobian (CVODE's difference quotients are dense)",
+              "use jacobian: analytic, or linear_solver: dense");
+    cvode_ = std::make_unique<CvodeIntegrator>(reactor_, cv_);
+  }
+  kinetics_ = std::make_unique<ReactorKinetics>(reactor_);
+  check_substeps_ = cp.get<int>("substeps");
+  check_rtol_ = cp.get<double>("rtol");
+  floors_.assign(static_cast<size_t>(reactor_.size()), cp.get<double>("floor"));
+  floors_[0] = cp.get<double>("temperature_floor");
+  if (cp.is_set("floors")) {
+    const auto f = species_reals(cp, "floors", mech, cp.get<double>("floor"), false, 0.0, true);
+    std::copy(f.begin(), f.end(), floors_.begin() + 1);
+  }
+  T_lo_ = 0;
+  T_hi_ = 1e300;
+  for (const auto& s : mech.species()) {
+    T_lo_ = std::max(T_lo_, s.thermo.t_min);
+    T_hi_ = std::min(T_hi_, s.thermo.t_max);
+  }
+}
+
+CellChemistry::~CellChemistry() = default;
+
+const Kinetics& CellChemistry::kinetics() const {
+  return *kinetics_;
+}
+
+void CellChemistry::set_cell(double pressure, double density) {
+  reactor_.set_pressure(pressure);
+  if (reactor_.mode() == Reactor::Mode::constant_volume) reactor_.set_density(density);
+}
+
+bool CellChemistry::advance(double* y, double dt) {
+  if (!(y[0] > 0) || !std::isfinite(y[0]))
+    throw RunFailure(fmt::format("the temperature is {:g} K before the chemistry step", y[0]),
+                     "the state left the physical range: reduce time.dt or tighten the tolerances");
+  if (cutoff_ > 0 && y[0] < cutoff_) {
+    ++stats_.skipped;
+    return false;
+  }
+  const double t0 = wall_time();
+  ++stats_.cells;
+  if (cvode_) {
+    cvode_->advance(y, dt);
+    stats_.cvode = cvode_->stats();
+  } else {
+    double h = 0;
+    if (!Rodas3::integrate(*kinetics_, y, dt, h, ros_, stats_.rodas))
+      throw RunFailure(fmt::format("Rodas3 failed (too many steps, step underflow or a non-finite state) in a step "
+                                   "of {:g} s",
+                                   dt),
+                       "loosen the tolerances, raise max_steps or reduce time.dt");
+  }
+  stats_.seconds += wall_time() - t0;
+  return true;
+}
+
+double CellChemistry::estimate(const double* before, const double* proposed, double dt) {
+  const int n = reactor_.size();
+  thread_local std::vector<double> ref;
+  ref.assign(before, before + n);
+  if (!(ref[0] > 0) || !std::isfinite(ref[0])) return std::numeric_limits<double>::infinity();
+  if (cutoff_ > 0 && ref[0] < cutoff_) {
+    // Below the cut-off the classical step leaves the cell unchanged: so must the proposal.
+  } else {
+    RosenbrockStats st;
+    Rodas3::fixed(*kinetics_, ref.data(), dt, check_substeps_, st);
+  }
+  double e = 0;
+  for (int c = 0; c < n; ++c) {
+    const double d = std::abs(proposed[c] - ref[c]) / (floors_[c] + check_rtol_ * std::abs(ref[c]));
+    if (!std::isfinite(d)) return std::numeric_limits<double>::infinity();
+    e = std::max(e, d);
+  }
+  return e;
+}
+
+std::string CellChemistry::estimate_description() const {
+  return fmt::format(
+      "max over T and species of |proposed - y_ref| / (floor + {:g} |y_ref|), floors {:g} K for T and per species "
+      "(default {:g}), y_ref = {} fixed Rodas3 step(s)",
+      check_rtol_, floors_[0], floors_.size() > 1 ? floors_[1] : 0.0, check_substeps_);
+}
+
+ChemistryStats CellChemistry::reduced(MPI_Comm comm) const {
+  const CvodeStats& c = stats_.cvode;
+  const RosenbrockStats& r = stats_.rodas;
+  long in[] = {c.calls, c.steps,    c.rhs_evals, c.jac_evals, c.lin_rhs_evals, c.error_test_fails, c.nonlin_fails,
+               r.steps, r.rejected, r.rhs,       r.jacobians, r.failures,      stats_.cells,       stats_.skipped};
+  constexpr int kN = sizeof(in) / sizeof(in[0]);
+  long out[kN];
+  MPI_Allreduce(in, out, kN, MPI_LONG, MPI_SUM, comm);
+  ChemistryStats s;
+  s.cvode = {out[0], out[1], out[2], out[3], out[4], out[5], out[6]};
+  s.rodas.steps = out[7];
+  s.rodas.rejected = out[8];
+  s.rodas.rhs = out[9];
+  s.rodas.jacobians = out[10];
+  s.rodas.failures = out[11];
+  s.cells = out[12];
+  s.skipped = out[13];
+  MPI_Allreduce(&stats_.seconds, &s.seconds, 1, MPI_DOUBLE, MPI_SUM, comm);
+  return s;
+}
+
+nlohmann::ordered_json CellChemistry::describe(const ChemistryStats& s) const {
+  nlohmann::ordered_json d{{"type", type_}, {"rtol", cv_.rtol}, {"atol", cv_.atol}};
+  if (!cv_.atols.empty()) d["atol_components"] = cv_.atols;
+  d["max_steps"] = cv_.max_steps;
+  d["cutoff_temperature"] = cutoff_;
+  if (type_ == "cvode") {
+    d["max_order"] = cv_.max_order;
+    d["jacobian"] = cv_.jacobian;
+    d["linear_solver"] = cv_.linear_solver;
+    d["calls"] = s.cvode.calls;
+    d["steps"] = s.cvode.steps;
+    d["rhs_evals"] = s.cvode.rhs_evals;
+    d["jacobian_evals"] = s.cvode.jac_evals;
+    d["fd_jacobian_rhs_evals"] = s.cvode.lin_rhs_evals;
+    d["error_test_failures"] = s.cvode.error_test_fails;
+    d["nonlinear_failures"] = s.cvode.nonlin_fails;
+  } else {
+    d["steps"] = s.rodas.steps;
+    d["rejected_steps"] = s.rodas.rejected;
+    d["rhs_evals"] = s.rodas.rhs;
+    d["jacobian_evals"] = s.rodas.jacobians;
+    d["failures"] = s.rodas.failures;
+  }
+  d["cells_integrated"] = s.cells;
+  d["cells_skipped"] = s.skipped;
+  d["seconds_all_ranks"] = s.seconds;
+  return d;
+}
+
+void CellChemistry::check_temperature_range(double T) {
+  if (warned_ || (T >= T_lo_ && T <= T_hi_)) return;
+  for (const auto& s : mech_.species())
+    if (T < s.thermo.t_min || T > s.thermo.t_max) {
+      spdlog::warn(
+          "temperature {:g} K is outside the range [{:g}, {:g}] K of the thermo polynomials of {} (and perhaps "
+          "others): extrapolated (warned once)",
+          T, s.thermo.t_min, s.thermo.t_max, s.name);
+      warned_ = true;
+      return;
+    }
+}
+
+void throw_if_any_failed(MPI_Comm comm, const std::string& message, const std::string& fix) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  int mine = message.empty() ? size : rank, first = size;
+  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+  if (first == size) return;
+  int len = rank == first ? static_cast<int>(message.size()) : 0;
+  MPI_Bcast(&len, 1, MPI_INT, first, comm);
+  std::string text = rank == first ? message : std::string(static_cast<size_t>(len), ' ');
+  MPI_Bcast(text.data(), len, MPI_CHAR, first, comm);
+  throw RunFailure(text, fix);
+}
+
+std::string describe_state(const Mechanism& mech, const double* y, int max_species) {
+  const int n = mech.n_species();
+  std::vector<int> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return y[a + 1] > y[b + 1]; });
+  std::string s = fmt::format("T = {:.6g} K", y[0]);
+  for (int i = 0; i < std::min(n, max_species); ++i)
+    s += fmt::format(", Y_{} = {:.4g}", mech.species()[order[i]].name, y[order[i] + 1]);
+  return s;
+}
+
+}  // namespace simfuse

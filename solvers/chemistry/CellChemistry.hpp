@@ -1,0 +1,133 @@
+#pragma once
+/// \file CellChemistry.hpp
+/// What the two chemistry solvers (`reacting`: 1-3D with diffusion; `reactors`: a sweep
+/// of independent 0D reactors) share:
+///  - the mechanism named in the case (`kinetics: {type: mechanism, file, phase}`),
+///  - the initial state [T, Y_1..Y_N] of a point from `initial:` (temperature and a
+///    mixture by mole or mass fractions or by equivalence ratio, as expressions of space),
+///  - the per-cell integration of the chemistry over a step (CVODE or Rodas3; one
+///    integrator memory per rank reused across cells, no history kept between steps),
+///    with its cut-off temperature, statistics and the cheap error estimate that guarded
+///    policies drive,
+///  - the collective report of a failed cell (exit 3 naming cell, state and flag).
+#include <mpi.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/Function.hpp"
+#include "core/Schema.hpp"
+#include "solvers/chemistry/Cvode.hpp"
+#include "solvers/chemistry/Reactor.hpp"
+#include "solvers/reaction/Kinetics.hpp"
+#include "solvers/reaction/Rosenbrock.hpp"
+
+namespace simfuse {
+
+/// Declares `kinetics`, `initial`, `integrator` and `check` (the keys both chemistry
+/// solvers take) into a solver's schema.
+void declare_chemistry(Schema& s);
+
+/// Loads the mechanism of a validated `kinetics:` section (file relative to the case file).
+std::shared_ptr<const Mechanism> load_mechanism(const Params& kinetics);
+
+/// The initial state of a point: temperature and mixture from `initial:`.
+class InitialMixture {
+ public:
+  InitialMixture(const Params& initial, const Mechanism& mech, const Constants& constants);
+  /// Writes [T, Y_1..Y_N] at (x, y, z). Throws UserError naming the key and the point when
+  /// the temperature is not positive and finite, or fractions are negative or (without
+  /// `normalize: true`) do not sum to 1.
+  void at(double x, double y, double z, double* out) const;
+  std::string describe() const;
+
+ private:
+  const Mechanism& mech_;
+  Params p_;
+  std::unique_ptr<Function> T_, phi_;
+  enum class Kind { mole, mass, equivalence_ratio } kind_ = Kind::mole;
+  std::vector<std::unique_ptr<Function>> fractions_;  // per species (null: 0), mole or mass
+  std::vector<double> fuel_, oxidizer_;               // equivalence ratio: normalised mole fractions
+  double fuel_o2_ = 0, oxidizer_o2_ = 0;              // O2 demand per mole (fuel > 0, oxidiser < 0)
+  bool normalize_ = false;
+};
+
+/// Integrator work of the chemistry, summed over cells and steps (reduced over ranks
+/// where the solver says so).
+struct ChemistryStats {
+  CvodeStats cvode;
+  RosenbrockStats rodas;
+  long cells = 0;    ///< cell integrations
+  long skipped = 0;  ///< cells below the cut-off temperature
+  double seconds = 0;
+};
+
+/// One rank's chemistry integrator.
+class CellChemistry {
+ public:
+  CellChemistry(const Mechanism& mech, Reactor::Mode mode, double pressure, const Params& integrator,
+                const Params& check);
+  ~CellChemistry();
+
+  const Mechanism& mechanism() const { return mech_; }
+  Reactor& reactor() { return reactor_; }
+  int size() const { return reactor_.size(); }
+  /// The [T, Y] system as Kinetics (Rodas3 and the estimate integrate it).
+  const Kinetics& kinetics() const;
+  CvodeIntegrator* cvode() { return cvode_.get(); }
+  const std::string& integrator() const { return type_; }
+  double cutoff() const { return cutoff_; }
+
+  /// Sets the pressure (and, at constant volume, the density) of the next cell.
+  void set_cell(double pressure, double density = 0);
+  /// Advances y by dt; false if the cell was below the cut-off temperature (unchanged).
+  /// Throws RunFailure (the integrator's flag and the state) if the integration fails.
+  bool advance(double* y, double dt);
+  /// Deviation of `proposed` from a few fixed Rodas3 steps from `before`: the maximum over
+  /// components of |proposed - ref| / (floor_c + rtol |ref|), T with its own floor (K) and
+  /// each species with its own (mass fraction) floor.
+  double estimate(const double* before, const double* proposed, double dt);
+  std::string estimate_description() const;
+
+  const ChemistryStats& stats() const { return stats_; }
+  /// Adds work done directly on cvode() (ignition runs) to the statistics.
+  void add_direct_work(long cells, double seconds) {
+    stats_.cells += cells;
+    stats_.seconds += seconds;
+    if (cvode_) stats_.cvode = cvode_->stats();
+  }
+  /// The integrator's options and `stats` (already reduced) as JSON numbers.
+  nlohmann::ordered_json describe(const ChemistryStats& stats) const;
+  /// Sums the statistics of all ranks. Collective.
+  ChemistryStats reduced(MPI_Comm comm) const;
+  /// Warns once per run (as Cantera does) when T leaves the range of a species' polynomials.
+  void check_temperature_range(double T);
+
+ private:
+  const Mechanism& mech_;
+  Reactor reactor_;
+  std::string type_;
+  CvodeOptions cv_;
+  RosenbrockOptions ros_;
+  std::unique_ptr<CvodeIntegrator> cvode_;
+  std::unique_ptr<Kinetics> kinetics_;
+  double cutoff_ = 0;
+  int check_substeps_ = 1;
+  double check_rtol_ = 0.02;
+  std::vector<double> floors_;
+  std::vector<double> h_;  // Rodas3 first step (per call, not per cell)
+  ChemistryStats stats_;
+  double T_lo_ = 0, T_hi_ = 0;
+  bool warned_ = false;
+};
+
+/// Throws RunFailure on every rank if `message` is non-empty on any: the message of the
+/// lowest such rank, with `fix`. Collective.
+void throw_if_any_failed(MPI_Comm comm, const std::string& message, const std::string& fix);
+
+/// "T = 1234.5 K, H2 = 0.028, O2 = 0.22, ..." (the largest mass fractions first).
+std::string describe_state(const Mechanism& mech, const double* y, int max_species = 6);
+
+}  // namespace simfuse

@@ -1,0 +1,116 @@
+#include "solvers/chemistry/ChemistryStep.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "core/Error.hpp"
+#include "core/Timer.hpp"
+
+namespace simfuse {
+
+ChemistryStep::ChemistryStep(const Grid& grid, CellChemistry& chem, std::string field, Field* heat_release,
+                             std::function<void(PetscInt)> set_cell)
+    : grid_(grid), chem_(chem), field_(std::move(field)), hrr_(heat_release), set_cell_(std::move(set_cell)) {}
+
+std::string ChemistryStep::cell_name(PetscInt p) const {
+  const Box& b = grid_.owned();
+  const PetscInt i = b.lo[0] + p % b.n[0], j = b.lo[1] + (p / b.n[0]) % b.n[1], k = b.lo[2] + p / (b.n[0] * b.n[1]);
+  const PetscInt idx[3] = {i, j, k};
+  std::string ids, xs;
+  for (int d = 0; d < grid_.dim(); ++d) {
+    ids += fmt::format("{}{}", d ? ", " : "", idx[d]);
+    xs += fmt::format("{}{:g}", d ? ", " : "", grid_.x(d, idx[d]));
+  }
+  return fmt::format("cell ({}) at ({})", ids, xs);
+}
+
+void ChemistryStep::run(State& state, const StepInfo& info, const std::vector<PetscInt>* points) {
+  Field& f = state.get(field_);
+  const int n = chem_.size();
+  std::string failure;
+  const double t0 = wall_time();
+  {
+    ArrayView v = f.view();
+    double* a = v.data();
+    const PetscInt np = points ? static_cast<PetscInt>(points->size()) : grid_.owned().size();
+    std::vector<double> start(static_cast<size_t>(n));
+    for (PetscInt q = 0; q < np; ++q) {
+      const PetscInt p = points ? (*points)[q] : q;
+      double* y = a + p * n;
+      if (set_cell_) set_cell_(p);
+      std::copy(y, y + n, start.begin());
+      try {
+        chem_.advance(y, info.dt);
+      } catch (const RunFailure& e) {
+        failure = fmt::format(
+            "the chemistry of {} failed in the step from t = {:g} s over {:g} s: {}\n  state "
+            "at the start of the step: {}",
+            cell_name(p), info.t, info.dt, e.what(), describe_state(chem_.mechanism(), start.data()));
+        std::copy(start.begin(), start.end(), y);
+        break;
+      }
+      chem_.check_temperature_range(y[0]);
+    }
+  }
+  throw_if_any_failed(grid_.comm(), failure,
+                      "tighten solver.params.integrator.rtol/atol, raise max_steps, or reduce time.dt");
+  record_work(wall_time() - t0);
+  update_heat_release(state);
+}
+
+void ChemistryStep::record_work(double seconds) {
+  rank_seconds_ += seconds;
+  reduced_ = chem_.reduced(grid_.comm());
+  MPI_Allreduce(&rank_seconds_, &max_rank_seconds_, 1, MPI_DOUBLE, MPI_MAX, grid_.comm());
+  MPI_Allreduce(&rank_seconds_, &mean_rank_seconds_, 1, MPI_DOUBLE, MPI_SUM, grid_.comm());
+  mean_rank_seconds_ /= grid_.size();
+}
+
+void ChemistryStep::apply(State& state, const StepInfo& info) {
+  run(state, info, nullptr);
+}
+
+void ChemistryStep::apply_points(State& state, const StepInfo& info, const std::vector<PetscInt>& points) {
+  run(state, info, &points);
+}
+
+void ChemistryStep::estimate(const State& state, const std::vector<Vec>& before, const StepInfo& info,
+                             std::vector<double>& est) {
+  const int n = chem_.size();
+  const PetscInt np = grid_.owned().size();
+  est.assign(static_cast<size_t>(np), 0.0);
+  const ArrayView prop = state.get(field_).view_read();
+  const ArrayView in(before.at(0), grid_.owned(), n, true);
+  const double* pa = const_cast<ArrayView&>(prop).data();
+  const double* ia = const_cast<ArrayView&>(in).data();
+  for (PetscInt p = 0; p < np; ++p) {
+    if (set_cell_) set_cell_(p);
+    est[p] = chem_.estimate(ia + p * n, pa + p * n, info.dt);
+  }
+}
+
+void ChemistryStep::update_heat_release(const State& state) {
+  if (!hrr_) return;
+  const int n = chem_.size();
+  const ArrayView g = state.get(field_).view_read();
+  const double* a = const_cast<ArrayView&>(g).data();
+  ArrayView h = hrr_->view();
+  double* ha = h.data();
+  const PetscInt np = grid_.owned().size();
+  for (PetscInt p = 0; p < np; ++p) {
+    if (set_cell_) set_cell_(p);
+    const double* y = a + p * n;
+    ha[p] = y[0] > 0 && std::isfinite(y[0]) ? chem_.reactor().heat_release_rate(y) : 0.0;
+  }
+}
+
+nlohmann::ordered_json ChemistryStep::describe() const {
+  nlohmann::ordered_json d = chem_.describe(reduced_);
+  d["react_seconds_max_rank"] = max_rank_seconds_;
+  d["react_seconds_mean_rank"] = mean_rank_seconds_;
+  d["react_load_imbalance"] = mean_rank_seconds_ > 0 ? max_rank_seconds_ / mean_rank_seconds_ : 1.0;
+  return d;
+}
+
+}  // namespace simfuse

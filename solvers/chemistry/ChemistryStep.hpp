@@ -1,0 +1,57 @@
+#pragma once
+/// \file ChemistryStep.hpp
+/// The `react` sub-step of the chemistry solvers: every owned cell of a field with
+/// components [T, Y_1..Y_N] integrated over the step by CellChemistry. Pointwise (a
+/// guarded policy can run it on some cells only) and Checkable (the estimate of
+/// CellChemistry), so a surrogate of the chemistry plugs in unchanged. Keeps the heat
+/// release rate diagnostic up to date and the per-rank time for the load balance.
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "core/Grid.hpp"
+#include "core/SubStep.hpp"
+#include "solvers/chemistry/CellChemistry.hpp"
+
+namespace simfuse {
+
+class ChemistryStep final : public SubStep, public Pointwise, public Checkable {
+ public:
+  /// `set_cell(p)` prepares the chemistry for owned point p (pressure, density of a
+  /// sweep); may be empty. `heat_release` (may be null) receives -sum h_k wdot_k, W/m^3.
+  ChemistryStep(const Grid& grid, CellChemistry& chem, std::string field, Field* heat_release,
+                std::function<void(PetscInt)> set_cell = {});
+
+  const std::string& name() const override { return name_; }
+  std::vector<std::string> reads() const override { return {field_}; }
+  std::vector<std::string> writes() const override { return {field_}; }
+  void apply(State& state, const StepInfo& info) override;
+  void apply_points(State& state, const StepInfo& info, const std::vector<PetscInt>& points) override;
+  void estimate(const State& state, const std::vector<Vec>& before, const StepInfo& info,
+                std::vector<double>& estimate) override;
+  std::string estimate_description() const override { return chem_.estimate_description(); }
+
+  /// Recomputes the heat release field from the current state. Collective only in that
+  /// every rank calls it.
+  void update_heat_release(const State& state);
+  /// Integrator statistics summed over ranks at the end of the last call, with the
+  /// load balance of react (max and mean over ranks of the time spent integrating).
+  nlohmann::ordered_json describe() const;
+  /// Reduces the statistics over ranks after work done outside apply() (ignition runs),
+  /// `rank_seconds` of it on this rank. Collective.
+  void record_work(double rank_seconds);
+  /// "cell (i, j) at (x, y)".
+  std::string cell_name(PetscInt p) const;
+
+ private:
+  void run(State& state, const StepInfo& info, const std::vector<PetscInt>* points);
+  const Grid& grid_;
+  CellChemistry& chem_;
+  std::string name_ = "react";
+  std::string field_;
+  Field* hrr_;
+  std::function<void(PetscInt)> set_cell_;
+  ChemistryStats reduced_;
+  double rank_seconds_ = 0, max_rank_seconds_ = 0, mean_rank_seconds_ = 0;
+};
+
+}  // namespace simfuse
