@@ -4,8 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
 #include <numeric>
 
 #include "core/Error.hpp"
@@ -57,7 +57,10 @@ void declare_chemistry(Schema& s) {
   i.add_string("jacobian", "CVODE: analytic (from the mechanism's rate derivatives) or fd (difference quotients)")
       .def("analytic")
       .choices({"analytic", "fd"});
-  i.add_string("linear_solver", "CVODE: dense LU or klu (SuiteSparse, sparse)").def("dense").choices({"dense", "klu"});
+  i.add_string("linear_solver",
+               "CVODE: dense (LAPACK LU), sundials_dense (SUNDIALS' own LU, slower) or klu (SuiteSparse, sparse)")
+      .def("dense")
+      .choices({"dense", "sundials_dense", "klu"});
   i.add_real("cutoff_temperature", "cells colder than this (K) are not integrated; 0: off").def(0.0).non_negative();
 
   Schema& c = s.add_section("check", "the cheap error estimate of a proposed chemistry step (guarded policies)");
@@ -80,10 +83,10 @@ std::shared_ptr<const Mechanism> load_mechanism(const Params& k) {
   } catch (const UserError& e) {
     // The problem where it is in the mechanism, then the case key that named it.
     auto d = e.diagnostics();
-    const std::string key = phase.empty() || e.diagnostics().empty() ||
-                                    e.diagnostics().front().what.find("no phase") == std::string::npos
-                                ? "file"
-                                : "phase";
+    const std::string key =
+        phase.empty() || e.diagnostics().empty() || e.diagnostics().front().what.find("no phase") == std::string::npos
+            ? "file"
+            : "phase";
     d.push_back(k.diag(key, fmt::format("the mechanism named here ({})", file), {}));
     throw UserError(std::move(d));
   }

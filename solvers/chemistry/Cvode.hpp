@@ -1,6 +1,6 @@
 #pragma once
 /// \file Cvode.hpp
-/// SUNDIALS CVODE (BDF, Newton, dense or KLU sparse direct linear solver) on a Reactor: the integrator
+/// SUNDIALS CVODE (BDF, Newton, dense LAPACK or KLU sparse direct linear solver) on a Reactor: the integrator
 /// combustion codes use. One CVODE memory is created once and reused across cells with
 /// CVodeReInit (creating it per cell would cost more than integrating an inert cell); no
 /// history is kept from one call to the next. The Jacobian is the reactor's analytic one
@@ -23,7 +23,8 @@ struct CvodeOptions {
   /// "analytic": Reactor::jacobian (constant pressure); "fd": CVODE's difference
   /// quotients (one right-hand side per column).
   std::string jacobian = "analytic";
-  /// "dense" (LAPACK-free dense LU of SUNDIALS) or "klu" (SuiteSparse KLU on the
+  /// "dense" (LAPACK getrf/getrs through PETSc's BLAS/LAPACK), "sundials_dense"
+  /// (SUNDIALS' own dense LU, for comparison) or "klu" (SuiteSparse KLU on the
   /// Jacobian's structural pattern; needs the analytic Jacobian).
   std::string linear_solver = "dense";
 };
