@@ -107,8 +107,14 @@ void report(Simulation& sim) {
     for (const auto& [field, e] : s["errors"].items())
       spdlog::info("  error in {} vs exact solution: L2 {:.3e} (relative {:.3e}), max {:.3e}", field,
                    e["l2"].get<double>(), e["rel_l2"].get<double>(), e["linf"].get<double>());
-  spdlog::info("output in {}/ ({}, PNG, summary.json)", sim.output_dir(),
-               s["outputs"].contains("pvd") ? s["outputs"]["pvd"].get<std::string>() : "no VTK");
+  // What the folder holds: the VTK series, PNGs if any, solver results, the summary.
+  std::vector<std::string> files{s["outputs"].contains("pvd") ? s["outputs"]["pvd"].get<std::string>() : "no VTK"};
+  if (s["outputs"].contains("png") && !s["outputs"]["png"].empty())
+    files.push_back(fmt::format("{} PNG", s["outputs"]["png"].size()));
+  if (s["outputs"].contains("results"))
+    for (const auto& r : s["outputs"]["results"]) files.push_back(r.get<std::string>());
+  files.push_back("summary.json");
+  spdlog::info("output in {}/ ({})", sim.output_dir(), fmt::join(files, ", "));
 }
 
 }  // namespace

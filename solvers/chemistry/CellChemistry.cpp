@@ -64,7 +64,11 @@ void declare_chemistry(Schema& s) {
   i.add_real("cutoff_temperature", "cells colder than this (K) are not integrated; 0: off").def(0.0).non_negative();
 
   Schema& c = s.add_section("check", "the cheap error estimate of a proposed chemistry step (guarded policies)");
-  c.add_int("substeps", "fixed Rodas3 steps of the reference a proposal is compared with").def(1).range(1, 64);
+  c.add_real("reference_rtol",
+             "relative tolerance of the cheap error-controlled Rodas3 reference a proposal is compared with")
+      .def(1e-3)
+      .positive()
+      .max(0.1);
   c.add_real("rtol", "accepted relative deviation from that reference").def(0.02).positive();
   c.add_real("floor", "mass-fraction floor added to |Y_ref| in the relative deviation").def(1e-6).positive();
   c.add_real("temperature_floor", "temperature floor (K) added to |T_ref|").def(1.0).positive();
@@ -259,6 +263,7 @@ CellChemistry::CellChemistry(const Mechanism& mech, Reactor::Mode mode, double p
   cv_.atol = ros_.atol = ip.get<double>("atol");
   cv_.max_order = ip.get<int>("max_order");
   cv_.max_steps = ros_.max_steps = ip.get<int>("max_steps");
+  ros_.clip_negative = true;  // mass fractions within atol below 0 are 0 (see RosenbrockOptions)
   cv_.jacobian = ip.get<std::string>("jacobian");
   cv_.linear_solver = ip.get<std::string>("linear_solver");
   if (ip.is_set("atol_species")) {
@@ -279,7 +284,9 @@ CellChemistry::CellChemistry(const Mechanism& mech, Reactor::Mode mode, double p
     cvode_ = std::make_unique<CvodeIntegrator>(reactor_, cv_);
   }
   kinetics_ = std::make_unique<ReactorKinetics>(reactor_);
-  check_substeps_ = cp.get<int>("substeps");
+  ref_.rtol = cp.get<double>("reference_rtol");
+  ref_.max_steps = 5000;
+  ref_.clip_negative = true;
   check_rtol_ = cp.get<double>("rtol");
   floors_.assign(static_cast<size_t>(reactor_.size()), cp.get<double>("floor"));
   floors_[0] = cp.get<double>("temperature_floor");
@@ -287,6 +294,8 @@ CellChemistry::CellChemistry(const Mechanism& mech, Reactor::Mode mode, double p
     const auto f = species_reals(cp, "floors", mech, cp.get<double>("floor"), false, 0.0, true);
     std::copy(f.begin(), f.end(), floors_.begin() + 1);
   }
+  ref_.atols.resize(floors_.size());
+  for (size_t c = 0; c < floors_.size(); ++c) ref_.atols[c] = 1e-3 * floors_[c];
   T_lo_ = 0;
   T_hi_ = 1e300;
   for (const auto& s : mech.species()) {
@@ -339,8 +348,11 @@ double CellChemistry::estimate(const double* before, const double* proposed, dou
   if (cutoff_ > 0 && ref[0] < cutoff_) {
     // Below the cut-off the classical step leaves the cell unchanged: so must the proposal.
   } else {
-    RosenbrockStats st;
-    Rodas3::fixed(*kinetics_, ref.data(), dt, check_substeps_, st);
+    // Error-controlled, loosely: a fixed step from a radical-free state goes negative in
+    // the radicals (and then non-finite) long before the step reaches a microsecond.
+    double h = 0;
+    if (!Rodas3::integrate(*kinetics_, ref.data(), dt, h, ref_, check_stats_))
+      return std::numeric_limits<double>::infinity();
   }
   double e = 0;
   for (int c = 0; c < n; ++c) {
@@ -354,8 +366,8 @@ double CellChemistry::estimate(const double* before, const double* proposed, dou
 std::string CellChemistry::estimate_description() const {
   return fmt::format(
       "max over T and species of |proposed - y_ref| / (floor + {:g} |y_ref|), floors {:g} K for T and per species "
-      "(default {:g}), y_ref = {} fixed Rodas3 step(s)",
-      check_rtol_, floors_[0], floors_.size() > 1 ? floors_[1] : 0.0, check_substeps_);
+      "(default {:g}), y_ref = Rodas3 at rtol {:g}",
+      check_rtol_, floors_[0], floors_.size() > 1 ? floors_[1] : 0.0, ref_.rtol);
 }
 
 ChemistryStats CellChemistry::reduced(MPI_Comm comm) const {
@@ -433,6 +445,10 @@ void throw_if_any_failed(MPI_Comm comm, const std::string& message, const std::s
   std::string text = rank == first ? message : std::string(static_cast<size_t>(len), ' ');
   MPI_Bcast(text.data(), len, MPI_CHAR, first, comm);
   throw RunFailure(text, fix);
+}
+
+std::string what_of(const UserError& e) {
+  return e.diagnostics().empty() ? std::string(e.what()) : e.diagnostics().front().what;
 }
 
 std::string describe_state(const Mechanism& mech, const double* y, int max_species) {

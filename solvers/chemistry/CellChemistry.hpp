@@ -85,9 +85,12 @@ class CellChemistry {
   /// Advances y by dt; false if the cell was below the cut-off temperature (unchanged).
   /// Throws RunFailure (the integrator's flag and the state) if the integration fails.
   bool advance(double* y, double dt);
-  /// Deviation of `proposed` from a few fixed Rodas3 steps from `before`: the maximum over
-  /// components of |proposed - ref| / (floor_c + rtol |ref|), T with its own floor (K) and
-  /// each species with its own (mass fraction) floor.
+  /// Deviation of `proposed` from a loose error-controlled Rodas3 integration from
+  /// `before` (check.reference_rtol, absolute tolerances 1/1000 of the floors (its error
+  /// accumulates over its steps and must stay well below the floors)): the maximum
+  /// over components of |proposed - ref| / (floor_c + rtol |ref|), T with its own floor
+  /// (K) and each species with its own (mass fraction) floor. Infinite if the reference
+  /// fails.
   double estimate(const double* before, const double* proposed, double dt);
   std::string estimate_description() const;
 
@@ -114,7 +117,8 @@ class CellChemistry {
   std::unique_ptr<CvodeIntegrator> cvode_;
   std::unique_ptr<Kinetics> kinetics_;
   double cutoff_ = 0;
-  int check_substeps_ = 1;
+  RosenbrockOptions ref_;  // the estimate's reference integration
+  RosenbrockStats check_stats_;
   double check_rtol_ = 0.02;
   std::vector<double> floors_;
   std::vector<double> h_;  // Rodas3 first step (per call, not per cell)
@@ -126,6 +130,10 @@ class CellChemistry {
 /// Throws RunFailure on every rank if `message` is non-empty on any: the message of the
 /// lowest such rank, with `fix`. Collective.
 void throw_if_any_failed(MPI_Comm comm, const std::string& message, const std::string& fix);
+
+/// What a caught error says, without its "error:" prefix and fix line (to be nested in a
+/// message that names the cell).
+std::string what_of(const UserError& e);
 
 /// "T = 1234.5 K, H2 = 0.028, O2 = 0.22, ..." (the largest mass fractions first).
 std::string describe_state(const Mechanism& mech, const double* y, int max_species = 6);

@@ -3,15 +3,21 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <memory>
 
 #include "core/Error.hpp"
 #include "core/Timer.hpp"
 
 namespace simfuse {
 
-ChemistryStep::ChemistryStep(const Grid& grid, CellChemistry& chem, std::string field, Field* heat_release,
+ChemistryStep::ChemistryStep(const Grid& grid, CellChemistry& chem, std::string field, Field* heat_release, Field* cost,
                              std::function<void(PetscInt)> set_cell)
-    : grid_(grid), chem_(chem), field_(std::move(field)), hrr_(heat_release), set_cell_(std::move(set_cell)) {}
+    : grid_(grid),
+      chem_(chem),
+      field_(std::move(field)),
+      hrr_(heat_release),
+      cost_(cost),
+      set_cell_(std::move(set_cell)) {}
 
 std::string ChemistryStep::cell_name(PetscInt p) const {
   const Box& b = grid_.owned();
@@ -33,6 +39,11 @@ void ChemistryStep::run(State& state, const StepInfo& info, const std::vector<Pe
   {
     ArrayView v = f.view();
     double* a = v.data();
+    std::unique_ptr<ArrayView> cv;
+    if (cost_) {
+      cv = std::make_unique<ArrayView>(cost_->vec(), grid_.owned(), 1);
+      if (!points) std::fill(cv->data(), cv->data() + grid_.owned().size(), 0.0);
+    }
     const PetscInt np = points ? static_cast<PetscInt>(points->size()) : grid_.owned().size();
     std::vector<double> start(static_cast<size_t>(n));
     for (PetscInt q = 0; q < np; ++q) {
@@ -41,12 +52,14 @@ void ChemistryStep::run(State& state, const StepInfo& info, const std::vector<Pe
       if (set_cell_) set_cell_(p);
       std::copy(y, y + n, start.begin());
       try {
+        const double c0 = cost_ ? wall_time() : 0.0;
         chem_.advance(y, info.dt);
+        if (cost_) cv->data()[p] = wall_time() - c0;
       } catch (const RunFailure& e) {
         failure = fmt::format(
             "the chemistry of {} failed in the step from t = {:g} s over {:g} s: {}\n  state "
             "at the start of the step: {}",
-            cell_name(p), info.t, info.dt, e.what(), describe_state(chem_.mechanism(), start.data()));
+            cell_name(p), info.t, info.dt, what_of(e), describe_state(chem_.mechanism(), start.data()));
         std::copy(start.begin(), start.end(), y);
         break;
       }

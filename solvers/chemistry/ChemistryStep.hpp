@@ -17,8 +17,9 @@ namespace simfuse {
 class ChemistryStep final : public SubStep, public Pointwise, public Checkable {
  public:
   /// `set_cell(p)` prepares the chemistry for owned point p (pressure, density of a
-  /// sweep); may be empty. `heat_release` (may be null) receives -sum h_k wdot_k, W/m^3.
-  ChemistryStep(const Grid& grid, CellChemistry& chem, std::string field, Field* heat_release,
+  /// sweep); may be empty. `heat_release` (may be null) receives -sum h_k wdot_k, W/m^3;
+  /// `cost` (may be null) the seconds each cell's integration took in the last call.
+  ChemistryStep(const Grid& grid, CellChemistry& chem, std::string field, Field* heat_release, Field* cost = nullptr,
                 std::function<void(PetscInt)> set_cell = {});
 
   const std::string& name() const override { return name_; }
@@ -49,6 +50,7 @@ class ChemistryStep final : public SubStep, public Pointwise, public Checkable {
   std::string name_ = "react";
   std::string field_;
   Field* hrr_;
+  Field* cost_;
   std::function<void(PetscInt)> set_cell_;
   ChemistryStats reduced_;
   double rank_seconds_ = 0, max_rank_seconds_ = 0, mean_rank_seconds_ = 0;

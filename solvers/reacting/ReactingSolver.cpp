@@ -56,6 +56,11 @@ ReactingSolver::ReactingSolver(const SolverContext& ctx) : grid_(ctx.grid) {
   fill_initial(grid_, init, n, gas);
   chem_ = std::make_unique<CellChemistry>(*mech_, Reactor::Mode::constant_pressure, pressure_, p.sub("integrator"),
                                           p.sub("check"));
+  {
+    const ArrayView v = gas.view_read();
+    const double* a = const_cast<ArrayView&>(v).data();
+    for (PetscInt q = 0; q < grid_.owned().size(); ++q) chem_->check_temperature_range(a[q * n]);
+  }
   const double cutoff = chem_->cutoff();
   if (cutoff > 0) {
     double tmax = 0, all = 0;
@@ -72,7 +77,8 @@ ReactingSolver::ReactingSolver(const SolverContext& ctx) : grid_(ctx.grid) {
                 "lower the cut-off below the temperatures where chemistry starts, or set 0 to switch it off");
   }
   Field& hrr = state_.add_diagnostic(grid_, "heat_release");
-  react_ = std::make_unique<ChemistryStep>(grid_, *chem_, "gas", &hrr);
+  Field& cost = state_.add_diagnostic(grid_, "react_seconds");
+  react_ = std::make_unique<ChemistryStep>(grid_, *chem_, "gas", &hrr, &cost);
   react_->update_heat_release(state_);
   if (D_ > 0) {
     SIMFUSE_PETSC(DMCreateGlobalVector(grid_.dm(1), work_.out()));
@@ -134,7 +140,7 @@ void ReactingSolver::Diffuse::apply(State& state, const StepInfo& info) {
       try {
         a[q * n] = r.temperature_from_enthalpy(h[q], a + q * n + 1, T0[q]);
       } catch (const RunFailure& e) {
-        failure = fmt::format("diffuse: {}: {}", s_.react_->cell_name(q), e.what());
+        failure = fmt::format("diffuse: {}: {}", s_.react_->cell_name(q), what_of(e));
         break;
       }
     }

@@ -15,7 +15,8 @@
 ///    density is taken as constant in the transport (no flow, no thermal expansion).
 ///  - react: per-cell constant-pressure adiabatic chemistry (CellChemistry: CVODE or
 ///    Rodas3), which conserves elements exactly and h to the integration tolerance.
-/// Diagnostic field `heat_release` (W/m^3). Metrics: the integrals of h and of each
+/// Diagnostic fields `heat_release` (W/m^3) and `react_seconds` (the time each cell's
+/// chemistry took in the last step: where the cost is, for ParaView). Metrics: the integrals of h and of each
 /// element's mass (conservation checks).
 ///
 ///     solver:

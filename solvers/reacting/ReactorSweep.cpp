@@ -98,7 +98,10 @@ ReactorSweep::ReactorSweep(const SolverContext& ctx) : grid_(ctx.grid) {
     }
   }
   double tmax = 0, all = 0;
-  for (double T : T0_) tmax = std::max(tmax, T);
+  for (double T : T0_) {
+    tmax = std::max(tmax, T);
+    chem_->check_temperature_range(T);
+  }
   MPI_Allreduce(&tmax, &all, 1, MPI_DOUBLE, MPI_MAX, grid_.comm());
   if (chem_->cutoff() > 0 && all < chem_->cutoff())
     p.sub("integrator")
@@ -110,7 +113,7 @@ ReactorSweep::ReactorSweep(const SolverContext& ctx) : grid_(ctx.grid) {
   t0_ = prev_t_ = ctx.t0;
   auto set_cell = [this](PetscInt q) { chem_->set_cell(p_[q], rho_[q]); };
   Field& hrr = state_.add_diagnostic(grid_, "heat_release");
-  react_ = std::make_unique<ChemistryStep>(grid_, *chem_, "gas", &hrr, set_cell);
+  react_ = std::make_unique<ChemistryStep>(grid_, *chem_, "gas", &hrr, nullptr, set_cell);
   react_->update_heat_release(state_);
   if (!ignition_mode_) end_of_step(ctx.t0);  // the monitored quantity at the start
 }
@@ -149,7 +152,7 @@ void ReactorSweep::Ignite::apply(State& state, const StepInfo& info) {
         const double d = cv.ignite(y, s.criterion_, info.dt, record);
         s.delay_[q] = d;
       } catch (const RunFailure& e) {
-        failure = fmt::format("reactor {} ({}, p = {:g} Pa): {}", reactor, s.react_->cell_name(q), s.p_[q], e.what());
+        failure = fmt::format("reactor {} ({}, p = {:g} Pa): {}", reactor, s.react_->cell_name(q), s.p_[q], what_of(e));
         break;
       }
     }

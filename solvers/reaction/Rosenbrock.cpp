@@ -154,7 +154,7 @@ bool Rodas3::integrate(const Kinetics& k, double* y, double T, double& h, const 
     double fac = std::min(o.fac_max, std::max(o.fac_min, o.fac_safe / std::pow(std::max(e, 1e-16), 1 / kErrorOrder)));
     if (e <= 1) {
       ++st.steps;
-      for (int i = 0; i < n; ++i) y[i] = ynew[i];
+      for (int i = 0; i < n; ++i) y[i] = o.clip_negative && nonneg ? std::max(ynew[i], 0.0) : ynew[i];
       t = last ? T : t + Hs;
       if (rejected_last) fac = std::min(fac, 1.0);
       rejected_last = false;

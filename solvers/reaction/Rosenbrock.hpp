@@ -13,7 +13,11 @@ struct RosenbrockOptions {
   double rtol = 1e-6;         ///< relative tolerance of the local error
   double atol = 1e-10;        ///< absolute tolerance
   std::vector<double> atols;  ///< per component absolute tolerances (empty: atol for all)
-  long max_steps = 100000;    ///< per integrate() call
+  /// Nonnegative systems: set components in [-atol, 0) to 0 after each accepted step.
+  /// Without it, components far below atol (radicals at 1e-9 with atol 1e-8) drift to
+  /// -atol unchecked and every later step is then rejected until the step underflows.
+  bool clip_negative = false;
+  long max_steps = 100000;  ///< per integrate() call
   double fac_min = 0.2, fac_max = 6.0, fac_safe = 0.9;
 };
 

@@ -1,8 +1,9 @@
 // Runs simfuse's constant-pressure (or constant-volume) reactor under CVODE, for the
 // independent Python check (tests/chemistry/check_reactor.py): reads
-//   {"T0": K, "p": Pa, "Y": [...], "dT": K, "t_max": s, "rtol": r, "atol": a, "mode": "pressure"|"volume"}
+//   {"T0": K, "p": Pa, "Y": [...], "dT": K, "t_max": s, "rtol": r, "atol": a, "mode": "pressure"|"volume",
+//    optional "criterion": "max_dTdt"|"max_dXdt"|"threshold", "species", "value"}
 // on stdin and writes {"tau": s (-1 if no rise), "y": [T, Y...] at tau, "y_end": [...] at
-// t_max (advanced in one call), "steps": n} as JSON.
+// t_max (advanced in one call), "tau_criterion": s by the criterion, "steps": n} as JSON.
 //   reactor_ignition FILE [PHASE] < problem.json
 #include <chrono>
 #include <iostream>
@@ -36,6 +37,17 @@ int main(int argc, char** argv) {
     const double tau = cv.time_to_rise(yt.data(), in["dT"].get<double>(), in["t_max"].get<double>());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto work = cv.stats();
+    // The ignition time by another criterion, found inside CVODE's steps (ignite()).
+    double tau_criterion = -1;
+    if (in.contains("criterion")) {
+      simfuse::IgnitionCriterion c;
+      c.kind = simfuse::IgnitionCriterion::parse(in["criterion"].get<std::string>());
+      c.delta_T = in["dT"].get<double>();
+      if (in.contains("species")) c.species = mech.species_index(in["species"].get<std::string>());
+      if (in.contains("value")) c.value = in["value"].get<double>();
+      std::vector<double> yc = y;
+      tau_criterion = cv.ignite(yc.data(), c, in["t_max"].get<double>());
+    }
     std::vector<double> ye = y;
     double stepped_seconds = 0;
     long stepped_jacobians = 0;
@@ -51,6 +63,7 @@ int main(int argc, char** argv) {
       cv.advance(ye.data(), in["t_max"].get<double>());
     }
     nlohmann::json out{{"tau", tau},
+                       {"tau_criterion", tau_criterion},
                        {"y", yt},
                        {"y_end", ye},
                        {"steps", work.steps},
