@@ -71,4 +71,20 @@ class Checkable {
   virtual std::string estimate_description() const = 0;
 };
 
+/// A sub-step whose results must lie in a physically admissible set (detailed chemistry:
+/// non-negative mass fractions that conserve every element, the temperature that conserves
+/// the energy). A guarded policy maps a proposed result onto that set before its other
+/// checks; points that cannot be mapped fall back.
+class Admissible {
+ public:
+  virtual ~Admissible() = default;
+  /// Maps the proposed result in `state` onto the admissible set in place, on this rank's
+  /// owned points; `before` as in Checkable::estimate. Sets ok[p] = 0 (and leaves the point
+  /// unspecified) where that was impossible. Not collective.
+  virtual void make_admissible(State& state, const std::vector<Vec>& before, const StepInfo& info,
+                               std::vector<char>& ok) = 0;
+  /// One line on what it does, for the audit trail.
+  virtual std::string admissible_description() const = 0;
+};
+
 }  // namespace simfuse

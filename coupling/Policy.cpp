@@ -42,6 +42,8 @@ const std::vector<StatCounter>& substep_counters() {
       {"fallback.whole_substep", &S::whole_fallbacks, nullptr, Reduce::max, Show::points, true,
        "fallback: whole sub-step"},
       {"surrogate_calls", &S::surrogate_calls, nullptr, Reduce::max, Show::surrogate, true, "calls using the model"},
+      {"fallback.inadmissible", &S::fallback_inadmissible, nullptr, Reduce::sum, Show::points, true,
+       "fallback: not admissible"},
   };
   return table;
 }

@@ -32,13 +32,14 @@ struct SubStepStats {
   int last_iterations = 0;
   bool iterative = false;
   // Surrogate policies: grid points (summed over ranks when reported).
-  long points = 0;             ///< points the surrogate was asked for
-  long accepted = 0;           ///< points whose surrogate result was kept
-  long fallback_nan = 0;       ///< rejected: NaN or Inf
-  long fallback_ood = 0;       ///< rejected: input outside the training ranges
-  long fallback_estimate = 0;  ///< rejected: error estimate above tolerance
-  long whole_fallbacks = 0;    ///< calls where the whole sub-step ran classically
-  long surrogate_calls = 0;    ///< calls that used the surrogate
+  long points = 0;                 ///< points the surrogate was asked for
+  long accepted = 0;               ///< points whose surrogate result was kept
+  long fallback_nan = 0;           ///< rejected: NaN or Inf
+  long fallback_ood = 0;           ///< rejected: input outside the training ranges
+  long fallback_estimate = 0;      ///< rejected: error estimate above tolerance
+  long whole_fallbacks = 0;        ///< calls where the whole sub-step ran classically
+  long surrogate_calls = 0;        ///< calls that used the surrogate
+  long fallback_inadmissible = 0;  ///< rejected: could not be made physically admissible
 };
 
 /// How a counter combines over MPI ranks.

@@ -39,7 +39,8 @@ void declare_guard_keys(Schema& s) {
   s.add_bool("estimate", "use the sub-step's error estimate (if it has one)").def(true);
   s.add_bool("path_field",
              "add an output field '<sub-step>_path': per cell, what the last call kept: 0 the model, 1 NaN/Inf, 2 "
-             "out of range, 3 error estimate (1-3: the classical result), 4 the whole sub-step ran classically")
+             "out of range, 3 error estimate, 5 not physically admissible (1-3, 5: the classical result), 4 the whole "
+             "sub-step ran classically")
       .def(false);
 }
 
@@ -287,7 +288,7 @@ class ReplacePolicy : public Policy {
                     Field& out, double t0) {
     const PetscInt np = binding_.points();
     const int cin = static_cast<int>(x.size(1));
-    std::vector<char> reason(static_cast<size_t>(np), 0);  // 0 ok, 1 nan, 2 ood, 3 estimate
+    std::vector<char> reason(static_cast<size_t>(np), 0);  // 0 ok, 1 nan, 2 ood, 3 estimate, 5 inadmissible
     {
       const ArrayView y = out.view_read();
       const double* ya = const_cast<ArrayView&>(y).data();
@@ -302,6 +303,16 @@ class ReplacePolicy : public Policy {
           if (!(v >= lo_[c] && v <= hi_[c])) reason[p] = 2;
         }
       }
+    }
+    // A sub-step with an admissible set maps the proposal onto it first (in place); the
+    // estimate then judges the admissible result.
+    if (auto* adm = dynamic_cast<Admissible*>(&step)) {
+      std::vector<Vec> before;
+      for (const auto& f : step.writes()) before.push_back(before_.at(f));
+      std::vector<char> ok;
+      adm->make_admissible(state, before, info, ok);
+      for (PetscInt p = 0; p < np && p < static_cast<PetscInt>(ok.size()); ++p)
+        if (!reason[p] && !ok[p]) reason[p] = 5;
     }
     // One estimate per point (Pointwise sub-steps) or one for the whole sub-step.
     const std::vector<double> est = estimate(step, state, info);
@@ -319,7 +330,10 @@ class ReplacePolicy : public Policy {
     for (PetscInt p = 0; p < np; ++p)
       if (reason[p]) {
         rejected.push_back(p);
-        (reason[p] == 1 ? stats.fallback_nan : reason[p] == 2 ? stats.fallback_ood : stats.fallback_estimate)++;
+        (reason[p] == 1   ? stats.fallback_nan
+         : reason[p] == 2 ? stats.fallback_ood
+         : reason[p] == 5 ? stats.fallback_inadmissible
+                          : stats.fallback_estimate)++;
       }
     stats.check_seconds += wall_time() - t0;
     stats.accepted += np - static_cast<PetscInt>(rejected.size());

@@ -17,7 +17,8 @@ ChemistryStep::ChemistryStep(const Grid& grid, CellChemistry& chem, std::string 
       field_(std::move(field)),
       hrr_(heat_release),
       cost_(cost),
-      set_cell_(std::move(set_cell)) {}
+      set_cell_(std::move(set_cell)),
+      projection_(std::make_unique<ElementProjection>(chem.mechanism())) {}
 
 std::string ChemistryStep::cell_name(PetscInt p) const {
   const Box& b = grid_.owned();
@@ -103,6 +104,26 @@ void ChemistryStep::estimate(const State& state, const std::vector<Vec>& before,
     if (set_cell_) set_cell_(p);
     est[p] = chem_.estimate(ia + p * n, pa + p * n, info.dt);
   }
+}
+
+void ChemistryStep::make_admissible(State& state, const std::vector<Vec>& before, const StepInfo&,
+                                    std::vector<char>& ok) {
+  const int n = chem_.size();
+  const PetscInt np = grid_.owned().size();
+  ok.assign(static_cast<size_t>(np), 1);
+  ArrayView prop = state.get(field_).view();
+  const ArrayView in(before.at(0), grid_.owned(), n, true);
+  double* pa = prop.data();
+  const double* ia = const_cast<ArrayView&>(in).data();
+  for (PetscInt p = 0; p < np; ++p) {
+    if (set_cell_) set_cell_(p);
+    ok[p] = simfuse::make_admissible(chem_.reactor(), *projection_, ia + p * n, pa + p * n) ? 1 : 0;
+  }
+}
+
+std::string ChemistryStep::admissible_description() const {
+  return "mass fractions projected onto the non-negative compositions with the step start's element masses "
+         "(weighted least squares, active set), T from the conserved energy (Newton)";
 }
 
 void ChemistryStep::update_heat_release(const State& state) {

@@ -3,18 +3,22 @@
 /// The `react` sub-step of the chemistry solvers: every owned cell of a field with
 /// components [T, Y_1..Y_N] integrated over the step by CellChemistry. Pointwise (a
 /// guarded policy can run it on some cells only) and Checkable (the estimate of
-/// CellChemistry), so a surrogate of the chemistry plugs in unchanged. Keeps the heat
+/// CellChemistry), so a surrogate of the chemistry plugs in unchanged; Admissible (a
+/// proposal is projected onto non-negative, element-conserving compositions with the
+/// energy-conserving temperature). Keeps the heat
 /// release rate diagnostic up to date and the per-rank time for the load balance.
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/Grid.hpp"
 #include "core/SubStep.hpp"
+#include "solvers/chemistry/Admissible.hpp"
 #include "solvers/chemistry/CellChemistry.hpp"
 
 namespace simfuse {
 
-class ChemistryStep final : public SubStep, public Pointwise, public Checkable {
+class ChemistryStep final : public SubStep, public Pointwise, public Checkable, public Admissible {
  public:
   /// `set_cell(p)` prepares the chemistry for owned point p (pressure, density of a
   /// sweep); may be empty. `heat_release` (may be null) receives -sum h_k wdot_k, W/m^3;
@@ -30,6 +34,11 @@ class ChemistryStep final : public SubStep, public Pointwise, public Checkable {
   void estimate(const State& state, const std::vector<Vec>& before, const StepInfo& info,
                 std::vector<double>& estimate) override;
   std::string estimate_description() const override { return chem_.estimate_description(); }
+  /// Element-conserving non-negative projection of Y, then T from the conserved energy
+  /// (Admissible.hpp); a point that cannot be mapped gets ok = 0.
+  void make_admissible(State& state, const std::vector<Vec>& before, const StepInfo& info,
+                       std::vector<char>& ok) override;
+  std::string admissible_description() const override;
 
   /// Recomputes the heat release field from the current state. Collective only in that
   /// every rank calls it.
@@ -52,6 +61,7 @@ class ChemistryStep final : public SubStep, public Pointwise, public Checkable {
   Field* hrr_;
   Field* cost_;
   std::function<void(PetscInt)> set_cell_;
+  std::unique_ptr<ElementProjection> projection_;
   ChemistryStats reduced_;
   double rank_seconds_ = 0, max_rank_seconds_ = 0, mean_rank_seconds_ = 0;
 };

@@ -133,6 +133,28 @@ double Reactor::cp_mass(double T, const double* Y) const {
   return c * kGasConstant;
 }
 
+double Reactor::energy_mass(double T, const double* Y) const {
+  const double h = enthalpy_mass(T, Y);
+  if (mode_ == Mode::constant_pressure) return h;
+  return h - kGasConstant * T / mech_.mean_molar_mass(Y);
+}
+
+double Reactor::temperature_from_energy(double e, const double* Y, double T_guess) const {
+  if (mode_ == Mode::constant_pressure) return temperature_from_enthalpy(e, Y, T_guess);
+  double T = T_guess > 0 && std::isfinite(T_guess) ? T_guess : 1000.0;
+  const double Rm = kGasConstant / mech_.mean_molar_mass(Y);  // cv = cp - R / Wbar
+  for (int it = 0; it < 50; ++it) {
+    const double dT = (energy_mass(T, Y) - e) / (cp_mass(T, Y) - Rm);
+    T -= dT;
+    if (!(T > 0) || !std::isfinite(T)) break;
+    if (std::abs(dT) <= 1e-10 * T) return T;
+  }
+  throw RunFailure(fmt::format("no temperature has the specific internal energy {:g} J/kg (Newton from {:g} K ended "
+                               "at {:g} K)",
+                               e, T_guess, T),
+                   "the state left the range of the thermo polynomials");
+}
+
 double Reactor::temperature_from_enthalpy(double h, const double* Y, double T_guess) const {
   double T = T_guess > 0 && std::isfinite(T_guess) ? T_guess : 1000.0;
   for (int it = 0; it < 50; ++it) {

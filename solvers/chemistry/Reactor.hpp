@@ -51,6 +51,12 @@ class Reactor {
   /// The temperature at which the mixture Y has specific enthalpy h (Newton on h(T),
   /// from T_guess); throws RunFailure if it does not converge to 1e-10 relative.
   double temperature_from_enthalpy(double h, const double* Y, double T_guess) const;
+  /// The conserved specific energy of an adiabatic reactor of this mode: h (constant
+  /// pressure) or u = h - R T sum Y_k/W_k (constant volume), J/kg.
+  double energy_mass(double T, const double* Y) const;
+  /// The temperature with energy_mass(T, Y) = e (Newton from T_guess); throws RunFailure
+  /// if it does not converge to 1e-10 relative.
+  double temperature_from_energy(double e, const double* Y, double T_guess) const;
   /// Mole fraction of species k at state y.
   double mole_fraction(const double* y, int k) const;
   /// d[X_k]/dt (mol/m^3/s) of the molar concentration of species k, given dy/dt = f at y

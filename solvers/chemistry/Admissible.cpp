@@ -1,0 +1,238 @@
+#include "solvers/chemistry/Admissible.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/Error.hpp"
+
+namespace simfuse {
+
+ElementProjection::ElementProjection(const Mechanism& mech, double floor)
+    : n_(mech.n_species()), m_(static_cast<int>(mech.elements().size())), floor_(floor) {
+  A_.assign(static_cast<size_t>(m_) * n_, 0.0);
+  for (int e = 0; e < m_; ++e)
+    for (int k = 0; k < n_; ++k) {
+      const auto& s = mech.species()[k];
+      auto it = s.composition.find(mech.elements()[e]);
+      if (it != s.composition.end()) A_[static_cast<size_t>(e) * n_ + k] = it->second / s.molar_mass;
+    }
+}
+
+namespace {
+
+// Solves the small dense system M x = r (m x m, row-major) by Gaussian elimination with
+// partial pivoting; rows whose pivot is below `tiny` relative are dependent and dropped
+// (their x is 0). Returns false if a dropped row is inconsistent.
+bool solve_small(std::vector<double> M, std::vector<double> r, int m, std::vector<double>& x) {
+  // Symmetric diagonal scaling first: an element held only by trace species has a row
+  // 1e-20 the size of one held by N2, and must not be mistaken for a dependent row.
+  std::vector<double> d(static_cast<size_t>(m), 1.0);
+  for (int i = 0; i < m; ++i) {
+    const double mii = M[static_cast<size_t>(i) * m + i];
+    if (mii > 0) d[i] = 1 / std::sqrt(mii);
+  }
+  for (int i = 0; i < m; ++i) {
+    r[i] *= d[i];
+    for (int j = 0; j < m; ++j) M[static_cast<size_t>(i) * m + j] *= d[i] * d[j];
+  }
+  std::vector<int> col_of_row(static_cast<size_t>(m), -1);
+  double scale = 0;
+  for (double v : M) scale = std::max(scale, std::abs(v));
+  const double tiny = 1e-13 * scale;
+  std::vector<char> used(static_cast<size_t>(m), 0);
+  int rank = 0;
+  std::vector<int> pivot_rows;
+  for (int c = 0; c < m; ++c) {
+    int p = -1;
+    double best = tiny;
+    for (int i = 0; i < m; ++i)
+      if (!used[i] && std::abs(M[static_cast<size_t>(i) * m + c]) > best) {
+        best = std::abs(M[static_cast<size_t>(i) * m + c]);
+        p = i;
+      }
+    if (p < 0) continue;  // no pivot in this column: x_c = 0
+    used[p] = 1;
+    col_of_row[p] = c;
+    pivot_rows.push_back(p);
+    ++rank;
+    for (int i = 0; i < m; ++i) {
+      if (i == p) continue;
+      const double f = M[static_cast<size_t>(i) * m + c] / M[static_cast<size_t>(p) * m + c];
+      if (f == 0) continue;
+      for (int j = 0; j < m; ++j) M[static_cast<size_t>(i) * m + j] -= f * M[static_cast<size_t>(p) * m + j];
+      r[i] -= f * r[p];
+    }
+  }
+  x.assign(static_cast<size_t>(m), 0.0);
+  double rscale = 0;
+  for (double v : r) rscale = std::max(rscale, std::abs(v));
+  for (int i = 0; i < m; ++i) {
+    if (col_of_row[i] < 0) {
+      if (std::abs(r[i]) > 1e-10 * std::max(rscale, 1e-300)) return false;  // inconsistent
+      continue;
+    }
+    x[col_of_row[i]] = r[i] / M[static_cast<size_t>(i) * m + col_of_row[i]];
+  }
+  for (int i = 0; i < m; ++i) x[i] *= d[i];
+  return true;
+}
+
+}  // namespace
+
+ElementProjection::Result ElementProjection::project(const double* Y0, const double* Yhat, double* Y) const {
+  Result res;
+  const size_t n = static_cast<size_t>(n_), m = static_cast<size_t>(m_);
+  std::vector<double> b(m, 0.0), bhat(m, 0.0);
+  double bsum = 0;
+  for (size_t e = 0; e < m; ++e) {
+    for (size_t k = 0; k < n; ++k) {
+      b[e] += A_[e * n + k] * Y0[k];
+      bhat[e] += A_[e * n + k] * Yhat[k];
+    }
+    bsum += b[e];
+  }
+  for (size_t e = 0; e < m; ++e) res.defect_before = std::max(res.defect_before, std::abs(bhat[e] - b[e]) / bsum);
+  std::vector<double> yh(Yhat, Yhat + n), w(n);
+  for (size_t k = 0; k < n; ++k) {
+    if (!std::isfinite(yh[k])) return res;
+    w[k] = 1.0 / ((std::abs(yh[k]) + floor_) * (std::abs(yh[k]) + floor_));
+  }
+  // A species holding an element that the reference does not have must be 0; that
+  // element's row then constrains nothing else.
+  std::vector<char> fixed(n, 0), row_on(m, 1);
+  for (size_t e = 0; e < m; ++e)
+    if (b[e] <= 0) {
+      row_on[e] = 0;
+      for (size_t k = 0; k < n; ++k)
+        if (A_[e * n + k] > 0) fixed[k] = 1;
+    }
+  std::vector<double> y(n), lambda(m), M(m * m), r(m), at_l(n);
+  const int max_changes = 4 * n_ + 10;
+  for (int it = 0; it <= max_changes; ++it) {
+    // Equality-constrained step on the free set: y = yh + W^-1 A^T lambda,
+    // (A W^-1 A^T) lambda = b - A yh (free species only; rows switched off give 0).
+    std::fill(M.begin(), M.end(), 0.0);
+    for (size_t e = 0; e < m; ++e) {
+      r[e] = row_on[e] ? b[e] : 0.0;
+      if (!row_on[e]) {
+        M[e * m + e] = 1.0;
+        continue;
+      }
+      for (size_t k = 0; k < n; ++k)
+        if (!fixed[k]) r[e] -= A_[e * n + k] * yh[k];
+      for (size_t f = 0; f < m; ++f) {
+        if (!row_on[f]) continue;
+        double s = 0;
+        for (size_t k = 0; k < n; ++k)
+          if (!fixed[k]) s += A_[e * n + k] * A_[f * n + k] / w[k];
+        M[e * m + f] = s;
+      }
+    }
+    if (!solve_small(M, r, m_, lambda)) return res;
+    auto update_y = [&] {
+      for (size_t k = 0; k < n; ++k) {
+        double s = 0;
+        for (size_t e = 0; e < m; ++e) s += A_[e * n + k] * lambda[e];
+        at_l[k] = s;
+        y[k] = fixed[k] ? 0.0 : yh[k] + s / w[k];
+      }
+    };
+    update_y();
+    // Iterative refinement: the residual of the constraints, computed from y itself,
+    // removes the cancellation in b - A yh (1e-12 -> round-off) in a step or two.
+    std::vector<double> dl(m);
+    for (int refine = 0; refine < 3; ++refine) {
+      for (size_t e = 0; e < m; ++e) {
+        double s = row_on[e] ? b[e] : 0.0;
+        if (row_on[e])
+          for (size_t k = 0; k < n; ++k) s -= A_[e * n + k] * y[k];
+        r[e] = s;
+      }
+      if (!solve_small(M, r, m_, dl)) break;
+      for (size_t e = 0; e < m; ++e) lambda[e] += dl[e];
+      update_y();
+    }
+    // The most negative free species becomes fixed at 0 ...
+    int worst = -1;
+    double most = 0;
+    for (size_t k = 0; k < n; ++k)
+      if (!fixed[k] && y[k] < most) {
+        most = y[k];
+        worst = static_cast<int>(k);
+      }
+    if (worst >= 0) {
+      fixed[worst] = 1;
+      ++res.iterations;
+      continue;
+    }
+    // ... and a fixed species whose bound multiplier is negative is released.
+    // KKT: w_k (y_k - yh_k) - (A^T lambda)_k - mu_k = 0 with y_k = 0: mu_k = -w_k yh_k - (A^T lambda)_k.
+    int release = -1;
+    double most_mu = 0;
+    for (size_t k = 0; k < n; ++k) {
+      if (!fixed[k]) continue;
+      bool forced = false;  // fixed because of an absent element: never released
+      for (size_t e = 0; e < m && !forced; ++e) forced = !row_on[e] && A_[e * n + k] > 0;
+      if (forced) continue;
+      const double mu = (-w[k] * yh[k] - at_l[k]) / w[k];  // scaled to mass-fraction units
+      if (mu < most_mu - 1e-14) {
+        most_mu = mu;
+        release = static_cast<int>(k);
+      }
+    }
+    if (release >= 0) {
+      fixed[release] = 0;
+      ++res.iterations;
+      continue;
+    }
+    // Optimal: verify the constraints.
+    for (size_t e = 0; e < m; ++e) {
+      double s = 0;
+      for (size_t k = 0; k < n; ++k) s += A_[e * n + k] * y[k];
+      res.defect_after = std::max(res.defect_after, std::abs(s - b[e]) / bsum);
+    }
+    // Round-off: the constraint sums have ~N terms of up to tens of mol/kg, and the weights
+    // span 20+ decades; 1e-11 of the total element moles is well above it and far below
+    // anything a model gets right (the element defect of a surrogate is 1e-4..1e-2).
+    if (res.defect_after > 1e-11) return res;
+    std::copy(y.begin(), y.end(), Y);
+    res.ok = true;
+    return res;
+  }
+  return res;  // cycling: give up (the cell falls back)
+}
+
+bool make_admissible(const Reactor& reactor, const ElementProjection& projection, const double* before,
+                     double* proposed, std::string* why, ElementProjection::Result* result) {
+  const Mechanism& mech = reactor.mechanism();
+  auto fail = [&](std::string w) {
+    if (why) *why = std::move(w);
+    return false;
+  };
+  if (!(before[0] > 0) || !std::isfinite(before[0])) return fail("the state before the step has no valid temperature");
+  const auto r = projection.project(before + 1, proposed + 1, proposed + 1);
+  if (result) *result = r;
+  if (!r.ok)
+    return fail(
+        fmt::format("no non-negative composition with the element masses of the step's start "
+                    "(defect before projection {:.3g})",
+                    r.defect_before));
+  const double e0 = reactor.energy_mass(before[0], before + 1);
+  double T = 0;
+  try {
+    const double guess = proposed[0] > 0 && std::isfinite(proposed[0]) ? proposed[0] : before[0];
+    T = reactor.temperature_from_energy(e0, proposed + 1, guess);
+  } catch (const RunFailure&) {
+    return fail("no temperature conserves the energy for the projected composition");
+  }
+  for (const auto& s : mech.species())
+    if (T < s.thermo.t_min || T > s.thermo.t_max)
+      return fail(fmt::format("the energy-conserving temperature {:g} K is outside [{:g}, {:g}] K of {}'s thermo data",
+                              T, s.thermo.t_min, s.thermo.t_max, s.name));
+  proposed[0] = T;
+  return true;
+}
+
+}  // namespace simfuse
