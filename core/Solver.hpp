@@ -53,6 +53,12 @@ class Solver {
   /// Measured quantities for summary.json "metrics" (e.g. kinetic energy). Collective.
   virtual std::map<std::string, double> metrics() { return {}; }
 
+  /// Facts a model trained on this solver's sub-steps depends on beyond its fields and dt
+  /// (e.g. the mechanism's content hash and the reactor type). Capture and generate record
+  /// them in datasets, train copies them into the model card (`context:`), and a card whose
+  /// context differs from the case's is refused at set-up naming both.
+  virtual std::map<std::string, std::string> model_context() const { return {}; }
+
   /// Called after every completed step at its end time t, whichever policies ran the
   /// sub-steps (e.g. to record when a quantity crossed a threshold). Collective.
   virtual void end_of_step(double t) {}

@@ -116,6 +116,7 @@ struct PolicyContext {
   SubStep& step;          ///< the sub-step it will drive
   std::string case_file;  ///< the case file: relative paths in params are relative to it (resolve_path)
   MPI_Comm comm = MPI_COMM_WORLD;
+  std::map<std::string, std::string> model_context;  ///< the solver's (Solver::model_context)
 };
 using PolicyRegistry = Registry<Policy, const PolicyContext&>;
 /// Policies by name (family "policy"); `classical` is always there.

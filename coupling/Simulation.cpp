@@ -194,7 +194,7 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
         cs.validate_or_throw(doc, params_.is_set("coupling") ? params_.node("coupling") : YAML::Node(), "coupling");
     for (const auto& name : coupler_->substeps()) {
       if (!cp.is_set(name)) continue;
-      const PolicyContext pctx{cp.sub(name), coupler_->substep(name), case_file_, comm};
+      const PolicyContext pctx{cp.sub(name), coupler_->substep(name), case_file_, comm, solver_->model_context()};
       coupler_->set_policy(name, policy_registry().create(cp.type_of(name), pctx), dt_);
     }
   }

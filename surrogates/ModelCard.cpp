@@ -59,6 +59,7 @@ const Schema& ModelCard::schema() {
     s.add("inputs", ParamType::Any, "list of {field, components} or {scalar}").required();
     s.add("outputs", ParamType::Any, "list of {field, components}").required();
     s.add_map("conditions", "sub-step settings the model was trained for, e.g. {dt: 0.02}");
+    s.add_map("context", "facts of the solver the data came from, e.g. {mechanism_hash: fnv1a64:..., reactor: ...}");
     s.add_string("predicts", "increment (output = input + model) or state")
         .def("state")
         .choices({"increment", "state"});
@@ -132,6 +133,8 @@ ModelCard ModelCard::load(const std::string& path) {
   if (p.is_set("architecture")) c.architecture = YAML::Clone(p.node("architecture"));
   if (p.is_set("conditions"))
     for (const auto& kv : p.node("conditions")) c.conditions[kv.first.as<std::string>()] = kv.second.as<double>();
+  if (p.is_set("context"))
+    for (const auto& kv : p.node("context")) c.context[kv.first.as<std::string>()] = kv.second.as<std::string>();
   if (p.is_set("provenance")) c.provenance = YAML::Clone(p.node("provenance"));
   const Params& n = p.sub("normalisation");
   c.in_mean = n.get<std::vector<double>>("input_mean");
@@ -223,6 +226,11 @@ void ModelCard::save(const std::string& out_path) const {
   }
   e << YAML::Key << "outputs" << YAML::Value;
   chans(outputs);
+  if (!context.empty()) {
+    e << YAML::Key << "context" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    for (const auto& [k, v] : context) e << YAML::Key << k << YAML::Value << v;
+    e << YAML::EndMap;
+  }
   e << YAML::Key << "predicts" << YAML::Value << (increment ? "increment" : "state");
   e << YAML::Key << "normalisation" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "input_mean" << YAML::Value;

@@ -53,6 +53,9 @@ struct ModelCard {
   std::string substep;
   std::vector<CardChannel> inputs, outputs;
   std::map<std::string, double> conditions;
+  /// Facts of the solver the training data came from (Solver::model_context: e.g.
+  /// mechanism_hash, reactor); a case whose solver differs is refused.
+  std::map<std::string, std::string> context;
   bool increment = false;
   std::vector<double> in_mean, in_std, out_mean, out_std;
   std::vector<std::string> transform;  ///< per input channel: none | log10

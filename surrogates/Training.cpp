@@ -127,9 +127,36 @@ TrainingData load_data(const Params& p, const ConfigDocument& doc, const YAML::N
   const std::string arch_type = mp.type_of("architecture");
   TrainingData d;
   std::vector<Dataset> parts;
-  for (const auto& f : p.get<std::vector<std::string>>("dataset"))
-    parts.push_back(Dataset::load(resolve_path(f, doc.origin())));
+  std::vector<std::string> files;
+  for (const auto& f : p.get<std::vector<std::string>>("dataset")) {
+    files.push_back(resolve_path(f, doc.origin()));
+    parts.push_back(Dataset::load(files.back()));
+  }
+  // The solver facts (Dataset manifest `context`) must agree between the datasets: data
+  // from another mechanism or reactor type does not belong in the same model.
+  std::map<std::string, std::pair<std::string, size_t>> context;  // key -> (value, first file)
+  std::map<std::string, size_t> seen;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const YAML::Node c = parts[i].manifest["context"];
+    if (!c || !c.IsMap()) continue;
+    for (const auto& kv : c) {
+      const std::string key = kv.first.as<std::string>(), value = kv.second.as<std::string>();
+      auto it = context.find(key);
+      if (it == context.end()) {
+        context[key] = {value, i};
+      } else if (it->second.first != value) {
+        p.fail("dataset",
+               fmt::format("the datasets come from different solvers: {} = {} in {}, {} = {} in {}", key,
+                           it->second.first, files[it->second.second], key, value, files[i]),
+               "train one model per mechanism and reactor type");
+      }
+      ++seen[key];
+    }
+  }
   d.data = parts.size() == 1 ? parts[0] : Dataset::concat(parts);
+  if (parts.size() > 1)
+    for (const auto& [key, vf] : context)
+      if (seen[key] == parts.size()) d.data.manifest["context"][key] = vf.first;
   const Dataset& data = d.data;
   d.stencil = data.kind == "stencil";
   if (d.stencil != (arch_type == "cnn"))
@@ -417,6 +444,9 @@ ModelCard make_card(const Params& p, const ConfigDocument& doc, const TrainingDa
     const torch::Tensor dts = std::get<0>(at::_unique(d.data.dt));
     if (dts.size(0) == 1) card.conditions["dt"] = dts[0].item<double>();
   }
+  const YAML::Node ctx = d.data.manifest["context"];
+  if (ctx && ctx.IsMap())
+    for (const auto& kv : ctx) card.context[kv.first.as<std::string>()] = kv.second.as<std::string>();
   card.increment = d.increment;
   auto tovec = [](const torch::Tensor& t) {
     std::vector<double> v(t.numel());

@@ -47,7 +47,8 @@ void declare_guard_keys(Schema& s) {
 // The card bound to a case: which fields the model reads and writes, and how.
 class Binding {
  public:
-  Binding(const Params& params, const std::string& case_file) : params_(params) {
+  Binding(const Params& params, const std::string& case_file, std::map<std::string, std::string> context = {})
+      : params_(params), context_(std::move(context)) {
     SurrogateOptions so;
     so.threads = params.get<int>("threads");
     so.chunk_points = params.get<int>("chunk_points");
@@ -115,6 +116,18 @@ class Binding {
     if (out.components != state.get(out.field).components())
       params_.fail("model", fmt::format("{} writes components [{}] of '{}'; it must write all of them in order: [{}]",
                                         who, join(out.components), out.field, join(state.get(out.field).components())));
+    for (const auto& [key, value] : c.context) {
+      auto it = context_.find(key);
+      if (it == context_.end())
+        params_.fail("model",
+                     fmt::format("{} was trained with {} = {}; this case's solver has no {}", who, key, value, key),
+                     "use a model trained on this solver");
+      if (it->second != value)
+        params_.fail(
+            "model",
+            fmt::format("{} was trained with {} = {}; this case has {} = {}", who, key, value, key, it->second),
+            "use a model trained for this case's " + key + ", or train one (simfuse generate + train)");
+    }
     for (const auto& [key, value] : c.conditions) {
       if (key != "dt") continue;
       if (std::abs(value - dt) > 1e-9 * std::max(std::abs(value), std::abs(dt)))
@@ -199,6 +212,7 @@ class Binding {
 
  private:
   Params params_;
+  std::map<std::string, std::string> context_;  // the solver's model context
   std::string model_path_;
   std::unique_ptr<Surrogate> model_;
   std::string out_field_;
@@ -210,7 +224,10 @@ class Binding {
 class ReplacePolicy : public Policy {
  public:
   ReplacePolicy(const PolicyContext& ctx, std::string name, bool guarded)
-      : name_(std::move(name)), binding_(ctx.params, ctx.case_file), guarded_(guarded), comm_(ctx.comm) {
+      : name_(std::move(name)),
+        binding_(ctx.params, ctx.case_file, ctx.model_context),
+        guarded_(guarded),
+        comm_(ctx.comm) {
     if (guarded_) {
       tol_ = ctx.params.get<double>("tol");
       margin_ = ctx.params.get<double>("ood_margin");
@@ -438,7 +455,7 @@ class ReplacePolicy : public Policy {
 
 class WarmStartPolicy final : public Policy {
  public:
-  explicit WarmStartPolicy(const PolicyContext& ctx) : binding_(ctx.params, ctx.case_file) {}
+  explicit WarmStartPolicy(const PolicyContext& ctx) : binding_(ctx.params, ctx.case_file, ctx.model_context) {}
   const std::string& name() const override { return name_; }
   void attach(SubStep& step, State& state, double dt) override {
     iterative_ = dynamic_cast<Iterative*>(&step);

@@ -269,6 +269,7 @@ std::vector<std::shared_ptr<Capture>> Capture::attach_all(Simulation& sim, bool 
           samples = ds.size();
           if (samples > 0) {
             ds.manifest["provenance"]["case"] = s->case_file();
+            for (const auto& [k, v] : s->solver().model_context()) ds.manifest["context"][k] = v;
             ds.manifest["provenance"]["tool"] = std::string("simfuse ") + SIMFUSE_VERSION + " run (capture)";
             ds.save(stem);
           }

@@ -199,6 +199,7 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
           Dataset ds = c->gather(m);
           if (sub_rank == 0 && ds.size() > 0) {
             ds.manifest["member"] = m;
+            for (const auto& [k, v] : sim.solver().model_context()) ds.manifest["context"][k] = v;
             ds.save(member_stem(m, c->spec().substep));
           }
           if (sub_rank == 0) my_samples += ds.size();
@@ -270,8 +271,24 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
         spdlog::warn("no member produced samples of '{}'", substep);
         continue;
       }
+      // The solver facts every member shares (a fact that varies between members, such as a
+      // sampled pressure, is not a fact of the dataset). Read before the merged manifest is
+      // set: YAML nodes are shared handles, and concat's result shares the first part's.
+      std::map<std::string, std::string> shared_context;
+      const YAML::Node first = parts.front().manifest["context"];
+      if (first && first.IsMap())
+        for (const auto& kv : first) {
+          const std::string key = kv.first.as<std::string>(), value = kv.second.as<std::string>();
+          bool shared = true;
+          for (const auto& part : parts) {
+            const YAML::Node c = part.manifest["context"];
+            shared = shared && c && c.IsMap() && c[key] && c[key].as<std::string>() == value;
+          }
+          if (shared) shared_context[key] = value;
+        }
       Dataset all = Dataset::concat(parts);
-      all.manifest = YAML::Clone(man);
+      all.manifest.reset(YAML::Clone(man));
+      for (const auto& [key, value] : shared_context) all.manifest["context"][key] = value;
       const std::string stem = (out_dir / substep).string();
       all.save(stem);
       res.datasets.push_back(stem + ".pt");

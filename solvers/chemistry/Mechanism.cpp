@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -231,6 +232,17 @@ Mechanism Mechanism::load(const std::string& file, const std::string& phase_name
   Mechanism m;
   m.file_ = file;
   m.phase_ = ph["name"].Scalar();
+  {
+    // FNV-1a 64 of the file's bytes: which mechanism a trained model belongs to.
+    std::ifstream in(file, std::ios::binary);
+    std::uint64_t h = 1469598103934665603ull;
+    char c = 0;
+    while (in.get(c)) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ull;
+    }
+    m.hash_ = fmt::format("fnv1a64:{:016x}", h);
+  }
   const std::string thermo = ph["thermo"] ? ph["thermo"].Scalar() : "";
   if (thermo != "ideal-gas")
     rd.fail(ph["thermo"] ? ph["thermo"] : ph, "phases." + m.phase_ + ".thermo",

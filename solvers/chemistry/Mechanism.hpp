@@ -78,6 +78,9 @@ class Mechanism {
 
   const std::string& file() const { return file_; }
   const std::string& phase() const { return phase_; }
+  /// "fnv1a64:<16 hex digits>" of the file's bytes (identifies the mechanism a model was
+  /// trained on, whatever the file is called).
+  const std::string& hash() const { return hash_; }
   const std::vector<std::string>& elements() const { return elements_; }
   const std::vector<Species>& species() const { return species_; }
   const std::vector<Reaction>& reactions() const { return reactions_; }
@@ -110,7 +113,7 @@ class Mechanism {
   double mean_molar_mass(const double* Y) const;
 
  private:
-  std::string file_, phase_;
+  std::string file_, phase_, hash_;
   std::vector<std::string> elements_;
   std::vector<Species> species_;
   std::vector<Reaction> reactions_;

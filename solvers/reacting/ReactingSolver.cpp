@@ -163,6 +163,14 @@ nlohmann::ordered_json ReactingSolver::describe() const {
   return d;
 }
 
+std::map<std::string, std::string> ReactingSolver::model_context() const {
+  // The content hash identifies the mechanism (a renamed copy is the same mechanism); the
+  // species and their order are checked through the field's components.
+  return {{"mechanism_hash", mech_->hash()},
+          {"reactor", "constant_pressure"},
+          {"pressure", fmt::format("{:g} Pa", pressure_)}};
+}
+
 std::map<std::string, double> ReactingSolver::metrics() {
   // Integrals (trapezoidal weights) of h and of each element's mass fraction: what the
   // scheme conserves with zero-flux walls (per unit density).

@@ -214,6 +214,13 @@ void ReactorSweep::end_of_step(double t) {
   prev_t_ = t;
 }
 
+std::map<std::string, std::string> ReactorSweep::model_context() const {
+  // The content hash identifies the mechanism (a renamed copy is the same mechanism); the
+  // species and their order are checked through the field's components.
+  return {{"mechanism_hash", mech_->hash()},
+          {"reactor", mode_ == Reactor::Mode::constant_pressure ? "constant_pressure" : "constant_volume"}};
+}
+
 nlohmann::ordered_json ReactorSweep::describe() const {
   return {{"mechanism",
            {{"file", mech_->file()},

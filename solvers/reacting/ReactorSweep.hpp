@@ -33,6 +33,8 @@ class ReactorSweep final : public Solver {
   void end_of_step(double t) override;
   bool steady() const override { return ignition_mode_ && ignited_run_; }
   std::vector<std::string> write_results(const std::string& dir) override;
+  /// mechanism_hash, reactor (the pressure varies between reactors).
+  std::map<std::string, std::string> model_context() const override;
 
   /// Ignition delay of each owned reactor (negative: none within the run).
   const std::vector<double>& ignition_delays() const { return delay_; }
