@@ -85,7 +85,8 @@ class CellChemistry {
   /// Advances y by dt; false if the cell was below the cut-off temperature (unchanged).
   /// Throws RunFailure (the integrator's flag and the state) if the integration fails.
   bool advance(double* y, double dt);
-  /// Deviation of `proposed` from a loose error-controlled Rodas3 integration from
+  /// Deviation of `proposed` from a loose error-controlled integration (CVODE when it is the
+  /// integrator, else Rodas3) from
   /// `before` (check.reference_rtol, absolute tolerances 1/1000 of the floors (its error
   /// accumulates over its steps and must stay well below the floors)): the maximum
   /// over components of |proposed - ref| / (floor_c + rtol |ref|), T with its own floor
@@ -117,7 +118,8 @@ class CellChemistry {
   std::unique_ptr<CvodeIntegrator> cvode_;
   std::unique_ptr<Kinetics> kinetics_;
   double cutoff_ = 0;
-  RosenbrockOptions ref_;  // the estimate's reference integration
+  RosenbrockOptions ref_;  // the estimate's reference integration (Rodas3; its rtol and atols also CVODE's)
+  std::unique_ptr<CvodeIntegrator> ref_cvode_;
   RosenbrockStats check_stats_;
   double check_rtol_ = 0.02;
   std::vector<double> floors_;
