@@ -140,35 +140,27 @@ double Reactor::energy_mass(double T, const double* Y) const {
 }
 
 double Reactor::temperature_from_energy(double e, const double* Y, double T_guess) const {
-  if (mode_ == Mode::constant_pressure) return temperature_from_enthalpy(e, Y, T_guess);
-  double T = T_guess > 0 && std::isfinite(T_guess) ? T_guess : 1000.0;
-  const double Rm = kGasConstant / mech_.mean_molar_mass(Y);  // cv = cp - R / Wbar
-  for (int it = 0; it < 50; ++it) {
-    const double dT = (energy_mass(T, Y) - e) / (cp_mass(T, Y) - Rm);
-    T -= dT;
-    if (!(T > 0) || !std::isfinite(T)) break;
-    if (std::abs(dT) <= 1e-10 * T) return T;
-  }
-  throw RunFailure(fmt::format("no temperature has the specific internal energy {:g} J/kg (Newton from {:g} K ended "
-                               "at {:g} K)",
-                               e, T_guess, T),
-                   "the state left the range of the thermo polynomials");
+  return newton_temperature(e, Y, T_guess, mode_ == Mode::constant_volume);
 }
 
 double Reactor::temperature_from_enthalpy(double h, const double* Y, double T_guess) const {
+  return newton_temperature(h, Y, T_guess, false);
+}
+
+double Reactor::newton_temperature(double e, const double* Y, double T_guess, bool internal) const {
+  // e(T) = h(T) - Rm T with Rm = R / Wbar for u, 0 for h; de/dT = cp - Rm.
+  const double Rm = internal ? kGasConstant / mech_.mean_molar_mass(Y) : 0.0;
   double T = T_guess > 0 && std::isfinite(T_guess) ? T_guess : 1000.0;
   for (int it = 0; it < 50; ++it) {
-    const double r = enthalpy_mass(T, Y) - h;
-    const double dT = r / cp_mass(T, Y);
+    const double dT = (enthalpy_mass(T, Y) - Rm * T - e) / (cp_mass(T, Y) - Rm);
     T -= dT;
     if (!(T > 0) || !std::isfinite(T)) break;
     if (std::abs(dT) <= 1e-10 * T) return T;
   }
-  throw RunFailure(
-      fmt::format("no temperature has the specific enthalpy {:g} J/kg (Newton from {:g} K ended at {:g} K)", h, T_guess,
-                  T),
-      "the state left the range of the thermo polynomials: check the initial temperature and the "
-      "time step");
+  throw RunFailure(fmt::format("no temperature has the specific {} {:g} J/kg (Newton from {:g} K ended at {:g} K)",
+                               internal ? "internal energy" : "enthalpy", e, T_guess, T),
+                   "the state left the range of the thermo polynomials: check the initial temperature and the "
+                   "time step");
 }
 
 double Reactor::mole_fraction(const double* y, int k) const {

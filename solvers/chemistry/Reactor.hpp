@@ -25,6 +25,10 @@ class Reactor {
   const Mechanism& mechanism() const { return mech_; }
   Mode mode() const { return mode_; }
   int size() const { return mech_.n_species() + 1; }
+  /// "constant_pressure" or "constant_volume" (the case key's values).
+  static const char* mode_name(Mode m) {
+    return m == Mode::constant_pressure ? "constant_pressure" : "constant_volume";
+  }
   double pressure() const { return p_; }
 
   /// Constant volume: fixes the density from state y (at this->pressure()).
@@ -65,6 +69,8 @@ class Reactor {
 
  private:
   void concentrations(const double* y, double rho) const;
+  // Newton on h(T) (internal = false) or u(T) = h(T) - R T / Wbar (true) = e.
+  double newton_temperature(double e, const double* Y, double T_guess, bool internal) const;
 
   const Mechanism& mech_;
   Mode mode_;
