@@ -168,4 +168,32 @@ Dataset Dataset::concat(const std::vector<Dataset>& parts) {
   return out;
 }
 
+std::map<std::string, std::string> Dataset::common_context(const std::vector<Dataset>& parts,
+                                                           std::optional<ContextConflict>* conflict) {
+  // Read through const nodes: a non-const yaml-cpp lookup would insert the key.
+  std::map<std::string, std::pair<std::string, size_t>> first;  // key -> (value, part)
+  std::map<std::string, size_t> seen;
+  std::map<std::string, bool> differs;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const YAML::Node& man = parts[i].manifest;
+    const YAML::Node c = man.IsMap() ? man["context"] : YAML::Node();
+    if (!c || !c.IsMap()) continue;
+    for (const auto& kv : c) {
+      const std::string key = kv.first.as<std::string>(), value = kv.second.as<std::string>();
+      auto it = first.find(key);
+      if (it == first.end()) {
+        first[key] = {value, i};
+      } else if (it->second.first != value && !differs[key]) {
+        differs[key] = true;
+        if (conflict && !*conflict) *conflict = ContextConflict{key, it->second.first, value, it->second.second, i};
+      }
+      ++seen[key];
+    }
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& [key, vf] : first)
+    if (seen[key] == parts.size() && !differs[key]) out[key] = vf.first;
+  return out;
+}
+
 }  // namespace simfuse

@@ -11,6 +11,8 @@
 #include <ATen/core/Tensor.h>
 #include <yaml-cpp/yaml.h>
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,17 @@ struct Dataset {
   static Dataset load(const std::string& path);
   /// Concatenates datasets of the same kind and names (UserError otherwise).
   static Dataset concat(const std::vector<Dataset>& parts);
+
+  /// Two parts that record a solver fact with different values.
+  struct ContextConflict {
+    std::string key, first_value, other_value;
+    size_t first = 0, other = 0;  ///< indices into the parts
+  };
+  /// The solver facts (manifest `context`: Solver::model_context) that every part records
+  /// with the same value. The first key recorded with different values is described in
+  /// `conflict`, if given (and left out of the result, as are keys some parts lack).
+  static std::map<std::string, std::string> common_context(const std::vector<Dataset>& parts,
+                                                           std::optional<ContextConflict>* conflict = nullptr);
 };
 
 }  // namespace simfuse

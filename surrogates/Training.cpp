@@ -134,29 +134,17 @@ TrainingData load_data(const Params& p, const ConfigDocument& doc, const YAML::N
   }
   // The solver facts (Dataset manifest `context`) must agree between the datasets: data
   // from another mechanism or reactor type does not belong in the same model.
-  std::map<std::string, std::pair<std::string, size_t>> context;  // key -> (value, first file)
-  std::map<std::string, size_t> seen;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    const YAML::Node c = parts[i].manifest["context"];
-    if (!c || !c.IsMap()) continue;
-    for (const auto& kv : c) {
-      const std::string key = kv.first.as<std::string>(), value = kv.second.as<std::string>();
-      auto it = context.find(key);
-      if (it == context.end()) {
-        context[key] = {value, i};
-      } else if (it->second.first != value) {
-        p.fail("dataset",
-               fmt::format("the datasets come from different solvers: {} = {} in {}, {} = {} in {}", key,
-                           it->second.first, files[it->second.second], key, value, files[i]),
-               "train one model per mechanism and reactor type");
-      }
-      ++seen[key];
-    }
-  }
+  std::optional<Dataset::ContextConflict> conflict;
+  const auto context = Dataset::common_context(parts, &conflict);
+  if (conflict)
+    p.fail("dataset",
+           fmt::format("the datasets come from different solvers: {} = {} in {}, {} = {} in {}", conflict->key,
+                       conflict->first_value, files[conflict->first], conflict->key, conflict->other_value,
+                       files[conflict->other]),
+           "train one model per mechanism and reactor type");
   d.data = parts.size() == 1 ? parts[0] : Dataset::concat(parts);
   if (parts.size() > 1)
-    for (const auto& [key, vf] : context)
-      if (seen[key] == parts.size()) d.data.manifest["context"][key] = vf.first;
+    for (const auto& [key, value] : context) d.data.manifest["context"][key] = value;
   const Dataset& data = d.data;
   d.stencil = data.kind == "stencil";
   if (d.stencil != (arch_type == "cnn"))

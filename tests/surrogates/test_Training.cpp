@@ -138,4 +138,38 @@ TEST_CASE("Bad training specs are refused with the key and a fix", "[torch][trai
              Catch::Contains("1 entries for 2 input channels"));
   CHECK_THAT(error("dataset: data.pt\noutput: m\nmodel: {name: m, architecture: mlp, inputs: [c.w]}\n"),
              Catch::Contains("no input channel 'c.w'"));
+  // Datasets recorded from different solvers (another mechanism) do not train one model.
+  if (test::world_rank() == 0)
+    for (const char* tag : {"a", "b"}) {
+      Dataset d = Dataset::load(dir + "/data.pt");
+      d.manifest.reset(YAML::Node(YAML::NodeType::Map));
+      d.manifest["context"]["mechanism_hash"] = std::string("fnv1a64:") + tag;
+      d.manifest["context"]["reactor"] = "constant_pressure";
+      d.save(dir + "/data_" + tag);
+    }
+  MPI_Barrier(PETSC_COMM_WORLD);
+  CHECK_THAT(error("dataset: [data_a.pt, data_b.pt]\noutput: m\n" + ok_model),
+             Catch::Contains("the datasets come from different solvers: mechanism_hash = fnv1a64:a in") &&
+                 Catch::Contains("mechanism_hash = fnv1a64:b in") && Catch::Contains("data_b.pt"));
+}
+
+TEST_CASE("The solver facts datasets share are the ones every part records with the same value", "[torch][train]") {
+  auto part = [](std::map<std::string, std::string> c) {
+    Dataset d;
+    d.manifest = YAML::Node(YAML::NodeType::Map);
+    for (const auto& [k, v] : c) d.manifest["context"][k] = v;
+    return d;
+  };
+  std::optional<Dataset::ContextConflict> conflict;
+  const auto shared = Dataset::common_context(
+      {part({{"mechanism_hash", "h"}, {"reactor", "constant_pressure"}, {"pressure", "1e5 Pa"}}),
+       part({{"mechanism_hash", "h"}, {"reactor", "constant_volume"}}), part({{"mechanism_hash", "h"}})},
+      &conflict);
+  CHECK(shared == std::map<std::string, std::string>{{"mechanism_hash", "h"}});
+  REQUIRE(conflict);
+  CHECK(conflict->key == "reactor");
+  CHECK(conflict->first == 0);
+  CHECK(conflict->other == 1);
+  CHECK(conflict->other_value == "constant_volume");
+  CHECK(Dataset::common_context({part({}), part({{"reactor", "x"}})}).empty());
 }
