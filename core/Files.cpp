@@ -1,4 +1,4 @@
-#include "postproc/Files.hpp"
+#include "core/Files.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>

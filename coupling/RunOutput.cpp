@@ -9,7 +9,7 @@
 #include "core/Timer.hpp"
 #include "core/Version.hpp"
 #include "coupling/Simulation.hpp"
-#include "postproc/Files.hpp"
+#include "core/Files.hpp"
 #include "postproc/PngWriter.hpp"
 #include "postproc/VtkWriter.hpp"
 

@@ -20,7 +20,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "postproc/Files.hpp"
+#include "core/Files.hpp"
 
 namespace simfuse {
 

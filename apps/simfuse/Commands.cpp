@@ -14,7 +14,7 @@
 #include "coupling/Simulation.hpp"
 #include "coupling/ai/Capture.hpp"
 #include "coupling/ai/Generate.hpp"
-#include "postproc/Files.hpp"
+#include "core/Files.hpp"
 #include "postproc/Norms.hpp"
 #include "surrogates/Training.hpp"
 

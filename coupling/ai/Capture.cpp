@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <set>
 
+#include "core/Gather.hpp"
 #include "core/Version.hpp"
 
 namespace simfuse {
@@ -168,34 +169,11 @@ void Capture::after(const SubStep&, const State& state, const StepInfo& info) {
   active_ = false;
 }
 
-namespace {
-template <class T>
-std::vector<T> gatherv(const std::vector<T>& local, MPI_Datatype type, MPI_Comm comm) {
-  int rank = 0, size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  int n = static_cast<int>(local.size());
-  std::vector<int> counts(size), displs(size);
-  MPI_Gather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, comm);
-  std::vector<T> all;
-  if (rank == 0) {
-    int total = 0;
-    for (int r = 0; r < size; ++r) {
-      displs[r] = total;
-      total += counts[r];
-    }
-    all.resize(static_cast<size_t>(total));
-  }
-  MPI_Gatherv(local.data(), n, type, all.data(), counts.data(), displs.data(), type, 0, comm);
-  return all;
-}
-}  // namespace
-
 Dataset Capture::gather(long member) const {
-  const auto in = gatherv(in_, MPI_DOUBLE, grid_.comm());
-  const auto out = gatherv(out_, MPI_DOUBLE, grid_.comm());
-  const auto dt = gatherv(dt_, MPI_DOUBLE, grid_.comm());
-  const auto st = gatherv(step_, MPI_INT64_T, grid_.comm());
+  const auto in = gather_to_root(in_, MPI_DOUBLE, grid_.comm());
+  const auto out = gather_to_root(out_, MPI_DOUBLE, grid_.comm());
+  const auto dt = gather_to_root(dt_, MPI_DOUBLE, grid_.comm());
+  const auto st = gather_to_root(step_, MPI_INT64_T, grid_.comm());
   Dataset ds;
   if (grid_.rank() != 0) return ds;
   const int64_t n = static_cast<int64_t>(dt.size());

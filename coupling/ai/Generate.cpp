@@ -13,7 +13,7 @@
 #include "core/Version.hpp"
 #include "coupling/Simulation.hpp"
 #include "coupling/ai/Capture.hpp"
-#include "postproc/Files.hpp"
+#include "core/Files.hpp"
 
 namespace simfuse {
 
@@ -274,18 +274,7 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
       // The solver facts every member shares (a fact that varies between members, such as a
       // sampled pressure, is not a fact of the dataset). Read before the merged manifest is
       // set: YAML nodes are shared handles, and concat's result shares the first part's.
-      std::map<std::string, std::string> shared_context;
-      const YAML::Node first = parts.front().manifest["context"];
-      if (first && first.IsMap())
-        for (const auto& kv : first) {
-          const std::string key = kv.first.as<std::string>(), value = kv.second.as<std::string>();
-          bool shared = true;
-          for (const auto& part : parts) {
-            const YAML::Node c = part.manifest["context"];
-            shared = shared && c && c.IsMap() && c[key] && c[key].as<std::string>() == value;
-          }
-          if (shared) shared_context[key] = value;
-        }
+      const auto shared_context = Dataset::common_context(parts);
       Dataset all = Dataset::concat(parts);
       all.manifest.reset(YAML::Clone(man));
       for (const auto& [key, value] : shared_context) all.manifest["context"][key] = value;

@@ -76,6 +76,21 @@ void declare_chemistry(Schema& s) {
   c.add_map("floors", "floors of named species, e.g. {OH: 1e-8} (mass fractions spanning many decades)");
 }
 
+std::vector<std::string> gas_components(const Mechanism& mech) {
+  std::vector<std::string> comps{"T"};
+  for (const auto& s : mech.species()) comps.push_back(s.name);
+  return comps;
+}
+
+nlohmann::ordered_json describe_mechanism(const Mechanism& mech) {
+  return {
+      {"file", mech.file()}, {"phase", mech.phase()}, {"species", mech.n_species()}, {"reactions", mech.n_reactions()}};
+}
+
+std::map<std::string, std::string> chemistry_context(const Mechanism& mech, Reactor::Mode mode) {
+  return {{"mechanism_hash", mech.hash()}, {"reactor", Reactor::mode_name(mode)}};
+}
+
 std::shared_ptr<const Mechanism> load_mechanism(const Params& k) {
   const std::string file = resolve_path(k.get<std::string>("file"), k.where("file").origin);
   if (!std::filesystem::is_regular_file(file))
@@ -222,39 +237,24 @@ std::string InitialMixture::describe() const {
   return "mole fractions";
 }
 
-namespace {
+ReactorKinetics::ReactorKinetics(Reactor& r) : r_(r) {
+  names_.push_back("T");
+  for (const auto& s : r.mechanism().species()) names_.push_back(s.name);
+}
 
-// The [T, Y] system of a reactor as Kinetics, for Rodas3. Constant volume has no analytic
-// Jacobian: one-sided differences there.
-class ReactorKinetics final : public Kinetics {
- public:
-  explicit ReactorKinetics(Reactor& r) : r_(r) {
-    names_.push_back("T");
-    for (const auto& s : r.mechanism().species()) names_.push_back(s.name);
+void ReactorKinetics::jacobian(const double* y, double* J) const {
+  if (r_.mode() == Reactor::Mode::constant_pressure) return r_.jacobian(y, J);
+  const int n = r_.size();
+  std::vector<double> yp(y, y + n), f0(static_cast<size_t>(n)), f1(static_cast<size_t>(n));
+  r_.rhs(y, f0.data());
+  for (int j = 0; j < n; ++j) {
+    const double d = 1e-7 * std::max(std::abs(y[j]), j == 0 ? 1.0 : 1e-10);
+    yp[j] = y[j] + d;
+    r_.rhs(yp.data(), f1.data());
+    yp[j] = y[j];
+    for (int i = 0; i < n; ++i) J[static_cast<size_t>(i) * n + j] = (f1[i] - f0[i]) / d;
   }
-  const std::vector<std::string>& species() const override { return names_; }
-  void rhs(const double* y, double* f) const override { r_.rhs(y, f); }
-  void jacobian(const double* y, double* J) const override {
-    if (r_.mode() == Reactor::Mode::constant_pressure) return r_.jacobian(y, J);
-    const int n = r_.size();
-    std::vector<double> yp(y, y + n), f0(static_cast<size_t>(n)), f1(static_cast<size_t>(n));
-    r_.rhs(y, f0.data());
-    for (int j = 0; j < n; ++j) {
-      const double d = 1e-7 * std::max(std::abs(y[j]), j == 0 ? 1.0 : 1e-10);
-      yp[j] = y[j] + d;
-      r_.rhs(yp.data(), f1.data());
-      yp[j] = y[j];
-      for (int i = 0; i < n; ++i) J[static_cast<size_t>(i) * n + j] = (f1[i] - f0[i]) / d;
-    }
-  }
-  std::string describe() const override { return "mechanism " + r_.mechanism().file(); }
-
- private:
-  Reactor& r_;
-  std::vector<std::string> names_;
-};
-
-}  // namespace
+}
 
 CellChemistry::CellChemistry(const Mechanism& mech, Reactor::Mode mode, double pressure, const Params& ip,
                              const Params& cp)
@@ -452,6 +452,21 @@ void CellChemistry::check_temperature_range(double T) {
       warned_ = true;
       return;
     }
+}
+
+void CellChemistry::check_initial_temperatures(const std::vector<double>& T, const Params& integrator, MPI_Comm comm) {
+  double tmax = 0, all = 0;
+  for (double t : T) {
+    tmax = std::max(tmax, t);
+    check_temperature_range(t);
+  }
+  MPI_Allreduce(&tmax, &all, 1, MPI_DOUBLE, MPI_MAX, comm);
+  if (cutoff_ > 0 && all < cutoff_)
+    integrator.fail("cutoff_temperature",
+                    fmt::format("{:g} K is above the initial temperature everywhere (at most {:g} K): no cell would "
+                                "ever react",
+                                cutoff_, all),
+                    "lower the cut-off below the temperatures where chemistry starts, or set 0 to switch it off");
 }
 
 void throw_if_any_failed(MPI_Comm comm, const std::string& message, const std::string& fix) {

@@ -12,6 +12,7 @@
 ///  - the collective report of a failed cell (exit 3 naming cell, state and flag).
 #include <mpi.h>
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -33,6 +34,15 @@ void declare_chemistry(Schema& s);
 /// Loads the mechanism of a validated `kinetics:` section (file relative to the case file).
 std::shared_ptr<const Mechanism> load_mechanism(const Params& kinetics);
 
+/// The components of a chemistry solver's `gas` field: T, then the species in mechanism order.
+std::vector<std::string> gas_components(const Mechanism& mech);
+/// summary.json's description of a mechanism (file, phase, species and reaction counts).
+nlohmann::ordered_json describe_mechanism(const Mechanism& mech);
+/// What a chemistry model depends on (Solver::model_context): the mechanism's content hash
+/// (a renamed copy is the same mechanism; species and their order are checked through the
+/// field's components) and the reactor type.
+std::map<std::string, std::string> chemistry_context(const Mechanism& mech, Reactor::Mode mode);
+
 /// The initial state of a point: temperature and mixture from `initial:`.
 class InitialMixture {
  public:
@@ -52,6 +62,21 @@ class InitialMixture {
   std::vector<double> fuel_, oxidizer_;               // equivalence ratio: normalised mole fractions
   double fuel_o2_ = 0, oxidizer_o2_ = 0;              // O2 demand per mole (fuel > 0, oxidiser < 0)
   bool normalize_ = false;
+};
+
+/// The [T, Y] system of a reactor as Kinetics (components T and the species), for Rodas3.
+/// Constant volume has no analytic Jacobian: one-sided differences there.
+class ReactorKinetics final : public Kinetics {
+ public:
+  explicit ReactorKinetics(Reactor& r);
+  const std::vector<std::string>& species() const override { return names_; }
+  void rhs(const double* y, double* f) const override { r_.rhs(y, f); }
+  void jacobian(const double* y, double* J) const override;
+  std::string describe() const override { return "mechanism " + r_.mechanism().file(); }
+
+ private:
+  Reactor& r_;
+  std::vector<std::string> names_;
 };
 
 /// Integrator work of the chemistry, summed over cells and steps (reduced over ranks
@@ -108,6 +133,10 @@ class CellChemistry {
   ChemistryStats reduced(MPI_Comm comm) const;
   /// Warns once per run (as Cantera does) when T leaves the range of a species' polynomials.
   void check_temperature_range(double T);
+  /// The initial temperatures of this rank's cells: range warnings, and a UserError at
+  /// integrator.cutoff_temperature if the cut-off is above all of them on every rank.
+  /// Collective.
+  void check_initial_temperatures(const std::vector<double>& T, const Params& integrator, MPI_Comm comm);
 
  private:
   const Mechanism& mech_;

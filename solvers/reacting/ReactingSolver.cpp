@@ -48,33 +48,18 @@ ReactingSolver::ReactingSolver(const SolverContext& ctx) : grid_(ctx.grid) {
   D_ = p.get<double>("diffusivity");
   strang_ = p.get<std::string>("splitting") == "strang";
   const int n = mech_->n_species() + 1;
-  std::vector<std::string> comps{"T"};
-  for (const auto& s : mech_->species()) comps.push_back(s.name);
-  Field& gas = state_.add(grid_, "gas", comps);
+  Field& gas = state_.add(grid_, "gas", gas_components(*mech_));
   const InitialMixture init(p.sub("initial"), *mech_, ctx.constants);
   mixture_ = init.describe();
   fill_initial(grid_, init, n, gas);
   chem_ = std::make_unique<CellChemistry>(*mech_, Reactor::Mode::constant_pressure, pressure_, p.sub("integrator"),
                                           p.sub("check"));
   {
+    std::vector<double> T0(static_cast<size_t>(grid_.owned().size()));
     const ArrayView v = gas.view_read();
     const double* a = const_cast<ArrayView&>(v).data();
-    for (PetscInt q = 0; q < grid_.owned().size(); ++q) chem_->check_temperature_range(a[q * n]);
-  }
-  const double cutoff = chem_->cutoff();
-  if (cutoff > 0) {
-    double tmax = 0, all = 0;
-    const ArrayView v = gas.view_read();
-    const double* a = const_cast<ArrayView&>(v).data();
-    for (PetscInt q = 0; q < grid_.owned().size(); ++q) tmax = std::max(tmax, a[q * n]);
-    MPI_Allreduce(&tmax, &all, 1, MPI_DOUBLE, MPI_MAX, grid_.comm());
-    if (all < cutoff)
-      p.sub("integrator")
-          .fail("cutoff_temperature",
-                fmt::format("{:g} K is above the initial temperature everywhere (at most {:g} K): no cell would "
-                            "ever react",
-                            cutoff, all),
-                "lower the cut-off below the temperatures where chemistry starts, or set 0 to switch it off");
+    for (size_t q = 0; q < T0.size(); ++q) T0[q] = a[q * n];
+    chem_->check_initial_temperatures(T0, p.sub("integrator"), grid_.comm());
   }
   Field& hrr = state_.add_diagnostic(grid_, "heat_release");
   Field& cost = state_.add_diagnostic(grid_, "react_seconds");
@@ -149,11 +134,7 @@ void ReactingSolver::Diffuse::apply(State& state, const StepInfo& info) {
 }
 
 nlohmann::ordered_json ReactingSolver::describe() const {
-  nlohmann::ordered_json d{{"mechanism",
-                            {{"file", mech_->file()},
-                             {"phase", mech_->phase()},
-                             {"species", mech_->n_species()},
-                             {"reactions", mech_->n_reactions()}}},
+  nlohmann::ordered_json d{{"mechanism", describe_mechanism(*mech_)},
                            {"pressure", pressure_},
                            {"initial_mixture", mixture_},
                            {"diffusivity", D_},
@@ -164,11 +145,9 @@ nlohmann::ordered_json ReactingSolver::describe() const {
 }
 
 std::map<std::string, std::string> ReactingSolver::model_context() const {
-  // The content hash identifies the mechanism (a renamed copy is the same mechanism); the
-  // species and their order are checked through the field's components.
-  return {{"mechanism_hash", mech_->hash()},
-          {"reactor", "constant_pressure"},
-          {"pressure", fmt::format("{:g} Pa", pressure_)}};
+  auto c = chemistry_context(*mech_, Reactor::Mode::constant_pressure);
+  c["pressure"] = fmt::format("{:g} Pa", pressure_);
+  return c;
 }
 
 std::map<std::string, double> ReactingSolver::metrics() {

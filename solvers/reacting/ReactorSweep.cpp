@@ -3,9 +3,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <fstream>
 
 #include "core/Error.hpp"
+#include "core/Files.hpp"
+#include "core/Gather.hpp"
 #include "core/Timer.hpp"
 
 namespace simfuse {
@@ -67,9 +68,7 @@ ReactorSweep::ReactorSweep(const SolverContext& ctx) : grid_(ctx.grid) {
       if (mech_->species_index(s) < 0) gp.fail("history", fmt::format("the mechanism has no species '{}'", s));
   }
   const int n = mech_->n_species() + 1;
-  std::vector<std::string> comps{"T"};
-  for (const auto& s : mech_->species()) comps.push_back(s.name);
-  Field& gas = state_.add(grid_, "gas", comps);
+  Field& gas = state_.add(grid_, "gas", gas_components(*mech_));
   const InitialMixture init(p.sub("initial"), *mech_, ctx.constants);
   auto pressure = make_function(p, "pressure", ctx.constants);
   // Every rank checks every reactor (the same error everywhere), then keeps its own.
@@ -88,27 +87,17 @@ ReactorSweep::ReactorSweep(const SolverContext& ctx) : grid_(ctx.grid) {
   const Box& b = grid_.owned();
   {
     ArrayView v = gas.view();
+    Reactor ideal_gas(*mech_, Reactor::Mode::constant_pressure, 101325.0);  // p W / (R T) at each reactor's p
     for (PetscInt i = b.lo[0]; i < b.lo[0] + b.n[0]; ++i) {
       init.at(grid_.x(0, i), 0, 0, y.data());
       for (int c = 0; c < n; ++c) v(i, 0, 0, c) = y[c];
       T0_.push_back(y[0]);
       p_.push_back((*pressure)(grid_.x(0, i), 0, 0, 0));
-      Reactor r(*mech_, Reactor::Mode::constant_pressure, p_.back());
-      rho_.push_back(r.density(y.data()));
+      ideal_gas.set_pressure(p_.back());
+      rho_.push_back(ideal_gas.density(y.data()));
     }
   }
-  double tmax = 0, all = 0;
-  for (double T : T0_) {
-    tmax = std::max(tmax, T);
-    chem_->check_temperature_range(T);
-  }
-  MPI_Allreduce(&tmax, &all, 1, MPI_DOUBLE, MPI_MAX, grid_.comm());
-  if (chem_->cutoff() > 0 && all < chem_->cutoff())
-    p.sub("integrator")
-        .fail("cutoff_temperature",
-              fmt::format("{:g} K is above every reactor's initial temperature (at most {:g} K): none would react",
-                          chem_->cutoff(), all),
-              "lower the cut-off or set 0 to switch it off");
+  chem_->check_initial_temperatures(T0_, p.sub("integrator"), grid_.comm());
   delay_.assign(T0_.size(), -1.0);
   t0_ = prev_t_ = ctx.t0;
   auto set_cell = [this](PetscInt q) { chem_->set_cell(p_[q], rho_[q]); };
@@ -215,56 +204,27 @@ void ReactorSweep::end_of_step(double t) {
 }
 
 std::map<std::string, std::string> ReactorSweep::model_context() const {
-  // The content hash identifies the mechanism (a renamed copy is the same mechanism); the
-  // species and their order are checked through the field's components.
-  return {{"mechanism_hash", mech_->hash()},
-          {"reactor", mode_ == Reactor::Mode::constant_pressure ? "constant_pressure" : "constant_volume"}};
+  return chemistry_context(*mech_, mode_);
 }
 
 nlohmann::ordered_json ReactorSweep::describe() const {
-  return {{"mechanism",
-           {{"file", mech_->file()},
-            {"phase", mech_->phase()},
-            {"species", mech_->n_species()},
-            {"reactions", mech_->n_reactions()}}},
-          {"reactor", mode_ == Reactor::Mode::constant_pressure ? "constant_pressure" : "constant_volume"},
+  return {{"mechanism", describe_mechanism(*mech_)},
+          {"reactor", Reactor::mode_name(mode_)},
           {"run", ignition_mode_ ? "ignition" : "steps"},
           {"ignition_criterion", criterion_name_},
           {"react_integrator", react_->describe()}};
 }
 
 namespace {
-// Gathers the rows of all ranks on rank 0, in rank order (the reactors' order).
-std::vector<std::string> gather_rows(MPI_Comm comm, const std::vector<std::string>& rows) {
-  std::string mine;
-  for (const auto& r : rows) mine += r + "\n";
-  int rank = 0, size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  int len = static_cast<int>(mine.size());
-  std::vector<int> lens(static_cast<size_t>(size)), offs(static_cast<size_t>(size));
-  MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, 0, comm);
-  std::string all;
-  if (rank == 0) {
-    int total = 0;
-    for (int r = 0; r < size; ++r) {
-      offs[r] = total;
-      total += lens[r];
-    }
-    all.resize(static_cast<size_t>(total));
+// The rows of all ranks on rank 0, in rank order (the reactors' order), one per line.
+std::string gather_rows(MPI_Comm comm, const std::vector<std::string>& rows) {
+  std::vector<char> mine;
+  for (const auto& r : rows) {
+    mine.insert(mine.end(), r.begin(), r.end());
+    mine.push_back('\n');
   }
-  MPI_Gatherv(mine.data(), len, MPI_CHAR, all.data(), lens.data(), offs.data(), MPI_CHAR, 0, comm);
-  return {all};
-}
-
-void write_text(const std::string& dir, const std::string& name, const std::string& header, const std::string& body) {
-  const std::string tmp = dir + "/" + name + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << header << "\n" << body;
-    if (!f) throw RunFailure("cannot write " + dir + "/" + name, "check the output folder is writable");
-  }
-  std::rename(tmp.c_str(), (dir + "/" + name).c_str());
+  const std::vector<char> all = gather_to_root(mine, MPI_CHAR, comm);
+  return std::string(all.begin(), all.end());
 }
 }  // namespace
 
@@ -281,14 +241,14 @@ std::vector<std::string> ReactorSweep::write_results(const std::string& dir) {
                                  a[q * static_cast<size_t>(n)]));
     }
   }
-  const auto body = gather_rows(grid_.comm(), rows);
+  const std::string body = gather_rows(grid_.comm(), rows);
   std::vector<std::string> files{"reactors.csv"};
-  if (grid_.rank() == 0) write_text(dir, "reactors.csv", "reactor,x,T0,p,ignition_delay,T_final", body[0]);
+  if (grid_.rank() == 0) write_file_atomic(dir + "/reactors.csv", "reactor,x,T0,p,ignition_delay,T_final\n" + body);
   if (!history_species_.empty()) {
     const auto h = gather_rows(grid_.comm(), history_rows_);
     std::string header = "reactor,t,T";
     for (const auto& s : history_species_) header += ",X_" + s;
-    if (grid_.rank() == 0) write_text(dir, "reactor_histories.csv", header, h[0]);
+    if (grid_.rank() == 0) write_file_atomic(dir + "/reactor_histories.csv", header + "\n" + h);
     files.push_back("reactor_histories.csv");
   }
   return files;

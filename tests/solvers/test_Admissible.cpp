@@ -6,27 +6,11 @@
 
 #include "solvers/chemistry/Admissible.hpp"
 #include "solvers/chemistry/Cvode.hpp"
+#include "support/Chemistry.hpp"
 
 using namespace simfuse;
 
 namespace {
-
-std::string mech(const std::string& name) {
-  return std::string(SIMFUSE_SOURCE_DIR) + "/cases/mechanisms/" + name;
-}
-
-std::vector<double> stoich(const Mechanism& m, const std::string& fuel, double T0) {
-  std::vector<double> X(static_cast<size_t>(m.n_species()), 0.0);
-  const double o2 = fuel == "H2" ? 0.5 : 2.0;
-  X[m.species_index(fuel)] = 1;
-  X[m.species_index("O2")] = o2;
-  X[m.species_index("N2")] = 3.76 * o2;
-  double w = 0;
-  for (int k = 0; k < m.n_species(); ++k) w += X[k] * m.species()[k].molar_mass;
-  std::vector<double> y{T0};
-  for (int k = 0; k < m.n_species(); ++k) y.push_back(X[k] * m.species()[k].molar_mass / w);
-  return y;
-}
 
 // Element moles per kg of composition Y.
 std::vector<double> elements(const ElementProjection& P, const double* Y, int n) {
@@ -42,7 +26,7 @@ std::vector<std::vector<double>> trajectory(const Mechanism& m, Reactor& r) {
   o.rtol = 1e-8;
   o.atol = 1e-14;
   CvodeIntegrator cv(r, o);
-  auto y = stoich(m, "CH4", 1400.0);
+  auto y = test::stoichiometric_state(m, "CH4", 1400.0);
   std::vector<std::vector<double>> out;
   for (int i = 0; i < 40; ++i) {
     cv.advance(y.data(), 1e-4);
@@ -54,7 +38,7 @@ std::vector<std::vector<double>> trajectory(const Mechanism& m, Reactor& r) {
 }  // namespace
 
 TEST_CASE("Projected proposals are non-negative and conserve every element to round-off", "[chemistry]") {
-  const Mechanism m = Mechanism::load(mech("gri30.yaml"), "gri30");
+  const Mechanism m = Mechanism::load(test::mechanism_file("gri30.yaml"), "gri30");
   Reactor r(m, Reactor::Mode::constant_pressure, 101325);
   const ElementProjection P(m);
   const int n = m.n_species();
@@ -96,7 +80,7 @@ TEST_CASE("Projected proposals are non-negative and conserve every element to ro
 }
 
 TEST_CASE("An admissible proposal is left as it is, and the temperature conserves the enthalpy", "[chemistry]") {
-  const Mechanism m = Mechanism::load(mech("gri30.yaml"), "gri30");
+  const Mechanism m = Mechanism::load(test::mechanism_file("gri30.yaml"), "gri30");
   Reactor r(m, Reactor::Mode::constant_pressure, 101325);
   const ElementProjection P(m);
   const auto traj = trajectory(m, r);
@@ -116,12 +100,12 @@ TEST_CASE("An admissible proposal is left as it is, and the temperature conserve
 
 TEST_CASE("A proposal whose energy-conserving temperature leaves the thermo data is refused, with the reason",
           "[chemistry]") {
-  const Mechanism m = Mechanism::load(mech("h2o2.yaml"), "ohmech");
+  const Mechanism m = Mechanism::load(test::mechanism_file("h2o2.yaml"), "ohmech");
   Reactor r(m, Reactor::Mode::constant_pressure, 101325);
   const ElementProjection P(m);
   // Unburnt stoichiometric H2-air at 3000 K proposed to have burnt completely to H2O: the
   // heat of combustion would take T far above the polynomials' 3500 K.
-  auto before = stoich(m, "H2", 3000.0);
+  auto before = test::stoichiometric_state(m, "H2", 3000.0);
   std::vector<double> prop(before.size(), 0.0);
   const int h2 = 1 + m.species_index("H2"), o2 = 1 + m.species_index("O2"), h2o = 1 + m.species_index("H2O"),
             n2 = 1 + m.species_index("N2");
@@ -138,9 +122,9 @@ TEST_CASE("A proposal whose energy-conserving temperature leaves the thermo data
 }
 
 TEST_CASE("At constant volume the projection conserves the internal energy", "[chemistry]") {
-  const Mechanism m = Mechanism::load(mech("h2o2.yaml"), "ohmech");
+  const Mechanism m = Mechanism::load(test::mechanism_file("h2o2.yaml"), "ohmech");
   Reactor r(m, Reactor::Mode::constant_volume, 101325);
-  auto before = stoich(m, "H2", 1200.0);
+  auto before = test::stoichiometric_state(m, "H2", 1200.0);
   r.set_volume_state(before.data());
   CvodeOptions o;
   o.rtol = 1e-10;

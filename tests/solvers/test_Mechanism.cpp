@@ -14,19 +14,13 @@
 
 #include "solvers/chemistry/Mechanism.hpp"
 #include "solvers/chemistry/Reactor.hpp"
+#include "support/Chemistry.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string mech(const std::string& name) {
-  return std::string(SIMFUSE_SOURCE_DIR) + "/cases/mechanisms/" + name;
-}
-std::string mech_path(const std::string& name) {
-  return mech(name);
-}
 
 std::string read(const std::string& path) {
   std::ifstream in(path);
@@ -35,7 +29,7 @@ std::string read(const std::string& path) {
 
 // h2o2.yaml with `from` replaced by `to` (which must occur), loaded; the error text.
 std::string error_of(const std::string& from, const std::string& to, const std::string& phase = "ohmech") {
-  std::string text = read(mech("h2o2.yaml"));
+  std::string text = read(test::mechanism_file("h2o2.yaml"));
   const auto p = text.find(from);
   REQUIRE(p != std::string::npos);
   text.replace(p, from.size(), to);
@@ -54,10 +48,10 @@ std::string error_of(const std::string& from, const std::string& to, const std::
 }  // namespace
 
 TEST_CASE("Both shipped mechanisms load with their species and reactions", "[chemistry]") {
-  const Mechanism h = Mechanism::load(mech("h2o2.yaml"), "ohmech");
+  const Mechanism h = Mechanism::load(test::mechanism_file("h2o2.yaml"), "ohmech");
   CHECK(h.n_species() == 10);
   CHECK(h.n_reactions() == 29);
-  const Mechanism g = Mechanism::load(mech("gri30.yaml"));
+  const Mechanism g = Mechanism::load(test::mechanism_file("gri30.yaml"));
   CHECK(g.n_species() == 53);
   CHECK(g.n_reactions() == 325);
   CHECK(g.species_index("NO") >= 0);  // a name YAML 1.1 would read as false
@@ -82,7 +76,7 @@ TEST_CASE("NASA-7 thermodynamics agree with the JANAF tables", "[chemistry]") {
   // Standard enthalpies of formation at 298.15 K (h of the elements' reference states is 0
   // in the polynomials) and cp, s from NIST-JANAF. The polynomials are fits, good to
   // about 0.3% in cp; GRI-Mech's OH (RUS 78) is 0.36 kJ/mol above JANAF's 38.99.
-  const Mechanism g = Mechanism::load(mech("gri30.yaml"));
+  const Mechanism g = Mechanism::load(test::mechanism_file("gri30.yaml"));
   const int ns = g.n_species();
   std::vector<double> h(ns), cp(ns), s(ns);
   const double RT = kGasConstant * 298.15;
@@ -114,7 +108,7 @@ TEST_CASE("NASA-7 thermodynamics agree with the JANAF tables", "[chemistry]") {
 
 TEST_CASE("Production rates conserve every element and the mass, at any state", "[chemistry]") {
   for (const std::string name : {"h2o2.yaml", "gri30.yaml"}) {
-    const Mechanism m = Mechanism::load(mech(name));
+    const Mechanism m = Mechanism::load(test::mechanism_file(name));
     const int ns = m.n_species();
     std::mt19937_64 rng(7);
     std::uniform_real_distribution<double> lt(300, 3000), lc(-6, 2);
@@ -212,8 +206,8 @@ TEST_CASE("Mechanism files with unsupported or inconsistent content are refused 
 
 TEST_CASE("Declared units are honoured: the same mechanism in kJ/mol, m and kmol gives the same rates", "[chemistry]") {
   // Rewrite h2o2.yaml's rate constants into SI with kmol and kJ/mol, then compare.
-  const Mechanism ref = Mechanism::load(mech("h2o2.yaml"));
-  std::string text = read(mech("h2o2.yaml"));
+  const Mechanism ref = Mechanism::load(test::mechanism_file("h2o2.yaml"));
+  std::string text = read(test::mechanism_file("h2o2.yaml"));
   const std::string cgs = "units: {length: cm, time: s, quantity: mol, activation-energy: cal/mol}";
   REQUIRE(text.find(cgs) != std::string::npos);
   text.replace(text.find(cgs), cgs.size(), "units: {length: m, time: s, quantity: kmol, activation-energy: kJ/mol}");
@@ -259,7 +253,7 @@ TEST_CASE("Declared units are honoured: the same mechanism in kJ/mol, m and kmol
 TEST_CASE("The analytic reactor Jacobian equals central differences of the right-hand side", "[chemistry]") {
   for (const std::string name : {"h2o2.yaml", "gri30.yaml"}) {
     CAPTURE(name);
-    const Mechanism mech = Mechanism::load(mech_path(name));
+    const Mechanism mech = Mechanism::load(test::mechanism_file(name));
     Reactor reactor(mech, Reactor::Mode::constant_pressure, kStandardPressure);
     const int m = reactor.size();
     std::mt19937_64 rng(11);

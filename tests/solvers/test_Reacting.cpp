@@ -12,51 +12,17 @@
 #include "solvers/reacting/ReactingSolver.hpp"
 #include "solvers/reacting/ReactorSweep.hpp"
 #include "solvers/reaction/Rosenbrock.hpp"
+#include "support/Chemistry.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;
 
 namespace {
 
-std::string mech(const std::string& name) {
-  return std::string(SIMFUSE_SOURCE_DIR) + "/cases/mechanisms/" + name;
-}
-
-// Stoichiometric fuel-air [T, Y] at T0.
-std::vector<double> fuel_air(const Mechanism& m, const std::string& fuel, double T0) {
-  std::vector<double> X(static_cast<size_t>(m.n_species()), 0.0);
-  const double o2 = fuel == "H2" ? 0.5 : 2.0;
-  X[m.species_index(fuel)] = 1;
-  X[m.species_index("O2")] = o2;
-  X[m.species_index("N2")] = 3.76 * o2;
-  double w = 0, s = 0;
-  for (int k = 0; k < m.n_species(); ++k) {
-    w += X[k] * m.species()[k].molar_mass;
-    s += X[k];
-  }
-  std::vector<double> y{T0};
-  for (int k = 0; k < m.n_species(); ++k) y.push_back(X[k] * m.species()[k].molar_mass / w);
-  return y;
-}
-
-// The constant-pressure reactor as Kinetics, for Rodas3.
-class ReactorAsKinetics final : public Kinetics {
- public:
-  explicit ReactorAsKinetics(Reactor& r) : r_(r), names_(static_cast<size_t>(r.size()), "c") {}
-  const std::vector<std::string>& species() const override { return names_; }
-  void rhs(const double* y, double* f) const override { r_.rhs(y, f); }
-  void jacobian(const double* y, double* J) const override { r_.jacobian(y, J); }
-  std::string describe() const override { return "reactor"; }
-
- private:
-  Reactor& r_;
-  std::vector<std::string> names_;
-};
-
 // Time at which T first reaches T_target: Rodas3 over fresh runs from y0, bisection on the
 // end time (each run error-controlled from 0), in a bracket of chunks first.
 double rodas3_rise_time(Reactor& r, const std::vector<double>& y0, double T_target, double rtol) {
-  ReactorAsKinetics k(r);
+  ReactorKinetics k(r);
   RosenbrockOptions o;
   o.rtol = rtol;
   o.atol = 1e-16;
@@ -159,10 +125,10 @@ TEST_CASE("Mixtures by equivalence ratio give the stoichiometric mole fractions"
 }
 
 TEST_CASE("The temperature is recovered from the enthalpy to 1e-10", "[chemistry]") {
-  const Mechanism m = Mechanism::load(mech("gri30.yaml"), "gri30");
+  const Mechanism m = Mechanism::load(test::mechanism_file("gri30.yaml"), "gri30");
   Reactor r(m, Reactor::Mode::constant_pressure, 101325);
   for (double T : {300.0, 999.0, 1000.0, 1001.0, 1800.0, 2900.0}) {
-    const auto y = fuel_air(m, "CH4", T);
+    const auto y = test::stoichiometric_state(m, "CH4", T);
     const double h = r.enthalpy_mass(T, y.data() + 1);
     CHECK(r.temperature_from_enthalpy(h, y.data() + 1, 1500.0) == Approx(T).epsilon(1e-10));
   }
@@ -172,9 +138,9 @@ TEST_CASE("CVODE's linear solvers (LAPACK dense, SUNDIALS dense, KLU) give the s
   for (const auto& [file, phase, fuel, T0] :
        {std::tuple<const char*, const char*, const char*, double>{"h2o2.yaml", "ohmech", "H2", 1000.0},
         {"gri30.yaml", "gri30", "CH4", 1400.0}}) {
-    const Mechanism m = Mechanism::load(mech(file), phase);
+    const Mechanism m = Mechanism::load(test::mechanism_file(file), phase);
     Reactor r(m, Reactor::Mode::constant_pressure, 101325);
-    const auto y0 = fuel_air(m, fuel, T0);
+    const auto y0 = test::stoichiometric_state(m, fuel, T0);
     const double dense = cvode_rise_time(r, y0, 400, 1e-10, "dense");
     const double sundials = cvode_rise_time(r, y0, 400, 1e-10, "sundials_dense");
     const double klu = cvode_rise_time(r, y0, 400, 1e-10, "klu");
@@ -187,9 +153,9 @@ TEST_CASE("CVODE's linear solvers (LAPACK dense, SUNDIALS dense, KLU) give the s
 }
 
 TEST_CASE("CVODE and Rodas3 agree on the ignition delay to 1e-4 and both converge as rtol tightens", "[chemistry]") {
-  const Mechanism m = Mechanism::load(mech("h2o2.yaml"), "ohmech");
+  const Mechanism m = Mechanism::load(test::mechanism_file("h2o2.yaml"), "ohmech");
   Reactor r(m, Reactor::Mode::constant_pressure, 101325);
-  const auto y0 = fuel_air(m, "H2", 1000.0);
+  const auto y0 = test::stoichiometric_state(m, "H2", 1000.0);
   const double ref_cv = cvode_rise_time(r, y0, 400, 1e-11);
   const double ref_ros = rodas3_rise_time(r, y0, 1400.0, 1e-10);
   INFO("CVODE " << ref_cv << " s, Rodas3 " << ref_ros << " s");
@@ -207,9 +173,9 @@ TEST_CASE("CVODE and Rodas3 agree on the ignition delay to 1e-4 and both converg
 }
 
 TEST_CASE("After a long constant-pressure run forward and reverse rates agree (equilibrium)", "[chemistry]") {
-  const Mechanism m = Mechanism::load(mech("h2o2.yaml"), "ohmech");
+  const Mechanism m = Mechanism::load(test::mechanism_file("h2o2.yaml"), "ohmech");
   Reactor r(m, Reactor::Mode::constant_pressure, 101325);
-  auto y = fuel_air(m, "H2", 1200.0);
+  auto y = test::stoichiometric_state(m, "H2", 1200.0);
   CvodeOptions o;
   o.rtol = 1e-12;
   o.atol = 1e-20;
