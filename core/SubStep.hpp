@@ -8,6 +8,7 @@
 ///  - Iterative: solved iteratively; accepts an initial guess, reports iterations.
 ///  - Checkable: gives a cheap error estimate for a proposed result.
 ///  - Pointwise: acts on each grid point independently, so fallback can be per point.
+#include <random>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,27 @@ class Admissible {
                                std::vector<char>& ok) = 0;
   /// One line on what it does, for the audit trail.
   virtual std::string admissible_description() const = 0;
+};
+
+}  // namespace simfuse
+
+namespace simfuse {
+
+/// A Pointwise sub-step on one field (it reads and writes the same components) that can
+/// make and label states that are not in the State: the training data's perturbed
+/// samples (states near a trajectory, as a diffusing field produces them off it).
+class Perturbable {
+ public:
+  virtual ~Perturbable() = default;
+  /// Replaces `point` (one point's components) by a random state near it that the
+  /// sub-step accepts as a start (detailed chemistry: non-negative mass fractions summing
+  /// to 1, a temperature inside the thermo data). `amplitude` in (0, 1] sets how far.
+  virtual void perturb(double* point, double amplitude, std::mt19937_64& rng) const = 0;
+  /// Runs the classical implementation on `states` (n points, contiguous) in place; state
+  /// q borrows the local conditions (e.g. the pressure) of owned point like[q]. Sets
+  /// ok[q] = 0 where the integration failed (the state is then unspecified). Not collective.
+  virtual void apply_states(const StepInfo& info, const std::vector<PetscInt>& like, double* states,
+                            std::vector<char>& ok) = 0;
 };
 
 }  // namespace simfuse

@@ -5,7 +5,8 @@
 /// On disk: `<name>.pt`, a pickled dict Python's `torch.load` reads, with tensors
 ///   inputs  [N, C_in] (pointwise) or [N, C_in, p + 2r, p + 2r] (stencil patches), float64
 ///   outputs [N, C_out] or [N, C_out, p, p], float64
-///   dt [N], step [N] (int64), member [N] (int64: ensemble member)
+///   dt [N], step [N] (int64; negative: a perturbed state drawn near a state of that step,
+///   see Capture), member [N] (int64: ensemble member)
 /// and lists input_names / output_names ("field.component"), plus `<name>.yaml`, a
 /// manifest: shapes, names, per-channel ranges, members and their parameters, provenance.
 #include <ATen/core/Tensor.h>

@@ -28,6 +28,13 @@ void declare_capture(Schema& s) {
   s.add("inputs", ParamType::StringList, "fields recorded before the sub-step (default: those it reads)");
   s.add("outputs", ParamType::StringList, "fields recorded after the sub-step (default: those it writes)");
   s.add_string("file", "dataset file stem in the output folder (default: capture_<substep>)");
+  Schema& pt = s.add_section("perturbed",
+                             "pointwise data: random states near each captured point, labelled by the classical "
+                             "sub-step");
+  pt.add_int("copies", "perturbed states per captured point").def(0).range(0, 1000);
+  pt.add_real("amplitude", "how far (the sub-step defines it; chemistry: relative change of T, of log Y)")
+      .def(0.1)
+      .range(1e-6, 1);
 }
 
 std::vector<std::string> channel_names(const State& state, const std::vector<std::string>& fields) {
@@ -50,7 +57,7 @@ const Schema& Capture::schema() {
   return s;
 }
 
-Capture::Capture(const Grid& grid, const State& state, const SubStep& step, CaptureSpec spec)
+Capture::Capture(const Grid& grid, const State& state, SubStep& step, CaptureSpec spec)
     : grid_(grid), spec_(std::move(spec)) {
   if (spec_.inputs.empty()) spec_.inputs = step.reads();
   if (spec_.outputs.empty()) spec_.outputs = step.writes();
@@ -66,6 +73,20 @@ Capture::Capture(const Grid& grid, const State& state, const SubStep& step, Capt
   out_names_ = channel_names(state, spec_.outputs);
   cin_ = static_cast<int>(in_names_.size());
   cout_ = static_cast<int>(out_names_.size());
+  if (spec_.perturbed_copies > 0) {
+    perturbable_ = dynamic_cast<Perturbable*>(&step);
+    if (!perturbable_)
+      throw UserError(fmt::format("capture.{}.perturbed: sub-step '{}' cannot label perturbed states", spec_.substep,
+                                  step.name()),
+                      "remove perturbed:, it needs a pointwise sub-step on one field such as the chemistry's react");
+    if (!spec_.pointwise())
+      throw UserError(fmt::format("capture.{}.perturbed: perturbed states are pointwise data", spec_.substep),
+                      "use points: instead of patches:, or remove perturbed:");
+    if (spec_.inputs != step.writes() || spec_.outputs != step.writes())
+      throw UserError(fmt::format("capture.{}.perturbed: needs the sub-step's own field ({}) as inputs and outputs",
+                                  spec_.substep, join(step.writes())),
+                      "remove inputs:/outputs: from this capture");
+  }
   if (!spec_.pointwise()) {
     if (grid.dim() != 2)
       throw UserError(fmt::format("capture.{}: stencil patches need a 2D grid", spec_.substep),
@@ -167,6 +188,42 @@ void Capture::after(const SubStep&, const State& state, const StepInfo& info) {
   }
   n_ += static_cast<long>(sites_.size());
   active_ = false;
+  if (perturbable_) add_perturbed(info);
+}
+
+void Capture::add_perturbed(const StepInfo& info) {
+  const int copies = spec_.perturbed_copies;
+  std::vector<double> states;
+  std::vector<PetscInt> like;
+  states.reserve(sites_.size() * static_cast<size_t>(copies * cin_));
+  for (size_t s = 0; s < sites_.size(); ++s) {
+    const PetscInt g = sites_[s].i0 + grid_.n(0) * (sites_[s].j0 + grid_.n(1) * sites_[s].k0);
+    for (int c = 0; c < copies; ++c) {
+      std::seed_seq seq{spec_.seed, static_cast<uint64_t>(info.step), static_cast<uint64_t>(g),
+                        static_cast<uint64_t>(c)};
+      std::mt19937_64 rng(seq);
+      const size_t at = states.size();
+      states.insert(states.end(), pending_in_.begin() + static_cast<long>(s) * cin_,
+                    pending_in_.begin() + static_cast<long>(s + 1) * cin_);
+      perturbable_->perturb(states.data() + at, spec_.perturbed_amplitude, rng);
+      like.push_back(sites_[s].local);
+    }
+  }
+  std::vector<double> labels = states;
+  std::vector<char> ok;
+  perturbable_->apply_states(info, like, labels.data(), ok);
+  for (size_t q = 0; q < like.size(); ++q) {
+    if (!ok[q]) {  // a state the classical code cannot integrate is no sample
+      ++perturbed_failed_;
+      continue;
+    }
+    in_.insert(in_.end(), states.begin() + static_cast<long>(q) * cin_, states.begin() + static_cast<long>(q + 1) * cin_);
+    out_.insert(out_.end(), labels.begin() + static_cast<long>(q) * cin_,
+                labels.begin() + static_cast<long>(q + 1) * cin_);
+    dt_.push_back(info.dt);
+    step_.push_back(-info.step);  // negative: a perturbed state, not one the run visited
+    ++n_;
+  }
 }
 
 Dataset Capture::gather(long member) const {
@@ -224,13 +281,21 @@ std::vector<std::shared_ptr<Capture>> Capture::attach_all(Simulation& sim, bool 
     if (p.is_set("inputs")) spec.inputs = p.get<std::vector<std::string>>("inputs");
     if (p.is_set("outputs")) spec.outputs = p.get<std::vector<std::string>>("outputs");
     spec.file = p.is_set("file") ? p.get<std::string>("file") : "capture_" + name;
+    spec.perturbed_copies = p.sub("perturbed").get<int>("copies");
+    spec.perturbed_amplitude = p.sub("perturbed").get<double>("amplitude");
     if ((spec.points > 0) == (spec.patches > 0))
       p.fail("points", "give either points (pointwise data) or patches (stencil data)",
              "e.g. points: 4000, or patches: 8 with patch: 16 and radius: 3");
     try {
       out.push_back(std::make_shared<Capture>(sim.grid(), sim.solver().state(), sim.coupler().substep(name), spec));
     } catch (const UserError& e) {
-      p.fail("inputs", e.what());
+      // The constructor's message names the key (capture.<sub-step>[.perturbed]: ...); here
+      // it gets the file position of that key instead.
+      Diagnostic d = e.diagnostics().front();
+      const bool perturbed = d.what.find(".perturbed: ") != std::string::npos;
+      const std::string prefix = fmt::format("capture.{}{}: ", name, perturbed ? ".perturbed" : "");
+      if (d.what.rfind(prefix, 0) == 0) d.what = d.what.substr(prefix.size());
+      p.fail(perturbed ? "perturbed" : "inputs", d.what, d.fix);
     }
     sim.coupler().observe(name, out.back().get());
   }

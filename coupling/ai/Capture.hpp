@@ -7,6 +7,12 @@
 ///     capture:
 ///       react:   {every: 5, points: 4000}                       # pointwise samples
 ///       diffuse: {every: 2, patches: 8, patch: 16, radius: 3}   # stencil patches
+///       react:   {every: 1, points: 500, perturbed: {copies: 2, amplitude: 0.1}}
+///
+/// `perturbed` adds, per captured point, that many random states near it, labelled by the
+/// classical sub-step (a Perturbable sub-step: it draws and integrates them): the states a
+/// diffusing field produces off the trajectories get covered. Their random numbers
+/// depend on the seed, the step and the global point index, never on the ranks.
 ///
 /// Points (or patch positions) are drawn in global index space from a seed shared by all
 /// ranks, so the samples do not depend on the number of ranks. At the end the pairs are
@@ -32,13 +38,15 @@ struct CaptureSpec {
   uint64_t seed = 1;
   std::vector<std::string> inputs, outputs;  ///< fields (default: the sub-step's reads / writes)
   std::string file;                          ///< dataset stem, relative to the output folder
+  int perturbed_copies = 0;                  ///< perturbed states per captured point
+  double perturbed_amplitude = 0.1;          ///< Perturbable::perturb's amplitude
   bool pointwise() const { return patches == 0; }
 };
 
 class Capture final : public StepObserver {
  public:
   /// Checks the spec against the sub-step and state (UserError otherwise).
-  Capture(const Grid& grid, const State& state, const SubStep& step, CaptureSpec spec);
+  Capture(const Grid& grid, const State& state, SubStep& step, CaptureSpec spec);
   void before(const SubStep& step, const State& state, const StepInfo& info) override;
   void after(const SubStep& step, const State& state, const StepInfo& info) override;
 
@@ -65,6 +73,7 @@ class Capture final : public StepObserver {
     PetscInt i0, j0, k0;  // stencil: patch origin (global)
   };
   void sample_sites(long step);
+  void add_perturbed(const StepInfo& info);
   void read(const State& state, const std::vector<std::string>& fields, int margin, int size,
             std::vector<double>& out) const;
 
@@ -78,6 +87,8 @@ class Capture final : public StepObserver {
   std::vector<double> in_, out_, dt_;
   std::vector<int64_t> step_;
   long n_ = 0;
+  Perturbable* perturbable_ = nullptr;  // the sub-step, when perturbed copies are asked for
+  long perturbed_failed_ = 0;
 };
 
 }  // namespace simfuse

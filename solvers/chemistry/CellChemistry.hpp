@@ -104,6 +104,9 @@ class CellChemistry {
   CvodeIntegrator* cvode() { return cvode_.get(); }
   const std::string& integrator() const { return type_; }
   double cutoff() const { return cutoff_; }
+  /// The temperatures every species' thermo data covers.
+  double temperature_min() const { return T_lo_; }
+  double temperature_max() const { return T_hi_; }
 
   /// Sets the pressure (and, at constant volume, the density) of the next cell.
   void set_cell(double pressure, double density = 0);

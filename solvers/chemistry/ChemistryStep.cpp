@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
@@ -119,6 +120,35 @@ void ChemistryStep::make_admissible(State& state, const std::vector<Vec>& before
     if (set_cell_) set_cell_(p);
     ok[p] = simfuse::make_admissible(chem_.reactor(), *projection_, ia + p * n, pa + p * n) ? 1 : 0;
   }
+}
+
+void ChemistryStep::perturb(double* y, double amplitude, std::mt19937_64& rng) const {
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  const int n = chem_.size();
+  y[0] = std::clamp(y[0] * (1 + amplitude * u(rng)), chem_.temperature_min(), chem_.temperature_max());
+  double sum = 0;
+  for (int k = 1; k < n; ++k) {
+    const double e = 1 + amplitude * u(rng);  // drawn for every species: the stream does not depend on the state
+    y[k] = y[k] > 0 ? std::pow(y[k], e) : 0.0;
+    sum += y[k];
+  }
+  for (int k = 1; k < n; ++k) y[k] /= sum;
+}
+
+void ChemistryStep::apply_states(const StepInfo& info, const std::vector<PetscInt>& like, double* states,
+                                 std::vector<char>& ok) {
+  const int n = chem_.size();
+  ok.assign(like.size(), 1);
+  const double t0 = wall_time();
+  for (size_t q = 0; q < like.size(); ++q) {
+    if (set_cell_) set_cell_(like[q]);
+    try {
+      chem_.advance(states + q * n, info.dt);
+    } catch (const RunFailure&) {
+      ok[q] = 0;
+    }
+  }
+  rank_seconds_ += wall_time() - t0;
 }
 
 std::string ChemistryStep::admissible_description() const {

@@ -18,7 +18,11 @@
 
 namespace simfuse {
 
-class ChemistryStep final : public SubStep, public Pointwise, public Checkable, public Admissible {
+class ChemistryStep final : public SubStep,
+                            public Pointwise,
+                            public Checkable,
+                            public Admissible,
+                            public Perturbable {
  public:
   /// `set_cell(p)` prepares the chemistry for owned point p (pressure, density of a
   /// sweep); may be empty. `heat_release` (may be null) receives -sum h_k wdot_k, W/m^3;
@@ -39,6 +43,13 @@ class ChemistryStep final : public SubStep, public Pointwise, public Checkable, 
   void make_admissible(State& state, const std::vector<Vec>& before, const StepInfo& info,
                        std::vector<char>& ok) override;
   std::string admissible_description() const override;
+  /// T scaled by (1 + amplitude u), each positive mass fraction raised to the power
+  /// (1 + amplitude u_k) (a relative change that is the same in log space whatever the
+  /// species' magnitude), u uniform in [-1, 1], the fractions then renormalised; T is kept
+  /// inside the thermo data. Zero fractions stay zero.
+  void perturb(double* point, double amplitude, std::mt19937_64& rng) const override;
+  void apply_states(const StepInfo& info, const std::vector<PetscInt>& like, double* states,
+                    std::vector<char>& ok) override;
 
   /// Recomputes the heat release field from the current state. Collective only in that
   /// every rank calls it.

@@ -14,6 +14,9 @@
 #include "coupling/ai/FieldBridge.hpp"
 #include "postproc/Norms.hpp"
 #include "solvers/navier_stokes/NavierStokesSolver.hpp"
+#include "solvers/chemistry/Mechanism.hpp"
+#include "solvers/chemistry/Reactor.hpp"
+#include "support/Chemistry.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;
@@ -351,4 +354,74 @@ coupling: {}
   CHECK(g.whole_fallbacks > 0);   // and not on others (the impulsive start)
   CHECK(error(*guarded) < 1e-3);  // accepted pressures leave a small, bounded difference
   CHECK(dynamic_cast<NavierStokesSolver&>(guarded->solver()).max_divergence() < 1e-2);
+}
+
+TEST_CASE("Perturbed captures: valid states near the trajectory, labelled by the chemistry, the same on any ranks",
+          "[torch][mpi]") {
+  const std::string yaml = fmt::format(R"(
+name: perturbed
+grid: {{n: [8], upper: [1]}}
+solver:
+  type: reactors
+  params:
+    kinetics: {{file: {}}}
+    run: steps
+    initial: {{temperature: "1200 + 300*x", equivalence_ratio: 1.0, fuel: {{H2: 1}}, oxidizer: {{O2: 1, N2: 3.76}}}}
+    integrator: {{rtol: 1.0e-8, atol: 1.0e-14}}
+time: {{dt: 1.0e-5, steps: 6}}
+output: {{every: 0}}
+capture: {{react: {{every: 2, points: 4, perturbed: {{copies: 3, amplitude: 0.1}}}}}}
+)",
+                                       test::mechanism_file("h2o2.yaml"));
+  auto world = make(yaml);
+  auto self = make(yaml, PETSC_COMM_SELF);
+  for (int i = 0; i < 6; ++i) {
+    world->step();
+    self->step();
+  }
+  const Dataset dw = Capture::of(*world)[0]->gather(0);
+  const Dataset ds = Capture::of(*self)[0]->gather(0);
+  // 3 captured steps x 4 points x (1 + 3 copies).
+  CHECK(ds.size() == 48);
+  CHECK((ds.step < 0).sum().item<long>() == 36);
+  if (test::world_rank() != 0) return;
+  REQUIRE(dw.size() == 48);
+  // The same samples whatever the ranks (in another order: rank 0's points come first).
+  // The perturbation's random numbers depend on the seed, the step and the global point;
+  // each label is the same scalar CVODE integration of the same state, so they agree to
+  // round-off (1e-9 relative leaves room for nothing else).
+  auto sorted = [](const Dataset& d) {
+    const at::Tensor key = d.inputs.select(1, 0) * 1e3 + d.step.to(at::kDouble);
+    const at::Tensor order = key.argsort();
+    return std::make_pair(d.inputs.index_select(0, order), d.outputs.index_select(0, order));
+  };
+  const auto [iw, ow] = sorted(dw);
+  const auto [is, os] = sorted(ds);
+  CHECK(((iw - is).abs() / (is.abs() + 1e-12)).max().item<double>() < 1e-9);
+  CHECK(((ow - os).abs() / (os.abs() + 1e-12)).max().item<double>() < 1e-9);
+
+  const Mechanism mech = Mechanism::load(test::mechanism_file("h2o2.yaml"));
+  Reactor r(mech, Reactor::Mode::constant_pressure, 101325);
+  const int n = r.size();
+  double max_dT = 0;
+  for (int64_t s = 0; s < ds.size(); ++s) {
+    if (ds.step[s].item<long>() > 0) continue;
+    const at::Tensor in = ds.inputs[s].contiguous(), out = ds.outputs[s].contiguous();
+    const double* x = in.data_ptr<double>();
+    const double* y = out.data_ptr<double>();
+    // A valid start: non-negative fractions summing to 1, T inside the thermo data.
+    double sum = 0;
+    for (int k = 1; k < n; ++k) {
+      CHECK(x[k] >= 0);
+      sum += x[k];
+    }
+    CHECK(sum == Approx(1).epsilon(1e-12));
+    CHECK(x[0] >= 200);
+    CHECK(x[0] <= 3500);
+    // Labelled by the chemistry: the integration conserves enthalpy at constant pressure
+    // (to CVODE's tolerance, 1e-8 relative of J/kg values of order 1e6).
+    CHECK(r.enthalpy_mass(y[0], y + 1) == Approx(r.enthalpy_mass(x[0], x + 1)).epsilon(1e-6).margin(50));
+    max_dT = std::max(max_dT, y[0] - x[0]);
+  }
+  CHECK(max_dT > 1);  // and the states react: some heat up within the step
 }
