@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "core/Paths.hpp"
 
@@ -22,6 +24,22 @@ int ModelCard::out_channels() const {
   int n = 0;
   for (const auto& c : outputs) n += c.count();
   return n;
+}
+
+double ModelCard::transform_input(int c, double x) const {
+  if (transform[c] == "log10") return std::log10(std::max(x, log_floor));
+  if (transform[c] == "boxcox") return (std::pow(std::max(x, 0.0), boxcox_lambda) - 1) / boxcox_lambda;
+  return x;
+}
+
+double ModelCard::untransform_input(int c, double z) const {
+  const double inf = std::numeric_limits<double>::infinity();
+  if (transform[c] == "log10") return z <= std::log10(log_floor) ? -inf : std::pow(10.0, z);
+  if (transform[c] == "boxcox") {
+    const double b = 1 + boxcox_lambda * z;
+    return b <= 0 ? -inf : std::pow(b, 1 / boxcox_lambda);
+  }
+  return z;
 }
 
 std::vector<int> ModelCard::increment_source() const {
@@ -68,8 +86,13 @@ const Schema& ModelCard::schema() {
     n.add("input_std", ParamType::RealList, "per input channel").required().positive();
     n.add("output_mean", ParamType::RealList, "per output channel").required();
     n.add("output_std", ParamType::RealList, "per output channel").required().positive();
-    s.add("transform", ParamType::StringList, "per input channel: none or log10 (before normalisation)");
+    s.add("transform", ParamType::StringList, "per input channel: none, log10 or boxcox (before normalisation)")
+        .choices({"none", "log10", "boxcox"});
+    s.add("output_transform", ParamType::StringList,
+          "per output channel: none or boxcox (the model predicts the transformed output, or its increment)")
+        .choices({"none", "boxcox"});
     s.add_real("log_floor", "values are clamped to at least this before log10").def(1e-12).positive();
+    s.add_real("boxcox_lambda", "boxcox: (max(x, 0)^lambda - 1) / lambda").def(0.1).range(1e-3, 1);
     Schema& r = s.add_section("training_ranges", "range of each input channel in the training data");
     r.add("min", ParamType::RealList, "per input channel").required();
     r.add("max", ParamType::RealList, "per input channel").required();
@@ -77,6 +100,9 @@ const Schema& ModelCard::schema() {
     v.add_string("metric", "what was measured").def("max_abs");
     v.add_real("value", "the measured value").def(-1.0);
     v.add_int("samples", "number of held-out samples").def(0).min(0);
+    Schema& pc = v.add_section("per_channel", "errors per output channel, physical units");
+    pc.add("max_abs", ParamType::RealList, "largest absolute error");
+    pc.add("rms", ParamType::RealList, "root mean square error");
     s.add_map("provenance", "how the model was made");
     return s;
   }();
@@ -127,6 +153,7 @@ ModelCard ModelCard::load(const std::string& path) {
   c.substep = p.get<std::string>("substep");
   c.increment = p.get<std::string>("predicts") == "increment";
   c.log_floor = p.get<double>("log_floor");
+  c.boxcox_lambda = p.get<double>("boxcox_lambda");
   const YAML::Node& root = doc.root();
   c.inputs = channels(doc, root["inputs"], "inputs", true);
   c.outputs = channels(doc, root["outputs"], "outputs", false);
@@ -150,6 +177,11 @@ ModelCard ModelCard::load(const std::string& path) {
   c.validation_metric = v.get<std::string>("metric");
   c.validation_value = v.get<double>("value");
   c.validation_samples = v.get<int>("samples");
+  if (v.sub("per_channel").is_set("max_abs"))
+    c.validation_max_abs = v.sub("per_channel").get<std::vector<double>>("max_abs");
+  if (v.sub("per_channel").is_set("rms")) c.validation_rms = v.sub("per_channel").get<std::vector<double>>("rms");
+  c.output_transform = p.is_set("output_transform") ? p.get<std::vector<std::string>>("output_transform")
+                                                    : std::vector<std::string>(c.out_channels(), "none");
 
   const int ni = c.in_channels(), no = c.out_channels();
   auto need = [&](const Params& pp, const std::string& key, size_t have, int want) {
@@ -166,9 +198,25 @@ ModelCard ModelCard::load(const std::string& path) {
   need(r, "min", c.range_min.size(), ni);
   need(r, "max", c.range_max.size(), ni);
   if (static_cast<int>(c.transform.size()) != ni) need(p, "transform", c.transform.size(), ni);
-  for (size_t i = 0; i < c.transform.size(); ++i)
-    if (c.transform[i] != "none" && c.transform[i] != "log10")
-      p.fail("transform", fmt::format("unknown transform '{}'", c.transform[i]), "use none or log10");
+  if (static_cast<int>(c.output_transform.size()) != no) need(p, "output_transform", c.output_transform.size(), no);
+  for (const auto& [key, vals] : {std::pair<std::string, const std::vector<double>*>{"max_abs", &c.validation_max_abs},
+                                  {"rms", &c.validation_rms}})
+    if (!vals->empty() && static_cast<int>(vals->size()) != no)
+      v.sub("per_channel")
+          .fail(key, fmt::format("has {} entries, the card has {} output channels", vals->size(), no),
+                "one entry per output channel");
+  // An increment in a transformed space is added to the transformed input: both sides
+  // must use the same transform.
+  if (c.increment)
+    for (int o = 0; o < no; ++o) {
+      const int s = c.increment_source()[o];
+      if (s >= 0 && (c.output_transform[o] == "boxcox") != (c.transform[s] == "boxcox"))
+        p.fail("output_transform",
+               fmt::format("output channel {} is transformed '{}' but the input channel {} it increments is "
+                           "transformed '{}'",
+                           o, c.output_transform[o], s, c.transform[s]),
+               "an increment model needs boxcox on both the output and its input channel, or on neither");
+    }
   if (c.format == "builtin" && !c.architecture.IsDefined())
     p.fail("format", "a builtin model needs an 'architecture' block",
            "add architecture: {type: mlp, hidden: [64, 64]}");
@@ -243,7 +291,9 @@ void ModelCard::save(const std::string& out_path) const {
   seq(out_std);
   e << YAML::EndMap;
   e << YAML::Key << "transform" << YAML::Value << YAML::Flow << transform;
+  e << YAML::Key << "output_transform" << YAML::Value << YAML::Flow << output_transform;
   e << YAML::Key << "log_floor" << YAML::Value << log_floor;
+  e << YAML::Key << "boxcox_lambda" << YAML::Value << boxcox_lambda;
   e << YAML::Key << "training_ranges" << YAML::Value << YAML::BeginMap << YAML::Key << "min" << YAML::Value;
   seq(range_min);
   e << YAML::Key << "max" << YAML::Value;
@@ -251,7 +301,15 @@ void ModelCard::save(const std::string& out_path) const {
   e << YAML::EndMap;
   e << YAML::Key << "validation" << YAML::Value << YAML::BeginMap << YAML::Key << "metric" << YAML::Value
     << validation_metric << YAML::Key << "value" << YAML::Value << validation_value << YAML::Key << "samples"
-    << YAML::Value << validation_samples << YAML::EndMap;
+    << YAML::Value << validation_samples;
+  if (!validation_max_abs.empty()) {
+    e << YAML::Key << "per_channel" << YAML::Value << YAML::BeginMap << YAML::Key << "max_abs" << YAML::Value;
+    seq(validation_max_abs);
+    e << YAML::Key << "rms" << YAML::Value;
+    seq(validation_rms);
+    e << YAML::EndMap;
+  }
+  e << YAML::EndMap;
   if (provenance.IsDefined()) e << YAML::Key << "provenance" << YAML::Value << provenance;
   e << YAML::EndMap;
   const std::string tmp = out_path + ".tmp." + std::to_string(getpid());

@@ -18,9 +18,15 @@
 ///     outputs: [{field: c, components: [u, v]}]
 ///     predicts: increment              # increment (output = input + model) | state
 ///     normalisation: {input_mean: [...], input_std: [...], output_mean: [...], output_std: [...]}
-///     transform: [log10, none]         # per input channel, applied before normalisation
-///     training_ranges: {min: [...], max: [...]}   # per input channel, physical units
-///     validation: {metric: max_abs, value: 1.2e-3, samples: 20000}
+///     transform: [log10, none]         # per input channel, applied before normalisation:
+///                                      #   none | log10 (of max(x, log_floor)) | boxcox
+///     boxcox_lambda: 0.1               # boxcox: (max(x, 0)^lambda - 1) / lambda
+///     output_transform: [none, none]   # per output channel: none | boxcox; an increment
+///                                      #   model then predicts boxcox(out) - boxcox(in)
+///     training_ranges: {min: [...], max: [...]}   # per input channel, physical units (the
+///                                      #   guard's margin is measured in the transformed space)
+///     validation: {metric: max_abs, value: 1.2e-3, samples: 20000,
+///                  per_channel: {max_abs: [...], rms: [...]}}   # physical units, per output
 ///     provenance: {tool: simfuse train, dataset: ..., created: ...}
 /// The header includes neither torch nor PETSc; the reader is compiled into
 /// simfuse_surrogates, so what links that (coupling/ai, the simfuse command) reads cards.
@@ -58,12 +64,15 @@ struct ModelCard {
   std::map<std::string, std::string> context;
   bool increment = false;
   std::vector<double> in_mean, in_std, out_mean, out_std;
-  std::vector<std::string> transform;  ///< per input channel: none | log10
+  std::vector<std::string> transform;         ///< per input channel: none | log10 | boxcox
+  std::vector<std::string> output_transform;  ///< per output channel: none | boxcox
   double log_floor = 1e-12;
+  double boxcox_lambda = 0.1;
   std::vector<double> range_min, range_max;  ///< per input channel (physical units)
   std::string validation_metric;
   double validation_value = -1;
   long validation_samples = 0;
+  std::vector<double> validation_max_abs, validation_rms;  ///< per output channel (may be empty)
   YAML::Node provenance;
 
   int in_channels() const;
@@ -71,6 +80,12 @@ struct ModelCard {
   bool pointwise() const { return kind == "pointwise"; }
   /// For increment models: the input channel each output channel adds to.
   std::vector<int> increment_source() const;
+  /// The value of input channel c in the space the model sees it (before normalisation),
+  /// and back; the transforms are monotone, so a box in one space is a box in the other.
+  double transform_input(int c, double x) const;
+  /// The physical value whose transform is z; -inf below the transform's lower limit
+  /// (every physical value at or below the floor maps there).
+  double untransform_input(int c, double z) const;
 
   /// Reads and validates a card; UserError with file:line:column on any problem
   /// (including a missing weights file).

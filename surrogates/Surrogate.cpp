@@ -98,8 +98,9 @@ struct Surrogate::Impl {
   at::ScalarType dtype = at::kFloat;
   at::Tensor in_scale, in_shift;  // model dtype, xn = x * scale + shift
   at::Tensor out_std, out_mean;   // float64
-  std::vector<int64_t> log_channels;
-  at::Tensor inc_index;  // int64, input channel of each output (increment models)
+  std::vector<int64_t> log_channels, boxcox_in;
+  at::Tensor boxcox_out;  // int64, output channels predicted in Box-Cox space (may be empty)
+  at::Tensor inc_index;   // int64, input channel of each output (increment models)
 
   at::Tensor forward(const at::Tensor& xn) {
     if (onednn) return onednn->forward(xn);
@@ -253,7 +254,14 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& card_path, const S
   impl->out_std = vec(c.out_std);
   impl->out_mean = vec(c.out_mean);
   for (int i = 0; i < cin; ++i)
-    if (c.transform[i] == "log10") impl->log_channels.push_back(i);
+    if (c.transform[i] == "log10")
+      impl->log_channels.push_back(i);
+    else if (c.transform[i] == "boxcox")
+      impl->boxcox_in.push_back(i);
+  std::vector<int64_t> bo;
+  for (int o = 0; o < cout; ++o)
+    if (c.output_transform[o] == "boxcox") bo.push_back(o);
+  impl->boxcox_out = torch::tensor(bo, at::TensorOptions().dtype(at::kLong));
   if (c.increment) {
     std::vector<int64_t> src;
     for (int s : c.increment_source()) src.push_back(s);
@@ -291,6 +299,8 @@ at::Tensor Surrogate::forward_normalized(const at::Tensor& xn) {
 at::Tensor Surrogate::normalize(const at::Tensor& x) const {
   at::Tensor t = x.to(impl_->dtype, /*non_blocking=*/false, /*copy=*/true);
   for (int64_t c : impl_->log_channels) t.select(1, c).clamp_min_(impl_->card.log_floor).log10_();
+  const double lambda = impl_->card.boxcox_lambda;
+  for (int64_t c : impl_->boxcox_in) t.select(1, c).clamp_min_(0).pow_(lambda).sub_(1).div_(lambda);
   t.mul_(per_channel(impl_->in_scale, t.dim())).add_(per_channel(impl_->in_shift, t.dim()));
   return t;
 }
@@ -298,7 +308,20 @@ at::Tensor Surrogate::normalize(const at::Tensor& x) const {
 at::Tensor Surrogate::finish(const at::Tensor& y, const at::Tensor& x) const {
   at::Tensor out =
       y.to(at::kDouble).mul_(per_channel(impl_->out_std, y.dim())).add_(per_channel(impl_->out_mean, y.dim()));
-  if (impl_->card.increment) out.add_(x.index_select(1, impl_->inc_index));
+  const bool boxcox = impl_->boxcox_out.numel() > 0;
+  const double lambda = impl_->card.boxcox_lambda;
+  if (impl_->card.increment) {
+    at::Tensor base = x.index_select(1, impl_->inc_index);
+    if (boxcox)  // the increment of those channels is in Box-Cox space
+      base.index_copy_(1, impl_->boxcox_out,
+                       base.index_select(1, impl_->boxcox_out).clamp_min_(0).pow_(lambda).sub_(1).div_(lambda));
+    out.add_(base);
+  }
+  // Back from Box-Cox space: (1 + lambda z)^(1/lambda), 0 below the transform's lower limit
+  // (so these outputs are never negative).
+  if (boxcox)
+    out.index_copy_(1, impl_->boxcox_out,
+                    out.index_select(1, impl_->boxcox_out).mul_(lambda).add_(1).clamp_min_(0).pow_(1 / lambda));
   return out;
 }
 

@@ -33,8 +33,12 @@ const Schema& train_schema() {
     m.add_string("predicts", "increment (output = input + model) or state")
         .def("increment")
         .choices({"increment", "state"});
-    m.add("transform", ParamType::StringList, "per input channel: none or log10 (default none)");
+    m.add("transform", ParamType::StringList,
+          "per input channel: none, log10 or boxcox (default none). An output whose input channel is boxcox is "
+          "predicted in Box-Cox space too (for species spanning many orders of magnitude)")
+        .choices({"none", "log10", "boxcox"});
     m.add_real("log_floor", "floor applied before log10").def(1e-12).positive();
+    m.add_real("boxcox_lambda", "boxcox: (max(x, 0)^lambda - 1) / lambda").def(0.1).range(1e-3, 1);
     m.add("inputs", ParamType::StringList, "input channels to use, by name (default: all of the dataset's)");
     m.add("scalars", ParamType::StringList, "extra scalar inputs per sample: dt").choices({"dt"});
     m.add_bool("center", "normalisation subtracts the training mean (false: scale only, so zero stays zero)").def(true);
@@ -101,6 +105,11 @@ std::string duration(double s) {
 
 // ---- Data and normalisation --------------------------------------------------------------
 
+// (max(x, 0)^lambda - 1) / lambda, as Surrogate applies it.
+torch::Tensor boxcox(const torch::Tensor& x, double lambda) {
+  return (x.clamp_min(0).pow(lambda) - 1) / lambda;
+}
+
 // The training problem: physical inputs and targets, their transforms and normalisation
 // (fitted on the training split only), the split, and the card's channel facts.
 struct TrainingData {
@@ -108,12 +117,15 @@ struct TrainingData {
   Channels ch;
   bool stencil = false, increment = false;
   int radius = 0, cin = 0, cout = 0;
-  std::vector<std::string> transform;
-  double log_floor = 0;
-  torch::Tensor X, Y;            // physical inputs [N, cin, ...], targets (state or increment), float64
-  torch::Tensor Xn, Yn;          // normalised, in the model's dtype
-  torch::Tensor xm, xs, ym, ys;  // normalisation: xn = (T(x) - xm) / xs, yn = (y - ym) / ys
-  torch::Tensor rmin, rmax;      // training ranges of the physical inputs
+  std::vector<std::string> transform, output_transform;
+  double log_floor = 0, lambda = 0.1;
+  torch::Tensor Yphys;            // physical outputs [N, cout, ...] (the validation error is measured on them)
+  torch::Tensor Xc;               // the centre of the physical inputs, aligned with the outputs
+  torch::Tensor inc_src, bc_out;  // int64: input channel of each output; outputs in Box-Cox space
+  torch::Tensor X, Y;             // physical inputs [N, cin, ...], targets (state or increment), float64
+  torch::Tensor Xn, Yn;           // normalised, in the model's dtype
+  torch::Tensor xm, xs, ym, ys;   // normalisation: xn = (T(x) - xm) / xs, yn = (y - ym) / ys
+  torch::Tensor rmin, rmax;       // training ranges of the physical inputs
   torch::Tensor train_idx, val_idx;
   int64_t n = 0, nval = 0, ntrain = 0, per_sample = 0;
   torch::Dtype dtype = torch::kFloat;
@@ -198,10 +210,18 @@ TrainingData load_data(const Params& p, const ConfigDocument& doc, const YAML::N
   if (static_cast<int>(d.transform.size()) != d.cin)
     mp.fail("transform", fmt::format("has {} entries for {} input channels", d.transform.size(), d.cin),
             "one entry (none or log10) per input channel");
-  for (const auto& t : d.transform)
-    if (t != "none" && t != "log10")
-      mp.fail("transform", fmt::format("unknown transform '{}'", t), "use none or log10");
   d.log_floor = mp.get<double>("log_floor");
+  d.lambda = mp.get<double>("boxcox_lambda");
+  // An output is predicted in Box-Cox space when the input channel of the same name is.
+  std::vector<int64_t> bc_out;
+  for (int o = 0; o < d.cout; ++o) {
+    auto it = std::find(ch.in_names.begin(), ch.in_names.end(), ch.out_names[o]);
+    const bool bc = it != ch.in_names.end() && d.transform[it - ch.in_names.begin()] == "boxcox";
+    d.output_transform.push_back(bc ? "boxcox" : "none");
+    if (bc) bc_out.push_back(o);
+  }
+  d.bc_out = torch::tensor(bc_out, torch::kLong);
+  d.inc_src = torch::tensor(inc_src, torch::kLong);
   d.dtype = mp.get<std::string>("dtype") == "float64" ? torch::kDouble : torch::kFloat;
 
   // Physical inputs and targets, float64.
@@ -211,7 +231,15 @@ TrainingData load_data(const Params& p, const ConfigDocument& doc, const YAML::N
   torch::Tensor Xc = d.X;  // the centre of the inputs, aligned with outputs
   if (d.stencil)
     Xc = d.X.narrow(2, d.radius, d.X.size(2) - 2 * d.radius).narrow(3, d.radius, d.X.size(3) - 2 * d.radius);
-  if (d.increment) d.Y = d.Y - Xc.index_select(1, torch::tensor(inc_src, torch::kLong));
+  d.Xc = Xc;
+  d.Yphys = data.outputs;
+  // Targets: Box-Cox outputs in that space, then the increment over the (same-space) input.
+  if (!bc_out.empty()) d.Y.index_copy_(1, d.bc_out, boxcox(d.Y.index_select(1, d.bc_out), d.lambda));
+  if (d.increment) {
+    torch::Tensor base = Xc.index_select(1, d.inc_src);
+    if (!bc_out.empty()) base.index_copy_(1, d.bc_out, boxcox(base.index_select(1, d.bc_out), d.lambda));
+    d.Y = d.Y - base;
+  }
   d.n = d.X.size(0);
   if (d.n < 10)
     throw UserError(fmt::format("the dataset has only {} samples; at least 10 are needed", d.n), "capture more");
@@ -234,7 +262,10 @@ void split_and_normalise(TrainingData& d, const Params& mp, const Params& tp) {
   const bool center = mp.get<bool>("center");
   torch::Tensor Xt = d.X.clone();
   for (int c = 0; c < d.cin; ++c)
-    if (d.transform[c] == "log10") Xt.select(1, c).clamp_min_(d.log_floor).log10_();
+    if (d.transform[c] == "log10")
+      Xt.select(1, c).clamp_min_(d.log_floor).log10_();
+    else if (d.transform[c] == "boxcox")
+      Xt.select(1, c).copy_(boxcox(Xt.select(1, c), d.lambda));
   auto channel_stats = [&](const torch::Tensor& T) {
     const torch::Tensor tr = T.index_select(0, d.train_idx).transpose(0, 1).reshape({T.size(1), -1});
     torch::Tensor mean = tr.mean(1), std = tr.std(1, /*unbiased=*/false);
@@ -446,7 +477,9 @@ ModelCard make_card(const Params& p, const ConfigDocument& doc, const TrainingDa
   card.out_mean = tovec(d.ym);
   card.out_std = tovec(d.ys);
   card.transform = d.transform;
+  card.output_transform = d.output_transform;
   card.log_floor = d.log_floor;
+  card.boxcox_lambda = d.lambda;
   card.range_min = tovec(d.rmin);
   card.range_max = tovec(d.rmax);
   card.validation_metric = "max_abs";
@@ -604,16 +637,33 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   }
   model->eval();
   double max_abs = 0, rms = 0;
+  torch::Tensor per_max, per_rms;
   {
     torch::NoGradGuard ng;
-    const torch::Tensor pred =
+    torch::Tensor pred =
         model->forward(d.Xn.index_select(0, d.val_idx)).to(torch::kDouble) * d.shape_c(d.ys) + d.shape_c(d.ym);
-    const torch::Tensor err = pred - d.Y.index_select(0, d.val_idx);  // the same in increment or state form
+    // Back to physical outputs, as Surrogate::finish does.
+    const bool bc = d.bc_out.numel() > 0;
+    if (d.increment) {
+      torch::Tensor base = d.Xc.index_select(0, d.val_idx).index_select(1, d.inc_src);
+      if (bc) base.index_copy_(1, d.bc_out, boxcox(base.index_select(1, d.bc_out), d.lambda));
+      pred = pred + base;
+    }
+    if (bc)
+      pred.index_copy_(1, d.bc_out, (pred.index_select(1, d.bc_out) * d.lambda + 1).clamp_min(0).pow(1 / d.lambda));
+    const torch::Tensor err = pred - d.Yphys.index_select(0, d.val_idx);
     max_abs = err.abs().max().item<double>();
     rms = std::sqrt(err.pow(2).mean().item<double>());
+    const torch::Tensor per = err.transpose(0, 1).reshape({d.cout, -1});
+    per_max = std::get<0>(per.abs().max(1));
+    per_rms = per.pow(2).mean(1).sqrt();
   }
 
-  const ModelCard card = make_card(p, doc, d, arch, out_stem, st, size, max_abs, rms);
+  ModelCard card = make_card(p, doc, d, arch, out_stem, st, size, max_abs, rms);
+  for (int o = 0; o < d.cout; ++o) {
+    card.validation_max_abs.push_back(per_max[o].item<double>());
+    card.validation_rms.push_back(per_rms[o].item<double>());
+  }
   const std::string card_path = out_stem + ".card.yaml";
   if (rank == 0) {
     fs::create_directories(fs::path(out_stem).parent_path(), ec);

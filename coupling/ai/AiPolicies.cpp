@@ -33,7 +33,9 @@ void declare_guard_keys(Schema& s) {
   s.add_real("tol", "accept when the sub-step's error estimate is at most this (1 = its own check tolerance)")
       .def(1.0)
       .positive();
-  s.add_real("ood_margin", "inputs may exceed the training ranges by this fraction of the range")
+  s.add_real("ood_margin",
+             "inputs may exceed the training ranges by this fraction of the range (in the channel's transformed "
+             "space for log10 and boxcox channels)")
       .def(0.0)
       .non_negative();
   s.add_bool("estimate", "use the sub-step's error estimate (if it has one)").def(true);
@@ -254,10 +256,13 @@ class ReplacePolicy : public Policy {
     const ModelCard& c = binding_.card();
     lo_.clear();
     hi_.clear();
+    // The margin is a fraction of the range in the space the model sees the channel in
+    // (log10, Box-Cox): 10% of a mass fraction's raw range [0, 1e-5] would say nothing about
+    // a value of 1e-9. The transforms are monotone, so the bounds map back to physical values.
     for (int i = 0; i < c.in_channels(); ++i) {
-      const double w = c.range_max[i] - c.range_min[i];
-      lo_.push_back(c.range_min[i] - margin_ * w);
-      hi_.push_back(c.range_max[i] + margin_ * w);
+      const double a = c.transform_input(i, c.range_min[i]), b = c.transform_input(i, c.range_max[i]);
+      lo_.push_back(c.untransform_input(i, a - margin_ * (b - a)));
+      hi_.push_back(c.untransform_input(i, b + margin_ * (b - a)));
     }
   }
 

@@ -76,9 +76,9 @@ Capture::Capture(const Grid& grid, const State& state, SubStep& step, CaptureSpe
   if (spec_.perturbed_copies > 0) {
     perturbable_ = dynamic_cast<Perturbable*>(&step);
     if (!perturbable_)
-      throw UserError(fmt::format("capture.{}.perturbed: sub-step '{}' cannot label perturbed states", spec_.substep,
-                                  step.name()),
-                      "remove perturbed:, it needs a pointwise sub-step on one field such as the chemistry's react");
+      throw UserError(
+          fmt::format("capture.{}.perturbed: sub-step '{}' cannot label perturbed states", spec_.substep, step.name()),
+          "remove perturbed:, it needs a pointwise sub-step on one field such as the chemistry's react");
     if (!spec_.pointwise())
       throw UserError(fmt::format("capture.{}.perturbed: perturbed states are pointwise data", spec_.substep),
                       "use points: instead of patches:, or remove perturbed:");
@@ -217,7 +217,8 @@ void Capture::add_perturbed(const StepInfo& info) {
       ++perturbed_failed_;
       continue;
     }
-    in_.insert(in_.end(), states.begin() + static_cast<long>(q) * cin_, states.begin() + static_cast<long>(q + 1) * cin_);
+    in_.insert(in_.end(), states.begin() + static_cast<long>(q) * cin_,
+               states.begin() + static_cast<long>(q + 1) * cin_);
     out_.insert(out_.end(), labels.begin() + static_cast<long>(q) * cin_,
                 labels.begin() + static_cast<long>(q + 1) * cin_);
     dt_.push_back(info.dt);

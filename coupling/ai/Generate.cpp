@@ -9,11 +9,11 @@
 #include <numeric>
 #include <random>
 
+#include "core/Files.hpp"
 #include "core/Paths.hpp"
 #include "core/Version.hpp"
 #include "coupling/Simulation.hpp"
 #include "coupling/ai/Capture.hpp"
-#include "core/Files.hpp"
 
 namespace simfuse {
 

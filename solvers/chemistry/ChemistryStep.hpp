@@ -18,11 +18,7 @@
 
 namespace simfuse {
 
-class ChemistryStep final : public SubStep,
-                            public Pointwise,
-                            public Checkable,
-                            public Admissible,
-                            public Perturbable {
+class ChemistryStep final : public SubStep, public Pointwise, public Checkable, public Admissible, public Perturbable {
  public:
   /// `set_cell(p)` prepares the chemistry for owned point p (pressure, density of a
   /// sweep); may be empty. `heat_release` (may be null) receives -sum h_k wdot_k, W/m^3;

@@ -13,9 +13,9 @@
 #include "coupling/ai/Capture.hpp"
 #include "coupling/ai/FieldBridge.hpp"
 #include "postproc/Norms.hpp"
-#include "solvers/navier_stokes/NavierStokesSolver.hpp"
 #include "solvers/chemistry/Mechanism.hpp"
 #include "solvers/chemistry/Reactor.hpp"
+#include "solvers/navier_stokes/NavierStokesSolver.hpp"
 #include "support/Chemistry.hpp"
 #include "support/TestUtil.hpp"
 
