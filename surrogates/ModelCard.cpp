@@ -32,12 +32,12 @@ double ModelCard::transform_input(int c, double x) const {
   return x;
 }
 
-double ModelCard::untransform_input(int c, double z) const {
+double ModelCard::untransform_input(int c, double z, bool upper) const {
   const double inf = std::numeric_limits<double>::infinity();
-  if (transform[c] == "log10") return z <= std::log10(log_floor) ? -inf : std::pow(10.0, z);
+  if (transform[c] == "log10") return z <= std::log10(log_floor) ? (upper ? log_floor : -inf) : std::pow(10.0, z);
   if (transform[c] == "boxcox") {
     const double b = 1 + boxcox_lambda * z;
-    return b <= 0 ? -inf : std::pow(b, 1 / boxcox_lambda);
+    return b <= 0 ? (upper ? 0.0 : -inf) : std::pow(b, 1 / boxcox_lambda);
   }
   return z;
 }

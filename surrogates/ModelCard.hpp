@@ -83,9 +83,10 @@ struct ModelCard {
   /// The value of input channel c in the space the model sees it (before normalisation),
   /// and back; the transforms are monotone, so a box in one space is a box in the other.
   double transform_input(int c, double x) const;
-  /// The physical value whose transform is z; -inf below the transform's lower limit
-  /// (every physical value at or below the floor maps there).
-  double untransform_input(int c, double z) const;
+  /// The physical value whose transform is z. At or below the transform's lower limit
+  /// (where every physical value at or below the floor maps), a lower bound is -inf and an
+  /// upper bound the floor.
+  double untransform_input(int c, double z, bool upper) const;
 
   /// Reads and validates a card; UserError with file:line:column on any problem
   /// (including a missing weights file).

@@ -266,18 +266,21 @@ void split_and_normalise(TrainingData& d, const Params& mp, const Params& tp) {
       Xt.select(1, c).clamp_min_(d.log_floor).log10_();
     else if (d.transform[c] == "boxcox")
       Xt.select(1, c).copy_(boxcox(Xt.select(1, c), d.lambda));
-  auto channel_stats = [&](const torch::Tensor& T) {
+  auto channel_stats = [&](const torch::Tensor& T, bool output) {
     const torch::Tensor tr = T.index_select(0, d.train_idx).transpose(0, 1).reshape({T.size(1), -1});
     torch::Tensor mean = tr.mean(1), std = tr.std(1, /*unbiased=*/false);
     if (!center) {  // scale only: the root mean square
       std = tr.pow(2).mean(1).sqrt();
       mean = torch::zeros_like(mean);
     }
-    std = torch::where(std > 1e-12, std, torch::ones_like(std));
+    // A constant channel: an input is only centred; an output (an inert species' zero
+    // increment) gets a scale so small that the network's residual on it, O(1e-3) in
+    // normalised units, vanishes: the model reproduces the constant instead of adding noise.
+    std = torch::where(std > 1e-12, std, output ? torch::full_like(std, 1e-12) : torch::ones_like(std));
     return std::make_pair(mean, std);
   };
-  std::tie(d.xm, d.xs) = channel_stats(Xt);
-  std::tie(d.ym, d.ys) = channel_stats(d.Y);
+  std::tie(d.xm, d.xs) = channel_stats(Xt, false);
+  std::tie(d.ym, d.ys) = channel_stats(d.Y, true);
   d.Xn = ((Xt - d.shape_c(d.xm)) / d.shape_c(d.xs)).to(d.dtype).contiguous();
   d.Yn = ((d.Y - d.shape_c(d.ym)) / d.shape_c(d.ys)).to(d.dtype).contiguous();
   d.per_sample = d.Yn.numel() / d.n;

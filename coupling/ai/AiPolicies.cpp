@@ -261,8 +261,8 @@ class ReplacePolicy : public Policy {
     // a value of 1e-9. The transforms are monotone, so the bounds map back to physical values.
     for (int i = 0; i < c.in_channels(); ++i) {
       const double a = c.transform_input(i, c.range_min[i]), b = c.transform_input(i, c.range_max[i]);
-      lo_.push_back(c.untransform_input(i, a - margin_ * (b - a)));
-      hi_.push_back(c.untransform_input(i, b + margin_ * (b - a)));
+      lo_.push_back(c.untransform_input(i, a - margin_ * (b - a), false));
+      hi_.push_back(c.untransform_input(i, b + margin_ * (b - a), true));
     }
   }
 

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <limits>
 
 #include "core/Error.hpp"
 #include "support/TestUtil.hpp"
@@ -225,6 +226,13 @@ checkpoint: {{every: 0}}
   CHECK(back.output_transform == bc.card.output_transform);
   CHECK(back.boxcox_lambda == 0.1);
   CHECK(back.validation_rms == bc.card.validation_rms);
+  // The guard's bounds map between the spaces; at Box-Cox's lower limit (x <= 0) a lower
+  // bound is -inf and an upper bound 0, so a channel that is always 0 accepts 0.
+  CHECK(back.untransform_input(0, back.transform_input(0, 1e-5), true) == Approx(1e-5).epsilon(1e-12));
+  CHECK(back.transform_input(0, 0.0) == Approx(-10));
+  CHECK(back.untransform_input(0, -10, true) == 0);
+  CHECK(back.untransform_input(0, -10, false) == -std::numeric_limits<double>::infinity());
+  CHECK(back.untransform_input(1, 0.5, false) == 0.5);
 
   // States it was not trained on: the median relative error of u below 1e-6.
   const auto [x, y] = make(2000, 99);
