@@ -2,18 +2,26 @@
 // reacting cases' own states: per cell and step, CVODE (the classical react), the error
 // estimate (a loose error-controlled Rodas3 from the step's start) and the Admissible
 // projection (element-conserving non-negative projection + T from h), each timed over the
-// same cells and steps in this process.
+// same cells and steps in this process. Then the guard study: the classical result
+// corrupted in five ways (as a bad model could be wrong), and for each what the guard
+// pieces do with it: the estimate's recall (cells flagged > 1), and what the projection
+// leaves of the corruption (it repairs what breaks element conservation or positivity, and
+// recomputes T from h; it cannot see an element-conserving error).
 //   build/bench/bench_chemistry_guard CASE.yaml [STEPS] [--set key=value ...]
 // Prints one JSON object.
 #include <mpi.h>
 #include <petscsys.h>
 
 #include <chrono>
+#include <cmath>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "core/Config.hpp"
 #include "coupling/Simulation.hpp"
+#include "solvers/chemistry/Admissible.hpp"
 #include "solvers/reacting/ReactingSolver.hpp"
 
 using namespace simfuse;
@@ -45,6 +53,35 @@ int main(int argc, char** argv) {
     SIMFUSE_PETSC(VecDuplicate(gas.vec(), before.out()));
     SIMFUSE_PETSC(VecDuplicate(gas.vec(), result.out()));
     using clock = std::chrono::steady_clock;
+    const Mechanism& mech = solver->chemistry().mechanism();
+    const ElementProjection plain(mech);
+    const int n = mech.n_species() + 1;
+    const int iOH = mech.species_index("OH") + 1, iH2O = mech.species_index("H2O") + 1,
+              iH2 = mech.species_index("H2") + 1, iO = mech.species_index("O") + 1;
+    // Corruptions of one cell's result y (n values), as a model could get it wrong.
+    std::mt19937_64 rng(20261129);
+    std::uniform_real_distribution<double> u(-1, 1);
+    const std::vector<std::pair<std::string, std::function<void(double*)>>> corruptions{
+        {"OH x10", [&](double* y) { y[iOH] *= 10; }},
+        {"T + 30 K", [&](double* y) { y[0] += 30; }},
+        {"every Y_k x (1 + 5% noise)",
+         [&](double* y) {
+           for (int k = 1; k < n; ++k) y[k] *= 1 + 0.05 * u(rng);
+         }},
+        {"OH = -1e-4", [&](double* y) { y[iOH] = -1e-4; }},
+        {"element-conserving: 1e-3 of H2O into H2 + O",
+         [&](double* y) {
+           const double m = std::min(1e-3, y[iH2O]);  // 18 g of H2O -> 2 g of H2 + 16 g of O
+           y[iH2O] -= m;
+           y[iH2] += m * 2.016 / 18.015;
+           y[iO] += m * 15.999 / 18.015;
+         }},
+    };
+    struct Study {
+      long flagged = 0, cells = 0, inadmissible = 0, harmful = 0, harmful_flagged = 0, harmful_refused = 0;
+      double worst_T_after = 0, worst_T_before = 0, worst_Y_after = 0;
+    };
+    std::vector<Study> study(corruptions.size());
     double t_react = 0, t_est = 0, t_adm = 0, worst_est = 0;
     long cells = 0, flagged = 0, inadmissible = 0;
     std::vector<double> est;
@@ -71,6 +108,49 @@ int main(int argc, char** argv) {
       }
       for (char o : ok) inadmissible += !o;
       cells += static_cast<long>(est.size());
+      // The guard study on this step's results.
+      for (size_t c = 0; c < corruptions.size(); ++c) {
+        SIMFUSE_PETSC(VecCopy(result, gas.vec()));
+        {
+          ArrayView v = gas.view();
+          for (PetscInt p = 0; p < gas.grid().owned().size(); ++p) corruptions[c].second(v.data() + p * n);
+        }
+        PetscHandle<Vec> corrupted;
+        SIMFUSE_PETSC(VecDuplicate(gas.vec(), corrupted.out()));
+        SIMFUSE_PETSC(VecCopy(gas.vec(), corrupted));
+        adm.make_admissible(state, {before.get()}, info, ok);
+        chk.estimate(state, {before.get()}, info, est);
+        const ArrayView truth(result, gas.grid().owned(), n, true), got = gas.view_read(),
+                                                                    bad(corrupted, gas.grid().owned(), n, true);
+        const double* ta = const_cast<ArrayView&>(truth).data();
+        const double* ga = const_cast<ArrayView&>(got).data();
+        const double* ba = const_cast<ArrayView&>(bad).data();
+        Study& st = study[c];
+        const ArrayView start(before, gas.grid().owned(), n, true);
+        const double* sa = const_cast<ArrayView&>(start).data();
+        std::vector<double> y(static_cast<size_t>(n));
+        (void)ga;
+        for (size_t p = 0; p < est.size(); ++p) {
+          ++st.cells;
+          st.flagged += est[p] > 1;
+          st.inadmissible += !ok[p];
+          // What the plain projection (no limits) leaves of the corruption.
+          std::copy(ba + p * n, ba + (p + 1) * n, y.begin());
+          if (!make_admissible(solver->chemistry().reactor(), plain, sa + p * n, y.data())) continue;
+          st.worst_T_before = std::max(st.worst_T_before, std::abs(ba[p * n] - ta[p * n]));
+          const double dT = std::abs(y[0] - ta[p * n]);
+          st.worst_T_after = std::max(st.worst_T_after, dT);
+          double dY = 0;
+          for (int k = 1; k < n; ++k) dY = std::max(dY, std::abs(y[k] - ta[p * n + k]));
+          st.worst_Y_after = std::max(st.worst_Y_after, dY);
+          // Harmful: what is left after the projection exceeds 5 K or 1e-4 of a mass fraction.
+          if (dT > 5 || dY > 1e-4) {
+            ++st.harmful;
+            st.harmful_flagged += est[p] > 1;
+            st.harmful_refused += !ok[p];
+          }
+        }
+      }
       // Continue the run from the classical result (the guard pieces must not steer it).
       SIMFUSE_PETSC(VecCopy(result, gas.vec()));
       sim.step();  // the next full step (diffuse, react, diffuse) moves the states on
@@ -85,7 +165,21 @@ int main(int argc, char** argv) {
                              {"classical_results_flagged_by_estimate", flagged},
                              {"classical_results_inadmissible", inadmissible},
                              {"largest_estimate_of_classical_result", worst_est},
-                             {"estimate", chk.estimate_description()}};
+                             {"estimate", chk.estimate_description()},
+                             {"admissible", adm.admissible_description()}};
+    for (size_t c = 0; c < corruptions.size(); ++c)
+      j["guard_study"].push_back(
+          {{"corruption", corruptions[c].first},
+           {"cells_flagged_by_estimate", static_cast<double>(study[c].flagged) / study[c].cells},
+           {"cells_harmful_after_projection", static_cast<double>(study[c].harmful) / study[c].cells},
+           {"estimate_recall_of_harmful",
+            study[c].harmful ? static_cast<double>(study[c].harmful_flagged) / study[c].harmful : 1.0},
+           {"cells_refused_by_admissible_limits", static_cast<double>(study[c].inadmissible) / study[c].cells},
+           {"admissible_limits_recall_of_harmful",
+            study[c].harmful ? static_cast<double>(study[c].harmful_refused) / study[c].harmful : 1.0},
+           {"max_T_error_before_projection", study[c].worst_T_before},
+           {"max_T_error_after_projection", study[c].worst_T_after},
+           {"max_Y_error_after_projection", study[c].worst_Y_after}});
     std::cout << j.dump(2) << "\n";
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";

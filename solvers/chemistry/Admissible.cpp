@@ -205,7 +205,8 @@ ElementProjection::Result ElementProjection::project(const double* Y0, const dou
 }
 
 bool make_admissible(const Reactor& reactor, const ElementProjection& projection, const double* before,
-                     double* proposed, std::string* why, ElementProjection::Result* result) {
+                     double* proposed, std::string* why, ElementProjection::Result* result,
+                     const AdmissibleLimits& limits) {
   const Mechanism& mech = reactor.mechanism();
   auto fail = [&](std::string w) {
     if (why) *why = std::move(w);
@@ -219,6 +220,10 @@ bool make_admissible(const Reactor& reactor, const ElementProjection& projection
         fmt::format("no non-negative composition with the element masses of the step's start "
                     "(defect before projection {:.3g})",
                     r.defect_before));
+  if (limits.max_element_defect > 0 && !(r.defect_before <= limits.max_element_defect))
+    return fail(fmt::format("element defect before projection {:.3g} above the limit {:g}", r.defect_before,
+                            limits.max_element_defect));
+  const double T_proposed = proposed[0];
   const double e0 = reactor.energy_mass(before[0], before + 1);
   double T = 0;
   try {
@@ -231,6 +236,11 @@ bool make_admissible(const Reactor& reactor, const ElementProjection& projection
     if (T < s.thermo.t_min || T > s.thermo.t_max)
       return fail(fmt::format("the energy-conserving temperature {:g} K is outside [{:g}, {:g}] K of {}'s thermo data",
                               T, s.thermo.t_min, s.thermo.t_max, s.name));
+  if (limits.max_temperature_change > 0 && !(std::abs(T - T_proposed) <= limits.max_temperature_change))
+    return fail(
+        fmt::format("the energy-conserving temperature {:g} K differs from the proposed {:g} K by more "
+                    "than {:g} K",
+                    T, T_proposed, limits.max_temperature_change));
   proposed[0] = T;
   return true;
 }

@@ -51,7 +51,17 @@ class ElementProjection {
 /// leaving `proposed` unspecified, if the projection or the temperature fails or the
 /// temperature leaves [t_min, t_max] of every species' thermo data. `why` (if given) says
 /// which.
+/// Limits that make a proposal inadmissible although it could be mapped: a cheap guard
+/// (0: off). An element-breaking species error becomes a temperature error through h
+/// (OH x10 on the hydrogen front: up to 513 K after the projection), which the proposal's
+/// own T does not show: the difference between the two flags it.
+struct AdmissibleLimits {
+  double max_element_defect = 0;      ///< ElementProjection::Result::defect_before
+  double max_temperature_change = 0;  ///< |T proposed - T from the conserved energy|, K
+};
+
 bool make_admissible(const Reactor& reactor, const ElementProjection& projection, const double* before,
-                     double* proposed, std::string* why = nullptr, ElementProjection::Result* result = nullptr);
+                     double* proposed, std::string* why = nullptr, ElementProjection::Result* result = nullptr,
+                     const AdmissibleLimits& limits = {});
 
 }  // namespace simfuse

@@ -74,6 +74,16 @@ void declare_chemistry(Schema& s) {
   c.add_real("floor", "mass-fraction floor added to |Y_ref| in the relative deviation").def(1e-6).positive();
   c.add_real("temperature_floor", "temperature floor (K) added to |T_ref|").def(1.0).positive();
   c.add_map("floors", "floors of named species, e.g. {OH: 1e-8} (mass fractions spanning many decades)");
+  c.add_real("max_temperature_change",
+             "a proposal whose T differs by more than this (K) from the T that conserves the energy with its projected "
+             "composition is rejected (a cheap guard against species errors; 0: off)")
+      .def(10.0)
+      .non_negative();
+  c.add_real("max_element_defect",
+             "a proposal whose element masses differ from the step start's by more than this fraction is rejected "
+             "instead of projected (0: off)")
+      .def(0.0)
+      .non_negative();
 }
 
 std::vector<std::string> gas_components(const Mechanism& mech) {
@@ -289,6 +299,8 @@ CellChemistry::CellChemistry(const Mechanism& mech, Reactor::Mode mode, double p
   ref_.max_steps = 5000;
   ref_.clip_negative = true;
   check_rtol_ = cp.get<double>("rtol");
+  limits_.max_temperature_change = cp.get<double>("max_temperature_change");
+  limits_.max_element_defect = cp.get<double>("max_element_defect");
   floors_.assign(static_cast<size_t>(reactor_.size()), cp.get<double>("floor"));
   floors_[0] = cp.get<double>("temperature_floor");
   if (cp.is_set("floors")) {

@@ -20,6 +20,7 @@
 
 #include "core/Function.hpp"
 #include "core/Schema.hpp"
+#include "solvers/chemistry/Admissible.hpp"
 #include "solvers/chemistry/Cvode.hpp"
 #include "solvers/chemistry/Reactor.hpp"
 #include "solvers/reaction/Kinetics.hpp"
@@ -104,6 +105,8 @@ class CellChemistry {
   CvodeIntegrator* cvode() { return cvode_.get(); }
   const std::string& integrator() const { return type_; }
   double cutoff() const { return cutoff_; }
+  /// The check's limits on a proposal (check.max_temperature_change, max_element_defect).
+  const AdmissibleLimits& admissible_limits() const { return limits_; }
   /// The temperatures every species' thermo data covers.
   double temperature_min() const { return T_lo_; }
   double temperature_max() const { return T_hi_; }
@@ -154,6 +157,7 @@ class CellChemistry {
   std::unique_ptr<CvodeIntegrator> ref_cvode_;
   RosenbrockStats check_stats_;
   double check_rtol_ = 0.02;
+  AdmissibleLimits limits_;
   std::vector<double> floors_;
   std::vector<double> h_;  // Rodas3 first step (per call, not per cell)
   ChemistryStats stats_;

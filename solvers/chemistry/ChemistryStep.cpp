@@ -118,7 +118,10 @@ void ChemistryStep::make_admissible(State& state, const std::vector<Vec>& before
   const double* ia = const_cast<ArrayView&>(in).data();
   for (PetscInt p = 0; p < np; ++p) {
     if (set_cell_) set_cell_(p);
-    ok[p] = simfuse::make_admissible(chem_.reactor(), *projection_, ia + p * n, pa + p * n) ? 1 : 0;
+    ok[p] = simfuse::make_admissible(chem_.reactor(), *projection_, ia + p * n, pa + p * n, nullptr, nullptr,
+                                     chem_.admissible_limits())
+                ? 1
+                : 0;
   }
 }
 
@@ -152,8 +155,15 @@ void ChemistryStep::apply_states(const StepInfo& info, const std::vector<PetscIn
 }
 
 std::string ChemistryStep::admissible_description() const {
-  return "mass fractions projected onto the non-negative compositions with the step start's element masses "
-         "(weighted least squares, active set), T from the conserved energy (Newton)";
+  const auto& l = chem_.admissible_limits();
+  std::string s =
+      "mass fractions projected onto the non-negative compositions with the step start's element masses "
+      "(weighted least squares, active set), T from the conserved energy (Newton)";
+  if (l.max_element_defect > 0) s += fmt::format("; rejected if the element defect exceeds {:g}", l.max_element_defect);
+  if (l.max_temperature_change > 0)
+    s +=
+        fmt::format("; rejected if that T differs from the proposed one by more than {:g} K", l.max_temperature_change);
+  return s;
 }
 
 void ChemistryStep::update_heat_release(const State& state) {

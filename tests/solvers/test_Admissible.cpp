@@ -141,3 +141,41 @@ TEST_CASE("At constant volume the projection conserves the internal energy", "[c
   CHECK(r.energy_mass(prop[0], prop.data() + 1) ==
         Approx(r.energy_mass(before[0], before.data() + 1)).epsilon(1e-9).margin(1e-3));
 }
+
+TEST_CASE("The admissible limits refuse what the projection would turn into a temperature error", "[chemistry]") {
+  const Mechanism m = Mechanism::load(test::mechanism_file("gri30.yaml"), "gri30");
+  Reactor r(m, Reactor::Mode::constant_pressure, 101325);
+  const ElementProjection P(m);
+  const auto traj = trajectory(m, r);
+  const int oh = 1 + m.species_index("OH");
+  size_t at = 1;  // the step where OH is largest (igniting)
+  for (size_t i = 1; i < traj.size(); ++i)
+    if (traj[i][oh] > traj[at][oh]) at = i;
+  const auto& before = traj[at - 1];
+  const auto& truth = traj[at];
+  auto corrupted = truth;
+  corrupted[oh] *= 10;  // breaks the element balance; the proposal's own T is right
+  AdmissibleLimits none, by_T, by_defect;
+  by_T.max_temperature_change = 10;
+  by_defect.max_element_defect = 1e-3;
+  // Without limits the proposal is projected, and the excess O and H ends up as a large
+  // change of T through the enthalpy.
+  auto p = corrupted;
+  ElementProjection::Result res;
+  REQUIRE(make_admissible(r, P, before.data(), p.data(), nullptr, &res, none));
+  INFO("T after projecting OH x10: " << p[0] << " K, the true " << truth[0] << " K; element defect "
+                                     << res.defect_before);
+  CHECK(std::abs(p[0] - truth[0]) > 10);
+  std::string why;
+  p = corrupted;
+  CHECK_FALSE(make_admissible(r, P, before.data(), p.data(), &why, nullptr, by_T));
+  CHECK_THAT(why, Catch::Contains("differs from the proposed") && Catch::Contains("10 K"));
+  p = corrupted;
+  CHECK_FALSE(make_admissible(r, P, before.data(), p.data(), &why, nullptr, by_defect));
+  CHECK_THAT(why, Catch::Contains("element defect before projection"));
+  // The exact result passes both limits.
+  for (const auto& l : {by_T, by_defect}) {
+    p = truth;
+    CHECK(make_admissible(r, P, before.data(), p.data(), &why, nullptr, l));
+  }
+}
