@@ -5,6 +5,8 @@
   data-parallel speedup     simfuse train on 1 rank / on 2 ranks, same global batch (goal >= 1.6)
   generate throughput       samples/s of simfuse generate on 1 and on 2 ranks
 Usage: /usr/bin/python3 bench/run_training_bench.py BUILD_DIR [--samples 200000] [--epochs 4]
+           [--hidden 64,64] [--channels 2]
+(--hidden 128,128,128 --channels 11 is the size of the shipped h2_react chemistry model.)
 """
 import argparse
 import os
@@ -20,24 +22,25 @@ SPEC = """dataset: data.pt
 output: model
 model:
   name: bench
-  architecture: {{type: mlp, hidden: [64, 64], activation: tanh}}
+  architecture: {{type: mlp, hidden: [{hidden}], activation: tanh}}
   predicts: increment
 training: {{epochs: {epochs}, batch: {batch}, optimizer: adam, lr: 1.0e-3, validation_fraction: 0.1, seed: 1, threads: 1}}
 checkpoint: {{every: 0}}
 """
 
 
-def make_data(path, n):
+def make_data(path, n, c):
     torch.manual_seed(0)
-    x = torch.rand(n, 2, dtype=torch.float64) + 0.1
-    y = x + 0.05 * torch.sin(3 * x[:, :1]) * x[:, 1:]
+    x = torch.rand(n, c, dtype=torch.float64) + 0.1
+    y = x + 0.05 * torch.sin(3 * x[:, :1]) * x.roll(1, 1)
+    names = [f"c.u{i}" for i in range(c)]
     torch.save({"inputs": x, "outputs": y, "dt": torch.full((n,), 0.02, dtype=torch.float64),
                 "step": torch.arange(n), "member": torch.zeros(n, dtype=torch.int64),
-                "input_names": ["c.u", "c.v"], "output_names": ["c.u", "c.v"], "kind": "pointwise",
+                "input_names": names, "output_names": names, "kind": "pointwise",
                 "radius": 0, "substep": "react"}, path)
 
 
-def python_epoch_seconds(path, epochs, batch):
+def python_epoch_seconds(path, epochs, batch, hidden):
     # The loop simfuse train runs, in PyTorch: normalise once, shuffle, mini-batches, Adam,
     # a validation pass after every epoch.
     torch.set_num_threads(1)
@@ -51,8 +54,12 @@ def python_epoch_seconds(path, epochs, batch):
     xm, xs = x[tr].mean(0), x[tr].std(0, unbiased=False)
     ym, ys = y[tr].mean(0), y[tr].std(0, unbiased=False)
     xn, yn = ((x - xm) / xs).float().contiguous(), ((y - ym) / ys).float().contiguous()
-    model = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.Tanh(), torch.nn.Linear(64, 64), torch.nn.Tanh(),
-                                torch.nn.Linear(64, 2))
+    c = x.shape[1]
+    layers, w = [], c
+    for h in hidden:
+        layers += [torch.nn.Linear(w, h), torch.nn.Tanh()]
+        w = h
+    model = torch.nn.Sequential(*layers, torch.nn.Linear(w, c))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     t0 = time.perf_counter()
     for _ in range(epochs):
@@ -60,7 +67,7 @@ def python_epoch_seconds(path, epochs, batch):
         for b in range(0, perm.shape[0], batch):
             idx = perm[b:b + batch]
             opt.zero_grad()
-            loss = (model(xn[idx]) - yn[idx]).pow(2).sum() / (idx.shape[0] * 2)
+            loss = (model(xn[idx]) - yn[idx]).pow(2).sum() / (idx.shape[0] * c)
             loss.backward()
             opt.step()
         with torch.no_grad():
@@ -99,23 +106,29 @@ def main():
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--mpiexec", default="mpirun")
+    ap.add_argument("--hidden", default="64,64", help="hidden layer widths")
+    ap.add_argument("--channels", type=int, default=2, help="input (= output) channels")
+    ap.add_argument("--no-generate", action="store_true", help="skip the generate throughput")
     a = ap.parse_args()
+    hidden = [int(h) for h in a.hidden.split(",")]
     exe = os.path.join(a.build, "bin", "simfuse")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1")
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data.pt")
-        make_data(data, a.samples)
+        make_data(data, a.samples, a.channels)
         spec = os.path.join(tmp, "train.yaml")
         with open(spec, "w") as f:
-            f.write(SPEC.format(epochs=a.epochs, batch=a.batch))
+            f.write(SPEC.format(epochs=a.epochs, batch=a.batch, hidden=", ".join(map(str, hidden))))
         cpp1 = simfuse_epoch_seconds(exe, spec, 1, a.mpiexec, env)
-        py = python_epoch_seconds(data, a.epochs, a.batch)
+        py = python_epoch_seconds(data, a.epochs, a.batch, hidden)
         cpp2 = simfuse_epoch_seconds(exe, spec, 2, a.mpiexec, env)
-        g1 = generate_rate(exe, repo, tmp, 1, a.mpiexec, env)
-        g2 = generate_rate(exe, repo, tmp, 2, a.mpiexec, env)
-    print(f"MLP 2-64-64-2 tanh, float32, {a.samples} samples (90% training), batch {a.batch}, Adam, "
+        if not a.no_generate:
+            g1 = generate_rate(exe, repo, tmp, 1, a.mpiexec, env)
+            g2 = generate_rate(exe, repo, tmp, 2, a.mpiexec, env)
+    arch = "-".join(map(str, [a.channels] + hidden + [a.channels]))
+    print(f"MLP {arch} tanh, float32, {a.samples} samples (90% training), batch {a.batch}, Adam, "
           f"{a.epochs} epochs, 1 thread per rank\n")
     print("| measurement | result | goal |\n|---|---|---|")
     print(f"| epoch, simfuse train (C++), 1 rank | {cpp1:.2f} s | |")
@@ -123,6 +136,8 @@ def main():
     print(f"| **C++ / PyTorch** | **{cpp1 / py:.3f}** | <= 1.0 |")
     print(f"| epoch, simfuse train, 2 ranks (same global batch) | {cpp2:.2f} s | |")
     print(f"| **data-parallel speedup, 2 ranks** | **{cpp1 / cpp2:.2f}x** | >= 1.6x |")
+    if a.no_generate:
+        return 0
     print(f"| generate, 1 rank (4 members, 81^2, 100 steps) | {g1[0] / g1[1]:.0f} samples/s ({g1[1]:.1f} s) | |")
     print(f"| generate, 2 ranks (2 members side by side) | {g2[0] / g2[1]:.0f} samples/s ({g2[1]:.1f} s) | |")
     print(f"| **generate throughput, 2 ranks / 1 rank** | **{(g2[0] / g2[1]) / (g1[0] / g1[1]):.2f}x** | |")
