@@ -62,6 +62,9 @@ class Solver {
   /// Called after every completed step at its end time t, whichever policies ran the
   /// sub-steps (e.g. to record when a quantity crossed a threshold). Collective.
   virtual void end_of_step(double t) {}
+  /// Brings diagnostic fields that are costly to keep current (the chemistry's heat
+  /// release) up to date; the output calls it on the steps it writes fields.
+  virtual void prepare_output() {}
 
   /// True once the solution has reached a steady state by the solver's own criterion: the
   /// run then stops early (summary.json says so). Same value on every rank.

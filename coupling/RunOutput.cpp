@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/Files.hpp"
 #include "core/Timer.hpp"
 #include "core/Version.hpp"
 #include "coupling/Simulation.hpp"
-#include "core/Files.hpp"
 #include "postproc/PngWriter.hpp"
 #include "postproc/VtkWriter.hpp"
 
@@ -181,6 +181,9 @@ void RunOutput::write_fields() {
   for (const auto& n : fields_) fields.push_back(&state.get(n));
   const bool last = sim_.done();
   const bool due = last || step == 0 || (every_ > 0 && step % every_ == 0);
+  bool png_due = false;
+  for (const auto& png : impl_->pngs) png_due = png_due || last || (png.every > 0 && step % png.every == 0);
+  if ((impl_->vtk && due) || png_due) sim_.solver().prepare_output();
   if (impl_->vtk && due) impl_->vtk_writer->write(fields, t, step);
   for (const auto& png : impl_->pngs) {
     if (!(last || (png.every > 0 && step % png.every == 0))) continue;

@@ -73,7 +73,6 @@ void ChemistryStep::run(State& state, const StepInfo& info, const std::vector<Pe
   throw_if_any_failed(grid_.comm(), failure,
                       "tighten solver.params.integrator.rtol/atol, raise max_steps, or reduce time.dt");
   record_work(seconds);
-  update_heat_release(state);
 }
 
 void ChemistryStep::record_work(double seconds) {

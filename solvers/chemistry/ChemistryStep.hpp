@@ -47,8 +47,9 @@ class ChemistryStep final : public SubStep, public Pointwise, public Checkable, 
   void apply_states(const StepInfo& info, const std::vector<PetscInt>& like, double* states,
                     std::vector<char>& ok) override;
 
-  /// Recomputes the heat release field from the current state. Collective only in that
-  /// every rank calls it.
+  /// Recomputes the heat release field from the current state (a rate evaluation per
+  /// cell: the solvers call it before output, not after every react). Collective only in
+  /// that every rank calls it.
   void update_heat_release(const State& state);
   /// Integrator statistics summed over ranks at the end of the last call, with the
   /// load balance of react (max and mean over ranks of the time spent integrating).

@@ -150,6 +150,10 @@ std::map<std::string, std::string> ReactingSolver::model_context() const {
   return c;
 }
 
+void ReactingSolver::prepare_output() {
+  react_->update_heat_release(state_);
+}
+
 std::map<std::string, double> ReactingSolver::metrics() {
   // Integrals (trapezoidal weights) of h and of each element's mass fraction: what the
   // scheme conserves with zero-flux walls (per unit density).

@@ -44,6 +44,7 @@ class ReactingSolver final : public Solver {
   std::vector<std::string> output_fields() const override { return {"gas"}; }
   nlohmann::ordered_json describe() const override;
   std::map<std::string, double> metrics() override;
+  void prepare_output() override;
   /// mechanism_hash, reactor (constant_pressure), pressure.
   std::map<std::string, std::string> model_context() const override;
 

@@ -154,6 +154,10 @@ void ReactorSweep::Ignite::apply(State& state, const StepInfo& info) {
   s.react_->update_heat_release(state);
 }
 
+void ReactorSweep::prepare_output() {
+  react_->update_heat_release(state_);
+}
+
 void ReactorSweep::end_of_step(double t) {
   if (ignition_mode_) return;
   // Steps mode: the ignition time between two steps, at resolution dt.

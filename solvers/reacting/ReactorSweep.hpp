@@ -31,6 +31,7 @@ class ReactorSweep final : public Solver {
   std::vector<std::string> output_fields() const override { return {"gas"}; }
   nlohmann::ordered_json describe() const override;
   void end_of_step(double t) override;
+  void prepare_output() override;
   bool steady() const override { return ignition_mode_ && ignited_run_; }
   std::vector<std::string> write_results(const std::string& dir) override;
   /// mechanism_hash, reactor (the pressure varies between reactors).
