@@ -6,7 +6,8 @@
 // corrupted in five ways (as a bad model could be wrong), and for each what the guard
 // pieces do with it: the estimate's recall (cells flagged > 1), and what the projection
 // leaves of the corruption (it repairs what breaks element conservation or positivity, and
-// recomputes T from h; it cannot see an element-conserving error).
+// recomputes T from h; it cannot see an element-conserving error), what the admissible
+// limits refuse, and what a source-term check (trapezoidal residual) flags.
 //   build/bench/bench_chemistry_guard CASE.yaml [STEPS] [--set key=value ...]
 // Prints one JSON object.
 #include <mpi.h>
@@ -77,8 +78,26 @@ int main(int argc, char** argv) {
            y[iO] += m * 15.999 / 18.015;
          }},
     };
+    // A third candidate: the source terms at the start and end against the increment (the
+    // trapezoidal rule's residual), scaled like the estimate (1 K, 1e-6, 2%): 2 right-hand
+    // sides per cell.
+    Reactor& reactor = solver->chemistry().reactor();
+    std::vector<double> f0(static_cast<size_t>(n)), f1(static_cast<size_t>(n));
+    auto rates_check = [&](const double* y0, const double* y1, double dt) {
+      reactor.rhs(y0, f0.data());
+      reactor.rhs(y1, f1.data());
+      double worst = 0;
+      for (int k = 0; k < n; ++k) {
+        const double r = std::abs(y1[k] - y0[k] - 0.5 * dt * (f0[k] + f1[k]));
+        worst = std::max(worst, r / ((k == 0 ? 1.0 : 1e-6) + 0.02 * std::abs(y1[k] - y0[k])));
+      }
+      return worst;
+    };
+    double t_rates = 0;
+    long rates_flagged = 0;
     struct Study {
-      long flagged = 0, cells = 0, inadmissible = 0, harmful = 0, harmful_flagged = 0, harmful_refused = 0;
+      long flagged = 0, cells = 0, inadmissible = 0, harmful = 0, harmful_flagged = 0, harmful_refused = 0,
+           harmful_rates = 0;
       double worst_T_after = 0, worst_T_before = 0, worst_Y_after = 0;
     };
     std::vector<Study> study(corruptions.size());
@@ -108,6 +127,14 @@ int main(int argc, char** argv) {
       }
       for (char o : ok) inadmissible += !o;
       cells += static_cast<long>(est.size());
+      {
+        const ArrayView y1(result, gas.grid().owned(), n, true), y0(before, gas.grid().owned(), n, true);
+        const double* a1 = const_cast<ArrayView&>(y1).data();
+        const double* a0 = const_cast<ArrayView&>(y0).data();
+        t0 = clock::now();
+        for (size_t p = 0; p < est.size(); ++p) rates_flagged += rates_check(a0 + p * n, a1 + p * n, info.dt) > 1;
+        t_rates += std::chrono::duration<double>(clock::now() - t0).count();
+      }
       // The guard study on this step's results.
       for (size_t c = 0; c < corruptions.size(); ++c) {
         SIMFUSE_PETSC(VecCopy(result, gas.vec()));
@@ -148,6 +175,7 @@ int main(int argc, char** argv) {
             ++st.harmful;
             st.harmful_flagged += est[p] > 1;
             st.harmful_refused += !ok[p];
+            st.harmful_rates += rates_check(sa + p * n, ba + p * n, info.dt) > 1;
           }
         }
       }
@@ -163,6 +191,8 @@ int main(int argc, char** argv) {
                              {"estimate_over_react", t_est / t_react},
                              {"admissible_over_react", t_adm / t_react},
                              {"classical_results_flagged_by_estimate", flagged},
+                             {"rates_check_us_per_cell", 1e6 * t_rates / cells},
+                             {"classical_results_flagged_by_rates_check", rates_flagged},
                              {"classical_results_inadmissible", inadmissible},
                              {"largest_estimate_of_classical_result", worst_est},
                              {"estimate", chk.estimate_description()},
@@ -177,6 +207,8 @@ int main(int argc, char** argv) {
            {"cells_refused_by_admissible_limits", static_cast<double>(study[c].inadmissible) / study[c].cells},
            {"admissible_limits_recall_of_harmful",
             study[c].harmful ? static_cast<double>(study[c].harmful_refused) / study[c].harmful : 1.0},
+           {"rates_check_recall_of_harmful",
+            study[c].harmful ? static_cast<double>(study[c].harmful_rates) / study[c].harmful : 1.0},
            {"max_T_error_before_projection", study[c].worst_T_before},
            {"max_T_error_after_projection", study[c].worst_T_after},
            {"max_Y_error_after_projection", study[c].worst_Y_after}});
