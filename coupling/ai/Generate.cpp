@@ -160,6 +160,24 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
       for (const auto& c : Capture::of(sim)) substeps.push_back(c->spec().substep);
     } catch (const UserError& e) {
       auto ds = e.diagnostics();
+      // A problem in the capture: section this spec gave its members is reported at that
+      // section of the spec, not at the override it became.
+      for (auto& d : ds) {
+        if (d.where.in_file() || d.key_path.rfind("capture", 0) != 0 || !p.is_set("capture")) continue;
+        YAML::Node cur;
+        cur.reset(spec.root());
+        bool found = true;
+        for (const auto& part : split_key_path(d.key_path)) {
+          const YAML::Node c = cur;
+          const YAML::Node next = c.IsMap() ? c[part] : YAML::Node();
+          if (!next) {
+            found = false;
+            break;
+          }
+          cur.reset(next);
+        }
+        if (found) d.where = spec.locate(cur, d.key_path);
+      }
       ds.push_back(p.diag("base",
                           "while building member 0 of the ensemble from this base case and the spec's "
                           "parameters/set/capture"));
