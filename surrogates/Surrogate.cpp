@@ -7,6 +7,7 @@
 #include <map>
 
 #include "surrogates/Architectures.hpp"
+#include "surrogates/Transforms.hpp"
 
 namespace simfuse {
 
@@ -300,7 +301,7 @@ at::Tensor Surrogate::normalize(const at::Tensor& x) const {
   at::Tensor t = x.to(impl_->dtype, /*non_blocking=*/false, /*copy=*/true);
   for (int64_t c : impl_->log_channels) t.select(1, c).clamp_min_(impl_->card.log_floor).log10_();
   const double lambda = impl_->card.boxcox_lambda;
-  for (int64_t c : impl_->boxcox_in) t.select(1, c).clamp_min_(0).pow_(lambda).sub_(1).div_(lambda);
+  for (int64_t c : impl_->boxcox_in) t.select(1, c).copy_(transforms::boxcox(t.select(1, c), lambda));
   t.mul_(per_channel(impl_->in_scale, t.dim())).add_(per_channel(impl_->in_shift, t.dim()));
   return t;
 }
@@ -308,20 +309,10 @@ at::Tensor Surrogate::normalize(const at::Tensor& x) const {
 at::Tensor Surrogate::finish(const at::Tensor& y, const at::Tensor& x) const {
   at::Tensor out =
       y.to(at::kDouble).mul_(per_channel(impl_->out_std, y.dim())).add_(per_channel(impl_->out_mean, y.dim()));
-  const bool boxcox = impl_->boxcox_out.numel() > 0;
-  const double lambda = impl_->card.boxcox_lambda;
-  if (impl_->card.increment) {
-    at::Tensor base = x.index_select(1, impl_->inc_index);
-    if (boxcox)  // the increment of those channels is in Box-Cox space
-      base.index_copy_(1, impl_->boxcox_out,
-                       base.index_select(1, impl_->boxcox_out).clamp_min_(0).pow_(lambda).sub_(1).div_(lambda));
-    out.add_(base);
-  }
-  // Back from Box-Cox space: (1 + lambda z)^(1/lambda), 0 below the transform's lower limit
-  // (so these outputs are never negative).
-  if (boxcox)
-    out.index_copy_(1, impl_->boxcox_out,
-                    out.index_select(1, impl_->boxcox_out).mul_(lambda).add_(1).clamp_min_(0).pow_(1 / lambda));
+  // Increment models add to their inputs (in Box-Cox space for those outputs); Box-Cox
+  // outputs come back never negative.
+  transforms::to_physical(out, x, impl_->card.increment ? impl_->inc_index : at::Tensor(), impl_->boxcox_out,
+                          impl_->card.boxcox_lambda);
   return out;
 }
 

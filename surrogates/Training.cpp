@@ -15,6 +15,7 @@
 #include "core/Version.hpp"
 #include "surrogates/Architectures.hpp"
 #include "surrogates/Dataset.hpp"
+#include "surrogates/Transforms.hpp"
 
 namespace simfuse {
 
@@ -104,11 +105,6 @@ std::string duration(double s) {
 }
 
 // ---- Data and normalisation --------------------------------------------------------------
-
-// (max(x, 0)^lambda - 1) / lambda, as Surrogate applies it.
-torch::Tensor boxcox(const torch::Tensor& x, double lambda) {
-  return (x.clamp_min(0).pow(lambda) - 1) / lambda;
-}
 
 // The training problem: physical inputs and targets, their transforms and normalisation
 // (fitted on the training split only), the split, and the card's channel facts.
@@ -234,12 +230,8 @@ TrainingData load_data(const Params& p, const ConfigDocument& doc, const YAML::N
   d.Xc = Xc;
   d.Yphys = data.outputs;
   // Targets: Box-Cox outputs in that space, then the increment over the (same-space) input.
-  if (!bc_out.empty()) d.Y.index_copy_(1, d.bc_out, boxcox(d.Y.index_select(1, d.bc_out), d.lambda));
-  if (d.increment) {
-    torch::Tensor base = Xc.index_select(1, d.inc_src);
-    if (!bc_out.empty()) base.index_copy_(1, d.bc_out, boxcox(base.index_select(1, d.bc_out), d.lambda));
-    d.Y = d.Y - base;
-  }
+  if (!bc_out.empty()) d.Y.index_copy_(1, d.bc_out, transforms::boxcox(d.Y.index_select(1, d.bc_out), d.lambda));
+  if (d.increment) d.Y = d.Y - transforms::increment_base(Xc, d.inc_src, d.bc_out, d.lambda);
   d.n = d.X.size(0);
   if (d.n < 10)
     throw UserError(fmt::format("the dataset has only {} samples; at least 10 are needed", d.n), "capture more");
@@ -265,7 +257,7 @@ void split_and_normalise(TrainingData& d, const Params& mp, const Params& tp) {
     if (d.transform[c] == "log10")
       Xt.select(1, c).clamp_min_(d.log_floor).log10_();
     else if (d.transform[c] == "boxcox")
-      Xt.select(1, c).copy_(boxcox(Xt.select(1, c), d.lambda));
+      Xt.select(1, c).copy_(transforms::boxcox(Xt.select(1, c), d.lambda));
   auto channel_stats = [&](const torch::Tensor& T, bool output) {
     const torch::Tensor tr = T.index_select(0, d.train_idx).transpose(0, 1).reshape({T.size(1), -1});
     torch::Tensor mean = tr.mean(1), std = tr.std(1, /*unbiased=*/false);
@@ -643,17 +635,10 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   torch::Tensor per_max, per_rms;
   {
     torch::NoGradGuard ng;
-    torch::Tensor pred =
-        model->forward(d.Xn.index_select(0, d.val_idx)).to(torch::kDouble) * d.shape_c(d.ys) + d.shape_c(d.ym);
     // Back to physical outputs, as Surrogate::finish does.
-    const bool bc = d.bc_out.numel() > 0;
-    if (d.increment) {
-      torch::Tensor base = d.Xc.index_select(0, d.val_idx).index_select(1, d.inc_src);
-      if (bc) base.index_copy_(1, d.bc_out, boxcox(base.index_select(1, d.bc_out), d.lambda));
-      pred = pred + base;
-    }
-    if (bc)
-      pred.index_copy_(1, d.bc_out, (pred.index_select(1, d.bc_out) * d.lambda + 1).clamp_min(0).pow(1 / d.lambda));
+    const torch::Tensor pred = transforms::to_physical(
+        model->forward(d.Xn.index_select(0, d.val_idx)).to(torch::kDouble) * d.shape_c(d.ys) + d.shape_c(d.ym),
+        d.Xc.index_select(0, d.val_idx), d.increment ? d.inc_src : torch::Tensor(), d.bc_out, d.lambda);
     const torch::Tensor err = pred - d.Yphys.index_select(0, d.val_idx);
     max_abs = err.abs().max().item<double>();
     rms = std::sqrt(err.pow(2).mean().item<double>());
