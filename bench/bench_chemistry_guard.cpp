@@ -147,16 +147,13 @@ int main(int argc, char** argv) {
         SIMFUSE_PETSC(VecCopy(gas.vec(), corrupted));
         adm.make_admissible(state, {before.get()}, info, ok);
         chk.estimate(state, {before.get()}, info, est);
-        const ArrayView truth(result, gas.grid().owned(), n, true), got = gas.view_read(),
-                                                                    bad(corrupted, gas.grid().owned(), n, true);
+        const ArrayView truth(result, gas.grid().owned(), n, true), bad(corrupted, gas.grid().owned(), n, true);
         const double* ta = const_cast<ArrayView&>(truth).data();
-        const double* ga = const_cast<ArrayView&>(got).data();
         const double* ba = const_cast<ArrayView&>(bad).data();
         Study& st = study[c];
         const ArrayView start(before, gas.grid().owned(), n, true);
         const double* sa = const_cast<ArrayView&>(start).data();
         std::vector<double> y(static_cast<size_t>(n));
-        (void)ga;
         for (size_t p = 0; p < est.size(); ++p) {
           ++st.cells;
           st.flagged += est[p] > 1;

@@ -88,10 +88,6 @@ class Admissible {
   virtual std::string admissible_description() const = 0;
 };
 
-}  // namespace simfuse
-
-namespace simfuse {
-
 /// A Pointwise sub-step on one field (it reads and writes the same components) that can
 /// make and label states that are not in the State: the training data's perturbed
 /// samples (states near a trajectory, as a diffusing field produces them off it).

@@ -181,12 +181,12 @@ void RunOutput::write_fields() {
   for (const auto& n : fields_) fields.push_back(&state.get(n));
   const bool last = sim_.done();
   const bool due = last || step == 0 || (every_ > 0 && step % every_ == 0);
-  bool png_due = false;
-  for (const auto& png : impl_->pngs) png_due = png_due || last || (png.every > 0 && step % png.every == 0);
-  if ((impl_->vtk && due) || png_due) sim_.solver().prepare_output();
+  auto png_due = [&](const auto& png) { return last || (png.every > 0 && step % png.every == 0); };
+  if ((impl_->vtk && due) || std::any_of(impl_->pngs.begin(), impl_->pngs.end(), png_due))
+    sim_.solver().prepare_output();
   if (impl_->vtk && due) impl_->vtk_writer->write(fields, t, step);
   for (const auto& png : impl_->pngs) {
-    if (!(last || (png.every > 0 && step % png.every == 0))) continue;
+    if (!png_due(png)) continue;
     const std::string file = fmt::format("{}_{:06d}.png", png.stem, step);
     const PngInfo info = write_png(state.get(png.field), (fs::path(dir_) / file).string(), png.opt);
     json entry = {{"file", file}, {"step", step}, {"t", t}, {"field", png.field}};

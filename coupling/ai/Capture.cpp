@@ -213,10 +213,7 @@ void Capture::add_perturbed(const StepInfo& info) {
   std::vector<char> ok;
   perturbable_->apply_states(info, like, labels.data(), ok);
   for (size_t q = 0; q < like.size(); ++q) {
-    if (!ok[q]) {  // a state the classical code cannot integrate is no sample
-      ++perturbed_failed_;
-      continue;
-    }
+    if (!ok[q]) continue;  // a state the classical code cannot integrate is no sample
     in_.insert(in_.end(), states.begin() + static_cast<long>(q) * cin_,
                states.begin() + static_cast<long>(q + 1) * cin_);
     out_.insert(out_.end(), labels.begin() + static_cast<long>(q) * cin_,

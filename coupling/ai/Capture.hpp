@@ -88,7 +88,6 @@ class Capture final : public StepObserver {
   std::vector<int64_t> step_;
   long n_ = 0;
   Perturbable* perturbable_ = nullptr;  // the sub-step, when perturbed copies are asked for
-  long perturbed_failed_ = 0;
 };
 
 }  // namespace simfuse
