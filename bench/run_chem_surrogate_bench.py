@@ -26,46 +26,13 @@ tolerance and is an upper bound (CVODE would be faster still at the model's erro
 Ratios within one run of this script are the result (this machine is noisy).
 """
 import argparse
-import json
 import math
 import os
-import subprocess
-import sys
 import tempfile
-import time
 
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")
+from simfuse_runs import last_fields, run
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(exe, case, out, sets, np):
-    cmd = ([] if np == 1 else ["mpirun", "-n", str(np)]) + [exe, "run", case, "-o", out, "-q"]
-    for s in sets:
-        cmd += ["--set", s]
-    t0 = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
-    if r.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
-    with open(os.path.join(out, "summary.json")) as f:
-        s = json.load(f)
-    s["_wall"] = time.time() - t0
-    return s
-
-
-def last_fields(out, names):
-    import numpy as np
-    import xml.etree.ElementTree as ET
-    from vtkmodules.vtkIOXML import vtkXMLImageDataReader, vtkXMLPImageDataReader
-    from vtkmodules.util.numpy_support import vtk_to_numpy
-    pvd = [f for f in os.listdir(out) if f.endswith(".pvd")][0]
-    files = [d.get("file") for d in ET.parse(os.path.join(out, pvd)).getroot().iter("DataSet")]
-    path = os.path.join(out, files[-1])
-    reader = vtkXMLPImageDataReader() if path.endswith(".pvti") else vtkXMLImageDataReader()
-    reader.SetFileName(path)
-    reader.Update()
-    pd = reader.GetOutput().GetPointData()
-    return {n: np.array(vtk_to_numpy(pd.GetArray(n))) for n in names if pd.GetArray(n) is not None}
 
 
 def front_radius(T, h, T_mid):

@@ -19,25 +19,11 @@ Ratios within one run of this script are the result (this machine is noisy); abs
 times are for orientation.
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")
-
-
-def run(exe, case, out, sets, np=1):
-    cmd = ([] if np == 1 else ["mpirun", "-n", str(np)]) + [exe, "run", case, "-o", out, "-q"]
-    for s in sets:
-        cmd += ["--set", s]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
-    if r.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
-    with open(os.path.join(out, "summary.json")) as f:
-        return json.load(f)
+from simfuse_runs import last_fields, run
 
 
 def react(summary):
@@ -48,26 +34,16 @@ def react(summary):
     return sub["react"]["seconds"] / cells, sub["react"]["seconds"] / total, ri
 
 
-def last_fields(out):
-    """T, heat release and react_seconds of the last VTK file (python3-vtk9)."""
-    import xml.etree.ElementTree as ET
-    from vtkmodules.vtkIOXML import vtkXMLImageDataReader, vtkXMLPImageDataReader
-    from vtkmodules.util.numpy_support import vtk_to_numpy
-    pvd = [f for f in os.listdir(out) if f.endswith(".pvd")][0]
-    files = [d.get("file") for d in ET.parse(os.path.join(out, pvd)).getroot().iter("DataSet")]
-    path = os.path.join(out, files[-1])
-    reader = vtkXMLPImageDataReader() if path.endswith(".pvti") else vtkXMLImageDataReader()
-    reader.SetFileName(path)
-    reader.Update()
-    pd = reader.GetOutput().GetPointData()
-    # Multi-component fields are written one array per component (T, H2, ...).
-    return vtk_to_numpy(pd.GetArray("T")), vtk_to_numpy(pd.GetArray("heat_release")), vtk_to_numpy(pd.GetArray("react_seconds"))
+def hrr_fields(out):
+    """T, heat release and react_seconds of the last VTK file."""
+    f = last_fields(out, ["T", "heat_release", "react_seconds"])
+    return f["T"], f["heat_release"], f["react_seconds"]
 
 
 def distribution(out, T_init_max):
     """Cells by state at the last step: unburnt (below the initial maximum + 50 K: cold
     background and induction), burnt (within 150 K of the hottest cell) and front (between)."""
-    T, q, cost = last_fields(out)
+    T, q, cost = hrr_fields(out)
     unburnt = T < T_init_max + 50
     burnt = ~unburnt & (T > T.max() - 150)
     front = ~unburnt & ~burnt
@@ -123,7 +99,7 @@ def main():
                 per_cell, share, ri = react(s)
                 base_cost = base_cost or per_cell
                 cells = ri["cells_integrated"] + ri["cells_skipped"]
-                T, _, _ = last_fields(out)
+                T, _, _ = hrr_fields(out)
                 note = ""
                 if cut == 0 and jac == "analytic" and ls == "dense":
                     T_ref = T

@@ -1,0 +1,38 @@
+"""What the chemistry bench scripts share: running `simfuse run` quietly with --set
+overrides, and reading fields of the last VTK file of a run (python3-vtk9)."""
+import json
+import os
+import subprocess
+import sys
+
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")
+
+
+def run(exe, case, out, sets, np=1):
+    """`simfuse run CASE -o OUT -q --set ...` on np ranks; its summary.json. Exits on failure."""
+    cmd = ([] if np == 1 else ["mpirun", "-n", str(np)]) + [exe, "run", case, "-o", out, "-q"]
+    for s in sets:
+        cmd += ["--set", s]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+    if r.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
+    with open(os.path.join(out, "summary.json")) as f:
+        return json.load(f)
+
+
+def last_fields(out, names):
+    """The named point arrays of the run's last VTK file (a multi-component field is written
+    one array per component: T, OH, ...); names it lacks are left out."""
+    import numpy as np
+    import xml.etree.ElementTree as ET
+    from vtkmodules.vtkIOXML import vtkXMLImageDataReader, vtkXMLPImageDataReader
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+    pvd = [f for f in os.listdir(out) if f.endswith(".pvd")][0]
+    files = [d.get("file") for d in ET.parse(os.path.join(out, pvd)).getroot().iter("DataSet")]
+    path = os.path.join(out, files[-1])
+    reader = vtkXMLPImageDataReader() if path.endswith(".pvti") else vtkXMLImageDataReader()
+    reader.SetFileName(path)
+    reader.Update()
+    pd = reader.GetOutput().GetPointData()
+    return {n: np.array(vtk_to_numpy(pd.GetArray(n))) for n in names if pd.GetArray(n) is not None}
