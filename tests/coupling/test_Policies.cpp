@@ -7,7 +7,6 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
-#include <regex>
 
 #include "coupling/Simulation.hpp"
 #include "coupling/ai/Builtins.hpp"
@@ -76,6 +75,25 @@ std::string user_error(const std::string& yaml) {
     return e.what();
   }
   return "(no error)";
+}
+
+// A sweep of n constant-pressure H2-air reactors at 1 atm (h2o2.yaml) stepped through
+// react: T0 an expression of x, equivalence ratio phi; the caller appends capture/coupling.
+std::string h2_reactors(int n, const std::string& T0, double phi, double dt, int steps) {
+  return fmt::format(R"(
+name: h2_reactors
+grid: {{n: [{}], upper: [1]}}
+solver:
+  type: reactors
+  params:
+    kinetics: {{file: {}}}
+    run: steps
+    initial: {{temperature: "{}", equivalence_ratio: {}, fuel: {{H2: 1}}, oxidizer: {{O2: 1, N2: 3.76}}}}
+    integrator: {{rtol: 1.0e-8, atol: 1.0e-14}}
+time: {{dt: {}, steps: {}}}
+output: {{every: 0}}
+)",
+                     n, test::mechanism_file("h2o2.yaml"), T0, phi, dt, steps);
 }
 
 }  // namespace
@@ -361,21 +379,8 @@ coupling: {}
 
 TEST_CASE("Perturbed captures: valid states near the trajectory, labelled by the chemistry, the same on any ranks",
           "[torch][mpi]") {
-  const std::string yaml = fmt::format(R"(
-name: perturbed
-grid: {{n: [8], upper: [1]}}
-solver:
-  type: reactors
-  params:
-    kinetics: {{file: {}}}
-    run: steps
-    initial: {{temperature: "1200 + 300*x", equivalence_ratio: 1.0, fuel: {{H2: 1}}, oxidizer: {{O2: 1, N2: 3.76}}}}
-    integrator: {{rtol: 1.0e-8, atol: 1.0e-14}}
-time: {{dt: 1.0e-5, steps: 6}}
-output: {{every: 0}}
-capture: {{react: {{every: 2, points: 4, perturbed: {{copies: 3, amplitude: 0.1}}}}}}
-)",
-                                       test::mechanism_file("h2o2.yaml"));
+  const std::string yaml = h2_reactors(8, "1200 + 300*x", 1.0, 1.0e-5, 6) +
+                           "capture: {react: {every: 2, points: 4, perturbed: {copies: 3, amplitude: 0.1}}}\n";
   auto world = make(yaml);
   auto self = make(yaml, PETSC_COMM_SELF);
   for (int i = 0; i < 6; ++i) {
@@ -434,24 +439,10 @@ TEST_CASE("The shipped h2_react model, guarded, on states it was not trained on"
   // 48 reactors from 850 to 1500 K, and 2D hot spots), one react step at a time from the
   // classical trajectory. Cells 3 and 17 are put at 3300 K, above the training data (3014 K).
   const std::string card = src("cases/models/h2_react.card.yaml");
-  const std::string yaml = fmt::format(R"(
-name: h2_react_unseen
-grid: {{n: [24], upper: [1]}}
-solver:
-  type: reactors
-  params:
-    kinetics: {{file: {}}}
-    run: steps
-    initial: {{temperature: "1020 + 470*x", equivalence_ratio: 0.9, fuel: {{H2: 1}}, oxidizer: {{O2: 1, N2: 3.76}}}}
-    integrator: {{rtol: 1.0e-8, atol: 1.0e-14}}
-time: {{dt: 2.0e-6, steps: 12}}
-output: {{every: 0}}
-coupling: {}
-)",
-                                       test::mechanism_file("h2o2.yaml"), "{}");
-  auto guarded = make(std::regex_replace(
-      yaml, std::regex("coupling: \\{\\}"),
-      fmt::format("coupling: {{react: {{type: guarded, model: {}, estimate: false, path_field: true}}}}", card)));
+  const std::string yaml = h2_reactors(24, "1020 + 470*x", 0.9, 2.0e-6, 12);
+  auto guarded =
+      make(yaml +
+           fmt::format("coupling: {{react: {{type: guarded, model: {}, estimate: false, path_field: true}}}}\n", card));
   auto classical = make(yaml);
   const ModelCard mc = ModelCard::load(card);
   const Mechanism mech = Mechanism::load(test::mechanism_file("h2o2.yaml"));
