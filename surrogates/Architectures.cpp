@@ -17,6 +17,17 @@ Params validate_architecture(const YAML::Node& arch, const std::string& where) {
   return p;
 }
 
+GroupedMlpImpl::GroupedMlpImpl(std::vector<torch::nn::Sequential> nets) : nets_(std::move(nets)) {
+  for (size_t i = 0; i < nets_.size(); ++i) register_module("group" + std::to_string(i), nets_[i]);
+}
+
+torch::Tensor GroupedMlpImpl::forward(const torch::Tensor& x) {
+  std::vector<torch::Tensor> parts;
+  parts.reserve(nets_.size());
+  for (auto& n : nets_) parts.push_back(n->forward(x));
+  return torch::cat(parts, 1);
+}
+
 namespace {
 
 void add_activation(torch::nn::Sequential& seq, const std::string& a) {
@@ -31,15 +42,35 @@ void add_activation(torch::nn::Sequential& seq, const std::string& a) {
   // "none": a linear layer stack (e.g. a learned linear stencil for a linear operator)
 }
 
-std::unique_ptr<Architecture> make_mlp(const Params& p, int in, int out) {
-  auto a = std::make_unique<Architecture>();
+torch::nn::Sequential mlp_stack(const Params& p, int in, int out) {
+  torch::nn::Sequential seq;
   int prev = in;
   for (int h : p.get<std::vector<int>>("hidden")) {
-    a->module->push_back(torch::nn::Linear(prev, h));
-    add_activation(a->module, p.get<std::string>("activation"));
+    seq->push_back(torch::nn::Linear(prev, h));
+    add_activation(seq, p.get<std::string>("activation"));
     prev = h;
   }
-  a->module->push_back(torch::nn::Linear(prev, out));
+  seq->push_back(torch::nn::Linear(prev, out));
+  return seq;
+}
+
+std::unique_ptr<Architecture> make_mlp(const Params& p, int in, int out) {
+  auto a = std::make_unique<Architecture>();
+  const auto groups = p.get<std::vector<int>>("groups");
+  if (groups.empty()) {
+    a->module = mlp_stack(p, in, out);
+    return a;
+  }
+  int sum = 0;
+  for (int g : groups) sum += g;
+  if (sum != out)
+    p.fail(
+        "groups",
+        fmt::format("the groups [{}] hold {} output channel(s), the model has {}", fmt::join(groups, ", "), sum, out),
+        "give group sizes (consecutive output channels, in the card's order) that add up to the outputs");
+  std::vector<torch::nn::Sequential> nets;
+  for (int g : groups) nets.push_back(mlp_stack(p, in, g));
+  a->module->push_back(GroupedMlp(std::move(nets)));
   return a;
 }
 
@@ -70,6 +101,11 @@ ArchitectureRegistry& architecture_registry() {
         [&](Schema& mlp) {
           mlp.add("hidden", ParamType::IntList, "width of each hidden layer").def("[64, 64]").size(1, 16).min(1);
           mlp.add_string("activation", "activation after each hidden layer").def("tanh").choices(acts);
+          mlp.add("groups", ParamType::IntList,
+                  "one MLP per group of this many consecutive output channels (empty: one MLP for all)")
+              .def("[]")
+              .size(0, 64)
+              .min(1);
         },
         make_mlp);
     reg->add(
@@ -95,19 +131,21 @@ ArchitectureRegistry& architecture_registry() {
 
 namespace {
 
-std::unique_ptr<Architecture> build(const YAML::Node& arch, int in, int out) {
-  const Params top = validate_architecture(arch, "<architecture>");
+std::unique_ptr<Architecture> build(const YAML::Node& arch, int in, int out, const std::string& where) {
+  const Params top = validate_architecture(arch, where);
   return architecture_registry().create(top.type_of("architecture"), top.sub("architecture"), in, out);
 }
 
 }  // namespace
 
-Architecture build_architecture(const YAML::Node& arch, int in, int out) {
-  return *build(arch, in, out);
+Architecture build_architecture(const YAML::Node& arch, int in, int out, const std::string& where) {
+  return *build(arch, in, out, where);
 }
 
 int architecture_radius(const YAML::Node& arch) {
-  return build(arch, 1, 1)->radius;
+  YAML::Node one = YAML::Clone(arch);
+  if (one.IsMap()) one.remove("groups");  // groups of outputs do not change the receptive field
+  return build(one, 1, 1, "<architecture>")->radius;
 }
 
 }  // namespace simfuse

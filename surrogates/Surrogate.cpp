@@ -54,6 +54,18 @@ struct OnednnMlp {
   }
 };
 
+// One oneDNN MLP, or several side by side (a grouped MLP) whose outputs are concatenated.
+struct OnednnNet {
+  std::vector<OnednnMlp> branches;
+  at::Tensor forward(const at::Tensor& xn) const {
+    if (branches.size() == 1) return branches.front().forward(xn);
+    std::vector<at::Tensor> parts;
+    parts.reserve(branches.size());
+    for (const OnednnMlp& b : branches) parts.push_back(b.forward(xn));
+    return at::cat(parts, 1);
+  }
+};
+
 // The activation a module stands for ("tanh" for torch::nn::Tanh or TorchScript's
 // __torch__.torch.nn.modules.activation.Tanh), empty if it is not one.
 // The class of a module type name: "torch::nn::TanhImpl" or
@@ -92,7 +104,7 @@ struct Surrogate::Impl {
   ModelCard card;
   SurrogateOptions opt;
   InferencePath path;
-  std::unique_ptr<OnednnMlp> onednn;
+  std::unique_ptr<OnednnNet> onednn;
   bool script = false;
   torch::jit::Module jit;
   torch::nn::Sequential seq{nullptr};
@@ -128,7 +140,9 @@ struct Surrogate::Impl {
       path.reason = "this libtorch has no oneDNN";
       return;
     }
-    auto mlp = std::make_unique<OnednnMlp>();
+    auto net = std::make_unique<OnednnNet>();
+    net->branches.emplace_back();
+    OnednnMlp* mlp = &net->branches.back();
     bool ok = true;
     if (script) {
       const auto type = jit.type()->name();
@@ -150,20 +164,34 @@ struct Surrogate::Impl {
         }
       }
     } else {
-      for (const auto& m : seq->children()) {
-        if (auto* lin = m->as<torch::nn::Linear>()) {
-          mlp->add_linear(lin->weight, lin->options.bias() ? lin->bias : at::Tensor());
-        } else {
-          ok = ok && mlp->add_activation(activation_of(m->name()));
+      const auto convert = [&](const torch::nn::Sequential& s, OnednnMlp& m) {
+        for (const auto& child : s->children()) {
+          if (auto* lin = child->as<torch::nn::Linear>()) {
+            m.add_linear(lin->weight, lin->options.bias() ? lin->bias : at::Tensor());
+          } else {
+            ok = ok && m.add_activation(activation_of(child->name()));
+          }
         }
+        ok = ok && !m.layers.empty();
+      };
+      const auto children = seq->children();
+      if (children.size() == 1 && children.front()->as<GroupedMlp>()) {
+        const auto& nets = children.front()->as<GroupedMlp>()->nets();
+        net->branches.resize(nets.size());
+        for (size_t i = 0; i < nets.size(); ++i) convert(nets[i], net->branches[i]);
+      } else {
+        convert(seq, *mlp);
       }
     }
-    if (!ok || mlp->layers.empty()) {
+    if (!ok || net->branches.front().layers.empty()) {
       path.reason = "a layer or activation without a oneDNN kernel here";
       return;
     }
-    onednn = std::move(mlp);
-    path = {"onednn", "a float32 MLP: oneDNN's kernels, weights converted once"};
+    const size_t groups = net->branches.size();
+    onednn = std::move(net);
+    path = {"onednn",
+            groups == 1 ? std::string("a float32 MLP: oneDNN's kernels, weights converted once")
+                        : fmt::format("a float32 MLP of {} groups: oneDNN's kernels, weights converted once", groups)};
   }
 };
 
@@ -225,7 +253,7 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& card_path, const S
       impl->jit.eval();
       impl->jit.to(impl->dtype);
     } else {
-      const Architecture built = build_architecture(c.architecture, cin, cout);
+      const Architecture built = build_architecture(c.architecture, cin, cout, card_path + " (architecture)");
       if (built.radius != c.radius)
         throw UserError(fmt::format("{}: the card says radius {} but the architecture has radius {}", card_path,
                                     c.radius, built.radius),

@@ -201,6 +201,15 @@ TrainingData load_data(const Params& p, const ConfigDocument& doc, const YAML::N
     }
   d.cin = static_cast<int>(ch.in_idx.size()) + (ch.with_dt ? 1 : 0);
   d.cout = static_cast<int>(ch.out_names.size());
+  if (arch["groups"] && arch["groups"].IsSequence()) {  // one network per group of outputs
+    int sum = 0;
+    for (const auto& g : arch["groups"]) sum += g.as<int>(0);
+    if (sum != d.cout)
+      mp.fail("architecture",
+              fmt::format("groups hold {} output channel(s), the model has {} ({})", sum, d.cout,
+                          fmt::join(ch.out_names, ", ")),
+              "give group sizes (consecutive outputs, in this order) that add up to the outputs");
+  }
   d.transform =
       mp.is_set("transform") ? mp.get<std::vector<std::string>>("transform") : std::vector<std::string>(d.cin, "none");
   if (static_cast<int>(d.transform.size()) != d.cin)

@@ -134,10 +134,12 @@ TEST_CASE("A TorchScript nn.Sequential MLP runs through oneDNN and gives Python'
 namespace {
 
 // A built-in MLP card with seeded random weights, in a temporary folder.
-std::string builtin_mlp(const std::string& activation, const std::string& dtype) {
-  const fs::path dir = test::temp_dir("mlp_" + activation + "_" + dtype);
+// With `groups` (e.g. "[1, 1]"), one network per group of outputs.
+std::string builtin_mlp(const std::string& activation, const std::string& dtype, const std::string& groups = "") {
+  const fs::path dir = test::temp_dir("mlp_" + activation + "_" + dtype + (groups.empty() ? "" : "_grouped"));
   at::manual_seed(7);
-  const std::string arch = fmt::format("{{type: mlp, hidden: [32, 32], activation: {}}}", activation);
+  const std::string arch = fmt::format("{{type: mlp, hidden: [32, 32], activation: {}{}}}", activation,
+                                       groups.empty() ? "" : ", groups: " + groups);
   auto seq = build_architecture(YAML::Load(arch), 3, 2).module;
   seq->to(dtype == "float64" ? at::kDouble : at::kFloat);
   torch::save(seq, (dir / "m.pt").string());
@@ -186,6 +188,41 @@ TEST_CASE("Built-in float32 MLPs run through oneDNN and give the plain path's re
     INFO("max |onednn - plain| in normalised units: " << diff);
     CHECK(diff < 2e-5);
     CHECK(ys.abs().max().item<double>() > 0.1);  // a network that does something
+  }
+}
+
+TEST_CASE("A grouped MLP is one network per block of outputs, on the oneDNN path too", "[torch]") {
+  // Per-species-group chemistry networks behind one card: each group reads every input
+  // and writes its own consecutive outputs.
+  at::manual_seed(3);
+  Architecture a = build_architecture(YAML::Load("{type: mlp, hidden: [8], groups: [2, 1]}"), 4, 3);
+  const at::Tensor x = at::randn({50, 4});
+  const at::Tensor y = a.module->forward(x);
+  REQUIRE(y.sizes().vec() == std::vector<int64_t>{50, 3});
+  auto nets = a.module->children().front()->as<GroupedMlp>()->nets();
+  REQUIRE(nets.size() == 2);
+  // The same float32 operations on the same data: bitwise.
+  CHECK(at::equal(y.narrow(1, 0, 2), nets[0]->forward(x)));
+  CHECK(at::equal(y.narrow(1, 2, 1), nets[1]->forward(x)));
+
+  const std::string card = builtin_mlp("tanh", "float32", "[1, 1]");
+  SurrogateOptions plain;
+  plain.inference = "plain";
+  auto fast = Surrogate::load(card);
+  auto slow = Surrogate::load(card, plain);
+  CHECK(fast->inference_path().name == "onednn");
+  CHECK_THAT(fast->inference_path().reason, Catch::Contains("2 groups"));
+  at::manual_seed(20261130);
+  const at::Tensor xs = at::rand({2000, 3}, at::kDouble) * 4 - 2;
+  // Bound as for the ungrouped MLPs above (same widths, same float32 reordering).
+  const at::Tensor scale = at::tensor({0.1, 10.0}, at::kDouble).view({1, 2});
+  CHECK(((fast->predict(xs) - slow->predict(xs)) / scale).abs().max().item<double>() < 2e-5);
+
+  try {
+    build_architecture(YAML::Load("{type: mlp, groups: [2, 2]}"), 4, 3);
+    FAIL("groups that do not add up to the outputs were accepted");
+  } catch (const UserError& e) {
+    CHECK_THAT(std::string(e.what()), Catch::Contains("hold 4 output channel(s), the model has 3"));
   }
 }
 
