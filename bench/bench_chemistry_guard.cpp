@@ -7,11 +7,17 @@
 // pieces do with it: the estimate's recall (cells flagged > 1), and what the projection
 // leaves of the corruption (it repairs what breaks element conservation or positivity, and
 // recomputes T from h; it cannot see an element-conserving error), what the admissible
-// limits refuse, and what a source-term check (trapezoidal residual) flags.
+// limits refuse, what a source-term check (trapezoidal residual) flags, and what one
+// fixed implicit step flags (the Newton correction that implicit trapezoidal rule from the
+// step's start would make to the proposal: the residual mapped through (I - dt/2 J)^-1,
+// which deflates the stiff components the plain residual over-weights).
 //   build/bench/bench_chemistry_guard CASE.yaml [STEPS] [--set key=value ...]
 // Prints one JSON object.
+// clang-format off
 #include <mpi.h>
 #include <petscsys.h>
+#include <petscblaslapack.h>  // needs petscsys.h first
+// clang-format on
 
 #include <chrono>
 #include <cmath>
@@ -93,11 +99,36 @@ int main(int argc, char** argv) {
       }
       return worst;
     };
-    double t_rates = 0;
-    long rates_flagged = 0;
+    // The fixed implicit step: delta = (I - dt/2 J(y1))^-1 (y1 - y0 - dt/2 (f0 + f1)), one
+    // analytic Jacobian, one dense LU and 2 right-hand sides per cell, same scale.
+    std::vector<double> jac(static_cast<size_t>(n) * n), delta(static_cast<size_t>(n));
+    std::vector<PetscBLASInt> piv(static_cast<size_t>(n));
+    // Scaled against 2% of the increment (as the source-term check) or, with `of_value`,
+    // 2% of the value (as the estimate).
+    auto implicit_check = [&](const double* y0, const double* y1, double dt, bool of_value) {
+      reactor.rhs(y0, f0.data());
+      reactor.rhs(y1, f1.data());
+      reactor.jacobian(y1, jac.data());  // row-major: LAPACK sees the transpose
+      for (size_t i = 0; i < jac.size(); ++i) jac[i] *= -0.5 * dt;
+      for (int k = 0; k < n; ++k) {
+        jac[static_cast<size_t>(k) * n + k] += 1;
+        delta[k] = y1[k] - y0[k] - 0.5 * dt * (f0[k] + f1[k]);
+      }
+      PetscBLASInt nn = n, one = 1, info = 0;
+      LAPACKgetrf_(&nn, &nn, jac.data(), &nn, piv.data(), &info);
+      if (info != 0) return 1e30;  // singular: flag
+      LAPACKgetrs_("T", &nn, &one, jac.data(), &nn, piv.data(), delta.data(), &nn, &info);
+      double worst = 0;
+      for (int k = 0; k < n; ++k)
+        worst = std::max(
+            worst, std::abs(delta[k]) / ((k == 0 ? 1.0 : 1e-6) + 0.02 * std::abs(of_value ? y1[k] : y1[k] - y0[k])));
+      return std::isfinite(worst) ? worst : 1e30;
+    };
+    double t_rates = 0, t_implicit = 0;
+    long rates_flagged = 0, implicit_flagged = 0, implicit_value_flagged = 0;
     struct Study {
       long flagged = 0, cells = 0, inadmissible = 0, harmful = 0, harmful_flagged = 0, harmful_refused = 0,
-           harmful_rates = 0;
+           harmful_rates = 0, harmful_implicit = 0, harmful_implicit_value = 0;
       double worst_T_after = 0, worst_T_before = 0, worst_Y_after = 0;
     };
     std::vector<Study> study(corruptions.size());
@@ -134,6 +165,12 @@ int main(int argc, char** argv) {
         t0 = clock::now();
         for (size_t p = 0; p < est.size(); ++p) rates_flagged += rates_check(a0 + p * n, a1 + p * n, info.dt) > 1;
         t_rates += std::chrono::duration<double>(clock::now() - t0).count();
+        t0 = clock::now();
+        for (size_t p = 0; p < est.size(); ++p)
+          implicit_flagged += implicit_check(a0 + p * n, a1 + p * n, info.dt, false) > 1;
+        t_implicit += std::chrono::duration<double>(clock::now() - t0).count();
+        for (size_t p = 0; p < est.size(); ++p)
+          implicit_value_flagged += implicit_check(a0 + p * n, a1 + p * n, info.dt, true) > 1;
       }
       // The guard study on this step's results.
       for (size_t c = 0; c < corruptions.size(); ++c) {
@@ -173,6 +210,8 @@ int main(int argc, char** argv) {
             st.harmful_flagged += est[p] > 1;
             st.harmful_refused += !ok[p];
             st.harmful_rates += rates_check(sa + p * n, ba + p * n, info.dt) > 1;
+            st.harmful_implicit += implicit_check(sa + p * n, ba + p * n, info.dt, false) > 1;
+            st.harmful_implicit_value += implicit_check(sa + p * n, ba + p * n, info.dt, true) > 1;
           }
         }
       }
@@ -190,6 +229,9 @@ int main(int argc, char** argv) {
                              {"classical_results_flagged_by_estimate", flagged},
                              {"rates_check_us_per_cell", 1e6 * t_rates / cells},
                              {"classical_results_flagged_by_rates_check", rates_flagged},
+                             {"implicit_step_check_us_per_cell", 1e6 * t_implicit / cells},
+                             {"classical_results_flagged_by_implicit_step_check", implicit_flagged},
+                             {"classical_results_flagged_by_implicit_step_check_value_scale", implicit_value_flagged},
                              {"classical_results_inadmissible", inadmissible},
                              {"largest_estimate_of_classical_result", worst_est},
                              {"estimate", chk.estimate_description()},
@@ -206,6 +248,10 @@ int main(int argc, char** argv) {
             study[c].harmful ? static_cast<double>(study[c].harmful_refused) / study[c].harmful : 1.0},
            {"rates_check_recall_of_harmful",
             study[c].harmful ? static_cast<double>(study[c].harmful_rates) / study[c].harmful : 1.0},
+           {"implicit_step_check_recall_of_harmful",
+            study[c].harmful ? static_cast<double>(study[c].harmful_implicit) / study[c].harmful : 1.0},
+           {"implicit_step_check_value_scale_recall_of_harmful",
+            study[c].harmful ? static_cast<double>(study[c].harmful_implicit_value) / study[c].harmful : 1.0},
            {"max_T_error_before_projection", study[c].worst_T_before},
            {"max_T_error_after_projection", study[c].worst_T_after},
            {"max_Y_error_after_projection", study[c].worst_Y_after}});

@@ -2,7 +2,7 @@
 """The guarded chemistry surrogate against CVODE at equal error, on a 2D reacting case.
 
   run_chem_surrogate_bench.py BUILD_DIR [--case cases/h2_hotspot.yaml]
-        [--model cases/models/h2_react.card.yaml] [--n 51] [--np 1] [--quick]
+        [--model cases/models/h2_react.card.yaml[,another.card.yaml]] [--n 51] [--np 1] [--quick]
 
 Every run is `simfuse run` of the case on an n x n grid up to --t-end (the chemically
 active period: ignition of the spot and the front half way across), with the same dt and
@@ -124,7 +124,8 @@ def main():
     ap.add_argument("--rtols", default="1e-3,1e-4,1e-5,1e-6,1e-7", help="CVODE tolerances of the curve")
     a = ap.parse_args()
     exe = os.path.join(os.path.abspath(a.build), "bin", "simfuse")
-    model = os.path.abspath(a.model)
+    all_models = [os.path.abspath(m) for m in a.model.split(",")]  # several: compared in one run
+    model = all_models[0]  # the 0D study's
     tmp = tempfile.mkdtemp(prefix="simfuse_chem_surrogate_")
     base = [f"grid.n=[{a.n}, {a.n}]", "output.png=[{field: gas, component: T, every: 1000000}]",
             "output.every=1000000", f"time.t_end={a.t_end}"]
@@ -143,7 +144,8 @@ def main():
                 "sub": sub["react"]}
 
     integ = "solver.params.integrator"
-    print(f"case {os.path.relpath(a.case, ROOT)} on {a.n}x{a.n}, {a.np} rank(s); model {os.path.relpath(model, ROOT)}")
+    print(f"case {os.path.relpath(a.case, ROOT)} on {a.n}x{a.n}, {a.np} rank(s); model(s) "
+          f"{', '.join(os.path.relpath(m, ROOT) for m in all_models)}")
     ref = config("reference", [f"{integ}={{type: cvode, rtol: 1.0e-10, atol: 1.0e-16}}"])
     T_ref, OH_ref = ref["fields"]["T"], ref["fields"]["OH"]
     grid = ref["summary"]["grid"]
@@ -169,14 +171,18 @@ def main():
         for r in (1e-3, 1e-5)]
     models = []
     pol = "coupling.react"
-    variants = [("guarded, no estimate", f"{{type: guarded, model: {model}, estimate: false, path_field: true}}")]
-    if not a.quick:
-        variants = [("surrogate (unchecked)", f"{{type: surrogate, model: {model}}}")] + variants + [
-            ("guarded + estimate", f"{{type: guarded, model: {model}, estimate: true, path_field: true}}")]
-    variants.append(("guarded, T consistency 10 K", f"{{type: guarded, model: {model}, estimate: false, path_field: true}}",
-                     "solver.params.check.max_temperature_change=10"))
-    for label, policy, *extra in variants:
-        models.append(errors(config(label, [f"{pol}={policy}"] + extra)))
+    for model in all_models:
+        variants = [("guarded, no estimate", f"{{type: guarded, model: {model}, estimate: false, path_field: true}}")]
+        if not a.quick:
+            variants = [("surrogate (unchecked)", f"{{type: surrogate, model: {model}}}")] + variants + [
+                ("guarded + estimate", f"{{type: guarded, model: {model}, estimate: true, path_field: true}}")]
+        variants.append(("guarded, T consistency 10 K",
+                         f"{{type: guarded, model: {model}, estimate: false, path_field: true}}",
+                         "solver.params.check.max_temperature_change=10"))
+        name = os.path.basename(model).replace(".card.yaml", "")
+        for label, policy, *extra in variants:
+            label = f"{name}, {label}" if len(all_models) > 1 else label
+            models.append(errors(config(label, [f"{pol}={policy}"] + extra)))
 
     curve = [(c["eT"], c["react"]) for c in cvode]
     curve_step = [(c["eT"], c["step"]) for c in cvode]
