@@ -81,6 +81,9 @@ def simfuse_epoch_seconds(exe, spec, np_, mpiexec, env):
         cmd = [mpiexec, "-n", str(np_), "--oversubscribe"] + cmd
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     m = re.search(r"([0-9.]+) s per epoch", out.stdout + out.stderr)
+    split = re.search(r"training time on rank 0: (.*)", out.stdout + out.stderr)
+    if split:
+        print(f"  simfuse train on {np_} rank(s): {split.group(1)}")
     return float(m.group(1))
 
 

@@ -575,7 +575,11 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   const int64_t batch = std::min<int64_t>(tp.get<int>("batch"), d.ntrain);
   const long patience = tp.get<int>("patience");
   TrainResult res;
-  const auto t_loop = std::chrono::steady_clock::now();
+  using clock = std::chrono::steady_clock;
+  const auto seconds = [](clock::time_point a, clock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+  };
+  const auto t_loop = clock::now();
   long epochs_here = 0;
   model->train();
   while (st.epoch < epochs) {
@@ -588,6 +592,7 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     for (int64_t b0 = 0; b0 < d.ntrain; b0 += batch) {
       const int64_t bn = std::min(batch, d.ntrain - b0);
       auto [lo, hi] = shard(bn);
+      const auto t0 = clock::now();
       optim.zero();
       double sse = 0;
       if (hi > lo) {
@@ -597,8 +602,13 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
         loss.backward();
         sse = loss.item<double>() * static_cast<double>(bn * d.per_sample);
       }
+      const auto t1 = clock::now();
       train_sse += optim.allreduce(sse, comm, size);  // one all-reduce per batch: gradients and loss
+      const auto t2 = clock::now();
       optim.step();
+      res.compute_seconds += seconds(t0, t1);
+      res.allreduce_seconds += seconds(t1, t2);
+      res.optimizer_seconds += seconds(t2, clock::now());
     }
     ++st.epoch;
     ++epochs_here;
@@ -630,8 +640,15 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
       return res;
     }
   }
-  res.seconds_per_epoch =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_loop).count() / std::max<long>(1, epochs_here);
+  const double loop_seconds = seconds(t_loop, clock::now());
+  res.seconds_per_epoch = loop_seconds / std::max<long>(1, epochs_here);
+  if (rank == 0 && loop_seconds > 0)
+    spdlog::info(
+        "training time on rank 0: forward + backward {:.0f}%, gradient all-reduce {:.0f}% (with waiting "
+        "for the other ranks), optimizer {:.0f}%, shuffling and validation {:.0f}%",
+        100 * res.compute_seconds / loop_seconds, 100 * res.allreduce_seconds / loop_seconds,
+        100 * res.optimizer_seconds / loop_seconds,
+        100 * (loop_seconds - res.compute_seconds - res.allreduce_seconds - res.optimizer_seconds) / loop_seconds);
 
   // Best parameters; validation error in physical units.
   {

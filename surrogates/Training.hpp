@@ -42,6 +42,9 @@ struct TrainResult {
   double best_val_loss = 0;  ///< normalised MSE
   double seconds = 0;
   double seconds_per_epoch = 0;
+  /// Of this run's epochs on this rank: forward + backward, the gradient all-reduce (with
+  /// waiting for the slowest rank), the optimizer step.
+  double compute_seconds = 0, allreduce_seconds = 0, optimizer_seconds = 0;
   bool stopped_early = false;
   bool interrupted = false;  ///< stop_after_epochs reached (checkpoint written)
 };
