@@ -1,7 +1,10 @@
 #include "core/Config.hpp"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -63,15 +66,40 @@ ConfigDocument ConfigDocument::from_string(const std::string& text, const std::s
 }
 
 ConfigDocument ConfigDocument::load_file(const std::string& path, const std::string& what) {
-  std::ifstream in(path);
+  const std::string hint = what == "case file" ? "check the path; shipped cases are in cases/" : "check the path";
+  // Only regular files of a sane size: a device (/dev/zero), a FIFO or a huge file would
+  // be read until memory runs out, a directory reads as an empty document.
+  constexpr std::uintmax_t max_bytes = 16u << 20;
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::is_directory(st))
+    throw UserError(Diagnostic{Location{path}, {}, what + " '" + path + "' is a directory", "give the YAML file"});
+  if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
+    throw UserError(Diagnostic{
+        Location{path}, {}, what + " '" + path + "' is not a regular file (a device or pipe)", "give the YAML file"});
+  if (!ec && std::filesystem::is_regular_file(st) && std::filesystem::file_size(path, ec) > max_bytes && !ec)
+    throw UserError(
+        Diagnostic{Location{path},
+                   {},
+                   fmt::format("{} '{}' is larger than {} MiB: not a YAML {}", what, path, max_bytes >> 20, what),
+                   "give the YAML file (large data belong in datasets or mesh files it names)"});
+  std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;
-    throw UserError(Diagnostic{Location{path}, {}, "cannot read " + what + " '" + path + "': " + std::strerror(err),
-                               what == "case file" ? "check the path; shipped cases are in cases/" : "check the path"});
+    throw UserError(
+        Diagnostic{Location{path}, {}, "cannot read " + what + " '" + path + "': " + std::strerror(err), hint});
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return from_string(ss.str(), path);
+  std::string text;
+  text.resize(max_bytes + 1);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > max_bytes)  // grew while we read it
+    throw UserError(
+        Diagnostic{Location{path}, {}, what + " '" + path + "' is larger than 16 MiB", "give the YAML file"});
+  if (text.find('\0') != std::string::npos)
+    throw UserError(Diagnostic{
+        Location{path}, {}, what + " '" + path + "' is a binary file (it holds NUL bytes)", "give the YAML file"});
+  return from_string(text, path);
 }
 
 void ConfigDocument::set(const std::string& assignment) {

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <petscdmda.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace simfuse {
 
 void GridSpec::declare(Schema& s) {
@@ -56,6 +59,15 @@ GridSpec GridSpec::from(const Params& p) {
       p.fail("upper",
              fmt::format("upper[{}] = {:g} must be greater than lower[{}] = {:g}", d, g.upper[d], d, g.lower[d]),
              "the domain is [lower, upper] in each direction");
+    const double width = g.upper[d] - g.lower[d], h = width / std::max(1, g.n[d] - 1);
+    const double magnitude = std::max(std::abs(g.lower[d]), std::abs(g.upper[d]));
+    if (!std::isfinite(width) || !std::isfinite(magnitude) || !(h > 1e3 * 2.2e-16 * magnitude))
+      p.fail("upper",
+             fmt::format(
+                 "the domain [{:g}, {:g}] in direction {} cannot be represented with {} points (its width "
+                 "or spacing overflows double precision, or the spacing is below the precision of the coordinates)",
+                 g.lower[d], g.upper[d], d, g.n[d]),
+             "use physical units of a sane size, e.g. lower: [0, 0], upper: [1, 1]");
     if (g.n[d] < 3)
       p.fail("n", fmt::format("n[{}] = {} is too small", d, g.n[d]), "use at least 3 points per direction");
   }
@@ -81,16 +93,26 @@ Grid::Grid(MPI_Comm comm, const GridSpec& spec) : comm_(comm), spec_(spec) {
     throw UserError(fmt::format("the grid has {} points, fewer than the {} MPI ranks", total_points, size_),
                     "use a finer grid or fewer ranks");
 
+  // The parallel layout first, from a one-ghost-layer DM: PETSc checks a rank's slab
+  // against the ghost width on that rank only, and the other ranks would wait in DMSetUp
+  // for ever. With the layout known on every rank, every rank checks every slab alike.
+  {
+    DM probe = dm(1, 1, false);
+    PetscInt px = 1, py = 1, pz = 1;
+    SIMFUSE_PETSC(DMDAGetInfo(probe, nullptr, nullptr, nullptr, nullptr, &px, &py, &pz, nullptr, nullptr, nullptr,
+                              nullptr, nullptr, nullptr));
+    const PetscInt *lx = nullptr, *ly = nullptr, *lz = nullptr;
+    SIMFUSE_PETSC(DMDAGetOwnershipRanges(probe, &lx, &ly, &lz));
+    std::vector<PetscInt> layout_x(lx, lx + px), layout_y, layout_z;
+    if (spec_.dim > 1) layout_y.assign(ly, ly + py);
+    if (spec_.dim > 2) layout_z.assign(lz, lz + pz);
+    dms_.clear();
+    procs_ = {px, py, pz};
+    lx_ = std::move(layout_x);
+    ly_ = std::move(layout_y);
+    lz_ = std::move(layout_z);
+  }
   DM base = dm(1, 0, false);
-  PetscInt px = 1, py = 1, pz = 1;
-  SIMFUSE_PETSC(DMDAGetInfo(base, nullptr, nullptr, nullptr, nullptr, &px, &py, &pz, nullptr, nullptr, nullptr, nullptr,
-                            nullptr, nullptr));
-  procs_ = {px, py, pz};
-  const PetscInt *lx = nullptr, *ly = nullptr, *lz = nullptr;
-  SIMFUSE_PETSC(DMDAGetOwnershipRanges(base, &lx, &ly, &lz));
-  lx_.assign(lx, lx + px);
-  if (spec_.dim > 1) ly_.assign(ly, ly + py);
-  if (spec_.dim > 2) lz_.assign(lz, lz + pz);
 
   PetscInt xs, ys, zs, xm, ym, zm;
   SIMFUSE_PETSC(DMDAGetCorners(base, &xs, &ys, &zs, &xm, &ym, &zm));
@@ -115,6 +137,19 @@ DM Grid::dm(int dof, int stencil_width, bool box) const {
   const PetscInt* lx = lx_.empty() ? nullptr : lx_.data();
   const PetscInt* ly = ly_.empty() ? nullptr : ly_.data();
   const PetscInt* lz = lz_.empty() ? nullptr : lz_.data();
+  if (!lx_.empty()) {  // the layout is known on every rank: check every slab, alike everywhere
+    const std::array<const std::vector<PetscInt>*, 3> layout{&lx_, &ly_, &lz_};
+    for (int d = 0; d < spec_.dim; ++d) {
+      if (procs_[d] == 1 && !spec_.periodic[d]) continue;  // PETSc needs no ghost exchange there
+      const PetscInt thinnest = *std::min_element(layout[d]->begin(), layout[d]->end());
+      if (thinnest < sw)
+        throw UserError(fmt::format("cannot distribute the grid over {} ranks: direction {} ({} points) is split "
+                                    "into {} slab(s), the thinnest {} point(s) wide, fewer than the {} ghost layer(s) "
+                                    "the solver needs",
+                                    size_, d, spec_.n[d], procs_[d], thinnest, sw),
+                        "use more points per direction, fewer ranks, or choose the split with grid.processes");
+    }
+  }
   PetscHandle<DM> h;
   try {
     switch (spec_.dim) {
@@ -134,10 +169,13 @@ DM Grid::dm(int dof, int stencil_width, bool box) const {
     }
     SIMFUSE_PETSC(DMSetUp(h));
   } catch (const PetscError& e) {
-    throw UserError(fmt::format("cannot distribute the {}-point grid over {} ranks with {} ghost layer(s): {}",
-                                spec_.n[0] * spec_.n[1] * spec_.n[2], size_, sw, e.petsc_message()),
-                    "each rank needs at least as many points per direction as ghost layers; use a finer grid, "
-                    "fewer ranks, or set grid.processes");
+    // Checked above for what we know of; anything else PETSc finds on one rank only must
+    // still end every rank, which otherwise wait inside DMSetUp.
+    fail_all_ranks(comm_,
+                   UserError(fmt::format("cannot distribute the {}-point grid over {} ranks with {} ghost layer(s): {}",
+                                         spec_.n[0] * spec_.n[1] * spec_.n[2], size_, sw, e.petsc_message()),
+                             "each rank needs at least as many points per direction as ghost layers; use a finer grid, "
+                             "fewer ranks, or set grid.processes"));
   }
   // First and last point of each direction.
   auto first = [&](int d) { return d < spec_.dim ? x(d, 0) : 0.0; };

@@ -3,10 +3,15 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <mutex>
+#include <set>
+#include <sstream>
 
 #include "core/Schema.hpp"
 
@@ -43,6 +48,17 @@ void throw_petsc_error(PetscErrorCode code, const char* call, const char* file, 
   throw PetscError(code, msg, call, file, line);
 }
 
+void fail_all_ranks(MPI_Comm comm, const UserError& e) {
+  int size = 1, rank = 0;
+  MPI_Comm_size(comm, &size);
+  if (size == 1) throw e;
+  MPI_Comm_rank(comm, &rank);
+  std::fprintf(stderr, "rank %d of %d: %s\n", rank, size, e.what());
+  std::fflush(stderr);
+  MPI_Abort(comm, 2);
+  std::_Exit(2);  // MPI_Abort does not return; in case it does
+}
+
 void install_petsc_error_handler() {
   PetscPushErrorHandler(record_error, nullptr);
 }
@@ -57,9 +73,23 @@ void limit_blas_threads() {
 }
 
 PetscSession::PetscSession(int* argc, char*** argv) {
-  PetscErrorCode ierr = PetscInitialize(argc, argv, nullptr, nullptr);
-  if (ierr) throw InternalError("PetscInitialize failed", __FILE__, __LINE__);
+  // Our handler from the start: an options file PETSc cannot read (-options_file) fails
+  // PetscInitialize, and must be a message, not a traceback.
   install_petsc_error_handler();
+  PetscErrorCode ierr = PetscInitialize(argc, argv, nullptr, nullptr);
+  if (ierr) {
+    std::string msg = g_last_message.empty() ? "PetscInitialize failed" : g_last_message;
+    g_last_message.clear();
+    // PETSc echoes the offending token of an options file: the file may not be meant to
+    // be shown (any file can be named), so the message stops at its line number.
+    const auto token = msg.find("Unknown first token in options file");
+    if (token != std::string::npos) {
+      const auto colon = msg.find(':', token);
+      if (colon != std::string::npos) msg = msg.substr(0, colon) + " is not an '-option value' line";
+    }
+    throw UserError("PETSc could not start: " + msg,
+                    "check the PETSc options after '--' (an -options_file must hold '-name value' lines)");
+  }
   limit_blas_threads();
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank_);
   MPI_Comm_size(PETSC_COMM_WORLD, &size_);
@@ -164,7 +194,60 @@ std::vector<Unused> unused() {
   return out;
 }
 
+namespace {
+
+// PETSc reads a viewer option (-X_ksp_view ascii:file:format) only when it views, at
+// the end of a solve: a bad type or format would stop the run mid-way, after output was
+// written. Checked at set-up instead, against PETSc's own lists.
+void check_viewer_options() {
+  char* all = nullptr;
+  SIMFUSE_PETSC(PetscOptionsGetAll(nullptr, &all));
+  std::istringstream in(all ? all : "");
+  PetscFree(all);
+  std::vector<std::string> tokens{std::istream_iterator<std::string>(in), std::istream_iterator<std::string>()};
+  static const std::set<std::string> types{"ascii", "binary",   "string", "draw", "socket",
+                                           "vtk",   "hdf5",     "matlab", "saws", "glvis",
+                                           "adios", "exodusii", "cgns",   "vu",   "mathematica"};
+  auto lower = [](std::string t) {
+    for (auto& ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return t;
+  };
+  for (size_t i = 0; i + 1 < tokens.size(); ++i) {
+    const std::string& name = tokens[i];
+    const std::string& value = tokens[i + 1];
+    if (name.size() < 2 || name[0] != '-' || value.empty() || value[0] == '-') continue;
+    const bool viewer = name.find("_view") != std::string::npos || name.find("monitor") != std::string::npos ||
+                        name.find("converged_reason") != std::string::npos || name == "-log_view";
+    if (!viewer) continue;
+    std::vector<std::string> parts;
+    std::stringstream ss(value);
+    for (std::string part; std::getline(ss, part, ':');) parts.push_back(part);
+    const auto where = book().case_origin.count(name) ? book().case_origin.at(name) : std::string("command line");
+    if (!parts.empty() && !parts[0].empty() && !types.count(lower(parts[0])))
+      throw UserError(
+          Diagnostic{Location{where},
+                     {},
+                     fmt::format("PETSc option {} {}: '{}' is not a PETSc viewer type", name, value, parts[0]),
+                     "write [type][:file[:format]], e.g. ascii, ascii:log.txt or ::ascii_info_detail; "
+                     "types: ascii, binary, draw, vtk, hdf5, ..."});
+    if (parts.size() > 2 && !parts[2].empty()) {
+      bool known = false;
+      for (int k = 0; PetscViewerFormats[k] && std::string(PetscViewerFormats[k]) != "PetscViewerFormat"; ++k)
+        known = known || lower(PetscViewerFormats[k]) == lower(parts[2]);
+      if (!known)
+        throw UserError(
+            Diagnostic{Location{where},
+                       {},
+                       fmt::format("PETSc option {} {}: '{}' is not a PETSc viewer format", name, value, parts[2]),
+                       "e.g. ::ascii_info, ::ascii_info_detail, ::ascii_matlab (PetscViewerFormat)"});
+    }
+  }
+}
+
+}  // namespace
+
 void check_all_used() {
+  check_viewer_options();
   auto left = unused();
   if (left.empty()) return;
   std::vector<Diagnostic> ds;
@@ -183,6 +266,12 @@ void check_all_used() {
 void clear_case_options() {
   for (const auto& [name, origin] : book().case_origin) PetscOptionsClearValue(nullptr, name.c_str());
   book().case_origin.clear();
+}
+
+std::vector<std::string> case_options() {
+  std::vector<std::string> out;
+  for (const auto& [name, origin] : book().case_origin) out.push_back(fmt::format("{} ({})", name, origin));
+  return out;
 }
 
 void reset_bookkeeping() {

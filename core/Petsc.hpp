@@ -35,6 +35,11 @@ class PetscError : public InternalError {
   std::string message_;
 };
 
+/// For an error found on some ranks only inside a collective call (the others wait in
+/// it): prints the message with this rank's number and ends every rank of `comm` with
+/// exit code 2 (MPI_Abort). On one rank it throws `e` instead.
+[[noreturn]] void fail_all_ranks(MPI_Comm comm, const UserError& e);
+
 /// Throws PetscError for a non-zero code (used by SIMFUSE_PETSC).
 [[noreturn]] void throw_petsc_error(PetscErrorCode code, const char* call, const char* file, int line);
 
@@ -150,6 +155,8 @@ void check_all_used();
 /// Removes the options set by set_from_case (a finished case must not leak its options
 /// into the next one created in the same process).
 void clear_case_options();
+/// The options the case file set, as "-name (origin)".
+std::vector<std::string> case_options();
 /// Forgets the recorded defaults and case options (for tests).
 void reset_bookkeeping();
 

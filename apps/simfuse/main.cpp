@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 
@@ -52,6 +53,22 @@ int main(int argc, char** argv) {
   std::unique_ptr<simfuse::PetscSession> session;
   try {
     session = std::make_unique<simfuse::PetscSession>(&pargc, &pargv);
+  } catch (const simfuse::UserError& e) {  // bad PETSc options: every rank fails alike
+    int up = 0, down = 0, rank = 0, size = 1;
+    MPI_Initialized(&up);
+    MPI_Finalized(&down);
+    if (up && !down) {
+      MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+      MPI_Comm_size(MPI_COMM_WORLD, &size);
+    } else if (const char* r = std::getenv("OMPI_COMM_WORLD_RANK")) {  // MPI never came up
+      rank = std::atoi(r);
+    }
+    if (rank == 0) std::cerr << "simfuse: " << e.what() << "\n" << std::flush;
+    // After a failed PetscInitialize, MPI_Finalize can wait for ranks that are stuck in
+    // PETSc's broadcasts: leave at once (mpirun then ends the others).
+    if (up && !down && size > 1) std::_Exit(2);
+    if (up && !down) MPI_Finalize();
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "simfuse: cannot initialise PETSc/MPI: " << e.what() << "\n";
     return 1;
@@ -140,6 +157,19 @@ int main(int argc, char** argv) {
     if (*validate) return simfuse::app::cmd_validate(o);
     if (*doc) return simfuse::app::cmd_doc(component);
     return 2;
+  } catch (const simfuse::PetscError& e) {
+    // PETSc reads most options only when an object uses them (a viewer format at the end
+    // of a solve, a type at set-up): an error then is most likely the user's option.
+    std::vector<std::string> given;
+    for (size_t i = 1; i < petsc.size() && petsc[i]; ++i)
+      if (petsc[i][0] == '-') given.push_back(std::string(petsc[i]) + " (command line)");
+    for (const auto& c : simfuse::options::case_options()) given.push_back(c);
+    if (given.empty()) return report(e, 1, rank);
+    const simfuse::UserError u(fmt::format("PETSc stopped: {}", e.petsc_message()),
+                               fmt::format("a PETSc option given to this run is the likely cause: {}; check its name "
+                                           "and value (PETSc's manual page of the option), or run without it",
+                                           fmt::join(given, ", ")));
+    return report(u, 2, rank);
   } catch (const simfuse::RunFailure& e) {
     return report(e, 3, rank);
   } catch (const simfuse::UserError& e) {

@@ -6,7 +6,9 @@
   - nothing was written: the output folder does not exist afterwards -- except for a run
     that fails while running (`# exit: 3`): its output so far stays, with a summary.json
     whose status is "failed" and whose message is the error.
-`# args: ...` adds command-line arguments; `@missing` runs a case file that does not exist;
+`# args: ...` adds command-line arguments; `@missing` runs a case file that does not exist,
+`@case:PATH` runs PATH instead of the file (a device, a directory, a binary file);
+`@dir` in an argument is this folder; `# min-np: N` runs the file only with --np >= N (errors that only a decomposition makes);
 `# command: train|generate` runs that sub-command on the file instead of `run` (its
 outputs, named under /tmp/simfuse_bad_spec_*, must not exist afterwards).
 With --np > 1 only the files marked `# mpi: yes` run (one per stage where errors arise:
@@ -23,6 +25,14 @@ import tempfile
 
 FORBIDDEN = ["PETSC ERROR", "Traceback", "terminate called", "Segmentation", "internal error",
              "MPI_ABORT", "Aborted", "core dumped", "what():"]
+
+
+def min_np(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith("# min-np: "):
+                return int(line.split()[-1])
+    return 1
 
 
 def parse(path):
@@ -52,6 +62,7 @@ def main():
     files = sorted(f for f in os.listdir(a.case_dir) if f.endswith(".yaml"))
     if a.np > 1:
         files = [f for f in files if "# mpi: yes" in open(os.path.join(a.case_dir, f)).read()]
+    files = [f for f in files if min_np(os.path.join(a.case_dir, f)) <= a.np]
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in files:
@@ -61,6 +72,10 @@ def main():
             if "@missing" in args:
                 args = [x for x in args if x != "@missing"]
                 path = os.path.join(tmp, "does_not_exist.yaml")
+            args = [x.replace("@dir", os.path.abspath(a.case_dir)) for x in args]  # this folder
+            for x in [x for x in args if x.startswith("@case:")]:
+                args = [y for y in args if y != x]
+                path = x[len("@case:"):]
             cli_args, petsc_args = args, []
             if "--" in args:
                 i = args.index("--")
@@ -78,7 +93,8 @@ def main():
             r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
             text = r.stdout + r.stderr
             once = None
-            if a.np > 1:  # the message must not be repeated by every rank
+            if a.np > 1 and min_np(os.path.join(a.case_dir, name)) <= 1:
+                # the message must not be repeated by every rank
                 serial = subprocess.run(cmd[4:], capture_output=True, text=True, env=env, timeout=120)
                 once = (serial.stdout + serial.stderr).count(expects[0]) if expects else 0
             problems = []
