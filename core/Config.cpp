@@ -54,7 +54,16 @@ ConfigDocument ConfigDocument::from_string(const std::string& text, const std::s
   ConfigDocument doc;
   doc.origin_ = origin;
   try {
-    doc.root_ = YAML::Load(text);
+    const std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    if (docs.size() > 1) {
+      const YAML::Mark m = docs[1].Mark();
+      throw UserError(
+          Diagnostic{m.is_null() ? Location{origin} : Location{origin, m.line + 1, m.column + 1},
+                     {},
+                     fmt::format("the file holds {} YAML documents (separated by '---'); a case is one", docs.size()),
+                     "remove the '---' line and what follows, or merge the documents into one"});
+    }
+    doc.root_ = docs.empty() ? YAML::Node() : docs[0];
   } catch (const YAML::ParserException& e) {
     throw UserError(Diagnostic{Location{origin, e.mark.line + 1, e.mark.column + 1},
                                {},
@@ -160,6 +169,10 @@ Location ConfigDocument::locate(const YAML::Node& node, const std::string& key_p
     const auto m = node.Mark();
     if (m.line >= 0) return Location{origin_, m.line + 1, m.column + 1};
   }
+  // A key the file does not have, made by an override below it (--set a.b.c=1 made 'a').
+  for (const auto& [p, o] : overrides_)
+    if (p.size() > key_path.size() && p.compare(0, key_path.size(), key_path) == 0 && p[key_path.size()] == '.')
+      return Location{o};
   return Location{origin_};
 }
 

@@ -88,7 +88,13 @@ Grid::Grid(MPI_Comm comm, const GridSpec& spec) : comm_(comm), spec_(spec) {
   // Check the layout is possible before PETSc refuses it with a less helpful message.
   PetscInt min_n = spec_.n[0];
   for (int d = 1; d < spec_.dim; ++d) min_n = std::min(min_n, spec_.n[d]);
-  PetscInt total_points = spec_.n[0] * spec_.n[1] * spec_.n[2];
+  const long long total_points =
+      static_cast<long long>(spec_.n[0]) * static_cast<long long>(spec_.n[1]) * static_cast<long long>(spec_.n[2]);
+  if (sizeof(PetscInt) == 4 && total_points > 2147483647LL / 4)  // room for a few unknowns per point
+    throw UserError(fmt::format("the grid has {} points: more than this PETSc's 32-bit indices can address "
+                                "(about 5e8 points with 4 unknowns each)",
+                                total_points),
+                    "use a coarser grid (grid.n), or a PETSc built with 64-bit indices");
   if (total_points < size_)
     throw UserError(fmt::format("the grid has {} points, fewer than the {} MPI ranks", total_points, size_),
                     "use a finer grid or fewer ranks");

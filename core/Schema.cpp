@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
@@ -117,8 +118,16 @@ std::string check_scalar(const YAML::Node& n, ParamType t, double* numeric) {
     }
     case ParamType::Real: {
       double v;
-      if (!YAML::convert<double>::decode(n, v)) return fmt::format("expected a real number, got '{}'", s);
+      if (!YAML::convert<double>::decode(n, v)) {
+        char* end = nullptr;
+        const double parsed = std::strtod(s.c_str(), &end);
+        if (!s.empty() && end && *end == '\0' && std::isinf(parsed))
+          return fmt::format("expected a finite real number, got '{}' (beyond double precision's range)", s);
+        return fmt::format("expected a real number, got '{}'", s);
+      }
       if (std::isnan(v)) return "expected a real number, got NaN";
+      if (std::isinf(v))  // .inf, or a literal beyond double's range such as 1e400
+        return fmt::format("expected a finite real number, got '{}' (infinite in double precision)", s);
       if (numeric) *numeric = v;
       return {};
     }
@@ -393,7 +402,7 @@ struct Validator {
                           join(types)));
         return false;
       }
-      n = conv;
+      n.reset(conv);  // rebind: assigning would write through `given` and every alias of it
     }
     if (!n.IsMap()) {
       error(n, path, fmt::format("expected a {{type: ...}} block, got {}", scalar_text(n)), "types: " + join(types));
@@ -468,6 +477,11 @@ struct Validator {
         }
         if (extra_allowed.count(key)) continue;
         const ParamSpec* spec = schema.find(key);
+        if (!spec && key == "<<") {
+          error(kn, kpath, "YAML merge keys ('<<: *anchor') are not supported",
+                "write the keys out; anchors and aliases of single values (k: &k 2, then kappa: *k) work");
+          continue;
+        }
         if (!spec) {
           auto candidates = keys_of(schema);
           auto near = nearest(key, candidates);

@@ -108,7 +108,28 @@ void collect_petsc_options(const ConfigDocument& doc, const YAML::Node& n, const
                        "write several values as one string, e.g. 'ksp_monitor_short: \"\"' or 'a,b'"});
     } else {
       std::string value = v.IsNull() ? std::string() : v.Scalar();
-      out.emplace_back(prefix + key, value, doc.locate(kv.first, kpath));
+      // A viewer given a file (ascii:/path, binary:name) in a case would write outside the
+      // output folder: a case file may come from anyone, the command line is trusted.
+      const std::string name = prefix + key;
+      const bool viewer = name.find("view") != std::string::npos || name.find("monitor") != std::string::npos ||
+                          name.find("converged_reason") != std::string::npos;
+      const auto colon = value.find(':');
+      if (viewer && colon != std::string::npos) {
+        const auto next = value.find(':', colon + 1);
+        const std::string file =
+            value.substr(colon + 1, next == std::string::npos ? std::string::npos : next - colon - 1);
+        if (!file.empty()) {
+          diags.push_back({doc.locate(v, kpath), kpath,
+                           fmt::format("a viewer writing to the file '{}': a case's PETSc options may not write files "
+                                       "(they would land outside the output folder)",
+                                       file),
+                           fmt::format("view to the screen ('{}' without the file), or give -{} {} on the command "
+                                       "line after --",
+                                       value.substr(0, colon), name, value)});
+          continue;
+        }
+      }
+      out.emplace_back(name, value, doc.locate(kv.first, kpath));
     }
   }
 }
@@ -126,6 +147,10 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   case_file_ = doc.origin();
   name_ = params_.is_set("name") ? params_.get<std::string>("name") : fs::path(case_file_).stem().string();
   if (name_.empty() || name_ == "<string>") name_ = "case";
+  if (params_.is_set("name") && name_.size() > 100)  // it names files: most file systems stop at 255 bytes
+    params_.fail("name",
+                 fmt::format("the name is {} characters long; output file names are made from it", name_.size()),
+                 "use a name of at most 100 characters");
 
   // parameters: named constants for expressions.
   Diagnostics diags;
@@ -167,6 +192,13 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
     else
       steps_ = static_cast<long>(std::round(n));
   }
+  // t0 so large that t0 + dt rounds to t0 (or far from it): time would not advance.
+  if (std::isfinite(t0_) && std::abs((t0_ + dt_) - t0_ - dt_) > 1e-6 * dt_)
+    diags.push_back(tp.diag("dt",
+                            fmt::format("dt = {:g} is below the precision of t0 = {:g}: t0 + dt is {:.17g}, time "
+                                        "would not advance by dt",
+                                        dt_, t0_, t0_ + dt_),
+                            "start the clock nearer 0 (t0), or use a larger dt"));
 
   // PETSc options from the case (the command line wins).
   std::vector<std::tuple<std::string, std::string, Location>> popts;

@@ -108,8 +108,10 @@ DiffusionOperator::DiffusionOperator(const Grid& grid, std::shared_ptr<Function>
         std::array<double, 3> mid = x;
         mid[d] += 0.5 * s * grid.h(d);
         const double kf = (*kappa_)(mid[0], mid[1], mid[2], 0.0);
-        if (!(kf > 0) && kf < kmin) {
-          kmin = kf;
+        // NaN or inf (sqrt(-1), 1/0, log(0) in the expression) counts as the worst value.
+        const double ranked = std::isfinite(kf) ? kf : -std::numeric_limits<double>::infinity();
+        if (!(kf > 0 && std::isfinite(kf)) && ranked < kmin) {
+          kmin = ranked;
           kmin_at = mid;
         }
         const double coef = kf * area(p, dim, d) * inv_h2[d];
@@ -146,9 +148,12 @@ DiffusionOperator::DiffusionOperator(const Grid& grid, std::shared_ptr<Function>
     } in{kmin, grid.rank()}, out{};
     MPI_Allreduce(&in, &out, 1, MPI_DOUBLE_INT, MPI_MINLOC, grid.comm());
     MPI_Bcast(kmin_at.data(), 3, MPI_DOUBLE, out.r, grid.comm());
-    throw UserError(fmt::format("{} = {:g} at ({:g}, {:g}, {:g}); the diffusion coefficient must be positive "
-                                "everywhere",
-                                kappa_key, gmin, kmin_at[0], kmin_at[1], kmin_at[2]),
+    throw UserError(std::isinf(gmin) ? fmt::format("{} is not a finite number (NaN or inf) at ({:g}, {:g}, {:g}); "
+                                                   "the diffusion coefficient must be positive and finite everywhere",
+                                                   kappa_key, kmin_at[0], kmin_at[1], kmin_at[2])
+                                     : fmt::format("{} = {:g} at ({:g}, {:g}, {:g}); the diffusion coefficient must "
+                                                   "be positive everywhere",
+                                                   kappa_key, gmin, kmin_at[0], kmin_at[1], kmin_at[2]),
                     fmt::format("change {} (it is '{}')", kappa_key, kappa_->describe()));
   }
 }
@@ -181,6 +186,11 @@ ThetaDiffusion::ThetaDiffusion(const DiffusionOperator& op, std::shared_ptr<Func
 
   create_ksp(grid, {opt_.prefix, opt_.rtol, 8, false},
              "the '" + opt_.prefix.substr(0, opt_.prefix.size() - 1) + "' linear solver", ksp_);
+  if (source_ && source_->time_independent()) {  // now, so a NaN source stops set-up, not the first step
+    sample(grid, *source_, 0.0, f_cache_);
+    SIMFUSE_PETSC(VecPointwiseMult(f_cache_, f_cache_, op_.mass()));
+    f_cached_ = true;
+  }
 }
 
 void ThetaDiffusion::prepare(double dt) {

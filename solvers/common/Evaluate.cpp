@@ -1,11 +1,38 @@
 #include "solvers/common/Evaluate.hpp"
 
+#include <fmt/format.h>
+
+#include <array>
+#include <cmath>
+
+#include "core/Error.hpp"
+
 namespace simfuse {
 
 void sample(const Grid& grid, const Function& f, double t, Vec out, int dof, int c) {
-  ArrayView v(out, grid.owned(), dof);
-  for_each(grid.owned(),
-           [&](PetscInt i, PetscInt j, PetscInt k) { v(i, j, k, c) = f(grid.x(0, i), grid.x(1, j), grid.x(2, k), t); });
+  // The first point where f is NaN or inf (x, y, z, and 1 if found), shared by all ranks:
+  // an expression such as sqrt(-1), 1/x or log(0) stops here, named, not later in a solver.
+  std::array<double, 4> bad{0, 0, 0, 0};
+  {
+    ArrayView v(out, grid.owned(), dof);
+    for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt k) {
+      const double x = grid.x(0, i), y = grid.x(1, j), z = grid.x(2, k);
+      const double value = f(x, y, z, t);
+      v(i, j, k, c) = value;
+      if (!std::isfinite(value) && bad[3] == 0) bad = {x, y, z, 1};
+    });
+  }
+  struct {
+    double found;
+    int rank;
+  } mine{bad[3], grid.rank()}, first{};
+  MPI_Allreduce(&mine, &first, 1, MPI_DOUBLE_INT, MPI_MAXLOC, grid.comm());
+  if (first.found == 0) return;
+  MPI_Bcast(bad.data(), 4, MPI_DOUBLE, first.rank, grid.comm());
+  throw UserError(fmt::format("'{}' is not a finite number (NaN or inf) at ({:g}, {:g}, {:g}), t = {:g}", f.describe(),
+                              bad[0], bad[1], bad[2], t),
+                  "fix the expression where it is undefined (a sqrt or log of a negative or zero value, a "
+                  "division by zero, a value beyond 1e308)");
 }
 
 namespace {

@@ -143,6 +143,43 @@ TEST_CASE("blocks: shorthand - unknown type with suggestion - parameters", "[con
   CHECK_THAT(d[0].what, Catch::Contains("expected a {type: ...} block"));
 }
 
+TEST_CASE("An anchored value used through an alias where a block is expected stays a value elsewhere", "[config]") {
+  // `k: &k 2` then `source: *k`: the shorthand expansion of `source` ({type: constant,
+  // value: 2}) wrote through the shared yaml-cpp node, and `k` became a mapping.
+  function_registry();
+  Schema s("anchors", "");
+  s.add_real("k", "a number").required();
+  s.add_block("source", "function", "").required();
+  auto doc = ConfigDocument::from_string("k: &k 2\nsource: *k\n", "case.yaml");
+  Diagnostics d;
+  const Params p = s.validate(doc, doc.root(), "", d);
+  REQUIRE(d.empty());
+  CHECK(p.get<double>("k") == 2);
+  CHECK((*make_function(p, "source", {}))(0.3, 0, 0, 0) == 2);
+  CHECK(doc.root()["k"].IsScalar());
+}
+
+TEST_CASE("Non-finite numbers, merge keys and second documents are refused, saying which", "[config]") {
+  auto d = errors_of("dt: .inf\n");
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].key_path == "dt");
+  CHECK_THAT(d[0].what, Catch::Contains("finite"));
+  d = errors_of("dt: 1e400\n");
+  REQUIRE(d.size() == 1);
+  CHECK_THAT(d[0].what, Catch::Contains("beyond double precision's range"));
+  d = errors_of("base: &b {kappa: 2}\ndt: 1\nsolver: {<<: *b}\n");
+  bool merge = false;
+  for (const auto& x : d) merge = merge || x.what.find("merge keys") != std::string::npos;
+  CHECK(merge);
+  try {
+    ConfigDocument::from_string("dt: 1\n---\ndt: 2\n", "case.yaml");
+    FAIL("a second document was accepted");
+  } catch (const UserError& e) {
+    CHECK_THAT(std::string(e.what()), Catch::Contains("2 YAML documents"));
+    CHECK(e.diagnostics()[0].where.str() == "case.yaml:3:1");
+  }
+}
+
 TEST_CASE("YAML syntax errors carry the position", "[config]") {
   try {
     ConfigDocument::from_string("dt: 1\nsolver: {kappa: 1\n", "bad.yaml");
