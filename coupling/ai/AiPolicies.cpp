@@ -286,6 +286,16 @@ class ReplacePolicy : public Policy {
     ++stats.surrogate_calls;
     stats.points += binding_.points();
     if (!guarded_) {
+      // Unchecked, but never silent garbage: a NaN or inf anywhere ends the run (exit 3)
+      // naming this sub-step. The 1-norm is NaN or inf if any entry is (one pass, global).
+      PetscReal norm = 0;
+      SIMFUSE_PETSC(VecNorm(out.vec(), NORM_1, &norm));
+      if (!std::isfinite(norm))
+        throw RunFailure(fmt::format("the model '{}' of sub-step '{}' returned NaN or inf at step {} (t = {:g}); the "
+                                     "'surrogate' policy checks nothing and has no fallback",
+                                     binding_.card().name, step.name(), info.step, info.t),
+                         "use `type: guarded` (the classical code takes over where the model fails), or retrain the "
+                         "model");
       stats.accepted += binding_.points();
       mark_path(0.0);
       return;
