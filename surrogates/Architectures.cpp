@@ -143,9 +143,14 @@ Architecture build_architecture(const YAML::Node& arch, int in, int out, const s
 }
 
 int architecture_radius(const YAML::Node& arch) {
-  YAML::Node one = YAML::Clone(arch);
-  if (one.IsMap()) one.remove("groups");  // groups of outputs do not change the receptive field
-  return build(one, 1, 1, "<architecture>")->radius;
+  if (validate_architecture(arch, "<architecture>").type_of("architecture") == "mlp") return 0;  // pointwise
+  try {
+    return build(arch, 1, 1, "<architecture>")->radius;
+  } catch (const c10::Error& e) {  // e.g. layers too wide to allocate
+    std::string what = e.what_without_backtrace();
+    throw UserError("cannot build the architecture: " + what.substr(0, what.find('\n')),
+                    "use narrower or fewer layers");
+  }
 }
 
 }  // namespace simfuse

@@ -136,8 +136,16 @@ TrainingData load_data(const Params& p, const ConfigDocument& doc, const YAML::N
   TrainingData d;
   std::vector<Dataset> parts;
   std::vector<std::string> files;
-  for (const auto& f : p.get<std::vector<std::string>>("dataset")) {
+  const auto given = p.get<std::vector<std::string>>("dataset");
+  if (given.empty())
+    p.fail("dataset", "no dataset given",
+           "name the .pt file(s) simfuse generate wrote, e.g. dataset: out/gen/react.pt");
+  for (const auto& f : given) {
     files.push_back(resolve_path(f, doc.origin()));
+    std::error_code ec;
+    if (std::filesystem::is_directory(files.back(), ec))
+      p.fail("dataset", fmt::format("'{}' is a directory", files.back()),
+             "name the dataset file in it, e.g. " + (std::filesystem::path(files.back()) / "react.pt").string());
     parts.push_back(Dataset::load(files.back()));
   }
   // The solver facts (Dataset manifest `context`) must agree between the datasets: data
@@ -530,8 +538,15 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   // Model: same initialisation everywhere, then broadcast from rank 0 anyway.
   const int64_t seed = tp.get<int>("seed");
   torch::manual_seed(static_cast<uint64_t>(seed));
-  torch::nn::Sequential model = build_architecture(arch, d.cin, d.cout).module;
-  model->to(d.dtype);
+  torch::nn::Sequential model{nullptr};
+  try {
+    model = build_architecture(arch, d.cin, d.cout).module;
+    model->to(d.dtype);
+  } catch (const c10::Error& e) {  // e.g. layers too wide to allocate
+    std::string what = e.what_without_backtrace();
+    what = what.substr(0, what.find('\n'));
+    p.sub("model").fail("architecture", "cannot build the model: " + what, "use narrower or fewer hidden layers");
+  }
   for (auto& prm : model->parameters())
     MPI_Bcast(prm.data_ptr(), static_cast<int>(prm.numel()), d.dtype == torch::kDouble ? MPI_DOUBLE : MPI_FLOAT, 0,
               comm);
