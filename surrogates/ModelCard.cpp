@@ -197,6 +197,18 @@ ModelCard ModelCard::load(const std::string& path) {
   need(n, "output_std", c.out_std.size(), no);
   need(r, "min", c.range_min.size(), ni);
   need(r, "max", c.range_max.size(), ni);
+  for (int i = 0; i < ni; ++i)
+    if (c.range_min[i] > c.range_max[i])
+      r.fail("min", fmt::format("channel {}: min {:g} is above max {:g}", i, c.range_min[i], c.range_max[i]),
+             "the training ranges are the data's [min, max] per input channel");
+  for (int i = 0; i < ni; ++i)
+    if (!(c.in_std[i] > 0))
+      n.fail("input_std", fmt::format("channel {}: {:g}; a scale must be positive", i, c.in_std[i]),
+             "use the data's standard deviation (1 for a constant channel)");
+  for (int o = 0; o < no; ++o)
+    if (!(c.out_std[o] > 0))
+      n.fail("output_std", fmt::format("channel {}: {:g}; a scale must be positive", o, c.out_std[o]),
+             "use the data's standard deviation (a tiny positive value for a constant channel)");
   if (static_cast<int>(c.transform.size()) != ni) need(p, "transform", c.transform.size(), ni);
   if (static_cast<int>(c.output_transform.size()) != no) need(p, "output_transform", c.output_transform.size(), no);
   for (const auto& [key, vals] : {std::pair<std::string, const std::vector<double>*>{"max_abs", &c.validation_max_abs},

@@ -213,6 +213,13 @@ std::string last_line(const std::string& s) {
   return line;
 }
 
+// A YAML node on one line, as written in a card ({type: mlp, hidden: [64]}).
+std::string flow(const YAML::Node& n) {
+  YAML::Emitter e;
+  e << YAML::Flow << n;
+  return e.c_str();
+}
+
 at::Tensor per_channel(const at::Tensor& v, int64_t dim) {
   // [C] -> [1, C] or [1, C, 1, 1]
   return dim == 2 ? v.view({1, -1}) : v.view({1, -1, 1, 1});
@@ -262,7 +269,23 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& card_path, const S
       // In the archive's dtype before loading: loading float64 tensors into float32
       // parameters leaves garbage (libtorch 1.13 copies the bytes).
       impl->seq->to(impl->dtype);
+      // libtorch loads a parameter of any shape over the built one: the card's architecture
+      // (e.g. hidden: [64]) and the file's weights (32 wide) must be compared by hand.
+      std::vector<std::pair<std::string, std::vector<int64_t>>> built_shapes;
+      for (const auto& prm : impl->seq->named_parameters())
+        built_shapes.emplace_back(prm.key(), prm.value().sizes().vec());
       torch::load(impl->seq, c.weights);
+      const auto loaded = impl->seq->named_parameters();
+      for (const auto& [name, shape] : built_shapes) {
+        const auto* prm = loaded.find(name);
+        if (prm && prm->sizes().vec() != shape)
+          throw UserError(fmt::format("{}: the weights do not fit the card's architecture {}: parameter '{}' is [{}] "
+                                      "in {}, the architecture makes it [{}]",
+                                      card_path, flow(c.architecture), name, fmt::join(prm->sizes().vec(), ", "),
+                                      c.weights, fmt::join(shape, ", ")),
+                          "the card must describe the network its weights file holds (regenerate the card with "
+                          "simfuse train, or fix its architecture block)");
+      }
       impl->seq->eval();
     }
   } catch (const UserError&) {

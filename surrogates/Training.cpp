@@ -713,6 +713,13 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   if (rank == 0)
     spdlog::info("model '{}': validation max error {:.3e}, rms {:.3e} ({} samples); wrote {}", card.name, max_abs, rms,
                  d.nval, card_path);
+  // Targets are normalised: predicting their mean scores a loss of about 1.
+  res.learned_nothing = !(st.best_val < 1.0);
+  if (rank == 0 && res.learned_nothing)
+    spdlog::warn(
+        "model '{}' is no better than predicting the mean of its targets (normalised validation loss {:.3g} "
+        ">= 1): the training diverged or learned nothing; lower training.lr (it is {:g}), or check the data",
+        card.name, st.best_val, tp.get<double>("lr"));
   return res;
 }
 

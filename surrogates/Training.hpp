@@ -46,6 +46,9 @@ struct TrainResult {
   /// waiting for the slowest rank), the optimizer step.
   double compute_seconds = 0, allreduce_seconds = 0, optimizer_seconds = 0;
   bool stopped_early = false;
+  /// The best normalised validation loss is >= 1: no better than predicting the targets'
+  /// mean (a diverged or useless training; warned about in the log).
+  bool learned_nothing = false;
   bool interrupted = false;  ///< stop_after_epochs reached (checkpoint written)
 };
 

@@ -87,6 +87,16 @@ TEST_CASE("Training brings the validation loss under a threshold and writes a us
   CHECK(y[0][0].item<double>() == Approx(0.5 + 0.05 * std::sin(1.5) * 0.5).margin(5e-3));
 }
 
+TEST_CASE("A training that learns nothing (lr 1e10) says so", "[torch][train]") {
+  // It wrote a model with a validation error of 9e9 and no word about it.
+  const std::string dir = test::temp_dir("train_diverged");
+  write_data(dir);
+  ConfigDocument bad = spec(dir, "model", 3, "float32");
+  bad.set("training.lr=1.0e10");
+  CHECK(train(bad, PETSC_COMM_WORLD, quiet()).learned_nothing);
+  CHECK_FALSE(train(spec(dir, "fine", 3, "float32"), PETSC_COMM_WORLD, quiet()).learned_nothing);
+}
+
 TEST_CASE("Data-parallel training on 2 ranks gives the model of 1 rank", "[torch][train][mpi]") {
   const std::string dir = test::temp_dir("train_dp");
   write_data(dir);
