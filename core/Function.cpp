@@ -55,16 +55,18 @@ class ExpressionFunction final : public Function {
 
 class GaussianFunction final : public Function {
  public:
-  GaussianFunction(double a, std::vector<double> c, double w, double off) : a_(a), c_(std::move(c)), w_(w), off_(off) {
-    c_.resize(3, 0.0);
-  }
+  // Only the coordinates the centre names count: [x0, y0] is a 2D Gaussian (a 3D default
+  // centre made every 2D Gaussian smaller by its distance to z = 0.5).
+  GaussianFunction(double a, std::vector<double> c, double w, double off) : a_(a), c_(std::move(c)), w_(w), off_(off) {}
   double operator()(double x, double y, double z, double) const override {
-    const double r2 = (x - c_[0]) * (x - c_[0]) + (y - c_[1]) * (y - c_[1]) + (z - c_[2]) * (z - c_[2]);
+    const double p[3] = {x, y, z};
+    double r2 = 0;
+    for (size_t d = 0; d < c_.size(); ++d) r2 += (p[d] - c_[d]) * (p[d] - c_[d]);
     return off_ + a_ * std::exp(-r2 / (2 * w_ * w_));
   }
   bool time_independent() const override { return true; }
   std::string describe() const override {
-    return fmt::format("{:g} + {:g}*exp(-|r-[{:g},{:g},{:g}]|^2/(2*{:g}^2))", off_, a_, c_[0], c_[1], c_[2], w_);
+    return fmt::format("{:g} + {:g}*exp(-|r-[{:g}]|^2/(2*{:g}^2))", off_, a_, fmt::join(c_, ","), w_);
   }
 
  private:
@@ -98,7 +100,11 @@ void register_builtin_functions(FunctionRegistry& r) {
       "gaussian", "offset + amplitude * exp(-|r - center|^2 / (2 width^2))",
       [](Schema& s) {
         s.add_real("amplitude", "peak height above the offset").def(1.0);
-        s.add("center", ParamType::RealList, "centre point").def("[0.5, 0.5, 0.5]").size(1, 3);
+        s.add("center", ParamType::RealList,
+              "centre point, one coordinate per direction of the grid (the "
+              "coordinates it names are the ones that count)")
+            .required()
+            .size(1, 3);
         s.add_real("width", "standard deviation").def(0.1).positive();
         s.add_real("offset", "value far from the centre").def(0.0);
       },

@@ -1,6 +1,7 @@
 // Configuration: every value keeps its location, declared keys are strictly checked, and
 // every error names the key path, the line and a fix.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -134,7 +135,7 @@ TEST_CASE("blocks: shorthand - unknown type with suggestion - parameters", "[con
   REQUIRE(d.size() == 1);
   CHECK(d[0].key_path == "solver.source.type");
   CHECK_THAT(d[0].fix, Catch::Contains("did you mean 'gaussian'?"));
-  d = errors_of("dt: 1\nsolver:\n  source: {type: gaussian, widht: 2}\n");
+  d = errors_of("dt: 1\nsolver:\n  source: {type: gaussian, center: [0.5], widht: 2}\n");
   REQUIRE(d.size() == 1);
   CHECK(d[0].key_path == "solver.source.widht");
   CHECK_THAT(d[0].fix, Catch::Contains("did you mean 'width'?"));
@@ -157,6 +158,20 @@ TEST_CASE("An anchored value used through an alias where a block is expected sta
   CHECK(p.get<double>("k") == 2);
   CHECK((*make_function(p, "source", {}))(0.3, 0, 0, 0) == 2);
   CHECK(doc.root()["k"].IsScalar());
+}
+
+TEST_CASE("A Gaussian counts the coordinates its centre names", "[config]") {
+  // A 2D Gaussian peaks at its amplitude on the grid's plane z = 0 (a default 3D centre
+  // at z = 0.5 used to scale it by exp(-0.25 / (2 w^2))).
+  function_registry();
+  Schema s("g", "");
+  s.add_block("f", "function", "");
+  auto doc =
+      ConfigDocument::from_string("f: {type: gaussian, amplitude: 2, center: [0.3, 0.4], width: 0.1}\n", "g.yaml");
+  const Params p = s.validate_or_throw(doc, doc.root(), "");
+  auto f = make_function(p, "f", {});
+  CHECK((*f)(0.3, 0.4, 0.0, 0) == Approx(2.0));
+  CHECK((*f)(0.4, 0.4, 0.0, 0) == Approx(2.0 * std::exp(-0.5)));
 }
 
 TEST_CASE("Non-finite numbers, merge keys and second documents are refused, saying which", "[config]") {
