@@ -135,10 +135,50 @@ RunOutput::RunOutput(Simulation& sim, const Params& op, std::string dir)
 
 RunOutput::~RunOutput() = default;
 
+namespace {
+
+// Before a run writes into `dir`: symlinks in it are removed, never followed (a planted
+// link would send a .vti or steps.csv elsewhere); the files an earlier run of the same
+// case wrote there (frames, PNGs, steps.csv, summary.json) are removed, so a shorter
+// re-run leaves no stale frames. Files of another case (its summary.json names it) and
+// anything else stay.
+void prepare_output_folder(const std::string& dir, const std::string& name) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_symlink(ec)) fs::remove(e.path(), ec);
+  std::string previous;
+  {
+    std::ifstream in(fs::path(dir) / "summary.json");
+    if (in) {
+      const json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("case") && j["case"].is_string()) previous = j["case"].get<std::string>();
+    }
+  }
+  if (!previous.empty() && previous != name) return;  // another case's results: not ours to remove
+  const auto frame = [](const std::string& f, const std::string& stem, const std::string& ext) {
+    if (f.size() != stem.size() + 7 + ext.size() || f.compare(0, stem.size(), stem) != 0) return false;
+    if (f[stem.size()] != '_' || f.compare(f.size() - ext.size(), ext.size(), ext) != 0) return false;
+    return std::all_of(f.begin() + static_cast<long>(stem.size()) + 1, f.end() - static_cast<long>(ext.size()),
+                       [](char c) { return c >= '0' && c <= '9'; });
+  };
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (!e.is_regular_file(ec)) continue;
+    const std::string f = e.path().filename().string();
+    const bool png = f.size() > 11 && f.compare(f.size() - 4, 4, ".png") == 0 &&
+                     frame(f, f.substr(0, f.size() - 11), ".png");  // <what>_NNNNNN.png
+    if (frame(f, name, ".vti") || f == name + ".pvd" || png || f == "steps.csv" || f == "summary.json")
+      fs::remove(e.path(), ec);
+  }
+}
+
+}  // namespace
+
 void RunOutput::begin() {
   int rank = 0;
   MPI_Comm_rank(sim_.comm(), &rank);
   ensure_directory(dir_, sim_.comm());
+  if (rank == 0) prepare_output_folder(dir_, sim_.name());
+  MPI_Barrier(sim_.comm());
   impl_->vtk_writer = std::make_unique<VtkSeriesWriter>(sim_.grid(), dir_, sim_.name());
   if (rank == 0) {
     impl_->csv.open(fs::path(dir_) / "steps.csv", std::ios::trunc);
