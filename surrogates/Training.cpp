@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -554,6 +555,28 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   const long epochs = tp.get<int>("epochs");
 
   const std::string out_stem = resolve_path(p.get<std::string>("output"), doc.origin(), PathUse::output);
+  // A model this tool did not write (an exported TorchScript file, a hand-made card) is
+  // not overwritten without --force. Every rank reads the same files: all refuse alike.
+  if (!opt.force) {
+    std::error_code fe;
+    const std::string card_file = out_stem + ".card.yaml", weights_file = out_stem + ".pt";
+    std::string foreign;
+    if (fs::exists(card_file, fe)) {
+      try {
+        const YAML::Node tool = YAML::LoadFile(card_file)["provenance"]["tool"];
+        if (!tool || !tool.IsScalar() || tool.Scalar().rfind("simfuse", 0) != 0 ||
+            tool.Scalar().find("train") == std::string::npos)
+          foreign = card_file + " (its provenance does not say simfuse train)";
+      } catch (const YAML::Exception&) {
+        foreign = card_file + " (not a model card)";
+      }
+    } else if (fs::exists(weights_file, fe)) {
+      foreign = weights_file + " (no card beside it)";
+    }
+    if (!foreign.empty())
+      p.fail("output", "would overwrite " + foreign + ", which simfuse train did not write",
+             "choose another output, or pass --force to overwrite it");
+  }
   const Params& cp = p.sub("checkpoint");
   const std::string ckpt =
       cp.is_set("file") ? resolve_path(cp.get<std::string>("file"), doc.origin(), PathUse::output) : out_stem + ".ckpt";
@@ -694,16 +717,30 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     card.validation_rms.push_back(per_rms[o].item<double>());
   }
   const std::string card_path = out_stem + ".card.yaml";
+  int write_failed = 0;
   if (rank == 0) {
     fs::create_directories(fs::path(out_stem).parent_path(), ec);
     {  // standalone parameters in the file, not views of the training buffer
       torch::NoGradGuard ng;
       for (auto& prm : model->parameters()) prm.set_data(prm.detach().clone());
     }
-    torch::save(model, out_stem + ".pt");
-    card.save(card_path);
+    // Atomically: a temporary file, then rename, so a killed or failing write never
+    // leaves half a model (or a card without its weights) under the final names.
+    const std::string tmp = fmt::format(".tmp.{}", static_cast<long>(getpid()));
+    torch::save(model, out_stem + ".pt" + tmp);
+    card.save(card_path + tmp);
+    fs::rename(out_stem + ".pt" + tmp, out_stem + ".pt", ec);
+    if (!ec) fs::rename(card_path + tmp, card_path, ec);
+    if (ec) {
+      write_failed = 1;
+      fs::remove(out_stem + ".pt" + tmp, ec);
+      fs::remove(card_path + tmp, ec);
+    }
   }
-  MPI_Barrier(comm);
+  MPI_Bcast(&write_failed, 1, MPI_INT, 0, comm);  // every rank fails alike
+  if (write_failed)
+    throw UserError(fmt::format("cannot write the model {}.pt and its card", out_stem),
+                    "check that the output folder is writable and the disk is not full");
   res.card = card;
   res.card_path = card_path;
   res.epochs = st.epoch;

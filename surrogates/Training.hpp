@@ -30,6 +30,7 @@ namespace simfuse {
 
 struct TrainOptions {
   bool resume = false;          ///< continue from the checkpoint if there is one
+  bool force = false;           ///< overwrite a model file that simfuse train did not write
   bool progress = true;         ///< log a line per epoch (rank 0)
   long stop_after_epochs = -1;  ///< testing: stop after this many epochs in this call, as if interrupted
 };

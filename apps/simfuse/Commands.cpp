@@ -10,11 +10,11 @@
 #include <sstream>
 
 #include "core/Config.hpp"
+#include "core/Files.hpp"
 #include "coupling/Policy.hpp"
 #include "coupling/Simulation.hpp"
 #include "coupling/ai/Capture.hpp"
 #include "coupling/ai/Generate.hpp"
-#include "core/Files.hpp"
 #include "postproc/Norms.hpp"
 #include "surrogates/Training.hpp"
 
@@ -225,6 +225,7 @@ int cmd_train(const CommonOptions& o) {
   const ConfigDocument doc = load(o);
   TrainOptions to;
   to.resume = o.resume;
+  to.force = o.force;
   to.progress = o.verbosity > 0;
   const TrainResult r = train(doc, PETSC_COMM_WORLD, to);
   spdlog::info("trained {} epochs (best {}), {:.4g} s per epoch, {}; card: {}", r.epochs, r.best_epoch,

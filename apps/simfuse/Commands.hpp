@@ -10,7 +10,8 @@ struct CommonOptions {
   std::vector<std::string> sets;  // --set k=v
   std::string output;             // --output DIR
   bool allow_unused = false;
-  bool resume = false;            // train --resume
+  bool resume = false;  // train --resume
+  bool force = false;   // train --force
   bool progress = true;
   int verbosity = 1;  // 0 quiet, 1 normal, 2 verbose
 };

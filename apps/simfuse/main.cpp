@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
   train->add_option("spec", o.case_file, "the training spec (YAML)")->required();
   train->add_option("--set", o.sets, "override a value of the spec (repeatable)")->type_name("KEY=VALUE");
   train->add_flag("--resume", o.resume, "continue from the checkpoint if there is one");
+  train->add_flag("--force", o.force, "overwrite a model file that simfuse train did not write");
   train->add_flag(
       "-q,--quiet", [&](int64_t) { o.verbosity = 0; }, "only warnings and errors");
 
