@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -141,11 +142,10 @@ namespace {
 // link would send a .vti or steps.csv elsewhere); the files an earlier run of the same
 // case wrote there (frames, PNGs, steps.csv, summary.json) are removed, so a shorter
 // re-run leaves no stale frames. Files of another case (its summary.json names it) and
-// anything else stay.
-void prepare_output_folder(const std::string& dir, const std::string& name) {
+// anything else stay. Returns that other case's name, or "" (nothing is done then unless
+// `force`).
+std::string prepare_output_folder(const std::string& dir, const std::string& name, bool force) {
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_symlink(ec)) fs::remove(e.path(), ec);
   std::string previous;
   {
     std::ifstream in(fs::path(dir) / "summary.json");
@@ -154,7 +154,10 @@ void prepare_output_folder(const std::string& dir, const std::string& name) {
       if (j.is_object() && j.contains("case") && j["case"].is_string()) previous = j["case"].get<std::string>();
     }
   }
-  if (!previous.empty() && previous != name) return;  // another case's results: not ours to remove
+  if (!previous.empty() && previous != name && !force) return previous;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_symlink(ec)) fs::remove(e.path(), ec);
+  if (!previous.empty() && previous != name) return {};  // --force: another case's results stay, ours are added
   const auto frame = [](const std::string& f, const std::string& stem, const std::string& ext) {
     if (f.size() != stem.size() + 7 + ext.size() || f.compare(0, stem.size(), stem) != 0) return false;
     if (f[stem.size()] != '_' || f.compare(f.size() - ext.size(), ext.size(), ext) != 0) return false;
@@ -169,6 +172,7 @@ void prepare_output_folder(const std::string& dir, const std::string& name) {
     if (frame(f, name, ".vti") || f == name + ".pvd" || png || f == "steps.csv" || f == "summary.json")
       fs::remove(e.path(), ec);
   }
+  return {};
 }
 
 }  // namespace
@@ -177,8 +181,17 @@ void RunOutput::begin() {
   int rank = 0;
   MPI_Comm_rank(sim_.comm(), &rank);
   ensure_directory(dir_, sim_.comm());
-  if (rank == 0) prepare_output_folder(dir_, sim_.name());
-  MPI_Barrier(sim_.comm());
+  char other[256] = {0};
+  if (rank == 0) {
+    const std::string o = prepare_output_folder(dir_, sim_.name(), sim_.options().force);
+    std::snprintf(other, sizeof other, "%s", o.c_str());
+  }
+  MPI_Bcast(other, sizeof other, MPI_CHAR, 0, sim_.comm());
+  if (other[0])
+    throw UserError(
+        fmt::format("the output folder '{}' holds the results of another case, '{}'", dir_, other),
+        "choose another folder with -o DIR, or pass --force to write into it anyway (files of the same name, "
+        "such as steps.csv and summary.json, are then replaced)");
   impl_->vtk_writer = std::make_unique<VtkSeriesWriter>(sim_.grid(), dir_, sim_.name());
   if (rank == 0) {
     impl_->csv.open(fs::path(dir_) / "steps.csv", std::ios::trunc);

@@ -49,6 +49,7 @@ struct RunOptions {
   bool allow_unused_petsc_options = false;
   bool dry_run = false;      ///< build and validate only (config validate)
   bool write_output = true;  ///< VTK/PNG/summary (off for in-memory runs)
+  bool force = false;        ///< write into a folder that holds another case's results
 };
 
 /// Progress of a run: (step, steps, t, seconds since the first step).

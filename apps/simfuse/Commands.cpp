@@ -124,6 +124,7 @@ int cmd_run(const CommonOptions& o) {
   RunOptions ro;
   ro.output_dir = o.output;
   ro.allow_unused_petsc_options = o.allow_unused;
+  ro.force = o.force;
   Simulation sim(PETSC_COMM_WORLD, doc, ro);
   int size = 1;
   MPI_Comm_size(PETSC_COMM_WORLD, &size);
@@ -143,6 +144,7 @@ int cmd_compare(const CommonOptions& o) {
   RunOptions ro;
   ro.output_dir = o.output;
   ro.allow_unused_petsc_options = o.allow_unused;
+  ro.force = o.force;
   Simulation ai(PETSC_COMM_WORLD, doc, ro);
   RunOptions rt = ro;
   rt.output_dir = (std::filesystem::path(ai.output_dir()) / "classical_twin").string();

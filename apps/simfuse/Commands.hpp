@@ -11,7 +11,7 @@ struct CommonOptions {
   std::string output;             // --output DIR
   bool allow_unused = false;
   bool resume = false;  // train --resume
-  bool force = false;   // train --force
+  bool force = false;   // train, run, compare --force
   bool progress = true;
   int verbosity = 1;  // 0 quiet, 1 normal, 2 verbose
 };

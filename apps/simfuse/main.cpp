@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "run a case: time steps, VTK/PNG output, summary.json");
   add_case_options(run);
   run->add_option("-o,--output", o.output, "output folder (overrides output.dir)");
+  run->add_flag("--force", o.force, "write into a folder that holds another case's results");
   run->add_flag(
       "--no-progress", [&](int64_t) { o.progress = false; }, "no progress bar");
   run->add_flag(
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
                                      "over time, wall-time ratio per sub-step (compare.csv, summary.json)");
   add_case_options(compare);
   compare->add_option("-o,--output", o.output, "output folder (overrides output.dir)");
+  compare->add_flag("--force", o.force, "write into a folder that holds another case's results");
   compare->add_flag(
       "--no-progress", [&](int64_t) { o.progress = false; }, "no progress bar");
 

@@ -4,7 +4,8 @@
     earlier run (the .pvd and the files agree);
   - a symlink planted in the folder (steps.csv -> a file elsewhere) is replaced, and the
     file it pointed to is untouched;
-  - another case's files in the folder stay.
+  - another case's files in the folder stay; another case run into the folder is refused
+    (exit 2) unless --force.
 Usage: check_output_folder.py SIMFUSE CASE.yaml
 """
 import os
@@ -51,6 +52,18 @@ def main():
             problems.append("the file the planted symlink pointed to was overwritten")
         if "other_000001.vti" not in files:
             problems.append("another file in the folder was removed")
+        # Another case into this folder: refused (exit 2) unless --force.
+        cmd = [exe, "run", case, "-o", out, "-q", "--set", "grid.n=[17,17]", "--set", "time.t_end=0.004",
+               "--set", "name=another_case"]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 2 or "holds the results of another case" not in r.stderr + r.stdout:
+            problems.append(f"another case into the folder: exit {r.returncode}, {(r.stderr + r.stdout)[:200]!r}")
+        if any(f.startswith("another_case") for f in os.listdir(out)):
+            problems.append("the refused run wrote into the folder")
+        if subprocess.run(cmd + ["--force"], capture_output=True).returncode != 0:
+            problems.append("--force did not let the other case write into the folder")
+        elif not os.path.exists(os.path.join(out, "another_case.pvd")):
+            problems.append("--force: the other case's output is missing")
     for p in problems:
         print("FAIL", p)
     print("ok" if not problems else f"{len(problems)} problem(s)")
