@@ -86,12 +86,15 @@ ConfigDocument ConfigDocument::load_file(const std::string& path, const std::str
   if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
     throw UserError(Diagnostic{
         Location{path}, {}, what + " '" + path + "' is not a regular file (a device or pipe)", "give the YAML file"});
-  if (!ec && std::filesystem::is_regular_file(st) && std::filesystem::file_size(path, ec) > max_bytes && !ec)
-    throw UserError(
+  const auto too_large = [&] {
+    return UserError(
         Diagnostic{Location{path},
                    {},
                    fmt::format("{} '{}' is larger than {} MiB: not a YAML {}", what, path, max_bytes >> 20, what),
                    "give the YAML file (large data belong in datasets or mesh files it names)"});
+  };
+  if (!ec && std::filesystem::is_regular_file(st) && std::filesystem::file_size(path, ec) > max_bytes && !ec)
+    throw too_large();
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;
@@ -102,9 +105,7 @@ ConfigDocument ConfigDocument::load_file(const std::string& path, const std::str
   text.resize(max_bytes + 1);
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > max_bytes)  // grew while we read it
-    throw UserError(
-        Diagnostic{Location{path}, {}, what + " '" + path + "' is larger than 16 MiB", "give the YAML file"});
+  if (text.size() > max_bytes) throw too_large();  // grew while we read it
   if (text.find('\0') != std::string::npos)
     throw UserError(Diagnostic{
         Location{path}, {}, what + " '" + path + "' is a binary file (it holds NUL bytes)", "give the YAML file"});

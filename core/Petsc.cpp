@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -215,31 +216,27 @@ void check_viewer_options() {
   for (size_t i = 0; i + 1 < tokens.size(); ++i) {
     const std::string& name = tokens[i];
     const std::string& value = tokens[i + 1];
-    if (name.size() < 2 || name[0] != '-' || value.empty() || value[0] == '-') continue;
-    const bool viewer = name.find("_view") != std::string::npos || name.find("monitor") != std::string::npos ||
-                        name.find("converged_reason") != std::string::npos || name == "-log_view";
+    if (name.size() < 2 || name[0] != '-' || value[0] == '-') continue;
+    const auto viewer = viewer_value(name, value);
     if (!viewer) continue;
-    std::vector<std::string> parts;
-    std::stringstream ss(value);
-    for (std::string part; std::getline(ss, part, ':');) parts.push_back(part);
     const auto where = book().case_origin.count(name) ? book().case_origin.at(name) : std::string("command line");
-    if (!parts.empty() && !parts[0].empty() && !types.count(lower(parts[0])))
+    if (!viewer->type.empty() && !types.count(lower(viewer->type)))
       throw UserError(
           Diagnostic{Location{where},
                      {},
-                     fmt::format("PETSc option {} {}: '{}' is not a PETSc viewer type", name, value, parts[0]),
+                     fmt::format("PETSc option {} {}: '{}' is not a PETSc viewer type", name, value, viewer->type),
                      "write [type][:file[:format]], e.g. ascii, ascii:log.txt or ::ascii_info_detail; "
                      "types: ascii, binary, draw, vtk, hdf5, ..."});
-    if (parts.size() > 2 && !parts[2].empty()) {
+    if (!viewer->format.empty()) {
       bool known = false;
       for (int k = 0; PetscViewerFormats[k] && std::string(PetscViewerFormats[k]) != "PetscViewerFormat"; ++k)
-        known = known || lower(PetscViewerFormats[k]) == lower(parts[2]);
+        known = known || lower(PetscViewerFormats[k]) == lower(viewer->format);
       if (!known)
-        throw UserError(
-            Diagnostic{Location{where},
-                       {},
-                       fmt::format("PETSc option {} {}: '{}' is not a PETSc viewer format", name, value, parts[2]),
-                       "e.g. ::ascii_info, ::ascii_info_detail, ::ascii_matlab (PetscViewerFormat)"});
+        throw UserError(Diagnostic{
+            Location{where},
+            {},
+            fmt::format("PETSc option {} {}: '{}' is not a PETSc viewer format", name, value, viewer->format),
+            "e.g. ::ascii_info, ::ascii_info_detail, ::ascii_matlab (PetscViewerFormat)"});
     }
   }
 }
@@ -266,6 +263,17 @@ void check_all_used() {
 void clear_case_options() {
   for (const auto& [name, origin] : book().case_origin) PetscOptionsClearValue(nullptr, name.c_str());
   book().case_origin.clear();
+}
+
+std::optional<ViewerValue> viewer_value(const std::string& name, const std::string& value) {
+  const bool viewer = name.find("view") != std::string::npos || name.find("monitor") != std::string::npos ||
+                      name.find("converged_reason") != std::string::npos;
+  if (!viewer || value.empty()) return std::nullopt;
+  std::vector<std::string> parts;
+  std::stringstream ss(value);
+  for (std::string part; std::getline(ss, part, ':');) parts.push_back(part);
+  parts.resize(std::max<size_t>(parts.size(), 3));
+  return ViewerValue{parts[0], parts[1], parts[2]};
 }
 
 std::vector<std::string> case_options() {

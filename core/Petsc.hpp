@@ -13,6 +13,7 @@
 #include <petscsys.h>
 #include <petscvec.h>
 
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -157,6 +158,14 @@ void check_all_used();
 void clear_case_options();
 /// The options the case file set, as "-name (origin)".
 std::vector<std::string> case_options();
+
+/// A viewer option's value, `[type][:file[:format[:mode]]]` (e.g. ascii:log.txt, ::ascii_info).
+struct ViewerValue {
+  std::string type, file, format;
+};
+/// The value of option `name` as a viewer, or nothing if `name` is not a viewer option
+/// (its name says view, monitor or converged_reason) or its value does not name one.
+std::optional<ViewerValue> viewer_value(const std::string& name, const std::string& value);
 /// Forgets the recorded defaults and case options (for tests).
 void reset_bookkeeping();
 

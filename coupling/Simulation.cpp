@@ -111,23 +111,16 @@ void collect_petsc_options(const ConfigDocument& doc, const YAML::Node& n, const
       // A viewer given a file (ascii:/path, binary:name) in a case would write outside the
       // output folder: a case file may come from anyone, the command line is trusted.
       const std::string name = prefix + key;
-      const bool viewer = name.find("view") != std::string::npos || name.find("monitor") != std::string::npos ||
-                          name.find("converged_reason") != std::string::npos;
-      const auto colon = value.find(':');
-      if (viewer && colon != std::string::npos) {
-        const auto next = value.find(':', colon + 1);
-        const std::string file =
-            value.substr(colon + 1, next == std::string::npos ? std::string::npos : next - colon - 1);
-        if (!file.empty()) {
-          diags.push_back({doc.locate(v, kpath), kpath,
-                           fmt::format("a viewer writing to the file '{}': a case's PETSc options may not write files "
-                                       "(they would land outside the output folder)",
-                                       file),
-                           fmt::format("view to the screen ('{}' without the file), or give -{} {} on the command "
-                                       "line after --",
-                                       value.substr(0, colon), name, value)});
-          continue;
-        }
+      const auto viewer = options::viewer_value(name, value);
+      if (viewer && !viewer->file.empty()) {
+        diags.push_back({doc.locate(v, kpath), kpath,
+                         fmt::format("a viewer writing to the file '{}': a case's PETSc options may not write files "
+                                     "(they would land outside the output folder)",
+                                     viewer->file),
+                         fmt::format("view to the screen ('{}' without the file), or give -{} {} on the command "
+                                     "line after --",
+                                     viewer->type, name, value)});
+        continue;
       }
       out.emplace_back(name, value, doc.locate(kv.first, kpath));
     }
