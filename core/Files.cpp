@@ -1,5 +1,6 @@
 #include "core/Files.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -31,26 +32,43 @@ void ensure_directory(const std::string& dir, MPI_Comm comm) {
   if (msg[0]) throw UserError(msg, "choose another folder with --output DIR (or output.dir in the case)");
 }
 
-void write_file_atomic(const std::string& path, const std::string& content) {
+void write_file_atomic(const std::string& path, const std::string& content, bool durable) {
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (out) out << content;
-    out.flush();
-    if (!out) {
+  auto fail = [&](const std::string& why) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    return UserError(fmt::format("cannot write '{}': {}", path, why),
+                     "check that the output folder is writable and the disk is not full");
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw fail(std::strerror(errno));
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t w = ::write(fd, content.data() + done, content.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
       const int err = errno;
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw UserError(fmt::format("cannot write '{}': {}", path, std::strerror(err)),
-                      "check that the output folder is writable and the disk is not full");
+      ::close(fd);
+      throw fail(std::strerror(err));
     }
+    done += static_cast<size_t>(w);
   }
+  if (durable && ::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw fail(std::strerror(err));
+  }
+  if (::close(fd) != 0) throw fail(std::strerror(errno));
   std::error_code ec;
   fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw UserError(fmt::format("cannot write '{}': {}", path, ec.message()),
-                    "check that the output folder is writable");
+  if (ec) throw fail(ec.message());
+  if (durable) {  // the rename itself reaches the disk with the folder's entry
+    const std::string dir = fs::path(path).has_parent_path() ? fs::path(path).parent_path().string() : ".";
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
   }
 }
 

@@ -12,7 +12,9 @@ namespace simfuse {
 void ensure_directory(const std::string& dir, MPI_Comm comm);
 
 /// Writes `content` to `path` via a temporary file in the same folder and a rename, so
-/// readers see either the old or the new file. Throws UserError on failure. Not collective.
-void write_file_atomic(const std::string& path, const std::string& content);
+/// readers see either the old or the new file. `durable`: the file and the folder entry
+/// are flushed to disk (fsync) before returning, so a crash of the machine cannot leave a
+/// renamed but empty file (checkpoints). Throws UserError on failure. Not collective.
+void write_file_atomic(const std::string& path, const std::string& content, bool durable = false);
 
 }  // namespace simfuse

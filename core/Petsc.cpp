@@ -60,6 +60,47 @@ void fail_all_ranks(MPI_Comm comm, const UserError& e) {
   std::_Exit(2);  // MPI_Abort does not return; in case it does
 }
 
+void on_all_ranks(MPI_Comm comm, const std::function<void()>& local) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  std::string what, fix;
+  bool run_failure = false;
+  try {
+    local();
+  } catch (const UserError& e) {
+    run_failure = dynamic_cast<const RunFailure*>(&e) != nullptr;
+    if (e.diagnostics().size() == 1 && !e.diagnostics()[0].where.in_file() && e.diagnostics()[0].key_path.empty()) {
+      what = e.diagnostics()[0].what;
+      fix = e.diagnostics()[0].fix;
+    } else {
+      what = e.what();
+    }
+    if (what.empty()) what = "an error";
+  } catch (const std::exception& e) {
+    what = fmt::format("rank {}: {}", rank, e.what());
+  }
+  int first = what.empty() ? size : rank;
+  if (size == 1 && first == size) return;
+  MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, comm);
+  if (first == size) return;
+  auto bcast = [&](std::string& s) {
+    unsigned long n = s.size();
+    MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG, first, comm);
+    s.resize(n);
+    MPI_Bcast(s.data(), static_cast<int>(n), MPI_CHAR, first, comm);
+  };
+  if (size > 1) {
+    bcast(what);
+    bcast(fix);
+    int rf = run_failure ? 1 : 0;
+    MPI_Bcast(&rf, 1, MPI_INT, first, comm);
+    run_failure = rf != 0;
+  }
+  if (run_failure) throw RunFailure(what, fix);
+  throw UserError(what, fix);
+}
+
 void install_petsc_error_handler() {
   PetscPushErrorHandler(record_error, nullptr);
 }

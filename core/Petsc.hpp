@@ -13,6 +13,7 @@
 #include <petscsys.h>
 #include <petscvec.h>
 
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -40,6 +41,12 @@ class PetscError : public InternalError {
 /// it): prints the message with this rank's number and ends every rank of `comm` with
 /// exit code 2 (MPI_Abort). On one rank it throws `e` instead.
 [[noreturn]] void fail_all_ranks(MPI_Comm comm, const UserError& e);
+
+/// Runs `local` (work that may fail on some ranks only, e.g. writing this rank's file),
+/// then agrees: if it threw a UserError on any rank, every rank throws that error (the
+/// lowest failing rank's message and fix), so no rank is left waiting in a later
+/// collective call. Other exceptions become an error naming the rank. Collective.
+void on_all_ranks(MPI_Comm comm, const std::function<void()>& local);
 
 /// Throws PetscError for a non-zero code (used by SIMFUSE_PETSC).
 [[noreturn]] void throw_petsc_error(PetscErrorCode code, const char* call, const char* file, int line);

@@ -85,4 +85,39 @@ std::vector<SubStepStats> Coupler::reduced_stats(MPI_Comm comm) const {
   return out;
 }
 
+void Coupler::save_state(CheckpointData& out) const {
+  for (const auto& sl : slots_) {
+    const std::string name = sl->step->name();
+    CheckpointData d = out.scoped("stats/" + name + "/");
+    for (const auto& c : substep_counters()) d.put(c.key, c.value(sl->stats));
+    d.put("last_iterations", sl->stats.last_iterations);
+    if (const auto* cp = dynamic_cast<const Checkpointable*>(sl->step)) {
+      CheckpointData sd = out.scoped("substep/" + name + "/");
+      cp->save_state(sd);
+    }
+    if (const auto* cp = dynamic_cast<const Checkpointable*>(sl->policy.get())) {
+      CheckpointData pd = out.scoped("policy/" + name + "/");
+      cp->save_state(pd);
+    }
+  }
+}
+
+void Coupler::restore_state(const CheckpointData& in) {
+  for (auto& sl : slots_) {
+    const std::string name = sl->step->name();
+    CheckpointData d = in.scoped("stats/" + name + "/");
+    for (const auto& c : substep_counters()) {
+      const double v = d.get<double>(c.key);
+      if (c.count)
+        sl->stats.*c.count = static_cast<long>(v);
+      else
+        sl->stats.*c.seconds = v;
+    }
+    sl->stats.last_iterations = d.get<int>("last_iterations");
+    if (auto* cp = dynamic_cast<Checkpointable*>(sl->step)) cp->restore_state(in.scoped("substep/" + name + "/"));
+    if (auto* cp = dynamic_cast<Checkpointable*>(sl->policy.get()))
+      cp->restore_state(in.scoped("policy/" + name + "/"));
+  }
+}
+
 }  // namespace simfuse

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/Checkpoint.hpp"
 #include "core/Solver.hpp"
 #include "core/Timer.hpp"
 #include "coupling/Policy.hpp"
@@ -47,6 +48,11 @@ class Coupler {
   std::vector<SubStepStats> stats() const;
   /// The same with point counts summed and times maximised over ranks. Collective.
   std::vector<SubStepStats> reduced_stats(MPI_Comm comm) const;
+
+  /// Checkpoints: the audit counters of every sub-step, and the state of the sub-steps
+  /// and policies that are Checkpointable (under "substep/<name>/", "policy/<name>/").
+  void save_state(CheckpointData& out) const;
+  void restore_state(const CheckpointData& in);
 
  private:
   struct Slot {

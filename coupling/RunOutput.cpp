@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/Files.hpp"
+#include "core/Petsc.hpp"
 #include "core/Timer.hpp"
 #include "core/Version.hpp"
 #include "coupling/Simulation.hpp"
@@ -177,13 +178,13 @@ std::string prepare_output_folder(const std::string& dir, const std::string& nam
 
 }  // namespace
 
-void RunOutput::begin() {
+void RunOutput::open_writers(bool fresh) {
   int rank = 0;
   MPI_Comm_rank(sim_.comm(), &rank);
   ensure_directory(dir_, sim_.comm());
   char other[256] = {0};
   if (rank == 0) {
-    const std::string o = prepare_output_folder(dir_, sim_.name(), sim_.options().force);
+    const std::string o = fresh ? prepare_output_folder(dir_, sim_.name(), sim_.options().force) : std::string();
     std::snprintf(other, sizeof other, "%s", o.c_str());
   }
   MPI_Bcast(other, sizeof other, MPI_CHAR, 0, sim_.comm());
@@ -193,6 +194,12 @@ void RunOutput::begin() {
         "choose another folder with -o DIR, or pass --force to write into it anyway (files of the same name, "
         "such as steps.csv and summary.json, are then replaced)");
   impl_->vtk_writer = std::make_unique<VtkSeriesWriter>(sim_.grid(), dir_, sim_.name());
+}
+
+void RunOutput::begin() {
+  int rank = 0;
+  MPI_Comm_rank(sim_.comm(), &rank);
+  open_writers(true);
   if (rank == 0) {
     impl_->csv.open(fs::path(dir_) / "steps.csv", std::ios::trunc);
     impl_->csv << "step,t";
@@ -202,6 +209,105 @@ void RunOutput::begin() {
     impl_->csv << "\n";
   }
   write_fields();
+}
+
+void RunOutput::save_state(CheckpointData& out) const {
+  out.put("vtk_files", json(impl_->vtk_writer ? impl_->vtk_writer->files() : std::vector<std::string>{}).dump());
+  out.put("vtk_times", impl_->vtk_writer ? impl_->vtk_writer->times() : std::vector<double>{});
+  out.put("png_files", impl_->png_files.dump());
+  out.put("error_history", impl_->error_history.dump());
+  out.put("extra", impl_->extra.dump());
+  out.put("seconds", seconds_);
+}
+
+void RunOutput::resume(const CheckpointData& in) {
+  int rank = 0;
+  MPI_Comm_rank(sim_.comm(), &rank);
+  const long step = sim_.steps_done();
+  const auto all_files = json::parse(in.get<std::string>("vtk_files")).get<std::vector<std::string>>();
+  auto times = in.get<std::vector<double>>("vtk_times");
+  impl_->png_files = json::parse(in.get<std::string>("png_files"));
+  impl_->error_history = json::parse(in.get<std::string>("error_history"));
+  impl_->extra = json::parse(in.get<std::string>("extra"));
+  seconds_ = in.get<double>("seconds");
+  // A run extended past its old end: what was written only because step was the last
+  // (a frame not on the `every` schedule, PNGs of the last step) is not part of the
+  // longer run's output.
+  std::vector<std::string> drop;
+  auto files = all_files;
+  if (!sim_.done() && step > 0) {
+    if (!(every_ > 0 && step % every_ == 0) && !files.empty() && !times.empty() && times.back() == sim_.time()) {
+      drop.push_back(files.back());
+      files.pop_back();
+      times.pop_back();
+    }
+    json kept = json::array();
+    for (const auto& e : impl_->png_files) {
+      const auto it = std::find_if(impl_->pngs.begin(), impl_->pngs.end(), [&](const Impl::Png& p) {
+        return e["file"].get<std::string>().rfind(p.stem + "_", 0) == 0;
+      });
+      const bool on_schedule = it != impl_->pngs.end() && it->every > 0 && step % it->every == 0;
+      if (e["step"].get<long>() == step && !on_schedule)
+        drop.push_back(e["file"].get<std::string>());
+      else
+        kept.push_back(e);
+    }
+    impl_->png_files = kept;
+  }
+  open_writers(false);
+  on_all_ranks(sim_.comm(), [&] {
+    if (rank != 0) return;
+    std::error_code ec;
+    for (const auto& f : drop) fs::remove_all(fs::path(dir_) / f, ec);
+    if (!drop.empty())  // a .pvti's pieces are in the folder of its name
+      fs::remove_all(fs::path(dir_) / fs::path(drop.front()).stem(), ec);
+    // What the interrupted run wrote after the checkpoint goes: it is written again.
+    for (const auto& e : fs::directory_iterator(dir_, ec)) {
+      if (e.is_symlink(ec)) {
+        fs::remove(e.path(), ec);
+        continue;
+      }
+      const std::string f = e.path().filename().string();
+      const std::string base = sim_.name() + "_";
+      auto number_after = [&](const std::string& prefix, const std::string& ext) -> long {
+        if (f.size() != prefix.size() + 6 + ext.size() || f.compare(0, prefix.size(), prefix) != 0 ||
+            f.compare(f.size() - ext.size(), ext.size(), ext) != 0)
+          return -1;
+        const std::string d = f.substr(prefix.size(), 6);
+        return std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; }) ? std::stol(d) : -1;
+      };
+      long k = -1;
+      for (const char* ext : {".vti", ".pvti", ""})
+        if (k < 0) k = number_after(base, ext);
+      if (k >= static_cast<long>(files.size())) fs::remove_all(e.path(), ec);
+      if (f.size() > 11 && f.compare(f.size() - 4, 4, ".png") == 0) {
+        const std::string d = f.substr(f.size() - 10, 6);
+        if (f[f.size() - 11] == '_' && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+            std::stol(d) > step)
+          fs::remove(e.path(), ec);
+      }
+    }
+    // steps.csv: the header and the rows up to the checkpoint's step.
+    const fs::path csv = fs::path(dir_) / "steps.csv";
+    std::ifstream old(csv);
+    if (!old)
+      throw CheckpointError(fmt::format("'{}' is missing: the output folder does not hold the run the checkpoint "
+                                        "belongs to",
+                                        csv.string()),
+                            "resume in the folder the run wrote, or start afresh without --resume");
+    std::string kept, line;
+    std::getline(old, line);
+    kept = line + "\n";
+    while (std::getline(old, line)) {
+      const long s = std::atol(line.c_str());
+      if (s >= 1 && s <= step) kept += line + "\n";
+    }
+    old.close();
+    write_file_atomic(csv.string(), kept);
+    impl_->csv.open(csv, std::ios::app);
+  });
+  impl_->vtk_writer->continue_series(files, std::move(times));
+  impl_->prev_stats = sim_.coupler().reduced_stats(sim_.comm());
 }
 
 void RunOutput::after_step() {
@@ -238,6 +344,7 @@ void RunOutput::write_fields() {
   if ((impl_->vtk && due) || std::any_of(impl_->pngs.begin(), impl_->pngs.end(), png_due))
     sim_.solver().prepare_output();
   if (impl_->vtk && due) impl_->vtk_writer->write(fields, t, step);
+  fault_point("output");  // the frame is written, the PNGs and steps.csv's next row are not
   for (const auto& png : impl_->pngs) {
     if (!png_due(png)) continue;
     const std::string file = fmt::format("{}_{:06d}.png", png.stem, step);

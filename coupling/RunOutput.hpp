@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/Checkpoint.hpp"
 #include "core/Schema.hpp"
 
 namespace simfuse {
@@ -31,6 +32,12 @@ class RunOutput {
 
   /// Creates the folder, starts steps.csv and writes the initial fields. Collective.
   void begin();
+  /// Instead of begin() for a resumed run, after the other state is restored from `in`:
+  /// continues the .pvd series and steps.csv from the checkpoint's step, removing what the
+  /// interrupted run wrote after it (frames, PNGs, rows). Collective.
+  void resume(const CheckpointData& in);
+  /// Output bookkeeping for a checkpoint (frames written, PNGs, error history, extras).
+  void save_state(CheckpointData& out) const;
   /// After each step: its steps.csv row and the fields due at this step. Collective.
   void after_step();
   /// Writes summary.json: `status` ("completed", "failed", ...), `message`, and the extra
@@ -47,6 +54,7 @@ class RunOutput {
  private:
   struct Impl;
   void write_fields();
+  void open_writers(bool fresh);
   nlohmann::ordered_json substeps_json() const;
 
   Simulation& sim_;

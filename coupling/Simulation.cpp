@@ -4,9 +4,16 @@
 #include <spdlog/spdlog.h>
 
 #include <cmath>
+#include <csignal>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 
+#include "core/Petsc.hpp"
+#include "core/Version.hpp"
+#include "coupling/Checkpoints.hpp"
 #include "coupling/RunOutput.hpp"
 #include "postproc/Norms.hpp"
 #include "solvers/Builtins.hpp"
@@ -63,6 +70,15 @@ const Schema& case_schema() {
                            "e.g. 'steps: 100' or 't_end: 0.1'"));
     });
     RunOutput::declare(s.add_section("output", "what is written and where"));
+    Schema& ck =
+        s.add_section("checkpoint", "checkpoints in <output>/checkpoints/, to continue a stopped run with --resume");
+    ck.add_bool("enabled", "write checkpoints (and catch SIGTERM/SIGUSR1 to write one before stopping)").def(true);
+    ck.add_int("every", "a checkpoint every N steps (0: by wall time only)").def(0).min(0);
+    ck.add_real("seconds", "a checkpoint when this much wall time has passed since the last (0: by steps only)")
+        .def(600.0)
+        .min(0);
+    ck.add_int("keep", "how many of the newest checkpoints are kept").def(2).min(1);
+    ck.add_bool("at_end", "a checkpoint after the last step (a later run can extend it with a larger t_end)").def(true);
     s.add_map("coupling", "policy per sub-step, e.g. {diffuse: classical} (default: classical)");
     s.add_map("capture",
               "record (input, output) pairs of sub-steps while the run proceeds, e.g. {react: {every: 5, points: "
@@ -77,6 +93,20 @@ const Schema& case_schema() {
 
 struct Simulation::Impl {
   std::unique_ptr<ConfigDocument> own_doc;
+  // Checkpoints
+  bool ck_enabled = false;
+  long ck_every = 0;
+  double ck_seconds = 0;
+  bool ck_at_end = true;
+  std::unique_ptr<CheckpointStore> store;
+  double last_checkpoint_wall = 0;
+  long last_checkpoint_step = -1;
+  std::map<std::string, Checkpointable*> participants;
+  json case_values;  // the case's values a checkpoint must agree with (fingerprint)
+  json models;       // model weights and their checksums, per sub-step
+  json restarts = json::array();
+  long resumed_from = -1;
+  bool interrupted = false;
   std::map<std::string, std::shared_ptr<void>> attachments;  // what case sections attached
   std::unique_ptr<RunOutput> output;
   std::string petsc_case_options;
@@ -126,6 +156,59 @@ void collect_petsc_options(const ConfigDocument& doc, const YAML::Node& n, const
     }
   }
 }
+
+// Flattens the case into key path -> value text, for the checkpoint's fingerprint. Left
+// out: what a resumed run may change (the length of the run, the output folder, the
+// checkpoint settings).
+void flatten(const YAML::Node& n, const std::string& path, json& out) {
+  static const std::set<std::string> free_keys{"time.steps", "time.t_end", "checkpoint", "output.dir"};
+  if (free_keys.count(path)) return;
+  if (n.IsMap()) {
+    for (const auto& kv : n) flatten(kv.second, path.empty() ? kv.first.Scalar() : path + "." + kv.first.Scalar(), out);
+  } else if (n.IsSequence()) {
+    for (size_t i = 0; i < n.size(); ++i) flatten(n[i], fmt::format("{}[{}]", path, i), out);
+  } else {
+    out[path] = n.IsNull() ? std::string() : n.Scalar();
+  }
+}
+
+// The whole file's FNV-1a checksum ("" if it cannot be read).
+std::string file_checksum(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return fnv1a64_hex(ss.str());
+}
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+}
+
+// SIGTERM and SIGUSR1 set g_stop_signal while it lives (then the previous handlers return).
+class StopSignals {
+ public:
+  explicit StopSignals(bool on) : on_(on) {
+    if (!on_) return;
+    g_stop_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &old_term_);
+    sigaction(SIGUSR1, &sa, &old_usr1_);
+  }
+  ~StopSignals() {
+    if (!on_) return;
+    sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGUSR1, &old_usr1_, nullptr);
+  }
+
+ private:
+  bool on_;
+  struct sigaction old_term_ {
+  }, old_usr1_{};
+};
 
 }  // namespace
 
@@ -231,6 +314,29 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
                                       : (fs::path("out") / name_).string();
   impl_->output = std::make_unique<RunOutput>(*this, op, out_dir_);
 
+  // checkpoints: what a resumed run must agree with, and where they go.
+  const Params& ck = params_.sub("checkpoint");
+  impl_->ck_enabled = ck.get<bool>("enabled") && opt_.write_output && !opt_.dry_run;
+  impl_->ck_every = ck.get<int>("every");
+  impl_->ck_seconds = ck.get<double>("seconds");
+  impl_->ck_at_end = ck.get<bool>("at_end");
+  if (opt_.resume && !impl_->ck_enabled)
+    params_.fail("checkpoint", "--resume needs checkpoints, and this case turns them off",
+                 "remove 'checkpoint: {enabled: false}'");
+  impl_->case_values = json::object();
+  flatten(doc.root(), "", impl_->case_values);
+  impl_->models = json::object();
+  for (const auto& sub : coupler_->substeps()) {
+    const json d = coupler_->policy(sub).describe();
+    if (d.contains("model") && d["model"].contains("weights")) {
+      const std::string w = d["model"]["weights"].get<std::string>();
+      impl_->models[sub] = {{"weights", w}, {"fnv1a64", file_checksum(w)}};
+    }
+  }
+  if (impl_->ck_enabled)
+    impl_->store =
+        std::make_unique<CheckpointStore>((fs::path(out_dir_) / "checkpoints").string(), ck.get<int>("keep"), comm);
+
   // Sections handled by libraries above this one (capture: by the AI library).
   for (const char* key : {"capture"}) {
     if (!params_.is_set(key)) continue;
@@ -281,12 +387,146 @@ json Simulation::errors() {
 
 void Simulation::begin() {
   run_start_ = wall_time();
-  if (opt_.write_output) impl_->output->begin();
+  impl_->last_checkpoint_wall = run_start_;
+  if (!opt_.write_output) return;
+  if (opt_.resume) {
+    restore();
+    return;
+  }
+  impl_->output->begin();
+  // An earlier run's checkpoints in this folder are stale now (rank 0 prepared the folder).
+  if (impl_->store && grid_->rank() == 0) CheckpointStore::remove_all(impl_->store->dir());
+  MPI_Barrier(comm_);
 }
 
 void Simulation::advance() {
   step();
+  fault_point("step");
   if (opt_.write_output) impl_->output->after_step();
+  if (!impl_->store) return;
+  // One decision on every rank: rank 0's clock, any rank's signal.
+  int due[2] = {g_stop_signal != 0 ? 1 : 0, 0};
+  if (grid_->rank() == 0)
+    due[1] = (impl_->ck_every > 0 && step_ % impl_->ck_every == 0) ||
+             (impl_->ck_seconds > 0 && wall_time() - impl_->last_checkpoint_wall >= impl_->ck_seconds) ||
+             (done() && impl_->ck_at_end);
+  MPI_Allreduce(MPI_IN_PLACE, due, 2, MPI_INT, MPI_MAX, comm_);
+  if (due[0] || due[1]) checkpoint();
+  if (due[0]) impl_->interrupted = true;
+}
+
+void Simulation::checkpoint() {
+  SIMFUSE_REQUIRE(impl_->store, "Simulation::checkpoint: checkpoints are off");
+  if (impl_->last_checkpoint_step == step_) return;
+  const double t_start = wall_time();
+  CheckpointData d;
+  d.put("sim/step", step_);
+  d.put("sim/t", t_);
+  d.put("sim/steady", steady_);
+  d.put("sim/run_seconds", t_start - run_start_);
+  d.put("sim/restarts", impl_->restarts.dump());
+  const State& state = solver_->state();
+  for (const auto& name : state.all_names()) d.put_vec("fields/" + name, state.get(name).vec());
+  if (const auto* cp = dynamic_cast<const Checkpointable*>(solver_.get())) {
+    CheckpointData sd = d.scoped("solver/");
+    cp->save_state(sd);
+  }
+  coupler_->save_state(d);
+  {
+    CheckpointData od = d.scoped("output/");
+    impl_->output->save_state(od);
+  }
+  for (const auto& [key, c] : impl_->participants) {
+    CheckpointData ed = d.scoped("ext/" + key + "/");
+    c->save_state(ed);
+  }
+  json info = {{"simfuse_version", SIMFUSE_VERSION},
+               {"case", name_},
+               {"case_file", case_file_},
+               {"t", t_},
+               {"steps", steps_},
+               {"case_values", impl_->case_values},
+               {"models", impl_->models},
+               {"written_at", std::time(nullptr)}};
+  const std::string file = impl_->store->write(d, step_, info);
+  impl_->last_checkpoint_step = step_;
+  impl_->last_checkpoint_wall = wall_time();
+  spdlog::debug("checkpoint at step {} ({}) in {:.3f} s", step_, file, impl_->last_checkpoint_wall - t_start);
+}
+
+void Simulation::restore() {
+  std::vector<std::string> skipped;
+  const auto m = impl_->store->newest_valid(skipped);
+  for (const auto& why : skipped) spdlog::warn("skipping checkpoint {}", why);
+  const std::string where = impl_->store->dir();
+  if (!m)
+    throw CheckpointError(fmt::format("--resume: no valid checkpoint in '{}'{}", where,
+                                      skipped.empty() ? std::string() : " (the ones there are damaged, see above)"),
+                          "run without --resume to start afresh");
+  const json& man = *m;
+  const std::string file = man["file"].get<std::string>();
+  const auto refuse = [&](const std::string& what, const std::string& fix) {
+    throw CheckpointError(fmt::format("--resume: checkpoint '{}' {}", file, what), fix);
+  };
+  if (man.value("case", "") != name_)
+    refuse(fmt::format("belongs to case '{}', this is case '{}'", man.value("case", ""), name_),
+           "resume a case in its own output folder (-o), or start afresh without --resume");
+  const int ranks = man["ranks"].get<int>();
+  if (ranks != grid_->size())
+    refuse(fmt::format("was written by {} MPI rank(s), this run has {}", ranks, grid_->size()),
+           fmt::format("resume it with the rank count that wrote it: mpirun -n {} simfuse run ... --resume", ranks));
+  const json& theirs = man["case_values"];
+  for (const auto& [k, v] : impl_->case_values.items())
+    if (!theirs.contains(k) || theirs[k] != v)
+      refuse(fmt::format("was made with {} = {}, this case has {} = {}", k,
+                         theirs.contains(k) ? theirs[k].get<std::string>() : "(not set)", k, v.get<std::string>()),
+             "only time.steps/t_end, output.dir and checkpoint may change when resuming; start afresh without "
+             "--resume");
+  for (const auto& [k, v] : theirs.items())
+    if (!impl_->case_values.contains(k))
+      refuse(fmt::format("was made with {} = {}, which this case does not set", k, v.get<std::string>()),
+             "only time.steps/t_end, output.dir and checkpoint may change when resuming; start afresh without "
+             "--resume");
+  const json& models = man["models"];
+  for (const auto& [sub, mv] : impl_->models.items())
+    if (!models.contains(sub) || models[sub]["fnv1a64"] != mv["fnv1a64"])
+      refuse(fmt::format("was made with another model on sub-step '{}' ({}), this run's is {}", sub,
+                         models.contains(sub) ? models[sub]["weights"].get<std::string>() : "none",
+                         mv["weights"].get<std::string>()),
+             "resume with the model the run started with, or start afresh without --resume");
+  const long step = man["step"].get<long>();
+  if (step > steps_)
+    refuse(fmt::format("is at step {}, beyond this case's {} steps", step, steps_),
+           "give a t_end (or steps) at least as large as the checkpoint's to resume or extend the run");
+
+  const CheckpointData d = impl_->store->read(man);
+  step_ = d.get<long>("sim/step");
+  t_ = d.get<double>("sim/t");
+  steady_ = d.get<bool>("sim/steady");
+  run_start_ = wall_time() - d.get<double>("sim/run_seconds");
+  impl_->restarts = json::parse(d.get<std::string>("sim/restarts"));
+  State& state = solver_->state();
+  for (const auto& name : state.all_names()) d.get_vec("fields/" + name, state.get(name).vec());
+  if (auto* cp = dynamic_cast<Checkpointable*>(solver_.get())) cp->restore_state(d.scoped("solver/"));
+  coupler_->restore_state(d);
+  for (const auto& [key, c] : impl_->participants) c->restore_state(d.scoped("ext/" + key + "/"));
+  impl_->output->resume(d.scoped("output/"));
+  impl_->restarts.push_back({{"step", step_}, {"t", t_}, {"checkpoint", fs::path(file).filename().string()}});
+  impl_->resumed_from = step_;
+  impl_->last_checkpoint_step = step_;
+  spdlog::info("resumed from checkpoint {} at step {} (t = {:g})", fs::path(file).filename().string(), step_, t_);
+}
+
+bool Simulation::interrupted() const {
+  return impl_->interrupted;
+}
+
+long Simulation::resumed_from() const {
+  return impl_->resumed_from;
+}
+
+void Simulation::add_checkpointable(const std::string& key, Checkpointable* c) {
+  impl_->participants[key] = c;
 }
 
 const std::string& Simulation::petsc_case_options() const {
@@ -314,6 +554,11 @@ void Simulation::end(const std::string& status, const std::string& message) {
     for (auto& [key, hook] : impl_->end_hooks) impl_->output->add(key, hook());
     if (write) results = solver_->write_results(out_dir_);
   }
+  if (!impl_->restarts.empty()) impl_->output->add("restarts", impl_->restarts);
+  if (impl_->last_checkpoint_step >= 0 && impl_->store)
+    impl_->output->add("checkpoint", {{"dir", impl_->store->dir()},
+                                      {"last_step", impl_->last_checkpoint_step},
+                                      {"resume", "simfuse run <case> -o <dir> --resume"}});
   if (write) impl_->output->write_summary(status, message, results);
 }
 
@@ -323,11 +568,20 @@ void Simulation::add_summary(const std::string& key, nlohmann::ordered_json extr
 
 void Simulation::run(const ProgressFn& progress) {
   if (opt_.dry_run) return;
+  const StopSignals signals(impl_->store != nullptr);
+  // A refused --resume leaves the folder as it was (no summary "failed" either).
+  if (opt_.resume) begin();
   try {
-    begin();
-    while (!done()) {
+    if (!opt_.resume) begin();
+    while (!done() && !impl_->interrupted) {
       advance();
       if (progress) progress(step_, steps_, t_, wall_time() - run_start_);
+    }
+    if (impl_->interrupted) {
+      end("interrupted", fmt::format("stopped by signal {} after step {}; a checkpoint was written: continue with "
+                                     "--resume",
+                                     static_cast<int>(g_stop_signal), step_));
+      return;
     }
     end();
   } catch (const std::exception& e) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/Checkpoint.hpp"
 #include "core/Config.hpp"
 #include "core/Solver.hpp"
 #include "coupling/Coupler.hpp"
@@ -50,6 +51,7 @@ struct RunOptions {
   bool dry_run = false;      ///< build and validate only (config validate)
   bool write_output = true;  ///< VTK/PNG/summary (off for in-memory runs)
   bool force = false;        ///< write into a folder that holds another case's results
+  bool resume = false;       ///< continue from the newest valid checkpoint in the output folder
 };
 
 /// Progress of a run: (step, steps, t, seconds since the first step).
@@ -63,12 +65,27 @@ class Simulation {
   ~Simulation();
 
   /// Runs all steps with output: begin(), advance() until done(), end(). On a failure the
-  /// summary is written with status "failed" and the error is rethrown. Collective.
+  /// summary is written with status "failed" and the error is rethrown. With checkpoints
+  /// on, SIGTERM and SIGUSR1 (what batch schedulers send before a kill) make it write a
+  /// checkpoint and summary.json "interrupted" after the current step and return;
+  /// interrupted() is then true. Collective.
   void run(const ProgressFn& progress = {});
-  /// Creates the output folder and writes the initial output. Collective.
+  /// Creates the output folder and writes the initial output; with RunOptions::resume,
+  /// restores the newest valid checkpoint instead (CheckpointError if there is none or it
+  /// belongs to another case, model or rank count). Collective.
   void begin();
-  /// One step and its output. Collective.
+  /// One step and its output, and a checkpoint when one is due. Collective.
   void advance();
+  /// Writes a checkpoint of the current step now (checkpoints/ in the output folder).
+  /// Collective.
+  void checkpoint();
+  /// True if run() stopped on a signal (after writing a checkpoint).
+  bool interrupted() const;
+  /// The step a resumed run continued from (-1 if it started afresh).
+  long resumed_from() const;
+  /// Makes `c` take part in checkpoints under `key` (an extension that is not a solver,
+  /// sub-step or policy, e.g. a capture). Not owned; must live as long as the Simulation.
+  void add_checkpointable(const std::string& key, Checkpointable* c);
   /// All steps done, or the solver reached a steady state (Solver::steady).
   bool done() const { return step_ >= steps_ || steady_; }
   bool reached_steady_state() const { return steady_; }
@@ -114,6 +131,7 @@ class Simulation {
 
  private:
   struct Impl;
+  void restore();
 
   MPI_Comm comm_;
   RunOptions opt_;

@@ -144,6 +144,13 @@ std::string VtkSeriesWriter::write(const std::vector<const Field*>& fields, doub
   return (fs::path(dir_) / rel).string();
 }
 
+void VtkSeriesWriter::continue_series(std::vector<std::string> files, std::vector<double> times) {
+  files_ = std::move(files);
+  times_ = std::move(times);
+  if (grid_.rank() == 0) write_pvd();
+  MPI_Barrier(grid_.comm());
+}
+
 void VtkSeriesWriter::write_pvd() const {
   vtkNew<vtkXMLDataElement> root;
   root->SetName("VTKFile");

@@ -27,6 +27,11 @@ class VtkSeriesWriter {
   const std::string& pvd_path() const { return pvd_; }
   /// Files written so far (relative to dir), in order.
   const std::vector<std::string>& files() const { return files_; }
+  /// Times of those files.
+  const std::vector<double>& times() const { return times_; }
+  /// Continues a series (a resumed run): the files and times written before, after which
+  /// the next output is numbered; rewrites the .pvd (rank 0). Collective.
+  void continue_series(std::vector<std::string> files, std::vector<double> times);
 
  private:
   void write_pvd() const;

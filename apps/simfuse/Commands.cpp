@@ -125,6 +125,7 @@ int cmd_run(const CommonOptions& o) {
   ro.output_dir = o.output;
   ro.allow_unused_petsc_options = o.allow_unused;
   ro.force = o.force;
+  ro.resume = o.resume;
   Simulation sim(PETSC_COMM_WORLD, doc, ro);
   int size = 1;
   MPI_Comm_size(PETSC_COMM_WORLD, &size);
@@ -132,6 +133,13 @@ int cmd_run(const CommonOptions& o) {
                sim.steps_total(), sim.dt(), sim.output_dir());
   Progress progress(o.progress, sim.steps_total());
   sim.run([&](long step, long steps, double t, double el) { progress(step, steps, t, el); });
+  if (sim.interrupted()) {
+    spdlog::warn(
+        "stopped by a signal after step {} of {}; checkpoint written. Continue with: simfuse run {} -o {} "
+        "--resume",
+        sim.steps_done(), sim.steps_total(), o.case_file, sim.output_dir());
+    return 4;
+  }
   report(sim);
   return 0;
 }

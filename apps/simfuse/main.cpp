@@ -93,6 +93,9 @@ int main(int argc, char** argv) {
   add_case_options(run);
   run->add_option("-o,--output", o.output, "output folder (overrides output.dir)");
   run->add_flag("--force", o.force, "write into a folder that holds another case's results");
+  run->add_flag("--resume", o.resume,
+                "continue from the newest valid checkpoint in the output folder (after a kill, a signal, or to "
+                "extend a finished run with a larger t_end)");
   run->add_flag(
       "--no-progress", [&](int64_t) { o.progress = false; }, "no progress bar");
   run->add_flag(

@@ -302,6 +302,7 @@ std::vector<std::shared_ptr<Capture>> Capture::attach_all(Simulation& sim, bool 
       p.fail(perturbed ? "perturbed" : "inputs", d.what, d.fix);
     }
     sim.coupler().observe(name, out.back().get());
+    sim.add_checkpointable("capture/" + name, out.back().get());
   }
   if (write_files) {
     std::vector<std::shared_ptr<Capture>> caps = out;
@@ -329,6 +330,22 @@ std::vector<std::shared_ptr<Capture>> Capture::attach_all(Simulation& sim, bool 
     });
   }
   return out;
+}
+
+void Capture::save_state(CheckpointData& out) const {
+  out.put("in", in_);
+  out.put("out", out_);
+  out.put("dt", dt_);
+  out.put("step", step_);
+  out.put("n", n_);
+}
+
+void Capture::restore_state(const CheckpointData& in) {
+  in_ = in.get<std::vector<double>>("in");
+  out_ = in.get<std::vector<double>>("out");
+  dt_ = in.get<std::vector<double>>("dt");
+  step_ = in.get<std::vector<int64_t>>("step");
+  n_ = in.get<long>("n");
 }
 
 }  // namespace simfuse

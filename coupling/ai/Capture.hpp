@@ -43,12 +43,15 @@ struct CaptureSpec {
   bool pointwise() const { return patches == 0; }
 };
 
-class Capture final : public StepObserver {
+class Capture final : public StepObserver, public Checkpointable {
  public:
   /// Checks the spec against the sub-step and state (UserError otherwise).
   Capture(const Grid& grid, const State& state, SubStep& step, CaptureSpec spec);
   void before(const SubStep& step, const State& state, const StepInfo& info) override;
   void after(const SubStep& step, const State& state, const StepInfo& info) override;
+  /// Checkpoints: the samples recorded so far (a resumed run's dataset is the whole run's).
+  void save_state(CheckpointData& out) const override;
+  void restore_state(const CheckpointData& in) override;
 
   const CaptureSpec& spec() const { return spec_; }
   /// This rank's samples so far.

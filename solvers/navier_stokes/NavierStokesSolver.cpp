@@ -621,4 +621,24 @@ std::map<std::string, double> NavierStokesSolver::metrics() {
   return out;
 }
 
+void NavierStokesSolver::save_state(CheckpointData& out) const {
+  out.put_vec("n_old", impl_->n_old);
+  out.put_vec("p_hist", impl_->p_hist);
+  out.put("have_n_old", impl_->have_n_old);
+  out.put("last_change", impl_->last_change);
+  out.put("last_cfl", impl_->last_cfl);
+  out.put("last_its", impl_->last_its);
+  out.put("steady", steady_);
+}
+
+void NavierStokesSolver::restore_state(const CheckpointData& in) {
+  in.get_vec("n_old", impl_->n_old);
+  in.get_vec("p_hist", impl_->p_hist);
+  impl_->have_n_old = in.get<bool>("have_n_old");
+  impl_->last_change = in.get<double>("last_change");
+  impl_->last_cfl = in.get<double>("last_cfl");
+  impl_->last_its = in.get<int>("last_its");
+  steady_ = in.get<bool>("steady");
+}
+
 }  // namespace simfuse

@@ -26,11 +26,12 @@
 #include <array>
 #include <memory>
 
+#include "core/Checkpoint.hpp"
 #include "core/Solver.hpp"
 
 namespace simfuse {
 
-class NavierStokesSolver final : public Solver {
+class NavierStokesSolver final : public Solver, public Checkpointable {
  public:
   /// Declares `solver.params` of type navier_stokes.
   static void declare(Schema& s);
@@ -48,6 +49,11 @@ class NavierStokesSolver final : public Solver {
   /// centerline_u.csv (u along x = mid, against y) and centerline_v.csv (v along y = mid,
   /// against x): the profiles of the lid-driven cavity benchmark.
   std::vector<std::string> write_results(const std::string& dir) override;
+
+  /// Checkpoints: the Adams-Bashforth history N(u^{n-1}), the previous pressure, the
+  /// steady-state test's last value.
+  void save_state(CheckpointData& out) const override;
+  void restore_state(const CheckpointData& in) override;
 
   /// Kinetic energy 1/2 int |u|^2 over the domain (faces' midpoint rule). Collective.
   double kinetic_energy() const;

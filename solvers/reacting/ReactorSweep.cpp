@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <sstream>
 
 #include "core/Error.hpp"
 #include "core/Files.hpp"
@@ -256,6 +257,28 @@ std::vector<std::string> ReactorSweep::write_results(const std::string& dir) {
     files.push_back("reactor_histories.csv");
   }
   return files;
+}
+
+void ReactorSweep::save_state(CheckpointData& out) const {
+  out.put("delay", delay_);
+  out.put("prev", prev_);
+  out.put("prev_rate", prev_rate_);
+  out.put("prev_t", prev_t_);
+  out.put("ignited_run", ignited_run_);
+  std::string rows;
+  for (const auto& r : history_rows_) rows += r + '\n';
+  out.put("history_rows", rows);
+}
+
+void ReactorSweep::restore_state(const CheckpointData& in) {
+  delay_ = in.get<std::vector<double>>("delay");
+  prev_ = in.get<std::vector<double>>("prev");
+  prev_rate_ = in.get<std::vector<double>>("prev_rate");
+  prev_t_ = in.get<double>("prev_t");
+  ignited_run_ = in.get<bool>("ignited_run");
+  history_rows_.clear();
+  std::istringstream rows(in.get<std::string>("history_rows"));
+  for (std::string r; std::getline(rows, r);) history_rows_.push_back(r);
 }
 
 }  // namespace simfuse

@@ -16,12 +16,13 @@
 /// histories.
 #include <memory>
 
+#include "core/Checkpoint.hpp"
 #include "core/Solver.hpp"
 #include "solvers/chemistry/ChemistryStep.hpp"
 
 namespace simfuse {
 
-class ReactorSweep final : public Solver {
+class ReactorSweep final : public Solver, public Checkpointable {
  public:
   static void declare(Schema& s);
   explicit ReactorSweep(const SolverContext& ctx);
@@ -36,6 +37,11 @@ class ReactorSweep final : public Solver {
   std::vector<std::string> write_results(const std::string& dir) override;
   /// mechanism_hash, reactor (the pressure varies between reactors).
   std::map<std::string, std::string> model_context() const override;
+
+  /// Checkpoints: the ignition monitor (previous values and rates, delays found) and the
+  /// history rows recorded so far.
+  void save_state(CheckpointData& out) const override;
+  void restore_state(const CheckpointData& in) override;
 
   /// Ignition delay of each owned reactor (negative: none within the run).
   const std::vector<double>& ignition_delays() const { return delay_; }

@@ -18,6 +18,7 @@
 ///         initial: {u: "...", v: "..."}
 #include <memory>
 
+#include "core/Checkpoint.hpp"
 #include "core/Solver.hpp"
 #include "solvers/common/DiffusionOperator.hpp"
 #include "solvers/reaction/Kinetics.hpp"
@@ -59,7 +60,7 @@ class ReactionDiffusionSolver final : public Solver {
     Vec guess_ = nullptr;
   };
 
-  class React final : public SubStep, public Pointwise, public Checkable {
+  class React final : public SubStep, public Pointwise, public Checkable, public Checkpointable {
    public:
     explicit React(ReactionDiffusionSolver& s) : s_(s) {}
     const std::string& name() const override { return name_; }
@@ -70,6 +71,15 @@ class ReactionDiffusionSolver final : public Solver {
     void estimate(const State& state, const std::vector<Vec>& before, const StepInfo& info,
                   std::vector<double>& estimate) override;
     std::string estimate_description() const override;
+    /// Checkpoints: the per-point step-size memory of the Rosenbrock integrator.
+    void save_state(CheckpointData& out) const override {
+      out.put("h", h_);
+      out.put("stats", stats_);
+    }
+    void restore_state(const CheckpointData& in) override {
+      h_ = in.get<std::vector<double>>("h");
+      stats_ = in.get<RosenbrockStats>("stats");
+    }
 
     RosenbrockStats stats_;
 

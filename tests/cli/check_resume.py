@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Checkpoint and restart of `simfuse run` (issue 12), through the command line:
+
+  - kill trials: a run is killed (SIGKILL, injected with SIMFUSE_FAULT at a named point:
+    during a step, during output, during a checkpoint write), resumed with --resume, and
+    its results compared with an uninterrupted run's: every VTK file bitwise, the same
+    files, the same steps.csv rows (but the timing columns), the same solver results and
+    captured dataset, the same summary.json (but wall times, folders and the restart
+    record). Classical policies and the guarded surrogate alike are bitwise here: the
+    resumed run performs the same operations on the same shapes in the same order.
+  - a damaged newest checkpoint is reported and skipped; the older one is used;
+  - a checkpoint of another case value, another rank count, or none at all: exit 2 with
+    the reason; nothing is changed;
+  - a finished run resumed with a later t_end extends it, equal to the longer run;
+  - SIGTERM writes a checkpoint, summary.json "interrupted", exit 4; --resume finishes.
+Usage: check_resume.py SIMFUSE SOURCE_DIR [--mpiexec MPIEXEC] [--only NAME]
+"""
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+TIMING = ("seconds",)  # steps.csv columns ending in these are wall times
+
+
+def files_of(d):
+    out = []
+    for root, _, names in os.walk(d):
+        if os.path.basename(root) == "checkpoints":
+            continue
+        for n in names:
+            out.append(os.path.relpath(os.path.join(root, n), d))
+    return sorted(out)
+
+
+def read(p):
+    with open(p, "rb") as f:
+        return f.read()
+
+
+def steps_rows(p):
+    lines = read(p).decode().splitlines()
+    head = lines[0].split(",")
+    keep = [i for i, h in enumerate(head) if not h.endswith(TIMING)]
+    return [[row.split(",")[i] for i in keep] for row in lines]
+
+
+def summary_diff(a, b, path=""):
+    """Differences of two summaries but for what may differ: wall times, folders, restarts."""
+    free = ("seconds", "wall_seconds", "dir", "restarts", "twin_output_dir", "react_seconds_max_rank",
+            "react_seconds_mean_rank", "wall_time_ratio")
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in set(a) | set(b):
+            if k in free or k.endswith("_seconds"):
+                continue
+            if k not in a or k not in b:
+                out.append(f"{path}/{k} only in one")
+            else:
+                out += summary_diff(a[k], b[k], f"{path}/{k}")
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} against {len(b)} entries"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in summary_diff(x, y, f"{path}[{i}]")]
+    return [] if a == b else [f"{path}: {a} against {b}"]
+
+
+def compare_runs(full, other, label):
+    problems = []
+    fa, fb = files_of(full), files_of(other)
+    if fa != fb:
+        problems.append(f"{label}: files differ: only uninterrupted {sorted(set(fa) - set(fb))}, "
+                        f"only resumed {sorted(set(fb) - set(fa))}")
+    frames = 0
+    for f in sorted(set(fa) & set(fb)):
+        if f.endswith((".vti", ".pvti", ".pvd", ".csv", ".pt")) and f != "steps.csv":
+            frames += f.endswith((".vti", ".pvti"))
+            if read(os.path.join(full, f)) != read(os.path.join(other, f)):
+                problems.append(f"{label}: {f} differs")
+    if frames == 0:
+        problems.append(f"{label}: no VTK files compared")
+    if steps_rows(os.path.join(full, "steps.csv")) != steps_rows(os.path.join(other, "steps.csv")):
+        problems.append(f"{label}: steps.csv rows differ")
+    sa = json.loads(read(os.path.join(full, "summary.json")))
+    sb = json.loads(read(os.path.join(other, "summary.json")))
+    problems += [f"{label}: summary.json {d}" for d in summary_diff(sa, sb)]
+    if sa.get("status") != "completed" or sb.get("status") != "completed":
+        problems.append(f"{label}: status {sa.get('status')} / {sb.get('status')}")
+    if "restarts" not in sb:
+        problems.append(f"{label}: the resumed summary has no 'restarts'")
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("exe")
+    ap.add_argument("src")
+    ap.add_argument("--mpiexec", default="mpirun")
+    ap.add_argument("--only", default="")
+    a = ap.parse_args()
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1")
+    env.pop("SIMFUSE_FAULT", None)
+
+    def cmd(np, case, out, sets, extra=(), fault=None):
+        c = [a.exe, "run", os.path.join(a.src, case), "-o", out, "-q", "--no-progress"]
+        for s in sets:
+            c += ["--set", s]
+        c += list(extra)
+        if np > 1:
+            c = [a.mpiexec, "-n", str(np), "--oversubscribe"] + (["-x", "SIMFUSE_FAULT"] if fault else []) + c
+        return c
+
+    def run(np, case, out, sets, extra=(), fault=None):
+        e = dict(env)
+        if fault:
+            e["SIMFUSE_FAULT"] = fault
+        return subprocess.run(cmd(np, case, out, sets, extra, fault), env=e, capture_output=True, text=True)
+
+    # (name, ranks, case, sets, faults): each fault is one kill trial.
+    heat = ["grid.n=[33,33]", "time.t_end=0.04", "output.every=3", "checkpoint.every=4"]
+    groups = [
+        ("heat2d", 1, "cases/heat2d.yaml", heat, ["step:7", "output:11", "checkpoint:2", "step:19"]),
+        ("cavity", 2, "cases/cavity_re100.yaml",
+         ["grid.n=[33,33]", "time.t_end=0.06", "output.every=8", "checkpoint.every=10"],
+         ["step:23", "checkpoint:3@1", "output:27"]),
+        ("default (guarded surrogate, CVODE)", 1, "cases/default.yaml",
+         ["grid.n=[31,31]", "time.t_end=4e-5", "output.every=3", "checkpoint.every=4"], ["step:11", "output:14"]),
+        ("bz2d (Rodas3)", 2, "cases/bz2d.yaml",
+         ["grid.n=[41,41]", "time.t_end=0.6", "output.every=4", "checkpoint.every=7"], ["step:19", "output:17@1"]),
+        ("capture", 1, "cases/models/heat_diffuse_capture.yaml",
+         ["grid.n=[33,33]", "time.steps=12", "output.every=4", "checkpoint.every=5"], ["step:8"]),
+    ]
+    problems, trials, clean = [], 0, 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, np, case, sets, faults in groups:
+            if a.only and a.only not in name:
+                continue
+            full = os.path.join(tmp, f"{name[:6]}_full")
+            r = run(np, case, full, sets)
+            if r.returncode != 0:
+                problems.append(f"{name}: the uninterrupted run failed ({r.returncode}): {r.stderr[-500:]}")
+                continue
+            for fault in faults:
+                trials += 1
+                out = os.path.join(tmp, f"{name[:6]}_{fault.replace(':', '_').replace('@', '_')}")
+                k = run(np, case, out, sets, fault=fault)
+                if k.returncode == 0:
+                    problems.append(f"{name} {fault}: the fault did not stop the run")
+                    continue
+                r = run(np, case, out, sets, ["--resume"])
+                if r.returncode != 0:
+                    problems.append(f"{name} {fault}: resume failed ({r.returncode}): {r.stderr[-800:]}")
+                    continue
+                p = compare_runs(full, out, f"{name} {fault}")
+                problems += p
+                clean += not p
+            print(f"{name}: {len(faults)} kill trials done", flush=True)
+
+        if not a.only:
+            # A damaged newest checkpoint is skipped, the older one used.
+            out = os.path.join(tmp, "damaged")
+            run(1, "cases/heat2d.yaml", out, heat, fault="step:14")  # checkpoints at 4, 8, 12
+            ck = os.path.join(out, "checkpoints")
+            newest = os.path.join(ck, "checkpoint_00000012.rank0.bin")
+            data = bytearray(read(newest))
+            data[len(data) // 2] ^= 0x55
+            with open(newest, "wb") as f:
+                f.write(data)
+            r = run(1, "cases/heat2d.yaml", out, heat, ["--resume"])
+            full = os.path.join(tmp, "heat2d_full")
+            if r.returncode != 0 or "checkpoint_00000012.json" not in r.stderr or "checksum" not in r.stderr:
+                problems.append(f"damaged checkpoint: exit {r.returncode}, not reported as skipped: {r.stderr[-600:]}")
+            else:
+                problems += compare_runs(full, out, "damaged newest checkpoint")
+
+            # Refusals: exit 2, a reason, nothing changed.
+            before = {f: read(os.path.join(full, f)) for f in files_of(full)}
+            for label, np, sets, want in [
+                ("another case value", 1, heat + ["solver.params.kappa=2"], "solver.params.kappa"),
+                ("another rank count", 2, heat, "written by 1 MPI rank"),
+            ]:
+                r = run(np, "cases/heat2d.yaml", full, sets, ["--resume"])
+                if r.returncode != 2 or want not in r.stderr:
+                    problems.append(f"resume with {label}: exit {r.returncode}, expected 2 and '{want}': "
+                                    f"{r.stderr[-500:]}")
+            after = {f: read(os.path.join(full, f)) for f in files_of(full)}
+            if before != after:
+                problems.append("a refused resume changed the output folder")
+            r = run(1, "cases/heat2d.yaml", os.path.join(tmp, "empty"), heat, ["--resume"])
+            if r.returncode != 2 or "no valid checkpoint" not in r.stderr:
+                problems.append(f"resume without checkpoints: exit {r.returncode}: {r.stderr[-300:]}")
+
+            # A finished run extended with a later t_end equals the longer run.
+            ext_sets = ["grid.n=[33,33]", "output.every=5", "checkpoint.every=0"]
+            long_out, ext = os.path.join(tmp, "long"), os.path.join(tmp, "extended")
+            run(1, "cases/heat2d.yaml", long_out, ext_sets + ["time.t_end=0.04"])
+            run(1, "cases/heat2d.yaml", ext, ext_sets + ["time.t_end=0.02"])
+            r = run(1, "cases/heat2d.yaml", ext, ext_sets + ["time.t_end=0.04"], ["--resume"])
+            if r.returncode != 0:
+                problems.append(f"extension: exit {r.returncode}: {r.stderr[-500:]}")
+            else:
+                problems += compare_runs(long_out, ext, "extended with a later t_end")
+
+            # SIGTERM: checkpoint, "interrupted", exit 4; then --resume finishes.
+            trials += 1
+            sig_sets = ["grid.n=[65,65]", "time.t_end=2", "output.every=100", "checkpoint.seconds=0"]
+            sig_full, sig = os.path.join(tmp, "sig_full"), os.path.join(tmp, "sig")
+            run(1, "cases/heat2d.yaml", sig_full, sig_sets)
+            p = subprocess.Popen(cmd(1, "cases/heat2d.yaml", sig, sig_sets), env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            csv = os.path.join(sig, "steps.csv")
+            deadline = time.time() + 60
+            while time.time() < deadline and (not os.path.exists(csv) or read(csv).count(b"\n") < 20):
+                time.sleep(0.02)
+            p.send_signal(signal.SIGTERM)
+            _, err = p.communicate(timeout=120)
+            status = json.loads(read(os.path.join(sig, "summary.json"))).get("status")
+            if p.returncode != 4 or status != "interrupted":
+                problems.append(f"SIGTERM: exit {p.returncode}, status {status}: {err[-500:]}")
+            else:
+                r = run(1, "cases/heat2d.yaml", sig, sig_sets, ["--resume"])
+                pr = compare_runs(sig_full, sig, "SIGTERM then --resume") if r.returncode == 0 else [
+                    f"SIGTERM resume: exit {r.returncode}: {r.stderr[-500:]}"]
+                problems += pr
+                clean += not pr
+
+    print(f"{trials} kill trials, {clean} resumed to the uninterrupted result")
+    for p in problems:
+        print("FAIL:", p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
