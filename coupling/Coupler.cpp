@@ -91,6 +91,7 @@ void Coupler::save_state(CheckpointData& out) const {
     CheckpointData d = out.scoped("stats/" + name + "/");
     for (const auto& c : substep_counters()) d.put(c.key, c.value(sl->stats));
     d.put("last_iterations", sl->stats.last_iterations);
+    d.put("iterative", sl->stats.iterative);
     if (const auto* cp = dynamic_cast<const Checkpointable*>(sl->step)) {
       CheckpointData sd = out.scoped("substep/" + name + "/");
       cp->save_state(sd);
@@ -114,6 +115,7 @@ void Coupler::restore_state(const CheckpointData& in) {
         sl->stats.*c.seconds = v;
     }
     sl->stats.last_iterations = d.get<int>("last_iterations");
+    sl->stats.iterative = d.get<bool>("iterative");
     if (auto* cp = dynamic_cast<Checkpointable*>(sl->step)) cp->restore_state(in.scoped("substep/" + name + "/"));
     if (auto* cp = dynamic_cast<Checkpointable*>(sl->policy.get()))
       cp->restore_state(in.scoped("policy/" + name + "/"));

@@ -74,9 +74,14 @@ TEST_CASE("Projected proposals are non-negative and conserve every element to ro
   CHECK(projected == tried);
   CHECK(largest_defect_before > 1e-4);  // the proposals really were off
   INFO("worst defect " << worst_defect << ", worst sum " << worst_sum);
-  // Round-off of ~50-term sums of products up to tens of mol/kg (N eps max|a Y| ~ 1e-13).
-  CHECK(worst_defect <= 1e-12);
-  CHECK(worst_sum <= 1e-12);  // element conservation implies mass conservation
+  // Round-off of ~50-term sums of products up to tens of mol/kg (N eps max|a Y| ~ 1e-13),
+  // amplified by the small dense solves, which run in LAPACK: its blocking (and so the
+  // last bits) depends on the BLAS kernels of the CPU. Measured 4e-13..1.3e-12 across
+  // machines (OpenBLAS generic kernels give the larger). The bound is the projection's
+  // own acceptance threshold (1e-11, Admissible.cpp): a result above it is not returned
+  // as projected, and a real conservation bug is 1e-4 or more (the defects before).
+  CHECK(worst_defect <= 1e-11);
+  CHECK(worst_sum <= 1e-11);  // element conservation implies mass conservation
 }
 
 TEST_CASE("An admissible proposal is left as it is, and the temperature conserves the enthalpy", "[chemistry]") {
