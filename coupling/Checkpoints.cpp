@@ -127,12 +127,13 @@ std::string CheckpointStore::write(const CheckpointData& data, long step, json i
   return manifest;
 }
 
-std::optional<json> CheckpointStore::newest_valid(std::vector<std::string>& skipped) const {
+std::optional<json> CheckpointStore::newest_valid(std::vector<std::string>& skipped, long max_step) const {
   int rank = 0;
   MPI_Comm_rank(comm_, &rank);
   std::string chosen, why;
   if (rank == 0) {
     for (const auto& [step, path] : manifests(dir_)) {
+      if (max_step >= 0 && step > max_step) continue;
       json m;
       const std::string bad = validate(path, m);
       if (bad.empty()) {

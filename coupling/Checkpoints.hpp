@@ -29,8 +29,9 @@ class CheckpointStore {
   std::string write(const CheckpointData& data, long step, nlohmann::ordered_json info);
 
   /// The newest valid checkpoint's manifest (with "file": its path), or nothing. Each
-  /// newer one that is not valid is described in `skipped` (why). Collective.
-  std::optional<nlohmann::ordered_json> newest_valid(std::vector<std::string>& skipped) const;
+  /// newer one that is not valid is described in `skipped` (why). With `max_step` >= 0,
+  /// only checkpoints at or before that step count. Collective.
+  std::optional<nlohmann::ordered_json> newest_valid(std::vector<std::string>& skipped, long max_step = -1) const;
 
   /// This rank's data of the checkpoint `manifest` describes (checksum verified).
   /// Collective; CheckpointError on every rank if any rank cannot read its part.

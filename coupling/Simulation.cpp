@@ -186,31 +186,32 @@ extern "C" void on_stop_signal(int sig) {
   g_stop_signal = sig;
 }
 
-// SIGTERM and SIGUSR1 set g_stop_signal while it lives (then the previous handlers return).
-class StopSignals {
- public:
-  explicit StopSignals(bool on) : on_(on) {
-    if (!on_) return;
-    g_stop_signal = 0;
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, &old_term_);
-    sigaction(SIGUSR1, &sa, &old_usr1_);
-  }
-  ~StopSignals() {
-    if (!on_) return;
-    sigaction(SIGTERM, &old_term_, nullptr);
-    sigaction(SIGUSR1, &old_usr1_, nullptr);
-  }
+}  // namespace
 
- private:
-  bool on_;
-  struct sigaction old_term_ {
-  }, old_usr1_{};
+struct StopSignals::Saved {
+  struct sigaction term {
+  }, usr1{};
 };
 
-}  // namespace
+StopSignals::StopSignals(bool on) : on_(on), saved_(std::make_unique<Saved>()) {
+  if (!on_) return;
+  g_stop_signal = 0;
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, &saved_->term);
+  sigaction(SIGUSR1, &sa, &saved_->usr1);
+}
+
+StopSignals::~StopSignals() {
+  if (!on_) return;
+  sigaction(SIGTERM, &saved_->term, nullptr);
+  sigaction(SIGUSR1, &saved_->usr1, nullptr);
+}
+
+int StopSignals::received() {
+  return static_cast<int>(g_stop_signal);
+}
 
 Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions opt)
     : comm_(comm), opt_(std::move(opt)), impl_(std::make_unique<Impl>()) {
@@ -366,6 +367,7 @@ void Simulation::step() {
   t_ = t0_ + static_cast<double>(step_) * dt_;
   solver_->end_of_step(t_);
   steady_ = solver_->steady();
+  fault_point("step");  // the step is done, its output is not
 }
 
 json Simulation::errors() {
@@ -401,9 +403,15 @@ void Simulation::begin() {
 
 void Simulation::advance() {
   step();
-  fault_point("step");
   if (opt_.write_output) impl_->output->after_step();
-  if (!impl_->store) return;
+  if (!impl_->store || !opt_.auto_checkpoint) return;
+  const int due = checkpoint_due();
+  if (due) checkpoint();
+  if (due == 2) impl_->interrupted = true;
+}
+
+int Simulation::checkpoint_due() {
+  if (!impl_->store) return 0;
   // One decision on every rank: rank 0's clock, any rank's signal.
   int due[2] = {g_stop_signal != 0 ? 1 : 0, 0};
   if (grid_->rank() == 0)
@@ -411,8 +419,7 @@ void Simulation::advance() {
              (impl_->ck_seconds > 0 && wall_time() - impl_->last_checkpoint_wall >= impl_->ck_seconds) ||
              (done() && impl_->ck_at_end);
   MPI_Allreduce(MPI_IN_PLACE, due, 2, MPI_INT, MPI_MAX, comm_);
-  if (due[0] || due[1]) checkpoint();
-  if (due[0]) impl_->interrupted = true;
+  return due[0] ? 2 : due[1] ? 1 : 0;
 }
 
 void Simulation::checkpoint() {
@@ -456,7 +463,7 @@ void Simulation::checkpoint() {
 
 void Simulation::restore() {
   std::vector<std::string> skipped;
-  const auto m = impl_->store->newest_valid(skipped);
+  const auto m = impl_->store->newest_valid(skipped, opt_.resume_max_step);
   for (const auto& why : skipped) spdlog::warn("skipping checkpoint {}", why);
   const std::string where = impl_->store->dir();
   if (!m)
@@ -515,6 +522,10 @@ void Simulation::restore() {
   impl_->resumed_from = step_;
   impl_->last_checkpoint_step = step_;
   spdlog::info("resumed from checkpoint {} at step {} (t = {:g})", fs::path(file).filename().string(), step_, t_);
+}
+
+void Simulation::resume_at_most(long step) {
+  opt_.resume_max_step = step;
 }
 
 bool Simulation::interrupted() const {

@@ -48,10 +48,31 @@ const Schema& case_schema();
 struct RunOptions {
   std::string output_dir;  ///< overrides output.dir when not empty
   bool allow_unused_petsc_options = false;
-  bool dry_run = false;      ///< build and validate only (config validate)
-  bool write_output = true;  ///< VTK/PNG/summary (off for in-memory runs)
-  bool force = false;        ///< write into a folder that holds another case's results
-  bool resume = false;       ///< continue from the newest valid checkpoint in the output folder
+  bool dry_run = false;       ///< build and validate only (config validate)
+  bool write_output = true;   ///< VTK/PNG/summary (off for in-memory runs)
+  bool force = false;         ///< write into a folder that holds another case's results
+  bool resume = false;        ///< continue from the newest valid checkpoint in the output folder
+  long resume_max_step = -1;  ///< with resume: the newest checkpoint at or before this step (-1: any)
+  /// Decide and write checkpoints in advance(). Off when a driver runs several simulations
+  /// in lockstep and checkpoints them together (checkpoint_due(), checkpoint()).
+  bool auto_checkpoint = true;
+};
+
+/// While it lives, SIGTERM and SIGUSR1 do not stop the process but make
+/// Simulation::checkpoint_due() answer 2 (Simulation::run() holds one).
+class StopSignals {
+ public:
+  explicit StopSignals(bool on);
+  ~StopSignals();
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  /// The signal received (0: none).
+  static int received();
+
+ private:
+  bool on_;
+  struct Saved;
+  std::unique_ptr<Saved> saved_;
 };
 
 /// Progress of a run: (step, steps, t, seconds since the first step).
@@ -79,6 +100,13 @@ class Simulation {
   /// Writes a checkpoint of the current step now (checkpoints/ in the output folder).
   /// Collective.
   void checkpoint();
+  /// Whether a checkpoint is due after the current step: 0 no, 1 by the case's schedule
+  /// (steps, wall time on rank 0, the last step), 2 a stop signal arrived on some rank.
+  /// 0 when checkpoints are off. Collective.
+  int checkpoint_due();
+  /// With RunOptions::resume: take the newest checkpoint at or before `step` (a driver
+  /// resuming simulations in lockstep). Call before begin().
+  void resume_at_most(long step);
   /// True if run() stopped on a signal (after writing a checkpoint).
   bool interrupted() const;
   /// The step a resumed run continued from (-1 if it started afresh).

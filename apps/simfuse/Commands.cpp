@@ -144,6 +144,20 @@ int cmd_run(const CommonOptions& o) {
   return 0;
 }
 
+// What compare keeps between steps (the error history), saved in the AI run's checkpoints.
+struct CompareHistory final : Checkpointable {
+  nlohmann::ordered_json history = nlohmann::ordered_json::array();
+  std::string csv = "step,t,field,l2,linf,rel_l2\n";
+  void save_state(CheckpointData& out) const override {
+    out.put("history", history.dump());
+    out.put("csv", csv);
+  }
+  void restore_state(const CheckpointData& in) override {
+    history = nlohmann::ordered_json::parse(in.get<std::string>("history"));
+    csv = in.get<std::string>("csv");
+  }
+};
+
 int cmd_compare(const CommonOptions& o) {
   using json = nlohmann::ordered_json;
   const ConfigDocument doc = load(o);
@@ -153,6 +167,8 @@ int cmd_compare(const CommonOptions& o) {
   ro.output_dir = o.output;
   ro.allow_unused_petsc_options = o.allow_unused;
   ro.force = o.force;
+  ro.resume = o.resume;
+  ro.auto_checkpoint = false;  // both runs checkpoint together, at the AI run's schedule
   Simulation ai(PETSC_COMM_WORLD, doc, ro);
   RunOptions rt = ro;
   rt.output_dir = (std::filesystem::path(ai.output_dir()) / "classical_twin").string();
@@ -160,12 +176,12 @@ int cmd_compare(const CommonOptions& o) {
   const int rank = world_rank();
   spdlog::info("simfuse compare: '{}' against its all-classical twin, {} steps; output in {}/", ai.name(),
                ai.steps_total(), ai.output_dir());
+  CompareHistory hist;
+  ai.add_checkpointable("compare", &hist);
 
   // Both run in lockstep; after every step each field is compared.
   std::vector<std::string> fields = ai.solver().state().names();
-  json history = json::array();
-  std::ostringstream csv;
-  csv << "step,t,field,l2,linf,rel_l2\n";
+  json& history = hist.history;
   auto compare_now = [&]() {
     json at = {{"step", ai.steps_done()}, {"t", ai.time()}};
     for (const auto& name : fields) {
@@ -175,21 +191,42 @@ int cmd_compare(const CommonOptions& o) {
         const ErrorNorms n = error_norms(ai.grid(), a.vec(), b.vec(), a.ncomp(), c);
         const std::string label = a.ncomp() == 1 ? name : name + "_" + a.components()[c];  // as in errors
         at[label] = {{"l2", n.l2}, {"linf", n.linf}, {"rel_l2", n.rel_l2()}};
-        csv << ai.steps_done() << "," << fmt::format("{:.10g}", ai.time()) << "," << label << ","
-            << fmt::format("{:.6e},{:.6e},{:.6e}", n.l2, n.linf, n.rel_l2()) << "\n";
+        hist.csv += fmt::format("{},{:.10g},{},{:.6e},{:.6e},{:.6e}\n", ai.steps_done(), ai.time(), label, n.l2, n.linf,
+                                n.rel_l2());
       }
     }
     history.push_back(at);
   };
   Progress progress(o.progress, ai.steps_total());
   const double start = MPI_Wtime();
+  const StopSignals signals(true);
+  // Checkpoints are written twin first, then the AI run: the AI run's newest step is one
+  // the twin has too.
   ai.begin();
+  if (o.resume) twin.resume_at_most(ai.steps_done());
   twin.begin();
+  if (twin.steps_done() != ai.steps_done())
+    throw CheckpointError(fmt::format("--resume: the classical twin's checkpoint is at step {}, the run's at {}",
+                                      twin.steps_done(), ai.steps_done()),
+                          "start the comparison afresh without --resume");
   while (!ai.done()) {
     ai.advance();
     twin.advance();
     compare_now();
     progress(ai.steps_done(), ai.steps_total(), ai.time(), MPI_Wtime() - start);
+    const int due = ai.checkpoint_due();
+    if (due) {
+      twin.checkpoint();
+      ai.checkpoint();
+    }
+    if (due == 2) {
+      const std::string msg = fmt::format(
+          "stopped by a signal after step {}; a checkpoint was written: continue with --resume", ai.steps_done());
+      twin.end("interrupted", msg);
+      ai.end("interrupted", msg);
+      spdlog::warn("{}. Continue with: simfuse compare {} -o {} --resume", msg, o.case_file, ai.output_dir());
+      return 4;
+    }
   }
   // Wall-time ratios: each sub-step, and the whole run without output.
   twin.end();
@@ -211,7 +248,7 @@ int cmd_compare(const CommonOptions& o) {
                  {"history_csv", "compare.csv"}};
   ai.add_summary("compare", result);
   ai.end();
-  if (rank == 0) write_file_atomic((std::filesystem::path(ai.output_dir()) / "compare.csv").string(), csv.str());
+  if (rank == 0) write_file_atomic((std::filesystem::path(ai.output_dir()) / "compare.csv").string(), hist.csv);
   (void)ts;
   spdlog::info("wall-time ratio (surrogate case / classical twin):");
   for (const auto& [k, v] : ratios.items()) {
@@ -247,6 +284,7 @@ int cmd_generate(const CommonOptions& o) {
   const ConfigDocument doc = load(o);
   GenerateOptions go;
   go.progress = o.verbosity > 0;
+  go.resume = o.resume;
   const GenerateResult r = generate(doc, PETSC_COMM_WORLD, go);
   spdlog::info("ensemble: {} members ({} failed), {} samples in {:.1f} s ({:.0f} samples/s)", r.members, r.failed,
                r.samples, r.seconds, r.seconds > 0 ? r.samples / r.seconds : 0.0);

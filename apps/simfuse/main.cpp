@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
   add_case_options(compare);
   compare->add_option("-o,--output", o.output, "output folder (overrides output.dir)");
   compare->add_flag("--force", o.force, "write into a folder that holds another case's results");
+  compare->add_flag("--resume", o.resume, "continue both runs from their newest common checkpoint");
   compare->add_flag(
       "--no-progress", [&](int64_t) { o.progress = false; }, "no progress bar");
 
@@ -117,6 +118,7 @@ int main(int argc, char** argv) {
                                       "capturing sub-step data into a dataset");
   generate->add_option("spec", o.case_file, "the ensemble spec (YAML)")->required();
   generate->add_option("--set", o.sets, "override a value of the spec (repeatable)")->type_name("KEY=VALUE");
+  generate->add_flag("--resume", o.resume, "skip the members an interrupted generate finished");
   generate->add_flag(
       "-q,--quiet", [&](int64_t) { o.verbosity = 0; }, "only warnings and errors");
 

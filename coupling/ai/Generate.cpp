@@ -6,9 +6,12 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
 
+#include "core/Checkpoint.hpp"
 #include "core/Files.hpp"
 #include "core/Paths.hpp"
 #include "core/Version.hpp"
@@ -185,6 +188,23 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
     }
   }
   ensure_directory((out_dir / "members").string(), comm);
+  // A member's record: written after its data, so a member killed half-way is run again.
+  auto done_file = [&](long m) { return (out_dir / "members" / fmt::format("member_{:05d}.done", m)).string(); };
+  auto member_key = [&](long m) -> std::string {
+    try {
+      YAML::Emitter e;
+      e << member_doc(m).root();
+      return fnv1a64_hex(e.c_str());
+    } catch (const UserError&) {  // a member whose case cannot be built: it fails again
+      return "unbuildable";
+    }
+  };
+  if (!opt.resume && rank == 0) {  // a fresh ensemble: an earlier one's records are stale
+    std::error_code ec;
+    for (long m = 0; m < members; ++m) fs::remove(done_file(m), ec);
+  }
+  MPI_Barrier(comm);
+  long resumed = 0;
 
   auto member_stem = [&](long m, const std::string& substep) {
     return (out_dir / "members" / fmt::format("member_{:05d}_{}", m, substep)).string();
@@ -204,7 +224,20 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
     const long m = r * groups + group;
     long my_samples = 0, my_failed = 0, my_done = 0;
     std::string message;
-    if (m < members) {
+    bool finished_before = false;
+    if (m < members && opt.resume) {
+      std::ifstream in(done_file(m));
+      const nlohmann::json rec = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
+      if (rec.is_object() && rec.value("key", "") == member_key(m)) {
+        finished_before = true;
+        my_done = 1;
+        my_failed = rec.value("status", "") == "failed" ? 1 : 0;
+        my_samples = sub_rank == 0 ? rec.value("samples", 0L) : 0;
+        message = rec.value("message", "");
+        if (sub_rank == 0) ++resumed;
+      }
+    }
+    if (m < members && !finished_before) {
       my_done = 1;
       try {
         ConfigDocument doc = member_doc(m);
@@ -225,6 +258,14 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
       } catch (const UserError& e) {  // includes RunFailure; the same on every rank of the group
         my_failed = 1;
         message = e.what();
+      }
+      if (sub_rank == 0) {
+        nlohmann::json rec = {{"member", m},
+                              {"key", member_key(m)},
+                              {"status", my_failed ? "failed" : "completed"},
+                              {"samples", my_samples}};
+        if (my_failed) rec["message"] = message;
+        write_file_atomic(done_file(m), rec.dump() + "\n", /*durable=*/true);
       }
     }
     // Progress and bookkeeping, over all groups.
@@ -253,7 +294,9 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
     }
   }
   MPI_Comm_free(&sub);
-  MPI_Barrier(comm);
+  MPI_Allreduce(MPI_IN_PLACE, &resumed, 1, MPI_LONG, MPI_SUM, comm);
+  if (opt.resume && rank == 0)
+    spdlog::info("resumed: {} of {} members were finished before and skipped", resumed, members);
 
   // Merge on rank 0, member by member, per captured sub-step.
   GenerateResult res;

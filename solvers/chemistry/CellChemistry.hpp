@@ -127,6 +127,11 @@ class CellChemistry {
   std::string estimate_description() const;
 
   const ChemistryStats& stats() const { return stats_; }
+  /// Continues the statistics from `s` (a resumed run).
+  void set_stats(const ChemistryStats& s) {
+    stats_ = s;
+    if (cvode_) cvode_->set_stats(s.cvode);
+  }
   /// Adds work done directly on cvode() (ignition runs) to the statistics.
   void add_direct_work(long cells, double seconds) {
     stats_.cells += cells;

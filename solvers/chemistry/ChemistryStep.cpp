@@ -75,6 +75,17 @@ void ChemistryStep::run(State& state, const StepInfo& info, const std::vector<Pe
   record_work(seconds);
 }
 
+void ChemistryStep::save_state(CheckpointData& out) const {
+  out.put("stats", chem_.stats());
+  out.put("rank_seconds", rank_seconds_);
+}
+
+void ChemistryStep::restore_state(const CheckpointData& in) {
+  chem_.set_stats(in.get<ChemistryStats>("stats"));
+  rank_seconds_ = in.get<double>("rank_seconds");
+  reduced_ = chem_.reduced(grid_.comm());  // collective: every rank restores
+}
+
 void ChemistryStep::record_work(double seconds) {
   rank_seconds_ += seconds;
   reduced_ = chem_.reduced(grid_.comm());

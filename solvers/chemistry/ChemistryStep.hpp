@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "core/Checkpoint.hpp"
 #include "core/Grid.hpp"
 #include "core/SubStep.hpp"
 #include "solvers/chemistry/Admissible.hpp"
@@ -18,7 +19,12 @@
 
 namespace simfuse {
 
-class ChemistryStep final : public SubStep, public Pointwise, public Checkable, public Admissible, public Perturbable {
+class ChemistryStep final : public SubStep,
+                            public Pointwise,
+                            public Checkable,
+                            public Admissible,
+                            public Perturbable,
+                            public Checkpointable {
  public:
   /// `set_cell(p)` prepares the chemistry for owned point p (pressure, density of a
   /// sweep); may be empty. `heat_release` (may be null) receives -sum h_k wdot_k, W/m^3;
@@ -57,6 +63,9 @@ class ChemistryStep final : public SubStep, public Pointwise, public Checkable, 
   /// Reduces the statistics over ranks after work done outside apply() (ignition runs),
   /// `rank_seconds` of it on this rank. Collective.
   void record_work(double rank_seconds);
+  /// Checkpoints: the integrator statistics (this rank's) and the time spent.
+  void save_state(CheckpointData& out) const override;
+  void restore_state(const CheckpointData& in) override;
   /// "cell (i, j) at (x, y)".
   std::string cell_name(PetscInt p) const;
 

@@ -76,6 +76,8 @@ class CvodeIntegrator {
                 const std::function<void(double, const double*)>& on_step = {});
 
   const CvodeStats& stats() const { return stats_; }
+  /// Continues the counts from `s` (a resumed run).
+  void set_stats(const CvodeStats& s) { stats_ = s; }
 
  private:
   struct Impl;
