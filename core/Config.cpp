@@ -1,6 +1,7 @@
 #include "core/Config.hpp"
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 
 #include <cerrno>
 #include <cstring>
@@ -50,20 +51,53 @@ std::vector<std::string> split_key_path(const std::string& path) {
   return parts;
 }
 
+namespace {
+// Records where each document starts; ignores the rest.
+struct DocumentStarts final : YAML::EventHandler {
+  std::vector<YAML::Mark> marks;
+  void OnDocumentStart(const YAML::Mark& m) override { marks.push_back(m); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+}  // namespace
+
 ConfigDocument ConfigDocument::from_string(const std::string& text, const std::string& origin) {
   ConfigDocument doc;
   doc.origin_ = origin;
   try {
-    const std::vector<YAML::Node> docs = YAML::LoadAll(text);
-    if (docs.size() > 1) {
-      const YAML::Mark m = docs[1].Mark();
-      throw UserError(
-          Diagnostic{m.is_null() ? Location{origin} : Location{origin, m.line + 1, m.column + 1},
-                     {},
-                     fmt::format("the file holds {} YAML documents (separated by '---'); a case is one", docs.size()),
-                     "remove the '---' line and what follows, or merge the documents into one"});
+    // How many documents, by yaml-cpp's event parser, at most two: YAML::LoadAll loops
+    // forever, allocating until memory runs out, on a stray ',' at the top level (", a";
+    // found by libFuzzer): its parser returns an empty document without moving on.
+    DocumentStarts starts;
+    {
+      std::istringstream in(text);
+      YAML::Parser parser(in);
+      for (int i = 0; i < 2 && parser.HandleNextDocument(starts); ++i) {
+      }
     }
-    doc.root_ = docs.empty() ? YAML::Node() : docs[0];
+    if (starts.marks.size() > 1) {
+      const YAML::Mark a = starts.marks[0], b = starts.marks[1];
+      const Location at{origin, b.line + 1, b.column + 1};
+      if (a.pos == b.pos) {  // no progress: the parser is stuck on a character it cannot take
+        const char c = static_cast<size_t>(b.pos) < text.size() ? text[static_cast<size_t>(b.pos)] : ' ';
+        throw UserError(Diagnostic{at,
+                                   {},
+                                   fmt::format("YAML syntax error: unexpected '{}'", c),
+                                   "check indentation (spaces only), colons after keys, and matching brackets "
+                                   "and quotes"});
+      }
+      throw UserError(Diagnostic{at,
+                                 {},
+                                 "the file holds more than one YAML document (separated by '---'); a case is one",
+                                 "remove the '---' line and what follows, or merge the documents into one"});
+    }
+    doc.root_ = starts.marks.empty() ? YAML::Node() : YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw UserError(Diagnostic{Location{origin, e.mark.line + 1, e.mark.column + 1},
                                {},

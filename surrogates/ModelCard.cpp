@@ -158,10 +158,27 @@ ModelCard ModelCard::load(const std::string& path) {
   c.inputs = channels(doc, root["inputs"], "inputs", true);
   c.outputs = channels(doc, root["outputs"], "outputs", false);
   if (p.is_set("architecture")) c.architecture = YAML::Clone(p.node("architecture"));
-  if (p.is_set("conditions"))
-    for (const auto& kv : p.node("conditions")) c.conditions[kv.first.as<std::string>()] = kv.second.as<double>();
-  if (p.is_set("context"))
-    for (const auto& kv : p.node("context")) c.context[kv.first.as<std::string>()] = kv.second.as<std::string>();
+  // Maps of scalars: each value checked here (libFuzzer found `as<double>` throwing
+  // yaml-cpp's own exception on a value that is not a number).
+  auto scalar_map = [&](const char* key, auto&& put) {
+    if (!p.is_set(key)) return;
+    for (const auto& kv : p.node(key)) {
+      const std::string k = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
+      const std::string kp = std::string(key) + "." + k;
+      if (k.empty() || !kv.second.IsScalar())
+        throw UserError(Diagnostic{doc.locate(kv.second, kp), kp, "expected a name and a single value", {}});
+      put(k, kv.second, kp);
+    }
+  };
+  scalar_map("conditions", [&](const std::string& k, const YAML::Node& v, const std::string& kp) {
+    double x;
+    if (!YAML::convert<double>::decode(v, x) || !std::isfinite(x))
+      throw UserError(Diagnostic{doc.locate(v, kp), kp, fmt::format("expected a finite number, got '{}'", v.Scalar()),
+                                 "a card's conditions are the numbers it was trained at, e.g. 'dt: 2.0e-6'"});
+    c.conditions[k] = x;
+  });
+  scalar_map("context",
+             [&](const std::string& k, const YAML::Node& v, const std::string&) { c.context[k] = v.Scalar(); });
   if (p.is_set("provenance")) c.provenance = YAML::Clone(p.node("provenance"));
   const Params& n = p.sub("normalisation");
   c.in_mean = n.get<std::vector<double>>("input_mean");
