@@ -127,12 +127,15 @@ std::string fnv1a64_hex(const std::string& bytes) {
   return fmt::format("{:016x}", h);
 }
 
-void fault_point(const char* where) {
+namespace {
+// True when the n-th call with `where` is the one SIMFUSE_FAULT names (and this rank is
+// the one it names, if any).
+bool fault_now(const char* where) {
   static const std::string spec = [] {
     const char* e = std::getenv("SIMFUSE_FAULT");
     return std::string(e ? e : "");
   }();
-  if (spec.empty()) return;
+  if (spec.empty()) return false;
   static std::map<std::string, long> counts;
   const long n = ++counts[where];
   std::string s = spec;
@@ -142,13 +145,21 @@ void fault_point(const char* where) {
     s = s.substr(0, at);
   }
   const auto colon = s.find(':');
-  if (colon == std::string::npos || s.compare(0, colon, where) != 0) return;
-  if (std::atol(s.c_str() + colon + 1) != n) return;
+  if (colon == std::string::npos || s.compare(0, colon, where) != 0 || colon != std::strlen(where)) return false;
+  if (std::atol(s.c_str() + colon + 1) != n) return false;
   int rank = 0, init = 0;
   MPI_Initialized(&init);
   if (init) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  if (rank_only >= 0 && rank != rank_only) return;
-  std::raise(SIGKILL);
+  return rank_only < 0 || rank == rank_only;
+}
+}  // namespace
+
+void fault_point(const char* where) {
+  if (fault_now(where)) std::raise(SIGKILL);
+}
+
+bool fault_due(const char* where) {
+  return fault_now(where);
 }
 
 }  // namespace simfuse

@@ -116,5 +116,8 @@ std::string fnv1a64_hex(const std::string& bytes);
 /// call with `where` kills the process with SIGKILL, as `kill -9` would. An optional
 /// "@<rank>" limits it to one MPI rank. Costs a string comparison when unset.
 void fault_point(const char* where);
+/// The same counting, but returns true (once) instead of killing: for faults the program
+/// must handle itself, e.g. "blowup:N" poisons the solution with NaN after step N.
+bool fault_due(const char* where);
 
 }  // namespace simfuse

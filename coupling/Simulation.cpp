@@ -367,7 +367,10 @@ void Simulation::step() {
   t_ = t0_ + static_cast<double>(step_) * dt_;
   solver_->end_of_step(t_);
   steady_ = solver_->steady();
-  fault_point("step");  // the step is done, its output is not
+  fault_point("step");        // the step is done, its output is not
+  if (fault_due("blowup")) {  // a solution gone to NaN, as after a blow-up
+    SIMFUSE_PETSC(VecSet(solver_->state().get(solver_->state().names().front()).vec(), NAN));
+  }
 }
 
 json Simulation::errors() {
@@ -426,6 +429,29 @@ void Simulation::checkpoint() {
   SIMFUSE_REQUIRE(impl_->store, "Simulation::checkpoint: checkpoints are off");
   if (impl_->last_checkpoint_step == step_) return;
   const double t_start = wall_time();
+  // Only good states are kept: a field gone to NaN/inf (a blow-up not yet caught by a
+  // solver) stops the run here, and the previous checkpoint stays the newest.
+  {
+    const State& st = solver_->state();
+    std::string bad;
+    for (const auto& name : st.names()) {
+      PetscInt n = 0;
+      const PetscScalar* a = nullptr;
+      SIMFUSE_PETSC(VecGetLocalSize(st.get(name).vec(), &n));
+      SIMFUSE_PETSC(VecGetArrayRead(st.get(name).vec(), &a));
+      for (PetscInt i = 0; i < n && bad.empty(); ++i)
+        if (!std::isfinite(a[i])) bad = name;
+      SIMFUSE_PETSC(VecRestoreArrayRead(st.get(name).vec(), &a));
+    }
+    int any = bad.empty() ? 0 : 1;
+    MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, comm_);
+    if (any)
+      throw RunFailure(fmt::format("the solution holds NaN or inf after step {} (t = {:g}){}: the run blew up; no "
+                                   "checkpoint is written of it",
+                                   step_, t_, bad.empty() ? std::string() : " in field '" + bad + "'"),
+                       fmt::format("reduce time.dt; the last good checkpoint (step {}) is in {}",
+                                   impl_->last_checkpoint_step, impl_->store->dir()));
+  }
   CheckpointData d;
   d.put("sim/step", step_);
   d.put("sim/t", t_);

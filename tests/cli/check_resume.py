@@ -218,6 +218,27 @@ def main():
             if r.returncode != 2 or "no valid checkpoint" not in r.stderr:
                 problems.append(f"resume without checkpoints: exit {r.returncode}: {r.stderr[-300:]}")
 
+            # Numerical faults: the solution poisoned with NaN after step 9 (the solve of step 10
+            # fails) or step 8 (a checkpoint is due: it is refused): exit 3, summary.json
+            # "failed" with the message, the last good checkpoint kept; --resume from it
+            # finishes with the uninterrupted result.
+            for fault, kept in [("blowup:9", 8), ("blowup:8", 4)]:
+                trials += 1
+                out = os.path.join(tmp, fault.replace(":", "_"))
+                k = run(1, "cases/heat2d.yaml", out, heat, fault=fault)
+                summ = json.loads(read(os.path.join(out, "summary.json")))
+                newest = sorted(f for f in os.listdir(os.path.join(out, "checkpoints")) if f.endswith(".json"))
+                if k.returncode != 3 or summ.get("status") != "failed" or not summ.get("message") or \
+                        newest[-1] != f"checkpoint_{kept:08d}.json" or summ.get("checkpoint", {}).get("last_step") != kept:
+                    problems.append(f"{fault}: exit {k.returncode}, status {summ.get('status')}, checkpoints {newest}, "
+                                    f"summary {summ.get('checkpoint')}: {k.stderr[-400:]}")
+                    continue
+                r = run(1, "cases/heat2d.yaml", out, heat, ["--resume"])
+                pr = compare_runs(full, out, f"{fault} then --resume") if r.returncode == 0 else [
+                    f"{fault} resume: exit {r.returncode}: {r.stderr[-400:]}"]
+                problems += pr
+                clean += not pr
+
             # A finished run extended with a later t_end equals the longer run.
             ext_sets = ["grid.n=[33,33]", "output.every=5", "checkpoint.every=0"]
             long_out, ext = os.path.join(tmp, "long"), os.path.join(tmp, "extended")
