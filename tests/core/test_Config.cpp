@@ -190,8 +190,17 @@ TEST_CASE("Non-finite numbers, merge keys and second documents are refused, sayi
     ConfigDocument::from_string("dt: 1\n---\ndt: 2\n", "case.yaml");
     FAIL("a second document was accepted");
   } catch (const UserError& e) {
-    CHECK_THAT(std::string(e.what()), Catch::Contains("2 YAML documents"));
-    CHECK(e.diagnostics()[0].where.str() == "case.yaml:3:1");
+    CHECK_THAT(std::string(e.what()), Catch::Contains("more than one YAML document"));
+    CHECK(e.diagnostics()[0].where.str() == "case.yaml:2:1");  // the '---' that starts it
+  }
+  // A stray ',' at the top level: yaml-cpp's LoadAll looped on it, allocating without end
+  // (libFuzzer); now a syntax error at the comma, at once.
+  try {
+    ConfigDocument::from_string("# c\n, a, b: 1\n", "case.yaml");
+    FAIL("a stray comma was accepted");
+  } catch (const UserError& e) {
+    CHECK_THAT(std::string(e.what()), Catch::Contains("unexpected ','"));
+    CHECK(e.diagnostics()[0].where.str() == "case.yaml:2:1");
   }
 }
 
