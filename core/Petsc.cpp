@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -58,6 +59,21 @@ void fail_all_ranks(MPI_Comm comm, const UserError& e) {
   std::fflush(stderr);
   MPI_Abort(comm, 2);
   std::_Exit(2);  // MPI_Abort does not return; in case it does
+}
+
+bool all_ranks_arrive(MPI_Comm comm, double seconds) {
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  if (size == 1) return true;
+  MPI_Request req;
+  MPI_Ibarrier(comm, &req);
+  const double t0 = MPI_Wtime();
+  int done = 0;
+  while (!done && MPI_Wtime() - t0 < seconds) {
+    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (!done) usleep(2000);
+  }
+  return done != 0;
 }
 
 void on_all_ranks(MPI_Comm comm, const std::function<void()>& local) {

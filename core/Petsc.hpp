@@ -42,6 +42,12 @@ class PetscError : public InternalError {
 /// exit code 2 (MPI_Abort). On one rank it throws `e` instead.
 [[noreturn]] void fail_all_ranks(MPI_Comm comm, const UserError& e);
 
+/// Waits up to `seconds` for every rank of `comm` to call this too (a non-blocking
+/// barrier, which no blocking collective call can match). True if they did. For an error
+/// handler to learn whether the error was found on every rank (they then arrive at once)
+/// or on some only (the others wait elsewhere: the caller must end them, MPI_Abort).
+bool all_ranks_arrive(MPI_Comm comm, double seconds);
+
 /// Runs `local` (work that may fail on some ranks only, e.g. writing this rank's file),
 /// then agrees: if it threw a UserError on any rank, every rank throws that error (the
 /// lowest failing rank's message and fix), so no rank is left waiting in a later

@@ -367,7 +367,9 @@ void Simulation::step() {
   t_ = t0_ + static_cast<double>(step_) * dt_;
   solver_->end_of_step(t_);
   steady_ = solver_->steady();
-  fault_point("step");        // the step is done, its output is not
+  fault_point("step");         // the step is done, its output is not
+  if (fault_due("usererror"))  // an error found on some ranks only (with @rank)
+    throw UserError(fmt::format("injected error at step {} (SIMFUSE_FAULT)", step_), "none: this is a test");
   if (fault_due("blowup")) {  // a solution gone to NaN, as after a blow-up
     SIMFUSE_PETSC(VecSet(solver_->state().get(solver_->state().names().front()).vec(), NAN));
   }
@@ -622,9 +624,13 @@ void Simulation::run(const ProgressFn& progress) {
     }
     end();
   } catch (const std::exception& e) {
-    try {
-      end("failed", e.what());
-    } catch (...) {
+    // The summary is written collectively: only if every rank failed here (an error found
+    // on some ranks only leaves the others elsewhere; the caller then ends them all).
+    if (all_ranks_arrive(comm_, 10.0)) {
+      try {
+        end("failed", e.what());
+      } catch (...) {
+      }
     }
     throw;
   }

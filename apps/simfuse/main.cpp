@@ -8,6 +8,7 @@
 // message says where and how to fix it), 3 the run failed numerically (a solver
 // diverged); summary.json records the failure.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -24,7 +25,18 @@
 
 namespace {
 
+// Prints the error (rank 0) and returns the exit code. On several ranks, an error found
+// on some ranks only would leave the others waiting in a collective call forever: if not
+// every rank arrives here within a few seconds, this rank prints its error itself and
+// ends them all with the code (MPI_Abort).
 int report(const std::exception& e, int code, int rank) {
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size > 1 && !simfuse::all_ranks_arrive(MPI_COMM_WORLD, 10.0)) {
+    std::cerr << "rank " << rank << " of " << size << ": " << e.what() << "\n" << std::flush;
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);
+  }
   if (rank == 0) {
     std::cerr << e.what() << "\n";
     if (code == 1)

@@ -239,6 +239,21 @@ def main():
                 problems += pr
                 clean += not pr
 
+            # An error found on one rank only (the other waits in the next step's collective
+            # calls): every rank ends with exit 2 and the message, no hang.
+            trials += 1
+            e = dict(env, SIMFUSE_FAULT="usererror:3@1")
+            c = [a.mpiexec, "-n", "2", "--oversubscribe", "-x", "SIMFUSE_FAULT"] + cmd(
+                1, "cases/heat2d.yaml", os.path.join(tmp, "one_rank"), heat)
+            try:
+                r = subprocess.run(c, env=e, capture_output=True, text=True, timeout=120)
+                if r.returncode != 2 or "rank 1 of 2: error: injected error at step 3" not in r.stderr:
+                    problems.append(f"one-rank error: exit {r.returncode}: {r.stderr[-500:]}")
+                else:
+                    clean += 1
+            except subprocess.TimeoutExpired:
+                problems.append("one-rank error: hung (no exit within 120 s)")
+
             # A finished run extended with a later t_end equals the longer run.
             ext_sets = ["grid.n=[33,33]", "output.every=5", "checkpoint.every=0"]
             long_out, ext = os.path.join(tmp, "long"), os.path.join(tmp, "extended")
@@ -330,7 +345,7 @@ def main():
             else:
                 clean += 1
 
-    print(f"{trials} kill trials, {clean} resumed to the uninterrupted result")
+    print(f"{trials} fault trials (kills, a signal, blow-ups, a one-rank error), {clean} handled as required")
     for p in problems:
         print("FAIL:", p)
     return 1 if problems else 0
