@@ -16,6 +16,7 @@
 #include "coupling/ai/Capture.hpp"
 #include "coupling/ai/Generate.hpp"
 #include "postproc/Norms.hpp"
+#include "surrogates/ModelCard.hpp"
 #include "surrogates/Training.hpp"
 
 namespace simfuse::app {
@@ -273,7 +274,7 @@ int cmd_train(const CommonOptions& o) {
   TrainOptions to;
   to.resume = o.resume;
   to.force = o.force;
-  to.progress = o.verbosity > 0;
+  to.progress = o.verbosity > 0 && o.progress;
   const TrainResult r = train(doc, PETSC_COMM_WORLD, to);
   spdlog::info("trained {} epochs (best {}), {:.4g} s per epoch, {}; card: {}", r.epochs, r.best_epoch,
                r.seconds_per_epoch, r.stopped_early ? "stopped early" : "all epochs", r.card_path);
@@ -283,7 +284,7 @@ int cmd_train(const CommonOptions& o) {
 int cmd_generate(const CommonOptions& o) {
   const ConfigDocument doc = load(o);
   GenerateOptions go;
-  go.progress = o.verbosity > 0;
+  go.progress = o.verbosity > 0 && o.progress;
   go.resume = o.resume;
   const GenerateResult r = generate(doc, PETSC_COMM_WORLD, go);
   spdlog::info("ensemble: {} members ({} failed), {} samples in {:.1f} s ({:.0f} samples/s)", r.members, r.failed,
@@ -319,8 +320,8 @@ int cmd_doc(const std::string& component) {
   };
   const auto fams = cat.families();
   if (component.empty()) {
-    os << "Case file keys (simfuse config doc <section|family|family.type> for one part; "
-       << "'config doc train' and 'config doc generate' for those spec files):\n";
+    os << "Case file keys (simfuse config doc <section|family|family.type> for one part; 'config doc capture' "
+       << "for a capture entry; 'config doc train', 'config doc generate' and 'config doc card' for those files):\n";
     cs.document(os, "", 2);
     for (const auto& f : fams) {
       os << "\n";
@@ -334,6 +335,13 @@ int cmd_doc(const std::string& component) {
       const Schema& spec = component == "train" ? train_schema() : generate_schema();
       os << component << " spec (simfuse " << component << " SPEC.yaml):\n";
       spec.document(os, "", 2);
+    } else if (component == "capture") {  // one entry of the case's capture: map
+      os << "capture: {<sub-step>: {...}, ...}: record (input, output) pairs of sub-steps while the run proceeds; "
+            "each entry:\n";
+      Capture::schema().document(os, "capture.<sub-step>", 2);
+    } else if (component == "card") {  // model cards (<model>.card.yaml)
+      os << "model card (<model>.card.yaml, written by simfuse train or by hand for a TorchScript model):\n";
+      ModelCard::schema().document(os, "", 2);
     } else if (std::find(fams.begin(), fams.end(), head) != fams.end()) {
       if (!tail.empty() && !cat.find(head, tail)) {
         auto near = nearest(tail, cat.types(head));
@@ -349,6 +357,7 @@ int cmd_doc(const std::string& component) {
       std::vector<std::string> all = fams;
       for (const auto& p : cs.params())
         if (p.section) all.push_back(p.key);
+      for (const char* extra : {"capture", "card", "train", "generate"}) all.push_back(extra);
       auto near = nearest(component, all);
       throw UserError(fmt::format("nothing to document under '{}'", component),
                       (near ? fmt::format("did you mean '{}'? ", *near) : std::string()) + "Try one of: " + join(all) +

@@ -103,6 +103,10 @@ int main(int argc, char** argv) {
   };
   auto* run = app.add_subcommand("run", "run a case: time steps, VTK/PNG output, summary.json");
   add_case_options(run);
+  run->footer(
+      "PETSc options go after '--': simfuse run case.yaml -- -diffuse_ksp_monitor_short -log_view\n"
+      "Exit codes: 0 done, 2 bad input, 3 the run failed numerically, 4 stopped by a signal (checkpoint "
+      "written: --resume), 1 internal error.");
   run->add_option("-o,--output", o.output, "output folder (overrides output.dir)");
   run->add_flag("--force", o.force, "write into a folder that holds another case's results");
   run->add_flag("--resume", o.resume,
@@ -124,6 +128,11 @@ int main(int argc, char** argv) {
   compare->add_flag("--resume", o.resume, "continue both runs from their newest common checkpoint");
   compare->add_flag(
       "--no-progress", [&](int64_t) { o.progress = false; }, "no progress bar");
+  compare->add_flag(
+      "-q,--quiet", [&](int64_t) { o.verbosity = 0; }, "only warnings and errors");
+  compare->add_flag(
+      "-v,--verbose", [&](int64_t) { o.verbosity = 2; }, "more detail");
+  compare->footer("PETSc options go after '--', as for run.");
 
   auto* generate = app.add_subcommand("generate",
                                       "run an ensemble of a case with sampled parameters over MPI, "
@@ -133,6 +142,10 @@ int main(int argc, char** argv) {
   generate->add_flag("--resume", o.resume, "skip the members an interrupted generate finished");
   generate->add_flag(
       "-q,--quiet", [&](int64_t) { o.verbosity = 0; }, "only warnings and errors");
+  generate->add_flag(
+      "-v,--verbose", [&](int64_t) { o.verbosity = 2; }, "more detail");
+  generate->add_flag(
+      "--no-progress", [&](int64_t) { o.progress = false; }, "no progress lines");
 
   auto* train = app.add_subcommand("train",
                                    "train a built-in architecture on captured data (MPI data-parallel); "
@@ -143,6 +156,10 @@ int main(int argc, char** argv) {
   train->add_flag("--force", o.force, "overwrite a model file that simfuse train did not write");
   train->add_flag(
       "-q,--quiet", [&](int64_t) { o.verbosity = 0; }, "only warnings and errors");
+  train->add_flag(
+      "-v,--verbose", [&](int64_t) { o.verbosity = 2; }, "more detail");
+  train->add_flag(
+      "--no-progress", [&](int64_t) { o.progress = false; }, "no progress lines");
 
   auto* config = app.add_subcommand("config", "check case files and list their keys");
   config->require_subcommand(1);
