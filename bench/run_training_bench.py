@@ -45,7 +45,7 @@ def python_epoch_seconds(path, epochs, batch, hidden):
     # a validation pass after every epoch.
     torch.set_num_threads(1)
     torch.manual_seed(1)
-    d = torch.load(path)
+    d = torch.load(path, weights_only=True)
     x, y = d["inputs"], d["outputs"] - d["inputs"]
     n = x.shape[0]
     order = torch.randperm(n)

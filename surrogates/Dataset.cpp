@@ -1,6 +1,8 @@
 #include "surrogates/Dataset.hpp"
 
 #include <fmt/format.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/script.h>
 #include <torch/serialize.h>
 #include <unistd.h>
@@ -41,6 +43,29 @@ YAML::Node ranges(const at::Tensor& t) {
   return r;
 }
 
+// torch::pickle_save, without the type tags of typed dicts and lists
+// (torch.jit._pickle.restore_type_tag): torch.load(weights_only=True), PyTorch's default
+// from 2.6, refuses that global. Untagged, the archive holds only tensors, plain dicts,
+// lists, strings and numbers, which the weights-only unpickler reads.
+std::vector<char> save_untagged(const c10::IValue& value) {
+  std::vector<char> pickled;
+  torch::jit::Pickler pickler([&](const char* buf, size_t n) { pickled.insert(pickled.end(), buf, buf + n); },
+                              /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
+                              /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  std::vector<char> archive;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* bytes, size_t n) {
+    const char* b = static_cast<const char*>(bytes);
+    archive.insert(archive.end(), b, b + n);
+    return n;
+  });
+  torch::jit::writeArchiveAndTensors("data", pickled.data(), pickled.size(), pickler.tensorData(), writer);
+  writer.writeEndOfFile();
+  return archive;
+}
+
 }  // namespace
 
 void Dataset::save(const std::string& stem) const {
@@ -56,7 +81,7 @@ void Dataset::save(const std::string& stem) const {
   d.insert("kind", kind);
   d.insert("radius", static_cast<int64_t>(radius));
   d.insert("substep", substep);
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(d));
+  const std::vector<char> bytes = save_untagged(c10::IValue(d));
   write_atomic(stem + ".pt", bytes.data(), bytes.size());
 
   YAML::Node m = manifest.IsDefined() ? YAML::Clone(manifest) : YAML::Node(YAML::NodeType::Map);

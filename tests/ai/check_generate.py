@@ -36,7 +36,8 @@ def run(cmd, env):
 
 
 def load(folder):
-    d = torch.load(os.path.join(folder, "react.pt"))
+    # weights_only: the default from PyTorch 2.6 (issue 13, point 5): tensors, dicts, lists, strings only
+    d = torch.load(os.path.join(folder, "react.pt"), weights_only=True)
     m = yaml.safe_load(open(os.path.join(folder, "react.yaml")))
     return d, m
 
