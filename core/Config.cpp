@@ -189,6 +189,34 @@ void ConfigDocument::set(const std::string& assignment) {
   }
   cur[parts.back()] = value;
   overrides_[path] = origin;
+  edits_.push_back(origin);
+}
+
+void ConfigDocument::unset(const std::string& key_path) {
+  const std::string origin = "--unset " + key_path;
+  const auto parts = split_key_path(key_path);
+  for (const auto& p : parts)
+    if (!valid_key(p))
+      throw UserError(Diagnostic{Location{origin}, key_path, "malformed key path '" + key_path + "'",
+                                 "key paths are names joined by dots, e.g. time.t_end"});
+  YAML::Node cur = root_;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    const YAML::Node next = cur[parts[i]];
+    if (!next.IsDefined() || !next.IsMap()) {
+      cur.reset();
+      break;
+    }
+    cur.reset(next);
+  }
+  if (!cur.IsDefined() || !cur.IsMap() || !cur[parts.back()].IsDefined())
+    throw UserError(Diagnostic{Location{origin}, key_path,
+                               "cannot remove '" + key_path + "': " + origin_ + " has no such key",
+                               "give the key path of a value in the file, e.g. --unset time.t_end"});
+  cur.remove(parts.back());
+  // A --set of the same key or below it no longer applies.
+  for (auto it = overrides_.begin(); it != overrides_.end();)
+    it = (it->first == key_path || it->first.rfind(key_path + ".", 0) == 0) ? overrides_.erase(it) : std::next(it);
+  edits_.push_back(origin);
 }
 
 Location ConfigDocument::locate(const YAML::Node& node, const std::string& key_path) const {

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/Error.hpp"
 
@@ -26,6 +27,13 @@ class ConfigDocument {
   /// the path names a value that is not a mapping. Validation happens later, with the
   /// same checks as values from the file.
   void set(const std::string& assignment);
+  /// Removes a key and everything below it (the command line's `--unset key.path`), e.g.
+  /// to give `time.steps` instead of the file's `time.t_end`. Throws UserError if the
+  /// document has no such key.
+  void unset(const std::string& key_path);
+  /// The command-line edits applied, in order ("--set a.b=1", "--unset c"), for the
+  /// audit trail.
+  const std::vector<std::string>& edits() const { return edits_; }
 
   /// The document's root mapping.
   const YAML::Node& root() const { return root_; }
@@ -39,6 +47,7 @@ class ConfigDocument {
   std::string origin_;
   YAML::Node root_;
   std::map<std::string, std::string> overrides_;  // key path -> "--set key=value"
+  std::vector<std::string> edits_;
 };
 
 /// Splits "a.b.c" into {"a","b","c"}.

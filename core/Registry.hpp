@@ -50,9 +50,7 @@ class Registry {
   std::unique_ptr<Base> create(const std::string& name, Args... args) const {
     auto it = factories_.find(name);
     if (it == factories_.end()) {
-      auto near = nearest(name, names());
-      throw UserError("unknown " + family_ + " type '" + name + "'",
-                      (near ? "did you mean '" + *near + "'? " : std::string()) + "Available: " + join(names()));
+      throw UserError("unknown " + family_ + " type '" + name + "'", unknown_type_fix(name, names()));
     }
     return it->second(std::forward<Args>(args)...);
   }

@@ -173,6 +173,14 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
+std::string unknown_type_fix(const std::string& type, const std::vector<std::string>& types) {
+  if (auto near = nearest(type, types)) return fmt::format("did you mean '{}'? Available: {}", *near, join(types));
+  return fmt::format(
+      "available: {}. A type from a plugin needs the plugin loaded: 'plugins: [lib.so]' in the case, simfuse "
+      "--plugin lib.so, or SIMFUSE_PLUGIN_PATH",
+      join(types));
+}
+
 std::optional<std::string> nearest(const std::string& word, const std::vector<std::string>& candidates) {
   std::optional<std::string> best;
   size_t best_d = std::numeric_limits<size_t>::max();
@@ -416,9 +424,8 @@ struct Validator {
     const std::string type = t.Scalar();
     const Catalog::Type* ct = cat.find(spec.family, type);
     if (!ct) {
-      auto near = nearest(type, types);
       error(t, join_path(path, "type"), fmt::format("unknown {} type '{}'", spec.family, type),
-            (near ? fmt::format("did you mean '{}'? ", *near) : std::string()) + "Available: " + join(types));
+            unknown_type_fix(type, types));
       return false;
     }
     if (block_type) *block_type = type;

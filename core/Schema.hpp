@@ -261,6 +261,9 @@ class Catalog {
 size_t edit_distance(const std::string& a, const std::string& b);
 /// The candidate nearest to `word` if it is close enough to be a likely typo.
 std::optional<std::string> nearest(const std::string& word, const std::vector<std::string>& candidates);
+/// How to fix an unknown type name `type` of a family holding `types`: the likely typo,
+/// or where types from plugins come from, and the available types.
+std::string unknown_type_fix(const std::string& type, const std::vector<std::string>& types);
 /// "a, b, c"
 std::string join(const std::vector<std::string>& items, const std::string& sep = ", ");
 

@@ -9,6 +9,7 @@
 
 #include "core/Files.hpp"
 #include "core/Petsc.hpp"
+#include "core/Provenance.hpp"
 #include "core/Timer.hpp"
 #include "core/Version.hpp"
 #include "coupling/Simulation.hpp"
@@ -445,6 +446,8 @@ const json& RunOutput::write_summary(const std::string& status, const std::strin
   if (!result_files.empty()) outputs["results"] = result_files;
   s["outputs"] = outputs;
   s["petsc_options_from_case"] = sim_.petsc_case_options();
+  s["provenance"] = sim_.provenance();
+  s["provenance"]["written"] = utc_timestamp();
   for (const auto& [k, v] : impl_->extra.items()) s[k] = v;
   summary_ = s;
   if (rank == 0) write_file_atomic((fs::path(dir_) / "summary.json").string(), s.dump(2) + "\n");

@@ -12,6 +12,8 @@
 #include <sstream>
 
 #include "core/Petsc.hpp"
+#include "core/Plugins.hpp"
+#include "core/Provenance.hpp"
 #include "core/Version.hpp"
 #include "coupling/Checkpoints.hpp"
 #include "coupling/RunOutput.hpp"
@@ -54,6 +56,10 @@ const Schema& case_schema() {
     Schema s("case", "a simfuse case file");
     s.add_string("name", "case name, used for output files (default: the file name without .yaml)");
     s.add_string("description", "one line on what the case shows").def("\"\"");
+    s.add("plugins", ParamType::StringList,
+          "shared libraries adding solvers, sub-steps, kinetics, policies or architectures, loaded before the case is "
+          "checked (relative to the case file); a plugin runs its code, like a Python import: load only ones you trust")
+        .def("[]");
     s.add_map("parameters", "named constants usable in expressions, e.g. {k: 2} then \"sin(k*pi*x)\"");
     GridSpec::declare(s.add_section("grid", "the structured grid"));
     s.add_block("solver", "solver", "the PDE solver", "params").required();
@@ -111,6 +117,7 @@ struct Simulation::Impl {
   std::unique_ptr<RunOutput> output;
   std::string petsc_case_options;
   std::vector<std::pair<std::string, std::function<json()>>> end_hooks;
+  json provenance;
 };
 
 namespace {
@@ -181,6 +188,27 @@ std::string file_checksum(const std::string& path) {
   return fnv1a64_hex(ss.str());
 }
 
+// The audit trail of a run: who ran what, with which code, models and options.
+json make_provenance(const ConfigDocument& doc, const json& models) {
+  json p;
+  p["simfuse_version"] = SIMFUSE_VERSION;
+  p["started"] = utc_timestamp();
+  p["host"] = host_name();
+  if (!invocation().empty()) p["command_line"] = invocation();
+  std::error_code ec;
+  if (fs::is_regular_file(doc.origin(), ec))
+    p["case_file"] = {{"path", fs::absolute(doc.origin()).lexically_normal().string()},
+                      {"sha256", sha256_file(doc.origin())}};
+  p["edits"] = doc.edits();  // --set / --unset, in order
+  p["petsc_options_command_line"] = petsc_command_line();
+  json plugins = json::array();
+  for (const auto& pl : loaded_plugins())
+    plugins.push_back({{"name", pl.name}, {"path", pl.path}, {"sha256", pl.sha256}, {"loaded_by", pl.origin}});
+  p["plugins"] = plugins;
+  p["models"] = models;
+  return p;
+}
+
 volatile std::sig_atomic_t g_stop_signal = 0;
 extern "C" void on_stop_signal(int sig) {
   g_stop_signal = sig;
@@ -220,6 +248,7 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   // later, e.g. capture:) refer to the document for file positions.
   impl_->own_doc = std::make_unique<ConfigDocument>(case_doc);
   const ConfigDocument& doc = *impl_->own_doc;
+  load_case_plugins(doc);  // they may add the solver or policies the case names
   params_ = case_schema().validate_or_throw(doc, doc.root(), "");
   case_file_ = doc.origin();
   name_ = params_.is_set("name") ? params_.get<std::string>("name") : fs::path(case_file_).stem().string();
@@ -327,13 +356,24 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   impl_->case_values = json::object();
   flatten(doc.root(), "", impl_->case_values);
   impl_->models = json::object();
+  json models = json::object();
   for (const auto& sub : coupler_->substeps()) {
     const json d = coupler_->policy(sub).describe();
     if (d.contains("model") && d["model"].contains("weights")) {
       const std::string w = d["model"]["weights"].get<std::string>();
       impl_->models[sub] = {{"weights", w}, {"fnv1a64", file_checksum(w)}};
+      json m = json::object();
+      if (d["model"].contains("card")) {
+        const std::string card = d["model"]["card"].get<std::string>();
+        m["card"] = card;
+        m["card_sha256"] = sha256_file(card);
+      }
+      m["weights"] = w;
+      m["weights_sha256"] = sha256_file(w);
+      models[sub] = m;
     }
   }
+  impl_->provenance = make_provenance(doc, models);
   if (impl_->ck_enabled)
     impl_->store =
         std::make_unique<CheckpointStore>((fs::path(out_dir_) / "checkpoints").string(), ck.get<int>("keep"), comm);
@@ -566,6 +606,10 @@ long Simulation::resumed_from() const {
 
 void Simulation::add_checkpointable(const std::string& key, Checkpointable* c) {
   impl_->participants[key] = c;
+}
+
+const nlohmann::ordered_json& Simulation::provenance() const {
+  return impl_->provenance;
 }
 
 const std::string& Simulation::petsc_case_options() const {

@@ -154,6 +154,11 @@ class Simulation {
   double t0() const { return t0_; }
   double setup_seconds() const { return setup_seconds_; }
   double run_seconds() const { return run_seconds_; }
+  /// The audit trail summary.json records under "provenance": simfuse version, start time
+  /// (UTC), host, command line, the case file and its sha256, --set/--unset edits,
+  /// command-line PETSc options, plugins (path, sha256) and models (card and weights with
+  /// their sha256) per sub-step.
+  const nlohmann::ordered_json& provenance() const;
   /// The case's petsc_options as one option string.
   const std::string& petsc_case_options() const;
 

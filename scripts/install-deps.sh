@@ -12,7 +12,7 @@ PACKAGES=(
   libyaml-cpp-dev
   catch2
   libopenmpi-dev openmpi-bin
-  libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libcli11-dev libssl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libbenchmark-dev libmuparser-dev
   libsundials-dev libsuitesparse-dev
   libopenblas0-openmp

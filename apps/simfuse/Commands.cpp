@@ -31,9 +31,13 @@ int world_rank() {
 
 ConfigDocument load(const CommonOptions& o) {
   ConfigDocument doc = ConfigDocument::load_file(o.case_file);
+  for (const auto& k : o.unsets) doc.unset(k);  // first: --unset time.t_end --set time.steps=10
   for (const auto& s : o.sets) doc.set(s);
   return doc;
 }
+
+// The share of out-of-range rejections above which the run's report explains ood_margin.
+constexpr double kOodHintShare = 0.05;
 
 std::string duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
@@ -77,6 +81,27 @@ class Progress {
   long last_decile_ = 0;
 };
 
+// Many points rejected as out of the training ranges: the ranges are the training data's
+// min/max and ood_margin is 0 by default, so a field that goes just past the data loses
+// most of its points. Say so, with the numbers and the key to change.
+void ood_hint(const nlohmann::ordered_json& st) {
+  const nlohmann::ordered_json::json_pointer ood("/fallback/ood");
+  if (!st.contains(ood) || !st.contains("points") || !st.contains("model")) return;
+  const double points = st["points"].get<double>(), rejected = st[ood].get<double>();
+  if (points <= 0 || rejected / points < kOodHintShare) return;
+  const auto& m = st["model"];
+  std::vector<std::string> ranges;
+  if (m.contains("training_ranges"))
+    for (const auto& [k, r] : m["training_ranges"].items())
+      ranges.push_back(fmt::format("{} [{:.4g}, {:.4g}]", k, r[0].get<double>(), r[1].get<double>()));
+  spdlog::warn(
+      "{}: {:.1f}% of the points were outside the model's training ranges and ran classically (ood_margin {:g}; "
+      "ranges {}). If the fields go only a little past the training data, allow a margin, e.g. --set "
+      "coupling.{}.ood_margin=0.05 (a fraction of each range); otherwise train on data that covers them",
+      st["name"].get<std::string>(), 100 * rejected / points, m.value("ood_margin", 0.0), fmt::join(ranges, ", "),
+      st["name"].get<std::string>());
+}
+
 void report(Simulation& sim) {
   const auto& s = sim.summary();
   spdlog::info("done: {} steps in {} ({} setup, {} output)", sim.steps_done(),
@@ -103,6 +128,7 @@ void report(Simulation& sim) {
     if (st.contains("model"))
       parts.push_back(fmt::format("inference path {}", st["model"]["inference_path"].get<std::string>()));
     if (!parts.empty()) spdlog::info("  {:<12} {}", "", fmt::format("{}", fmt::join(parts, "; ")));
+    ood_hint(st);
   }
   if (s.contains("errors"))
     for (const auto& [field, e] : s["errors"].items())

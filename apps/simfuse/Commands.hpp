@@ -7,8 +7,9 @@ namespace simfuse::app {
 
 struct CommonOptions {
   std::string case_file;
-  std::vector<std::string> sets;  // --set k=v
-  std::string output;             // --output DIR
+  std::vector<std::string> sets;    // --set k=v
+  std::vector<std::string> unsets;  // --unset k (applied before the --set)
+  std::string output;               // --output DIR
   bool allow_unused = false;
   bool resume = false;  // train --resume
   bool force = false;   // train, run, compare --force

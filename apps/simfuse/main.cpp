@@ -3,6 +3,7 @@
 //   simfuse run CASE.yaml [--set key=value]... [--output DIR] [-- PETSc options]
 //   simfuse config validate CASE.yaml
 //   simfuse config doc [component]
+//   simfuse --plugin lib.so <any of the above>    (a scientist's solver, policy, ...)
 //
 // Exit codes: 0 success, 1 internal error (a bug: please report), 2 bad input (the
 // message says where and how to fix it), 3 the run failed numerically (a solver
@@ -19,6 +20,8 @@
 #include "core/Error.hpp"
 #include "core/Log.hpp"
 #include "core/Petsc.hpp"
+#include "core/Plugins.hpp"
+#include "core/Provenance.hpp"
 #include "core/Version.hpp"
 #include "coupling/ai/Builtins.hpp"
 #include "solvers/common/DiffusionOperator.hpp"
@@ -86,6 +89,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   const int rank = session->rank();
+  {
+    std::vector<std::string> a, p;
+    for (char* c : ours) a.emplace_back(c);
+    for (size_t i = 1; i < petsc.size() && petsc[i]; ++i) p.emplace_back(petsc[i]);
+    simfuse::record_invocation(std::move(a), std::move(p));
+  }
 
   CLI::App app{
       "simfuse: couple MPI/PETSc PDE solvers with libtorch surrogates.\n"
@@ -93,11 +102,22 @@ int main(int argc, char** argv) {
       "simfuse"};
   app.set_version_flag("--version", std::string("simfuse ") + SIMFUSE_VERSION);
   app.require_subcommand(1);
+  std::vector<std::string> plugins;
+  app.add_option("--plugin", plugins,
+                 "load a plugin (a shared library adding solvers, policies, ...) before anything else; repeatable, "
+                 "also after the sub-command. SIMFUSE_PLUGIN_PATH (':'-separated files or folders) is loaded first. "
+                 "A plugin runs its code: load only ones you trust")
+      ->type_name("LIB.so");
+  app.fallthrough();  // --plugin after the sub-command too
   simfuse::app::CommonOptions o;
   auto add_case_options = [&](CLI::App* c) {
     c->add_option("case", o.case_file, "the case file (YAML)")->required();
     c->add_option("--set", o.sets, "override a value: --set solver.params.kappa=0.5 (repeatable)")
         ->type_name("KEY=VALUE")
+        ->allow_extra_args(false);
+    c->add_option("--unset", o.unsets,
+                  "remove a key of the file, before the --set: --unset time.t_end --set time.steps=50 (repeatable)")
+        ->type_name("KEY")
         ->allow_extra_args(false);
     c->add_flag("--allow-unused-petsc-options", o.allow_unused, "run even if a PETSc option is never used");
   };
@@ -139,6 +159,8 @@ int main(int argc, char** argv) {
                                       "capturing sub-step data into a dataset");
   generate->add_option("spec", o.case_file, "the ensemble spec (YAML)")->required();
   generate->add_option("--set", o.sets, "override a value of the spec (repeatable)")->type_name("KEY=VALUE");
+  generate->add_option("--unset", o.unsets, "remove a key of the spec, before the --set (repeatable)")
+      ->type_name("KEY");
   generate->add_flag("--resume", o.resume, "skip the members an interrupted generate finished");
   generate->add_flag(
       "-q,--quiet", [&](int64_t) { o.verbosity = 0; }, "only warnings and errors");
@@ -152,6 +174,7 @@ int main(int argc, char** argv) {
                                    "writes the model and its card");
   train->add_option("spec", o.case_file, "the training spec (YAML)")->required();
   train->add_option("--set", o.sets, "override a value of the spec (repeatable)")->type_name("KEY=VALUE");
+  train->add_option("--unset", o.unsets, "remove a key of the spec, before the --set (repeatable)")->type_name("KEY");
   train->add_flag("--resume", o.resume, "continue from the checkpoint if there is one");
   train->add_flag("--force", o.force, "overwrite a model file that simfuse train did not write");
   train->add_flag(
@@ -187,6 +210,8 @@ int main(int argc, char** argv) {
                                 : o.verbosity == 2 ? simfuse::Verbosity::verbose
                                                    : simfuse::Verbosity::normal);
     simfuse::ai::register_builtins();
+    simfuse::load_plugins_from_environment();
+    for (const auto& p : plugins) simfuse::load_plugin(p, "--plugin");
     if (*run) return simfuse::app::cmd_run(o);
     if (*compare) return simfuse::app::cmd_compare(o);
     if (*train) return simfuse::app::cmd_train(o);

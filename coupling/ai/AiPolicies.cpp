@@ -269,7 +269,20 @@ class ReplacePolicy : public Policy {
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
     replace(step, state, info, stats);
   }
-  nlohmann::ordered_json describe() const override { return binding_.describe(); }
+  nlohmann::ordered_json describe() const override {
+    nlohmann::ordered_json d = binding_.describe();
+    if (guarded_) {  // what the out-of-range check compares with (the report's hint names them)
+      const ModelCard& c = binding_.card();
+      nlohmann::ordered_json ranges = nlohmann::ordered_json::object();
+      size_t k = 0;
+      for (const auto& ch : c.inputs)
+        for (int i = 0; i < ch.count() && k < c.range_min.size(); ++i, ++k)
+          ranges[ch.field.empty() ? ch.scalar : ch.field + "." + ch.components[i]] = {c.range_min[k], c.range_max[k]};
+      d["model"]["ood_margin"] = margin_;
+      d["model"]["training_ranges"] = ranges;
+    }
+    return d;
+  }
 
  protected:
   void replace(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) {

@@ -1,0 +1,6 @@
+// A plugin whose registration fails: the error names the plugin.
+#include "core/Plugins.hpp"
+
+SIMFUSE_PLUGIN("failing") {
+  throw simfuse::UserError("this plugin needs the environment variable FAILING_PLUGIN_DATA", "set it");
+}
