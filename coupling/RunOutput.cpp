@@ -1,4 +1,4 @@
-#include "coupling/RunOutput.hpp"
+#include "simfuse/coupling/RunOutput.hpp"
 
 #include <fmt/format.h>
 
@@ -7,14 +7,14 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/Files.hpp"
-#include "core/Petsc.hpp"
-#include "core/Provenance.hpp"
-#include "core/Timer.hpp"
-#include "core/Version.hpp"
-#include "coupling/Simulation.hpp"
-#include "postproc/PngWriter.hpp"
-#include "postproc/VtkWriter.hpp"
+#include "simfuse/core/Files.hpp"
+#include "simfuse/core/Petsc.hpp"
+#include "simfuse/core/Provenance.hpp"
+#include "simfuse/core/Timer.hpp"
+#include "simfuse/core/Version.hpp"
+#include "simfuse/coupling/Simulation.hpp"
+#include "simfuse/postproc/PngWriter.hpp"
+#include "simfuse/postproc/VtkWriter.hpp"
 
 namespace simfuse {
 
@@ -56,6 +56,8 @@ void RunOutput::declare(Schema& o) {
   png.add_string("slice_axis", "3D grids: the axis normal to the slice").def("z").choices({"x", "y", "z"});
   png.add_int("slice_index", "3D grids: index of the slice along slice_axis (default: the middle)").min(0);
   png.add_int("pixels", "minimum image size in pixels (nearest-neighbour upscaling)").def(512).range(16, 8192);
+  png.add_bool("annotate", "a figure: colour bar with values, field and component, time and step, axis extents")
+      .def(true);
 }
 
 namespace {
@@ -131,6 +133,7 @@ RunOutput::RunOutput(Simulation& sim, const Params& op, std::string dir)
                                            grid.n(png.opt.slice_axis), axis));
     }
     png.opt.min_pixels = pp.get<int>("pixels");
+    png.opt.annotate = pp.get<bool>("annotate");
     png.every = pp.get<int>("every");
     impl_->pngs.push_back(std::move(png));
   }
@@ -280,7 +283,7 @@ void RunOutput::resume(const CheckpointData& in) {
       long k = -1;
       for (const char* ext : {".vti", ".pvti", ""})
         if (k < 0) k = number_after(base, ext);
-      if (k >= static_cast<long>(files.size())) fs::remove_all(e.path(), ec);
+      if (k > step) fs::remove_all(e.path(), ec);  // frames are numbered by step
       if (f.size() > 11 && f.compare(f.size() - 4, 4, ".png") == 0) {
         const std::string d = f.substr(f.size() - 10, 6);
         if (f[f.size() - 11] == '_' && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
@@ -349,7 +352,10 @@ void RunOutput::write_fields() {
   for (const auto& png : impl_->pngs) {
     if (!png_due(png)) continue;
     const std::string file = fmt::format("{}_{:06d}.png", png.stem, step);
-    const PngInfo info = write_png(state.get(png.field), (fs::path(dir_) / file).string(), png.opt);
+    PngOptions opt = png.opt;
+    opt.time = t;
+    opt.step = step;
+    const PngInfo info = write_png(state.get(png.field), (fs::path(dir_) / file).string(), opt);
     json entry = {{"file", file}, {"step", step}, {"t", t}, {"field", png.field}};
     const auto& comps = state.get(png.field).components();
     if (comps.size() > 1) entry["component"] = comps[static_cast<size_t>(png.opt.component)];

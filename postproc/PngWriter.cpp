@@ -1,8 +1,9 @@
-#include "postproc/PngWriter.hpp"
+#include "simfuse/postproc/PngWriter.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
 #include <vtkDoubleArray.h>
+#include <vtkFreeTypeTools.h>
 #include <vtkImageData.h>
 #include <vtkImageMapToColors.h>
 #include <vtkImageResize.h>
@@ -10,7 +11,11 @@
 #include <vtkNew.h>
 #include <vtkPNGWriter.h>
 #include <vtkPointData.h>
+#include <vtkStdString.h>
+#include <vtkTextProperty.h>
+#include <vtkUnsignedCharArray.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <filesystem>
@@ -58,6 +63,79 @@ const std::map<std::string, std::vector<Rgb>>& maps() {
       {"gray", {{0, 0, 0}, {1, 1, 1}}},
   };
   return m;
+}
+
+// An RGB picture, row 0 at the bottom (VTK's image order, which vtkPNGWriter flips).
+class Canvas {
+ public:
+  Canvas(int w, int h) : w_(w), h_(h), px_(static_cast<size_t>(w) * h * 3, 255) {}
+  int width() const { return w_; }
+  int height() const { return h_; }
+  void set(int x, int y, const unsigned char* rgb) {
+    if (x < 0 || y < 0 || x >= w_ || y >= h_) return;
+    std::copy(rgb, rgb + 3, &px_[(static_cast<size_t>(y) * w_ + x) * 3]);
+  }
+  void blend(int x, int y, const unsigned char* rgb, double alpha) {
+    if (x < 0 || y < 0 || x >= w_ || y >= h_ || alpha <= 0) return;
+    unsigned char* p = &px_[(static_cast<size_t>(y) * w_ + x) * 3];
+    for (int c = 0; c < 3; ++c) p[c] = static_cast<unsigned char>(std::lround((1 - alpha) * p[c] + alpha * rgb[c]));
+  }
+  /// The outline of the box [x0, x1] x [y0, y1], one pixel wide, in dark grey.
+  void frame(int x0, int y0, int x1, int y1) {
+    const unsigned char ink[3] = {40, 40, 40};
+    for (int x = x0; x <= x1; ++x) {
+      set(x, y0, ink);
+      set(x, y1, ink);
+    }
+    for (int y = y0; y <= y1; ++y) {
+      set(x0, y, ink);
+      set(x1, y, ink);
+    }
+  }
+  /// Draws `s` with its anchor at (x, y): halign 0 left, 1 centre, 2 right; valign 0
+  /// bottom, 1 centre, 2 top.
+  void text(const std::string& s, int x, int y, int size, int halign, int valign) {
+    if (s.empty()) return;
+    vtkNew<vtkTextProperty> tp;
+    tp->SetFontFamilyToArial();
+    tp->SetFontSize(size);
+    tp->SetColor(0.1, 0.1, 0.1);
+    tp->SetJustificationToLeft();
+    tp->SetVerticalJustificationToBottom();
+    vtkNew<vtkImageData> img;
+    int dims[2] = {0, 0};
+    if (!vtkFreeTypeTools::GetInstance()->RenderString(tp, vtkStdString(s), 72, img, dims)) return;
+    int ext[6];
+    img->GetExtent(ext);
+    const int x0 = x - (halign == 1 ? dims[0] / 2 : halign == 2 ? dims[0] : 0);
+    const int y0 = y - (valign == 1 ? dims[1] / 2 : valign == 2 ? dims[1] : 0);
+    const int nc = img->GetNumberOfScalarComponents();
+    if (nc < 4) return;
+    for (int j = ext[2]; j <= ext[3]; ++j)
+      for (int i = ext[0]; i <= ext[1]; ++i) {
+        const auto* p = static_cast<const unsigned char*>(img->GetScalarPointer(i, j, 0));
+        blend(x0 + i - ext[0], y0 + j - ext[2], p, p[3] / 255.0);
+      }
+  }
+  /// The picture as a VTK image (for vtkPNGWriter).
+  vtkSmartPointer<vtkImageData> image() const {
+    auto img = vtkSmartPointer<vtkImageData>::New();
+    img->SetDimensions(w_, h_, 1);
+    auto arr = vtkSmartPointer<vtkUnsignedCharArray>::New();
+    arr->SetNumberOfComponents(3);
+    arr->SetNumberOfTuples(static_cast<vtkIdType>(w_) * h_);
+    std::copy(px_.begin(), px_.end(), arr->GetPointer(0));
+    img->GetPointData()->SetScalars(arr);
+    return img;
+  }
+
+ private:
+  int w_, h_;
+  std::vector<unsigned char> px_;
+};
+
+std::string number(double v) {
+  return fmt::format("{:.4g}", v);
 }
 
 }  // namespace
@@ -154,12 +232,71 @@ PngInfo write_png(const Field& f, const std::string& path, const PngOptions& opt
     resize->SetResizeMethodToOutputDimensions();
     resize->SetOutputDimensions(static_cast<int>(nx) * scale, static_cast<int>(ny) * scale, 1);
     resize->InterpolateOff();
-    info.width = static_cast<int>(nx) * scale;
-    info.height = static_cast<int>(ny) * scale;
+    info.width = info.image_width = static_cast<int>(nx) * scale;
+    info.height = info.image_height = static_cast<int>(ny) * scale;
+
+    vtkSmartPointer<vtkImageData> picture;
+    if (opt.annotate) {
+      resize->Update();
+      vtkImageData* field = resize->GetOutput();
+      const int W = info.image_width, H = info.image_height;
+      const int font = std::clamp(H / 28, 13, 28);
+      const int left = 5 * font, bottom = 3 * font, top = 2 * font + font / 2;
+      const int bar_gap = font, bar_w = std::max(12, font), labels = 6 * font;
+      Canvas c(left + W + bar_gap + bar_w + labels, bottom + H + top);
+      // The field.
+      for (int j = 0; j < H; ++j)
+        for (int i = 0; i < W; ++i)
+          c.set(left + i, bottom + j, static_cast<const unsigned char*>(field->GetScalarPointer(i, j, 0)));
+      c.frame(left - 1, bottom - 1, left + W, bottom + H);
+      // The colour bar, lo at the bottom, and its values.
+      const int bx = left + W + bar_gap;
+      for (int j = 0; j < H; ++j) {
+        double rgb[3];
+        lut->GetColor(lo + (hi - lo) * (j + 0.5) / H, rgb);
+        const unsigned char px[3] = {static_cast<unsigned char>(std::lround(255 * rgb[0])),
+                                     static_cast<unsigned char>(std::lround(255 * rgb[1])),
+                                     static_cast<unsigned char>(std::lround(255 * rgb[2]))};
+        for (int i = 0; i < bar_w; ++i) c.set(bx + i, bottom + j, px);
+      }
+      c.frame(bx - 1, bottom - 1, bx + bar_w, bottom + H);
+      for (int q = 0; q <= 4; ++q) {
+        const int y = bottom + (H - 1) * q / 4;
+        const unsigned char ink[3] = {40, 40, 40};
+        for (int i = 0; i < font / 3; ++i) c.set(bx + bar_w + 1 + i, y, ink);
+        c.text(number(lo + (hi - lo) * q / 4.0), bx + bar_w + font / 2, y, font, 0, 1);
+      }
+      // The extent: lower and upper coordinates of both axes, and their names.
+      const char* names[3] = {"x", "y", "z"};
+      const double x_lo = grid.lower(ax[0]), x_hi = grid.spec().upper[ax[0]];
+      const double y_lo = grid.lower(ax[1]), y_hi = grid.spec().upper[ax[1]];
+      c.text(number(x_lo), left, bottom - font / 3, font, 0, 2);
+      c.text(number(x_hi), left + W, bottom - font / 3, font, 2, 2);
+      c.text(names[ax[0]], left + W / 2, bottom - font / 3, font, 1, 2);
+      c.text(number(y_lo), left - font / 3, bottom, font, 2, 0);
+      c.text(number(y_hi), left - font / 3, bottom + H, font, 2, 2);
+      c.text(names[ax[1]], left - font / 3, bottom + H / 2, font, 2, 1);
+      // The title: what, when, and for a 3D field where the slice is.
+      std::string title =
+          opt.title.empty() ? f.name() + (f.ncomp() > 1 ? "." + f.components()[opt.component] : "") : opt.title;
+      if (std::isfinite(opt.time)) title += "    t = " + number(opt.time);
+      if (opt.step >= 0) title += fmt::format("  (step {})", opt.step);
+      if (dim == 3)
+        title += fmt::format("    slice {} = {}", names[opt.slice_axis], number(grid.x(opt.slice_axis, slice)));
+      c.text(title, left, bottom + H + font / 2 + 2, font + 2, 0, 0);
+      picture = c.image();
+      info.width = c.width();
+      info.height = c.height();
+      info.image_x = left;
+      info.image_y = bottom;
+    }
 
     const std::string tmp = path + ".tmp." + std::to_string(getpid()) + ".png";
     vtkNew<vtkPNGWriter> w;
-    w->SetInputConnection(resize->GetOutputPort());
+    if (picture)
+      w->SetInputData(picture);
+    else
+      w->SetInputConnection(resize->GetOutputPort());
     w->SetFileName(tmp.c_str());
     w->Write();
     std::error_code ec;
@@ -174,13 +311,17 @@ PngInfo write_png(const Field& f, const std::string& path, const PngOptions& opt
   MPI_Bcast(err, sizeof err, MPI_CHAR, 0, grid.comm());
   if (err[0]) throw UserError(err, "check that the output folder is writable and the disk is not full");
   double range[2] = {info.min, info.max};
-  int size[2] = {info.width, info.height};
+  int size[6] = {info.width, info.height, info.image_x, info.image_y, info.image_width, info.image_height};
   MPI_Bcast(range, 2, MPI_DOUBLE, 0, grid.comm());
-  MPI_Bcast(size, 2, MPI_INT, 0, grid.comm());
+  MPI_Bcast(size, 6, MPI_INT, 0, grid.comm());
   info.min = range[0];
   info.max = range[1];
   info.width = size[0];
   info.height = size[1];
+  info.image_x = size[2];
+  info.image_y = size[3];
+  info.image_width = size[4];
+  info.image_height = size[5];
   return info;
 }
 

@@ -1,9 +1,11 @@
-#include "postproc/VtkWriter.hpp"
+#include "simfuse/postproc/VtkWriter.hpp"
 
 #include <fmt/format.h>
 #include <vtkDoubleArray.h>
+#include <vtkFieldData.h>
 #include <vtkImageData.h>
 #include <vtkInformation.h>
+#include <vtkIntArray.h>
 #include <vtkMPI.h>
 #include <vtkMPICommunicator.h>
 #include <vtkMPIController.h>
@@ -20,7 +22,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/Files.hpp"
+#include "simfuse/core/Files.hpp"
 
 namespace simfuse {
 
@@ -73,6 +75,18 @@ std::string VtkSeriesWriter::write(const std::vector<const Field*>& fields, doub
   image->SetExtent(ext);
   image->SetOrigin(grid_.x(0, 0), dim > 1 ? grid_.x(1, 0) : 0.0, dim > 2 ? grid_.x(2, 0) : 0.0);
   image->SetSpacing(grid_.h(0), dim > 1 ? grid_.h(1) : 1.0, dim > 2 ? grid_.h(2) : 1.0);
+  // The time in the file itself, not only in the .pvd: ParaView and VisIt read the field
+  // arrays TimeValue and CYCLE when a single file is opened.
+  {
+    vtkNew<vtkDoubleArray> time;
+    time->SetName("TimeValue");
+    time->InsertNextValue(t);
+    image->GetFieldData()->AddArray(time);
+    vtkNew<vtkIntArray> cycle;
+    cycle->SetName("CYCLE");
+    cycle->InsertNextValue(static_cast<int>(step));
+    image->GetFieldData()->AddArray(cycle);
+  }
 
   for (const Field* f : fields) {
     const int nc = f->ncomp();
@@ -99,8 +113,8 @@ std::string VtkSeriesWriter::write(const std::vector<const Field*>& fields, doub
     }
   }
 
-  const long index = static_cast<long>(files_.size());
-  const std::string stem = fmt::format("{}_{:06d}", base_, index);
+  // Numbered by step, as the PNGs are: heat_000100.vti and heat_000100.png are one moment.
+  const std::string stem = fmt::format("{}_{:06d}", base_, step);
   std::string rel;
   bool ok = true;
   if (grid_.size() == 1) {
@@ -140,7 +154,6 @@ std::string VtkSeriesWriter::write(const std::vector<const Field*>& fields, doub
   times_.push_back(t);
   if (grid_.rank() == 0) write_pvd();
   MPI_Barrier(grid_.comm());
-  (void)step;
   return (fs::path(dir_) / rel).string();
 }
 

@@ -70,7 +70,8 @@ def same_arrays(pa, pb):
 
 def summary_diff(a, b, path=""):
     """Differences of two summaries but for what may differ: wall times, folders, restarts."""
-    free = ("seconds", "wall_seconds", "dir", "restarts", "twin_output_dir", "react_seconds_max_rank",
+    # provenance: a resumed run is another invocation (its own start time and command line)
+    free = ("seconds", "wall_seconds", "dir", "restarts", "twin_output_dir", "react_seconds_max_rank", "provenance",
             "react_seconds_mean_rank", "wall_time_ratio")
     if isinstance(a, dict) and isinstance(b, dict):
         out = []

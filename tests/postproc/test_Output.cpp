@@ -1,6 +1,7 @@
 // Output files read back with VTK's own readers: dimensions, spacing, origin and values
 // match the fields; the .pvd lists every output; the PNG has the right size and colours.
 #include <vtkDataArray.h>
+#include <vtkFieldData.h>
 #include <vtkImageData.h>
 #include <vtkNew.h>
 #include <vtkPNGReader.h>
@@ -16,9 +17,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "postproc/PngWriter.hpp"
-#include "postproc/VtkWriter.hpp"
-#include "solvers/common/Evaluate.hpp"
+#include "simfuse/postproc/PngWriter.hpp"
+#include "simfuse/postproc/VtkWriter.hpp"
+#include "simfuse/solvers/common/Evaluate.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;
@@ -60,13 +61,21 @@ TEST_CASE("VTK series read back with VTK's readers", "[output][mpi]") {
     const std::string dir = test::temp_dir("vtk");
     VtkSeriesWriter w(grid, dir, "demo");
     std::string path;
-    for (int i = 0; i < 3; ++i) path = w.write({&u, &vel, &species}, 0.5 * i, i);
+    for (int i = 0; i < 3; ++i) path = w.write({&u, &vel, &species}, 0.5 * i, 5 * i);
     CHECK(fs::path(path).extension() == (test::world_size() == 1 ? ".vti" : ".pvti"));
+    CHECK(fs::path(path).stem() == "demo_000010");  // numbered by step, as the PNGs are
     const auto nat_u = test::gather_natural(u);
     const auto nat_v = test::gather_natural(vel);
     const auto nat_c = test::gather_natural(species);
     if (test::world_rank() == 0) {
       auto img = read_image(path);
+      // The time and step in the file itself (ParaView shows TimeValue for a lone file).
+      auto* time = img->GetFieldData()->GetArray("TimeValue");
+      auto* cycle = img->GetFieldData()->GetArray("CYCLE");
+      REQUIRE(time);
+      REQUIRE(cycle);
+      CHECK(time->GetTuple1(0) == 1.0);
+      CHECK(cycle->GetTuple1(0) == 10);
       int dims[3];
       img->GetDimensions(dims);
       for (int d = 0; d < 3; ++d) CHECK(dims[d] == grid.n(d));
@@ -113,6 +122,61 @@ TEST_CASE("VTK series read back with VTK's readers", "[output][mpi]") {
     }
     MPI_Barrier(PETSC_COMM_WORLD);
     if (test::world_rank() == 0) fs::remove_all(dir);
+  }
+}
+
+// Issue 13, point 6: PNGs were quick looks. A figure has the field's name, the time, the
+// axis extents and a colour bar, drawn without a display or OpenGL.
+TEST_CASE("PNG figure: the image, a colour bar, a title and axis labels", "[output][mpi]") {
+  GridSpec g;
+  g.dim = 2;
+  g.n = {40, 20, 1};
+  g.upper = {2, 1, 1};
+  Grid grid(PETSC_COMM_WORLD, g);
+  Field u(grid, "u");
+  sample(grid, *expression_function("x / 2"), 0, u.vec());  // 0 at the left, 1 at the right
+  const std::string dir = test::temp_dir("png_figure");
+  PngOptions opt;
+  opt.colormap = "gray";
+  opt.min_pixels = 400;
+  opt.annotate = true;
+  opt.time = 1.5;
+  opt.step = 30;
+  const PngInfo info = write_png(u, dir + "/u.png", opt);
+  CHECK(info.image_width == 400);
+  CHECK(info.image_height == 200);
+  CHECK(info.image_x > 0);
+  CHECK(info.image_y > 0);
+  CHECK(info.width > info.image_x + info.image_width);    // room for the colour bar
+  CHECK(info.height > info.image_y + info.image_height);  // and the title
+  if (test::world_rank() == 0) {
+    vtkNew<vtkPNGReader> r;
+    r->SetFileName((dir + "/u.png").c_str());
+    r->Update();
+    int dims[3];
+    r->GetOutput()->GetDimensions(dims);
+    REQUIRE(dims[0] == info.width);
+    REQUIRE(dims[1] == info.height);
+    auto* px = r->GetOutput()->GetPointData()->GetScalars();
+    auto at = [&](int x, int y) { return px->GetComponent(static_cast<vtkIdType>(y) * dims[0] + x, 0); };
+    const int x0 = info.image_x, y0 = info.image_y, x1 = x0 + info.image_width - 1, y1 = y0 + info.image_height - 1;
+    CHECK(at(x0 + 2, y0 + 2) == 0);    // the field: black at the left
+    CHECK(at(x1 - 2, y1 - 2) == 255);  // white at the right
+    // The colour bar: right of the image, black at its bottom, white at its top.
+    int bar = -1;
+    for (int x = x1 + 2; x < dims[0] && bar < 0; ++x)
+      if (at(x, y0 + 2) < 20 && at(x, y1 - 2) > 235) bar = x;
+    CHECK(bar > x1);
+    // Text: dark pixels in the title band above the image and in the labels below it.
+    auto dark = [&](int ya, int yb) {
+      int n = 0;
+      for (int y = ya; y < yb; ++y)
+        for (int x = 0; x < dims[0]; ++x) n += at(x, y) < 128;
+      return n;
+    };
+    CHECK(dark(y1 + 3, dims[1]) > 50);
+    CHECK(dark(0, y0 - 2) > 50);
+    fs::remove_all(dir);
   }
 }
 
