@@ -16,7 +16,7 @@ PACKAGES=(
   libbenchmark-dev libmuparser-dev
   libsundials-dev libsuitesparse-dev
   libopenblas0-openmp
-  python3 python3-torch python3-numpy python3-scipy python3-vtk9 python3-yaml
+  python3 python3-torch python3-numpy python3-scipy python3-vtk9 python3-yaml python3-matplotlib
 )
 
 missing=()
