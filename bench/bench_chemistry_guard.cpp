@@ -26,10 +26,10 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "core/Config.hpp"
-#include "coupling/Simulation.hpp"
-#include "solvers/chemistry/Admissible.hpp"
-#include "solvers/reacting/ReactingSolver.hpp"
+#include "simfuse/core/Config.hpp"
+#include "simfuse/coupling/Simulation.hpp"
+#include "simfuse/solvers/chemistry/Admissible.hpp"
+#include "simfuse/solvers/reacting/ReactingSolver.hpp"
 
 using namespace simfuse;
 

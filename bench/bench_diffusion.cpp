@@ -10,10 +10,10 @@
 #include <memory>
 #include <vector>
 
-#include "core/Grid.hpp"
-#include "core/Log.hpp"
-#include "coupling/Coupler.hpp"
-#include "solvers/diffusion/DiffusionSolver.hpp"
+#include "simfuse/core/Grid.hpp"
+#include "simfuse/core/Log.hpp"
+#include "simfuse/coupling/Coupler.hpp"
+#include "simfuse/solvers/diffusion/DiffusionSolver.hpp"
 
 namespace {
 

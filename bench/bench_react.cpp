@@ -19,12 +19,12 @@
 #include <iostream>
 #include <memory>
 
-#include "core/Error.hpp"
-#include "core/Log.hpp"
-#include "core/Petsc.hpp"
-#include "coupling/Simulation.hpp"
-#include "coupling/ai/Builtins.hpp"
-#include "postproc/Norms.hpp"
+#include "simfuse/core/Error.hpp"
+#include "simfuse/core/Log.hpp"
+#include "simfuse/core/Petsc.hpp"
+#include "simfuse/coupling/Simulation.hpp"
+#include "simfuse/coupling/ai/Builtins.hpp"
+#include "simfuse/postproc/Norms.hpp"
 
 using namespace simfuse;
 

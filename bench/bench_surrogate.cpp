@@ -22,10 +22,10 @@
 #include <memory>
 #include <string>
 
-#include "core/Log.hpp"
-#include "core/Petsc.hpp"
-#include "coupling/ai/FieldBridge.hpp"
-#include "surrogates/Surrogate.hpp"
+#include "simfuse/core/Log.hpp"
+#include "simfuse/core/Petsc.hpp"
+#include "simfuse/coupling/ai/FieldBridge.hpp"
+#include "simfuse/surrogates/Surrogate.hpp"
 
 using namespace simfuse;
 

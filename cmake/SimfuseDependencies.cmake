@@ -12,7 +12,8 @@ find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # SHA-256 of plugins and model
 find_package(SUNDIALS 6.4 REQUIRED CONFIG)
 find_package(VTK 9.1 REQUIRED COMPONENTS
   CommonCore CommonDataModel CommonExecutionModel
-  IOXML IOParallelXML IOImage ImagingCore ParallelMPI)
+  IOXML IOParallelXML IOImage ImagingCore ParallelMPI
+  RenderingCore RenderingFreeType)  # text in PNG figures (FreeType, embedded fonts, no OpenGL)
 if(SIMFUSE_BUILD_TESTS)
   find_package(Catch2 2 REQUIRED)
   include(Catch)

@@ -15,11 +15,23 @@ install(TARGETS simfuse_options ${SIMFUSE_LIBS} simfuse EXPORT simfuseTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The public headers; internals (the checkpoint store, the output writer's bookkeeping,
+# gathering helpers, provenance, tensor transforms) are not installed.
 foreach(dir core solvers postproc coupling surrogates)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/simfuse
-          FILES_MATCHING PATTERN "*.hpp")
+          FILES_MATCHING PATTERN "*.hpp"
+          PATTERN "Checkpoints.hpp" EXCLUDE PATTERN "RunOutput.hpp" EXCLUDE PATTERN "Gather.hpp" EXCLUDE
+          PATTERN "Provenance.hpp" EXCLUDE PATTERN "Transforms.hpp" EXCLUDE)
 endforeach()
-install(FILES ${PROJECT_BINARY_DIR}/generated/core/Version.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/simfuse/core)
+install(FILES ${PROJECT_SOURCE_DIR}/simfuse.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/simfuse)
+install(FILES ${PROJECT_BINARY_DIR}/generated/simfuse/core/Version.hpp
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/simfuse/core)
+
+# pkg-config, for builds without CMake (the layers below libtorch: a solver, a policy or
+# a plugin without surrogates): c++ $(pkg-config --cflags --libs simfuse) ...
+file(RELATIVE_PATH SIMFUSE_PC_TO_PREFIX ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig ${CMAKE_INSTALL_PREFIX})
+configure_file(${PROJECT_SOURCE_DIR}/cmake/simfuse.pc.in ${PROJECT_BINARY_DIR}/simfuse.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/simfuse.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
 set(SIMFUSE_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/simfuse)
 install(EXPORT simfuseTargets NAMESPACE simfuse:: DESTINATION ${SIMFUSE_CMAKE_DIR})

@@ -1,4 +1,4 @@
-#include "core/Checkpoint.hpp"
+#include "simfuse/core/Checkpoint.hpp"
 
 #include <fmt/format.h>
 #include <mpi.h>
@@ -6,7 +6,7 @@
 #include <csignal>
 #include <cstdlib>
 
-#include "core/Petsc.hpp"
+#include "simfuse/core/Petsc.hpp"
 
 namespace simfuse {
 

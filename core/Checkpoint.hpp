@@ -24,7 +24,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/Error.hpp"
+#include "simfuse/core/Error.hpp"
 
 namespace simfuse {
 

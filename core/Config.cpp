@@ -1,4 +1,4 @@
-#include "core/Config.hpp"
+#include "simfuse/core/Config.hpp"
 
 #include <fmt/format.h>
 #include <yaml-cpp/eventhandler.h>

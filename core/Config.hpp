@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/Error.hpp"
+#include "simfuse/core/Error.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "core/Error.hpp"
+#include "simfuse/core/Error.hpp"
 
 #include <fmt/format.h>
 

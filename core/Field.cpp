@@ -1,6 +1,6 @@
-#include "core/Field.hpp"
+#include "simfuse/core/Field.hpp"
 
-#include "core/Schema.hpp"
+#include "simfuse/core/Schema.hpp"
 
 namespace simfuse {
 

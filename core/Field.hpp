@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/Grid.hpp"
+#include "simfuse/core/Grid.hpp"
 
 namespace simfuse {
 

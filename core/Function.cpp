@@ -1,4 +1,4 @@
-#include "core/Function.hpp"
+#include "simfuse/core/Function.hpp"
 
 #include <fmt/format.h>
 #include <muParser.h>

@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "core/Registry.hpp"
+#include "simfuse/core/Registry.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "core/Grid.hpp"
+#include "simfuse/core/Grid.hpp"
 
 #include <fmt/format.h>
 #include <petscdmda.h>

@@ -13,8 +13,8 @@
 #include <memory>
 #include <tuple>
 
-#include "core/Petsc.hpp"
-#include "core/Schema.hpp"
+#include "simfuse/core/Petsc.hpp"
+#include "simfuse/core/Schema.hpp"
 
 namespace simfuse {
 
@@ -42,6 +42,16 @@ struct Box {
   PetscInt size() const { return n[0] * n[1] * n[2]; }
   bool contains(PetscInt i, PetscInt j, PetscInt k) const {
     return i >= lo[0] && i < lo[0] + n[0] && j >= lo[1] && j < lo[1] + n[1] && k >= lo[2] && k < lo[2] + n[2];
+  }
+  /// The position of point (i, j, k) in the box's storage order (i fastest): what
+  /// ArrayView::data()[index(i, j, k) * dof + c] holds.
+  PetscInt index(PetscInt i, PetscInt j = 0, PetscInt k = 0) const {
+    return ((k - lo[2]) * n[1] + (j - lo[1])) * n[0] + (i - lo[0]);
+  }
+  /// The point at position `flat` of the storage order (the inverse of index()), e.g. of
+  /// a row of a tensor made from ArrayView::data().
+  std::array<PetscInt, 3> point(PetscInt flat) const {
+    return {lo[0] + flat % n[0], lo[1] + (flat / n[0]) % n[1], lo[2] + flat / (n[0] * n[1])};
   }
 };
 
@@ -114,13 +124,16 @@ class ArrayView {
   ArrayView& operator=(const ArrayView&) = delete;
 
   double& operator()(PetscInt i, PetscInt j = 0, PetscInt k = 0, int c = 0) {
-    return data_[((((k - box_.lo[2]) * box_.n[1] + (j - box_.lo[1])) * box_.n[0] + (i - box_.lo[0])) * dof_) + c];
+    return data_[box_.index(i, j, k) * dof_ + c];
   }
   double operator()(PetscInt i, PetscInt j = 0, PetscInt k = 0, int c = 0) const {
-    return data_[((((k - box_.lo[2]) * box_.n[1] + (j - box_.lo[1])) * box_.n[0] + (i - box_.lo[0])) * dof_) + c];
+    return data_[box_.index(i, j, k) * dof_ + c];
   }
+  /// The values, point after point in Box::index order, `dof` per point.
   double* data() { return data_; }
+  const double* data() const { return data_; }
   const Box& box() const { return box_; }
+  int dof() const { return dof_; }
 
  private:
   Vec v_;

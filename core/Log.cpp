@@ -1,4 +1,4 @@
-#include "core/Log.hpp"
+#include "simfuse/core/Log.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 

@@ -1,4 +1,4 @@
-#include "core/Paths.hpp"
+#include "simfuse/core/Paths.hpp"
 
 #include <filesystem>
 

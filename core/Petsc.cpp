@@ -1,4 +1,4 @@
-#include "core/Petsc.hpp"
+#include "simfuse/core/Petsc.hpp"
 
 #include <dlfcn.h>
 #include <fmt/format.h>
@@ -15,7 +15,7 @@
 #include <set>
 #include <sstream>
 
-#include "core/Schema.hpp"
+#include "simfuse/core/Schema.hpp"
 
 namespace simfuse {
 

@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/Error.hpp"
+#include "simfuse/core/Error.hpp"
 
 namespace simfuse {
 

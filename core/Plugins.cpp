@@ -1,4 +1,4 @@
-#include "core/Plugins.hpp"
+#include "simfuse/core/Plugins.hpp"
 
 #include <dlfcn.h>
 #include <fmt/format.h>
@@ -11,8 +11,8 @@
 #include <fstream>
 #include <memory>
 
-#include "core/Config.hpp"
-#include "core/Paths.hpp"
+#include "simfuse/core/Config.hpp"
+#include "simfuse/core/Paths.hpp"
 
 namespace simfuse {
 

@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "core/Error.hpp"
-#include "core/Version.hpp"
+#include "simfuse/core/Error.hpp"
+#include "simfuse/core/Version.hpp"
 
 namespace simfuse {
 

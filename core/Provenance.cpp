@@ -1,4 +1,4 @@
-#include "core/Provenance.hpp"
+#include "simfuse/core/Provenance.hpp"
 
 #include <unistd.h>
 

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "core/Error.hpp"
-#include "core/Schema.hpp"
+#include "simfuse/core/Error.hpp"
+#include "simfuse/core/Schema.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "core/Schema.hpp"
+#include "simfuse/core/Schema.hpp"
 
 #include <fmt/format.h>
 
@@ -607,6 +607,52 @@ void Schema::document(std::ostream& os, const std::string& path, int indent) con
     }
     os << head << " " << p.doc << (p.doc.empty() || p.doc.back() == '.' ? "" : ".") << extra << "\n";
     if (p.type == ParamType::Section) p.section->document(os, path.empty() ? p.key : path + "." + p.key, indent + 2);
+  }
+}
+
+namespace {
+std::string md_escape(std::string s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '|')
+      out += "\\|";
+    else if (c == '\n')
+      out += ' ';
+    else
+      out += c;
+  }
+  return out;
+}
+}  // namespace
+
+void Schema::document_markdown(std::ostream& os, const std::string& path, int level) const {
+  std::vector<const ParamSpec*> sections;
+  if (!params_.empty()) {
+    os << "| key | type | default | meaning |\n|---|---|---|---|\n";
+    for (const auto& p : params_) {
+      std::string meaning = p.doc;
+      if (!meaning.empty() && meaning.back() != '.') meaning += '.';
+      const std::string r = range_text(p);
+      if (!r.empty()) meaning += " Range: " + r + ".";
+      if (!p.choices.empty()) meaning += " One of: " + join(p.choices, ", ") + ".";
+      if (p.type == ParamType::Block) {
+        meaning += " Types: " + join(Catalog::instance().types(p.family), ", ") + " (see " + p.family + ").";
+        if (!p.params_key.empty()) meaning += " Their parameters sit under `" + p.params_key + "`.";
+      }
+      if (p.type == ParamType::Section) meaning += " See below.";
+      const std::string def = p.required ? "**required**" : p.default_yaml ? "`" + *p.default_yaml + "`" : "";
+      os << "| `" << p.key << "` | " << short_name(p.type) << " | " << md_escape(def) << " | " << md_escape(meaning)
+         << " |\n";
+      if (p.type == ParamType::Section) sections.push_back(&p);
+    }
+  }
+  for (const auto* p : sections) {
+    const std::string sub = path.empty() ? p->key : path + "." + p->key;
+    os << "\n"
+       << std::string(static_cast<size_t>(std::min(level, 6)), '#') << " `" << sub << "`"
+       << (p->list ? " (one, or a list of them)" : "") << "\n\n"
+       << p->doc << "\n\n";
+    p->section->document_markdown(os, sub, level + 1);
   }
 }
 

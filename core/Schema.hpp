@@ -21,8 +21,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/Config.hpp"
-#include "core/Error.hpp"
+#include "simfuse/core/Config.hpp"
+#include "simfuse/core/Error.hpp"
 
 namespace simfuse {
 
@@ -159,6 +159,9 @@ class Schema {
 
   /// Writes the documentation of these keys (and nested sections) to `os`.
   void document(std::ostream& os, const std::string& path, int indent = 0) const;
+  /// The same as Markdown tables (key, type, default, meaning), sections below as
+  /// sub-headings of `level` (`simfuse config doc --markdown`, docs/reference.md).
+  void document_markdown(std::ostream& os, const std::string& path, int level = 3) const;
 
  private:
   std::string name_, doc_;

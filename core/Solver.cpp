@@ -1,4 +1,4 @@
-#include "core/Solver.hpp"
+#include "simfuse/core/Solver.hpp"
 
 namespace simfuse {
 

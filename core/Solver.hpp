@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "core/Function.hpp"
-#include "core/Registry.hpp"
-#include "core/SubStep.hpp"
+#include "simfuse/core/Function.hpp"
+#include "simfuse/core/Registry.hpp"
+#include "simfuse/core/SubStep.hpp"
 
 namespace simfuse {
 
@@ -45,7 +45,7 @@ class Solver {
 
   /// Fills `out` (layout of `field`) with the exact solution at time t if the solver
   /// knows one; returns false otherwise. Collective.
-  virtual bool exact_solution(const std::string& field, double t, Vec out) { return false; }
+  virtual bool exact_solution(const std::string& /*field*/, double /*t*/, Vec /*out*/) { return false; }
 
   /// Extra facts for summary.json (e.g. the linear solver configuration, integrator
   /// statistics). Numbers as JSON numbers, not strings.
@@ -61,7 +61,7 @@ class Solver {
 
   /// Called after every completed step at its end time t, whichever policies ran the
   /// sub-steps (e.g. to record when a quantity crossed a threshold). Collective.
-  virtual void end_of_step(double t) {}
+  virtual void end_of_step(double /*t*/) {}
   /// Brings diagnostic fields that are costly to keep current (the chemistry's heat
   /// release) up to date; the output calls it on the steps it writes fields.
   virtual void prepare_output() {}
@@ -72,7 +72,7 @@ class Solver {
 
   /// Writes solver-specific results (e.g. profiles as CSV) into `dir` at the end of a
   /// completed run; returns the file names written. Collective.
-  virtual std::vector<std::string> write_results(const std::string& dir) { return {}; }
+  virtual std::vector<std::string> write_results(const std::string& /*dir*/) { return {}; }
 
  protected:
   const State& state() const { return const_cast<Solver*>(this)->state(); }

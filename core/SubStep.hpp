@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/Field.hpp"
+#include "simfuse/core/Field.hpp"
 
 namespace simfuse {
 

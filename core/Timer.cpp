@@ -1,6 +1,6 @@
-#include "core/Timer.hpp"
+#include "simfuse/core/Timer.hpp"
 
-#include "core/Petsc.hpp"
+#include "simfuse/core/Petsc.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "coupling/Checkpoints.hpp"
+#include "simfuse/coupling/Checkpoints.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -8,8 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/Files.hpp"
-#include "core/Petsc.hpp"
+#include "simfuse/core/Files.hpp"
+#include "simfuse/core/Petsc.hpp"
 
 namespace simfuse {
 

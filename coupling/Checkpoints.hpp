@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "core/Checkpoint.hpp"
+#include "simfuse/core/Checkpoint.hpp"
 
 namespace simfuse {
 

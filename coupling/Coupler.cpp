@@ -1,4 +1,4 @@
-#include "coupling/Coupler.hpp"
+#include "simfuse/coupling/Coupler.hpp"
 
 namespace simfuse {
 

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "core/Checkpoint.hpp"
-#include "core/Solver.hpp"
-#include "core/Timer.hpp"
-#include "coupling/Policy.hpp"
+#include "simfuse/core/Checkpoint.hpp"
+#include "simfuse/core/Solver.hpp"
+#include "simfuse/core/Timer.hpp"
+#include "simfuse/coupling/Policy.hpp"
 
 namespace simfuse {
 
@@ -21,8 +21,8 @@ class StepObserver {
  public:
   virtual ~StepObserver() = default;
   /// Called before and after the sub-step runs (under its policy). Collective.
-  virtual void before(const SubStep& step, const State& state, const StepInfo& info) {}
-  virtual void after(const SubStep& step, const State& state, const StepInfo& info) {}
+  virtual void before(const SubStep& /*step*/, const State& /*state*/, const StepInfo& /*info*/) {}
+  virtual void after(const SubStep& /*step*/, const State& /*state*/, const StepInfo& /*info*/) {}
 };
 
 class Coupler {

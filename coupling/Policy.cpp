@@ -1,8 +1,8 @@
-#include "coupling/Policy.hpp"
+#include "simfuse/coupling/Policy.hpp"
 
 #include <algorithm>
 
-#include "core/Timer.hpp"
+#include "simfuse/core/Timer.hpp"
 
 namespace simfuse {
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "core/Registry.hpp"
-#include "core/SubStep.hpp"
+#include "simfuse/core/Registry.hpp"
+#include "simfuse/core/SubStep.hpp"
 
 namespace simfuse {
 
@@ -89,7 +89,7 @@ class Policy {
   /// (e.g. warm_start needs Iterative, a model card must fit the fields); throws
   /// UserError otherwise. Called once at set-up, before anything runs. A policy may add
   /// diagnostic fields to `state` here (State::add_diagnostic).
-  virtual void attach(SubStep& step, State& state, double dt) {}
+  virtual void attach(SubStep& /*step*/, State& /*state*/, double /*dt*/) {}
   /// Facts about the policy for summary.json (e.g. the model card and the inference
   /// path), merged into its sub-step's entry.
   virtual nlohmann::ordered_json describe() const { return nlohmann::ordered_json::object(); }

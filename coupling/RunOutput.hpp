@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "core/Checkpoint.hpp"
-#include "core/Schema.hpp"
+#include "simfuse/core/Checkpoint.hpp"
+#include "simfuse/core/Schema.hpp"
 
 namespace simfuse {
 

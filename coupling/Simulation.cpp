@@ -1,4 +1,4 @@
-#include "coupling/Simulation.hpp"
+#include "simfuse/coupling/Simulation.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -11,16 +11,16 @@
 #include <set>
 #include <sstream>
 
-#include "core/Petsc.hpp"
-#include "core/Plugins.hpp"
-#include "core/Provenance.hpp"
-#include "core/Version.hpp"
-#include "coupling/Checkpoints.hpp"
-#include "coupling/RunOutput.hpp"
-#include "postproc/Norms.hpp"
-#include "solvers/Builtins.hpp"
-#include "solvers/common/Boundary.hpp"
-#include "solvers/reaction/Kinetics.hpp"
+#include "simfuse/core/Petsc.hpp"
+#include "simfuse/core/Plugins.hpp"
+#include "simfuse/core/Provenance.hpp"
+#include "simfuse/core/Version.hpp"
+#include "simfuse/coupling/Checkpoints.hpp"
+#include "simfuse/coupling/RunOutput.hpp"
+#include "simfuse/postproc/Norms.hpp"
+#include "simfuse/solvers/Builtins.hpp"
+#include "simfuse/solvers/common/Boundary.hpp"
+#include "simfuse/solvers/reaction/Kinetics.hpp"
 
 namespace simfuse {
 

@@ -17,10 +17,10 @@
 #include <string>
 #include <vector>
 
-#include "core/Checkpoint.hpp"
-#include "core/Config.hpp"
-#include "core/Solver.hpp"
-#include "coupling/Coupler.hpp"
+#include "simfuse/core/Checkpoint.hpp"
+#include "simfuse/core/Config.hpp"
+#include "simfuse/core/Solver.hpp"
+#include "simfuse/coupling/Coupler.hpp"
 
 namespace simfuse {
 

@@ -10,8 +10,8 @@
 #include <fstream>
 #include <string>
 
-#include "core/Error.hpp"
-#include "surrogates/ModelCard.hpp"
+#include "simfuse/core/Error.hpp"
+#include "simfuse/surrogates/ModelCard.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string dir = [] {

@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <string>
 
-#include "core/Config.hpp"
-#include "core/Error.hpp"
-#include "coupling/Simulation.hpp"
+#include "simfuse/core/Config.hpp"
+#include "simfuse/core/Error.hpp"
+#include "simfuse/coupling/Simulation.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const simfuse::Schema& schema = simfuse::case_schema();  // registers the built-ins

@@ -1,4 +1,4 @@
-#include "postproc/Norms.hpp"
+#include "simfuse/postproc/Norms.hpp"
 
 #include <cmath>
 

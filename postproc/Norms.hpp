@@ -2,7 +2,7 @@
 /// \file Norms.hpp
 /// Discrete norms of fields and errors, with trapezoidal weights so they approximate the
 /// continuous L2 norm on the domain.
-#include "core/Field.hpp"
+#include "simfuse/core/Field.hpp"
 
 namespace simfuse {
 

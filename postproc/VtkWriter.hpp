@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/Field.hpp"
+#include "simfuse/core/Field.hpp"
 
 namespace simfuse {
 

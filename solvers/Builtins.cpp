@@ -1,10 +1,10 @@
-#include "solvers/Builtins.hpp"
+#include "simfuse/solvers/Builtins.hpp"
 
-#include "solvers/diffusion/DiffusionSolver.hpp"
-#include "solvers/navier_stokes/NavierStokesSolver.hpp"
-#include "solvers/reacting/ReactingSolver.hpp"
-#include "solvers/reacting/ReactorSweep.hpp"
-#include "solvers/reaction_diffusion/ReactionDiffusionSolver.hpp"
+#include "simfuse/solvers/diffusion/DiffusionSolver.hpp"
+#include "simfuse/solvers/navier_stokes/NavierStokesSolver.hpp"
+#include "simfuse/solvers/reacting/ReactingSolver.hpp"
+#include "simfuse/solvers/reacting/ReactorSweep.hpp"
+#include "simfuse/solvers/reaction_diffusion/ReactionDiffusionSolver.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "surrogates/Architectures.hpp"
+#include "simfuse/surrogates/Architectures.hpp"
 
 #include <fmt/format.h>
 

@@ -9,8 +9,8 @@
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
-#include "core/Registry.hpp"
-#include "core/Schema.hpp"
+#include "simfuse/core/Registry.hpp"
+#include "simfuse/core/Schema.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "surrogates/Dataset.hpp"
+#include "simfuse/surrogates/Dataset.hpp"
 
 #include <fmt/format.h>
 #include <torch/csrc/jit/serialization/export.h>
@@ -11,7 +11,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "core/Error.hpp"
+#include "simfuse/core/Error.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "surrogates/ModelCard.hpp"
+#include "simfuse/surrogates/ModelCard.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <limits>
 
-#include "core/Paths.hpp"
+#include "simfuse/core/Paths.hpp"
 
 namespace simfuse {
 
@@ -246,9 +246,11 @@ ModelCard ModelCard::load(const std::string& path) {
                            o, c.output_transform[o], s, c.transform[s]),
                "an increment model needs boxcox on both the output and its input channel, or on neither");
     }
-  if (c.format == "builtin" && !c.architecture.IsDefined())
-    p.fail("format", "a builtin model needs an 'architecture' block",
-           "add architecture: {type: mlp, hidden: [64, 64]}");
+  // A default YAML::Node is a defined null: test for a value.
+  if (c.format == "builtin" && (!c.architecture.IsDefined() || c.architecture.IsNull()))
+    p.fail("format", "a builtin model needs an 'architecture' block (the one its weights were trained with)",
+           "add e.g. 'architecture: {type: mlp, hidden: [64, 64], activation: tanh}' as in the training spec, "
+           "or give 'format: torchscript' for a TorchScript file");
   if (c.kind == "stencil" && c.radius < 1)
     p.fail("radius", "a stencil model needs a receptive-field radius of at least 1");
   if (c.increment)

@@ -34,8 +34,8 @@
 #include <string>
 #include <vector>
 
-#include "core/Config.hpp"
-#include "core/Schema.hpp"
+#include "simfuse/core/Config.hpp"
+#include "simfuse/core/Schema.hpp"
 
 namespace simfuse {
 

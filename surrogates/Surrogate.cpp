@@ -1,4 +1,4 @@
-#include "surrogates/Surrogate.hpp"
+#include "simfuse/surrogates/Surrogate.hpp"
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -6,8 +6,8 @@
 
 #include <map>
 
-#include "surrogates/Architectures.hpp"
-#include "surrogates/Transforms.hpp"
+#include "simfuse/surrogates/Architectures.hpp"
+#include "simfuse/surrogates/Transforms.hpp"
 
 namespace simfuse {
 

@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "surrogates/ModelCard.hpp"
+#include "simfuse/surrogates/ModelCard.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "surrogates/Training.hpp"
+#include "simfuse/surrogates/Training.hpp"
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
@@ -12,11 +12,11 @@
 #include <random>
 #include <sstream>
 
-#include "core/Paths.hpp"
-#include "core/Version.hpp"
-#include "surrogates/Architectures.hpp"
-#include "surrogates/Dataset.hpp"
-#include "surrogates/Transforms.hpp"
+#include "simfuse/core/Paths.hpp"
+#include "simfuse/core/Version.hpp"
+#include "simfuse/surrogates/Architectures.hpp"
+#include "simfuse/surrogates/Dataset.hpp"
+#include "simfuse/surrogates/Transforms.hpp"
 
 namespace simfuse {
 

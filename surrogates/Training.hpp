@@ -23,8 +23,8 @@
 #include <functional>
 #include <string>
 
-#include "core/Config.hpp"
-#include "surrogates/ModelCard.hpp"
+#include "simfuse/core/Config.hpp"
+#include "simfuse/surrogates/ModelCard.hpp"
 
 namespace simfuse {
 

@@ -22,6 +22,6 @@ int cmd_validate(const CommonOptions& o);
 int cmd_compare(const CommonOptions& o);
 int cmd_train(const CommonOptions& o);
 int cmd_generate(const CommonOptions& o);
-int cmd_doc(const std::string& component);
+int cmd_doc(const std::string& component, bool markdown = false);
 
 }  // namespace simfuse::app

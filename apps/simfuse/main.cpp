@@ -16,15 +16,15 @@
 #include <iostream>
 #include <sstream>
 
-#include "apps/simfuse/Commands.hpp"
-#include "core/Error.hpp"
-#include "core/Log.hpp"
-#include "core/Petsc.hpp"
-#include "core/Plugins.hpp"
-#include "core/Provenance.hpp"
-#include "core/Version.hpp"
-#include "coupling/ai/Builtins.hpp"
-#include "solvers/common/DiffusionOperator.hpp"
+#include "simfuse/apps/simfuse/Commands.hpp"
+#include "simfuse/core/Error.hpp"
+#include "simfuse/core/Log.hpp"
+#include "simfuse/core/Petsc.hpp"
+#include "simfuse/core/Plugins.hpp"
+#include "simfuse/core/Provenance.hpp"
+#include "simfuse/core/Version.hpp"
+#include "simfuse/coupling/ai/Builtins.hpp"
+#include "simfuse/solvers/common/DiffusionOperator.hpp"
 
 namespace {
 
@@ -193,6 +193,8 @@ int main(int argc, char** argv) {
                                      "document case-file keys: all, a section (grid, time, output), a "
                                      "family (solver, function, bc, policy) or a type (solver.diffusion)");
   doc->add_option("component", component, "what to document (default: everything)");
+  bool markdown = false;
+  doc->add_flag("--markdown", markdown, "everything as Markdown tables (docs/reference.md is this output)");
 
   try {
     std::ostringstream out, err;
@@ -217,7 +219,7 @@ int main(int argc, char** argv) {
     if (*train) return simfuse::app::cmd_train(o);
     if (*generate) return simfuse::app::cmd_generate(o);
     if (*validate) return simfuse::app::cmd_validate(o);
-    if (*doc) return simfuse::app::cmd_doc(component);
+    if (*doc) return simfuse::app::cmd_doc(component, markdown);
     return 2;
   } catch (const simfuse::PetscError& e) {
     // PETSc reads most options only when an object uses them (a viewer format at the end

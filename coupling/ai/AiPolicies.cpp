@@ -1,4 +1,4 @@
-#include "coupling/ai/AiPolicies.hpp"
+#include "simfuse/coupling/ai/AiPolicies.hpp"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -7,11 +7,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/Paths.hpp"
-#include "core/Timer.hpp"
-#include "coupling/Policy.hpp"
-#include "coupling/ai/FieldBridge.hpp"
-#include "surrogates/Surrogate.hpp"
+#include "simfuse/core/Paths.hpp"
+#include "simfuse/core/Timer.hpp"
+#include "simfuse/coupling/Policy.hpp"
+#include "simfuse/coupling/ai/FieldBridge.hpp"
+#include "simfuse/surrogates/Surrogate.hpp"
 
 namespace simfuse::ai {
 

@@ -1,9 +1,9 @@
-#include "coupling/ai/Builtins.hpp"
+#include "simfuse/coupling/ai/Builtins.hpp"
 
-#include "coupling/Simulation.hpp"
-#include "coupling/ai/AiPolicies.hpp"
-#include "coupling/ai/Capture.hpp"
-#include "surrogates/Architectures.hpp"
+#include "simfuse/coupling/Simulation.hpp"
+#include "simfuse/coupling/ai/AiPolicies.hpp"
+#include "simfuse/coupling/ai/Capture.hpp"
+#include "simfuse/surrogates/Architectures.hpp"
 
 namespace simfuse::ai {
 

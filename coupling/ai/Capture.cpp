@@ -1,4 +1,4 @@
-#include "coupling/ai/Capture.hpp"
+#include "simfuse/coupling/ai/Capture.hpp"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <set>
 
-#include "core/Gather.hpp"
-#include "core/Version.hpp"
+#include "simfuse/core/Gather.hpp"
+#include "simfuse/core/Version.hpp"
 
 namespace simfuse {
 

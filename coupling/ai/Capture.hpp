@@ -22,9 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "coupling/Coupler.hpp"
-#include "coupling/Simulation.hpp"
-#include "surrogates/Dataset.hpp"
+#include "simfuse/coupling/Coupler.hpp"
+#include "simfuse/coupling/Simulation.hpp"
+#include "simfuse/surrogates/Dataset.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "coupling/ai/FieldBridge.hpp"
+#include "simfuse/coupling/ai/FieldBridge.hpp"
 
 #include <ATen/ATen.h>
 

@@ -11,7 +11,7 @@
 /// inference on one.
 #include <ATen/core/Tensor.h>
 
-#include "core/Field.hpp"
+#include "simfuse/core/Field.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "coupling/ai/Generate.hpp"
+#include "simfuse/coupling/ai/Generate.hpp"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -11,12 +11,12 @@
 #include <numeric>
 #include <random>
 
-#include "core/Checkpoint.hpp"
-#include "core/Files.hpp"
-#include "core/Paths.hpp"
-#include "core/Version.hpp"
-#include "coupling/Simulation.hpp"
-#include "coupling/ai/Capture.hpp"
+#include "simfuse/core/Checkpoint.hpp"
+#include "simfuse/core/Files.hpp"
+#include "simfuse/core/Paths.hpp"
+#include "simfuse/core/Version.hpp"
+#include "simfuse/coupling/Simulation.hpp"
+#include "simfuse/coupling/ai/Capture.hpp"
 
 namespace simfuse {
 

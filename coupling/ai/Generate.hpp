@@ -24,8 +24,8 @@
 
 #include <string>
 
-#include "core/Config.hpp"
-#include "core/Schema.hpp"
+#include "simfuse/core/Config.hpp"
+#include "simfuse/core/Schema.hpp"
 
 namespace simfuse {
 

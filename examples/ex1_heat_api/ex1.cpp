@@ -18,11 +18,11 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/Grid.hpp"
-#include "coupling/Coupler.hpp"
-#include "postproc/Norms.hpp"
-#include "postproc/VtkWriter.hpp"
-#include "solvers/diffusion/DiffusionSolver.hpp"
+#include <simfuse/core/Grid.hpp>
+#include <simfuse/coupling/Coupler.hpp>
+#include <simfuse/postproc/Norms.hpp>
+#include <simfuse/postproc/VtkWriter.hpp>
+#include <simfuse/solvers/diffusion/DiffusionSolver.hpp>
 
 int main(int argc, char** argv) {
   // 1. Initialise MPI and PETSc. PETSc options (e.g. -diffuse_ksp_type) work as usual.
@@ -40,8 +40,7 @@ int main(int argc, char** argv) {
 
     // 3. The problem: a variable conductivity and an exact solution. With `exact` set,
     //    the solver derives the source, boundary values and initial condition from it.
-    std::shared_ptr<simfuse::Function> exact =
-        simfuse::expression_function("sin(pi*x)*sin(pi*y)*exp(-t) + 0.5*x");
+    std::shared_ptr<simfuse::Function> exact = simfuse::expression_function("sin(pi*x)*sin(pi*y)*exp(-t) + 0.5*x");
     simfuse::DiffusionProblem problem;
     problem.kappa = simfuse::expression_function("1 + 0.5*x*y");
     problem.exact = exact;

@@ -18,10 +18,7 @@
 #include <cmath>
 #include <iostream>
 
-#include "core/Solver.hpp"
-#include "core/Log.hpp"
-#include "coupling/Simulation.hpp"
-#include "solvers/common/Evaluate.hpp"
+#include <simfuse/simfuse.hpp>  // the public API in one include
 
 namespace {
 
@@ -83,9 +80,10 @@ class LogisticSolver final : public simfuse::Solver {
 };
 
 // 3. Register by name: `solver: {type: logistic}` now works in case files.
-SIMFUSE_REGISTER(simfuse::solver_registry().add(
-    "logistic", "logistic growth du/dt = r u (1 - u) at every point", &LogisticSolver::declare,
-    [](const simfuse::SolverContext& c) { return std::make_unique<LogisticSolver>(c); }));
+SIMFUSE_REGISTER(simfuse::solver_registry().add("logistic", "logistic growth du/dt = r u (1 - u) at every point",
+                                                &LogisticSolver::declare, [](const simfuse::SolverContext& c) {
+                                                  return std::make_unique<LogisticSolver>(c);
+                                                }));
 
 }  // namespace
 
@@ -95,9 +93,12 @@ int main(int argc, char** argv) {
   std::vector<char*> petsc{argv[0]};
   bool after = false;
   for (int i = 1; i < argc; ++i) {
-    if (!after && std::string(argv[i]) == "--") after = true;
-    else if (after) petsc.push_back(argv[i]);
-    else ours.emplace_back(argv[i]);
+    if (!after && std::string(argv[i]) == "--")
+      after = true;
+    else if (after)
+      petsc.push_back(argv[i]);
+    else
+      ours.emplace_back(argv[i]);
   }
   int pargc = static_cast<int>(petsc.size());
   petsc.push_back(nullptr);
@@ -116,8 +117,8 @@ int main(int argc, char** argv) {
     simfuse::Simulation sim(PETSC_COMM_WORLD, doc);
     sim.run();
     const auto& e = sim.summary()["errors"]["u"];
-    PetscPrintf(PETSC_COMM_WORLD, "logistic growth to t = %g: max error %.3e against the exact solution\n",
-                sim.time(), e["linf"].get<double>());
+    PetscPrintf(PETSC_COMM_WORLD, "logistic growth to t = %g: max error %.3e against the exact solution\n", sim.time(),
+                e["linf"].get<double>());
   } catch (const simfuse::UserError& ex) {
     if (session.rank() == 0) std::cerr << ex.what() << "\n";
     return 2;

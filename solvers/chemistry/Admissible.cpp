@@ -1,11 +1,11 @@
-#include "solvers/chemistry/Admissible.hpp"
+#include "simfuse/solvers/chemistry/Admissible.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "core/Error.hpp"
+#include "simfuse/core/Error.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "solvers/chemistry/CellChemistry.hpp"
+#include "simfuse/solvers/chemistry/CellChemistry.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -8,9 +8,9 @@
 #include <filesystem>
 #include <numeric>
 
-#include "core/Error.hpp"
-#include "core/Paths.hpp"
-#include "core/Timer.hpp"
+#include "simfuse/core/Error.hpp"
+#include "simfuse/core/Paths.hpp"
+#include "simfuse/core/Timer.hpp"
 
 namespace simfuse {
 

@@ -18,13 +18,13 @@
 #include <string>
 #include <vector>
 
-#include "core/Function.hpp"
-#include "core/Schema.hpp"
-#include "solvers/chemistry/Admissible.hpp"
-#include "solvers/chemistry/Cvode.hpp"
-#include "solvers/chemistry/Reactor.hpp"
-#include "solvers/reaction/Kinetics.hpp"
-#include "solvers/reaction/Rosenbrock.hpp"
+#include "simfuse/core/Function.hpp"
+#include "simfuse/core/Schema.hpp"
+#include "simfuse/solvers/chemistry/Admissible.hpp"
+#include "simfuse/solvers/chemistry/Cvode.hpp"
+#include "simfuse/solvers/chemistry/Reactor.hpp"
+#include "simfuse/solvers/reaction/Kinetics.hpp"
+#include "simfuse/solvers/reaction/Rosenbrock.hpp"
 
 namespace simfuse {
 

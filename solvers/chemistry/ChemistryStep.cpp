@@ -1,4 +1,4 @@
-#include "solvers/chemistry/ChemistryStep.hpp"
+#include "simfuse/solvers/chemistry/ChemistryStep.hpp"
 
 #include <fmt/format.h>
 
@@ -6,8 +6,8 @@
 #include <cmath>
 #include <memory>
 
-#include "core/Error.hpp"
-#include "core/Timer.hpp"
+#include "simfuse/core/Error.hpp"
+#include "simfuse/core/Timer.hpp"
 
 namespace simfuse {
 

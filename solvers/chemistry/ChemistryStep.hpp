@@ -11,11 +11,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "core/Checkpoint.hpp"
-#include "core/Grid.hpp"
-#include "core/SubStep.hpp"
-#include "solvers/chemistry/Admissible.hpp"
-#include "solvers/chemistry/CellChemistry.hpp"
+#include "simfuse/core/Checkpoint.hpp"
+#include "simfuse/core/Grid.hpp"
+#include "simfuse/core/SubStep.hpp"
+#include "simfuse/solvers/chemistry/Admissible.hpp"
+#include "simfuse/solvers/chemistry/CellChemistry.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "solvers/chemistry/Cvode.hpp"
+#include "simfuse/solvers/chemistry/Cvode.hpp"
 
 #include <cvode/cvode.h>
 #include <fmt/format.h>

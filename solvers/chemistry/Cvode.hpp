@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "solvers/chemistry/Reactor.hpp"
+#include "simfuse/solvers/chemistry/Reactor.hpp"
 
 namespace simfuse {
 

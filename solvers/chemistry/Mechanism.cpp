@@ -1,4 +1,4 @@
-#include "solvers/chemistry/Mechanism.hpp"
+#include "simfuse/solvers/chemistry/Mechanism.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

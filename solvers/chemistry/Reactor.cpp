@@ -1,10 +1,10 @@
-#include "solvers/chemistry/Reactor.hpp"
+#include "simfuse/solvers/chemistry/Reactor.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
 
-#include "core/Error.hpp"
+#include "simfuse/core/Error.hpp"
 
 namespace simfuse {
 

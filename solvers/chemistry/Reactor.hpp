@@ -10,7 +10,7 @@
 /// element are conserved exactly by the rates; enthalpy (energy) to the integration error.
 #include <vector>
 
-#include "solvers/chemistry/Mechanism.hpp"
+#include "simfuse/solvers/chemistry/Mechanism.hpp"
 
 namespace simfuse {
 

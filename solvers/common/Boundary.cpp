@@ -1,4 +1,4 @@
-#include "solvers/common/Boundary.hpp"
+#include "simfuse/solvers/common/Boundary.hpp"
 
 #include <fmt/format.h>
 

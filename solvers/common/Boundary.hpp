@@ -11,9 +11,9 @@
 #include <memory>
 #include <string>
 
-#include "core/Function.hpp"
-#include "core/Grid.hpp"
-#include "core/Registry.hpp"
+#include "simfuse/core/Function.hpp"
+#include "simfuse/core/Grid.hpp"
+#include "simfuse/core/Registry.hpp"
 
 namespace simfuse {
 

@@ -1,12 +1,12 @@
-#include "solvers/common/DiffusionOperator.hpp"
+#include "simfuse/solvers/common/DiffusionOperator.hpp"
 
 #include <fmt/format.h>
 #include <petscdmda.h>
 
 #include <cmath>
 
-#include "solvers/common/Evaluate.hpp"
-#include "solvers/common/LinearSolver.hpp"
+#include "simfuse/solvers/common/Evaluate.hpp"
+#include "simfuse/solvers/common/LinearSolver.hpp"
 
 namespace simfuse {
 

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "core/Field.hpp"
-#include "core/Function.hpp"
-#include "solvers/common/Boundary.hpp"
+#include "simfuse/core/Field.hpp"
+#include "simfuse/core/Function.hpp"
+#include "simfuse/solvers/common/Boundary.hpp"
 
 namespace simfuse {
 

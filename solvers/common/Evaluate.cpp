@@ -1,11 +1,11 @@
-#include "solvers/common/Evaluate.hpp"
+#include "simfuse/solvers/common/Evaluate.hpp"
 
 #include <fmt/format.h>
 
 #include <array>
 #include <cmath>
 
-#include "core/Error.hpp"
+#include "simfuse/core/Error.hpp"
 
 namespace simfuse {
 

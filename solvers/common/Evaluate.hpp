@@ -4,8 +4,8 @@
 /// an exact solution.
 #include <memory>
 
-#include "core/Field.hpp"
-#include "core/Function.hpp"
+#include "simfuse/core/Field.hpp"
+#include "simfuse/core/Function.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "solvers/common/LinearSolver.hpp"
+#include "simfuse/solvers/common/LinearSolver.hpp"
 
 #include <fmt/format.h>
 

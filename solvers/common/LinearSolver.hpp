@@ -4,7 +4,7 @@
 #include <array>
 #include <string>
 
-#include "core/Grid.hpp"
+#include "simfuse/core/Grid.hpp"
 
 namespace simfuse {
 

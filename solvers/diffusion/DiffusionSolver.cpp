@@ -1,8 +1,8 @@
-#include "solvers/diffusion/DiffusionSolver.hpp"
+#include "simfuse/solvers/diffusion/DiffusionSolver.hpp"
 
 #include <fmt/format.h>
 
-#include "solvers/common/Evaluate.hpp"
+#include "simfuse/solvers/common/Evaluate.hpp"
 
 namespace simfuse {
 

@@ -20,8 +20,8 @@
 /// reports the error against it.
 #include <memory>
 
-#include "core/Solver.hpp"
-#include "solvers/common/DiffusionOperator.hpp"
+#include "simfuse/core/Solver.hpp"
+#include "simfuse/solvers/common/DiffusionOperator.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "solvers/navier_stokes/NavierStokesSolver.hpp"
+#include "simfuse/solvers/navier_stokes/NavierStokesSolver.hpp"
 
 #include <fmt/format.h>
 #include <petscdmda.h>
@@ -8,8 +8,8 @@
 #include <fstream>
 #include <map>
 
-#include "core/Error.hpp"
-#include "solvers/common/LinearSolver.hpp"
+#include "simfuse/core/Error.hpp"
+#include "simfuse/solvers/common/LinearSolver.hpp"
 
 namespace simfuse {
 

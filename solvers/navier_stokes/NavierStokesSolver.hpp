@@ -26,8 +26,8 @@
 #include <array>
 #include <memory>
 
-#include "core/Checkpoint.hpp"
-#include "core/Solver.hpp"
+#include "simfuse/core/Checkpoint.hpp"
+#include "simfuse/core/Solver.hpp"
 
 namespace simfuse {
 

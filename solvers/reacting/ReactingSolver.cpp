@@ -1,10 +1,10 @@
-#include "solvers/reacting/ReactingSolver.hpp"
+#include "simfuse/solvers/reacting/ReactingSolver.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
 
-#include "core/Error.hpp"
+#include "simfuse/core/Error.hpp"
 
 namespace simfuse {
 

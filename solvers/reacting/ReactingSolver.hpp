@@ -28,9 +28,9 @@
 ///         initial: {temperature: "...", equivalence_ratio: 1, fuel: {H2: 1}, oxidizer: {O2: 1, N2: 3.76}}
 #include <memory>
 
-#include "core/Solver.hpp"
-#include "solvers/chemistry/ChemistryStep.hpp"
-#include "solvers/common/DiffusionOperator.hpp"
+#include "simfuse/core/Solver.hpp"
+#include "simfuse/solvers/chemistry/ChemistryStep.hpp"
+#include "simfuse/solvers/common/DiffusionOperator.hpp"
 
 namespace simfuse {
 

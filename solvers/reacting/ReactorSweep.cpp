@@ -1,14 +1,14 @@
-#include "solvers/reacting/ReactorSweep.hpp"
+#include "simfuse/solvers/reacting/ReactorSweep.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
 #include <sstream>
 
-#include "core/Error.hpp"
-#include "core/Files.hpp"
-#include "core/Gather.hpp"
-#include "core/Timer.hpp"
+#include "simfuse/core/Error.hpp"
+#include "simfuse/core/Files.hpp"
+#include "simfuse/core/Gather.hpp"
+#include "simfuse/core/Timer.hpp"
 
 namespace simfuse {
 

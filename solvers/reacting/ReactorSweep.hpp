@@ -16,9 +16,9 @@
 /// histories.
 #include <memory>
 
-#include "core/Checkpoint.hpp"
-#include "core/Solver.hpp"
-#include "solvers/chemistry/ChemistryStep.hpp"
+#include "simfuse/core/Checkpoint.hpp"
+#include "simfuse/core/Solver.hpp"
+#include "simfuse/solvers/chemistry/ChemistryStep.hpp"
 
 namespace simfuse {
 

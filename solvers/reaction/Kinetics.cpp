@@ -1,4 +1,4 @@
-#include "solvers/reaction/Kinetics.hpp"
+#include "simfuse/solvers/reaction/Kinetics.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/Registry.hpp"
+#include "simfuse/core/Registry.hpp"
 
 namespace simfuse {
 

@@ -1,10 +1,10 @@
-#include "solvers/reaction/Rosenbrock.hpp"
+#include "simfuse/solvers/reaction/Rosenbrock.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "core/Error.hpp"
+#include "simfuse/core/Error.hpp"
 
 namespace simfuse {
 

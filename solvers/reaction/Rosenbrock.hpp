@@ -5,7 +5,7 @@
 /// point's chemistry), of any size (dense LU: O(N^3) per step). One Jacobian and one LU per step, no Newton iterations.
 #include <vector>
 
-#include "solvers/reaction/Kinetics.hpp"
+#include "simfuse/solvers/reaction/Kinetics.hpp"
 
 namespace simfuse {
 

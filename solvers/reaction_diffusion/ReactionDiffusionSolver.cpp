@@ -1,11 +1,11 @@
-#include "solvers/reaction_diffusion/ReactionDiffusionSolver.hpp"
+#include "simfuse/solvers/reaction_diffusion/ReactionDiffusionSolver.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <cmath>
 
-#include "solvers/common/Evaluate.hpp"
+#include "simfuse/solvers/common/Evaluate.hpp"
 
 namespace simfuse {
 

@@ -18,11 +18,11 @@
 ///         initial: {u: "...", v: "..."}
 #include <memory>
 
-#include "core/Checkpoint.hpp"
-#include "core/Solver.hpp"
-#include "solvers/common/DiffusionOperator.hpp"
-#include "solvers/reaction/Kinetics.hpp"
-#include "solvers/reaction/Rosenbrock.hpp"
+#include "simfuse/core/Checkpoint.hpp"
+#include "simfuse/core/Solver.hpp"
+#include "simfuse/solvers/common/DiffusionOperator.hpp"
+#include "simfuse/solvers/reaction/Kinetics.hpp"
+#include "simfuse/solvers/reaction/Rosenbrock.hpp"
 
 namespace simfuse {
 

@@ -7,7 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "solvers/chemistry/Mechanism.hpp"
+#include "simfuse/solvers/chemistry/Mechanism.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 2) {

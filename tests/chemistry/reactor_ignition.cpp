@@ -9,7 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "solvers/chemistry/Cvode.hpp"
+#include "simfuse/solvers/chemistry/Cvode.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 2) {

@@ -1,7 +1,7 @@
 // Checkpoint records: what goes in comes out, and a damaged file is an error naming it.
 #include <catch2/catch.hpp>
 
-#include "core/Checkpoint.hpp"
+#include "simfuse/core/Checkpoint.hpp"
 
 using namespace simfuse;
 

@@ -5,10 +5,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/Config.hpp"
-#include "core/Function.hpp"
-#include "core/Paths.hpp"
-#include "core/Schema.hpp"
+#include "simfuse/core/Config.hpp"
+#include "simfuse/core/Function.hpp"
+#include "simfuse/core/Paths.hpp"
+#include "simfuse/core/Schema.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;

@@ -1,7 +1,7 @@
 // Grid geometry, quadrature weights, multigrid level count, layout on any number of ranks.
 #include <catch2/catch.hpp>
 
-#include "core/Grid.hpp"
+#include "simfuse/core/Grid.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;
@@ -80,4 +80,32 @@ TEST_CASE("grid spec errors name the key", "[grid]") {
   doc = ConfigDocument::from_string("n: [10, 10]\nupper: 0\n", "g.yaml");
   CHECK_THROWS_WITH(GridSpec::from(s.validate_or_throw(doc, doc.root(), "grid")),
                     Catch::Contains("must be greater than lower"));
+}
+
+// Issue 13, point 7: a flat position of ArrayView::data() (e.g. a tensor row) back to
+// (i, j, k), and the const data() a read-only user needs.
+TEST_CASE("Box::index and Box::point are inverse, in ArrayView's storage order", "[grid]") {
+  simfuse::Box b;
+  b.lo = {3, 5, 2};
+  b.n = {4, 3, 2};
+  PetscInt flat = 0;
+  simfuse::for_each(b, [&](PetscInt i, PetscInt j, PetscInt k) {
+    CHECK(b.index(i, j, k) == flat);  // for_each walks the storage order, i fastest
+    CHECK(b.point(flat) == std::array<PetscInt, 3>{i, j, k});
+    ++flat;
+  });
+  CHECK(flat == b.size());
+  Vec v;
+  REQUIRE(VecCreateSeq(PETSC_COMM_SELF, b.size() * 2, &v) == 0);
+  for (PetscInt q = 0; q < b.size() * 2; ++q) REQUIRE(VecSetValue(v, q, static_cast<double>(q), INSERT_VALUES) == 0);
+  REQUIRE(VecAssemblyBegin(v) == 0);
+  REQUIRE(VecAssemblyEnd(v) == 0);
+  {
+    const simfuse::ArrayView view(v, b, 2, /*read_only=*/true);
+    const double* data = view.data();
+    CHECK(view.dof() == 2);
+    CHECK(data[b.index(5, 6, 3) * 2 + 1] == view(5, 6, 3, 1));
+    CHECK(view(5, 6, 3, 1) == static_cast<double>(((1 * 3 + 1) * 4 + 2) * 2 + 1));
+  }
+  REQUIRE(VecDestroy(&v) == 0);
 }

@@ -4,10 +4,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "core/Field.hpp"
-#include "coupling/ai/FieldBridge.hpp"
+#include "simfuse/core/Field.hpp"
+#include "simfuse/coupling/ai/FieldBridge.hpp"
+#include "simfuse/surrogates/Surrogate.hpp"
 #include "support/TestUtil.hpp"
-#include "surrogates/Surrogate.hpp"
 
 using namespace simfuse;
 

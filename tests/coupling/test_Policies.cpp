@@ -8,18 +8,18 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "coupling/Simulation.hpp"
-#include "coupling/ai/Builtins.hpp"
-#include "coupling/ai/Capture.hpp"
-#include "coupling/ai/FieldBridge.hpp"
-#include "postproc/Norms.hpp"
-#include "solvers/chemistry/Mechanism.hpp"
-#include "solvers/chemistry/Reactor.hpp"
-#include "solvers/navier_stokes/NavierStokesSolver.hpp"
+#include "simfuse/coupling/Simulation.hpp"
+#include "simfuse/coupling/ai/Builtins.hpp"
+#include "simfuse/coupling/ai/Capture.hpp"
+#include "simfuse/coupling/ai/FieldBridge.hpp"
+#include "simfuse/postproc/Norms.hpp"
+#include "simfuse/solvers/chemistry/Mechanism.hpp"
+#include "simfuse/solvers/chemistry/Reactor.hpp"
+#include "simfuse/solvers/navier_stokes/NavierStokesSolver.hpp"
+#include "simfuse/surrogates/ModelCard.hpp"
+#include "simfuse/surrogates/Surrogate.hpp"
 #include "support/Chemistry.hpp"
 #include "support/TestUtil.hpp"
-#include "surrogates/ModelCard.hpp"
-#include "surrogates/Surrogate.hpp"
 
 using namespace simfuse;
 

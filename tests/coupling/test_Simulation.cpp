@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "core/Error.hpp"
-#include "coupling/Simulation.hpp"
+#include "simfuse/core/Error.hpp"
+#include "simfuse/coupling/Simulation.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;

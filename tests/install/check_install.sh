@@ -53,4 +53,43 @@ for np in 1 2; do
   grep -Eq "max error [0-9.]+e-1[0-9]" "$work/ex2_run.log" || { echo "FAIL: ex2 on $np rank(s):"; cat "$work/ex2_run.log"; exit 1; }
   echo "ex2 on $np rank(s): $(grep -E 'max error' "$work/ex2_run.log" | head -n1)"
 done
+step "a plugin built against the installed package, loaded by the installed simfuse"
+mkdir -p "$work/plugin"
+cat > "$work/plugin/CMakeLists.txt" <<EOF
+cmake_minimum_required(VERSION 3.22)
+project(my_plugin LANGUAGES C CXX)
+find_package(simfuse REQUIRED)
+add_library(my_plugin MODULE $src/tests/plugins/test_plugin.cpp)
+target_link_libraries(my_plugin PRIVATE simfuse::coupling)
+EOF
+cmake -S "$work/plugin" -B "$work/plugin/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release \
+  > "$work/plugin.log" 2>&1 && cmake --build "$work/plugin/build" >> "$work/plugin.log" 2>&1 ||
+  { cat "$work/plugin.log"; exit 1; }
+"$prefix/bin/simfuse" --plugin "$work/plugin/build/libmy_plugin.so" run "$src/tests/plugins/plugin_case.yaml" \
+  -o "$work/plugin_out" -q || { echo "FAIL: the installed simfuse with the plugin"; exit 1; }
+grep -q '"status": "completed"' "$work/plugin_out/summary.json" || { echo "FAIL: plugin run not completed"; exit 1; }
+
+step "the old include form (\"core/Grid.hpp\", deprecated for one release) still compiles"
+mkdir -p "$work/oldform"
+printf '#include "core/Grid.hpp"\n#include "coupling/Simulation.hpp"\nint oldform() { return 0; }\n' > "$work/oldform/old.cpp"
+cat > "$work/oldform/CMakeLists.txt" <<EOF
+cmake_minimum_required(VERSION 3.22)
+project(oldform LANGUAGES C CXX)
+find_package(simfuse REQUIRED)
+add_library(oldform OBJECT old.cpp)
+target_link_libraries(oldform PRIVATE simfuse::coupling)
+EOF
+cmake -S "$work/oldform" -B "$work/oldform/build" -DCMAKE_PREFIX_PATH="$prefix" > "$work/oldform.log" 2>&1 &&
+  cmake --build "$work/oldform/build" >> "$work/oldform.log" 2>&1 || { cat "$work/oldform.log"; exit 1; }
+
+step "pkg-config: examples/ex2 built without CMake"
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+flags=$(pkg-config --cflags --libs simfuse) || { echo "FAIL: pkg-config simfuse"; exit 1; }
+# shellcheck disable=SC2086
+c++ ${CXXFLAGS:-} ${LDFLAGS:-} -O1 "$src/examples/ex2_custom_solver/ex2.cpp" $flags -o "$work/ex2_pc" > "$work/pc.log" 2>&1 ||
+  { echo "FAIL: c++ ex2.cpp \$(pkg-config --cflags --libs simfuse):"; cat "$work/pc.log"; exit 1; }
+(cd "$work" && "$work/ex2_pc" "$src/examples/ex2_custom_solver/ex2.yaml" --set output.dir="$work/ex2_pc_out") \
+  > "$work/ex2_pc_run.log" 2>&1 || { cat "$work/ex2_pc_run.log"; exit 1; }
+grep -Eq "max error [0-9.]+e-1[0-9]" "$work/ex2_pc_run.log" || { echo "FAIL: ex2 via pkg-config"; cat "$work/ex2_pc_run.log"; exit 1; }
+
 echo "install: OK"

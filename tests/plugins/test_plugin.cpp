@@ -7,10 +7,7 @@
 // sub-step as two steps of dt/2; for an exact step the result is the same.
 #include <cmath>
 
-#include "core/Plugins.hpp"
-#include "core/Solver.hpp"
-#include "coupling/Policy.hpp"
-#include "solvers/common/Evaluate.hpp"
+#include <simfuse/simfuse.hpp>
 
 namespace {
 
@@ -19,7 +16,9 @@ double logistic(double u0, double rt) {
   return u0 * g / (1 - u0 + u0 * g);
 }
 
-class Grow final : public simfuse::SubStep {
+// Pointwise: a guarded surrogate falls back to the classical step on the rejected
+// points only, not on the whole grid.
+class Grow final : public simfuse::SubStep, public simfuse::Pointwise {
  public:
   explicit Grow(double rate) : rate_(rate) {}
   const std::string& name() const override { return name_; }
@@ -30,6 +29,13 @@ class Grow final : public simfuse::SubStep {
     auto v = u.view();
     simfuse::for_each(u.grid().owned(),
                       [&](PetscInt i, PetscInt j, PetscInt k) { v(i, j, k) = logistic(v(i, j, k), rate_ * info.dt); });
+  }
+  void apply_points(simfuse::State& state, const simfuse::StepInfo& info,
+                    const std::vector<PetscInt>& points) override {
+    simfuse::Field& u = state.get("u");
+    auto v = u.view();
+    double* data = v.data();  // one value per point, in Box::index order
+    for (const PetscInt p : points) data[p] = logistic(data[p], rate_ * info.dt);
   }
 
  private:

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <random>
 
-#include "solvers/chemistry/Admissible.hpp"
-#include "solvers/chemistry/Cvode.hpp"
+#include "simfuse/solvers/chemistry/Admissible.hpp"
+#include "simfuse/solvers/chemistry/Cvode.hpp"
 #include "support/Chemistry.hpp"
 
 using namespace simfuse;

@@ -6,11 +6,11 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "core/Grid.hpp"
-#include "coupling/Coupler.hpp"
-#include "postproc/Norms.hpp"
-#include "solvers/common/Evaluate.hpp"
-#include "solvers/diffusion/DiffusionSolver.hpp"
+#include "simfuse/core/Grid.hpp"
+#include "simfuse/coupling/Coupler.hpp"
+#include "simfuse/postproc/Norms.hpp"
+#include "simfuse/solvers/common/Evaluate.hpp"
+#include "simfuse/solvers/diffusion/DiffusionSolver.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;

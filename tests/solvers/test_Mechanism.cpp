@@ -12,8 +12,8 @@
 #include <random>
 #include <regex>
 
-#include "solvers/chemistry/Mechanism.hpp"
-#include "solvers/chemistry/Reactor.hpp"
+#include "simfuse/solvers/chemistry/Mechanism.hpp"
+#include "simfuse/solvers/chemistry/Reactor.hpp"
 #include "support/Chemistry.hpp"
 #include "support/TestUtil.hpp"
 

@@ -10,9 +10,9 @@
 #include <map>
 #include <sstream>
 
-#include "core/SubStep.hpp"
-#include "coupling/Simulation.hpp"
-#include "solvers/navier_stokes/NavierStokesSolver.hpp"
+#include "simfuse/core/SubStep.hpp"
+#include "simfuse/coupling/Simulation.hpp"
+#include "simfuse/solvers/navier_stokes/NavierStokesSolver.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;

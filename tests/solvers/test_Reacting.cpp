@@ -6,12 +6,12 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "coupling/Simulation.hpp"
-#include "solvers/chemistry/ChemistryStep.hpp"
-#include "solvers/chemistry/Cvode.hpp"
-#include "solvers/reacting/ReactingSolver.hpp"
-#include "solvers/reacting/ReactorSweep.hpp"
-#include "solvers/reaction/Rosenbrock.hpp"
+#include "simfuse/coupling/Simulation.hpp"
+#include "simfuse/solvers/chemistry/ChemistryStep.hpp"
+#include "simfuse/solvers/chemistry/Cvode.hpp"
+#include "simfuse/solvers/reacting/ReactingSolver.hpp"
+#include "simfuse/solvers/reacting/ReactorSweep.hpp"
+#include "simfuse/solvers/reaction/Rosenbrock.hpp"
 #include "support/Chemistry.hpp"
 #include "support/TestUtil.hpp"
 

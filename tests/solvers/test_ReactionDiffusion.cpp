@@ -8,9 +8,9 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "coupling/Simulation.hpp"
-#include "solvers/reaction/Kinetics.hpp"
-#include "solvers/reaction/Rosenbrock.hpp"
+#include "simfuse/coupling/Simulation.hpp"
+#include "simfuse/solvers/reaction/Kinetics.hpp"
+#include "simfuse/solvers/reaction/Rosenbrock.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "solvers/chemistry/Mechanism.hpp"
+#include "simfuse/solvers/chemistry/Mechanism.hpp"
 
 namespace simfuse::test {
 

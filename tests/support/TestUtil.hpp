@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "core/Config.hpp"
-#include "core/Field.hpp"
+#include "simfuse/core/Config.hpp"
+#include "simfuse/core/Field.hpp"
 
 namespace simfuse::test {
 

@@ -8,10 +8,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "core/Error.hpp"
+#include "simfuse/core/Error.hpp"
+#include "simfuse/surrogates/Architectures.hpp"
+#include "simfuse/surrogates/Surrogate.hpp"
 #include "support/TestUtil.hpp"
-#include "surrogates/Architectures.hpp"
-#include "surrogates/Surrogate.hpp"
 
 using namespace simfuse;
 namespace fs = std::filesystem;

@@ -10,11 +10,11 @@
 #include <iterator>
 #include <limits>
 
-#include "core/Error.hpp"
+#include "simfuse/core/Error.hpp"
+#include "simfuse/surrogates/Dataset.hpp"
+#include "simfuse/surrogates/Surrogate.hpp"
+#include "simfuse/surrogates/Training.hpp"
 #include "support/TestUtil.hpp"
-#include "surrogates/Dataset.hpp"
-#include "surrogates/Surrogate.hpp"
-#include "surrogates/Training.hpp"
 
 using namespace simfuse;
 
