@@ -98,6 +98,25 @@ const Schema& case_schema() {
 }
 
 struct Simulation::Impl {
+  MPI_Comm comm = MPI_COMM_NULL;
+  RunOptions opt;
+  std::string name, case_file, out_dir;
+  Params params;
+  // Declared before the PETSc objects, so destroyed after them, also when the constructor
+  // throws: removes the case's petsc_options from the options database.
+  struct CaseOptionsGuard {
+    ~CaseOptionsGuard() { options::clear_case_options(); }
+  } options_guard;
+  std::unique_ptr<Grid> grid;
+  std::unique_ptr<Solver> solver;
+  std::unique_ptr<Coupler> coupler;
+  Constants constants;
+  double run_start = 0;
+  double t0 = 0, t = 0, dt = 0;
+  long steps = 0, step = 0;
+  bool steady = false;
+  double setup_seconds = 0, run_seconds = 0;
+  // Destroyed before the objects above (members are destroyed in reverse order).
   std::unique_ptr<ConfigDocument> own_doc;
   // Checkpoints
   bool ck_enabled = false;
@@ -242,26 +261,29 @@ int StopSignals::received() {
 }
 
 Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions opt)
-    : comm_(comm), opt_(std::move(opt)), impl_(std::make_unique<Impl>()) {
+    : impl_(std::make_unique<Impl>()) {
+  impl_->comm = comm;
+  impl_->opt = std::move(opt);
   const double setup_start = wall_time();
   // Our own copy: the validated parameters (and extensions validating their sections
   // later, e.g. capture:) refer to the document for file positions.
   impl_->own_doc = std::make_unique<ConfigDocument>(case_doc);
   const ConfigDocument& doc = *impl_->own_doc;
   load_case_plugins(doc);  // they may add the solver or policies the case names
-  params_ = case_schema().validate_or_throw(doc, doc.root(), "");
-  case_file_ = doc.origin();
-  name_ = params_.is_set("name") ? params_.get<std::string>("name") : fs::path(case_file_).stem().string();
-  if (name_.empty() || name_ == "<string>") name_ = "case";
-  if (params_.is_set("name") && name_.size() > 100)  // it names files: most file systems stop at 255 bytes
-    params_.fail("name",
-                 fmt::format("the name is {} characters long; output file names are made from it", name_.size()),
-                 "use a name of at most 100 characters");
+  impl_->params = case_schema().validate_or_throw(doc, doc.root(), "");
+  impl_->case_file = doc.origin();
+  impl_->name = impl_->params.is_set("name") ? impl_->params.get<std::string>("name")
+                                             : fs::path(impl_->case_file).stem().string();
+  if (impl_->name.empty() || impl_->name == "<string>") impl_->name = "case";
+  if (impl_->params.is_set("name") && impl_->name.size() > 100)  // it names files: most file systems stop at 255 bytes
+    impl_->params.fail(
+        "name", fmt::format("the name is {} characters long; output file names are made from it", impl_->name.size()),
+        "use a name of at most 100 characters");
 
   // parameters: named constants for expressions.
   Diagnostics diags;
-  if (params_.is_set("parameters")) {
-    const YAML::Node& pn = params_.node("parameters");
+  if (impl_->params.is_set("parameters")) {
+    const YAML::Node& pn = impl_->params.node("parameters");
     for (const auto& kv : pn) {
       const std::string k = kv.first.Scalar();
       const std::string path = "parameters." + k;
@@ -273,43 +295,43 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
         diags.push_back({doc.locate(kv.second, path), path, "expected a real number",
                          "parameters are named numbers, e.g. 'k: 2.5'"});
       } else {
-        constants_[k] = v;
+        impl_->constants[k] = v;
       }
     }
   }
 
   // time
-  const Params& tp = params_.sub("time");
-  dt_ = tp.get<double>("dt");
-  t0_ = tp.get<double>("t0");
+  const Params& tp = impl_->params.sub("time");
+  impl_->dt = tp.get<double>("dt");
+  impl_->t0 = tp.get<double>("t0");
   if (tp.has("steps")) {
-    steps_ = tp.get<int>("steps");
+    impl_->steps = tp.get<int>("steps");
   } else {
-    const double span = tp.get<double>("t_end") - t0_;
-    const double n = span / dt_;
+    const double span = tp.get<double>("t_end") - impl_->t0;
+    const double n = span / impl_->dt;
     if (!(span > 0))
-      diags.push_back(
-          tp.diag("t_end", fmt::format("t_end = {:g} must be greater than t0 = {:g}", tp.get<double>("t_end"), t0_)));
+      diags.push_back(tp.diag(
+          "t_end", fmt::format("t_end = {:g} must be greater than t0 = {:g}", tp.get<double>("t_end"), impl_->t0)));
     else if (std::abs(n - std::round(n)) > 1e-9 * std::max(1.0, n))
-      diags.push_back(
-          tp.diag("t_end", fmt::format("t_end - t0 = {:g} is not a multiple of dt = {:g} ({:g} steps)", span, dt_, n),
-                  fmt::format("use dt = {:g} ({} steps) or change t_end", span / std::ceil(n),
-                              static_cast<long>(std::ceil(n)))));
+      diags.push_back(tp.diag(
+          "t_end", fmt::format("t_end - t0 = {:g} is not a multiple of dt = {:g} ({:g} steps)", span, impl_->dt, n),
+          fmt::format("use dt = {:g} ({} steps) or change t_end", span / std::ceil(n),
+                      static_cast<long>(std::ceil(n)))));
     else
-      steps_ = static_cast<long>(std::round(n));
+      impl_->steps = static_cast<long>(std::round(n));
   }
   // t0 so large that t0 + dt rounds to t0 (or far from it): time would not advance.
-  if (std::isfinite(t0_) && std::abs((t0_ + dt_) - t0_ - dt_) > 1e-6 * dt_)
+  if (std::isfinite(impl_->t0) && std::abs((impl_->t0 + impl_->dt) - impl_->t0 - impl_->dt) > 1e-6 * impl_->dt)
     diags.push_back(tp.diag("dt",
                             fmt::format("dt = {:g} is below the precision of t0 = {:g}: t0 + dt is {:.17g}, time "
                                         "would not advance by dt",
-                                        dt_, t0_, t0_ + dt_),
+                                        impl_->dt, impl_->t0, impl_->t0 + impl_->dt),
                             "start the clock nearer 0 (t0), or use a larger dt"));
 
   // PETSc options from the case (the command line wins).
   std::vector<std::tuple<std::string, std::string, Location>> popts;
-  if (params_.is_set("petsc_options"))
-    collect_petsc_options(doc, params_.node("petsc_options"), "", "petsc_options", popts, diags);
+  if (impl_->params.is_set("petsc_options"))
+    collect_petsc_options(doc, impl_->params.node("petsc_options"), "", "petsc_options", popts, diags);
   if (!diags.empty()) throw UserError(std::move(diags));
   for (const auto& [name, value, loc] : popts) {
     options::set_from_case(name, value, loc.str());
@@ -317,48 +339,49 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   }
 
   // grid, solver, coupler
-  grid_ = std::make_unique<Grid>(comm, GridSpec::from(params_.sub("grid")));
-  const Params& sp = params_.sub("solver");
-  const SolverContext ctx{*grid_, sp, constants_, dt_, t0_};
-  solver_ = solver_registry().create(params_.type_of("solver"), ctx);
-  coupler_ = std::make_unique<Coupler>(*solver_);
+  impl_->grid = std::make_unique<Grid>(comm, GridSpec::from(impl_->params.sub("grid")));
+  const Params& sp = impl_->params.sub("solver");
+  const SolverContext ctx{*impl_->grid, sp, impl_->constants, impl_->dt, impl_->t0};
+  impl_->solver = solver_registry().create(impl_->params.type_of("solver"), ctx);
+  impl_->coupler = std::make_unique<Coupler>(*impl_->solver);
 
   // coupling: one optional policy block per sub-step of the solver's plan.
   {
-    Schema cs("coupling", "policies of " + params_.type_of("solver") + " sub-steps");
-    for (const auto& name : coupler_->substeps())
+    Schema cs("coupling", "policies of " + impl_->params.type_of("solver") + " sub-steps");
+    for (const auto& name : impl_->coupler->substeps())
       cs.add_block(name, "policy", "policy of sub-step '" + name + "'").def("classical");
-    const Params cp =
-        cs.validate_or_throw(doc, params_.is_set("coupling") ? params_.node("coupling") : YAML::Node(), "coupling");
-    for (const auto& name : coupler_->substeps()) {
+    const Params cp = cs.validate_or_throw(
+        doc, impl_->params.is_set("coupling") ? impl_->params.node("coupling") : YAML::Node(), "coupling");
+    for (const auto& name : impl_->coupler->substeps()) {
       if (!cp.is_set(name)) continue;
-      const PolicyContext pctx{cp.sub(name), coupler_->substep(name), case_file_, comm, solver_->model_context()};
-      coupler_->set_policy(name, policy_registry().create(cp.type_of(name), pctx), dt_);
+      const PolicyContext pctx{cp.sub(name), impl_->coupler->substep(name), impl_->case_file, comm,
+                               impl_->solver->model_context()};
+      impl_->coupler->set_policy(name, policy_registry().create(cp.type_of(name), pctx), impl_->dt);
     }
   }
 
   // output: validated now (also for a dry run), nothing written before begin().
-  const Params& op = params_.sub("output");
-  out_dir_ = !opt_.output_dir.empty() ? opt_.output_dir
-             : op.is_set("dir")       ? op.get<std::string>("dir")
-                                      : (fs::path("out") / name_).string();
-  impl_->output = std::make_unique<RunOutput>(*this, op, out_dir_);
+  const Params& op = impl_->params.sub("output");
+  impl_->out_dir = !impl_->opt.output_dir.empty() ? impl_->opt.output_dir
+                   : op.is_set("dir")             ? op.get<std::string>("dir")
+                                                  : (fs::path("out") / impl_->name).string();
+  impl_->output = std::make_unique<RunOutput>(*this, op, impl_->out_dir);
 
   // checkpoints: what a resumed run must agree with, and where they go.
-  const Params& ck = params_.sub("checkpoint");
-  impl_->ck_enabled = ck.get<bool>("enabled") && opt_.write_output && !opt_.dry_run;
+  const Params& ck = impl_->params.sub("checkpoint");
+  impl_->ck_enabled = ck.get<bool>("enabled") && impl_->opt.write_output && !impl_->opt.dry_run;
   impl_->ck_every = ck.get<int>("every");
   impl_->ck_seconds = ck.get<double>("seconds");
   impl_->ck_at_end = ck.get<bool>("at_end");
-  if (opt_.resume && !impl_->ck_enabled)
-    params_.fail("checkpoint", "--resume needs checkpoints, and this case turns them off",
-                 "remove 'checkpoint: {enabled: false}'");
+  if (impl_->opt.resume && !impl_->ck_enabled)
+    impl_->params.fail("checkpoint", "--resume needs checkpoints, and this case turns them off",
+                       "remove 'checkpoint: {enabled: false}'");
   impl_->case_values = json::object();
   flatten(doc.root(), "", impl_->case_values);
   impl_->models = json::object();
   json models = json::object();
-  for (const auto& sub : coupler_->substeps()) {
-    const json d = coupler_->policy(sub).describe();
+  for (const auto& sub : impl_->coupler->substeps()) {
+    const json d = impl_->coupler->policy(sub).describe();
     if (d.contains("model") && d["model"].contains("weights")) {
       const std::string w = d["model"]["weights"].get<std::string>();
       impl_->models[sub] = {{"weights", w}, {"fnv1a64", file_checksum(w)}};
@@ -375,55 +398,106 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   }
   impl_->provenance = make_provenance(doc, models);
   if (impl_->ck_enabled)
-    impl_->store =
-        std::make_unique<CheckpointStore>((fs::path(out_dir_) / "checkpoints").string(), ck.get<int>("keep"), comm);
+    impl_->store = std::make_unique<CheckpointStore>((fs::path(impl_->out_dir) / "checkpoints").string(),
+                                                     ck.get<int>("keep"), comm);
 
   // Sections handled by libraries above this one (capture: by the AI library).
   for (const char* key : {"capture"}) {
-    if (!params_.is_set(key)) continue;
+    if (!impl_->params.is_set(key)) continue;
     auto it = case_sections().find(key);
     if (it == case_sections().end())
-      params_.fail(key, fmt::format("'{}:' needs the AI library, which this program has not registered", key),
-                   "link simfuse::ai and call simfuse::ai::register_builtins() before building the Simulation "
-                   "(the simfuse command does)");
+      impl_->params.fail(key, fmt::format("'{}:' needs the AI library, which this program has not registered", key),
+                         "link simfuse::ai and call simfuse::ai::register_builtins() before building the Simulation "
+                         "(the simfuse command does)");
     impl_->attachments[key] = it->second(*this);
   }
 
   // Every PETSc object has read its options now: a name nobody read is a typo.
-  if (!opt_.allow_unused_petsc_options) options::check_all_used();
-  t_ = t0_;
-  setup_seconds_ = wall_time() - setup_start;
+  if (!impl_->opt.allow_unused_petsc_options) options::check_all_used();
+  impl_->t = impl_->t0;
+  impl_->setup_seconds = wall_time() - setup_start;
 }
 
 Simulation::~Simulation() = default;
 
-Simulation::CaseOptionsGuard::~CaseOptionsGuard() {
-  options::clear_case_options();
+bool Simulation::done() const {
+  return impl_->step >= impl_->steps || impl_->steady;
+}
+bool Simulation::reached_steady_state() const {
+  return impl_->steady;
+}
+const Params& Simulation::params() const {
+  return impl_->params;
+}
+const std::string& Simulation::case_file() const {
+  return impl_->case_file;
+}
+const RunOptions& Simulation::options() const {
+  return impl_->opt;
+}
+const Grid& Simulation::grid() const {
+  return *impl_->grid;
+}
+Solver& Simulation::solver() {
+  return *impl_->solver;
+}
+Coupler& Simulation::coupler() {
+  return *impl_->coupler;
+}
+double Simulation::time() const {
+  return impl_->t;
+}
+long Simulation::steps_done() const {
+  return impl_->step;
+}
+long Simulation::steps_total() const {
+  return impl_->steps;
+}
+double Simulation::dt() const {
+  return impl_->dt;
+}
+const std::string& Simulation::name() const {
+  return impl_->name;
+}
+const std::string& Simulation::output_dir() const {
+  return impl_->out_dir;
+}
+MPI_Comm Simulation::comm() const {
+  return impl_->comm;
+}
+double Simulation::t0() const {
+  return impl_->t0;
+}
+double Simulation::setup_seconds() const {
+  return impl_->setup_seconds;
+}
+double Simulation::run_seconds() const {
+  return impl_->run_seconds;
 }
 
 void Simulation::step() {
-  coupler_->advance(step_ + 1, t_, dt_);
-  ++step_;
-  t_ = t0_ + static_cast<double>(step_) * dt_;
-  solver_->end_of_step(t_);
-  steady_ = solver_->steady();
+  impl_->coupler->advance(impl_->step + 1, impl_->t, impl_->dt);
+  ++impl_->step;
+  impl_->t = impl_->t0 + static_cast<double>(impl_->step) * impl_->dt;
+  impl_->solver->end_of_step(impl_->t);
+  impl_->steady = impl_->solver->steady();
   fault_point("step");         // the step is done, its output is not
   if (fault_due("usererror"))  // an error found on some ranks only (with @rank)
-    throw UserError(fmt::format("injected error at step {} (SIMFUSE_FAULT)", step_), "none: this is a test");
+    throw UserError(fmt::format("injected error at step {} (SIMFUSE_FAULT)", impl_->step), "none: this is a test");
   if (fault_due("blowup")) {  // a solution gone to NaN, as after a blow-up
-    SIMFUSE_PETSC(VecSet(solver_->state().get(solver_->state().names().front()).vec(), NAN));
+    SIMFUSE_PETSC(VecSet(impl_->solver->state().get(impl_->solver->state().names().front()).vec(), NAN));
   }
 }
 
 json Simulation::errors() {
   json out = json::object();
-  for (const auto& name : solver_->state().names()) {
-    const Field& f = solver_->state().get(name);
+  for (const auto& name : impl_->solver->state().names()) {
+    const Field& f = impl_->solver->state().get(name);
     PetscHandle<Vec> exact;
     SIMFUSE_PETSC(VecDuplicate(f.vec(), exact.out()));
-    if (!solver_->exact_solution(name, t_, exact)) continue;
+    if (!impl_->solver->exact_solution(name, impl_->t, exact)) continue;
     for (int c = 0; c < f.ncomp(); ++c) {
-      const ErrorNorms n = error_norms(*grid_, f.vec(), exact, f.ncomp(), c);
+      const ErrorNorms n = error_norms(*impl_->grid, f.vec(), exact, f.ncomp(), c);
       // Components are keyed <field>_<component>: two vector fields may share component names.
       out[f.ncomp() == 1 ? name : name + "_" + f.components()[c]] = {
           {"l2", n.l2}, {"linf", n.linf}, {"rel_l2", n.rel_l2()}};
@@ -433,23 +507,23 @@ json Simulation::errors() {
 }
 
 void Simulation::begin() {
-  run_start_ = wall_time();
-  impl_->last_checkpoint_wall = run_start_;
-  if (!opt_.write_output) return;
-  if (opt_.resume) {
+  impl_->run_start = wall_time();
+  impl_->last_checkpoint_wall = impl_->run_start;
+  if (!impl_->opt.write_output) return;
+  if (impl_->opt.resume) {
     restore();
     return;
   }
   impl_->output->begin();
   // An earlier run's checkpoints in this folder are stale now (rank 0 prepared the folder).
-  if (impl_->store && grid_->rank() == 0) CheckpointStore::remove_all(impl_->store->dir());
-  MPI_Barrier(comm_);
+  if (impl_->store && impl_->grid->rank() == 0) CheckpointStore::remove_all(impl_->store->dir());
+  MPI_Barrier(impl_->comm);
 }
 
 void Simulation::advance() {
   step();
-  if (opt_.write_output) impl_->output->after_step();
-  if (!impl_->store || !opt_.auto_checkpoint) return;
+  if (impl_->opt.write_output) impl_->output->after_step();
+  if (!impl_->store || !impl_->opt.auto_checkpoint) return;
   const int due = checkpoint_due();
   if (due) checkpoint();
   if (due == 2) impl_->interrupted = true;
@@ -459,22 +533,22 @@ int Simulation::checkpoint_due() {
   if (!impl_->store) return 0;
   // One decision on every rank: rank 0's clock, any rank's signal.
   int due[2] = {g_stop_signal != 0 ? 1 : 0, 0};
-  if (grid_->rank() == 0)
-    due[1] = (impl_->ck_every > 0 && step_ % impl_->ck_every == 0) ||
+  if (impl_->grid->rank() == 0)
+    due[1] = (impl_->ck_every > 0 && impl_->step % impl_->ck_every == 0) ||
              (impl_->ck_seconds > 0 && wall_time() - impl_->last_checkpoint_wall >= impl_->ck_seconds) ||
              (done() && impl_->ck_at_end);
-  MPI_Allreduce(MPI_IN_PLACE, due, 2, MPI_INT, MPI_MAX, comm_);
+  MPI_Allreduce(MPI_IN_PLACE, due, 2, MPI_INT, MPI_MAX, impl_->comm);
   return due[0] ? 2 : due[1] ? 1 : 0;
 }
 
 void Simulation::checkpoint() {
   SIMFUSE_REQUIRE(impl_->store, "Simulation::checkpoint: checkpoints are off");
-  if (impl_->last_checkpoint_step == step_) return;
+  if (impl_->last_checkpoint_step == impl_->step) return;
   const double t_start = wall_time();
   // Only good states are kept: a field gone to NaN/inf (a blow-up not yet caught by a
   // solver) stops the run here, and the previous checkpoint stays the newest.
   {
-    const State& st = solver_->state();
+    const State& st = impl_->solver->state();
     std::string bad;
     for (const auto& name : st.names()) {
       PetscInt n = 0;
@@ -486,27 +560,27 @@ void Simulation::checkpoint() {
       SIMFUSE_PETSC(VecRestoreArrayRead(st.get(name).vec(), &a));
     }
     int any = bad.empty() ? 0 : 1;
-    MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, comm_);
+    MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, impl_->comm);
     if (any)
       throw RunFailure(fmt::format("the solution holds NaN or inf after step {} (t = {:g}){}: the run blew up; no "
                                    "checkpoint is written of it",
-                                   step_, t_, bad.empty() ? std::string() : " in field '" + bad + "'"),
+                                   impl_->step, impl_->t, bad.empty() ? std::string() : " in field '" + bad + "'"),
                        fmt::format("reduce time.dt; the last good checkpoint (step {}) is in {}",
                                    impl_->last_checkpoint_step, impl_->store->dir()));
   }
   CheckpointData d;
-  d.put("sim/step", step_);
-  d.put("sim/t", t_);
-  d.put("sim/steady", steady_);
-  d.put("sim/run_seconds", t_start - run_start_);
+  d.put("sim/step", impl_->step);
+  d.put("sim/t", impl_->t);
+  d.put("sim/steady", impl_->steady);
+  d.put("sim/run_seconds", t_start - impl_->run_start);
   d.put("sim/restarts", impl_->restarts.dump());
-  const State& state = solver_->state();
+  const State& state = impl_->solver->state();
   for (const auto& name : state.all_names()) d.put_vec("fields/" + name, state.get(name).vec());
-  if (const auto* cp = dynamic_cast<const Checkpointable*>(solver_.get())) {
+  if (const auto* cp = dynamic_cast<const Checkpointable*>(impl_->solver.get())) {
     CheckpointData sd = d.scoped("solver/");
     cp->save_state(sd);
   }
-  coupler_->save_state(d);
+  impl_->coupler->save_state(d);
   {
     CheckpointData od = d.scoped("output/");
     impl_->output->save_state(od);
@@ -516,22 +590,22 @@ void Simulation::checkpoint() {
     c->save_state(ed);
   }
   json info = {{"simfuse_version", SIMFUSE_VERSION},
-               {"case", name_},
-               {"case_file", case_file_},
-               {"t", t_},
-               {"steps", steps_},
+               {"case", impl_->name},
+               {"case_file", impl_->case_file},
+               {"t", impl_->t},
+               {"steps", impl_->steps},
                {"case_values", impl_->case_values},
                {"models", impl_->models},
                {"written_at", std::time(nullptr)}};
-  const std::string file = impl_->store->write(d, step_, info);
-  impl_->last_checkpoint_step = step_;
+  const std::string file = impl_->store->write(d, impl_->step, info);
+  impl_->last_checkpoint_step = impl_->step;
   impl_->last_checkpoint_wall = wall_time();
-  spdlog::debug("checkpoint at step {} ({}) in {:.3f} s", step_, file, impl_->last_checkpoint_wall - t_start);
+  spdlog::debug("checkpoint at step {} ({}) in {:.3f} s", impl_->step, file, impl_->last_checkpoint_wall - t_start);
 }
 
 void Simulation::restore() {
   std::vector<std::string> skipped;
-  const auto m = impl_->store->newest_valid(skipped, opt_.resume_max_step);
+  const auto m = impl_->store->newest_valid(skipped, impl_->opt.resume_max_step);
   for (const auto& why : skipped) spdlog::warn("skipping checkpoint {}", why);
   const std::string where = impl_->store->dir();
   if (!m)
@@ -543,12 +617,12 @@ void Simulation::restore() {
   const auto refuse = [&](const std::string& what, const std::string& fix) {
     throw CheckpointError(fmt::format("--resume: checkpoint '{}' {}", file, what), fix);
   };
-  if (man.value("case", "") != name_)
-    refuse(fmt::format("belongs to case '{}', this is case '{}'", man.value("case", ""), name_),
+  if (man.value("case", "") != impl_->name)
+    refuse(fmt::format("belongs to case '{}', this is case '{}'", man.value("case", ""), impl_->name),
            "resume a case in its own output folder (-o), or start afresh without --resume");
   const int ranks = man["ranks"].get<int>();
-  if (ranks != grid_->size())
-    refuse(fmt::format("was written by {} MPI rank(s), this run has {}", ranks, grid_->size()),
+  if (ranks != impl_->grid->size())
+    refuse(fmt::format("was written by {} MPI rank(s), this run has {}", ranks, impl_->grid->size()),
            fmt::format("resume it with the rank count that wrote it: mpirun -n {} simfuse run ... --resume", ranks));
   const json& theirs = man["case_values"];
   for (const auto& [k, v] : impl_->case_values.items())
@@ -570,30 +644,32 @@ void Simulation::restore() {
                          mv["weights"].get<std::string>()),
              "resume with the model the run started with, or start afresh without --resume");
   const long step = man["step"].get<long>();
-  if (step > steps_)
-    refuse(fmt::format("is at step {}, beyond this case's {} steps", step, steps_),
+  if (step > impl_->steps)
+    refuse(fmt::format("is at step {}, beyond this case's {} steps", step, impl_->steps),
            "give a t_end (or steps) at least as large as the checkpoint's to resume or extend the run");
 
   const CheckpointData d = impl_->store->read(man);
-  step_ = d.get<long>("sim/step");
-  t_ = d.get<double>("sim/t");
-  steady_ = d.get<bool>("sim/steady");
-  run_start_ = wall_time() - d.get<double>("sim/run_seconds");
+  impl_->step = d.get<long>("sim/step");
+  impl_->t = d.get<double>("sim/t");
+  impl_->steady = d.get<bool>("sim/steady");
+  impl_->run_start = wall_time() - d.get<double>("sim/run_seconds");
   impl_->restarts = json::parse(d.get<std::string>("sim/restarts"));
-  State& state = solver_->state();
+  State& state = impl_->solver->state();
   for (const auto& name : state.all_names()) d.get_vec("fields/" + name, state.get(name).vec());
-  if (auto* cp = dynamic_cast<Checkpointable*>(solver_.get())) cp->restore_state(d.scoped("solver/"));
-  coupler_->restore_state(d);
+  if (auto* cp = dynamic_cast<Checkpointable*>(impl_->solver.get())) cp->restore_state(d.scoped("solver/"));
+  impl_->coupler->restore_state(d);
   for (const auto& [key, c] : impl_->participants) c->restore_state(d.scoped("ext/" + key + "/"));
   impl_->output->resume(d.scoped("output/"));
-  impl_->restarts.push_back({{"step", step_}, {"t", t_}, {"checkpoint", fs::path(file).filename().string()}});
-  impl_->resumed_from = step_;
-  impl_->last_checkpoint_step = step_;
-  spdlog::info("resumed from checkpoint {} at step {} (t = {:g})", fs::path(file).filename().string(), step_, t_);
+  impl_->restarts.push_back(
+      {{"step", impl_->step}, {"t", impl_->t}, {"checkpoint", fs::path(file).filename().string()}});
+  impl_->resumed_from = impl_->step;
+  impl_->last_checkpoint_step = impl_->step;
+  spdlog::info("resumed from checkpoint {} at step {} (t = {:g})", fs::path(file).filename().string(), impl_->step,
+               impl_->t);
 }
 
 void Simulation::resume_at_most(long step) {
-  opt_.resume_max_step = step;
+  impl_->opt.resume_max_step = step;
 }
 
 bool Simulation::interrupted() const {
@@ -630,12 +706,12 @@ void Simulation::on_end(const std::string& key, std::function<json()> hook) {
 }
 
 void Simulation::end(const std::string& status, const std::string& message) {
-  run_seconds_ = wall_time() - run_start_;
-  const bool write = opt_.write_output && fs::exists(out_dir_);
+  impl_->run_seconds = wall_time() - impl_->run_start;
+  const bool write = impl_->opt.write_output && fs::exists(impl_->out_dir);
   std::vector<std::string> results;
   if (status == "completed") {
     for (auto& [key, hook] : impl_->end_hooks) impl_->output->add(key, hook());
-    if (write) results = solver_->write_results(out_dir_);
+    if (write) results = impl_->solver->write_results(impl_->out_dir);
   }
   if (!impl_->restarts.empty()) impl_->output->add("restarts", impl_->restarts);
   if (impl_->last_checkpoint_step >= 0 && impl_->store)
@@ -650,27 +726,27 @@ void Simulation::add_summary(const std::string& key, nlohmann::ordered_json extr
 }
 
 void Simulation::run(const ProgressFn& progress) {
-  if (opt_.dry_run) return;
+  if (impl_->opt.dry_run) return;
   const StopSignals signals(impl_->store != nullptr);
   // A refused --resume leaves the folder as it was (no summary "failed" either).
-  if (opt_.resume) begin();
+  if (impl_->opt.resume) begin();
   try {
-    if (!opt_.resume) begin();
+    if (!impl_->opt.resume) begin();
     while (!done() && !impl_->interrupted) {
       advance();
-      if (progress) progress(step_, steps_, t_, wall_time() - run_start_);
+      if (progress) progress(impl_->step, impl_->steps, impl_->t, wall_time() - impl_->run_start);
     }
     if (impl_->interrupted) {
       end("interrupted", fmt::format("stopped by signal {} after step {}; a checkpoint was written: continue with "
                                      "--resume",
-                                     static_cast<int>(g_stop_signal), step_));
+                                     static_cast<int>(g_stop_signal), impl_->step));
       return;
     }
     end();
   } catch (const std::exception& e) {
     // The summary is written collectively: only if every rank failed here (an error found
     // on some ranks only leaves the others elsewhere; the caller then ends them all).
-    if (all_ranks_arrive(comm_, 10.0)) {
+    if (all_ranks_arrive(impl_->comm, 10.0)) {
       try {
         end("failed", e.what());
       } catch (...) {

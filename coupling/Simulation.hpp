@@ -1,7 +1,7 @@
 #pragma once
 /// \file Simulation.hpp
 /// The facade a user steers (preCICE's Participant): build a simulation from a case
-/// document, advance it, finalise it.
+/// document, advance it, finalise it. A pimpl: one pointer, no implementation types.
 ///
 ///     auto doc = simfuse::ConfigDocument::load_file("cases/heat2d.yaml");
 ///     simfuse::Simulation sim(PETSC_COMM_WORLD, doc, {});
@@ -115,8 +115,8 @@ class Simulation {
   /// sub-step or policy, e.g. a capture). Not owned; must live as long as the Simulation.
   void add_checkpointable(const std::string& key, Checkpointable* c);
   /// All steps done, or the solver reached a steady state (Solver::steady).
-  bool done() const { return step_ >= steps_ || steady_; }
-  bool reached_steady_state() const { return steady_; }
+  bool done() const;
+  bool reached_steady_state() const;
   /// Writes summary.json ("completed", or `status` and `message`). Collective.
   void end(const std::string& status = "completed", const std::string& message = {});
   /// Advances one step (no output). Collective.
@@ -128,21 +128,21 @@ class Simulation {
   void on_end(const std::string& key, std::function<nlohmann::ordered_json()> hook);
   /// The validated case, and the document it came from (for extensions reading their
   /// own sections, e.g. `capture:`).
-  const Params& params() const { return params_; }
-  const std::string& case_file() const { return case_file_; }
-  const RunOptions& options() const { return opt_; }
+  const Params& params() const;
+  const std::string& case_file() const;
+  const RunOptions& options() const;
   /// What the handler of case section `key` attached (nullptr if the case has none).
   std::shared_ptr<void> attachment(const std::string& key) const;
 
-  const Grid& grid() const { return *grid_; }
-  Solver& solver() { return *solver_; }
-  Coupler& coupler() { return *coupler_; }
-  double time() const { return t_; }
-  long steps_done() const { return step_; }
-  long steps_total() const { return steps_; }
-  double dt() const { return dt_; }
-  const std::string& name() const { return name_; }
-  const std::string& output_dir() const { return out_dir_; }
+  const Grid& grid() const;
+  Solver& solver();
+  Coupler& coupler();
+  double time() const;
+  long steps_done() const;
+  long steps_total() const;
+  double dt() const;
+  const std::string& name() const;
+  const std::string& output_dir() const;
 
   /// Error norms against the solver's exact solution at the current time, per field
   /// (empty if the solver has none). Collective.
@@ -150,10 +150,10 @@ class Simulation {
   /// The summary as written to summary.json (empty before end()).
   const nlohmann::ordered_json& summary() const;
 
-  MPI_Comm comm() const { return comm_; }
-  double t0() const { return t0_; }
-  double setup_seconds() const { return setup_seconds_; }
-  double run_seconds() const { return run_seconds_; }
+  MPI_Comm comm() const;
+  double t0() const;
+  double setup_seconds() const;
+  double run_seconds() const;
   /// The audit trail summary.json records under "provenance": simfuse version, start time
   /// (UTC), host, command line, the case file and its sha256, --set/--unset edits,
   /// command-line PETSc options, plugins (path, sha256) and models (card and weights with
@@ -163,28 +163,11 @@ class Simulation {
   const std::string& petsc_case_options() const;
 
  private:
+  // Everything else lives in Impl (a pimpl facade, as preCICE's Participant): the layout
+  // of this class does not change when the implementation does.
   struct Impl;
   void restore();
-
-  MPI_Comm comm_;
-  RunOptions opt_;
-  std::string name_, case_file_, out_dir_;
-  Params params_;
-  // Declared before the PETSc objects, so destroyed after them, also when the
-  // constructor throws: removes the case's petsc_options from the options database.
-  struct CaseOptionsGuard {
-    ~CaseOptionsGuard();
-  } options_guard_;
-  std::unique_ptr<Grid> grid_;
-  std::unique_ptr<Solver> solver_;
-  std::unique_ptr<Coupler> coupler_;
   std::unique_ptr<Impl> impl_;
-  Constants constants_;
-  double run_start_ = 0;
-  double t0_ = 0, t_ = 0, dt_ = 0;
-  long steps_ = 0, step_ = 0;
-  bool steady_ = false;
-  double setup_seconds_ = 0, run_seconds_ = 0;
 };
 
 }  // namespace simfuse
