@@ -172,7 +172,7 @@ void clear_case_options();
 /// The options the case file set, as "-name (origin)".
 std::vector<std::string> case_options();
 
-/// A viewer option's value, `[type][:file[:format[:mode]]]` (e.g. ascii:log.txt, ::ascii_info).
+/// A viewer option's value, `[type][:file[:format[:mode]]]`: e.g. `ascii:log.txt`, or a format alone (an empty type and file before it, as in -ksp_view with two colons and ascii_info).
 struct ViewerValue {
   std::string type, file, format;
 };

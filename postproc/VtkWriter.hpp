@@ -15,7 +15,7 @@ namespace simfuse {
 
 class VtkSeriesWriter {
  public:
-  /// Writes into `dir` (created if needed) files named `<base>_<NNNNNN>.(p)vti` and
+  /// Writes into `dir` (created if needed) files named `<base>_<step>.vti` (`.pvti` on several ranks) and
   /// `<base>.pvd`. Collective on the grid's communicator.
   VtkSeriesWriter(const Grid& grid, std::string dir, std::string base);
   ~VtkSeriesWriter();

@@ -17,6 +17,7 @@ PACKAGES=(
   libsundials-dev libsuitesparse-dev
   libopenblas0-openmp
   python3 python3-torch python3-numpy python3-scipy python3-vtk9 python3-yaml python3-matplotlib
+  doxygen
 )
 
 missing=()

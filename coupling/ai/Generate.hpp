@@ -31,7 +31,7 @@ namespace simfuse {
 
 struct GenerateOptions {
   bool progress = true;  ///< a log line per round of members (rank 0)
-  /// Skip the members an earlier, interrupted generate finished (members/member_<m>.done
+  /// Skip the members an earlier, interrupted generate finished (`members/member_<m>.done`
   /// records each, with the member's case); the rest run, then all are merged.
   bool resume = false;
 };

@@ -92,4 +92,13 @@ c++ ${CXXFLAGS:-} ${LDFLAGS:-} -O1 "$src/examples/ex2_custom_solver/ex2.cpp" $fl
   > "$work/ex2_pc_run.log" 2>&1 || { cat "$work/ex2_pc_run.log"; exit 1; }
 grep -Eq "max error [0-9.]+e-1[0-9]" "$work/ex2_pc_run.log" || { echo "FAIL: ex2 via pkg-config"; cat "$work/ex2_pc_run.log"; exit 1; }
 
+step "examples 3 and 5 (plugins) built against the installed package, run by the installed simfuse"
+EX5_WORK=$work/ex5 "$src/examples/ex5_custom_policy/run_ex5.sh" "$prefix/bin/simfuse" "$src" \
+  "$prefix/lib/cmake/simfuse" > "$work/ex5.log" 2>&1 && grep -q "ex5: OK" "$work/ex5.log" ||
+  { echo "FAIL: ex5 against the install"; cat "$work/ex5.log"; exit 1; }
+EX3_WORK=$work/ex3 MPIEXEC=$mpiexec "$src/examples/ex3_plugin_surrogate/run_ex3.sh" "$prefix/bin/simfuse" \
+  "$prefix/lib/cmake/simfuse" > "$work/ex3.log" 2>&1 && grep -q "ex3: OK" "$work/ex3.log" ||
+  { echo "FAIL: ex3 against the install"; cat "$work/ex3.log"; exit 1; }
+grep -E "^react:" "$work/ex3.log"
+
 echo "install: OK"
