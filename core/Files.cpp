@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "simfuse/core/Error.hpp"
 
@@ -70,6 +71,15 @@ void write_file_atomic(const std::string& path, const std::string& content, bool
       ::close(dfd);
     }
   }
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return ss.str();
 }
 
 }  // namespace simfuse

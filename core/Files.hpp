@@ -1,8 +1,10 @@
 #pragma once
 /// \file Files.hpp
-/// Output files that are never half-written: write to a temporary name, then rename.
+/// Output files that are never half-written (write to a temporary name, then rename),
+/// and reading a whole file.
 #include <mpi.h>
 
+#include <optional>
 #include <string>
 
 namespace simfuse {
@@ -16,5 +18,8 @@ void ensure_directory(const std::string& dir, MPI_Comm comm);
 /// are flushed to disk (fsync) before returning, so a crash of the machine cannot leave a
 /// renamed but empty file (checkpoints). Throws UserError on failure. Not collective.
 void write_file_atomic(const std::string& path, const std::string& content, bool durable = false);
+
+/// The whole content of a file, or nothing if it cannot be read. Not collective.
+std::optional<std::string> read_file(const std::string& path);
 
 }  // namespace simfuse

@@ -76,6 +76,22 @@ bool all_ranks_arrive(MPI_Comm comm, double seconds) {
   return done != 0;
 }
 
+int first_failing_rank(MPI_Comm comm, bool failed) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  int first = failed ? rank : size;
+  if (size > 1) MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, comm);
+  return first == size ? -1 : first;
+}
+
+void bcast_string(MPI_Comm comm, std::string& text, int root) {
+  unsigned long n = text.size();
+  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG, root, comm);
+  text.resize(n);
+  MPI_Bcast(text.data(), static_cast<int>(n), MPI_CHAR, root, comm);
+}
+
 void on_all_ranks(MPI_Comm comm, const std::function<void()>& local) {
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
@@ -96,19 +112,11 @@ void on_all_ranks(MPI_Comm comm, const std::function<void()>& local) {
   } catch (const std::exception& e) {
     what = fmt::format("rank {}: {}", rank, e.what());
   }
-  int first = what.empty() ? size : rank;
-  if (size == 1 && first == size) return;
-  MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, comm);
-  if (first == size) return;
-  auto bcast = [&](std::string& s) {
-    unsigned long n = s.size();
-    MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG, first, comm);
-    s.resize(n);
-    MPI_Bcast(s.data(), static_cast<int>(n), MPI_CHAR, first, comm);
-  };
+  const int first = first_failing_rank(comm, !what.empty());
+  if (first < 0) return;
   if (size > 1) {
-    bcast(what);
-    bcast(fix);
+    bcast_string(comm, what, first);
+    bcast_string(comm, fix, first);
     int rf = run_failure ? 1 : 0;
     MPI_Bcast(&rf, 1, MPI_INT, first, comm);
     run_failure = rf != 0;

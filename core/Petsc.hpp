@@ -48,6 +48,12 @@ class PetscError : public InternalError {
 /// or on some only (the others wait elsewhere: the caller must end them, MPI_Abort).
 bool all_ranks_arrive(MPI_Comm comm, double seconds);
 
+/// The lowest rank of `comm` on which `failed` is true, or -1 if on none. Collective.
+int first_failing_rank(MPI_Comm comm, bool failed);
+
+/// Sends `text` from rank `root` to every rank of `comm` (any length). Collective.
+void bcast_string(MPI_Comm comm, std::string& text, int root);
+
 /// Runs `local` (work that may fail on some ranks only, e.g. writing this rank's file),
 /// then agrees: if it threw a UserError on any rank, every rank throws that error (the
 /// lowest failing rank's message and fix), so no rank is left waiting in a later
@@ -172,7 +178,8 @@ void clear_case_options();
 /// The options the case file set, as "-name (origin)".
 std::vector<std::string> case_options();
 
-/// A viewer option's value, `[type][:file[:format[:mode]]]`: e.g. `ascii:log.txt`, or a format alone (an empty type and file before it, as in -ksp_view with two colons and ascii_info).
+/// A viewer option's value, `[type][:file[:format[:mode]]]`: e.g. `ascii:log.txt`, or a format alone (an empty type and
+/// file before it, as in -ksp_view with two colons and ascii_info).
 struct ViewerValue {
   std::string type, file, format;
 };

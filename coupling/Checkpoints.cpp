@@ -23,15 +23,6 @@ std::string stem(long step) {
 }
 
 // The whole file, or nullopt if it cannot be read.
-std::optional<std::string> slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return ss.str();
-}
-
 // Checkpoints in `dir` by step, newest first: (step, manifest path).
 std::vector<std::pair<long, fs::path>> manifests(const std::string& dir) {
   std::vector<std::pair<long, fs::path>> out;
@@ -49,7 +40,7 @@ std::vector<std::pair<long, fs::path>> manifests(const std::string& dir) {
 
 // Why the checkpoint of `manifest_path` cannot be used, or "" if it can (rank 0).
 std::string validate(const fs::path& manifest_path, json& manifest) {
-  const auto text = slurp(manifest_path);
+  const auto text = read_file(manifest_path.string());
   if (!text) return "its manifest cannot be read";
   manifest = json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (!manifest.is_object() || !manifest.contains("files") || !manifest["files"].is_array() ||
@@ -61,7 +52,7 @@ std::string validate(const fs::path& manifest_path, json& manifest) {
       return "its manifest lists a file without size or checksum";
     const std::string name = f["file"].get<std::string>();
     if (name.find('/') != std::string::npos) return "its manifest names a file outside the folder";
-    const auto bytes = slurp(dir / name);
+    const auto bytes = read_file((dir / name).string());
     if (!bytes) return fmt::format("'{}' is missing", name);
     if (bytes->size() != f["bytes"].get<size_t>())
       return fmt::format("'{}' has {} bytes, the manifest says {} (truncated?)", name, bytes->size(),
@@ -144,14 +135,8 @@ std::optional<json> CheckpointStore::newest_valid(std::vector<std::string>& skip
       why += fmt::format("{}: {}\n", path.filename().string(), bad);
     }
   }
-  auto bcast = [&](std::string& s) {
-    unsigned long n = s.size();
-    MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG, 0, comm_);
-    s.resize(n);
-    MPI_Bcast(s.data(), static_cast<int>(n), MPI_CHAR, 0, comm_);
-  };
-  bcast(chosen);
-  bcast(why);
+  bcast_string(comm_, chosen, 0);
+  bcast_string(comm_, why, 0);
   std::istringstream lines(why);
   for (std::string l; std::getline(lines, l);) skipped.push_back(l);
   if (chosen.empty()) return std::nullopt;
@@ -165,7 +150,7 @@ CheckpointData CheckpointStore::read(const json& manifest) const {
   on_all_ranks(comm_, [&] {
     const auto& f = manifest["files"].at(static_cast<size_t>(rank));
     const fs::path p = fs::path(dir_) / f["file"].get<std::string>();
-    const auto bytes = slurp(p);
+    const auto bytes = read_file(p.string());
     if (!bytes || fnv1a64_hex(*bytes) != f["fnv1a64"].get<std::string>())
       throw CheckpointError(fmt::format("checkpoint file '{}' changed while it was being read", p.string()),
                             "run --resume again");

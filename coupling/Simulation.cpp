@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "simfuse/core/Files.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Plugins.hpp"
 #include "simfuse/core/Provenance.hpp"
@@ -200,11 +201,8 @@ void flatten(const YAML::Node& n, const std::string& path, json& out) {
 
 // The whole file's FNV-1a checksum ("" if it cannot be read).
 std::string file_checksum(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return fnv1a64_hex(ss.str());
+  const auto bytes = read_file(path);
+  return bytes ? fnv1a64_hex(*bytes) : std::string();
 }
 
 // The audit trail of a run: who ran what, with which code, models and options.

@@ -10,6 +10,7 @@
 
 #include "simfuse/core/Error.hpp"
 #include "simfuse/core/Paths.hpp"
+#include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Timer.hpp"
 
 namespace simfuse {
@@ -482,16 +483,10 @@ void CellChemistry::check_initial_temperatures(const std::vector<double>& T, con
 }
 
 void throw_if_any_failed(MPI_Comm comm, const std::string& message, const std::string& fix) {
-  int rank = 0, size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  int mine = message.empty() ? size : rank, first = size;
-  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
-  if (first == size) return;
-  int len = rank == first ? static_cast<int>(message.size()) : 0;
-  MPI_Bcast(&len, 1, MPI_INT, first, comm);
-  std::string text = rank == first ? message : std::string(static_cast<size_t>(len), ' ');
-  MPI_Bcast(text.data(), len, MPI_CHAR, first, comm);
+  const int first = first_failing_rank(comm, !message.empty());
+  if (first < 0) return;
+  std::string text = message;
+  bcast_string(comm, text, first);
   throw RunFailure(text, fix);
 }
 
