@@ -454,6 +454,9 @@ struct Validator {
       }
       p = validate(*ct->schema, pn.IsDefined() ? pn : YAML::Node(), ppath);
     }
+    // A shorthand ("diffuse: online") was converted to a new node: errors about the block
+    // then point at what the user wrote.
+    if (given.IsScalar() || given.IsSequence()) p.where_ = doc.locate(given, path);
     if (sub_out) *sub_out = std::move(p);
     return diags.size() == before;
   }

@@ -44,6 +44,20 @@ const std::vector<StatCounter>& substep_counters() {
       {"surrogate_calls", &S::surrogate_calls, nullptr, Reduce::max, Show::surrogate, true, "calls using the model"},
       {"fallback.inadmissible", &S::fallback_inadmissible, nullptr, Reduce::sum, Show::points, true,
        "fallback: not admissible"},
+      {"online.guarded_steps", &S::guarded_steps, nullptr, Reduce::max, Show::online, true,
+       "steps served by the model"},
+      {"online.train_iterations", &S::train_iterations, nullptr, Reduce::max, Show::online, true,
+       "training iterations"},
+      {"online.train_seconds", nullptr, &S::train_seconds, Reduce::max, Show::online, true, "training time"},
+      {"online.validation_error", nullptr, &S::validation_error, Reduce::max, Show::online, true,
+       "validation error (last)", true},
+      {"online.shadow_points", &S::shadow_points, nullptr, Reduce::sum, Show::online, true, "shadow checks"},
+      {"online.shadow_failures", &S::shadow_failures, nullptr, Reduce::sum, Show::online, true,
+       "shadow checks failed"},
+      {"online.switch_ins", &S::switch_ins, nullptr, Reduce::max, Show::online, true, "switches to the model"},
+      {"online.rollbacks", &S::rollbacks, nullptr, Reduce::max, Show::online, true, "rollbacks"},
+      {"online.buffer_samples", &S::buffer_samples, nullptr, Reduce::max, Show::online, true,
+       "replay buffer samples", true},
   };
   return table;
 }
@@ -68,11 +82,12 @@ void reduce_stats(std::vector<SubStepStats>& stats, MPI_Comm comm) {
           ++k;
         }
   }
-  // Flags: any rank's counts make the sub-step iterative (the same on every rank).
+  // Flags: any rank's counts make the sub-step iterative or online (the same on every rank).
   for (auto& s : stats) {
-    int it = s.iterative ? 1 : 0;
-    MPI_Allreduce(MPI_IN_PLACE, &it, 1, MPI_INT, MPI_MAX, comm);
-    s.iterative = it != 0;
+    int fl[2] = {s.iterative ? 1 : 0, s.online ? 1 : 0};
+    MPI_Allreduce(MPI_IN_PLACE, fl, 2, MPI_INT, MPI_MAX, comm);
+    s.iterative = fl[0] != 0;
+    s.online = fl[1] != 0;
   }
 }
 
@@ -98,6 +113,8 @@ bool shown(const StatCounter& c, const SubStepStats& s) {
       return s.surrogate_calls > 0;
     case Show::points:
       return s.surrogate_calls > 0 && s.points > 0;
+    case Show::online:
+      return s.online;
   }
   return false;
 }

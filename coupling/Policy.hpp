@@ -40,6 +40,17 @@ struct SubStepStats {
   long whole_fallbacks = 0;        ///< calls where the whole sub-step ran classically
   long surrogate_calls = 0;        ///< calls that used the surrogate
   long fallback_inadmissible = 0;  ///< rejected: could not be made physically admissible
+  // Policies that train while the run goes (online): shown when `online` is set.
+  bool online = false;
+  long train_iterations = 0;      ///< optimizer steps
+  double train_seconds = 0;       ///< time spent training (and gathering samples)
+  long guarded_steps = 0;         ///< steps served by the model (under the guard)
+  long shadow_points = 0;         ///< accepted points also computed classically
+  long shadow_failures = 0;       ///< of those, further from the classical result than the shadow tolerance
+  long switch_ins = 0;            ///< switches to the model
+  long rollbacks = 0;             ///< switches back to the classical code
+  double validation_error = 0;    ///< the last validation error (a level, not a sum)
+  long buffer_samples = 0;        ///< samples in the replay buffer (a level)
 };
 
 /// How a counter combines over MPI ranks.
@@ -54,6 +65,7 @@ enum class Show {
   iterative,  ///< Iterative sub-steps
   surrogate,  ///< sub-steps that called a surrogate
   points,     ///< sub-steps whose surrogate counted grid points
+  online,     ///< sub-steps whose policy trains a model while the run goes
 };
 
 /// One audit counter of SubStepStats.
@@ -65,6 +77,7 @@ struct StatCounter {
   Show show;
   bool per_step;    ///< a steps.csv column (the change during the step)
   const char* doc;  ///< what it counts (report label, config doc)
+  bool level = false;  ///< a current value (steps.csv shows it as is, not its change)
   double value(const SubStepStats& s) const { return count ? static_cast<double>(s.*count) : s.*seconds; }
   /// The steps.csv column suffix: "fallback.nan" -> "fallback_nan".
   std::string column() const;
@@ -95,6 +108,13 @@ class Policy {
   virtual nlohmann::ordered_json describe() const { return nlohmann::ordered_json::object(); }
   /// Runs the sub-step once. Collective.
   virtual void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) = 0;
+  /// True for a policy that trains a model while the run goes: its sub-step's training
+  /// columns (Show::online counters) are written to steps.csv.
+  virtual bool learns() const { return false; }
+  /// Called once when the run has completed, before summary.json is written, with the
+  /// output folder (empty when the run writes no output): e.g. to save a trained model
+  /// there. Collective.
+  virtual void finish(const std::string& /*output_dir*/) {}
 };
 
 /// Runs the classical implementation and records its iterations.

@@ -62,6 +62,11 @@ void RunOutput::declare(Schema& o) {
 
 namespace {
 
+// A steps.csv column: a per-step counter; the training counters only for a policy that trains.
+bool csv_column(const StatCounter& c, const Policy& policy) {
+  return c.per_step && (c.show != Show::online || policy.learns());
+}
+
 // UserError at `key` of `p` unless `name` is a field of `state`.
 void require_field(const Params& p, const std::string& key, const std::string& name, const State& state) {
   if (state.has(name)) return;
@@ -209,7 +214,7 @@ void RunOutput::begin() {
     impl_->csv << "step,t";
     for (const auto& s : sim_.coupler().substeps())
       for (const auto& c : substep_counters())
-        if (c.per_step) impl_->csv << "," << s << "_" << c.column();
+        if (csv_column(c, sim_.coupler().policy(s))) impl_->csv << "," << s << "_" << c.column();
     impl_->csv << "\n";
   }
   write_fields();
@@ -324,8 +329,8 @@ void RunOutput::after_step() {
     impl_->csv << sim_.steps_done() << "," << fmt::format("{:.17g}", sim_.time());
     for (size_t i = 0; i < stats.size(); ++i)
       for (const auto& c : substep_counters()) {
-        if (!c.per_step) continue;
-        const double d = c.value(stats[i]) - c.value(impl_->prev_stats[i]);
+        if (!csv_column(c, sim_.coupler().policy(stats[i].name))) continue;
+        const double d = c.level ? c.value(stats[i]) : c.value(stats[i]) - c.value(impl_->prev_stats[i]);
         impl_->csv << "," << (c.count ? fmt::format("{}", static_cast<long>(d)) : fmt::format("{:.6g}", d));
       }
     impl_->csv << "\n";

@@ -708,6 +708,8 @@ void Simulation::end(const std::string& status, const std::string& message) {
   const bool write = impl_->opt.write_output && fs::exists(impl_->out_dir);
   std::vector<std::string> results;
   if (status == "completed") {
+    for (const auto& sub : impl_->coupler->substeps())
+      impl_->coupler->policy(sub).finish(impl_->opt.write_output ? impl_->out_dir : std::string());
     for (auto& [key, hook] : impl_->end_hooks) impl_->output->add(key, hook());
     if (write) results = impl_->solver->write_results(impl_->out_dir);
   }

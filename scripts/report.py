@@ -9,7 +9,9 @@ OUT_DIR is the output folder of `simfuse compare` (or of `simfuse run`). The fig
     against the exact solution (a run's summary.json error history);
   - wall time per sub-step: this run and the twin side by side, with the ratio;
   - accepted fraction per step of every surrogate sub-step, and why points fell back;
-  - wall time per step of each sub-step, both runs.
+  - wall time per step of each sub-step, both runs;
+  - for a sub-step under the `online` policy, two more: its validation error over time
+    with the steps the model served, switch-ins and rollbacks; where its time went.
 Needs python3-matplotlib (scripts/install-deps.sh installs it). Exit code 2 with a message
 when the folder is not a simfuse output folder.
 """
@@ -39,6 +41,50 @@ def column(rows, key):
     return [float(r[key]) for r in rows]
 
 
+def online_panels(v, w, online, steps):
+    """(e) validation error over time, with the steps the model served and the switches;
+    (f) where the sub-step's time went: classical, training, inference and checks."""
+    dt = float(steps[1]["t"]) - float(steps[0]["t"]) if len(steps) > 1 else 1.0
+    for st in online:
+        n, o = st["name"], st["online"]
+        hist = o["validation_history"]
+        if hist:
+            v.semilogy([h[0] * dt for h in hist], [max(h[1], 1e-16) for h in hist], label=f"{n}: validation error")
+        v.axhline(o["settings"]["target"], color="k", ls=":", lw=1, label="target")
+        col = f"{n}_online_guarded_steps"
+        if steps and col in steps[0]:
+            t, g = column(steps, "t"), column(steps, col)
+            v.fill_between(t, 0, 1, where=[x > 0 for x in g], transform=v.get_xaxis_transform(), color="tab:green",
+                           alpha=0.15, label="model serves")
+        for e in o["events"]:
+            v.axvline(e["t"], color="tab:green" if e["event"] == "switch_in" else "tab:red", lw=1)
+    v.set_xlabel("t")
+    v.set_ylabel("RMS error / RMS change")
+    v.set_title("online: validation (green lines: switch-in, red: rollback)")
+    v.legend(fontsize=8)
+    v.grid(True, which="both", alpha=0.3)
+    for st in online:
+        n = st["name"]
+        if not steps or f"{n}_online_train_seconds" not in steps[0]:
+            continue
+        t = column(steps, "t")
+        for key, label in [("classical_seconds", "classical"), ("online_train_seconds", "training + shadow"),
+                           ("inference_seconds", "inference"), ("check_seconds", "guard")]:
+            if f"{n}_{key}" in steps[0]:
+                acc, run = [], 0.0
+                for x in column(steps, f"{n}_{key}"):
+                    run += x
+                    acc.append(run)
+                w.plot(t, acc, label=f"{n}: {label}")
+    w.set_xlabel("t")
+    w.set_ylabel("cumulative wall time [s]")
+    share = ", ".join(f"{st['name']} {100 * st['online']['served_fraction']:.0f}%" for st in online)
+    w.set_title(f"online: where the time went (calls served by the model: {share})")
+    if w.get_legend_handles_labels()[0]:
+        w.legend(fontsize=8)
+    w.grid(True, alpha=0.3)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", help="output folder of simfuse compare or run")
@@ -60,7 +106,8 @@ def main():
     subs = [st["name"] for st in s["substeps"]]
     policies = {st["name"]: st["policy"] for st in s["substeps"]}
 
-    fig, ax = plt.subplots(2, 2, figsize=(13, 8.5))
+    online = [st for st in s["substeps"] if "online" in st]
+    fig, ax = plt.subplots(3 if online else 2, 2, figsize=(13, 12.5 if online else 8.5))
     title = f"{s['case']}: " + ", ".join(f"{n} {p}" for n, p in policies.items())
     title += f"   ({s['ranks']} rank{'s' if s['ranks'] > 1 else ''}, {s['grid']['points']} points, " \
              f"{s['time']['steps_done']} steps)"
@@ -150,6 +197,9 @@ def main():
     if d.get_legend_handles_labels()[0]:
         d.legend(fontsize=8)
     d.grid(True, which="both", alpha=0.3)
+
+    if online:
+        online_panels(ax[2][0], ax[2][1], online, steps)
 
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     out = a.output or os.path.join(a.out, "report.png")

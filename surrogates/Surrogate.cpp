@@ -5,6 +5,7 @@
 #include <torch/script.h>
 
 #include <map>
+#include <sstream>
 
 #include "simfuse/surrogates/Architectures.hpp"
 #include "simfuse/surrogates/Transforms.hpp"
@@ -240,8 +241,19 @@ const InferencePath& Surrogate::inference_path() const {
 }
 
 std::unique_ptr<Surrogate> Surrogate::load(const std::string& card_path, const SurrogateOptions& opt) {
+  return build(ModelCard::load(card_path), card_path, nullptr, opt);
+}
+
+std::unique_ptr<Surrogate> Surrogate::from_memory(const ModelCard& card, const std::string& weights,
+                                                  const SurrogateOptions& opt) {
+  SIMFUSE_REQUIRE(card.format == "builtin", "from_memory needs a built-in architecture");
+  return build(card, card.name, &weights, opt);
+}
+
+std::unique_ptr<Surrogate> Surrogate::build(const ModelCard& card, const std::string& card_path,
+                                            const std::string* weights, const SurrogateOptions& opt) {
   auto impl = std::make_unique<Impl>();
-  impl->card = ModelCard::load(card_path);
+  impl->card = card;
   impl->opt = opt;
   const ModelCard& c = impl->card;
   if (opt.inference != "auto" && opt.inference != "plain")
@@ -274,7 +286,12 @@ std::unique_ptr<Surrogate> Surrogate::load(const std::string& card_path, const S
       std::vector<std::pair<std::string, std::vector<int64_t>>> built_shapes;
       for (const auto& prm : impl->seq->named_parameters())
         built_shapes.emplace_back(prm.key(), prm.value().sizes().vec());
-      torch::load(impl->seq, c.weights);
+      if (weights) {
+        std::istringstream in(*weights);
+        torch::load(impl->seq, in);
+      } else {
+        torch::load(impl->seq, c.weights);
+      }
       const auto loaded = impl->seq->named_parameters();
       for (const auto& [name, shape] : built_shapes) {
         const auto* prm = loaded.find(name);

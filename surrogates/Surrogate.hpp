@@ -37,6 +37,11 @@ class Surrogate {
   /// card.out_channels() outputs. UserError (naming the file) for a missing or corrupt
   /// file or a shape that does not match the card.
   static std::unique_ptr<Surrogate> load(const std::string& card_path, const SurrogateOptions& opt = {});
+  /// A built-in architecture whose weights are `weights`, an archive as torch::save
+  /// writes it (e.g. of a model trained in this process: the online policy). The same
+  /// checks and inference path as load().
+  static std::unique_ptr<Surrogate> from_memory(const ModelCard& card, const std::string& weights,
+                                                const SurrogateOptions& opt = {});
   ~Surrogate();
 
   const ModelCard& card() const;
@@ -59,6 +64,8 @@ class Surrogate {
  private:
   struct Impl;
   explicit Surrogate(std::unique_ptr<Impl> impl);
+  static std::unique_ptr<Surrogate> build(const ModelCard& card, const std::string& card_path,
+                                          const std::string* weights, const SurrogateOptions& opt);
   at::Tensor normalize(const at::Tensor& x) const;                    // channel dim 1
   at::Tensor finish(const at::Tensor& y, const at::Tensor& x) const;  // denormalise (+ increment)
   std::unique_ptr<Impl> impl_;

@@ -16,6 +16,7 @@
 #include "simfuse/core/Version.hpp"
 #include "simfuse/surrogates/Architectures.hpp"
 #include "simfuse/surrogates/Dataset.hpp"
+#include "simfuse/surrogates/FlatOptimizer.hpp"
 #include "simfuse/surrogates/Transforms.hpp"
 
 namespace simfuse {
@@ -93,11 +94,6 @@ std::vector<CardChannel> to_card(const std::vector<std::string>& names) {
     out.back().components.push_back(c);
   }
   return out;
-}
-
-void allreduce_sum(torch::Tensor& t, MPI_Comm comm) {
-  MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()),
-                t.scalar_type() == torch::kDouble ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, comm);
 }
 
 std::string duration(double s) {
@@ -300,93 +296,6 @@ void split_and_normalise(TrainingData& d, const Params& mp, const Params& tp) {
   d.rmax = std::get<0>(Xtr.max(1));
 }
 
-// ---- Optimizer and schedule -----------------------------------------------------------------
-
-// The model's parameters and gradients as views into one flat buffer each, so the
-// optimizer updates a single tensor (a few kernels per step instead of a few per
-// parameter tensor) and the gradient all-reduce needs no packing. The last slot of the
-// gradient buffer carries the batch loss through the same all-reduce.
-class FlatOptimizer {
- public:
-  FlatOptimizer(torch::nn::Sequential& model, torch::Dtype dtype, const Params& tp)
-      : model_(model), lr0_(tp.get<double>("lr")), adam_(tp.get<std::string>("optimizer") == "adam") {
-    for (const auto& prm : model_->parameters()) nparams_ += prm.numel();
-    const auto fopts = torch::TensorOptions().dtype(dtype);
-    param_ = torch::zeros({nparams_}, fopts);
-    comm_ = torch::zeros({nparams_ + 1}, fopts);
-    grad_ = comm_.narrow(0, 0, nparams_);
-    bind();
-    param_.mutable_grad() = grad_;
-    const std::vector<torch::Tensor> ps{param_};
-    if (adam_)
-      optim_ = std::make_unique<torch::optim::Adam>(
-          ps, torch::optim::AdamOptions(lr0_).weight_decay(tp.get<double>("weight_decay")));
-    else
-      optim_ = std::make_unique<torch::optim::SGD>(ps, torch::optim::SGDOptions(lr0_)
-                                                           .momentum(tp.get<double>("momentum"))
-                                                           .weight_decay(tp.get<double>("weight_decay")));
-    const Params& sp = tp.sub("schedule");
-    schedule_ = sp.get<std::string>("type");
-    lr_min_ = sp.get<double>("lr_min");
-    gamma_ = sp.get<double>("gamma");
-    step_every_ = sp.get<int>("step_every");
-    epochs_ = tp.get<int>("epochs");
-  }
-
-  // (Re)binds the parameters to the buffers, keeping their values (after loading them).
-  void bind() {
-    torch::NoGradGuard ng;
-    int64_t off = 0;
-    for (auto& prm : model_->parameters()) {
-      const int64_t k = prm.numel();
-      param_.narrow(0, off, k).copy_(prm.detach().reshape({-1}));
-      prm.set_data(param_.narrow(0, off, k).view(prm.sizes()));
-      prm.mutable_grad() = grad_.narrow(0, off, k).view(prm.sizes());
-      off += k;
-    }
-  }
-
-  // The learning rate of epoch e (0-based) under the schedule.
-  double lr_at(long e) const {
-    if (schedule_ == "cosine") return lr_min_ + 0.5 * (lr0_ - lr_min_) * (1 + std::cos(M_PI * e / epochs_));
-    if (schedule_ == "step") return lr0_ * std::pow(gamma_, e / step_every_);
-    return lr0_;
-  }
-  void set_epoch(long e) {
-    const double lr = lr_at(e);
-    for (auto& g : optim_->param_groups()) {
-      if (adam_)
-        static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
-      else
-        static_cast<torch::optim::SGDOptions&>(g.options()).lr(lr);
-    }
-  }
-
-  // Zeroes gradients and loss slot (not optim->zero_grad(): the gradients must stay views).
-  void zero() { comm_.zero_(); }
-  // Sums gradients and the batch sum of squared errors `sse` over ranks; returns the sum.
-  double allreduce(double sse, MPI_Comm comm, int size) {
-    if (size == 1) return sse;
-    comm_[nparams_] = sse;
-    allreduce_sum(comm_, comm);
-    return comm_[nparams_].item<double>();
-  }
-  void step() { optim_->step(); }
-  torch::optim::Optimizer& optimizer() { return *optim_; }
-
- private:
-  torch::nn::Sequential& model_;
-  double lr0_;
-  bool adam_;
-  int64_t nparams_ = 0;
-  torch::Tensor param_, comm_, grad_;
-  std::unique_ptr<torch::optim::Optimizer> optim_;
-  std::string schedule_;
-  double lr_min_ = 0, gamma_ = 1;
-  int step_every_ = 1;
-  long epochs_ = 1;
-};
-
 // ---- Checkpoint -----------------------------------------------------------------------------
 
 // Everything a resumed run needs to continue exactly as the uninterrupted one.
@@ -551,7 +460,7 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   for (auto& prm : model->parameters())
     MPI_Bcast(prm.data_ptr(), static_cast<int>(prm.numel()), d.dtype == torch::kDouble ? MPI_DOUBLE : MPI_FLOAT, 0,
               comm);
-  FlatOptimizer optim(model, d.dtype, tp);
+  FlatOptimizer optim(model, d.dtype, FlatOptimizer::Settings::from(tp));
   const long epochs = tp.get<int>("epochs");
 
   const std::string out_stem = resolve_path(p.get<std::string>("output"), doc.origin(), PathUse::output);

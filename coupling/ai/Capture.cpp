@@ -48,6 +48,25 @@ std::vector<std::string> channel_names(const State& state, const std::vector<std
 
 }  // namespace
 
+std::vector<SampledPoint> sample_points(const Grid& grid, long count, std::mt19937_64& gen) {
+  const Box& own = grid.owned();
+  const PetscInt total = grid.points();
+  const PetscInt k = std::min<PetscInt>(count, total);
+  std::set<PetscInt> chosen;  // Floyd's algorithm: k distinct of [0, total)
+  for (PetscInt j = total - k; j < total; ++j) {
+    const PetscInt t = std::uniform_int_distribution<PetscInt>(0, j)(gen);
+    if (!chosen.insert(t).second) chosen.insert(j);
+  }
+  std::vector<SampledPoint> out;
+  for (PetscInt g : chosen) {
+    const PetscInt i = g % grid.n(0), j = (g / grid.n(0)) % grid.n(1), kk = g / (grid.n(0) * grid.n(1));
+    if (!own.contains(i, j, kk)) continue;
+    const PetscInt local = ((kk - own.lo[2]) * own.n[1] + (j - own.lo[1])) * own.n[0] + (i - own.lo[0]);
+    out.push_back({g, local, i, j, kk});
+  }
+  return out;
+}
+
 const Schema& Capture::schema() {
   static const Schema s = [] {
     Schema s("capture", "one capture: {every, points | patches, ...}");
@@ -104,19 +123,8 @@ void Capture::sample_sites(long step) {
   std::mt19937_64 gen(spec_.seed * 1000003ULL + static_cast<uint64_t>(step));
   const Box& own = grid_.owned();
   if (spec_.pointwise()) {
-    const PetscInt total = grid_.points();
-    const PetscInt k = std::min<PetscInt>(spec_.points, total);
-    std::set<PetscInt> chosen;  // Floyd's algorithm: k distinct of [0, total)
-    for (PetscInt j = total - k; j < total; ++j) {
-      const PetscInt t = std::uniform_int_distribution<PetscInt>(0, j)(gen);
-      if (!chosen.insert(t).second) chosen.insert(j);
-    }
-    for (PetscInt g : chosen) {
-      const PetscInt i = g % grid_.n(0), j = (g / grid_.n(0)) % grid_.n(1), kk = g / (grid_.n(0) * grid_.n(1));
-      if (!own.contains(i, j, kk)) continue;
-      const PetscInt local = ((kk - own.lo[2]) * own.n[1] + (j - own.lo[1])) * own.n[0] + (i - own.lo[0]);
-      sites_.push_back({local, i, j, kk});
-    }
+    for (const SampledPoint& sp : sample_points(grid_, spec_.points, gen))
+      sites_.push_back({sp.local, sp.i, sp.j, sp.k});
   } else {
     for (long p = 0; p < spec_.patches; ++p) {
       PetscInt o[2];

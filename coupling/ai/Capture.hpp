@@ -28,6 +28,18 @@
 
 namespace simfuse {
 
+/// A grid point drawn by sample_points().
+struct SampledPoint {
+  PetscInt global;   ///< i + n_x (j + n_y k)
+  PetscInt local;    ///< index among this rank's owned points
+  PetscInt i, j, k;  ///< grid indices
+};
+
+/// `count` distinct grid points drawn in global index space (Floyd's algorithm from
+/// `gen`, which every rank seeds alike), so the choice does not depend on the rank count;
+/// returns those this rank owns, in increasing global index.
+std::vector<SampledPoint> sample_points(const Grid& grid, long count, std::mt19937_64& gen);
+
 struct CaptureSpec {
   std::string substep;
   int every = 1;     ///< capture calls at steps divisible by this

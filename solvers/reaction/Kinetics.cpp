@@ -9,12 +9,45 @@ namespace simfuse {
 
 namespace {
 
+// A kinetics parameter that may be an expression of t: a number, or a function block
+// ("2.5 - 0.3*(t > 50)"), evaluated at the time set_time() was given.
+class TimeParam {
+ public:
+  TimeParam(const Params& p, const std::string& key) : name_(key) {
+    fn_ = make_function(p, key, {});
+    varies_ = !fn_->time_independent();
+    value_ = (*fn_)(0, 0, 0, 0.0);
+    if (!(value_ > 0))
+      p.fail(key, fmt::format("is {:g} at t = 0; it must be positive", value_), "give a positive value");
+  }
+  double value() const { return value_; }
+  void at(double t) {
+    if (!varies_) return;
+    value_ = (*fn_)(0, 0, 0, t);
+    if (!(value_ > 0))
+      throw UserError(fmt::format("kinetics parameter {} = {} is {:g} at t = {:g}; it must be positive", name_,
+                                  fn_->describe(), value_, t),
+                      "change its expression so that it stays positive");
+  }
+  std::string describe() const { return varies_ ? "\"" + fn_->describe() + "\"" : fmt::format("{:g}", value_); }
+
+ private:
+  std::string name_;
+  std::unique_ptr<Function> fn_;
+  bool varies_ = false;
+  double value_ = 0;
+};
+
 // Two-variable Oregonator (Tyson & Fife 1980), the standard model of
 // Belousov-Zhabotinsky spiral waves; stiff for small eps:
 //   du/dt = (u - u^2 - f v (u - q)/(u + q)) / eps,   dv/dt = u - v
 class Oregonator final : public Kinetics {
  public:
-  Oregonator(double eps, double f, double q) : eps_(eps), f_(f), q_(q) {}
+  Oregonator(double eps, TimeParam f, double q) : eps_(eps), fp_(std::move(f)), f_(fp_.value()), q_(q) {}
+  void set_time(double t) override {
+    fp_.at(t);
+    f_ = fp_.value();
+  }
   const std::vector<std::string>& species() const override { return names_; }
   void rhs(const double* y, double* out) const override {
     const double u = y[0], v = y[1];
@@ -28,17 +61,27 @@ class Oregonator final : public Kinetics {
     J[2] = 1;
     J[3] = -1;
   }
-  std::string describe() const override { return fmt::format("oregonator(eps={:g}, f={:g}, q={:g})", eps_, f_, q_); }
+  std::string describe() const override {
+    return fmt::format("oregonator(eps={:g}, f={}, q={:g})", eps_, fp_.describe(), q_);
+  }
 
  private:
-  double eps_, f_, q_;
+  double eps_;
+  TimeParam fp_;
+  double f_, q_;
   std::vector<std::string> names_{"u", "v"};
 };
 
 // Gray-Scott: du/dt = -u v^2 + F (1 - u),  dv/dt = u v^2 - (F + k) v.
 class GrayScott final : public Kinetics {
  public:
-  GrayScott(double F, double k) : F_(F), k_(k) {}
+  GrayScott(TimeParam F, TimeParam k) : Fp_(std::move(F)), kp_(std::move(k)), F_(Fp_.value()), k_(kp_.value()) {}
+  void set_time(double t) override {
+    Fp_.at(t);
+    kp_.at(t);
+    F_ = Fp_.value();
+    k_ = kp_.value();
+  }
   const std::vector<std::string>& species() const override { return names_; }
   void rhs(const double* y, double* out) const override {
     const double u = y[0], v = y[1], uvv = u * v * v;
@@ -52,9 +95,12 @@ class GrayScott final : public Kinetics {
     J[2] = v * v;
     J[3] = 2 * u * v - (F_ + k_);
   }
-  std::string describe() const override { return fmt::format("gray_scott(F={:g}, k={:g})", F_, k_); }
+  std::string describe() const override {
+    return fmt::format("gray_scott(F={}, k={})", Fp_.describe(), kp_.describe());
+  }
 
  private:
+  TimeParam Fp_, kp_;
   double F_, k_;
   std::vector<std::string> names_{"u", "v"};
 };
@@ -93,19 +139,21 @@ KineticsRegistry& kinetics_registry() {
         "oregonator", "two-variable Oregonator of the Belousov-Zhabotinsky reaction (stiff for small eps)",
         [](Schema& s) {
           s.add_real("eps", "time-scale ratio of the fast variable u").def(0.02).positive();
-          s.add_real("f", "stoichiometric factor").def(1.4).positive();
+          function_registry();
+          s.add_block("f", "function", "stoichiometric factor, a number or an expression of t (drift)").def("1.4");
           s.add_real("q", "excitability parameter").def(0.002).positive();
         },
         [](const Params& p) {
-          return std::make_unique<Oregonator>(p.get<double>("eps"), p.get<double>("f"), p.get<double>("q"));
+          return std::make_unique<Oregonator>(p.get<double>("eps"), TimeParam(p, "f"), p.get<double>("q"));
         });
     reg->add(
         "gray_scott", "Gray-Scott autocatalysis u + 2v -> 3v",
         [](Schema& s) {
-          s.add_real("F", "feed rate").def(0.04).positive();
-          s.add_real("k", "kill rate").def(0.06).positive();
+          function_registry();
+          s.add_block("F", "function", "feed rate, a number or an expression of t (drift)").def("0.04");
+          s.add_block("k", "function", "kill rate, a number or an expression of t (drift)").def("0.06");
         },
-        [](const Params& p) { return std::make_unique<GrayScott>(p.get<double>("F"), p.get<double>("k")); });
+        [](const Params& p) { return std::make_unique<GrayScott>(TimeParam(p, "F"), TimeParam(p, "k")); });
     reg->add(
         "linear", "linear kinetics dy/dt = A y (species y0, y1, ...), for verification",
         [](Schema& s) {

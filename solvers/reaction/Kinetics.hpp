@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "simfuse/core/Function.hpp"
 #include "simfuse/core/Registry.hpp"
 
 namespace simfuse {
@@ -26,6 +27,10 @@ class Kinetics {
   virtual bool nonnegative() const { return true; }
   /// A one-line description with parameter values.
   virtual std::string describe() const = 0;
+  /// Sets parameters that change with time (e.g. the Oregonator's `f: "2.5 - 0.3*(t > 50)"`)
+  /// to their values at time t. Sub-steps call it before they integrate from t. UserError
+  /// if a parameter leaves its valid range.
+  virtual void set_time(double /*t*/) {}
 };
 
 using KineticsRegistry = Registry<Kinetics, const Params&>;

@@ -132,6 +132,7 @@ void check_failures(long failures, const Grid& grid, double t) {
 }  // namespace
 
 void ReactionDiffusionSolver::React::apply(State& state, const StepInfo& info) {
+  s_.kinetics_->set_time(info.t);
   Field& c = state.get("c");
   const int n = s_.kinetics_->size();
   const long before = stats_.failures;
@@ -146,6 +147,7 @@ void ReactionDiffusionSolver::React::apply(State& state, const StepInfo& info) {
 
 void ReactionDiffusionSolver::React::apply_points(State& state, const StepInfo& info,
                                                   const std::vector<PetscInt>& points) {
+  s_.kinetics_->set_time(info.t);
   Field& c = state.get("c");
   const int n = s_.kinetics_->size();
   const long before = stats_.failures;
@@ -159,6 +161,7 @@ void ReactionDiffusionSolver::React::apply_points(State& state, const StepInfo& 
 
 void ReactionDiffusionSolver::React::estimate(const State& state, const std::vector<Vec>& before, const StepInfo& info,
                                               std::vector<double>& est) {
+  s_.kinetics_->set_time(info.t);
   const int n = s_.kinetics_->size();
   const PetscInt np = s_.grid_.owned().size();
   est.assign(static_cast<size_t>(np), 0.0);
