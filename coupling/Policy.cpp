@@ -52,12 +52,11 @@ const std::vector<StatCounter>& substep_counters() {
       {"online.validation_error", nullptr, &S::validation_error, Reduce::max, Show::online, true,
        "validation error (last)", true},
       {"online.shadow_points", &S::shadow_points, nullptr, Reduce::sum, Show::online, true, "shadow checks"},
-      {"online.shadow_failures", &S::shadow_failures, nullptr, Reduce::sum, Show::online, true,
-       "shadow checks failed"},
+      {"online.shadow_failures", &S::shadow_failures, nullptr, Reduce::sum, Show::online, true, "shadow checks failed"},
       {"online.switch_ins", &S::switch_ins, nullptr, Reduce::max, Show::online, true, "switches to the model"},
       {"online.rollbacks", &S::rollbacks, nullptr, Reduce::max, Show::online, true, "rollbacks"},
-      {"online.buffer_samples", &S::buffer_samples, nullptr, Reduce::max, Show::online, true,
-       "replay buffer samples", true},
+      {"online.buffer_samples", &S::buffer_samples, nullptr, Reduce::max, Show::online, true, "replay buffer samples",
+       true},
   };
   return table;
 }

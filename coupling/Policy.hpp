@@ -42,15 +42,15 @@ struct SubStepStats {
   long fallback_inadmissible = 0;  ///< rejected: could not be made physically admissible
   // Policies that train while the run goes (online): shown when `online` is set.
   bool online = false;
-  long train_iterations = 0;      ///< optimizer steps
-  double train_seconds = 0;       ///< time spent training (and gathering samples)
-  long guarded_steps = 0;         ///< steps served by the model (under the guard)
-  long shadow_points = 0;         ///< accepted points also computed classically
-  long shadow_failures = 0;       ///< of those, further from the classical result than the shadow tolerance
-  long switch_ins = 0;            ///< switches to the model
-  long rollbacks = 0;             ///< switches back to the classical code
-  double validation_error = 0;    ///< the last validation error (a level, not a sum)
-  long buffer_samples = 0;        ///< samples in the replay buffer (a level)
+  long train_iterations = 0;    ///< optimizer steps
+  double train_seconds = 0;     ///< time spent training (and gathering samples)
+  long guarded_steps = 0;       ///< steps served by the model (under the guard)
+  long shadow_points = 0;       ///< accepted points also computed classically
+  long shadow_failures = 0;     ///< of those, further from the classical result than the shadow tolerance
+  long switch_ins = 0;          ///< switches to the model
+  long rollbacks = 0;           ///< switches back to the classical code
+  double validation_error = 0;  ///< the last validation error (a level, not a sum)
+  long buffer_samples = 0;      ///< samples in the replay buffer (a level)
 };
 
 /// How a counter combines over MPI ranks.
@@ -75,8 +75,8 @@ struct StatCounter {
   double SubStepStats::*seconds = nullptr;  ///< ... or a time
   Reduce reduce;
   Show show;
-  bool per_step;    ///< a steps.csv column (the change during the step)
-  const char* doc;  ///< what it counts (report label, config doc)
+  bool per_step;       ///< a steps.csv column (the change during the step)
+  const char* doc;     ///< what it counts (report label, config doc)
   bool level = false;  ///< a current value (steps.csv shows it as is, not its change)
   double value(const SubStepStats& s) const { return count ? static_cast<double>(s.*count) : s.*seconds; }
   /// The steps.csv column suffix: "fallback.nan" -> "fallback_nan".

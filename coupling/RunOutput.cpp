@@ -397,7 +397,12 @@ json RunOutput::substeps_json() const {
       if (const auto* chk = dynamic_cast<const Checkable*>(&sim_.coupler().substep(st.name)))
         j["error_estimate"] = chk->estimate_description();
     const json facts = sim_.coupler().policy(st.name).describe();
-    for (const auto& [k, v] : facts.items()) j[k] = v;
+    for (const auto& [k, v] : facts.items()) {  // merged with the counters of the same name ("online")
+      if (j.contains(k) && j[k].is_object() && v.is_object())
+        j[k].update(v);
+      else
+        j[k] = v;
+    }
     subs.push_back(j);
   }
   return subs;

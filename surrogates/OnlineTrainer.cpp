@@ -250,12 +250,11 @@ OnlineTrainer::OnlineTrainer(const ModelCard& layout, const OnlineSettings& sett
                       "start from a pointwise model");
     if (channel_names(init.inputs) != channel_names(layout.inputs) ||
         channel_names(init.outputs) != channel_names(layout.outputs))
-      throw UserError(fmt::format("{} maps [{}] to [{}]; the sub-step's samples are [{}] to [{}]", settings.init_card,
-                                  fmt::join(channel_names(init.inputs), ", "),
-                                  fmt::join(channel_names(init.outputs), ", "),
-                                  fmt::join(channel_names(layout.inputs), ", "),
-                                  fmt::join(channel_names(layout.outputs), ", ")),
-                      "start from a model of this sub-step's fields, or from scratch");
+      throw UserError(
+          fmt::format("{} maps [{}] to [{}]; the sub-step's samples are [{}] to [{}]", settings.init_card,
+                      fmt::join(channel_names(init.inputs), ", "), fmt::join(channel_names(init.outputs), ", "),
+                      fmt::join(channel_names(layout.inputs), ", "), fmt::join(channel_names(layout.outputs), ", ")),
+          "start from a model of this sub-step's fields, or from scratch");
     d.s.increment = init.increment;
     d.s.transform = init.transform;
     d.s.log_floor = init.log_floor;
@@ -330,11 +329,21 @@ void OnlineTrainer::add(const at::Tensor& x, const at::Tensor& y, const std::vec
   }
 }
 
-int64_t OnlineTrainer::buffered() const { return impl_->n; }
-int64_t OnlineTrainer::validating() const { return impl_->vn; }
-long OnlineTrainer::seen() const { return impl_->seen; }
-long OnlineTrainer::iterations() const { return impl_->iterations; }
-bool OnlineTrainer::fitted() const { return impl_->fitted; }
+int64_t OnlineTrainer::buffered() const {
+  return impl_->n;
+}
+int64_t OnlineTrainer::validating() const {
+  return impl_->vn;
+}
+long OnlineTrainer::seen() const {
+  return impl_->seen;
+}
+long OnlineTrainer::iterations() const {
+  return impl_->iterations;
+}
+bool OnlineTrainer::fitted() const {
+  return impl_->fitted;
+}
 
 std::vector<int64_t> OnlineTrainer::strata() const {
   std::vector<int64_t> c;
@@ -513,7 +522,8 @@ std::string OnlineTrainer::save_state() const {
   a.write("Y", d.Y.narrow(0, 0, d.n).clone());
   a.write("W", d.W.narrow(0, 0, d.n).clone());
   a.write("stratum", torch::tensor(std::vector<int64_t>(d.stratum.begin(), d.stratum.begin() + d.n), torch::kLong));
-  a.write("stratum_seen", torch::tensor(std::vector<int64_t>(d.stratum_seen.begin(), d.stratum_seen.end()), torch::kLong));
+  a.write("stratum_seen",
+          torch::tensor(std::vector<int64_t>(d.stratum_seen.begin(), d.stratum_seen.end()), torch::kLong));
   std::vector<int64_t> order;  // member order matters to the reservoir's next choices
   for (const auto& m : d.members) {
     order.push_back(static_cast<int64_t>(m.size()));
@@ -533,7 +543,8 @@ std::string OnlineTrainer::save_state() const {
   std::ostringstream rs;
   rs << d.rng;
   const std::string r = rs.str();
-  a.write("rng", torch::from_blob(const_cast<char*>(r.data()), {static_cast<int64_t>(r.size())}, torch::kUInt8).clone());
+  a.write("rng",
+          torch::from_blob(const_cast<char*>(r.data()), {static_cast<int64_t>(r.size())}, torch::kUInt8).clone());
   std::ostringstream out;
   a.save_to(out);
   return out.str();

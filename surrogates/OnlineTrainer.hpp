@@ -25,19 +25,19 @@
 namespace simfuse {
 
 struct OnlineSettings {
-  YAML::Node architecture;                   ///< e.g. {type: mlp, hidden: [32, 32], activation: tanh}
-  std::string init_card;                     ///< start from this trained model (fine-tuning); empty: fresh
-  bool increment = true;                     ///< output = input + model
-  std::vector<std::string> transform;        ///< per input channel: none | log10 | boxcox (empty: none)
+  YAML::Node architecture;             ///< e.g. {type: mlp, hidden: [32, 32], activation: tanh}
+  std::string init_card;               ///< start from this trained model (fine-tuning); empty: fresh
+  bool increment = true;               ///< output = input + model
+  std::vector<std::string> transform;  ///< per input channel: none | log10 | boxcox (empty: none)
   double log_floor = 1e-12, boxcox_lambda = 0.1;
   std::string dtype = "float32";
   double lr = 1e-3;
-  std::string optimizer = "adam";            ///< adam | sgd
+  std::string optimizer = "adam";  ///< adam | sgd
   double weight_decay = 0;
-  int64_t batch = 256;                       ///< global mini-batch
-  int64_t capacity = 100000;                 ///< training buffer, samples
-  int strata = 4;                            ///< buffer strata (log10 bins of the relative change)
-  int64_t validation_capacity = 2048;        ///< held-out window, samples (the most recent)
+  int64_t batch = 256;                 ///< global mini-batch
+  int64_t capacity = 100000;           ///< training buffer, samples
+  int strata = 4;                      ///< buffer strata (log10 bins of the relative change)
+  int64_t validation_capacity = 2048;  ///< held-out window, samples (the most recent)
   uint64_t seed = 1;
 };
 
@@ -53,9 +53,9 @@ class OnlineTrainer {
   /// training buffer with weight weight[i] (a sample the model failed on weighs more).
   void add(const at::Tensor& x, const at::Tensor& y, const std::vector<char>& held_out,
            const std::vector<double>& weight);
-  int64_t buffered() const;   ///< samples in the training buffer
-  int64_t validating() const; ///< samples in the validation window
-  long seen() const;          ///< training samples offered so far
+  int64_t buffered() const;    ///< samples in the training buffer
+  int64_t validating() const;  ///< samples in the validation window
+  long seen() const;           ///< training samples offered so far
   /// Samples per stratum, lowest change first.
   std::vector<int64_t> strata() const;
 
@@ -70,8 +70,8 @@ class OnlineTrainer {
   /// The validation error on the window: per output channel the RMS of (model - classical)
   /// divided by the RMS of the classical change (output - input; the output for a channel
   /// without an input of the same name) over the window or over all samples seen, the
-  /// larger; max over channels. About 1 is no better than predicting no change. Also sets the scales point_errors() uses. Infinite before
-  /// training or with an empty window.
+  /// larger; max over channels. About 1 is no better than predicting no change. Also sets the scales point_errors()
+  /// uses. Infinite before training or with an empty window.
   double validate();
   /// Per sample, the largest over channels of |pred - y| / scale (the scales of the last
   /// validate()).

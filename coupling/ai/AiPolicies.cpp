@@ -1,9 +1,9 @@
 #include "simfuse/coupling/ai/AiPolicies.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -15,11 +15,11 @@
 #include <random>
 
 #include "simfuse/core/Paths.hpp"
+#include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Timer.hpp"
 #include "simfuse/coupling/Policy.hpp"
 #include "simfuse/coupling/ai/Capture.hpp"
 #include "simfuse/coupling/ai/FieldBridge.hpp"
-#include "simfuse/core/Petsc.hpp"
 #include "simfuse/surrogates/OnlineTrainer.hpp"
 #include "simfuse/surrogates/Surrogate.hpp"
 
@@ -659,14 +659,14 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     const Params &bp = p.sub("buffer"), &tp = p.sub("training"), &vp = p.sub("validation"), &sp = p.sub("shadow"),
                  &rp = p.sub("rollback");
     so_ = Binding::options(p);
+    at::set_num_threads(so_.threads);  // training too: a fixed thread count keeps runs reproducible
     if (p.is_set("model")) {
       if (p.is_set("architecture"))
         p.fail("architecture", "both a model to start from and an architecture are given",
                "remove architecture: (the model's card says it), or remove model: to start from scratch");
       for (const char* k : {"predicts", "transform", "dtype"})
         if (p.is_set(k))
-          p.fail(k, fmt::format("'{}' comes from the model's card when fine-tuning (model: is given)", k),
-                 "remove it");
+          p.fail(k, fmt::format("'{}' comes from the model's card when fine-tuning (model: is given)", k), "remove it");
       settings_.init_card = resolve_path(p.get<std::string>("model"), ctx.case_file);
     }
     YAML::Node arch = YAML::Clone(p.node("architecture"));
@@ -676,9 +676,10 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
       arch = m;
     }
     if (p.type_of("architecture") != "mlp")
-      p.fail("architecture", fmt::format("'{}' is not a pointwise architecture; online training is pointwise",
-                                         p.type_of("architecture")),
-             "use {type: mlp, hidden: [32, 32]}");
+      p.fail(
+          "architecture",
+          fmt::format("'{}' is not a pointwise architecture; online training is pointwise", p.type_of("architecture")),
+          "use {type: mlp, hidden: [32, 32]}");
     settings_.architecture = arch;
     settings_.increment = p.get<std::string>("predicts") == "increment";
     if (p.is_set("transform")) settings_.transform = p.get<std::vector<std::string>>("transform");
@@ -726,7 +727,7 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
              "use it for a sub-step such as react; train a stencil model offline (simfuse generate + train)");
     if (step.writes().size() != 1)
       p.fail("type", fmt::format("sub-step '{}' writes {} fields; an online model writes one", step.name(),
-                                         step.writes().size()));
+                                 step.writes().size()));
     in_fields_ = step.reads();
     out_field_ = step.writes().front();
     ModelCard layout;
@@ -1017,10 +1018,9 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     read(state, {out_field_}, acc, y_class);
     const auto o = at::TensorOptions().dtype(at::kDouble);
     const auto na = static_cast<int64_t>(acc.size());
-    const std::vector<double> err =
-        na ? trainer_->point_errors(at::from_blob(y_model.data(), {na, cout_}, o),
-                                    at::from_blob(y_class.data(), {na, cout_}, o))
-           : std::vector<double>{};
+    const std::vector<double> err = na ? trainer_->point_errors(at::from_blob(y_model.data(), {na, cout_}, o),
+                                                                at::from_blob(y_class.data(), {na, cout_}, o))
+                                       : std::vector<double>{};
     Samples s = empty();
     double sse = 0;
     long failures = 0;
@@ -1055,11 +1055,11 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     stats.train_seconds += wall_time() - t0;
     std::string why_back;
     if (shadow_rms > rb_shadow_)
-      why_back = fmt::format("shadow error {:.3g} > {:g} over the last {} step(s)", shadow_rms, rb_shadow_,
-                             window_.size());
+      why_back =
+          fmt::format("shadow error {:.3g} > {:g} over the last {} step(s)", shadow_rms, rb_shadow_, window_.size());
     else if (fallback > rb_fallback_)
-      why_back = fmt::format("fallback rate {:.3g} > {:g} over the last {} step(s)", fallback, rb_fallback_,
-                             window_.size());
+      why_back =
+          fmt::format("fallback rate {:.3g} > {:g} over the last {} step(s)", fallback, rb_fallback_, window_.size());
     if (why_back.empty()) return;
     guarded_phase_ = false;
     consecutive_ = 0;
@@ -1118,25 +1118,30 @@ void declare_online(Schema& s) {
   // keeps relaxing (a medium settling after a drift) would otherwise always be out of range.
   declare_guard_keys(s, 0.05);
   declare_inference_keys(s);
-  s.add_string("model", "start from this trained model (a card simfuse train wrote), relative to the case file: "
-                        "fine-tuning. Default: a new model");
+  s.add_string("model",
+               "start from this trained model (a card simfuse train wrote), relative to the case file: "
+               "fine-tuning. Default: a new model");
   s.add_block("architecture", "architecture", "the new model's architecture (pointwise: mlp)")
       .def("{type: mlp, hidden: [32, 32], activation: tanh}");
-  s.add_string("predicts", "increment (output = input + model) or state").def("increment").choices({"increment", "state"});
+  s.add_string("predicts", "increment (output = input + model) or state")
+      .def("increment")
+      .choices({"increment", "state"});
   s.add("transform", ParamType::StringList, "per input channel: none, log10 or boxcox (default none)")
       .choices({"none", "log10", "boxcox"});
   s.add_string("dtype", "floating-point type of the model").def("float32").choices({"float32", "float64"});
   s.add_string("name", "the model's name in its card (default <sub-step>_online)");
-  s.add_string("save", "at the end of the run, write the model as <save>.pt and <save>.card.yaml in the output "
-                       "folder (usable by guarded later)");
+  s.add_string("save",
+               "at the end of the run, write the model as <save>.pt and <save>.card.yaml in the output "
+               "folder (usable by guarded later)");
   Schema& b = s.add_section("buffer", "the replay buffer of classical calls");
   b.add_int("points", "points recorded per sampled call, drawn over the whole grid").def(1024).min(1);
   b.add_int("every", "record the calls of steps divisible by this").def(1).min(1);
   b.add_real("memory_mb", "memory for the buffer and the validation window (each rank holds all of it)")
       .def(16.0)
       .positive();
-  b.add_int("strata", "strata of the buffer: log10 bins of a sample's change relative to the largest seen, each "
-                      "keeping its share so that rare states such as fronts are not drowned")
+  b.add_int("strata",
+            "strata of the buffer: log10 bins of a sample's change relative to the largest seen, each "
+            "keeping its share so that rare states such as fronts are not drowned")
       .def(4)
       .range(1, 16);
   b.add_int("seed", "random seed of the recorded points").def(1).min(0);
@@ -1147,8 +1152,9 @@ void declare_online(Schema& s) {
   t.add_string("optimizer", "optimiser").def("adam").choices({"adam", "sgd"});
   t.add_real("weight_decay", "L2 weight decay").def(0.0).non_negative();
   t.add_int("min_samples", "start training once the buffer holds this many samples").def(2000).min(1);
-  t.add_real("wall_seconds", "also stop a step's training after this many seconds (0: off; on, runs are not "
-                             "reproducible)")
+  t.add_real("wall_seconds",
+             "also stop a step's training after this many seconds (0: off; on, runs are not "
+             "reproducible)")
       .def(0.0)
       .non_negative();
   t.add_int("seed", "random seed of the initial weights and the mini-batches").def(1).min(0);
@@ -1158,15 +1164,17 @@ void declare_online(Schema& s) {
       .range(0.01, 0.9);
   v.add_int("window", "validation uses the most recent this many held-out samples").def(2048).min(16);
   v.add_int("every", "validate every this many steps").def(10).min(1);
-  v.add_real("target", "switch in when the validation error (RMS error / RMS classical change, worst channel) is "
-                       "at most this")
+  v.add_real("target",
+             "switch in when the validation error (RMS error / RMS classical change, worst channel) is "
+             "at most this")
       .def(0.05)
       .positive();
   v.add_int("consecutive", "... in this many validations in a row").def(3).min(1);
   Schema& sh = s.add_section("shadow", "while the model serves: accepted points also computed classically");
   sh.add_int("points", "shadow points per step, drawn over the whole grid").def(64).min(0);
-  sh.add_real("tol", "a shadow point fails when its error (|model - classical| / the validation's RMS change, "
-                     "worst channel) is above this")
+  sh.add_real("tol",
+              "a shadow point fails when its error (|model - classical| / the validation's RMS change, "
+              "worst channel) is above this")
       .def(0.5)
       .positive();
   sh.add_real("failed_weight", "training weight of a failed or rejected point's classical result").def(4.0).min(1);
@@ -1212,12 +1220,11 @@ void register_policies() {
           s.add_bool("guard", "check the model's steps like the guarded policy").def(false);
         },
         [](const PolicyContext& c) { return std::make_unique<EveryNPolicy>(c); });
-    r.add(
-        "online",
-        "trains a pointwise model from the sub-step's own classical calls while the run goes; once it passes "
-        "validation it serves under the guard (with classical shadow checks), and rolls back to the classical code "
-        "when it drifts",
-        declare_online, [](const PolicyContext& c) { return std::make_unique<OnlinePolicy>(c); });
+    r.add("online",
+          "trains a pointwise model from the sub-step's own classical calls while the run goes; once it passes "
+          "validation it serves under the guard (with classical shadow checks), and rolls back to the classical code "
+          "when it drifts",
+          declare_online, [](const PolicyContext& c) { return std::make_unique<OnlinePolicy>(c); });
     return true;
   }();
   (void)done;
