@@ -84,7 +84,7 @@ class OnlineTrainer {
   std::string weights() const;
   /// The model as it is now, ready for inference (the same path as a loaded card).
   std::unique_ptr<Surrogate> surrogate(const SurrogateOptions& opt) const;
-  /// Writes <stem>.pt and <stem>.card.yaml (each via a temporary file and a rename).
+  /// Writes STEM.pt and STEM.card.yaml (each via a temporary file and a rename).
   void save(const std::string& stem) const;
 
   /// Everything the next steps depend on: model, optimizer, normalisation, buffer,

@@ -124,7 +124,8 @@ TEST_CASE("Rodas3's error control meets its tolerance on the stiff Oregonator", 
   auto doc = ConfigDocument::from_string("{eps: 0.02, f: 2.5, q: 0.002}");
   Schema s("k", "");
   s.add_real("eps", "").def(0.02);
-  s.add_real("f", "").def(2.5);
+  function_registry();
+  s.add_block("f", "function", "").def("2.5");  // f may be an expression of t
   s.add_real("q", "").def(0.002);
   auto k = kinetics_registry().create("oregonator", s.validate_or_throw(doc, doc.root(), ""));
   auto solve = [&](double rtol) {
