@@ -2,7 +2,7 @@
 """In the loop: a run that trains its own surrogate (policy `online`) against the run with an
 offline-trained model and the all-classical run, at equal error.
 
-  run_online_bench.py BUILD_DIR [--only bz|ch4] [--steps 4000] [--quick]
+  run_online_bench.py BUILD_DIR [--only bz|drift|ch4] [--steps 4000] [--quick]
 
 BZ (cases/bz2d_online.yaml: spiral pair on a 101 x 101 torus, a statistically steady run):
 one run per variant to --steps steps; the wall time to step N (sum of the sub-steps'
@@ -17,6 +17,9 @@ N = steps/8, /4, /2, 1. Variants:
     the Neumann bz2d case).
 The break-even length: the first step from which the online run's total time stays below
 the classical run's.
+Drift (steps/2 steps): the Oregonator's f jumps from 2.5 to 3.2 half-way; the events
+(switch-in, rollback, switch-in again), and the error against the classical run with the
+same drift.
 ch4 (cases/ch4_stratified.yaml, 24 x 24, 100 steps of 20 us, the transient autoignition):
 CVODE at rtol 1e-6 (the reference), 3e-3 and 1e-2; guarded with the shipped ch4_react model;
 online from scratch and fine-tuned from ch4_react; what the online model saw before it
@@ -139,6 +142,33 @@ def bz(exe, tmp, steps, quick):
               f"over rtol 1e-6: {100 * (ref[n - 1] / onl[n - 1]) / (ref[n - 1] / cum[off][n - 1]):.0f}%")
 
 
+def drift(exe, tmp, steps):
+    """The kinetics parameter f jumps from 2.5 to 3.2 half-way: rollback, training on the
+    new chemistry, switch-in again; errors against the classical run with the same drift."""
+    case = os.path.join(SRC, "cases", "bz2d_online.yaml")
+    t_jump = steps * 0.02 / 2
+    common = [f"time.t_end={steps * 0.02:g}", f"output.every={steps // 4}", "output.png={enabled: false}",
+              "checkpoint.enabled=false", f'solver.params.kinetics.f="2.5 + 0.7*(t > {t_jump:g})"']
+    ref = os.path.join(tmp, "drift_classical")
+    sref = run(exe, case, ref, common + ["coupling.react=classical"])
+    out = os.path.join(tmp, "drift_online")
+    s = run(exe, case, out, common)
+    o, st = online_facts(s)
+    cr, co = cumulative(ref), cumulative(out)
+    print(f"\n### Drift: f = 2.5, then 3.2 from t = {t_jump:g} (step {steps // 2}), {steps} steps\n")
+    print("| event | step | t | reason |")
+    print("|---|---|---|---|")
+    for e in o["events"]:
+        print(f"| {e['event']} | {e['step']} | {e['t']:.2f} | {e['reason']} |")
+    print(f"\nCalls served by the model {100 * o['served_fraction']:.1f}%, points accepted "
+          f"{100 * st.get('accepted_fraction', 0):.2f}%, shadow checks {o.get('shadow_points', 0)} "
+          f"({o.get('shadow_failures', 0)} failed); wall time {co[-1]:.1f} s against {cr[-1]:.1f} s classical "
+          f"({cr[-1] / co[-1]:.2f}x).")
+    for n in (steps // 4, steps // 2, 3 * steps // 4, steps):
+        print(f"- rel L2 (u, v) at step {n}: {rel(frame(out, n, ['u', 'v']), frame(ref, n, ['u', 'v'])):.2e}")
+    del sref
+
+
 def ch4(exe, tmp, quick):
     case = os.path.join(SRC, "cases", "ch4_stratified.yaml")
     model = os.path.join(SRC, "cases", "models", "ch4_react.card.yaml")
@@ -196,7 +226,7 @@ def ch4(exe, tmp, quick):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("build")
-    ap.add_argument("--only", choices=["bz", "ch4"])
+    ap.add_argument("--only", choices=["bz", "drift", "ch4"])
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
@@ -204,6 +234,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         if a.only in (None, "bz"):
             bz(exe, tmp, a.steps, a.quick)
+        if a.only in (None, "drift"):
+            drift(exe, tmp, a.steps // 2)
         if a.only in (None, "ch4"):
             ch4(exe, tmp, a.quick)
     return 0

@@ -696,6 +696,8 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     every_ = bp.get<int>("every");
     seed_ = static_cast<uint64_t>(bp.get<int>("seed"));
     iterations_ = tp.get<int>("iterations");
+    guarded_iterations_ = tp.get<int>("iterations_guarded");
+    refresh_gain_ = vp.get<double>("refresh_gain");
     min_samples_ = tp.get<int>("min_samples");
     wall_seconds_ = tp.get<double>("wall_seconds");
     fraction_ = vp.get<double>("fraction");
@@ -800,6 +802,7 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
                      {"consecutive", consecutive_needed_},
                      {"validate_every", validate_every_},
                      {"iterations_per_step", iterations_},
+                     {"iterations_per_step_guarded", guarded_iterations_},
                      {"samples_per_step", points_},
                      {"shadow_points", shadow_points_},
                      {"shadow_tol", shadow_tol_},
@@ -809,6 +812,8 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     o["validation_metric"] =
         "per output channel, RMS of (model - classical) over the held-out recent calls divided by the RMS of the "
         "classical change; max over channels";
+    o["serving_model_refreshes"] = refreshes_;
+    if (guarded_phase_) o["serving_model_validation_error"] = serving_error_;
     if (!saved_.empty()) o["saved"] = saved_;
     d["online"] = o;
     if (binding_.has_model()) {
@@ -844,7 +849,11 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     out.put("trainer", trainer_->save_state());
     out.put("phase", static_cast<int>(guarded_phase_));
     out.put("consecutive", consecutive_);
-    out.put("counts", std::vector<long>{calls_, guarded_calls_, first_switch_step_});
+    out.put("counts", std::vector<long>{calls_, guarded_calls_, first_switch_step_, refreshes_});
+    out.put("serving_error", serving_error_);
+    out.put("serving_weights", serving_weights_);
+    out.put("serving_min", serving_min_);
+    out.put("serving_max", serving_max_);
     out.put("first_switch_t", first_switch_t_);
     out.put("events", events_.dump());
     out.put("history", history_.dump());
@@ -859,6 +868,8 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     calls_ = counts.at(0);
     guarded_calls_ = counts.at(1);
     first_switch_step_ = counts.at(2);
+    refreshes_ = counts.at(3);
+    serving_error_ = in.get<double>("serving_error");
     first_switch_t_ = in.get<double>("first_switch_t");
     events_ = nlohmann::ordered_json::parse(in.get<std::string>("events"));
     history_ = nlohmann::ordered_json::parse(in.get<std::string>("history"));
@@ -866,7 +877,12 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     window_.clear();
     for (size_t i = 0; i + 4 <= w.size(); i += 4) window_.push_back({w[i], w[i + 1], w[i + 2], w[i + 3]});
     guarded_phase_ = in.get<int>("phase") != 0;
-    if (guarded_phase_) serve();
+    if (guarded_phase_) {  // the model that served at the checkpoint, not the one trained since
+      ModelCard card = trainer_->card();
+      card.range_min = in.get<std::vector<double>>("serving_min");
+      card.range_max = in.get<std::vector<double>>("serving_max");
+      serve(card, in.get<std::string>("serving_weights"));
+    }
   }
 
  private:
@@ -946,14 +962,19 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   }
 
   // The trained model as it is now serves the sub-step (under the guard).
-  void serve() {
-    binding_.set_model(trainer_->surrogate(so_), fmt::format("online model of '{}'", step_->name()));
+  void serve() { serve(trainer_->card(), trainer_->weights()); }
+  void serve(const ModelCard& card, std::string weights) {
+    binding_.set_model(Surrogate::from_memory(card, weights, so_), fmt::format("online model of '{}'", step_->name()));
     binding_.check(*step_, *state_, dt_);
     set_ranges();
+    serving_weights_ = std::move(weights);
+    serving_min_ = card.range_min;
+    serving_max_ = card.range_max;
   }
 
   void switch_in(const StepInfo& info, double err, SubStepStats& stats) {
     serve();
+    serving_error_ = err;
     guarded_phase_ = true;
     consecutive_ = 0;
     window_.clear();
@@ -1036,9 +1057,18 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     double sums[5] = {static_cast<double>(acc.size()), static_cast<double>(failures), sse,
                       static_cast<double>(stats.points - points0), static_cast<double>(stats.accepted - accepted0)};
     MPI_Allreduce(MPI_IN_PLACE, sums, 5, MPI_DOUBLE, MPI_SUM, comm_);
-    if (info.step % validate_every_ == 0) {  // the audit trail goes on (the model does not change here)
-      stats.validation_error = trainer_->validate();
-      history_.push_back({info.step, stats.validation_error});
+    // Training goes on at its own budget; a model that validates clearly better than the
+    // serving one replaces it (the guard and the shadow checks watch it as before).
+    if (guarded_iterations_ > 0) stats.train_iterations += trainer_->train(guarded_iterations_, wall_seconds_);
+    if (info.step % validate_every_ == 0) {
+      const double err = trainer_->validate();
+      stats.validation_error = err;
+      history_.push_back({info.step, err});
+      if (guarded_iterations_ > 0 && err < serving_error_ * (1 - refresh_gain_)) {
+        serve();
+        serving_error_ = err;
+        ++refreshes_;
+      }
     }
     stats.shadow_points += static_cast<long>(acc.size());
     stats.shadow_failures += failures;
@@ -1095,7 +1125,8 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   long points_ = 0;
   int every_ = 1;
   uint64_t seed_ = 1;
-  long iterations_ = 0, min_samples_ = 0;
+  long iterations_ = 0, guarded_iterations_ = 0, min_samples_ = 0;
+  double refresh_gain_ = 0.1;
   double wall_seconds_ = 0, fraction_ = 0.2, target_ = 0.05;
   int validate_every_ = 10, consecutive_needed_ = 3;
   long shadow_points_ = 0;
@@ -1105,7 +1136,10 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   // State (checkpointed).
   bool guarded_phase_ = false;
   int consecutive_ = 0;
-  long calls_ = 0, guarded_calls_ = 0, first_switch_step_ = -1;
+  long calls_ = 0, guarded_calls_ = 0, first_switch_step_ = -1, refreshes_ = 0;
+  double serving_error_ = 0;
+  std::string serving_weights_;  // the serving model (it may lag the trained one)
+  std::vector<double> serving_min_, serving_max_;
   double first_switch_t_ = 0;
   nlohmann::ordered_json events_ = nlohmann::ordered_json::array();
   nlohmann::ordered_json history_ = nlohmann::ordered_json::array();
@@ -1146,7 +1180,11 @@ void declare_online(Schema& s) {
       .range(1, 16);
   b.add_int("seed", "random seed of the recorded points").def(1).min(0);
   Schema& t = s.add_section("training", "training between steps");
-  t.add_int("iterations", "optimizer steps per time step (the budget)").def(20).min(0);
+  t.add_int("iterations", "optimizer steps per time step (the budget) while the classical code runs").def(20).min(0);
+  t.add_int("iterations_guarded",
+            "optimizer steps per time step while the model serves (0: the model is frozen once switched in)")
+      .def(5)
+      .min(0);
   t.add_int("batch", "global mini-batch (split over ranks)").def(256).min(1);
   t.add_real("lr", "learning rate").def(2e-3).positive();
   t.add_string("optimizer", "optimiser").def("adam").choices({"adam", "sgd"});
@@ -1170,6 +1208,11 @@ void declare_online(Schema& s) {
       .def(0.05)
       .positive();
   v.add_int("consecutive", "... in this many validations in a row").def(3).min(1);
+  v.add_real("refresh_gain",
+             "while the model serves and trains on: the trained model replaces the serving one when its validation "
+             "error is lower by this fraction")
+      .def(0.1)
+      .range(0, 1);
   Schema& sh = s.add_section("shadow", "while the model serves: accepted points also computed classically");
   sh.add_int("points", "shadow points per step, drawn over the whole grid").def(64).min(0);
   sh.add_real("tol",
