@@ -172,7 +172,7 @@ def drift(exe, tmp, steps):
 def ch4(exe, tmp, quick):
     case = os.path.join(SRC, "cases", "ch4_stratified.yaml")
     model = os.path.join(SRC, "cases", "models", "ch4_react.card.yaml")
-    common = ["grid.n=[24,24]", "time.t_end=2.0e-3", "output.every=10", "output.png=[]", "checkpoint.enabled=false",
+    common = ["grid.n=[24,24]", "time.t_end=2.0e-3", "output.every=10", "output.png={enabled: false}", "checkpoint.enabled=false",
               "solver.params.check.max_temperature_change=10"]
     integ = "solver.params.integrator"
     runs = {}

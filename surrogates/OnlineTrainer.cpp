@@ -403,7 +403,10 @@ double OnlineTrainer::validate() {
     // (a medium that has come to rest must not make every error look large).
     const double recent = std::sqrt(ch.pow(2).mean().item<double>());
     const double overall = std::sqrt(d.change2[o] / std::max<double>(1.0, static_cast<double>(d.seen)));
-    d.err_scale[o] = std::max({recent, overall, 1e-300});
+    // A channel that does not change (an inert species): its errors are measured against
+    // a millionth of its value instead of a zero change.
+    const double still = 1e-6 * std::sqrt(yo.pow(2).mean().item<double>());
+    d.err_scale[o] = std::max({recent, overall, still, 1e-300});
     const double err = std::sqrt((pred.select(1, o) - yo).pow(2).mean().item<double>());
     worst = std::max(worst, std::isfinite(err) ? err / d.err_scale[o] : std::numeric_limits<double>::infinity());
   }

@@ -70,7 +70,8 @@ class OnlineTrainer {
   /// The validation error on the window: per output channel the RMS of (model - classical)
   /// divided by the RMS of the classical change (output - input; the output for a channel
   /// without an input of the same name) over the window or over all samples seen, the
-  /// larger; max over channels. About 1 is no better than predicting no change. Also sets the scales point_errors()
+  /// larger (at least 1e-6 of the channel's RMS value, for a channel that does not change);
+  /// max over channels. About 1 is no better than predicting no change. Also sets the scales point_errors()
   /// uses. Infinite before training or with an empty window.
   double validate();
   /// Per sample, the largest over channels of |pred - y| / scale (the scales of the last
