@@ -1,7 +1,6 @@
 #include "simfuse/surrogates/OnlineTrainer.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -13,6 +12,7 @@
 #include "simfuse/core/Version.hpp"
 #include "simfuse/surrogates/Architectures.hpp"
 #include "simfuse/surrogates/FlatOptimizer.hpp"
+#include "simfuse/surrogates/ModelFiles.hpp"
 #include "simfuse/surrogates/Transforms.hpp"
 
 namespace simfuse {
@@ -271,10 +271,7 @@ OnlineTrainer::OnlineTrainer(const ModelCard& layout, const OnlineSettings& sett
                     "one entry (none, log10 or boxcox) per input channel");
   d.transform = d.s.transform;
   d.dtype = d.s.dtype == "float64" ? torch::kDouble : torch::kFloat;
-  {
-    ModelCard probe = layout;
-    d.src = probe.increment_source();
-  }
+  d.src = layout.increment_source();
   const auto in_names = channel_names(layout.inputs);
   std::vector<int64_t> inc, bo;
   for (int o = 0; o < d.cout; ++o) {
@@ -463,9 +460,6 @@ ModelCard OnlineTrainer::card() const {
     c.validation_max_abs = to_vec(std::get<0>(err.abs().max(0)));
     c.validation_rms = to_vec(err.pow(2).mean(0).sqrt());
   }
-  const std::time_t now = std::time(nullptr);
-  char date[64];
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
   c.provenance = YAML::Node(YAML::NodeType::Map);
   c.provenance["tool"] = std::string("simfuse ") + SIMFUSE_VERSION + " online";
   c.provenance["samples_seen"] = d.seen;
@@ -473,7 +467,7 @@ ModelCard OnlineTrainer::card() const {
   c.provenance["iterations"] = d.iterations;
   c.provenance["ranks"] = d.size;
   if (!d.s.init_card.empty()) c.provenance["fine_tuned_from"] = d.s.init_card;
-  c.provenance["created"] = date;
+  c.provenance["created"] = model_files::created_now();
   return c;
 }
 
@@ -490,19 +484,9 @@ std::unique_ptr<Surrogate> OnlineTrainer::surrogate(const SurrogateOptions& opt)
 void OnlineTrainer::save(const std::string& stem) const {
   ModelCard c = card();
   c.weights = stem + ".pt";
-  std::error_code ec;
-  fs::create_directories(fs::path(stem).parent_path(), ec);
-  const std::string tmp = fmt::format(".tmp.{}", static_cast<long>(getpid()));
-  torch::save(impl_->copy(), stem + ".pt" + tmp);
-  c.save(stem + ".card.yaml" + tmp);
-  fs::rename(stem + ".pt" + tmp, stem + ".pt", ec);
-  if (!ec) fs::rename(stem + ".card.yaml" + tmp, stem + ".card.yaml", ec);
-  if (ec) {
-    fs::remove(stem + ".pt" + tmp, ec);
-    fs::remove(stem + ".card.yaml" + tmp, ec);
+  if (!model_files::write(impl_->copy(), c, stem))
     throw UserError(fmt::format("cannot write the online model {}.pt and its card", stem),
                     "check that the folder is writable and the disk is not full");
-  }
 }
 
 std::string OnlineTrainer::save_state() const {
@@ -543,11 +527,7 @@ std::string OnlineTrainer::save_state() const {
   a.write("vn", i64(d.vn));
   a.write("vnext", i64(d.vnext));
   a.write("iterations", i64(d.iterations));
-  std::ostringstream rs;
-  rs << d.rng;
-  const std::string r = rs.str();
-  a.write("rng",
-          torch::from_blob(const_cast<char*>(r.data()), {static_cast<int64_t>(r.size())}, torch::kUInt8).clone());
+  a.write("rng", model_files::rng_state(d.rng));
   std::ostringstream out;
   a.save_to(out);
   return out.str();
@@ -602,8 +582,7 @@ void OnlineTrainer::restore_state(const std::string& bytes) {
   d.vn = get("vn").item<int64_t>();
   d.vnext = get("vnext").item<int64_t>();
   d.iterations = get("iterations").item<int64_t>();
-  const torch::Tensor rng = get("rng");
-  std::istringstream(std::string(static_cast<const char*>(rng.data_ptr()), rng.numel())) >> d.rng;
+  model_files::set_rng_state(get("rng"), d.rng);
 }
 
 }  // namespace simfuse

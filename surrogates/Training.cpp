@@ -3,11 +3,9 @@
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
-#include <ctime>
 #include <filesystem>
 #include <random>
 #include <sstream>
@@ -17,6 +15,7 @@
 #include "simfuse/surrogates/Architectures.hpp"
 #include "simfuse/surrogates/Dataset.hpp"
 #include "simfuse/surrogates/FlatOptimizer.hpp"
+#include "simfuse/surrogates/ModelFiles.hpp"
 #include "simfuse/surrogates/Transforms.hpp"
 
 namespace simfuse {
@@ -323,11 +322,7 @@ void save_checkpoint(const std::string& file, torch::nn::Sequential& model, Flat
   a.write("best_epoch", torch::tensor(static_cast<int64_t>(st.best_epoch)));
   a.write("since_best", torch::tensor(static_cast<int64_t>(st.since_best)));
   a.write("best_val", torch::tensor(st.best_val, torch::kDouble));
-  std::ostringstream rs;
-  rs << st.shuffle_rng;
-  const std::string r = rs.str();
-  a.write("rng",
-          torch::from_blob(const_cast<char*>(r.data()), {static_cast<int64_t>(r.size())}, torch::kUInt8).clone());
+  a.write("rng", model_files::rng_state(st.shuffle_rng));
   for (size_t i = 0; i < st.best_params.size(); ++i) ba.write(std::to_string(i), st.best_params[i]);
   a.write("best", ba);
   const std::string tmp = file + ".tmp";
@@ -354,8 +349,7 @@ void load_checkpoint(const std::string& file, torch::nn::Sequential& model, Flat
   st.best_epoch = scalar("best_epoch").item<int64_t>();
   st.since_best = scalar("since_best").item<int64_t>();
   st.best_val = scalar("best_val").item<double>();
-  const torch::Tensor rng = scalar("rng");
-  std::istringstream(std::string(static_cast<const char*>(rng.data_ptr()), rng.numel())) >> st.shuffle_rng;
+  model_files::set_rng_state(scalar("rng"), st.shuffle_rng);
   a.read("best", ba);
   for (size_t i = 0; i < st.best_params.size(); ++i) {
     torch::Tensor t;
@@ -407,9 +401,6 @@ ModelCard make_card(const Params& p, const ConfigDocument& doc, const TrainingDa
   card.validation_metric = "max_abs";
   card.validation_value = max_abs;
   card.validation_samples = d.nval;
-  const std::time_t now = std::time(nullptr);
-  char date[64];
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
   card.provenance["tool"] = std::string("simfuse ") + SIMFUSE_VERSION + " train";
   card.provenance["spec"] = doc.origin();
   card.provenance["datasets"] = p.get<std::vector<std::string>>("dataset");
@@ -419,7 +410,7 @@ ModelCard make_card(const Params& p, const ConfigDocument& doc, const TrainingDa
   card.provenance["ranks"] = ranks;
   card.provenance["validation_rms"] = rms;
   card.provenance["validation_loss_normalised"] = st.best_val;
-  card.provenance["created"] = date;
+  card.provenance["created"] = model_files::created_now();
   return card;
 }
 
@@ -628,23 +619,11 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   const std::string card_path = out_stem + ".card.yaml";
   int write_failed = 0;
   if (rank == 0) {
-    fs::create_directories(fs::path(out_stem).parent_path(), ec);
     {  // standalone parameters in the file, not views of the training buffer
       torch::NoGradGuard ng;
       for (auto& prm : model->parameters()) prm.set_data(prm.detach().clone());
     }
-    // Atomically: a temporary file, then rename, so a killed or failing write never
-    // leaves half a model (or a card without its weights) under the final names.
-    const std::string tmp = fmt::format(".tmp.{}", static_cast<long>(getpid()));
-    torch::save(model, out_stem + ".pt" + tmp);
-    card.save(card_path + tmp);
-    fs::rename(out_stem + ".pt" + tmp, out_stem + ".pt", ec);
-    if (!ec) fs::rename(card_path + tmp, card_path, ec);
-    if (ec) {
-      write_failed = 1;
-      fs::remove(out_stem + ".pt" + tmp, ec);
-      fs::remove(card_path + tmp, ec);
-    }
+    write_failed = model_files::write(model, card, out_stem) ? 0 : 1;
   }
   MPI_Bcast(&write_failed, 1, MPI_INT, 0, comm);  // every rank fails alike
   if (write_failed)

@@ -257,7 +257,7 @@ class ReplacePolicy : public Policy {
   ReplacePolicy(const PolicyContext& ctx, std::string name, bool guarded)
       : ReplacePolicy(ctx, std::move(name), guarded, Binding(ctx.params, ctx.case_file, ctx.model_context)) {}
   ReplacePolicy(const PolicyContext& ctx, std::string name, bool guarded, Binding binding)
-      : name_(std::move(name)), binding_(std::move(binding)), guarded_(guarded), comm_(ctx.comm) {
+      : name_(std::move(name)), binding_(std::move(binding)), comm_(ctx.comm), guarded_(guarded) {
     if (guarded_) {
       tol_ = ctx.params.get<double>("tol");
       margin_ = ctx.params.get<double>("ood_margin");
@@ -307,6 +307,24 @@ class ReplacePolicy : public Policy {
 
   // The inputs of the last call (the values before the sub-step) of written field `f`.
   Vec before(const std::string& f) const { return before_.at(f); }
+
+  // Restores the inputs of `points` and reruns them classically, timed as classical work.
+  // On every rank, possibly with no points: the sub-step may communicate.
+  void rerun_classically(const SubStep& step, Pointwise& pw, State& state, const StepInfo& info,
+                         const std::vector<PetscInt>& points, SubStepStats& stats) {
+    for (const auto& f : step.writes()) {
+      Field& fld = state.get(f);
+      ArrayView now = fld.view();
+      const ArrayView was(before_.at(f), fld.grid().owned(), fld.ncomp(), true);
+      double* na = now.data();
+      const double* wa = const_cast<ArrayView&>(was).data();
+      for (PetscInt p : points)
+        for (int c = 0; c < fld.ncomp(); ++c) na[p * fld.ncomp() + c] = wa[p * fld.ncomp() + c];
+    }
+    const double tc = wall_time();
+    pw.apply_points(state, info, points);
+    stats.classical_seconds += wall_time() - tc;
+  }
   // Of the last guarded call of a pointwise model, per point: 0 kept, else why not.
   const std::vector<char>& reasons() const { return reason_; }
 
@@ -430,20 +448,7 @@ class ReplacePolicy : public Policy {
     stats.accepted += np - static_cast<PetscInt>(rejected.size());
     auto* pw = dynamic_cast<Pointwise*>(&step);
     if (pw) {
-      // Restore the inputs of the rejected points, rerun them classically (on every rank,
-      // possibly with no points: the sub-step may communicate).
-      for (const auto& f : step.writes()) {
-        Field& fld = state.get(f);
-        ArrayView now = fld.view();
-        const ArrayView was(before_.at(f), fld.grid().owned(), fld.ncomp(), true);
-        double* na = now.data();
-        const double* wa = const_cast<ArrayView&>(was).data();
-        for (PetscInt p : rejected)
-          for (int c = 0; c < fld.ncomp(); ++c) na[p * fld.ncomp() + c] = wa[p * fld.ncomp() + c];
-      }
-      const double tc = wall_time();
-      pw->apply_points(state, info, rejected);
-      stats.classical_seconds += wall_time() - tc;
+      rerun_classically(step, *pw, state, info, rejected, stats);
     } else {
       long any = rejected.empty() ? 0 : 1;
       MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_LONG, MPI_MAX, comm_);
@@ -514,10 +519,10 @@ class ReplacePolicy : public Policy {
 
  protected:
   Binding binding_;
+  MPI_Comm comm_;
 
  private:
   bool guarded_;
-  MPI_Comm comm_;
   double tol_ = 1, margin_ = 0;
   bool use_estimate_ = true;
   bool path_field_ = false;
@@ -651,10 +656,7 @@ struct Samples {
 class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
  public:
   explicit OnlinePolicy(const PolicyContext& ctx)
-      : ReplacePolicy(ctx, "online", true, Binding(ctx.params, ctx.model_context)),
-        params_(ctx.params),
-        comm_(ctx.comm),
-        context_(ctx.model_context) {
+      : ReplacePolicy(ctx, "online", true, Binding(ctx.params, ctx.model_context)), context_(ctx.model_context) {
     const Params& p = ctx.params;
     const Params &bp = p.sub("buffer"), &tp = p.sub("training"), &vp = p.sub("validation"), &sp = p.sub("shadow"),
                  &rp = p.sub("rollback");
@@ -717,7 +719,7 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   bool learns() const override { return true; }
 
   void attach(SubStep& step, State& state, double dt) override {
-    const Params& p = params_;
+    const Params& p = binding_.params();
     step_ = &step;
     state_ = &state;
     dt_ = dt;
@@ -886,27 +888,6 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   }
 
  private:
-  // Reads the owned points `sites` of `fields` (all components) from `state`, or from the
-  // vectors of `from` for the fields it has.
-  void read(const State& state, const std::vector<std::string>& fields, const std::vector<PetscInt>& local,
-            std::vector<double>& out, const std::map<std::string, Vec>& from = {}) const {
-    out.clear();
-    std::vector<std::unique_ptr<ArrayView>> views;
-    std::vector<int> nc;
-    for (const auto& f : fields) {
-      const Field& fld = state.get(f);
-      auto it = from.find(f);
-      views.push_back(std::make_unique<ArrayView>(it != from.end() ? it->second : fld.vec(), fld.grid().owned(),
-                                                  fld.ncomp(), true));
-      nc.push_back(fld.ncomp());
-    }
-    for (PetscInt p : local)
-      for (size_t f = 0; f < fields.size(); ++f) {
-        const double* a = views[f]->data();
-        for (int c = 0; c < nc[f]; ++c) out.push_back(a[p * nc[f] + c]);
-      }
-  }
-
   // Adds gathered samples to the trainer; some are held out for validation.
   void add(const Samples& local, long step) {
     const Samples all = local.gathered(comm_);
@@ -937,12 +918,12 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
       std::mt19937_64 gen(seed_ * 1000003ULL + static_cast<uint64_t>(info.step));
       sites = sample_points(state.get(out_field_).grid(), points_, gen);
       for (const auto& s : sites) local.push_back(s.local);
-      read(state, in_fields_, local, xin);
+      read_points(state, in_fields_, local, xin);
     }
     run_classical(step, state, info, stats);
     const double t0 = wall_time();
     if (sample) {
-      read(state, {out_field_}, local, yout);
+      read_points(state, {out_field_}, local, yout);
       Samples s = empty();
       for (size_t i = 0; i < sites.size(); ++i)
         s.push(sites[i].global, xin.data() + i * cin_, yout.data() + i * cout_, 1.0);
@@ -1020,23 +1001,12 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     }
     std::map<std::string, Vec> was{{out_field_, before(out_field_)}};
     std::vector<double> x_acc, x_rej, y_model, y_class, y_rej;
-    read(state, in_fields_, acc, x_acc, was);
-    read(state, in_fields_, rej, x_rej, was);
-    read(state, {out_field_}, acc, y_model);
-    read(state, {out_field_}, rej, y_rej);
-    {  // the accepted shadow points again, classically, from their inputs
-      Field& fld = state.get(out_field_);
-      ArrayView now = fld.view();
-      const ArrayView in(before(out_field_), fld.grid().owned(), fld.ncomp(), true);
-      double* na = now.data();
-      const double* ia = const_cast<ArrayView&>(in).data();
-      for (PetscInt p : acc)
-        for (int c = 0; c < fld.ncomp(); ++c) na[p * fld.ncomp() + c] = ia[p * fld.ncomp() + c];
-    }
-    const double tc = wall_time();
-    pointwise_->apply_points(state, info, acc);  // on every rank: it may communicate
-    stats.classical_seconds += wall_time() - tc;
-    read(state, {out_field_}, acc, y_class);
+    read_points(state, in_fields_, acc, x_acc, was);
+    read_points(state, in_fields_, rej, x_rej, was);
+    read_points(state, {out_field_}, acc, y_model);
+    read_points(state, {out_field_}, rej, y_rej);
+    rerun_classically(step, *pointwise_, state, info, acc, stats);  // the accepted shadow points, classically
+    read_points(state, {out_field_}, acc, y_class);
     const auto o = at::TensorOptions().dtype(at::kDouble);
     const auto na = static_cast<int64_t>(acc.size());
     const std::vector<double> err = na ? trainer_->point_errors(at::from_blob(y_model.data(), {na, cout_}, o),
@@ -1108,8 +1078,6 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
                    info.step, why_back);
   }
 
-  Params params_;
-  MPI_Comm comm_;
   std::map<std::string, std::string> context_;
   SurrogateOptions so_;
   OnlineSettings settings_;

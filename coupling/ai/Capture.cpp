@@ -67,6 +67,25 @@ std::vector<SampledPoint> sample_points(const Grid& grid, long count, std::mt199
   return out;
 }
 
+void read_points(const State& state, const std::vector<std::string>& fields, const std::vector<PetscInt>& local,
+                 std::vector<double>& out, const std::map<std::string, Vec>& from) {
+  out.clear();
+  std::vector<std::unique_ptr<ArrayView>> views;
+  std::vector<int> nc;
+  for (const auto& f : fields) {
+    const Field& fld = state.get(f);
+    auto it = from.find(f);
+    views.push_back(
+        std::make_unique<ArrayView>(it != from.end() ? it->second : fld.vec(), fld.grid().owned(), fld.ncomp(), true));
+    nc.push_back(fld.ncomp());
+  }
+  for (PetscInt p : local)
+    for (size_t f = 0; f < fields.size(); ++f) {
+      const double* a = views[f]->data();
+      for (int c = 0; c < nc[f]; ++c) out.push_back(a[p * nc[f] + c]);
+    }
+}
+
 const Schema& Capture::schema() {
   static const Schema s = [] {
     Schema s("capture", "one capture: {every, points | patches, ...}");
@@ -144,17 +163,9 @@ void Capture::read(const State& state, const std::vector<std::string>& fields, i
                    std::vector<double>& out) const {
   out.clear();
   if (spec_.pointwise()) {
-    std::vector<const double*> arrays;
-    std::vector<std::unique_ptr<ArrayView>> views;
-    for (const auto& f : fields) {
-      views.push_back(std::make_unique<ArrayView>(state.get(f).vec(), grid_.owned(), state.get(f).ncomp(), true));
-      arrays.push_back(views.back()->data());
-    }
-    for (const auto& s : sites_)
-      for (size_t f = 0; f < fields.size(); ++f) {
-        const int nc = state.get(fields[f]).ncomp();
-        for (int c = 0; c < nc; ++c) out.push_back(arrays[f][s.local * nc + c]);
-      }
+    std::vector<PetscInt> local;
+    for (const auto& s : sites_) local.push_back(s.local);
+    read_points(state, fields, local, out);
     return;
   }
   // Patches: channels first, [C, size + 2 margin, size + 2 margin] per site. Beyond a wall

@@ -17,6 +17,7 @@
 /// Points (or patch positions) are drawn in global index space from a seed shared by all
 /// ranks, so the samples do not depend on the number of ranks. At the end the pairs are
 /// gathered on rank 0 and written as a Dataset (torch.load reads it).
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -39,6 +40,12 @@ struct SampledPoint {
 /// `gen`, which every rank seeds alike), so the choice does not depend on the rank count;
 /// returns those this rank owns, in increasing global index.
 std::vector<SampledPoint> sample_points(const Grid& grid, long count, std::mt19937_64& gen);
+
+/// The values of `fields` (all components) at this rank's owned points `local`, point by
+/// point, fields in order, into `out`; a field in `from` is read from that vector instead
+/// (e.g. the values before a sub-step).
+void read_points(const State& state, const std::vector<std::string>& fields, const std::vector<PetscInt>& local,
+                 std::vector<double>& out, const std::map<std::string, Vec>& from = {});
 
 struct CaptureSpec {
   std::string substep;
