@@ -25,11 +25,13 @@ const std::map<std::string, double>& atomic_weights() {
   return w;
 }
 
-// Error at a node of the mechanism file.
+// Error at a node of the mechanism file. A node that is missing (a key looked up but not
+// there) has no position: callers name the enclosing node instead.
 class Reader {
  public:
   explicit Reader(std::string file) : file_(std::move(file)) {}
   Location at(const YAML::Node& n) const {
+    if (!n.IsDefined()) return Location{file_, 0, 0};
     const YAML::Mark m = n.Mark();
     return m.is_null() ? Location{file_, 0, 0} : Location{file_, m.line + 1, m.column + 1};
   }
@@ -45,7 +47,7 @@ class Reader {
 
 const char* kSupported =
     "supported: elementary, three-body, falloff (Lindemann or Troe) reactions, reversible (<=>, =) or not (=>), "
-    "duplicate: true, efficiencies, default-efficiency";
+    "duplicate: true, negative-A: true, efficiencies, default-efficiency";
 
 // Unit factors to SI with moles.
 struct Units {
@@ -99,13 +101,29 @@ Units read_units(const YAML::Node& u, const Reader& rd) {
   return out;
 }
 
-double number(const YAML::Node& n, const std::string& key, const Reader& rd) {
-  if (!n || !n.IsScalar()) rd.fail(n, key, fmt::format("'{}' needs a number", key));
+// A finite number at node n (the value of `key`); a missing one is named at `parent`.
+double number(const YAML::Node& n, const std::string& key, const Reader& rd, const YAML::Node& parent = {}) {
+  if (!n) rd.fail(parent.IsDefined() ? parent : n, key, fmt::format("'{}' is missing", key), "give it a number");
+  if (!n.IsScalar()) rd.fail(n, key, fmt::format("'{}' needs a number", key));
+  double v = 0;
   try {
-    return n.as<double>();
+    v = n.as<double>();
   } catch (const YAML::Exception&) {
     rd.fail(n, key, fmt::format("'{}' is '{}', not a number", key, n.Scalar()),
             "write the value in the units the file declares (values with their own units are not supported)");
+  }
+  if (!std::isfinite(v)) rd.fail(n, key, fmt::format("'{}' is {}, not finite", key, n.Scalar()));
+  return v;
+}
+
+// A true/false flag at r[key] (false when absent).
+bool flag(const YAML::Node& r, const std::string& key, const Reader& rd) {
+  const YAML::Node n = r[key];
+  if (!n) return false;
+  try {
+    return n.as<bool>();
+  } catch (const YAML::Exception&) {
+    rd.fail(n, key, fmt::format("'{}' is '{}', not true or false", key, n.IsScalar() ? n.Scalar() : "a list or map"));
   }
 }
 
@@ -165,8 +183,11 @@ Side parse_side(const std::string& text, const Reader& rd, const YAML::Node& at,
   return s;
 }
 
-Arrhenius read_arrhenius(const YAML::Node& n, const std::string& key, const Reader& rd, const Units& u, double order) {
-  if (!n || !n.IsMap()) rd.fail(n, key, fmt::format("'{}' needs {{A: ..., b: ..., Ea: ...}}", key));
+// The rate constant `key` of reaction node r. A negative A only with `negative-A: true`.
+Arrhenius read_arrhenius(const YAML::Node& r, const std::string& key, const Reader& rd, const Units& u, double order,
+                         bool negative_a) {
+  const YAML::Node n = r[key];
+  if (!n || !n.IsMap()) rd.fail(n ? n : r, key, fmt::format("'{}' needs {{A: ..., b: ..., Ea: ...}}", key));
   for (const auto& kv : n) {
     const std::string k = kv.first.Scalar();
     if (k != "A" && k != "b" && k != "Ea")
@@ -175,11 +196,408 @@ Arrhenius read_arrhenius(const YAML::Node& n, const std::string& key, const Read
   Arrhenius a;
   // A is in (length^3 / quantity)^(order - 1) / time.
   const double conc = u.length * u.length * u.length / u.quantity;
-  a.A = number(n["A"], key + ".A", rd) * std::pow(conc, order - 1) / u.time;
-  a.b = number(n["b"], key + ".b", rd);
-  const double ea = number(n["Ea"], key + ".Ea", rd);
+  const double A = number(n["A"], key + ".A", rd, n);
+  if (A < 0 && !negative_a)
+    rd.fail(n["A"], key + ".A", fmt::format("negative pre-exponential factor A = {:g}", A),
+            "a negative A is allowed only when the reaction says so: add 'negative-A: true' (as Cantera requires)");
+  a.A = A * std::pow(conc, order - 1) / u.time;
+  a.b = number(n["b"], key + ".b", rd, n);
+  const double ea = number(n["Ea"], key + ".Ea", rd, n);
   a.ea_r = u.energy_is_temperature ? ea : ea * u.energy_mol / kGasConstant;
   return a;
+}
+
+YAML::Node read_root(const std::string& file) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec))
+    throw UserError(fmt::format("mechanism file '{}' does not exist or is not a file", file),
+                    "give a Cantera YAML mechanism, relative to the case file (e.g. mechanisms/h2o2.yaml)");
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file);
+  } catch (const YAML::Exception& e) {
+    throw UserError(Diagnostic{Location{file, e.mark.line + 1, e.mark.column + 1}, "",
+                               fmt::format("cannot parse the mechanism: {}", e.msg),
+                               "the file must be Cantera's YAML format (ck2yaml converts Chemkin files)"});
+  }
+  if (!root.IsMap() || !root["phases"] || !root["species"] || !root["phases"].IsSequence() ||
+      !root["species"].IsSequence())
+    throw UserError(fmt::format("'{}' is not a Cantera YAML mechanism (no phases: or species: list)", file),
+                    "convert Chemkin files with Cantera's ck2yaml");
+  return root;
+}
+
+// FNV-1a 64 of the file's bytes: which mechanism a trained model belongs to.
+std::string file_hash(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::uint64_t h = 1469598103934665603ull;
+  char c = 0;
+  while (in.get(c)) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return fmt::format("fnv1a64:{:016x}", h);
+}
+
+// The phase named `name` (the first when empty), which must be an ideal gas.
+YAML::Node select_phase(const YAML::Node& root, const std::string& name, const Reader& rd) {
+  const YAML::Node phases = root["phases"];
+  std::vector<std::string> names;
+  YAML::Node ph;
+  bool found = false;
+  for (const auto& p : phases) {
+    names.push_back(p.IsMap() && p["name"] ? p["name"].Scalar() : std::string("?"));
+    if (!found && (name.empty() || names.back() == name)) {
+      ph.reset(p);
+      found = true;
+    }
+  }
+  if (!found || !ph.IsMap())
+    rd.fail(phases, "phases",
+            fmt::format("the mechanism has no phase '{}'; its phases: {}", name, fmt::join(names, ", ")),
+            "set kinetics.phase to one of them");
+  const std::string pname = ph["name"] ? ph["name"].Scalar() : "";
+  const std::string thermo = ph["thermo"] ? ph["thermo"].Scalar() : "";
+  if (thermo != "ideal-gas")
+    rd.fail(ph["thermo"] ? ph["thermo"] : ph, "phases." + pname + ".thermo",
+            fmt::format("phase '{}' has thermo '{}'; supported: ideal-gas", pname, thermo),
+            "choose an ideal-gas phase (kinetics.phase)");
+  return ph;
+}
+
+std::vector<std::string> read_elements(const YAML::Node& ph, const std::string& phase, const Reader& rd) {
+  std::vector<std::string> out;
+  for (const auto& e : ph["elements"]) {
+    const std::string el = e.Scalar();
+    if (!atomic_weights().count(el))
+      rd.fail(e, "elements", fmt::format("element '{}' has no built-in atomic weight", el),
+              "custom element definitions are not supported");
+    if (std::find(out.begin(), out.end(), el) != out.end())
+      rd.fail(e, "phases." + phase + ".elements", fmt::format("phase '{}' lists element '{}' twice", phase, el));
+    out.push_back(el);
+  }
+  return out;
+}
+
+Nasa7 read_nasa7(const YAML::Node& th, const std::string& name, const Reader& rd) {
+  const std::string key = "species." + name + ".thermo";
+  const YAML::Node tr = th["temperature-ranges"], data = th["data"];
+  if (!tr || !data || !tr.IsSequence() || !data.IsSequence() || tr.size() != data.size() + 1 || data.size() < 1 ||
+      data.size() > 2)
+    rd.fail(th, key, "NASA7 needs 2 or 3 temperature-ranges and 1 or 2 data rows");
+  std::vector<double> t;
+  for (size_t i = 0; i < tr.size(); ++i) t.push_back(number(tr[i], key + ".temperature-ranges", rd, th));
+  for (size_t i = 0; i < t.size(); ++i)
+    if (!(t[i] > 0) || (i > 0 && !(t[i] > t[i - 1])))
+      rd.fail(tr, key + ".temperature-ranges",
+              fmt::format("species '{}': temperature-ranges [{}] must be positive and increasing", name,
+                          fmt::join(t, ", ")),
+              "give [T_min, T_mid, T_max] with T_min < T_mid < T_max");
+  Nasa7 out;
+  out.t_min = t.front();
+  out.t_mid = t[1];
+  out.t_max = t.back();
+  for (size_t r = 0; r < data.size(); ++r) {
+    if (!data[r].IsSequence() || data[r].size() != 7) rd.fail(data[r], key + ".data", "a NASA7 row has 7 coefficients");
+    auto& row = r == 0 ? out.low : out.high;
+    for (int i = 0; i < 7; ++i) row[i] = number(data[r][i], key + ".data", rd, data[r]);
+  }
+  if (data.size() == 1) {
+    out.high = out.low;
+    out.t_mid = out.t_max;
+  }
+  return out;
+}
+
+Species read_one_species(const YAML::Node& s, const std::string& name, const std::string& phase,
+                         const std::vector<std::string>& elements, const Reader& rd) {
+  Species out;
+  out.name = name;
+  const YAML::Node comp = s["composition"];
+  if (!comp || !comp.IsMap())
+    rd.fail(comp ? comp : s, "species." + name + ".composition", fmt::format("species '{}' has no composition", name),
+            "give its atoms, e.g. composition: {H: 2}");
+  for (const auto& kv : comp) {
+    const std::string el = kv.first.Scalar();
+    if (std::find(elements.begin(), elements.end(), el) == elements.end())
+      rd.fail(kv.first, "species." + name + ".composition",
+              fmt::format("species '{}' contains element '{}', which phase '{}' does not declare", name, el, phase));
+    const double n = number(kv.second, "species." + name + ".composition." + el, rd);
+    if (n < 0)
+      rd.fail(kv.second, "species." + name + ".composition." + el,
+              fmt::format("species '{}' has a negative number of {} atoms", name, el));
+    out.composition[el] = n;
+    out.molar_mass += n * atomic_weights().at(el) * 1e-3;
+  }
+  if (!(out.molar_mass > 0))
+    rd.fail(comp, "species." + name + ".composition",
+            fmt::format("species '{}' has no atoms (composition: {{}}): its molar mass would be 0", name),
+            "give its atoms, e.g. composition: {H: 2}");
+  const YAML::Node th = s["thermo"];
+  if (!th || !th["model"] || th["model"].Scalar() != "NASA7")
+    rd.fail(th ? th : s, "species." + name + ".thermo",
+            fmt::format("species '{}' has thermo model '{}'; supported: NASA7", name,
+                        th && th["model"] ? th["model"].Scalar() : std::string("none")));
+  out.thermo = read_nasa7(th, name, rd);
+  return out;
+}
+
+// The phase's species, in its order, each defined once in the file's species: list.
+std::vector<Species> read_species(const YAML::Node& root, const YAML::Node& ph, const std::string& phase,
+                                  const std::vector<std::string>& elements, const Reader& rd) {
+  std::map<std::string, YAML::Node> defined;
+  std::vector<std::string> all;
+  for (const auto& c : root["species"]) {
+    if (!c.IsMap() || !c["name"]) rd.fail(c, "species", "a species entry without a name");
+    const std::string name = c["name"].Scalar();
+    const auto it = defined.find(name);
+    if (it != defined.end())
+      rd.fail(c, "species",
+              fmt::format("species '{}' is defined twice (also at line {})", name, it->second.Mark().line + 1),
+              "remove one definition");
+    defined[name].reset(c);
+    all.push_back(name);
+  }
+  const std::string key = "phases." + phase + ".species";
+  std::vector<std::string> wanted;
+  const YAML::Node sp = ph["species"];
+  if (!sp || (sp.IsScalar() && sp.Scalar() == "all")) {
+    wanted = all;
+  } else if (sp.IsSequence()) {
+    for (const auto& s : sp) {
+      if (!s.IsScalar())
+        rd.fail(s, key, "species taken from other files or sections are not supported", "list the species names");
+      if (std::find(wanted.begin(), wanted.end(), s.Scalar()) != wanted.end())
+        rd.fail(s, key, fmt::format("phase '{}' lists species '{}' twice", phase, s.Scalar()), "remove one");
+      wanted.push_back(s.Scalar());
+    }
+  } else {
+    rd.fail(sp, key, "expected a list of species names or 'all'");
+  }
+  std::vector<Species> out;
+  for (const auto& name : wanted) {
+    const auto it = defined.find(name);
+    if (it == defined.end()) rd.fail(sp, key, fmt::format("species '{}' is not defined", name));
+    out.push_back(read_one_species(it->second, name, phase, elements, rd));
+  }
+  return out;
+}
+
+// Everything one reaction needs from the mechanism it is read into.
+struct ReactionContext {
+  const std::vector<Species>& species;
+  const std::vector<std::string>& elements;
+  const std::string& phase;
+  const Units& units;
+  bool skip_undeclared_third_bodies;
+  const Reader& rd;
+  int index(const std::string& name) const {
+    for (size_t k = 0; k < species.size(); ++k)
+      if (species[k].name == name) return static_cast<int>(k);
+    return -1;
+  }
+};
+
+void check_reaction_keys(const YAML::Node& r, const std::string& eq, const Reader& rd) {
+  static const std::set<std::string> known{"equation",
+                                           "type",
+                                           "rate-constant",
+                                           "low-P-rate-constant",
+                                           "high-P-rate-constant",
+                                           "Troe",
+                                           "efficiencies",
+                                           "default-efficiency",
+                                           "duplicate",
+                                           "negative-A",
+                                           "note",
+                                           "id"};
+  for (const auto& kv : r) {
+    const std::string k = kv.first.Scalar();
+    if (!known.count(k))
+      rd.fail(kv.first, "reactions." + k,
+              fmt::format("reaction '{}': {} is not supported", eq,
+                          k == "orders" ? "explicit reaction orders (orders:)"
+                          : k == "SRI"  ? "SRI falloff"
+                                        : "the key '" + k + "'"),
+              kSupported);
+  }
+}
+
+// Splits the equation at its arrow and reads both sides; sets reversible.
+std::pair<Side, Side> read_equation(const YAML::Node& r, const std::string& eq, Reaction& rx, const Reader& rd) {
+  std::string arrow = "<=>";
+  size_t pos = eq.find("<=>");
+  if (pos == std::string::npos) {
+    pos = eq.find("=>");
+    arrow = "=>";
+    rx.reversible = false;
+  }
+  if (pos == std::string::npos) {
+    pos = eq.find('=');
+    arrow = "=";
+    rx.reversible = true;
+  }
+  if (pos == std::string::npos) rd.fail(r, "equation", fmt::format("reaction '{}' has no <=>, = or =>", eq));
+  Side lhs = parse_side(eq.substr(0, pos), rd, r, eq), rhs = parse_side(eq.substr(pos + arrow.size()), rd, r, eq);
+  if (lhs.third_body != rhs.third_body || lhs.falloff != rhs.falloff || lhs.falloff_collider != rhs.falloff_collider)
+    rd.fail(r, "equation", fmt::format("reaction '{}': the third body differs between the sides", eq));
+  return {std::move(lhs), std::move(rhs)};
+}
+
+void check_balance(const YAML::Node& r, const Reaction& rx, const ReactionContext& ctx) {
+  for (const auto& el : ctx.elements) {
+    double bal = 0, scale = 0;
+    for (const auto& [k, c] : rx.reactants) {
+      const auto it = ctx.species[k].composition.find(el);
+      if (it != ctx.species[k].composition.end()) bal += c * it->second, scale += c * it->second;
+    }
+    for (const auto& [k, c] : rx.products) {
+      const auto it = ctx.species[k].composition.find(el);
+      if (it != ctx.species[k].composition.end()) bal -= c * it->second, scale += c * it->second;
+    }
+    if (std::abs(bal) > 1e-9 * std::max(1.0, scale))
+      ctx.rd.fail(r, "equation",
+                  fmt::format("reaction '{}' is not balanced in element {}: {:+g} atoms from reactants to products",
+                              rx.equation, el, -bal),
+                  "fix the equation or the species' composition");
+  }
+}
+
+void read_troe(const YAML::Node& t, Reaction& rx, const Reader& rd) {
+  if (!t.IsMap()) rd.fail(t, "Troe", "Troe needs {A: ..., T3: ..., T1: ...} (T2 optional)");
+  for (const auto& kv : t) {
+    const std::string k = kv.first.Scalar();
+    if (k != "A" && k != "T3" && k != "T1" && k != "T2")
+      rd.fail(kv.first, "Troe." + k, fmt::format("unknown Troe parameter '{}'", k), "use A, T3, T1, T2");
+  }
+  rx.troe = true;
+  rx.troe_a = number(t["A"], "Troe.A", rd, t);
+  rx.troe_t3 = number(t["T3"], "Troe.T3", rd, t);
+  rx.troe_t1 = number(t["T1"], "Troe.T1", rd, t);
+  if (t["T2"]) {
+    rx.troe_has_t2 = true;
+    rx.troe_t2 = number(t["T2"], "Troe.T2", rd, t);
+  }
+}
+
+// Third-body efficiencies of a three-body or falloff reaction: the default (1, or 0 except
+// the collider X of (+X)), then the listed ones. A species the phase lacks is an error unless
+// the phase says skip-undeclared-third-bodies: true (as Cantera); a negative one always.
+void read_efficiencies(const YAML::Node& r, const Side& lhs, Reaction& rx, const ReactionContext& ctx) {
+  const Reader& rd = ctx.rd;
+  const double def = r["default-efficiency"] ? number(r["default-efficiency"], "default-efficiency", rd) : 1.0;
+  if (def < 0) rd.fail(r["default-efficiency"], "default-efficiency", "a negative default efficiency");
+  rx.efficiency.assign(ctx.species.size(), lhs.falloff_collider.empty() ? def : 0.0);
+  if (!lhs.falloff_collider.empty()) {
+    const int k = ctx.index(lhs.falloff_collider);
+    if (k < 0)
+      rd.fail(r, "equation",
+              fmt::format("reaction '{}': collider '{}' is not a species of phase '{}'", rx.equation,
+                          lhs.falloff_collider, ctx.phase));
+    rx.efficiency[k] = 1.0;
+  }
+  const YAML::Node effs = r["efficiencies"];
+  if (effs && !effs.IsMap()) rd.fail(effs, "efficiencies", "efficiencies must be a map {species: value}");
+  for (const auto& kv : effs) {
+    const std::string name = kv.first.Scalar();
+    const double e = number(kv.second, "efficiencies." + name, rd);
+    if (e < 0)
+      rd.fail(kv.second, "efficiencies." + name,
+              fmt::format("reaction '{}': the efficiency of {} is negative ({:g})", rx.equation, name, e),
+              "a collision efficiency is 0 or more");
+    const int k = ctx.index(name);
+    if (k < 0) {
+      if (ctx.skip_undeclared_third_bodies) continue;
+      rd.fail(kv.first, "efficiencies." + name,
+              fmt::format("reaction '{}' gives an efficiency for '{}', which phase '{}' does not have", rx.equation,
+                          name, ctx.phase),
+              "remove it, or add 'skip-undeclared-third-bodies: true' to the phase (as Cantera requires)");
+    }
+    rx.efficiency[k] = e;
+  }
+}
+
+Reaction read_reaction(const YAML::Node& r, const ReactionContext& ctx) {
+  const Reader& rd = ctx.rd;
+  if (!r.IsMap()) rd.fail(r, "reactions", "a reaction must be a map with an equation");
+  const std::string eq = r["equation"] ? r["equation"].Scalar() : "";
+  if (eq.empty()) rd.fail(r, "reactions", "a reaction without an equation");
+  // The type first: a PLOG or Chebyshev reaction is named by its type, not by the first of
+  // its keys that is unknown here.
+  const std::string type = r["type"] ? r["type"].Scalar() : "elementary";
+  if (type != "elementary" && type != "three-body" && type != "falloff")
+    rd.fail(r["type"], "reactions.type", fmt::format("reaction '{}' has type '{}', which is not supported", eq, type),
+            kSupported);
+  check_reaction_keys(r, eq, rd);
+  Reaction rx;
+  rx.equation = eq;
+  rx.where = rd.at(r);
+  const auto [lhs, rhs] = read_equation(r, eq, rx, rd);
+  rx.type = type == "three-body" ? ReactionType::three_body
+            : type == "falloff"  ? ReactionType::falloff
+                                 : ReactionType::elementary;
+  if (rx.type == ReactionType::three_body && !lhs.third_body)
+    rd.fail(r, "equation", fmt::format("three-body reaction '{}' has no + M", eq));
+  if (rx.type == ReactionType::falloff && !lhs.falloff)
+    rd.fail(r, "equation", fmt::format("falloff reaction '{}' has no (+M)", eq));
+  if (rx.type == ReactionType::elementary && (lhs.third_body || lhs.falloff))
+    rx.type = lhs.falloff ? ReactionType::falloff : ReactionType::three_body;  // Cantera infers it from the equation
+  auto resolve = [&](const Side& s, std::vector<std::pair<int, double>>& out) {
+    for (const auto& [name, coef] : s.terms) {
+      const int k = ctx.index(name);
+      if (k < 0)
+        rd.fail(r, "equation",
+                fmt::format("reaction '{}' uses species '{}', which phase '{}' does not have", eq, name, ctx.phase));
+      out.emplace_back(k, coef);
+    }
+  };
+  resolve(lhs, rx.reactants);
+  resolve(rhs, rx.products);
+  check_balance(r, rx, ctx);
+  double order = 0;
+  for (const auto& t : rx.reactants) order += t.second;
+  rx.duplicate = flag(r, "duplicate", rd);
+  const bool negative_a = flag(r, "negative-A", rd);
+  if (rx.type == ReactionType::falloff) {
+    rx.rate = read_arrhenius(r, "high-P-rate-constant", rd, ctx.units, order, negative_a);
+    rx.low = read_arrhenius(r, "low-P-rate-constant", rd, ctx.units, order + 1, negative_a);
+    if (r["rate-constant"])
+      rd.fail(r["rate-constant"], "rate-constant", "a falloff reaction takes low-P and high-P rate constants");
+    if (const YAML::Node t = r["Troe"]) read_troe(t, rx, rd);
+  } else {
+    if (r["low-P-rate-constant"] || r["high-P-rate-constant"] || r["Troe"])
+      rd.fail(r, "type", fmt::format("reaction '{}' has falloff data but is not of type falloff", eq));
+    rx.rate = read_arrhenius(r, "rate-constant", rd, ctx.units, order + (rx.type == ReactionType::three_body ? 1 : 0),
+                             negative_a);
+  }
+  if (rx.type != ReactionType::elementary) {
+    read_efficiencies(r, lhs, rx, ctx);
+  } else if (r["efficiencies"]) {
+    rd.fail(r["efficiencies"], "efficiencies", fmt::format("reaction '{}' has efficiencies but no third body", eq));
+  }
+  return rx;
+}
+
+// Reactions with the same reactants, products and third body must be marked duplicate.
+void check_duplicates(const std::vector<Reaction>& reactions) {
+  auto key = [](const Reaction& rx) {
+    auto side = [](std::vector<std::pair<int, double>> s) {
+      std::sort(s.begin(), s.end());
+      return s;
+    };
+    return std::make_tuple(side(rx.reactants), side(rx.products), static_cast<int>(rx.type), rx.efficiency);
+  };
+  std::map<decltype(key(reactions.front())), size_t> seen;
+  for (size_t i = 0; i < reactions.size(); ++i) {
+    const auto [it, inserted] = seen.emplace(key(reactions[i]), i);
+    if (inserted) continue;
+    const Reaction &a = reactions[it->second], &b = reactions[i];
+    if (a.duplicate && b.duplicate) continue;
+    throw UserError(Diagnostic{b.where, "duplicate",
+                               fmt::format("reaction '{}' repeats the reaction at line {} and is not marked duplicate",
+                                           b.equation, a.where.line),
+                               "add 'duplicate: true' to both, or remove one"});
+  }
 }
 
 }  // namespace
@@ -196,126 +614,16 @@ int Mechanism::species_index(const std::string& name) const {
 
 Mechanism Mechanism::load(const std::string& file, const std::string& phase_name) {
   const Reader rd(file);
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec))
-    throw UserError(fmt::format("mechanism file '{}' does not exist or is not a file", file),
-                    "give a Cantera YAML mechanism, relative to the case file (e.g. mechanisms/h2o2.yaml)");
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file);
-  } catch (const YAML::Exception& e) {
-    throw UserError(Diagnostic{Location{file, e.mark.line + 1, e.mark.column + 1}, "",
-                               fmt::format("cannot parse the mechanism: {}", e.msg),
-                               "the file must be Cantera's YAML format (ck2yaml converts Chemkin files)"});
-  }
-  if (!root.IsMap() || !root["phases"] || !root["species"])
-    throw UserError(fmt::format("'{}' is not a Cantera YAML mechanism (no phases: or species: section)", file),
-                    "convert Chemkin files with Cantera's ck2yaml");
+  const YAML::Node root = read_root(file);
   const Units units = read_units(root["units"], rd);
-
-  // The phase.
-  const YAML::Node phases = root["phases"];
-  YAML::Node ph;
-  bool found = false;
-  std::vector<std::string> names;
-  for (const auto& p : phases) {
-    names.push_back(p["name"].Scalar());
-    if (!found && (phase_name.empty() || p["name"].Scalar() == phase_name)) {
-      ph.reset(p);
-      found = true;
-    }
-  }
-  if (!found)
-    rd.fail(phases, "phases",
-            fmt::format("the mechanism has no phase '{}'; its phases: {}", phase_name, fmt::join(names, ", ")),
-            "set kinetics.phase to one of them");
+  const YAML::Node ph = select_phase(root, phase_name, rd);
   Mechanism m;
   m.file_ = file;
   m.phase_ = ph["name"].Scalar();
-  {
-    // FNV-1a 64 of the file's bytes: which mechanism a trained model belongs to.
-    std::ifstream in(file, std::ios::binary);
-    std::uint64_t h = 1469598103934665603ull;
-    char c = 0;
-    while (in.get(c)) {
-      h ^= static_cast<unsigned char>(c);
-      h *= 1099511628211ull;
-    }
-    m.hash_ = fmt::format("fnv1a64:{:016x}", h);
-  }
-  const std::string thermo = ph["thermo"] ? ph["thermo"].Scalar() : "";
-  if (thermo != "ideal-gas")
-    rd.fail(ph["thermo"] ? ph["thermo"] : ph, "phases." + m.phase_ + ".thermo",
-            fmt::format("phase '{}' has thermo '{}'; supported: ideal-gas", m.phase_, thermo),
-            "choose an ideal-gas phase (kinetics.phase)");
-  for (const auto& e : ph["elements"]) {
-    const std::string el = e.Scalar();
-    if (!atomic_weights().count(el))
-      rd.fail(e, "elements", fmt::format("element '{}' has no built-in atomic weight", el),
-              "custom element definitions are not supported");
-    m.elements_.push_back(el);
-  }
+  m.hash_ = file_hash(file);
+  m.elements_ = read_elements(ph, m.phase_, rd);
+  m.species_ = read_species(root, ph, m.phase_, m.elements_, rd);
 
-  // Species of the phase, with their thermodynamics.
-  std::vector<std::string> wanted;
-  const YAML::Node sp = ph["species"];
-  if (!sp || (sp.IsScalar() && sp.Scalar() == "all")) {
-    for (const auto& s : root["species"]) wanted.push_back(s["name"].Scalar());
-  } else if (sp.IsSequence()) {
-    for (const auto& s : sp) {
-      if (!s.IsScalar())
-        rd.fail(s, "phases." + m.phase_ + ".species", "species taken from other files or sections are not supported",
-                "list the species names");
-      wanted.push_back(s.Scalar());
-    }
-  } else {
-    rd.fail(sp, "phases." + m.phase_ + ".species", "expected a list of species names or 'all'");
-  }
-  for (const auto& name : wanted) {
-    YAML::Node s;
-    bool defined = false;
-    for (const auto& c : root["species"])
-      if (!defined && c["name"].Scalar() == name) {
-        s.reset(c);
-        defined = true;
-      }
-    if (!defined) rd.fail(sp, "phases." + m.phase_ + ".species", fmt::format("species '{}' is not defined", name));
-    Species out;
-    out.name = name;
-    for (const auto& kv : s["composition"]) {
-      const std::string el = kv.first.Scalar();
-      if (std::find(m.elements_.begin(), m.elements_.end(), el) == m.elements_.end())
-        rd.fail(
-            kv.first, "species." + name + ".composition",
-            fmt::format("species '{}' contains element '{}', which phase '{}' does not declare", name, el, m.phase_));
-      out.composition[el] = number(kv.second, "composition." + el, rd);
-      out.molar_mass += out.composition[el] * atomic_weights().at(el) * 1e-3;
-    }
-    const YAML::Node th = s["thermo"];
-    if (!th || th["model"].Scalar() != "NASA7")
-      rd.fail(th ? th : s, "species." + name + ".thermo",
-              fmt::format("species '{}' has thermo model '{}'; supported: NASA7", name,
-                          th && th["model"] ? th["model"].Scalar() : std::string("none")));
-    const YAML::Node tr = th["temperature-ranges"], data = th["data"];
-    if (!tr.IsSequence() || !data.IsSequence() || tr.size() != data.size() + 1 || data.size() < 1 || data.size() > 2)
-      rd.fail(th, "species." + name + ".thermo", "NASA7 needs 2 or 3 temperature-ranges and 1 or 2 data rows");
-    out.thermo.t_min = tr[0].as<double>();
-    out.thermo.t_mid = tr[1].as<double>();
-    out.thermo.t_max = tr[tr.size() - 1].as<double>();
-    for (size_t r = 0; r < data.size(); ++r) {
-      if (data[r].size() != 7) rd.fail(data[r], "species." + name + ".thermo.data", "a NASA7 row has 7 coefficients");
-      auto& row = r == 0 ? out.thermo.low : out.thermo.high;
-      for (int i = 0; i < 7; ++i) row[i] = data[r][i].as<double>();
-    }
-    if (data.size() == 1) {
-      out.thermo.high = out.thermo.low;
-      out.thermo.t_mid = out.thermo.t_max;
-    }
-    m.species_.push_back(out);
-  }
-  const int ns = m.n_species();
-
-  // Reactions.
   const YAML::Node rsec = ph["reactions"];
   if (rsec && !(rsec.IsScalar() && (rsec.Scalar() == "all" || rsec.Scalar() == "none")) &&
       !(rsec.IsSequence() && rsec.size() == 1 && rsec[0].IsScalar() && rsec[0].Scalar() == "all"))
@@ -323,160 +631,12 @@ Mechanism Mechanism::load(const std::string& file, const std::string& phase_name
   const bool none = rsec && rsec.IsScalar() && rsec.Scalar() == "none";
   const YAML::Node reactions = root["reactions"];
   if (!none && reactions) {
-    for (const auto& r : reactions) {
-      const std::string eq = r["equation"] ? r["equation"].Scalar() : "";
-      if (eq.empty()) rd.fail(r, "reactions", "a reaction without an equation");
-      // The type first: a PLOG or Chebyshev reaction is named by its type, not by the
-      // first of its keys that is unknown here.
-      const std::string type = r["type"] ? r["type"].Scalar() : "elementary";
-      if (type != "elementary" && type != "three-body" && type != "falloff")
-        rd.fail(r["type"], "reactions.type",
-                fmt::format("reaction '{}' has type '{}', which is not supported", eq, type), kSupported);
-      for (const auto& kv : r) {
-        const std::string k = kv.first.Scalar();
-        static const std::set<std::string> known{
-            "equation", "type",         "rate-constant",      "low-P-rate-constant", "high-P-rate-constant",
-            "Troe",     "efficiencies", "default-efficiency", "duplicate",           "note",
-            "id"};
-        if (!known.count(k))
-          rd.fail(kv.first, "reactions." + k,
-                  fmt::format("reaction '{}': {} is not supported", eq,
-                              k == "orders" ? "explicit reaction orders (orders:)"
-                              : k == "SRI"  ? "SRI falloff"
-                                            : "the key '" + k + "'"),
-                  kSupported);
-      }
-      Reaction rx;
-      rx.equation = eq;
-      rx.where = rd.at(r);
-      // Split at the arrow.
-      std::string arrow = "<=>";
-      size_t pos = eq.find("<=>");
-      if (pos == std::string::npos) {
-        pos = eq.find("=>");
-        arrow = "=>";
-        rx.reversible = false;
-      }
-      if (pos == std::string::npos) {
-        pos = eq.find('=');
-        arrow = "=";
-        rx.reversible = true;
-      }
-      if (pos == std::string::npos) rd.fail(r, "equation", fmt::format("reaction '{}' has no <=>, = or =>", eq));
-      const Side lhs = parse_side(eq.substr(0, pos), rd, r, eq),
-                 rhs = parse_side(eq.substr(pos + arrow.size()), rd, r, eq);
-      if (lhs.third_body != rhs.third_body || lhs.falloff != rhs.falloff ||
-          lhs.falloff_collider != rhs.falloff_collider)
-        rd.fail(r, "equation", fmt::format("reaction '{}': the third body differs between the sides", eq));
-      rx.type = type == "three-body" ? ReactionType::three_body
-                : type == "falloff"  ? ReactionType::falloff
-                                     : ReactionType::elementary;
-      if (rx.type == ReactionType::three_body && !lhs.third_body)
-        rd.fail(r, "equation", fmt::format("three-body reaction '{}' has no + M", eq));
-      if (rx.type == ReactionType::falloff && !lhs.falloff)
-        rd.fail(r, "equation", fmt::format("falloff reaction '{}' has no (+M)", eq));
-      if (rx.type == ReactionType::elementary && (lhs.third_body || lhs.falloff)) {
-        // Cantera infers the type from the equation when it is not given.
-        rx.type = lhs.falloff ? ReactionType::falloff : ReactionType::three_body;
-      }
-      auto resolve = [&](const Side& s, std::vector<std::pair<int, double>>& out) {
-        for (const auto& [name, coef] : s.terms) {
-          const int k = m.species_index(name);
-          if (k < 0)
-            rd.fail(r, "equation",
-                    fmt::format("reaction '{}' uses species '{}', which phase '{}' does not have", eq, name, m.phase_));
-          out.emplace_back(k, coef);
-        }
-      };
-      resolve(lhs, rx.reactants);
-      resolve(rhs, rx.products);
-      // Element balance.
-      for (const auto& el : m.elements_) {
-        double bal = 0, scale = 0;
-        for (const auto& [k, c] : rx.reactants) {
-          const auto it = m.species_[k].composition.find(el);
-          if (it != m.species_[k].composition.end()) bal += c * it->second, scale += c * it->second;
-        }
-        for (const auto& [k, c] : rx.products) {
-          const auto it = m.species_[k].composition.find(el);
-          if (it != m.species_[k].composition.end()) bal -= c * it->second, scale += c * it->second;
-        }
-        if (std::abs(bal) > 1e-9 * std::max(1.0, scale))
-          rd.fail(r, "equation",
-                  fmt::format("reaction '{}' is not balanced in element {}: {:+g} atoms from reactants to products", eq,
-                              el, -bal),
-                  "fix the equation or the species' composition");
-      }
-      double order = 0;
-      for (const auto& t : rx.reactants) order += t.second;
-      rx.duplicate = r["duplicate"] && r["duplicate"].as<bool>();
-      if (rx.type == ReactionType::falloff) {
-        rx.rate = read_arrhenius(r["high-P-rate-constant"], "high-P-rate-constant", rd, units, order);
-        rx.low = read_arrhenius(r["low-P-rate-constant"], "low-P-rate-constant", rd, units, order + 1);
-        if (r["rate-constant"])
-          rd.fail(r["rate-constant"], "rate-constant", "a falloff reaction takes low-P and high-P rate constants");
-        if (const YAML::Node t = r["Troe"]) {
-          rx.troe = true;
-          rx.troe_a = number(t["A"], "Troe.A", rd);
-          rx.troe_t3 = number(t["T3"], "Troe.T3", rd);
-          rx.troe_t1 = number(t["T1"], "Troe.T1", rd);
-          if (t["T2"]) {
-            rx.troe_has_t2 = true;
-            rx.troe_t2 = number(t["T2"], "Troe.T2", rd);
-          }
-          for (const auto& kv : t) {
-            const std::string k = kv.first.Scalar();
-            if (k != "A" && k != "T3" && k != "T1" && k != "T2")
-              rd.fail(kv.first, "Troe." + k, fmt::format("unknown Troe parameter '{}'", k), "use A, T3, T1, T2");
-          }
-        }
-      } else {
-        if (r["low-P-rate-constant"] || r["high-P-rate-constant"] || r["Troe"])
-          rd.fail(r, "type", fmt::format("reaction '{}' has falloff data but is not of type falloff", eq));
-        rx.rate = read_arrhenius(r["rate-constant"], "rate-constant", rd, units,
-                                 order + (rx.type == ReactionType::three_body ? 1 : 0));
-      }
-      if (rx.type != ReactionType::elementary) {
-        const double def = r["default-efficiency"] ? number(r["default-efficiency"], "default-efficiency", rd) : 1.0;
-        rx.efficiency.assign(static_cast<size_t>(ns), lhs.falloff_collider.empty() ? def : 0.0);
-        if (!lhs.falloff_collider.empty()) {
-          const int k = m.species_index(lhs.falloff_collider);
-          if (k < 0)
-            rd.fail(r, "equation",
-                    fmt::format("reaction '{}': collider '{}' is not a species of phase '{}'", eq, lhs.falloff_collider,
-                                m.phase_));
-          rx.efficiency[k] = 1.0;
-        }
-        for (const auto& kv : r["efficiencies"]) {
-          const int k = m.species_index(kv.first.Scalar());
-          if (k < 0) continue;  // Cantera too ignores efficiencies of species the phase lacks
-          rx.efficiency[k] = number(kv.second, "efficiencies." + kv.first.Scalar(), rd);
-        }
-      } else if (r["efficiencies"]) {
-        rd.fail(r["efficiencies"], "efficiencies", fmt::format("reaction '{}' has efficiencies but no third body", eq));
-      }
-      m.reactions_.push_back(std::move(rx));
-    }
+    if (!reactions.IsSequence()) rd.fail(reactions, "reactions", "reactions: must be a list");
+    const bool skip = flag(ph, "skip-undeclared-third-bodies", rd);
+    const ReactionContext ctx{m.species_, m.elements_, m.phase_, units, skip, rd};
+    for (const auto& r : reactions) m.reactions_.push_back(read_reaction(r, ctx));
   }
-
-  // Reactions with the same reactants, products and third body must be marked duplicate.
-  auto key = [](const Reaction& rx) {
-    auto side = [](std::vector<std::pair<int, double>> s) {
-      std::sort(s.begin(), s.end());
-      return s;
-    };
-    return std::make_tuple(side(rx.reactants), side(rx.products), static_cast<int>(rx.type), rx.efficiency);
-  };
-  for (size_t i = 0; i < m.reactions_.size(); ++i)
-    for (size_t j = i + 1; j < m.reactions_.size(); ++j) {
-      const Reaction &a = m.reactions_[i], &b = m.reactions_[j];
-      if ((a.duplicate && b.duplicate) || key(a) != key(b)) continue;
-      throw UserError(
-          Diagnostic{b.where, "duplicate",
-                     fmt::format("reaction '{}' repeats the reaction at line {} and is not marked duplicate",
-                                 b.equation, a.where.line),
-                     "add 'duplicate: true' to both, or remove one"});
-    }
+  if (!m.reactions_.empty()) check_duplicates(m.reactions_);
   return m;
 }
 
@@ -506,17 +666,20 @@ namespace {
 
 // Per-thread scratch of the rate evaluations: no allocation per right-hand side.
 struct Scratch {
-  std::vector<double> h, s, g, kf, kr, q, dq;
+  std::vector<double> h, s, g, kf, kr, q, dq, mix;  // mix: per-species values of mixture sums
 };
 Scratch& scratch() {
   thread_local Scratch sc;
   return sc;
 }
 
-// prod_j C_j^nu_j over one side of a reaction.
+// prod_j C_j^nu_j over one side of a reaction. A negative concentration (an integrator's
+// undershoot of a trace species) counts as itself at nu = 1 and as 0 at any other nu, as in
+// Cantera (a negative C_j squared would consume the species faster the more negative it
+// gets); the derivatives below follow the same rule.
 double side_product(const std::vector<std::pair<int, double>>& side, const double* C) {
   double p = 1;
-  for (const auto& [j, c] : side) p *= c == 1 ? C[j] : c == 2 ? C[j] * C[j] : std::pow(std::max(C[j], 0.0), c);
+  for (const auto& [j, c] : side) p *= c == 1 ? C[j] : C[j] <= 0 ? 0.0 : c == 2 ? C[j] * C[j] : std::pow(C[j], c);
   return p;
 }
 
@@ -701,6 +864,49 @@ double Mechanism::mean_molar_mass(const double* Y) const {
   double s = 0;
   for (size_t k = 0; k < species_.size(); ++k) s += Y[k] / species_[k].molar_mass;
   return 1.0 / s;
+}
+
+namespace {
+
+// sum_k Y_k / W_k f_k of a per-species property f (the mixture's per unit mass, / R).
+template <class Fill>
+double mass_sum(const Mechanism& m, const double* Y, Fill&& fill) {
+  std::vector<double>& f = scratch().mix;
+  f.resize(static_cast<size_t>(m.n_species()));
+  fill(f.data());
+  double s = 0;
+  for (int k = 0; k < m.n_species(); ++k) s += Y[k] / m.species()[static_cast<size_t>(k)].molar_mass * f[k];
+  return s;
+}
+
+}  // namespace
+
+double Mechanism::cp_mass(double T, const double* Y) const {
+  return kGasConstant * mass_sum(*this, Y, [&](double* f) { cp_R(T, f); });
+}
+
+double Mechanism::cv_mass(double T, const double* Y) const {
+  return cp_mass(T, Y) - kGasConstant / mean_molar_mass(Y);
+}
+
+double Mechanism::enthalpy_mass(double T, const double* Y) const {
+  return kGasConstant * T * mass_sum(*this, Y, [&](double* f) { h_RT(T, f); });
+}
+
+double Mechanism::int_energy_mass(double T, const double* Y) const {
+  return enthalpy_mass(T, Y) - kGasConstant * T / mean_molar_mass(Y);
+}
+
+double Mechanism::entropy_mass(double T, double p, const double* Y) const {
+  const double wbar = mean_molar_mass(Y);
+  const double log_p = std::log(p / kStandardPressure);
+  return kGasConstant * mass_sum(*this, Y, [&](double* f) {
+           s_R(T, f);
+           for (int k = 0; k < n_species(); ++k) {
+             const double X = wbar * Y[k] / species_[static_cast<size_t>(k)].molar_mass;
+             f[k] -= std::log(std::max(X, 1e-300)) + log_p;  // Cantera's floor (SmallNumber)
+           }
+         });
 }
 
 }  // namespace simfuse

@@ -32,11 +32,12 @@ inline constexpr double kStandardPressure = 101325.0;
 /// NASA 7-coefficient polynomials: cp/R = a0 + a1 T + a2 T^2 + a3 T^3 + a4 T^4,
 /// h/(RT) = a0 + a1 T/2 + a2 T^2/3 + a3 T^3/4 + a4 T^4/5 + a5/T,
 /// s/R = a0 ln T + a1 T + a2 T^2/2 + a3 T^3/3 + a4 T^4/4 + a6;
-/// `low` for T < t_mid, `high` above.
+/// `low` for T <= t_mid, `high` above (as Cantera's NasaPoly2: at t_mid itself the low
+/// range, which matters where the two polynomials do not meet exactly).
 struct Nasa7 {
   double t_min = 0, t_mid = 0, t_max = 0;
   std::array<double, 7> low{}, high{};
-  const std::array<double, 7>& at(double T) const { return T < t_mid ? low : high; }
+  const std::array<double, 7>& at(double T) const { return T <= t_mid ? low : high; }
 };
 
 struct Species {
@@ -109,8 +110,19 @@ class Mechanism {
   /// d(cp/R)/dT per species.
   void dcp_R_dT(double T, double* out) const;
 
-  /// Mixture molar mass (kg/mol) of mass fractions Y.
+  /// Mixture molar mass (kg/mol) of mass fractions Y: 1 / sum_k Y_k / W_k.
   double mean_molar_mass(const double* Y) const;
+
+  /// Mixture properties per unit mass of the ideal gas at T (K), p (Pa) and mass fractions Y,
+  /// as Cantera defines them: sums over Y_k / W_k (so Y need not sum to 1 exactly, and the
+  /// mole fractions X_k = Wbar Y_k / W_k always do). cp and cv in J/(kg K), h and u in J/kg,
+  /// s = sum_k X_k (s_k(T) - R ln max(X_k, 1e-300) - R ln(p / p0)) / Wbar in J/(kg K) (the
+  /// floor is Cantera's: a species at X_k = 0 contributes nothing to the mixing term).
+  double cp_mass(double T, const double* Y) const;
+  double cv_mass(double T, const double* Y) const;
+  double enthalpy_mass(double T, const double* Y) const;
+  double int_energy_mass(double T, const double* Y) const;
+  double entropy_mass(double T, double p, const double* Y) const;
 
  private:
   std::string file_, phase_, hash_;

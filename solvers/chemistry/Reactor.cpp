@@ -120,23 +120,15 @@ double Reactor::heat_release_rate(const double* y) const {
 }
 
 double Reactor::enthalpy_mass(double T, const double* Y) const {
-  mech_.h_RT(T, h_.data());
-  double h = 0;
-  for (int k = 0; k < mech_.n_species(); ++k) h += Y[k] / mech_.species()[k].molar_mass * h_[k];
-  return h * kGasConstant * T;
+  return mech_.enthalpy_mass(T, Y);
 }
 
 double Reactor::cp_mass(double T, const double* Y) const {
-  mech_.cp_R(T, cp_.data());
-  double c = 0;
-  for (int k = 0; k < mech_.n_species(); ++k) c += Y[k] / mech_.species()[k].molar_mass * cp_[k];
-  return c * kGasConstant;
+  return mech_.cp_mass(T, Y);
 }
 
 double Reactor::energy_mass(double T, const double* Y) const {
-  const double h = enthalpy_mass(T, Y);
-  if (mode_ == Mode::constant_pressure) return h;
-  return h - kGasConstant * T / mech_.mean_molar_mass(Y);
+  return mode_ == Mode::constant_pressure ? mech_.enthalpy_mass(T, Y) : mech_.int_energy_mass(T, Y);
 }
 
 double Reactor::temperature_from_energy(double e, const double* Y, double T_guess) const {
