@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages simfuse needs. Idempotent: when every package is
-# already present it only checks (about a second) and installs nothing.
+# Installs the Debian 12 packages simfuse needs, and Cantera (the reference the chemistry
+# is verified against) from PyPI into a virtual environment of its own, .venv-cantera/
+# (without system site-packages: pip never touches Debian's numpy that python3-torch was
+# built against; only the reference scripts and tests use it, through scripts/cantera-python).
+# Idempotent: when everything is present it only checks (a second or two).
 # Usage: scripts/install-deps.sh        (as root, or with sudo available)
 set -euo pipefail
 
@@ -16,7 +19,7 @@ PACKAGES=(
   libbenchmark-dev libmuparser-dev
   libsundials-dev libsuitesparse-dev
   libopenblas0-openmp
-  python3 python3-torch python3-numpy python3-scipy python3-vtk9 python3-yaml python3-matplotlib
+  python3 python3-venv python3-torch python3-numpy python3-scipy python3-vtk9 python3-yaml python3-matplotlib
   doxygen
 )
 
@@ -52,3 +55,22 @@ for alt in "libblas.so.3-$arch" "liblapack.so.3-$arch"; do
     fi
   fi
 done
+
+# Cantera from PyPI, pinned: the committed reference values (tests/chemistry/cantera/*.json)
+# record the version that made them. Without network the suite still runs, against those.
+CANTERA_VERSION=3.2.0
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$root/.venv-cantera"
+have=$("$venv/bin/python" -c "import cantera; print(cantera.__version__)" 2>/dev/null || true)
+if [ "$have" = "$CANTERA_VERSION" ]; then
+  echo "install-deps: Cantera $have present ($venv)"
+else
+  echo "install-deps: installing Cantera $CANTERA_VERSION from PyPI into $venv"
+  if /usr/bin/python3 -m venv "$venv" && "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+      "cantera==$CANTERA_VERSION"; then
+    "$venv/bin/python" -c "import cantera; print('install-deps: Cantera', cantera.__version__, 'installed')"
+  else
+    echo "install-deps: WARNING: Cantera could not be installed (no PyPI?): the chemistry checks will compare" \
+         "against the committed Cantera $CANTERA_VERSION values instead of live Cantera" >&2
+  fi
+fi
