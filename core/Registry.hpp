@@ -33,8 +33,11 @@ class Registry {
     factories_[name] = std::move(factory);
   }
 
-  bool has(const std::string& name) const { return factories_.count(name) != 0; }
+  bool has(const std::string& name) const {
+    return factories_.count(name) != 0 || (load_lazy_components() && factories_.count(name) != 0);
+  }
   std::vector<std::string> names() const {
+    load_lazy_components();
     std::vector<std::string> n;
     for (const auto& [k, v] : factories_) n.push_back(k);
     return n;
@@ -49,6 +52,7 @@ class Registry {
   /// Creates `name`. Throws UserError naming the available types if it is unknown.
   std::unique_ptr<Base> create(const std::string& name, Args... args) const {
     auto it = factories_.find(name);
+    if (it == factories_.end() && load_lazy_components()) it = factories_.find(name);
     if (it == factories_.end()) {
       throw UserError("unknown " + family_ + " type '" + name + "'", unknown_type_fix(name, names()));
     }

@@ -397,7 +397,8 @@ struct Validator {
   bool block(const ParamSpec& spec, const YAML::Node& given, const std::string& path, Params* sub_out,
              std::string* block_type) {
     const Catalog& cat = Catalog::instance();
-    const auto types = cat.types(spec.family);
+    // Listed only for a message: listing loads the lazy components (the AI layer).
+    const auto types = [&] { return cat.types(spec.family); };
     YAML::Node n = given;
     if (n.IsScalar() || n.IsSequence()) {
       const auto* sh = cat.shorthand(spec.family);
@@ -406,26 +407,26 @@ struct Validator {
         error(n, path,
               fmt::format("expected a {{type: ...}} block, got {}",
                           n.IsScalar() ? "'" + n.Scalar() + "'" : scalar_text(n)),
-              fmt::format("write e.g. '{}: {{type: {}}}'; types: {}", spec.key, types.empty() ? "?" : types.front(),
-                          join(types)));
+              fmt::format("write e.g. '{}: {{type: {}}}'; types: {}", spec.key, types().empty() ? "?" : types().front(),
+                          join(types())));
         return false;
       }
       n.reset(conv);  // rebind: assigning would write through `given` and every alias of it
     }
     if (!n.IsMap()) {
-      error(n, path, fmt::format("expected a {{type: ...}} block, got {}", scalar_text(n)), "types: " + join(types));
+      error(n, path, fmt::format("expected a {{type: ...}} block, got {}", scalar_text(n)), "types: " + join(types()));
       return false;
     }
     const YAML::Node t = n["type"];
     if (!t.IsDefined() || !t.IsScalar()) {
-      error(n, path, "missing 'type' in block", fmt::format("add 'type: <name>'; types: {}", join(types)));
+      error(n, path, "missing 'type' in block", fmt::format("add 'type: <name>'; types: {}", join(types())));
       return false;
     }
     const std::string type = t.Scalar();
     const Catalog::Type* ct = cat.find(spec.family, type);
     if (!ct) {
       error(t, join_path(path, "type"), fmt::format("unknown {} type '{}'", spec.family, type),
-            unknown_type_fix(type, types));
+            unknown_type_fix(type, types()));
       return false;
     }
     if (block_type) *block_type = type;
@@ -773,6 +774,25 @@ Catalog& Catalog::instance() {
   return c;
 }
 
+namespace {
+std::vector<std::function<void()>>& lazy_loaders() {
+  static std::vector<std::function<void()>> l;
+  return l;
+}
+}  // namespace
+
+void add_lazy_components(std::function<void()> loader) {
+  lazy_loaders().push_back(std::move(loader));
+}
+
+bool load_lazy_components() {
+  if (lazy_loaders().empty()) return false;
+  std::vector<std::function<void()>> run;
+  run.swap(lazy_loaders());  // each runs once, even if it registers further loaders or throws
+  for (auto& f : run) f();
+  return true;
+}
+
 Schema& Catalog::add_type(const std::string& family, const std::string& type, const std::string& doc) {
   auto& t = families_[family][type];
   t.name = type;
@@ -794,12 +814,15 @@ void Catalog::set_shorthand(const std::string& family, Shorthand s, std::string 
 
 const Catalog::Type* Catalog::find(const std::string& family, const std::string& type) const {
   auto f = families_.find(family);
-  if (f == families_.end()) return nullptr;
-  auto t = f->second.find(type);
-  return t == f->second.end() ? nullptr : &t->second;
+  if (f != families_.end()) {
+    auto t = f->second.find(type);
+    if (t != f->second.end()) return &t->second;
+  }
+  return load_lazy_components() ? find(family, type) : nullptr;
 }
 
 std::vector<std::string> Catalog::types(const std::string& family) const {
+  load_lazy_components();
   std::vector<std::string> out;
   auto f = families_.find(family);
   if (f != families_.end())
@@ -808,6 +831,7 @@ std::vector<std::string> Catalog::types(const std::string& family) const {
 }
 
 std::vector<std::string> Catalog::families() const {
+  load_lazy_components();
   std::vector<std::string> out;
   for (const auto& [name, f] : families_) out.push_back(name);
   return out;

@@ -260,6 +260,15 @@ class Catalog {
   std::map<std::string, std::pair<Shorthand, std::string>> shorthands_;
 };
 
+/// Components registered on first need. The simfuse command registers its AI layer
+/// (policies, architectures, capture) this way: loading libtorch costs about two seconds of
+/// dynamic linking on these machines, which a classical run, `config validate` or a bad
+/// case file should not pay. A loader runs once, the first time a lookup by name misses
+/// (Catalog::find, Registry::create/has) or a family is listed (Catalog::types, families).
+void add_lazy_components(std::function<void()> loader);
+/// Runs the loaders not run yet; true if any ran (a missed lookup is then retried).
+bool load_lazy_components();
+
 /// Edit distance, for "did you mean" suggestions.
 size_t edit_distance(const std::string& a, const std::string& b);
 /// The candidate nearest to `word` if it is close enough to be a likely typo.

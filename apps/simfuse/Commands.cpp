@@ -1,11 +1,13 @@
 #include "simfuse/apps/simfuse/Commands.hpp"
 
+#include <dlfcn.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -13,11 +15,8 @@
 #include "simfuse/core/Files.hpp"
 #include "simfuse/coupling/Policy.hpp"
 #include "simfuse/coupling/Simulation.hpp"
-#include "simfuse/coupling/ai/Capture.hpp"
-#include "simfuse/coupling/ai/Generate.hpp"
+#include "simfuse/coupling/ai/Module.hpp"
 #include "simfuse/postproc/Norms.hpp"
-#include "simfuse/surrogates/ModelCard.hpp"
-#include "simfuse/surrogates/Training.hpp"
 
 namespace simfuse::app {
 
@@ -295,27 +294,41 @@ int cmd_compare(const CommonOptions& o) {
   return 0;
 }
 
+const ai::ModuleApi& ai_module() {
+  // libsimfuse_ai lies beside libsimfuse_coupling (build tree and install alike).
+  static const ai::ModuleApi* api = [] {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&register_case_section), &info) == 0 || !info.dli_fname)
+      throw InternalError("cannot locate libsimfuse_coupling to find the AI layer beside it", __FILE__, __LINE__);
+    const std::string path = (std::filesystem::path(info.dli_fname).parent_path() / "libsimfuse_ai.so").string();
+    spdlog::debug("loading the AI layer (libtorch): {}", path);
+    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+    if (!handle)
+      throw UserError(fmt::format("cannot load simfuse's AI layer: {}", dlerror()),
+                      "the installation is incomplete: libsimfuse_ai.so belongs beside libsimfuse_coupling.so");
+    using Entry = const ai::ModuleApi* (*)();
+    const auto entry = reinterpret_cast<Entry>(dlsym(handle, "simfuse_ai_module"));
+    const ai::ModuleApi* a = entry ? entry() : nullptr;
+    if (!a || a->version != ai::kModuleApiVersion)
+      throw InternalError(fmt::format("{} is not the AI layer of this simfuse", path), __FILE__, __LINE__);
+    a->register_all();
+    return a;
+  }();
+  return *api;
+}
+
+void load_ai_layer() {
+  ai_module();
+}
+
 int cmd_train(const CommonOptions& o) {
   const ConfigDocument doc = load(o);
-  TrainOptions to;
-  to.resume = o.resume;
-  to.force = o.force;
-  to.progress = o.verbosity > 0 && o.progress;
-  const TrainResult r = train(doc, PETSC_COMM_WORLD, to);
-  spdlog::info("trained {} epochs (best {}), {:.4g} s per epoch, {}; card: {}", r.epochs, r.best_epoch,
-               r.seconds_per_epoch, r.stopped_early ? "stopped early" : "all epochs", r.card_path);
-  return 0;
+  return ai_module().train(doc, {o.resume, o.force, o.verbosity > 0 && o.progress});
 }
 
 int cmd_generate(const CommonOptions& o) {
   const ConfigDocument doc = load(o);
-  GenerateOptions go;
-  go.progress = o.verbosity > 0 && o.progress;
-  go.resume = o.resume;
-  const GenerateResult r = generate(doc, PETSC_COMM_WORLD, go);
-  spdlog::info("ensemble: {} members ({} failed), {} samples in {:.1f} s ({:.0f} samples/s)", r.members, r.failed,
-               r.samples, r.seconds, r.seconds > 0 ? r.samples / r.seconds : 0.0);
-  return r.failed == r.members ? 3 : 0;
+  return ai_module().generate(doc, {o.resume, o.force, o.verbosity > 0 && o.progress});
 }
 
 int cmd_validate(const CommonOptions& o) {
@@ -363,16 +376,17 @@ std::string reference_markdown() {
       }
     }
   }
+  const ai::ModuleApi& ai = ai_module();
   os << "## Capture entries\n\n`capture: {<sub-step>: {...}}` records (input, output) pairs of a sub-step while "
         "the run proceeds. Each entry:\n\n";
-  Capture::schema().document_markdown(os, "capture.<sub-step>");
+  ai.document("capture", true, os);
   os << "\n## Model card\n\n`<model>.card.yaml`, written by `simfuse train`, or by hand for a TorchScript model "
         "(docs/models.md):\n\n";
-  ModelCard::schema().document_markdown(os, "");
+  ai.document("card", true, os);
   os << "\n## generate spec\n\n`simfuse generate SPEC.yaml`:\n\n";
-  generate_schema().document_markdown(os, "");
+  ai.document("generate", true, os);
   os << "\n## train spec\n\n`simfuse train SPEC.yaml`:\n\n";
-  train_schema().document_markdown(os, "");
+  ai.document("train", true, os);
   return os.str();
 }
 
@@ -413,16 +427,15 @@ int cmd_doc(const std::string& component, bool markdown) {
     const std::string head = component.substr(0, dot);
     const std::string tail = dot == std::string::npos ? "" : component.substr(dot + 1);
     if (component == "train" || component == "generate") {  // the spec files of those commands
-      const Schema& spec = component == "train" ? train_schema() : generate_schema();
       os << component << " spec (simfuse " << component << " SPEC.yaml):\n";
-      spec.document(os, "", 2);
+      ai_module().document(component, false, os);
     } else if (component == "capture") {  // one entry of the case's capture: map
       os << "capture: {<sub-step>: {...}, ...}: record (input, output) pairs of sub-steps while the run proceeds; "
             "each entry:\n";
-      Capture::schema().document(os, "capture.<sub-step>", 2);
+      ai_module().document("capture", false, os);
     } else if (component == "card") {  // model cards (<model>.card.yaml)
       os << "model card (<model>.card.yaml, written by simfuse train or by hand for a TorchScript model):\n";
-      ModelCard::schema().document(os, "", 2);
+      ai_module().document("card", false, os);
     } else if (std::find(fams.begin(), fams.end(), head) != fams.end()) {
       if (!tail.empty() && !cat.find(head, tail)) {
         auto near = nearest(tail, cat.types(head));

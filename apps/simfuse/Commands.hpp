@@ -24,4 +24,7 @@ int cmd_train(const CommonOptions& o);
 int cmd_generate(const CommonOptions& o);
 int cmd_doc(const std::string& component, bool markdown = false);
 
+/// Loads the AI layer (libsimfuse_ai.so, with libtorch) once and registers its components.
+void load_ai_layer();
+
 }  // namespace simfuse::app

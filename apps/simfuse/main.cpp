@@ -22,8 +22,9 @@
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Plugins.hpp"
 #include "simfuse/core/Provenance.hpp"
+#include "simfuse/core/Schema.hpp"
 #include "simfuse/core/Version.hpp"
-#include "simfuse/coupling/ai/Builtins.hpp"
+#include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/solvers/common/DiffusionOperator.hpp"
 
 namespace {
@@ -211,7 +212,9 @@ int main(int argc, char** argv) {
     simfuse::init_logging(rank, o.verbosity == 0   ? simfuse::Verbosity::quiet
                                 : o.verbosity == 2 ? simfuse::Verbosity::verbose
                                                    : simfuse::Verbosity::normal);
-    simfuse::ai::register_builtins();
+    // The torch-free components now; the AI layer (libtorch) when a lookup first needs it.
+    simfuse::register_builtins();
+    simfuse::add_lazy_components(&simfuse::app::load_ai_layer);
     simfuse::load_plugins_from_environment();
     for (const auto& p : plugins) simfuse::load_plugin(p, "--plugin");
     if (*run) return simfuse::app::cmd_run(o);
