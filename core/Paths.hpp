@@ -18,4 +18,12 @@ enum class PathUse { input, output };
 /// the path relative to the working directory.
 std::string resolve_path(const std::string& path, const std::string& naming_file, PathUse use = PathUse::input);
 
+/// Why the file `path` could not be written, or "" if it can: the nearest folder above it
+/// that exists must be a writable folder (one that is a regular file, or not writable, is
+/// named); folders that do not exist yet are fine (make_parent_folders creates them).
+/// `path` itself must not be a folder or empty.
+std::string output_file_problem(const std::string& path);
+/// Creates the folders above the file `path`; throws UserError if it cannot.
+void make_parent_folders(const std::string& path);
+
 }  // namespace simfuse

@@ -154,16 +154,23 @@ namespace {
 // re-run leaves no stale frames. Files of another case (its summary.json names it) and
 // anything else stay. Returns that other case's name, or "" (nothing is done then unless
 // `force`).
+// The case whose results `dir` holds (its summary.json names it), or "".
+std::string case_in(const std::string& dir) {
+  std::ifstream in(fs::path(dir) / "summary.json");
+  if (!in) return {};
+  const json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("case") && j["case"].is_string() ? j["case"].get<std::string>() : std::string();
+}
+
+// Another case than `name` whose results `dir` holds (none with --force), or "".
+std::string other_case_in(const std::string& dir, const std::string& name, bool force) {
+  const std::string previous = case_in(dir);
+  return !previous.empty() && previous != name && !force ? previous : std::string();
+}
+
 std::string prepare_output_folder(const std::string& dir, const std::string& name, bool force) {
   std::error_code ec;
-  std::string previous;
-  {
-    std::ifstream in(fs::path(dir) / "summary.json");
-    if (in) {
-      const json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
-      if (j.is_object() && j.contains("case") && j["case"].is_string()) previous = j["case"].get<std::string>();
-    }
-  }
+  const std::string previous = case_in(dir);
   if (!previous.empty() && previous != name && !force) return previous;
   for (const auto& e : fs::directory_iterator(dir, ec))
     if (e.is_symlink(ec)) fs::remove(e.path(), ec);
@@ -187,13 +194,16 @@ std::string prepare_output_folder(const std::string& dir, const std::string& nam
 
 }  // namespace
 
-void RunOutput::open_writers(bool fresh) {
+void RunOutput::claim_folder() {
+  if (claimed_) return;
   int rank = 0;
   MPI_Comm_rank(sim_.comm(), &rank);
-  ensure_directory(dir_, sim_.comm());
+  // Another case's results: refused before anything in the folder changes.
   char other[256] = {0};
   if (rank == 0) {
-    const std::string o = fresh ? prepare_output_folder(dir_, sim_.name(), sim_.options().force) : std::string();
+    std::error_code ec;
+    std::string o;
+    if (fs::is_directory(dir_, ec)) o = other_case_in(dir_, sim_.name(), sim_.options().force);
     std::snprintf(other, sizeof other, "%s", o.c_str());
   }
   MPI_Bcast(other, sizeof other, MPI_CHAR, 0, sim_.comm());
@@ -201,14 +211,23 @@ void RunOutput::open_writers(bool fresh) {
     throw UserError(
         fmt::format("the output folder '{}' holds the results of another case, '{}'", dir_, other),
         "choose another folder with -o DIR, or pass --force to write into it anyway (files of the same name, "
-        "such as steps.csv and summary.json, are then replaced)");
+        "such as steps.csv and summary.json, are then replaced); nothing in it was changed");
+  ensure_directory(dir_, sim_.comm());
+  if (rank == 0) prepare_output_folder(dir_, sim_.name(), sim_.options().force);
+  MPI_Barrier(sim_.comm());
+  claimed_ = true;
+}
+
+void RunOutput::open_writers() {
+  ensure_directory(dir_, sim_.comm());
   impl_->vtk_writer = std::make_unique<VtkSeriesWriter>(sim_.grid(), dir_, sim_.name());
 }
 
 void RunOutput::begin() {
   int rank = 0;
   MPI_Comm_rank(sim_.comm(), &rank);
-  open_writers(true);
+  claim_folder();
+  open_writers();
   if (rank == 0) {
     impl_->csv.open(fs::path(dir_) / "steps.csv", std::ios::trunc);
     impl_->csv << "step,t";
@@ -263,7 +282,7 @@ void RunOutput::resume(const CheckpointData& in) {
     }
     impl_->png_files = kept;
   }
-  open_writers(false);
+  open_writers();
   on_all_ranks(sim_.comm(), [&] {
     if (rank != 0) return;
     std::error_code ec;

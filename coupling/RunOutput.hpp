@@ -30,6 +30,10 @@ class RunOutput {
   RunOutput(Simulation& sim, const Params& output, std::string dir);
   ~RunOutput();
 
+  /// Claims the output folder for this run: refuses (UserError, nothing written or removed
+  /// anywhere) one that holds another case's results unless --force, then creates it and
+  /// removes this case's earlier output there. Collective; begin() calls it if not done.
+  void claim_folder();
   /// Creates the folder, starts steps.csv and writes the initial fields. Collective.
   void begin();
   /// Instead of begin() for a resumed run, after the other state is restored from `in`:
@@ -54,10 +58,11 @@ class RunOutput {
  private:
   struct Impl;
   void write_fields();
-  void open_writers(bool fresh);
+  void open_writers();
   nlohmann::ordered_json substeps_json() const;
 
   Simulation& sim_;
+  bool claimed_ = false;
   std::string dir_;
   std::vector<std::string> fields_;
   int every_ = 0;

@@ -403,6 +403,7 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   for (const char* key : {"capture"}) {
     if (!impl_->params.is_set(key)) continue;
     auto it = case_sections().find(key);
+    if (it == case_sections().end() && load_lazy_components()) it = case_sections().find(key);
     if (it == case_sections().end())
       impl_->params.fail(key, fmt::format("'{}:' needs the AI library, which this program has not registered", key),
                          "link simfuse::ai and call simfuse::ai::register_builtins() before building the Simulation "
@@ -728,8 +729,10 @@ void Simulation::add_summary(const std::string& key, nlohmann::ordered_json extr
 void Simulation::run(const ProgressFn& progress) {
   if (impl_->opt.dry_run) return;
   const StopSignals signals(impl_->store != nullptr);
-  // A refused --resume leaves the folder as it was (no summary "failed" either).
+  // A refusal writes nothing: a refused --resume, or a folder that holds another case's
+  // results, leaves every file as it was (no summary "failed" either).
   if (impl_->opt.resume) begin();
+  if (!impl_->opt.resume && impl_->opt.write_output) impl_->output->claim_folder();
   try {
     if (!impl_->opt.resume) begin();
     while (!done() && !impl_->interrupted) {

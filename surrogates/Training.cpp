@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -311,9 +312,75 @@ std::vector<torch::Tensor> snapshot(torch::nn::Sequential& model) {
   return v;
 }
 
+// The spec as `key.path = value` lines (lists as key[i]), in key order: what a resumed run
+// compares with the spec that wrote its checkpoint.
+void flatten(const YAML::Node& n, const std::string& path, std::map<std::string, std::string>& out) {
+  if (n.IsMap()) {
+    for (const auto& kv : n) flatten(kv.second, path.empty() ? kv.first.Scalar() : path + "." + kv.first.Scalar(), out);
+  } else if (n.IsSequence()) {
+    for (size_t i = 0; i < n.size(); ++i) flatten(n[i], fmt::format("{}[{}]", path, i), out);
+  } else {
+    out[path] = n.IsScalar() ? n.Scalar() : "";
+  }
+}
+
+std::string spec_fingerprint(const YAML::Node& root) {
+  std::map<std::string, std::string> flat;
+  flatten(root, "", flat);
+  std::string s;
+  for (const auto& [k, v] : flat) s += k + " = " + v + "\n";
+  return s;
+}
+
+// Keys a resumed run may change: how long it goes on, how often it checkpoints, threads.
+bool may_change_on_resume(const std::string& key) {
+  return key == "training.epochs" || key == "training.patience" || key == "training.threads" ||
+         key.rfind("checkpoint.", 0) == 0;
+}
+
+// What differs between two fingerprints (keys a resume may change left out), "" if nothing.
+std::string spec_changes(const std::string& was, const std::string& now) {
+  auto parse = [](const std::string& text) {
+    std::map<std::string, std::string> m;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      const auto eq = line.find(" = ");
+      if (eq != std::string::npos) m[line.substr(0, eq)] = line.substr(eq + 3);
+    }
+    return m;
+  };
+  const auto a = parse(was), b = parse(now);
+  std::vector<std::string> diff;
+  for (const auto& [k, v] : a)
+    if (!may_change_on_resume(k)) {
+      const auto it = b.find(k);
+      if (it == b.end())
+        diff.push_back(fmt::format("{} ({} -> removed)", k, v));
+      else if (it->second != v)
+        diff.push_back(fmt::format("{} ({} -> {})", k, v, it->second));
+    }
+  for (const auto& [k, v] : b)
+    if (!may_change_on_resume(k) && !a.count(k)) diff.push_back(fmt::format("{} (added: {})", k, v));
+  std::string out;
+  for (size_t i = 0; i < diff.size() && i < 8; ++i) out += (i ? ", " : "") + diff[i];
+  if (diff.size() > 8) out += fmt::format(" and {} more", diff.size() - 8);
+  return out;
+}
+
+torch::Tensor string_tensor(const std::string& s) {
+  return torch::from_blob(const_cast<char*>(s.data()), {static_cast<int64_t>(s.size())}, torch::kUInt8).clone();
+}
+
+std::string tensor_string(const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kUInt8).contiguous();
+  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
+}
+
 // Written atomically (a temporary, then a rename) by rank 0.
-void save_checkpoint(const std::string& file, torch::nn::Sequential& model, FlatOptimizer& opt, const TrainState& st) {
+void save_checkpoint(const std::string& file, torch::nn::Sequential& model, FlatOptimizer& opt, const TrainState& st,
+                     const std::string& spec) {
   torch::serialize::OutputArchive a, ma, oa, ba;
+  a.write("spec", string_tensor(spec));
   model->save(ma);
   opt.optimizer().save(oa);
   a.write("model", ma);
@@ -330,12 +397,21 @@ void save_checkpoint(const std::string& file, torch::nn::Sequential& model, Flat
   fs::rename(tmp, file);
 }
 
-void load_checkpoint(const std::string& file, torch::nn::Sequential& model, FlatOptimizer& opt, TrainState& st) {
-  torch::serialize::InputArchive a;
-  a.load_from(file);
+void read_checkpoint(torch::serialize::InputArchive& a, torch::nn::Sequential& model, FlatOptimizer& opt,
+                     TrainState& st) {
   torch::serialize::InputArchive ma, oa, ba;
   a.read("model", ma);
+  std::vector<std::vector<int64_t>> shapes;
+  for (const auto& prm : model->parameters()) shapes.push_back(prm.sizes().vec());
   model->load(ma);  // replaces the parameters' storage: bind them to the buffers again
+  const auto loaded = model->parameters();
+  if (loaded.size() != shapes.size())
+    throw std::runtime_error(
+        fmt::format("it holds a model of {} parameter tensors, this spec's has {}", loaded.size(), shapes.size()));
+  for (size_t i = 0; i < shapes.size(); ++i)
+    if (loaded[i].sizes().vec() != shapes[i])
+      throw std::runtime_error(fmt::format("it holds another model (parameter {} is {}, this spec's is {})", i,
+                                           fmt::join(loaded[i].sizes().vec(), "x"), fmt::join(shapes[i], "x")));
   opt.bind();
   a.read("optimizer", oa);
   opt.optimizer().load(oa);
@@ -355,6 +431,35 @@ void load_checkpoint(const std::string& file, torch::nn::Sequential& model, Flat
     torch::Tensor t;
     ba.read(std::to_string(i), t);
     st.best_params[i] = t.clone();
+  }
+}
+
+// Reads a checkpoint for --resume. A file that is not one of simfuse train's checkpoints,
+// or one written for another model, is a UserError naming it (never libtorch's dump); one
+// written by another spec is refused with what changed, unless `force`.
+void load_checkpoint(const std::string& file, torch::nn::Sequential& model, FlatOptimizer& opt, TrainState& st,
+                     const std::string& spec, bool force, const Params& where) {
+  const auto unreadable = [&](const std::string& why) {
+    where.fail("file", fmt::format("--resume: cannot use the checkpoint '{}': {}", file, why),
+               "remove it to start afresh, or resume with the spec and model that wrote it");
+  };
+  try {
+    torch::serialize::InputArchive a;
+    a.load_from(file);
+    torch::Tensor written;
+    if (!a.try_read("spec", written)) unreadable("it does not record the spec that wrote it (not simfuse train's)");
+    const std::string changed = spec_changes(tensor_string(written), spec);
+    if (!changed.empty() && !force)
+      where.fail("file", fmt::format("--resume: the spec differs from the one that wrote '{}': {}", file, changed),
+                 "resume with the spec that wrote it, pass --force to continue with this one, or remove the "
+                 "checkpoint to start afresh");
+    read_checkpoint(a, model, opt, st);
+  } catch (const c10::Error& e) {
+    std::string what = e.what_without_backtrace();
+    unreadable(what.substr(0, what.find('\n')));
+  } catch (const std::runtime_error& e) {
+    if (dynamic_cast<const UserError*>(&e)) throw;
+    unreadable(e.what());
   }
 }
 
@@ -481,16 +586,29 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   const std::string ckpt =
       cp.is_set("file") ? resolve_path(cp.get<std::string>("file"), doc.origin(), PathUse::output) : out_stem + ".ckpt";
   const int ckpt_every = cp.get<int>("every");
+  // Every file this run writes is checked now, not at the first checkpoint ten epochs in:
+  // folders that do not exist yet are created below, one that is a file is refused.
+  for (const auto& [key, file, where] : {std::tuple{"output", out_stem + ".pt", &p}, std::tuple{"file", ckpt, &cp}})
+    if (const std::string why = output_file_problem(file); !why.empty())
+      where->fail(key, fmt::format("cannot write '{}': {}", file, why), "choose a path in a writable folder");
   TrainState st;
   st.shuffle_rng.seed(static_cast<uint64_t>(seed) + 7);
   st.best_params = snapshot(model);
+  const std::string spec = spec_fingerprint(doc.root());
   std::error_code ec;
   if (opt.resume && fs::exists(ckpt, ec)) {
-    load_checkpoint(ckpt, model, optim, st);
+    if (!fs::is_regular_file(ckpt, ec))
+      cp.fail("file", fmt::format("--resume: '{}' is not a regular file", ckpt), "remove it to start afresh");
+    load_checkpoint(ckpt, model, optim, st, spec, opt.force, cp);
     if (rank == 0) spdlog::info("resumed from {} at epoch {}", ckpt, st.epoch);
   }
+  if (rank == 0) {
+    make_parent_folders(out_stem + ".pt");
+    make_parent_folders(ckpt);
+  }
+  MPI_Barrier(comm);
   auto checkpoint = [&]() {
-    if (rank == 0) save_checkpoint(ckpt, model, optim, st);
+    if (rank == 0) save_checkpoint(ckpt, model, optim, st, spec);
   };
 
   // This rank's share [lo, hi) of `count` rows.

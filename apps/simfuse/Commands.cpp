@@ -13,6 +13,7 @@
 
 #include "simfuse/core/Config.hpp"
 #include "simfuse/core/Files.hpp"
+#include "simfuse/core/Petsc.hpp"
 #include "simfuse/coupling/Policy.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/coupling/ai/Module.hpp"
@@ -235,24 +236,37 @@ int cmd_compare(const CommonOptions& o) {
     throw CheckpointError(fmt::format("--resume: the classical twin's checkpoint is at step {}, the run's at {}",
                                       twin.steps_done(), ai.steps_done()),
                           "start the comparison afresh without --resume");
-  while (!ai.done()) {
-    ai.advance();
-    twin.advance();
-    compare_now();
-    progress(ai.steps_done(), ai.steps_total(), ai.time(), MPI_Wtime() - start);
-    const int due = ai.checkpoint_due();
-    if (due) {
-      twin.checkpoint();
-      ai.checkpoint();
+  try {
+    while (!ai.done()) {
+      ai.advance();
+      twin.advance();
+      compare_now();
+      progress(ai.steps_done(), ai.steps_total(), ai.time(), MPI_Wtime() - start);
+      const int due = ai.checkpoint_due();
+      if (due) {
+        twin.checkpoint();
+        ai.checkpoint();
+      }
+      if (due == 2) {
+        const std::string msg = fmt::format(
+            "stopped by a signal after step {}; a checkpoint was written: continue with --resume", ai.steps_done());
+        twin.end("interrupted", msg);
+        ai.end("interrupted", msg);
+        spdlog::warn("{}. Continue with: simfuse compare {} -o {} --resume", msg, o.case_file, ai.output_dir());
+        return 4;
+      }
     }
-    if (due == 2) {
-      const std::string msg = fmt::format(
-          "stopped by a signal after step {}; a checkpoint was written: continue with --resume", ai.steps_done());
-      twin.end("interrupted", msg);
-      ai.end("interrupted", msg);
-      spdlog::warn("{}. Continue with: simfuse compare {} -o {} --resume", msg, o.case_file, ai.output_dir());
-      return 4;
+  } catch (const std::exception& e) {
+    // A run that fails while running leaves its output so far with a summary saying so (as
+    // simfuse run does), written collectively: only if every rank failed here.
+    if (all_ranks_arrive(PETSC_COMM_WORLD, 10.0)) {
+      try {
+        twin.end("failed", e.what());
+        ai.end("failed", e.what());
+      } catch (...) {
+      }
     }
+    throw;
   }
   // Wall-time ratios: each sub-step, and the whole run without output.
   twin.end();

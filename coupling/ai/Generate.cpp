@@ -228,7 +228,22 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
     if (m < members && opt.resume) {
       std::ifstream in(done_file(m));
       const nlohmann::json rec = in ? nlohmann::json::parse(in, nullptr, false) : nlohmann::json();
-      if (rec.is_object() && rec.value("key", "") == member_key(m)) {
+      // Finished before, with the same case, and its data still there as written (a member
+      // whose files were deleted or changed runs again, and says so).
+      bool data_there = true;
+      if (rec.is_object() && rec.contains("files") && rec["files"].is_object())
+        for (const auto& [file, bytes] : rec["files"].items()) {
+          std::error_code fe;
+          const auto path = out_dir / "members" / file;
+          if (!fs::is_regular_file(path, fe) || fs::file_size(path, fe) != bytes.get<std::uintmax_t>()) {
+            data_there = false;
+            if (sub_rank == 0)
+              spdlog::warn("member {}: its data {} is missing or changed since it was written; it runs again", m,
+                           path.string());
+            break;
+          }
+        }
+      if (rec.is_object() && rec.value("key", "") == member_key(m) && data_there) {
         finished_before = true;
         my_done = 1;
         my_failed = rec.value("status", "") == "failed" ? 1 : 0;
@@ -239,6 +254,7 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
     }
     if (m < members && !finished_before) {
       my_done = 1;
+      nlohmann::json written = nlohmann::json::object();  // file name -> bytes, for --resume
       try {
         ConfigDocument doc = member_doc(m);
         RunOptions ro;
@@ -251,7 +267,10 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
           if (sub_rank == 0 && ds.size() > 0) {
             ds.manifest["member"] = m;
             for (const auto& [k, v] : sim.solver().model_context()) ds.manifest["context"][k] = v;
-            ds.save(member_stem(m, c->spec().substep));
+            const std::string stem = member_stem(m, c->spec().substep);
+            ds.save(stem);
+            std::error_code fe;
+            written[fs::path(stem + ".pt").filename().string()] = fs::file_size(stem + ".pt", fe);
           }
           if (sub_rank == 0) my_samples += ds.size();
         }
@@ -263,7 +282,8 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
         nlohmann::json rec = {{"member", m},
                               {"key", member_key(m)},
                               {"status", my_failed ? "failed" : "completed"},
-                              {"samples", my_samples}};
+                              {"samples", my_samples},
+                              {"files", written}};
         if (my_failed) rec["message"] = message;
         write_file_atomic(done_file(m), rec.dump() + "\n", /*durable=*/true);
       }

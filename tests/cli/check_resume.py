@@ -345,6 +345,19 @@ def main():
                 problems.append("generate --resume: the dataset differs from an uninterrupted generate's")
             else:
                 clean += 1
+            # A finished member's data deleted: --resume runs that member again and says so,
+            # instead of building the dataset from the others without a word.
+            trials += 1
+            os.remove(os.path.join(gen, "members", "member_00001_react.pt"))
+            r = generate(["--resume"])
+            text = r.stderr + r.stdout
+            if r.returncode != 0 or "member 1: its data" not in text or "3 of 4 members were finished" not in text:
+                problems.append(f"generate --resume after a member's data was deleted: exit {r.returncode}: "
+                                f"{text[-600:]}")
+            elif read(os.path.join(gen, "react.pt")) != ref:
+                problems.append("generate --resume after a deleted member: the dataset differs")
+            else:
+                clean += 1
 
     print(f"{trials} fault trials (kills, a signal, blow-ups, a one-rank error), {clean} handled as required")
     for p in problems:

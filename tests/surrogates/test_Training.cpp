@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -129,6 +130,58 @@ TEST_CASE("A checkpointed, interrupted and resumed run equals the uninterrupted 
   // checkpointed), so BLAS sees identical calls; any difference means the checkpoint lost
   // state (optimizer moments, RNG, best parameters).
   CHECK(diff == 0.0);
+}
+
+TEST_CASE("Output folders are checked at set-up and created; --resume refuses another spec, model or a damaged file",
+          "[torch][train]") {
+  const std::string dir = test::temp_dir("train_paths");
+  write_data(dir);
+  auto error = [&](const ConfigDocument& doc, bool resume, bool force = false) {
+    TrainOptions o = quiet();
+    o.resume = resume;
+    o.force = force;
+    try {
+      train(doc, PETSC_COMM_WORLD, o);
+    } catch (const UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  // A folder that does not exist yet is created (docs/plugins.md's `output: model/grow`);
+  // one under a regular file is refused before the first epoch, naming the key.
+  if (test::world_rank() == 0) std::ofstream(dir + "/afile") << "x";
+  MPI_Barrier(PETSC_COMM_WORLD);
+  CHECK_THAT(error(spec(dir, "afile/m", 2), false), Catch::Contains("output") && Catch::Contains("is a file"));
+  CHECK(error(spec(dir, "new/sub/m", 2), false) == "(no error)");
+  CHECK(std::filesystem::exists(dir + "/new/sub/m.pt"));
+  // An interrupted run, then resumes that change what they must not.
+  TrainOptions stop = quiet();
+  stop.stop_after_epochs = 2;
+  REQUIRE(train(spec(dir, "r", 6), PETSC_COMM_WORLD, stop).interrupted);
+  auto changed = [&](const std::string& from, const std::string& to) {
+    std::string text = R"(
+dataset: data.pt
+output: r
+model:
+  name: test_model
+  architecture: {type: mlp, hidden: [16, 16], activation: tanh}
+  predicts: increment
+  dtype: float64
+training: {epochs: 6, batch: 64, optimizer: adam, lr: 3.0e-3, schedule: {type: cosine}, seed: 4}
+checkpoint: {every: 0}
+)";
+    REQUIRE(text.find(from) != std::string::npos);
+    text.replace(text.find(from), from.size(), to);
+    return ConfigDocument::from_string(text, dir + "/train.yaml");
+  };
+  CHECK_THAT(error(changed("lr: 3.0e-3", "lr: 1.0e-2"), true), Catch::Contains("the spec differs") &&
+                                                                   Catch::Contains("training.lr (3.0e-3 -> 1.0e-2)") &&
+                                                                   Catch::Contains("--force"));
+  CHECK_THAT(error(changed("hidden: [16, 16]", "hidden: [8, 8]"), true, /*force=*/true),
+             Catch::Contains("holds another model"));
+  if (test::world_rank() == 0) std::ofstream(dir + "/r.ckpt", std::ios::trunc) << "not a checkpoint";
+  MPI_Barrier(PETSC_COMM_WORLD);
+  CHECK_THAT(error(changed("epochs: 6", "epochs: 8"), true), Catch::Contains("cannot use the checkpoint"));
 }
 
 TEST_CASE("Bad training specs are refused with the key and a fix", "[torch][train]") {
