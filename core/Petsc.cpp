@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "simfuse/core/Schema.hpp"
+#include "simfuse/core/Timer.hpp"
 
 namespace simfuse {
 
@@ -77,6 +78,7 @@ bool all_ranks_arrive(MPI_Comm comm, double seconds) {
 }
 
 int first_failing_rank(MPI_Comm comm, bool failed) {
+  const CollectiveWait wait;
   int rank = 0, size = 1;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
@@ -86,6 +88,7 @@ int first_failing_rank(MPI_Comm comm, bool failed) {
 }
 
 void bcast_string(MPI_Comm comm, std::string& text, int root) {
+  const CollectiveWait wait;
   unsigned long n = text.size();
   MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG, root, comm);
   text.resize(n);

@@ -25,4 +25,21 @@ double wall_time() {
   return MPI_Wtime();
 }
 
+namespace {
+thread_local double g_wait_seconds = 0;
+thread_local int g_wait_depth = 0;
+}  // namespace
+
+double collective_wait_seconds() {
+  return g_wait_seconds;
+}
+
+CollectiveWait::CollectiveWait() : t0_(wall_time()) {
+  ++g_wait_depth;
+}
+
+CollectiveWait::~CollectiveWait() {
+  if (--g_wait_depth == 0) g_wait_seconds += wall_time() - t0_;
+}
+
 }  // namespace simfuse

@@ -7,9 +7,9 @@
 namespace simfuse {
 
 void run_classical(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) {
-  const double t0 = wall_time();
+  const BusyClock busy;
   step.apply(state, info);
-  stats.classical_seconds += wall_time() - t0;
+  stats.classical_seconds += busy.seconds();
   if (auto* it = dynamic_cast<Iterative*>(&step)) {
     stats.iterative = true;
     stats.last_iterations = it->last_iterations();
@@ -88,6 +88,27 @@ void reduce_stats(std::vector<SubStepStats>& stats, MPI_Comm comm) {
     s.iterative = fl[0] != 0;
     s.online = fl[1] != 0;
   }
+}
+
+std::vector<std::map<std::string, RankSpread>> rank_spread(const std::vector<SubStepStats>& local, MPI_Comm comm) {
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  std::vector<double> mx, sum;
+  for (const auto& s : local)
+    for (const auto& c : substep_counters())
+      if (c.seconds) mx.push_back(s.*c.seconds);
+  sum = mx;
+  MPI_Allreduce(MPI_IN_PLACE, mx.data(), static_cast<int>(mx.size()), MPI_DOUBLE, MPI_MAX, comm);
+  MPI_Allreduce(MPI_IN_PLACE, sum.data(), static_cast<int>(sum.size()), MPI_DOUBLE, MPI_SUM, comm);
+  std::vector<std::map<std::string, RankSpread>> out(local.size());
+  size_t k = 0;
+  for (size_t i = 0; i < local.size(); ++i)
+    for (const auto& c : substep_counters())
+      if (c.seconds) {
+        out[i][c.key] = {mx[k], sum[k] / size, sum[k]};
+        ++k;
+      }
+  return out;
 }
 
 std::string StatCounter::column() const {

@@ -91,6 +91,16 @@ const std::vector<StatCounter>& substep_counters();
 /// Sums or maximises every counter of `stats` over `comm` (per the table). Collective.
 void reduce_stats(std::vector<SubStepStats>& stats, MPI_Comm comm);
 
+/// A per-rank time over the ranks: the slowest, the mean, the sum, and max / mean (1 is a
+/// perfect balance; 0 when nobody worked).
+struct RankSpread {
+  double max = 0, mean = 0, sum = 0;
+  double imbalance() const { return mean > 0 ? max / mean : 0.0; }
+};
+/// For each sub-step of `local` (this rank's unreduced stats), each time counter's spread
+/// over the ranks of `comm`, by counter key. Collective.
+std::vector<std::map<std::string, RankSpread>> rank_spread(const std::vector<SubStepStats>& local, MPI_Comm comm);
+
 /// True when counter `c` is shown for `s` (summary.json, report).
 bool shown(const StatCounter& c, const SubStepStats& s);
 

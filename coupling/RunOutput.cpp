@@ -401,11 +401,18 @@ void RunOutput::add(const std::string& key, json value) {
 
 json RunOutput::substeps_json() const {
   json subs = json::array();
+  const auto spread = rank_spread(sim_.coupler().stats(), sim_.comm());
+  size_t index = 0;
   for (const auto& st : sim_.coupler().reduced_stats(sim_.comm())) {
     json j = {{"name", st.name}, {"policy", st.policy}};
+    json ranks = json::object();
     for (const auto& c : substep_counters()) {
       if (!shown(c, st)) continue;
       j[c.pointer()] = c.count ? json(st.*c.count) : json(st.*c.seconds);
+      if (c.seconds) {  // per-rank times: max (above), mean, sum and the imbalance max / mean
+        const RankSpread& r = spread[index].at(c.key);
+        ranks[c.key] = {{"max", r.max}, {"mean", r.mean}, {"sum", r.sum}, {"imbalance", r.imbalance()}};
+      }
       // Derived values next to what they derive from.
       if (std::string(c.key) == "max_iterations")
         j["iterations_per_call"] = st.calls ? static_cast<double>(st.iterations) / static_cast<double>(st.calls) : 0.0;
@@ -415,6 +422,8 @@ json RunOutput::substeps_json() const {
     if (st.surrogate_calls > 0)
       if (const auto* chk = dynamic_cast<const Checkable*>(&sim_.coupler().substep(st.name)))
         j["error_estimate"] = chk->estimate_description();
+    j["rank_seconds"] = ranks;
+    ++index;
     const json facts = sim_.coupler().policy(st.name).describe();
     for (const auto& [k, v] : facts.items()) {  // merged with the counters of the same name ("online")
       if (j.contains(k) && j[k].is_object() && v.is_object())

@@ -321,9 +321,9 @@ class ReplacePolicy : public Policy {
       for (PetscInt p : points)
         for (int c = 0; c < fld.ncomp(); ++c) na[p * fld.ncomp() + c] = wa[p * fld.ncomp() + c];
     }
-    const double tc = wall_time();
+    const BusyClock busy;
     pw.apply_points(state, info, points);
-    stats.classical_seconds += wall_time() - tc;
+    stats.classical_seconds += busy.seconds();
   }
   // Of the last guarded call of a pointwise model, per point: 0 kept, else why not.
   const std::vector<char>& reasons() const { return reason_; }
@@ -355,10 +355,10 @@ class ReplacePolicy : public Policy {
       src[f] = v;
     }
     Field& out = state.get(binding_.out_field());
-    double t0 = wall_time();
+    BusyClock busy;
     std::vector<std::unique_ptr<FieldTensor>> hold;
     const at::Tensor x = binding_.predict_into(state, src, info.dt, out.vec(), hold);
-    stats.inference_seconds += wall_time() - t0;
+    stats.inference_seconds += busy.seconds();
     ++stats.surrogate_calls;
     stats.points += binding_.points();
     if (!guarded_) {
@@ -376,7 +376,7 @@ class ReplacePolicy : public Policy {
       mark_path(0.0);
       return;
     }
-    t0 = wall_time();
+    const BusyClock t0;  // the checks
     if (binding_.card().pointwise()) {
       check_points(step, state, info, stats, x, out, t0);
     } else {
@@ -393,7 +393,7 @@ class ReplacePolicy : public Policy {
  private:
   // Per-point guards; rejected points of a Pointwise sub-step rerun classically.
   void check_points(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats, const at::Tensor& x,
-                    Field& out, double t0) {
+                    Field& out, const BusyClock& t0) {
     const PetscInt np = binding_.points();
     const int cin = static_cast<int>(x.size(1));
     std::vector<char>& reason = reason_;  // 0 ok, 1 nan, 2 ood, 3 estimate, 5 inadmissible
@@ -444,14 +444,17 @@ class ReplacePolicy : public Policy {
          : reason[p] == 5 ? stats.fallback_inadmissible
                           : stats.fallback_estimate)++;
       }
-    stats.check_seconds += wall_time() - t0;
+    stats.check_seconds += t0.seconds();
     stats.accepted += np - static_cast<PetscInt>(rejected.size());
     auto* pw = dynamic_cast<Pointwise*>(&step);
     if (pw) {
       rerun_classically(step, *pw, state, info, rejected, stats);
     } else {
       long any = rejected.empty() ? 0 : 1;
-      MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_LONG, MPI_MAX, comm_);
+      {
+        const CollectiveWait wait;
+        MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_LONG, MPI_MAX, comm_);
+      }
       if (any) {
         mark_path(4.0);
         whole_fallback(step, state, info, stats);
@@ -460,7 +463,8 @@ class ReplacePolicy : public Policy {
   }
 
   // Guards for a stencil model: NaN anywhere, or the sub-step's scalar estimate.
-  void check_whole(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats, Field& out, double t0) {
+  void check_whole(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats, Field& out,
+                   const BusyClock& t0) {
     double bad = 0;
     {
       const ArrayView y = out.view_read();
@@ -472,13 +476,16 @@ class ReplacePolicy : public Policy {
           break;
         }
     }
-    MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_DOUBLE, MPI_MAX, comm_);
+    {
+      const CollectiveWait wait;
+      MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_DOUBLE, MPI_MAX, comm_);
+    }
     int why = bad > 0 ? 1 : 0;
     if (!why) {
       const std::vector<double> est = estimate(step, state, info);
       if (!est.empty() && !(est[0] <= tol_)) why = 3;
     }
-    stats.check_seconds += wall_time() - t0;
+    stats.check_seconds += t0.seconds();
     mark_path(why ? 4.0 : 0.0);
     if (why) {
       (why == 1 ? stats.fallback_nan : stats.fallback_estimate) += binding_.points();
@@ -547,12 +554,12 @@ class WarmStartPolicy final : public Policy {
   }
   nlohmann::ordered_json describe() const override { return binding_.describe(); }
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
-    const double t0 = wall_time();
+    const BusyClock t0;
     {
       std::vector<std::unique_ptr<FieldTensor>> hold;
       binding_.predict_into(state, {}, info.dt, guess_, hold);
     }
-    stats.inference_seconds += wall_time() - t0;
+    stats.inference_seconds += t0.seconds();
     ++stats.surrogate_calls;
     // A guess with NaN or Inf would poison the solve: use the solver's own guess instead.
     const double tc = wall_time();

@@ -89,6 +89,7 @@ void ChemistryStep::restore_state(const CheckpointData& in) {
 void ChemistryStep::record_work(double seconds) {
   rank_seconds_ += seconds;
   reduced_ = chem_.reduced(grid_.comm());
+  const CollectiveWait wait;
   MPI_Allreduce(&rank_seconds_, &max_rank_seconds_, 1, MPI_DOUBLE, MPI_MAX, grid_.comm());
   MPI_Allreduce(&rank_seconds_, &mean_rank_seconds_, 1, MPI_DOUBLE, MPI_SUM, grid_.comm());
   mean_rank_seconds_ /= grid_.size();

@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include "simfuse/core/Grid.hpp"
+#include "simfuse/core/Petsc.hpp"
+#include "simfuse/core/Timer.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;
@@ -108,4 +110,24 @@ TEST_CASE("Box::index and Box::point are inverse, in ArrayView's storage order",
     CHECK(view(5, 6, 3, 1) == static_cast<double>(((1 * 3 + 1) * 4 + 2) * 2 + 1));
   }
   REQUIRE(VecDestroy(&v) == 0);
+}
+
+TEST_CASE("Busy time leaves out the wait for other ranks in simfuse's collectives", "[timer][mpi]") {
+  // Rank 1 works 0.3 s before agreeing on an error; rank 0 has no work and waits. Rank 0's
+  // busy time over the same span is its own (nothing), not the 0.3 s it waited: the margin
+  // (half the wait) is far above any scheduling noise, and a wait counted as work would
+  // exceed it. On 1 rank there is no wait, and the busy time is the work.
+  const int rank = simfuse::test::world_rank();
+  const simfuse::BusyClock busy;
+  const double t0 = simfuse::wall_time();
+  if (rank == 1 || simfuse::test::world_size() == 1)
+    while (simfuse::wall_time() - t0 < 0.3) {
+    }
+  CHECK(simfuse::first_failing_rank(PETSC_COMM_WORLD, false) == -1);
+  if (rank == 0 && simfuse::test::world_size() > 1) {
+    CHECK(busy.seconds() < 0.15);
+    CHECK(simfuse::wall_time() - t0 >= 0.3);
+  } else {
+    CHECK(busy.seconds() >= 0.3);
+  }
 }
