@@ -98,8 +98,10 @@ def main():
     s = json.load(open(summary_path))
     steps = read_csv(os.path.join(a.out, "steps.csv"))
     twin_dir = s.get("compare", {}).get("twin_output_dir")
-    if twin_dir and not os.path.isabs(twin_dir):
+    if twin_dir and not os.path.isabs(twin_dir):  # relative to this output folder
         twin_dir = os.path.join(a.out, twin_dir)
+    if "compare" in s and not (twin_dir and os.path.exists(os.path.join(twin_dir, "summary.json"))):
+        twin_dir = os.path.join(a.out, "classical_twin")  # where compare puts it
     twin = json.load(open(os.path.join(twin_dir, "summary.json"))) if twin_dir and os.path.exists(
         os.path.join(twin_dir, "summary.json")) else None
     twin_steps = read_csv(os.path.join(twin_dir, "steps.csv")) if twin else []
@@ -204,7 +206,9 @@ def main():
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     out = a.output or os.path.join(a.out, "report.png")
     fig.savefig(out, dpi=110)
-    print(f"report: {out}")
+    print(f"report: {out} (" + ("this run beside its classical twin, " + twin_dir if twin else
+                                "this run alone: " + ("its classical twin was not found" if "compare" in s
+                                                      else "a run, not a compare")) + ")")
     return 0
 
 

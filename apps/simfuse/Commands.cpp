@@ -282,7 +282,9 @@ int cmd_compare(const CommonOptions& o) {
     twin_steps += sub_t[i].seconds;
   }
   ratios["all_substeps"] = twin_steps > 0 ? ai_steps / twin_steps : 0.0;
-  json result = {{"twin_output_dir", rt.output_dir},
+  // The twin's folder relative to this one (the pair stays readable if the folder moves,
+  // and a relative -o does not make it relative to a working folder the reader lacks).
+  json result = {{"twin_output_dir", std::filesystem::path(rt.output_dir).filename().string()},
                  {"wall_time_ratio", ratios},
                  {"final", history.empty() ? json() : history.back()},
                  {"history_csv", "compare.csv"}};
