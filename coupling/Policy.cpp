@@ -96,7 +96,7 @@ std::vector<std::map<std::string, RankSpread>> rank_spread(const std::vector<Sub
   std::vector<double> mx, sum;
   for (const auto& s : local)
     for (const auto& c : substep_counters())
-      if (c.seconds) mx.push_back(s.*c.seconds);
+      if (c.is_time()) mx.push_back(s.*c.seconds);
   sum = mx;
   MPI_Allreduce(MPI_IN_PLACE, mx.data(), static_cast<int>(mx.size()), MPI_DOUBLE, MPI_MAX, comm);
   MPI_Allreduce(MPI_IN_PLACE, sum.data(), static_cast<int>(sum.size()), MPI_DOUBLE, MPI_SUM, comm);
@@ -104,7 +104,7 @@ std::vector<std::map<std::string, RankSpread>> rank_spread(const std::vector<Sub
   size_t k = 0;
   for (size_t i = 0; i < local.size(); ++i)
     for (const auto& c : substep_counters())
-      if (c.seconds) {
+      if (c.is_time()) {
         out[i][c.key] = {mx[k], sum[k] / size, sum[k]};
         ++k;
       }

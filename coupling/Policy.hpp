@@ -79,6 +79,8 @@ struct StatCounter {
   const char* doc;     ///< what it counts (report label, config doc)
   bool level = false;  ///< a current value (steps.csv shows it as is, not its change)
   double value(const SubStepStats& s) const { return count ? static_cast<double>(s.*count) : s.*seconds; }
+  /// A time in seconds (the double members but the levels, such as the validation error).
+  bool is_time() const { return seconds != nullptr && !level; }
   /// The steps.csv column suffix: "fallback.nan" -> "fallback_nan".
   std::string column() const;
   /// Where the counter sits in a sub-step's summary.json entry: "fallback.nan" -> /fallback/nan.

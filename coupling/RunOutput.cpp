@@ -409,7 +409,7 @@ json RunOutput::substeps_json() const {
     for (const auto& c : substep_counters()) {
       if (!shown(c, st)) continue;
       j[c.pointer()] = c.count ? json(st.*c.count) : json(st.*c.seconds);
-      if (c.seconds) {  // per-rank times: max (above), mean, sum and the imbalance max / mean
+      if (c.is_time()) {  // per-rank times: max (above), mean, sum and the imbalance max / mean
         const RankSpread& r = spread[index].at(c.key);
         ranks[c.key] = {{"max", r.max}, {"mean", r.mean}, {"sum", r.sum}, {"imbalance", r.imbalance()}};
       }

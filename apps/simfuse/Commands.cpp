@@ -122,8 +122,9 @@ void report(Simulation& sim) {
       if (key == "calls" || key == "seconds" || key == "iterations") continue;  // on the line above
       const auto* v = st.contains(c.pointer()) ? &st.at(c.pointer()) : nullptr;
       if (!v || (st["policy"] == "classical" && key == "classical_seconds")) continue;
-      parts.push_back(c.seconds ? fmt::format("{} {:.3f} s", c.doc, v->get<double>())
-                                : fmt::format("{} {}", c.doc, v->get<long>()));
+      parts.push_back(c.is_time() ? fmt::format("{} {:.3f} s", c.doc, v->get<double>())
+                      : c.seconds ? fmt::format("{} {:.3g}", c.doc, v->get<double>())
+                                  : fmt::format("{} {}", c.doc, v->get<long>()));
     }
     if (st.contains("model"))
       parts.push_back(fmt::format("inference path {}", st["model"]["inference_path"].get<std::string>()));

@@ -282,7 +282,8 @@ class ReplacePolicy : public Policy {
       before_[f] = std::move(v);
     }
     if (path_field_) {
-      const Field& of = state.get(binding_.out_field());
+      // The model's output field, or (online: no model yet) the field the sub-step writes.
+      const Field& of = state.get(binding_.out_field().empty() ? step.writes().front() : binding_.out_field());
       const std::string name = step.name() + "_path";
       if (state.has(name))
         binding_.params().fail("path_field", fmt::format("the state already has a field '{}'", name));
@@ -768,8 +769,28 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     } catch (const UserError& e) {  // about the model to start from, the transforms or predicts: say where
       const Diagnostic& d = e.diagnostics().front();
       p.fail(p.is_set("model") ? "model" : p.is_set("transform") ? "transform" : "predicts", d.what, d.fix);
+    } catch (const std::bad_alloc&) {  // the buffer itself (c10 reports it as an Error too)
+      p.sub("buffer").fail("memory_mb", fmt::format("cannot allocate the replay buffer of {:g} MB", memory_mb_),
+                           "give a buffer that fits in memory (buffer.memory_mb)");
+    } catch (const c10::Error& e) {
+      std::string what = e.what_without_backtrace();
+      p.sub("buffer").fail(
+          "memory_mb",
+          fmt::format("cannot allocate the replay buffer of {:g} MB: {}", memory_mb_, what.substr(0, what.find('\n'))),
+          "give a buffer that fits in memory (buffer.memory_mb)");
     }
     prepare(step, state);
+    // The model switches in at the validation target and is rolled back at the shadow limit,
+    // on the same scale (RMS error / RMS change): a target at or above the limit lets in
+    // models the shadow checks then refuse, and the run goes back and forth.
+    int rank = 0;
+    MPI_Comm_rank(comm_, &rank);
+    if (rank == 0 && target_ >= rb_shadow_)
+      spdlog::warn(
+          "online {}: validation.target {:g} is not below rollback.shadow_error {:g} (the same measure): a "
+          "model that just validates may be rolled back at once; set the target well below the limit, "
+          "e.g. --set coupling.{}.validation.target={:g}",
+          step.name(), target_, rb_shadow_, step.name(), rb_shadow_ / 4);
   }
 
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
@@ -833,6 +854,17 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   }
 
   void finish(const std::string& output_dir) override {
+    // Back and forth: say why, once, at the end (each rollback was logged with its reason).
+    long ins = 0, backs = 0;
+    for (const auto& e : events_) (e["event"] == "switch_in" ? ins : backs) += 1;
+    int rank0 = 0;
+    MPI_Comm_rank(comm_, &rank0);
+    if (rank0 == 0 && backs >= 3)
+      spdlog::warn(
+          "online {}: the model switched in {} times and was rolled back {} times: the validation target "
+          "({:g}) lets in models that the run's own checks then refuse (rollback.shadow_error {:g}, "
+          "fallback_rate {:g}); lower validation.target (e.g. {:g}) or raise validation.consecutive",
+          step_ ? step_->name() : "", ins, backs, target_, rb_shadow_, rb_fallback_, std::min(target_, rb_shadow_) / 4);
     if (save_.empty() || output_dir.empty()) return;
     int rank = 0;
     MPI_Comm_rank(comm_, &rank);

@@ -86,10 +86,14 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         # --- switch-in on an easy problem, the audit trail, the saved model ---------------
         base = os.path.join(tmp, "base")
-        r = run(base, ["time.t_end=6"])
+        # path_field: true, as config doc policy.online documents it (it used to fail with
+        # "no field named ''": the online policy has no model card to name the field yet).
+        r = run(base, ["time.t_end=6", "coupling.react.path_field=true"])
         if not check(r.returncode == 0, f"the online run failed ({r.returncode}): {r.stderr[-1500:]}"):
             return report(problems)
         s, st = online_of(base)
+        check("react_path" in s["outputs"].get("diagnostic_fields", []),
+              f"no react_path field: {s['outputs'].get('diagnostic_fields')}")
         o = st["online"]
         ev = o["events"]
         first = o["first_switch_in"]
