@@ -9,10 +9,12 @@
 namespace simfuse {
 
 void GridSpec::declare(Schema& s) {
-  s.add("n", ParamType::IntList, "points per direction; the list length is the dimension (1-3)")
+  s.add("n", ParamType::IntList,
+        "points per direction; the list length is the dimension (1-3); at least 3 (1 for the reactors solver, "
+        "whose points are independent)")
       .required()
       .size(1, 3)
-      .min(2);
+      .min(1);
   s.add("lower", ParamType::RealList, "lower corner of the domain").def("[0.0]").broadcast().size(1, 3);
   s.add("upper", ParamType::RealList, "upper corner of the domain").def("[1.0]").broadcast().size(1, 3);
   s.add("periodic", ParamType::BoolList, "periodic per direction (else walls with boundary conditions)")
@@ -33,7 +35,7 @@ void GridSpec::declare(Schema& s) {
       .min(0);
 }
 
-GridSpec GridSpec::from(const Params& p) {
+GridSpec GridSpec::from(const Params& p, int min_points) {
   GridSpec g;
   const auto n = p.get<std::vector<int>>("n");
   g.dim = static_cast<int>(n.size());
@@ -68,8 +70,9 @@ GridSpec GridSpec::from(const Params& p) {
                  "or spacing overflows double precision, or the spacing is below the precision of the coordinates)",
                  g.lower[d], g.upper[d], d, g.n[d]),
              "use physical units of a sane size, e.g. lower: [0, 0], upper: [1, 1]");
-    if (g.n[d] < 3)
-      p.fail("n", fmt::format("n[{}] = {} is too small", d, g.n[d]), "use at least 3 points per direction");
+    if (g.n[d] < min_points)
+      p.fail("n", fmt::format("n[{}] = {} is too small", d, g.n[d]),
+             fmt::format("use at least {} point{} per direction", min_points, min_points > 1 ? "s" : ""));
   }
   return g;
 }
@@ -81,9 +84,10 @@ Grid::Grid(MPI_Comm comm, const GridSpec& spec) : comm_(comm), spec_(spec) {
     spec_.n[d] = 1;
     spec_.periodic[d] = false;
   }
-  for (int d = 0; d < spec_.dim; ++d)
-    h_[d] = (spec_.upper[d] - spec_.lower[d]) /
-            static_cast<double>(spec_.periodic[d] || spec_.cell_centered ? spec_.n[d] : spec_.n[d] - 1);
+  for (int d = 0; d < spec_.dim; ++d)  // a single (vertex) point: at `lower`, its spacing the width
+    h_[d] =
+        (spec_.upper[d] - spec_.lower[d]) /
+        static_cast<double>(spec_.periodic[d] || spec_.cell_centered || spec_.n[d] == 1 ? spec_.n[d] : spec_.n[d] - 1);
 
   // Check the layout is possible before PETSc refuses it with a less helpful message.
   PetscInt min_n = spec_.n[0];
@@ -185,7 +189,8 @@ DM Grid::dm(int dof, int stencil_width, bool box) const {
   }
   // First and last point of each direction.
   auto first = [&](int d) { return d < spec_.dim ? x(d, 0) : 0.0; };
-  auto last = [&](int d) { return d < spec_.dim ? x(d, spec_.n[d] - 1) : 0.0; };
+  // (one point: PETSc needs xmax > xmin, and places the point at xmin)
+  auto last = [&](int d) { return d < spec_.dim ? (spec_.n[d] == 1 ? spec_.upper[d] : x(d, spec_.n[d] - 1)) : 0.0; };
   SIMFUSE_PETSC(DMDASetUniformCoordinates(h, first(0), last(0), first(1), last(1), first(2), last(2)));
   DM out = h;
   dms_.emplace(key, std::move(h));

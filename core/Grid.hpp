@@ -32,7 +32,8 @@ struct GridSpec {
   /// Declares the `grid:` keys into `s`.
   static void declare(Schema& s);
   /// Reads validated `grid:` parameters; throws UserError on inconsistent values.
-  static GridSpec from(const Params& p);
+  /// From the case's grid section; each direction needs at least `min_points` points.
+  static GridSpec from(const Params& p, int min_points = 3);
 };
 
 /// A box of grid indices: lo[d] .. lo[d]+n[d]-1 (unused dimensions have lo 0, n 1).

@@ -82,4 +82,10 @@ using SolverRegistry = Registry<Solver, const SolverContext&>;
 /// Solvers by name (family "solver"). Built-ins: see solvers/Builtins.hpp.
 SolverRegistry& solver_registry();
 
+/// The fewest points per direction a solver type's grid may have: 3 by default (a stencil
+/// needs neighbours); a solver whose points are independent (the reactors sweep: a single
+/// 0D reactor is one point) sets 1 when it registers.
+void set_min_grid_points(const std::string& solver_type, int n);
+int min_grid_points(const std::string& solver_type);
+
 }  // namespace simfuse

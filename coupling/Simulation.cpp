@@ -337,7 +337,8 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   }
 
   // grid, solver, coupler
-  impl_->grid = std::make_unique<Grid>(comm, GridSpec::from(impl_->params.sub("grid")));
+  impl_->grid = std::make_unique<Grid>(
+      comm, GridSpec::from(impl_->params.sub("grid"), min_grid_points(impl_->params.type_of("solver"))));
   const Params& sp = impl_->params.sub("solver");
   const SolverContext ctx{*impl_->grid, sp, impl_->constants, impl_->dt, impl_->t0};
   impl_->solver = solver_registry().create(impl_->params.type_of("solver"), ctx);

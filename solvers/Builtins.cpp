@@ -33,6 +33,7 @@ void register_builtin_solvers() {
                           "ignition-delay sweeps (reactors.csv) or steps of dt",
                           &ReactorSweep::declare,
                           [](const SolverContext& c) { return std::make_unique<ReactorSweep>(c); });
+    set_min_grid_points("reactors", 1);  // a single reactor is a sweep of one
     return true;
   }();
   (void)done;

@@ -147,6 +147,28 @@ void report(Simulation& sim) {
 
 }  // namespace
 
+// A word as a POSIX shell reads it back ('...' quoting where needed).
+std::string shell_quote(const std::string& w) {
+  if (!w.empty() && w.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,/=:+@%") ==
+                        std::string::npos)
+    return w;
+  std::string q = "'";
+  for (char c : w) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// The command that continues this run from its checkpoint: the same edits (--unset, then
+// --set, as given) and the same number of ranks, which a resume requires.
+std::string resume_command(const std::string& verb, const CommonOptions& o, const std::string& dir) {
+  int size = 1;
+  MPI_Comm_size(PETSC_COMM_WORLD, &size);
+  std::string c = size > 1 ? fmt::format("mpirun -n {} ", size) : std::string();
+  c += fmt::format("simfuse {} {} -o {} --resume", verb, shell_quote(o.case_file), shell_quote(dir));
+  for (const auto& u : o.unsets) c += " --unset " + shell_quote(u);
+  for (const auto& v : o.sets) c += " --set " + shell_quote(v);
+  return c;
+}
+
 int cmd_run(const CommonOptions& o) {
   const ConfigDocument doc = load(o);
   RunOptions ro;
@@ -162,10 +184,8 @@ int cmd_run(const CommonOptions& o) {
   Progress progress(o.progress, sim.steps_total());
   sim.run([&](long step, long steps, double t, double el) { progress(step, steps, t, el); });
   if (sim.interrupted()) {
-    spdlog::warn(
-        "stopped by a signal after step {} of {}; checkpoint written. Continue with: simfuse run {} -o {} "
-        "--resume",
-        sim.steps_done(), sim.steps_total(), o.case_file, sim.output_dir());
+    spdlog::warn("stopped by a signal after step {} of {}; checkpoint written. Continue with: {}", sim.steps_done(),
+                 sim.steps_total(), resume_command("run", o, sim.output_dir()));
     return 4;
   }
   report(sim);
@@ -253,7 +273,7 @@ int cmd_compare(const CommonOptions& o) {
             "stopped by a signal after step {}; a checkpoint was written: continue with --resume", ai.steps_done());
         twin.end("interrupted", msg);
         ai.end("interrupted", msg);
-        spdlog::warn("{}. Continue with: simfuse compare {} -o {} --resume", msg, o.case_file, ai.output_dir());
+        spdlog::warn("{}. Continue with: {}", msg, resume_command("compare", o, ai.output_dir()));
         return 4;
       }
     }

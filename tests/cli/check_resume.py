@@ -18,6 +18,8 @@ Usage: check_resume.py SIMFUSE SOURCE_DIR [--mpiexec MPIEXEC] [--only NAME]
 import argparse
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -283,11 +285,20 @@ def main():
             if p.returncode != 4 or status != "interrupted":
                 problems.append(f"SIGTERM: exit {p.returncode}, status {status}: {err[-500:]}")
             else:
-                r = run(1, "cases/heat2d.yaml", sig, sig_sets, ["--resume"])
-                pr = compare_runs(sig_full, sig, "SIGTERM then --resume") if r.returncode == 0 else [
-                    f"SIGTERM resume: exit {r.returncode}: {r.stderr[-500:]}"]
-                problems += pr
-                clean += not pr
+                # The command it prints, exactly as printed (its --set edits included: without
+                # them the resume was refused, "beyond this case's steps").
+                m = re.search(r"Continue with: (.*)", err)
+                if not m:
+                    problems.append(f"SIGTERM: no 'Continue with' command printed: {err[-500:]}")
+                else:
+                    argv = shlex.split(m.group(1))
+                    r = subprocess.run([a.exe] + argv[1:], env=env, capture_output=True, text=True) if argv[0] == \
+                        "simfuse" else None
+                    pr = [f"SIGTERM: the printed command does not start with simfuse: {m.group(1)}"] if r is None \
+                        else compare_runs(sig_full, sig, "SIGTERM then the printed resume command") \
+                        if r.returncode == 0 else [f"SIGTERM resume as printed: exit {r.returncode}: {r.stderr[-500:]}"]
+                    problems += pr
+                    clean += not pr
 
         if not a.only or "compare" in a.only:
             # compare: both runs checkpoint together; a kill anywhere resumes both, in lockstep.
