@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "simfuse/core/Schema.hpp"
+
 namespace simfuse {
 
 namespace {
@@ -200,18 +202,32 @@ void ConfigDocument::unset(const std::string& key_path) {
       throw UserError(Diagnostic{Location{origin}, key_path, "malformed key path '" + key_path + "'",
                                  "key paths are names joined by dots, e.g. time.t_end"});
   YAML::Node cur = root_;
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    const YAML::Node next = cur[parts[i]];
-    if (!next.IsDefined() || !next.IsMap()) {
-      cur.reset();
-      break;
-    }
+  size_t depth = 0;  // the levels of key_path that exist as maps
+  for (; depth + 1 < parts.size(); ++depth) {
+    const YAML::Node next = cur[parts[depth]];
+    if (!next.IsDefined() || !next.IsMap()) break;
     cur.reset(next);
   }
-  if (!cur.IsDefined() || !cur.IsMap() || !cur[parts.back()].IsDefined())
+  if (depth + 1 < parts.size() || !cur.IsMap() || !cur[parts.back()].IsDefined()) {
+    // Suggest what is there, at the deepest level that exists (never the key just given).
+    std::vector<std::string> keys;
+    if (cur.IsMap())
+      for (const auto& kv : cur) keys.push_back(kv.first.Scalar());
+    std::string prefix;
+    for (size_t i = 0; i < depth; ++i) prefix += parts[i] + ".";
+    const auto near = nearest(parts[depth], keys);
+    std::string fix = !near ? std::string()
+                      : depth + 1 == parts.size()
+                          ? fmt::format("did you mean --unset {}{}? ", prefix, *near)
+                          : fmt::format("did you mean '{}{}' for '{}{}'? ", prefix, *near, prefix, parts[depth]);
+    fix += keys.empty()
+               ? "give the key path of a value in the file"
+               : fmt::format("keys {}: {}",
+                             prefix.empty() ? "at the top" : "under '" + prefix.substr(0, prefix.size() - 1) + "'",
+                             join(keys));
     throw UserError(Diagnostic{Location{origin}, key_path,
-                               "cannot remove '" + key_path + "': " + origin_ + " has no such key",
-                               "give the key path of a value in the file, e.g. --unset time.t_end"});
+                               "cannot remove '" + key_path + "': " + origin_ + " has no such key", fix});
+  }
   cur.remove(parts.back());
   // A --set of the same key or below it no longer applies.
   for (auto it = overrides_.begin(); it != overrides_.end();)

@@ -137,7 +137,9 @@ FunctionRegistry& function_registry() {
 }
 
 std::unique_ptr<Function> make_function(const Params& parent, const std::string& key, const Constants& constants) {
-  return function_registry().create(parent.type_of(key), parent.sub(key), constants);
+  auto f = function_registry().create(parent.type_of(key), parent.sub(key), constants);
+  f->set_origin(parent.diag(key, ""));
+  return f;
 }
 
 std::unique_ptr<Function> constant_function(double value) {

@@ -29,6 +29,13 @@ class Function {
   virtual bool is_constant() const { return false; }
   /// A short human-readable description ("1.5", "sin(pi*x)", "gaussian(...)").
   virtual std::string describe() const = 0;
+  /// Where the function was given (file:line and key path), for errors about its values;
+  /// set by make_function, empty for functions built in code.
+  const Diagnostic& origin() const { return origin_; }
+  void set_origin(Diagnostic d) { origin_ = std::move(d); }
+
+ private:
+  Diagnostic origin_;
 };
 
 /// Named constants visible in expressions (the case's `parameters:`).

@@ -591,6 +591,11 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   for (const auto& [key, file, where] : {std::tuple{"output", out_stem + ".pt", &p}, std::tuple{"file", ckpt, &cp}})
     if (const std::string why = output_file_problem(file); !why.empty())
       where->fail(key, fmt::format("cannot write '{}': {}", file, why), "choose a path in a writable folder");
+  if (opt.check_only) {  // config validate: the spec, the data and the paths are fine
+    TrainResult r;
+    r.card_path = out_stem + ".card.yaml";
+    return r;
+  }
   TrainState st;
   st.shuffle_rng.seed(static_cast<uint64_t>(seed) + 7);
   st.best_params = snapshot(model);

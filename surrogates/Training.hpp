@@ -33,6 +33,7 @@ struct TrainOptions {
   bool force = false;           ///< overwrite a model file that simfuse train did not write
   bool progress = true;         ///< log a line per epoch (rank 0)
   long stop_after_epochs = -1;  ///< testing: stop after this many epochs in this call, as if interrupted
+  bool check_only = false;      ///< `config validate`: check the spec, data and paths; write nothing
 };
 
 struct TrainResult {

@@ -370,6 +370,20 @@ int cmd_generate(const CommonOptions& o) {
 
 int cmd_validate(const CommonOptions& o) {
   const ConfigDocument doc = load(o);
+  // A train or generate spec is checked as one (a case's schema would list its keys as
+  // errors): the spec, its data files and paths; member 0's case for generate.
+  const YAML::Node& root = doc.root();
+  const bool is_train = root.IsMap() && root["dataset"] && root["model"];
+  const bool is_generate = root.IsMap() && root["base"] && root["members"];
+  if (is_train || is_generate) {
+    const char* kind = is_train ? "train" : "generate";
+    ai::CommandOptions co;
+    co.progress = false;
+    co.check_only = true;
+    (is_train ? ai_module().train : ai_module().generate)(doc, co);
+    if (world_rank() == 0) std::cout << fmt::format("{}: valid {} spec\n", o.case_file, kind);
+    return 0;
+  }
   RunOptions ro;
   ro.dry_run = true;
   ro.allow_unused_petsc_options = o.allow_unused;
@@ -478,7 +492,10 @@ int cmd_doc(const std::string& component, bool markdown) {
         auto near = nearest(tail, cat.types(head));
         throw UserError(fmt::format("no {} type '{}'", head, tail),
                         (near ? fmt::format("did you mean '{}.{}'? ", head, *near) : std::string()) +
-                            "Types: " + join(cat.types(head)));
+                            "Types: " + join(cat.types(head)) +
+                            fmt::format(". A type a plugin provides is documented with the plugin loaded: "
+                                        "simfuse --plugin lib.so config doc {}",
+                                        component));
       }
       family(head, tail);
     } else if (const ParamSpec* p = cs.find(head); p && p->section && tail.empty()) {

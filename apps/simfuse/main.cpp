@@ -9,9 +9,11 @@
 // message says where and how to fix it), 3 the run failed numerically (a solver
 // diverged); summary.json records the failure.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
@@ -153,7 +155,10 @@ int main(int argc, char** argv) {
       "-q,--quiet", [&](int64_t) { o.verbosity = 0; }, "only warnings and errors");
   compare->add_flag(
       "-v,--verbose", [&](int64_t) { o.verbosity = 2; }, "more detail");
-  compare->footer("PETSc options go after '--', as for run.");
+  compare->footer(
+      "PETSc options go after '--', as for run.\n"
+      "Exit codes: 0 done, 2 bad input, 3 a run failed numerically, 4 stopped by a signal (checkpoint written: "
+      "--resume), 1 internal error.");
 
   auto* generate = app.add_subcommand("generate",
                                       "run an ensemble of a case with sampled parameters over MPI, "
@@ -169,6 +174,9 @@ int main(int argc, char** argv) {
       "-v,--verbose", [&](int64_t) { o.verbosity = 2; }, "more detail");
   generate->add_flag(
       "--no-progress", [&](int64_t) { o.progress = false; }, "no progress lines");
+  generate->footer(
+      "Exit codes: 0 done (some members may have failed: the log and the dataset manifest say which), 2 bad input, "
+      "3 every member failed, 1 internal error.");
 
   auto* train = app.add_subcommand("train",
                                    "train a built-in architecture on captured data (MPI data-parallel); "
@@ -184,6 +192,7 @@ int main(int argc, char** argv) {
       "-v,--verbose", [&](int64_t) { o.verbosity = 2; }, "more detail");
   train->add_flag(
       "--no-progress", [&](int64_t) { o.progress = false; }, "no progress lines");
+  train->footer("Exit codes: 0 trained (model and card written), 2 bad input, 3 training failed, 1 internal error.");
 
   auto* config = app.add_subcommand("config", "check case files and list their keys");
   config->require_subcommand(1);
@@ -199,6 +208,27 @@ int main(int argc, char** argv) {
 
   try {
     std::ostringstream out, err;
+    // The first word that is not an option (nor --plugin's value) names the command: an
+    // unknown one is named, with the nearest (CLI11 would only say a command is required).
+    for (size_t i = 1; i < ours.size(); ++i) {
+      const std::string w = ours[i];
+      if (w == "--plugin") {
+        ++i;
+        continue;
+      }
+      if (w.empty() || w[0] == '-') continue;
+      std::vector<std::string> verbs;
+      for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) verbs.push_back(sub->get_name());
+      if (std::find(verbs.begin(), verbs.end(), w) == verbs.end()) {
+        const auto near = simfuse::nearest(w, verbs);
+        if (rank == 0)
+          std::cerr << fmt::format("simfuse: unknown command '{}'\n  {}commands: {} (simfuse --help)\n", w,
+                                   near ? fmt::format("did you mean '{}'? ", *near) : std::string(),
+                                   fmt::join(verbs, ", "));
+        return 2;
+      }
+      break;
+    }
     try {
       app.parse(static_cast<int>(ours.size()), ours.data());
     } catch (const CLI::ParseError& e) {

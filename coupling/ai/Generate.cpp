@@ -187,6 +187,11 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
       throw UserError(ds);
     }
   }
+  if (opt.check_only) {
+    GenerateResult r;
+    r.members = members;
+    return r;
+  }
   ensure_directory((out_dir / "members").string(), comm);
   // A member's record: written after its data, so a member killed half-way is run again.
   auto done_file = [&](long m) { return (out_dir / "members" / fmt::format("member_{:05d}.done", m)).string(); };

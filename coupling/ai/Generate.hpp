@@ -34,6 +34,8 @@ struct GenerateOptions {
   /// Skip the members an earlier, interrupted generate finished (`members/member_<m>.done`
   /// records each, with the member's case); the rest run, then all are merged.
   bool resume = false;
+  /// `config validate`: check the spec and build member 0's case; run and write nothing.
+  bool check_only = false;
 };
 
 struct GenerateResult {

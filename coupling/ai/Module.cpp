@@ -21,7 +21,9 @@ int train_command(const ConfigDocument& spec, const CommandOptions& o) {
   to.resume = o.resume;
   to.force = o.force;
   to.progress = o.progress;
+  to.check_only = o.check_only;
   const TrainResult r = train(spec, PETSC_COMM_WORLD, to);
+  if (o.check_only) return 0;
   spdlog::info("trained {} epochs (best {}), {:.4g} s per epoch, {}; card: {}", r.epochs, r.best_epoch,
                r.seconds_per_epoch, r.stopped_early ? "stopped early" : "all epochs", r.card_path);
   return 0;
@@ -31,7 +33,9 @@ int generate_command(const ConfigDocument& spec, const CommandOptions& o) {
   GenerateOptions go;
   go.progress = o.progress;
   go.resume = o.resume;
+  go.check_only = o.check_only;
   const GenerateResult r = generate(spec, PETSC_COMM_WORLD, go);
+  if (o.check_only) return 0;
   spdlog::info("ensemble: {} members ({} failed), {} samples in {:.1f} s ({:.0f} samples/s)", r.members, r.failed,
                r.samples, r.seconds, r.seconds > 0 ? r.samples / r.seconds : 0.0);
   return r.failed == r.members ? 3 : 0;

@@ -21,6 +21,7 @@ struct CommandOptions {
   bool resume = false;
   bool force = false;
   bool progress = true;
+  bool check_only = false;  ///< config validate: check the spec (and its data), run and write nothing
 };
 
 inline constexpr int kModuleApiVersion = 1;

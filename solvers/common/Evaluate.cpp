@@ -29,10 +29,13 @@ void sample(const Grid& grid, const Function& f, double t, Vec out, int dof, int
   MPI_Allreduce(&mine, &first, 1, MPI_DOUBLE_INT, MPI_MAXLOC, grid.comm());
   if (first.found == 0) return;
   MPI_Bcast(bad.data(), 4, MPI_DOUBLE, first.rank, grid.comm());
-  throw UserError(fmt::format("'{}' is not a finite number (NaN or inf) at ({:g}, {:g}, {:g}), t = {:g}", f.describe(),
-                              bad[0], bad[1], bad[2], t),
-                  "fix the expression where it is undefined (a sqrt or log of a negative or zero value, a "
-                  "division by zero, a value beyond 1e308)");
+  Diagnostic d = f.origin();  // where the expression was given, when it came from a case
+  d.what = fmt::format("'{}' is not a finite number (NaN or inf) at ({:g}, {:g}, {:g}), t = {:g}", f.describe(), bad[0],
+                       bad[1], bad[2], t);
+  d.fix =
+      "fix the expression where it is undefined (a sqrt or log of a negative or zero value, a division by zero, a "
+      "value beyond 1e308)";
+  throw UserError(d);
 }
 
 namespace {
