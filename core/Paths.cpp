@@ -22,6 +22,16 @@ std::string resolve_path(const std::string& path, const std::string& naming_file
   return rel.string();  // errors name this one
 }
 
+std::string plain_name_problem(const std::string& name) {
+  if (name.empty()) return "it is empty";
+  if (name == "." || name == "..") return fmt::format("'{}' names a folder", name);
+  if (name.find('/') != std::string::npos) return fmt::format("'{}' holds a '/'", name);
+  if (name.size() > 100) return fmt::format("it is {} characters long (at most 100)", name.size());
+  for (char c : name)
+    if (static_cast<unsigned char>(c) < 32 || c == 127) return "it holds a control character";
+  return {};
+}
+
 std::string output_file_problem(const std::string& path) {
   if (path.empty()) return "the path is empty";
   std::error_code ec;

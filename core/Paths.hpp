@@ -18,6 +18,10 @@ enum class PathUse { input, output };
 /// the path relative to the working directory.
 std::string resolve_path(const std::string& path, const std::string& naming_file, PathUse use = PathUse::input);
 
+/// Why `name` is not a plain file name that stays inside a folder (empty, '.', '..', a
+/// '/', a control character, or over 100 characters), or "" if it is.
+std::string plain_name_problem(const std::string& name);
+
 /// Why the file `path` could not be written, or "" if it can: the nearest folder above it
 /// that exists must be a writable folder (one that is a regular file, or not writable, is
 /// named); folders that do not exist yet are fine (make_parent_folders creates them).

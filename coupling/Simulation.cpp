@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "simfuse/core/Files.hpp"
+#include "simfuse/core/Paths.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Plugins.hpp"
 #include "simfuse/core/Provenance.hpp"
@@ -273,10 +274,17 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   impl_->name = impl_->params.is_set("name") ? impl_->params.get<std::string>("name")
                                              : fs::path(impl_->case_file).stem().string();
   if (impl_->name.empty() || impl_->name == "<string>") impl_->name = "case";
-  if (impl_->params.is_set("name") && impl_->name.size() > 100)  // it names files: most file systems stop at 255 bytes
-    impl_->params.fail(
-        "name", fmt::format("the name is {} characters long; output file names are made from it", impl_->name.size()),
-        "use a name of at most 100 characters");
+  // The name names the output files (<name>_<step>.vti, <name>.pvd): a plain file name,
+  // never a path that would put them outside the output folder.
+  if (impl_->params.is_set("name"))
+    if (const std::string why = plain_name_problem(impl_->name); !why.empty())
+      impl_->params.fail("name",
+                         fmt::format("the case name names the output files, and {}{}", why,
+                                     why.find("characters long") != std::string::npos
+                                         ? std::string()
+                                         : ": they would not stay inside the output folder"),
+                         "use a plain name (letters, digits, '_', '-', '.'; at most 100 characters); choose the "
+                         "folder with -o");
 
   // parameters: named constants for expressions.
   Diagnostics diags;
@@ -361,6 +369,8 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
 
   // output: validated now (also for a dry run), nothing written before begin().
   const Params& op = impl_->params.sub("output");
+  if (op.is_set("dir") && op.get<std::string>("dir").empty())
+    op.fail("dir", "the output folder is empty", "give a folder, e.g. dir: out/my_case, or leave the key out");
   impl_->out_dir = !impl_->opt.output_dir.empty() ? impl_->opt.output_dir
                    : op.is_set("dir")             ? op.get<std::string>("dir")
                                                   : (fs::path("out") / impl_->name).string();

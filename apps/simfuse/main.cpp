@@ -113,6 +113,9 @@ int main(int argc, char** argv) {
       ->type_name("LIB.so");
   app.fallthrough();  // --plugin after the sub-command too
   simfuse::app::CommonOptions o;
+  // `-o ''` would quietly mean the default folder: a folder must be named.
+  const CLI::Validator non_empty(
+      [](std::string& v) { return v.empty() ? std::string("an empty folder") : std::string(); }, "FOLDER");
   auto add_case_options = [&](CLI::App* c) {
     c->add_option("case", o.case_file, "the case file (YAML)")->required();
     c->add_option("--set", o.sets, "override a value: --set solver.params.kappa=0.5 (repeatable)")
@@ -130,7 +133,7 @@ int main(int argc, char** argv) {
       "PETSc options go after '--': simfuse run case.yaml -- -diffuse_ksp_monitor_short -log_view\n"
       "Exit codes: 0 done, 2 bad input, 3 the run failed numerically, 4 stopped by a signal (checkpoint "
       "written: --resume), 1 internal error.");
-  run->add_option("-o,--output", o.output, "output folder (overrides output.dir)");
+  run->add_option("-o,--output", o.output, "output folder (overrides output.dir)")->check(non_empty);
   run->add_flag("--force", o.force, "write into a folder that holds another case's results");
   run->add_flag("--resume", o.resume,
                 "continue from the newest valid checkpoint in the output folder (after a kill, a signal, or to "
@@ -146,7 +149,7 @@ int main(int argc, char** argv) {
                                      "run a case and its all-classical twin in lockstep: error per field "
                                      "over time, wall-time ratio per sub-step (compare.csv, summary.json)");
   add_case_options(compare);
-  compare->add_option("-o,--output", o.output, "output folder (overrides output.dir)");
+  compare->add_option("-o,--output", o.output, "output folder (overrides output.dir)")->check(non_empty);
   compare->add_flag("--force", o.force, "write into a folder that holds another case's results");
   compare->add_flag("--resume", o.resume, "continue both runs from their newest common checkpoint");
   compare->add_flag(

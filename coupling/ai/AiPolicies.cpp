@@ -722,6 +722,12 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     rb_window_ = rp.get<int>("window");
     model_name_ = p.is_set("name") ? p.get<std::string>("name") : std::string();
     save_ = p.is_set("save") ? p.get<std::string>("save") : std::string();
+    if (p.is_set("save"))
+      if (const std::string why = plain_name_problem(save_); !why.empty())
+        p.fail(
+            "save",
+            fmt::format("'{}' is not a plain file name ({}): the model is saved inside the output folder", save_, why),
+            "give a name without '/', e.g. save: react_online; choose the folder with -o");
   }
 
   bool learns() const override { return true; }

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "simfuse/core/Gather.hpp"
+#include "simfuse/core/Paths.hpp"
 #include "simfuse/core/Version.hpp"
 
 namespace simfuse {
@@ -298,11 +299,10 @@ std::vector<std::shared_ptr<Capture>> Capture::attach_all(Simulation& sim, bool 
     if (p.is_set("inputs")) spec.inputs = p.get<std::vector<std::string>>("inputs");
     if (p.is_set("outputs")) spec.outputs = p.get<std::vector<std::string>>("outputs");
     spec.file = p.is_set("file") ? p.get<std::string>("file") : "capture_" + name;
-    if (spec.file.empty() || spec.file.find('/') != std::string::npos || spec.file == "." || spec.file == ".." ||
-        spec.file.size() > 100)
+    if (const std::string why = plain_name_problem(spec.file); !why.empty())
       p.fail("file",
-             fmt::format("'{}' is not a plain file name: a capture is written inside the output folder",
-                         spec.file.size() > 100 ? spec.file.substr(0, 100) + "..." : spec.file),
+             fmt::format("'{}' is not a plain file name ({}): a capture is written inside the output folder",
+                         spec.file.size() > 100 ? spec.file.substr(0, 100) + "..." : spec.file, why),
              "give a name without '/' (at most 100 characters), e.g. file: react_data; choose the folder with -o");
     spec.perturbed_copies = p.sub("perturbed").get<int>("copies");
     spec.perturbed_amplitude = p.sub("perturbed").get<double>("amplitude");

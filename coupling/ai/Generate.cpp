@@ -126,6 +126,8 @@ GenerateResult generate(const ConfigDocument& spec, MPI_Comm comm, const Generat
   MPI_Comm_size(comm, &size);
   const Params p = generate_schema().validate_or_throw(spec, spec.root(), "");
   const std::string base = resolve_path(p.get<std::string>("base"), spec.origin());
+  if (p.get<std::string>("output").empty())
+    p.fail("output", "the output folder is empty", "give a folder, e.g. output: ../../out/my_data");
   const fs::path out_dir = resolve_path(p.get<std::string>("output"), spec.origin(), PathUse::output);
   const long members = p.get<int>("members");
   const int rpm = p.get<int>("ranks_per_member");

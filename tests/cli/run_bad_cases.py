@@ -95,6 +95,9 @@ def main():
     ap.add_argument("--mpiexec", default="mpirun")
     ap.add_argument("--command", choices=["compare"], help="run the `# mpi: yes` run cases through this command")
     a = ap.parse_args()
+    if os.path.exists(a.simfuse):  # the commands run in a folder of their own
+        a.simfuse = os.path.abspath(a.simfuse)
+    a.case_dir = os.path.abspath(a.case_dir)
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1")
     files = sorted(f for f in os.listdir(a.case_dir) if f.endswith(".yaml"))
