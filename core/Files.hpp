@@ -4,6 +4,7 @@
 /// and reading a whole file.
 #include <mpi.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -19,7 +20,8 @@ void ensure_directory(const std::string& dir, MPI_Comm comm);
 /// renamed but empty file (checkpoints). Throws UserError on failure. Not collective.
 void write_file_atomic(const std::string& path, const std::string& content, bool durable = false);
 
-/// The whole content of a file, or nothing if it cannot be read. Not collective.
-std::optional<std::string> read_file(const std::string& path);
+/// The whole content of a regular file of at most `max_bytes`, or nothing if it cannot be
+/// read, is not a regular file (a FIFO, a device, a link to one) or is larger. Not collective.
+std::optional<std::string> read_file(const std::string& path, std::uintmax_t max_bytes = std::uintmax_t(1) << 40);
 
 }  // namespace simfuse

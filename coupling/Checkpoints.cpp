@@ -40,8 +40,8 @@ std::vector<std::pair<long, fs::path>> manifests(const std::string& dir) {
 
 // Why the checkpoint of `manifest_path` cannot be used, or "" if it can (rank 0).
 std::string validate(const fs::path& manifest_path, json& manifest) {
-  const auto text = read_file(manifest_path.string());
-  if (!text) return "its manifest cannot be read";
+  const auto text = read_file(manifest_path.string(), 64u << 20);  // a manifest is a few kB
+  if (!text) return "its manifest cannot be read (missing, not a regular file, or over 64 MB)";
   manifest = json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (!manifest.is_object() || !manifest.contains("files") || !manifest["files"].is_array() ||
       !manifest.contains("step") || !manifest.contains("ranks"))
@@ -52,8 +52,9 @@ std::string validate(const fs::path& manifest_path, json& manifest) {
       return "its manifest lists a file without size or checksum";
     const std::string name = f["file"].get<std::string>();
     if (name.find('/') != std::string::npos) return "its manifest names a file outside the folder";
-    const auto bytes = read_file((dir / name).string());
-    if (!bytes) return fmt::format("'{}' is missing", name);
+    // Read only as many bytes as the manifest says (a link to /dev/zero is never read).
+    const auto bytes = read_file((dir / name).string(), f["bytes"].get<std::uintmax_t>());
+    if (!bytes) return fmt::format("'{}' is missing, not a regular file, or larger than the manifest says", name);
     if (bytes->size() != f["bytes"].get<size_t>())
       return fmt::format("'{}' has {} bytes, the manifest says {} (truncated?)", name, bytes->size(),
                          f["bytes"].get<size_t>());
@@ -150,7 +151,7 @@ CheckpointData CheckpointStore::read(const json& manifest) const {
   on_all_ranks(comm_, [&] {
     const auto& f = manifest["files"].at(static_cast<size_t>(rank));
     const fs::path p = fs::path(dir_) / f["file"].get<std::string>();
-    const auto bytes = read_file(p.string());
+    const auto bytes = read_file(p.string(), f["bytes"].get<std::uintmax_t>());
     if (!bytes || fnv1a64_hex(*bytes) != f["fnv1a64"].get<std::string>())
       throw CheckpointError(fmt::format("checkpoint file '{}' changed while it was being read", p.string()),
                             "run --resume again");

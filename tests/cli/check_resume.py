@@ -204,6 +204,30 @@ def main():
             else:
                 problems += compare_runs(full, out, "damaged newest checkpoint")
 
+            # A rank file that is a link to /dev/zero or a FIFO: skipped at once, never read
+            # for ever or blocked on (it used to hang, deaf to SIGTERM).
+            for kind in ("/dev/zero", "fifo"):
+                trials += 1
+                out = os.path.join(tmp, "special_" + kind.strip("/").replace("/", "_"))
+                run(1, "cases/heat2d.yaml", out, heat, fault="step:14")
+                newest = os.path.join(out, "checkpoints", "checkpoint_00000012.rank0.bin")
+                os.remove(newest)
+                if kind == "fifo":
+                    os.mkfifo(newest)
+                else:
+                    os.symlink(kind, newest)
+                try:
+                    r = subprocess.run(cmd(1, "cases/heat2d.yaml", out, heat, ["--resume"]), env=env,
+                                       capture_output=True, text=True, timeout=60)
+                    if r.returncode != 0 or "not a regular file" not in r.stderr:
+                        problems.append(f"a checkpoint file that is {kind}: exit {r.returncode}: {r.stderr[-400:]}")
+                    else:
+                        p = compare_runs(full, out, f"checkpoint file {kind}, the older one used")
+                        problems += p
+                        clean += not p
+                except subprocess.TimeoutExpired:
+                    problems.append(f"a checkpoint file that is {kind}: --resume hung")
+
             # Refusals: exit 2, a reason, nothing changed.
             before = {f: read(os.path.join(full, f)) for f in files_of(full)}
             for label, np, sets, want in [
