@@ -70,6 +70,21 @@ class Checkable {
                         std::vector<double>& estimate) = 0;
   /// One line on what the estimate measures, for the audit trail.
   virtual std::string estimate_description() const = 0;
+  /// The estimate of the listed owned points only (Pointwise sub-steps), one value per
+  /// entry of `points`. The default computes every point's estimate and picks; a
+  /// sub-step whose estimate is costly overrides it to compute only those asked for.
+  virtual void estimate_points(const State& state, const std::vector<Vec>& before, const StepInfo& info,
+                               const std::vector<PetscInt>& points, std::vector<double>& estimate) {
+    std::vector<double> all;
+    this->estimate(state, before, info, all);
+    estimate.resize(points.size());
+    for (size_t i = 0; i < points.size(); ++i)
+      estimate[i] = all.size() == 1 ? all[0] : all[static_cast<size_t>(points[i])];
+  }
+  /// Whether the estimate costs a sizeable share of the sub-step itself (a loose
+  /// integration per point, as chemistry's). A guarded policy in `estimate: auto` then
+  /// runs it only on points outside the model's training ranges; a cheap one runs on all.
+  virtual bool estimate_is_costly() const { return false; }
 };
 
 /// A sub-step whose results must lie in a physically admissible set (detailed chemistry:

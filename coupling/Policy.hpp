@@ -40,6 +40,8 @@ struct SubStepStats {
   long whole_fallbacks = 0;        ///< calls where the whole sub-step ran classically
   long surrogate_calls = 0;        ///< calls that used the surrogate
   long fallback_inadmissible = 0;  ///< rejected: could not be made physically admissible
+  long estimated = 0;              ///< points whose error estimate ran
+  long accepted_out_of_range = 0;  ///< of the accepted, outside the training ranges but passed the estimate
   // Policies that train while the run goes (online): shown when `online` is set.
   bool online = false;
   long train_iterations = 0;    ///< optimizer steps

@@ -54,7 +54,13 @@ void declare_guard_keys(Schema& s, double default_margin = 0.0) {
              "space for log10 and boxcox channels)")
       .def(default_margin)
       .non_negative();
-  s.add_bool("estimate", "use the sub-step's error estimate (if it has one)").def(true);
+  s.add_string("estimate",
+               "the sub-step's error estimate (if it has one): auto runs it on every point when it is cheap, and only "
+               "on the points outside the training ranges (which it then accepts when it passes, instead of "
+               "rejecting them) when it costs a sizeable share of the sub-step (chemistry's loose CVODE); always: on "
+               "every point (true); never: not at all (false), points outside the ranges are rejected")
+      .def("auto")
+      .choices({"auto", "always", "never", "true", "false"});
   s.add_bool("path_field",
              "add an output field '<sub-step>_path': per cell, what the last call kept: 0 the model, 1 NaN/Inf, 2 "
              "out of range, 3 error estimate, 5 not physically admissible (1-3, 5: the classical result), 4 the whole "
@@ -261,7 +267,10 @@ class ReplacePolicy : public Policy {
     if (guarded_) {
       tol_ = ctx.params.get<double>("tol");
       margin_ = ctx.params.get<double>("ood_margin");
-      use_estimate_ = ctx.params.get<bool>("estimate");
+      const std::string e = ctx.params.get<std::string>("estimate");
+      estimate_mode_ = e == "auto"                    ? EstimateMode::automatic
+                       : e == "always" || e == "true" ? EstimateMode::always
+                                                      : EstimateMode::never;
     }
     path_field_ = ctx.params.has("path_field") && ctx.params.get<bool>("path_field");
   }
@@ -271,6 +280,26 @@ class ReplacePolicy : public Policy {
     binding_.check(step, state, dt);
     prepare(step, state);
     set_ranges();
+    configure_guard(step);
+  }
+
+ protected:
+  // Which checks run (the estimate's scope, what it measures): at attach, or when a model
+  // is first served (online).
+  void configure_guard(const SubStep& step) {
+    estimate_scope_ = EstimateScope::none;
+    if (guarded_) {
+      if (const auto* chk = dynamic_cast<const Checkable*>(&step)) {
+        estimate_what_ = chk->estimate_description();
+        const bool pointwise = binding_.card().pointwise() && dynamic_cast<const Pointwise*>(&step);
+        if (estimate_mode_ == EstimateMode::always ||
+            (estimate_mode_ == EstimateMode::automatic && (!chk->estimate_is_costly() || !pointwise)))
+          estimate_scope_ = EstimateScope::all;
+        else if (estimate_mode_ == EstimateMode::automatic)
+          estimate_scope_ = EstimateScope::out_of_range;
+      }
+      if (const auto* adm = dynamic_cast<const Admissible*>(&step)) admissible_what_ = adm->admissible_description();
+    }
   }
 
  protected:
@@ -344,6 +373,26 @@ class ReplacePolicy : public Policy {
           ranges[ch.field.empty() ? ch.scalar : ch.field + "." + ch.components[i]] = {c.range_min[k], c.range_max[k]};
       d["model"]["ood_margin"] = margin_;
       d["model"]["training_ranges"] = ranges;
+      // Exactly the checks that run on each point, in order.
+      nlohmann::ordered_json g;
+      g["finite"] = "every output finite";
+      g["training_ranges"] = estimate_scope_ == EstimateScope::out_of_range
+                                 ? "inputs outside the ranges (+ ood_margin) are judged by the error estimate"
+                                 : "inputs outside the ranges (+ ood_margin) are rejected";
+      if (!admissible_what_.empty()) g["admissible"] = admissible_what_;
+      const char* mode = estimate_mode_ == EstimateMode::automatic ? "auto"
+                         : estimate_mode_ == EstimateMode::always  ? "always"
+                                                                   : "never";
+      g["error_estimate"] = {
+          {"setting", mode},
+          {"runs_on", estimate_scope_ == EstimateScope::all            ? "every point"
+                      : estimate_scope_ == EstimateScope::out_of_range ? "the points outside the training ranges"
+                                                                       : "no point"}};
+      if (estimate_scope_ != EstimateScope::none) {
+        g["error_estimate"]["what"] = estimate_what_;
+        g["error_estimate"]["tol"] = tol_;
+      }
+      d["guard"] = g;
     }
     return d;
   }
@@ -423,13 +472,41 @@ class ReplacePolicy : public Policy {
       adm->make_admissible(state, before, info, ok);
       for (PetscInt p = 0; p < np && p < static_cast<PetscInt>(ok.size()); ++p)
         if (!reason[p] && !ok[p]) reason[p] = 5;
+      admissible_ok_ = std::move(ok);
+    } else {
+      admissible_ok_.clear();
     }
     // One estimate per point (Pointwise sub-steps) or one for the whole sub-step.
-    const std::vector<double> est = estimate(step, state, info);
-    if (!est.empty()) {
-      const bool whole = est.size() == 1 && np != 1;
+    if (estimate_scope_ == EstimateScope::all) {
+      const std::vector<double> est = estimate(step, state, info);
+      if (!est.empty()) {
+        const bool whole = est.size() == 1 && np != 1;
+        stats.estimated += np;
+        for (PetscInt p = 0; p < np; ++p)
+          if (!reason[p] && !(est[whole ? 0 : p] <= tol_)) reason[p] = 3;
+      }
+    } else if (estimate_scope_ == EstimateScope::out_of_range) {
+      // A costly estimate only where the model is outside its data: those points are kept
+      // when the estimate passes (they would otherwise all run classically), the rest as before.
+      std::vector<PetscInt> ood;
       for (PetscInt p = 0; p < np; ++p)
-        if (!reason[p] && !(est[whole ? 0 : p] <= tol_)) reason[p] = 3;
+        if (reason[p] == 2 && admissible_ok(p)) ood.push_back(p);
+      if (!ood.empty()) {
+        auto& chk = dynamic_cast<Checkable&>(step);
+        std::vector<Vec> before;
+        for (const auto& f : step.writes()) before.push_back(before_.at(f));
+        std::vector<double> est;
+        chk.estimate_points(state, before, info, ood, est);
+        stats.estimated += static_cast<long>(ood.size());
+        for (size_t i = 0; i < ood.size(); ++i) {
+          if (est[i] <= tol_) {
+            reason[ood[i]] = 0;
+            ++stats.accepted_out_of_range;
+          } else {
+            reason[ood[i]] = 3;
+          }
+        }
+      }
     }
     if (path_) {
       ArrayView pv = path_->view();
@@ -502,7 +579,7 @@ class ReplacePolicy : public Policy {
   std::vector<double> estimate(SubStep& step, const State& state, const StepInfo& info) {
     std::vector<double> est;
     auto* chk = dynamic_cast<Checkable*>(&step);
-    if (!use_estimate_ || !chk) return est;
+    if (estimate_scope_ != EstimateScope::all || !chk) return est;
     std::vector<Vec> before;
     for (const auto& f : step.writes()) before.push_back(before_.at(f));
     chk->estimate(state, before, info, est);
@@ -532,13 +609,23 @@ class ReplacePolicy : public Policy {
  private:
   bool guarded_;
   double tol_ = 1, margin_ = 0;
-  bool use_estimate_ = true;
+  enum class EstimateMode { automatic, always, never };
+  EstimateMode estimate_mode_ = EstimateMode::automatic;
+  // What the estimate ran on in this run (after attach): every point, those out of range, none.
+  enum class EstimateScope { all, out_of_range, none };
+  EstimateScope estimate_scope_ = EstimateScope::none;
+  std::string estimate_what_;  // the sub-step's description of its estimate
+  std::string admissible_what_;
   bool path_field_ = false;
   Field* path_ = nullptr;  // the <sub-step>_path diagnostic, if asked for
   std::map<std::string, PetscHandle<Vec>> before_;
   PetscHandle<Vec> proposal_;  // a rejected prediction, the initial guess of the fallback
   std::vector<double> lo_, hi_;
   std::vector<char> reason_;
+  std::vector<char> admissible_ok_;  // of the last call, per point (empty: the sub-step has no admissible set)
+  bool admissible_ok(PetscInt p) const {
+    return admissible_ok_.empty() || (p < static_cast<PetscInt>(admissible_ok_.size()) && admissible_ok_[p]);
+  }
 };
 
 class WarmStartPolicy final : public Policy {
@@ -993,6 +1080,7 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     binding_.set_model(Surrogate::from_memory(card, weights, so_), fmt::format("online model of '{}'", step_->name()));
     binding_.check(*step_, *state_, dt_);
     set_ranges();
+    configure_guard(*step_);
     serving_weights_ = std::move(weights);
     serving_min_ = card.range_min;
     serving_max_ = card.range_max;

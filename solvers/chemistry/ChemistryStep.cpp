@@ -118,6 +118,21 @@ void ChemistryStep::estimate(const State& state, const std::vector<Vec>& before,
   }
 }
 
+void ChemistryStep::estimate_points(const State& state, const std::vector<Vec>& before, const StepInfo& info,
+                                    const std::vector<PetscInt>& points, std::vector<double>& est) {
+  const int n = chem_.size();
+  est.assign(points.size(), 0.0);
+  const ArrayView prop = state.get(field_).view_read();
+  const ArrayView in(before.at(0), grid_.owned(), n, true);
+  const double* pa = prop.data();
+  const double* ia = in.data();
+  for (size_t i = 0; i < points.size(); ++i) {
+    const PetscInt p = points[i];
+    if (set_cell_) set_cell_(p);
+    est[i] = chem_.estimate(ia + p * n, pa + p * n, info.dt);
+  }
+}
+
 void ChemistryStep::make_admissible(State& state, const std::vector<Vec>& before, const StepInfo&,
                                     std::vector<char>& ok) {
   const int n = chem_.size();

@@ -434,6 +434,52 @@ TEST_CASE("Perturbed captures: valid states near the trajectory, labelled by the
   CHECK(max_dT > 1);  // and the states react: some heat up within the step
 }
 
+TEST_CASE("estimate: auto runs chemistry's costly estimate only on the points outside the training ranges",
+          "[torch][mpi]") {
+  // As below: 24 reactors at phi = 0.9, two of them put at 3300 K (above the data). Chemistry's
+  // estimate is a loose CVODE per cell (estimate_is_costly): auto runs it on those two at most
+  // (the ones the projection admits), always on all 24, never on none; summary.json's guard
+  // block says which.
+  const std::string card = src("cases/models/h2_react.card.yaml");
+  const std::string yaml = h2_reactors(24, "1020 + 470*x", 0.9, 2.0e-6, 12);
+  for (const std::string mode : {"never", "auto", "always"}) {
+    auto sim =
+        make(yaml + fmt::format("coupling: {{react: {{type: guarded, model: {}, estimate: {}}}}}\n", card, mode));
+    {
+      Field& gs = sim->solver().state().get("gas");
+      ArrayView a = gs.view();
+      const Box& b = gs.grid().owned();
+      for (PetscInt i = b.lo[0]; i < b.lo[0] + b.n[0]; ++i)
+        if (i == 3 || i == 17) a(i, 0, 0, 0) = 3300;
+    }
+    SubStepStats st;
+    sim->coupler().policy("react").apply(sim->coupler().substep("react"), sim->solver().state(), StepInfo{1, 0.0, 2e-6},
+                                         st);
+    long c[6] = {st.estimated, st.accepted_out_of_range, st.fallback_ood, st.fallback_estimate, st.accepted, st.points};
+    MPI_Allreduce(MPI_IN_PLACE, c, 6, MPI_LONG, MPI_SUM, PETSC_COMM_WORLD);
+    const auto d = sim->coupler().policy("react").describe();
+    const std::string runs_on = d["guard"]["error_estimate"]["runs_on"].get<std::string>();
+    INFO("estimate: " << mode << ", estimated " << c[0] << ", kept outside " << c[1] << ", rejected out of range "
+                      << c[2] << ", by the estimate " << c[3]);
+    CHECK(c[5] == 24);
+    if (mode == "never") {
+      CHECK(c[0] == 0);
+      CHECK(c[2] == 2);  // both rejected as out of range
+      CHECK(runs_on == "no point");
+    } else if (mode == "auto") {
+      CHECK(c[0] <= 2);            // no in-range cell pays for the estimate
+      CHECK(c[0] + c[2] == 2);     // each out-of-range cell was estimated, or not admissible (then rejected)
+      CHECK(c[1] + c[3] == c[0]);  // an estimated cell is kept or rejected by the estimate
+      CHECK(runs_on == "the points outside the training ranges");
+      CHECK(d["guard"]["error_estimate"].contains("what"));
+    } else {
+      CHECK(c[0] == 24);
+      CHECK(c[1] == 0);  // always: out of range stays rejected
+      CHECK(runs_on == "every point");
+    }
+  }
+}
+
 TEST_CASE("The shipped h2_react model, guarded, on states it was not trained on", "[torch][mpi]") {
   // 24 reactors at phi = 0.9 from 1020 to 1490 K (training: 24 sampled phi in [0.8, 1.25],
   // 48 reactors from 850 to 1500 K, and 2D hot spots), one react step at a time from the
