@@ -145,6 +145,10 @@ PetscSession::PetscSession(int* argc, char*** argv) {
   // Our handler from the start: an options file PETSc cannot read (-options_file) fails
   // PetscInitialize, and must be a message, not a traceback.
   install_petsc_error_handler();
+  // PETSc's own signal handler turned SIGHUP into an MPI_Abort, and PetscFinalize resets
+  // SIGTERM/SIGINT to their default: a second signal while a stopped run exits cleanly
+  // killed it (exit 143). simfuse handles the stop signals itself (StopSignals).
+  PetscOptionsSetValue(nullptr, "-no_signal_handler", nullptr);
   PetscErrorCode ierr = PetscInitialize(argc, argv, nullptr, nullptr);
   if (ierr) {
     std::string msg = g_last_message.empty() ? "PetscInitialize failed" : g_last_message;
@@ -159,6 +163,10 @@ PetscSession::PetscSession(int* argc, char*** argv) {
     throw UserError("PETSc could not start: " + msg,
                     "check the PETSc options after '--' (an -options_file must hold '-name value' lines)");
   }
+  // The handler pushed above was allocated before PETSc's memory tracing (-malloc_debug)
+  // started: freeing it with the tracing free reports it "corrupted". So it stays, and the
+  // one popped at the end is this second copy, allocated under whatever PETSc now uses.
+  install_petsc_error_handler();
   limit_blas_threads();
   MPI_Comm_rank(PETSC_COMM_WORLD, &rank_);
   MPI_Comm_size(PETSC_COMM_WORLD, &size_);

@@ -32,7 +32,16 @@ struct RunOutput::Impl {
   std::unique_ptr<VtkSeriesWriter> vtk_writer;
   json png_files = json::array();
   json error_history = json::array();
-  std::ofstream csv;
+  // steps.csv, held here and written whole (to a temporary, then renamed) with every frame,
+  // checkpoint and summary: a kill or a full disk never leaves a cut row under its name.
+  std::string csv;
+  size_t csv_written = std::string::npos;  // the size last written (npos: never)
+  std::string csv_path;
+  void flush_csv() {
+    if (csv_path.empty() || csv.size() == csv_written) return;
+    write_file_atomic(csv_path, csv);
+    csv_written = csv.size();
+  }
   json extra = json::object();
   std::vector<SubStepStats> prev_stats;  // totals at the previous steps.csv row
 };
@@ -168,10 +177,23 @@ std::string other_case_in(const std::string& dir, const std::string& name, bool 
   return !previous.empty() && previous != name && !force ? previous : std::string();
 }
 
+// What an interrupted writer left in `dir`: the temporaries of atomic writes
+// (<file>.tmp.<pid>..., .tmp_<frame>_<pid>/ of a VTK frame), never under a final name.
+void remove_temporaries(const std::string& dir) {
+  std::error_code ec;
+  std::vector<fs::path> stale;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string f = e.path().filename().string();
+    if (f.rfind(".tmp_", 0) == 0 || f.find(".tmp.") != std::string::npos) stale.push_back(e.path());
+  }
+  for (const auto& p : stale) fs::remove_all(p, ec);
+}
+
 std::string prepare_output_folder(const std::string& dir, const std::string& name, bool force) {
   std::error_code ec;
   const std::string previous = case_in(dir);
   if (!previous.empty() && previous != name && !force) return previous;
+  remove_temporaries(dir);
   for (const auto& e : fs::directory_iterator(dir, ec))
     if (e.is_symlink(ec)) fs::remove(e.path(), ec);
   if (!previous.empty() && previous != name) return {};  // --force: another case's results stay, ours are added
@@ -182,8 +204,8 @@ std::string prepare_output_folder(const std::string& dir, const std::string& nam
                        [](char c) { return c >= '0' && c <= '9'; });
   };
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (!e.is_regular_file(ec)) continue;
     const std::string f = e.path().filename().string();
+    if (!e.is_regular_file(ec)) continue;
     const bool png = f.size() > 11 && f.compare(f.size() - 4, 4, ".png") == 0 &&
                      frame(f, f.substr(0, f.size() - 11), ".png");  // <what>_NNNNNN.png
     if (frame(f, name, ".vti") || f == name + ".pvd" || png || f == "steps.csv" || f == "summary.json")
@@ -229,17 +251,21 @@ void RunOutput::begin() {
   claim_folder();
   open_writers();
   if (rank == 0) {
-    impl_->csv.open(fs::path(dir_) / "steps.csv", std::ios::trunc);
-    impl_->csv << "step,t";
+    impl_->csv_path = (fs::path(dir_) / "steps.csv").string();
+    impl_->csv = "step,t";
     for (const auto& s : sim_.coupler().substeps())
       for (const auto& c : substep_counters())
-        if (csv_column(c, sim_.coupler().policy(s))) impl_->csv << "," << s << "_" << c.column();
-    impl_->csv << "\n";
+        if (csv_column(c, sim_.coupler().policy(s))) impl_->csv += "," + s + "_" + c.column();
+    impl_->csv += "\n";
+    impl_->csv_written = std::string::npos;
+    impl_->flush_csv();
   }
   write_fields();
 }
 
 void RunOutput::save_state(CheckpointData& out) const {
+  // A resume keeps the rows of steps.csv up to the checkpoint's step: they must be on disk.
+  impl_->flush_csv();
   out.put("vtk_files", json(impl_->vtk_writer ? impl_->vtk_writer->files() : std::vector<std::string>{}).dump());
   out.put("vtk_times", impl_->vtk_writer ? impl_->vtk_writer->times() : std::vector<double>{});
   out.put("png_files", impl_->png_files.dump());
@@ -251,6 +277,7 @@ void RunOutput::save_state(CheckpointData& out) const {
 void RunOutput::resume(const CheckpointData& in) {
   int rank = 0;
   MPI_Comm_rank(sim_.comm(), &rank);
+  if (rank == 0) remove_temporaries(dir_);
   const long step = sim_.steps_done();
   const auto all_files = json::parse(in.get<std::string>("vtk_files")).get<std::vector<std::string>>();
   auto times = in.get<std::vector<double>>("vtk_times");
@@ -332,7 +359,9 @@ void RunOutput::resume(const CheckpointData& in) {
     }
     old.close();
     write_file_atomic(csv.string(), kept);
-    impl_->csv.open(csv, std::ios::app);
+    impl_->csv_path = csv.string();
+    impl_->csv = kept;
+    impl_->csv_written = kept.size();
   });
   impl_->vtk_writer->continue_series(files, std::move(times));
   impl_->prev_stats = sim_.coupler().reduced_stats(sim_.comm());
@@ -345,15 +374,14 @@ void RunOutput::after_step() {
   const auto stats = sim_.coupler().reduced_stats(sim_.comm());
   if (impl_->prev_stats.size() != stats.size()) impl_->prev_stats.assign(stats.size(), SubStepStats{});
   if (rank == 0) {
-    impl_->csv << sim_.steps_done() << "," << fmt::format("{:.17g}", sim_.time());
+    impl_->csv += fmt::format("{},{:.17g}", sim_.steps_done(), sim_.time());
     for (size_t i = 0; i < stats.size(); ++i)
       for (const auto& c : substep_counters()) {
         if (!csv_column(c, sim_.coupler().policy(stats[i].name))) continue;
         const double d = c.level ? c.value(stats[i]) : c.value(stats[i]) - c.value(impl_->prev_stats[i]);
-        impl_->csv << "," << (c.count ? fmt::format("{}", static_cast<long>(d)) : fmt::format("{:.6g}", d));
+        impl_->csv += "," + (c.count ? fmt::format("{}", static_cast<long>(d)) : fmt::format("{:.6g}", d));
       }
-    impl_->csv << "\n";
-    impl_->csv.flush();
+    impl_->csv += "\n";
   }
   impl_->prev_stats = stats;
   write_fields();
@@ -388,6 +416,11 @@ void RunOutput::write_fields() {
     entry["colormap"] = png.opt.colormap;
     impl_->png_files.push_back(entry);
   }
+  if (due) {
+    int rank = 0;
+    MPI_Comm_rank(sim_.comm(), &rank);
+    if (rank == 0) impl_->flush_csv();
+  }
   if (due) {  // errors() evaluates the exact solution: only when it is recorded
     json e = sim_.errors();
     if (!e.empty()) impl_->error_history.push_back({{"step", step}, {"t", t}, {"errors", e}});
@@ -419,9 +452,6 @@ json RunOutput::substeps_json() const {
       if (std::string(c.key) == "accepted")
         j["accepted_fraction"] = static_cast<double>(st.accepted) / static_cast<double>(st.points);
     }
-    if (st.surrogate_calls > 0)
-      if (const auto* chk = dynamic_cast<const Checkable*>(&sim_.coupler().substep(st.name)))
-        j["error_estimate"] = chk->estimate_description();
     j["rank_seconds"] = ranks;
     ++index;
     const json facts = sim_.coupler().policy(st.name).describe();
@@ -494,6 +524,7 @@ const json& RunOutput::write_summary(const std::string& status, const std::strin
   s["provenance"]["written"] = utc_timestamp();
   for (const auto& [k, v] : impl_->extra.items()) s[k] = v;
   summary_ = s;
+  if (rank == 0) impl_->flush_csv();
   if (rank == 0) write_file_atomic((fs::path(dir_) / "summary.json").string(), s.dump(2) + "\n");
   return summary_;
 }

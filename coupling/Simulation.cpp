@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -164,8 +165,15 @@ void collect_petsc_options(const ConfigDocument& doc, const YAML::Node& n, const
     } else if (v.IsSequence()) {
       diags.push_back({doc.locate(v, kpath), kpath, "a PETSc option takes one value, got a list",
                        "write several values as one string, e.g. 'ksp_monitor_short: \"\"' or 'a,b'"});
+    } else if (v.IsNull()) {
+      // PETSc reads "-ksp_rtol" without its value as not given at all: a null would be ignored.
+      diags.push_back({doc.locate(kv.first, kpath), kpath,
+                       "a PETSc option with no value (YAML null): PETSc ignores an option that takes a value when "
+                       "the value is missing",
+                       "give the value (e.g. 'ksp_rtol: 1e-8'), or \"\" for an option that takes none "
+                       "('ksp_monitor_short: \"\"')"});
     } else {
-      std::string value = v.IsNull() ? std::string() : v.Scalar();
+      std::string value = v.Scalar();
       // A viewer given a file (ascii:/path, binary:name) in a case would write outside the
       // output folder: a case file may come from anyone, the command line is trusted.
       const std::string name = prefix + key;
@@ -234,9 +242,13 @@ extern "C" void on_stop_signal(int sig) {
 
 }  // namespace
 
+// The signals that stop a run cleanly (a checkpoint, summary.json "interrupted", exit 4):
+// what batch schedulers send before a kill (SIGTERM, SIGUSR1), Ctrl-C (SIGINT) and a closed
+// terminal (SIGHUP, which PETSc's own handler turned into an MPI_Abort).
+constexpr int kStopSignals[] = {SIGTERM, SIGUSR1, SIGINT, SIGHUP};
+
 struct StopSignals::Saved {
-  struct sigaction term {
-  }, usr1{};
+  struct sigaction old[std::size(kStopSignals)]{};
 };
 
 StopSignals::StopSignals(bool on) : on_(on), saved_(std::make_unique<Saved>()) {
@@ -245,14 +257,19 @@ StopSignals::StopSignals(bool on) : on_(on), saved_(std::make_unique<Saved>()) {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, &saved_->term);
-  sigaction(SIGUSR1, &sa, &saved_->usr1);
+  for (size_t i = 0; i < std::size(kStopSignals); ++i) sigaction(kStopSignals[i], &sa, &saved_->old[i]);
 }
 
 StopSignals::~StopSignals() {
   if (!on_) return;
-  sigaction(SIGTERM, &saved_->term, nullptr);
-  sigaction(SIGUSR1, &saved_->usr1, nullptr);
+  // Once stopping, a second signal (a scheduler's repeat, an impatient Ctrl-C) must not
+  // kill the process half-way through its clean exit: from now on they are ignored, in
+  // every thread (MPI's progress threads may be the ones a signal is delivered to).
+  if (g_stop_signal != 0) {
+    for (int s : kStopSignals) std::signal(s, SIG_IGN);
+    return;
+  }
+  for (size_t i = 0; i < std::size(kStopSignals); ++i) sigaction(kStopSignals[i], &saved_->old[i], nullptr);
 }
 
 int StopSignals::received() {
@@ -382,6 +399,10 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   impl_->ck_every = ck.get<int>("every");
   impl_->ck_seconds = ck.get<double>("seconds");
   impl_->ck_at_end = ck.get<bool>("at_end");
+  if (impl_->opt.resume && impl_->opt.resume_if_any && !impl_->ck_enabled) {
+    spdlog::info("--resume auto: this case writes no checkpoints; starting afresh");
+    impl_->opt.resume = false;
+  }
   if (impl_->opt.resume && !impl_->ck_enabled)
     impl_->params.fail("checkpoint", "--resume needs checkpoints, and this case turns them off",
                        "remove 'checkpoint: {enabled: false}'");
@@ -409,6 +430,15 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   if (impl_->ck_enabled)
     impl_->store = std::make_unique<CheckpointStore>((fs::path(impl_->out_dir) / "checkpoints").string(),
                                                      ck.get<int>("keep"), comm);
+  if (impl_->store && impl_->opt.resume && impl_->opt.resume_if_any) {
+    // `--resume auto`: continue if there is something to continue from, else start afresh.
+    std::vector<std::string> skipped;
+    if (!impl_->store->newest_valid(skipped, impl_->opt.resume_max_step)) {
+      for (const auto& why : skipped) spdlog::warn("skipping checkpoint {}", why);
+      spdlog::info("--resume auto: no valid checkpoint in '{}'; starting afresh", impl_->store->dir());
+      impl_->opt.resume = false;
+    }
+  }
 
   // Sections handled by libraries above this one (capture: by the AI library).
   for (const char* key : {"capture"}) {
@@ -684,6 +714,10 @@ void Simulation::resume_at_most(long step) {
 
 bool Simulation::interrupted() const {
   return impl_->interrupted;
+}
+
+bool Simulation::resuming() const {
+  return impl_->opt.resume;
 }
 
 long Simulation::resumed_from() const {

@@ -53,6 +53,9 @@ struct RunOptions {
   bool force = false;         ///< write into a folder that holds another case's results
   bool resume = false;        ///< continue from the newest valid checkpoint in the output folder
   long resume_max_step = -1;  ///< with resume: the newest checkpoint at or before this step (-1: any)
+  /// With resume: start afresh when the output folder holds no valid checkpoint (or the
+  /// case has checkpoints off) instead of refusing: `--resume auto`, for requeue scripts.
+  bool resume_if_any = false;
   /// Decide and write checkpoints in advance(). Off when a driver runs several simulations
   /// in lockstep and checkpoints them together (checkpoint_due(), checkpoint()).
   bool auto_checkpoint = true;
@@ -111,6 +114,9 @@ class Simulation {
   bool interrupted() const;
   /// The step a resumed run continued from (-1 if it started afresh).
   long resumed_from() const;
+  /// Whether this run continues from a checkpoint (decided at construction: with
+  /// RunOptions::resume_if_any, only when the folder holds a valid one).
+  bool resuming() const;
   /// Makes `c` take part in checkpoints under `key` (an extension that is not a solver,
   /// sub-step or policy, e.g. a capture). Not owned; must live as long as the Simulation.
   void add_checkpointable(const std::string& key, Checkpointable* c);

@@ -1,6 +1,7 @@
 #include "simfuse/postproc/VtkWriter.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 #include <vtkDoubleArray.h>
 #include <vtkFieldData.h>
 #include <vtkImageData.h>
@@ -31,12 +32,15 @@ namespace fs = std::filesystem;
 struct VtkSeriesWriter::Impl {
   vtkSmartPointer<vtkMPIController> controller;
   MPI_Comm comm = MPI_COMM_NULL;
+  long tag = 0;  // rank 0's process id: the temporary folder's name, the same on every rank
 };
 
 VtkSeriesWriter::VtkSeriesWriter(const Grid& grid, std::string dir, std::string base)
     : impl_(std::make_unique<Impl>()), grid_(grid), dir_(std::move(dir)), base_(std::move(base)) {
   pvd_ = (fs::path(dir_) / (base_ + ".pvd")).string();
   ensure_directory(dir_, grid.comm());
+  impl_->tag = static_cast<long>(getpid());
+  MPI_Bcast(&impl_->tag, 1, MPI_LONG, 0, grid.comm());
   if (grid.size() > 1) {
     MPI_Comm_dup(grid.comm(), &impl_->comm);
     vtkMPICommunicatorOpaqueComm opaque(&impl_->comm);
@@ -114,27 +118,41 @@ std::string VtkSeriesWriter::write(const std::vector<const Field*>& fields, doub
   }
 
   // Numbered by step, as the PNGs are: heat_000100.vti and heat_000100.png are one moment.
+  // Written into a temporary folder beside, then moved into place by rank 0 once every rank
+  // wrote its piece: a reader (or a full disk) never meets a half-written file under its
+  // final name, and the .pvd lists only complete ones. VTK's own error lines are held back;
+  // the first failure is one message.
   const std::string stem = fmt::format("{}_{:06d}", base_, step);
-  std::string rel;
+  const std::string rel = stem + (grid_.size() == 1 ? ".vti" : ".pvti");
+  const fs::path tmp = fs::path(dir_) / fmt::format(".tmp_{}_{}", stem, impl_->tag);
   bool ok = true;
-  if (grid_.size() == 1) {
-    rel = stem + ".vti";
+  if (grid_.rank() == 0) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    fs::create_directory(tmp, ec);
+    ok = !ec;
+  }
+  int made = ok ? 1 : 0;
+  MPI_Bcast(&made, 1, MPI_INT, 0, grid_.comm());
+  ok = made != 0;
+  const int warnings = vtkObject::GetGlobalWarningDisplay();
+  vtkObject::GlobalWarningDisplayOff();
+  if (ok && grid_.size() == 1) {
     vtkNew<vtkXMLImageDataWriter> w;
     w->SetInputData(image);
-    w->SetFileName((fs::path(dir_) / rel).string().c_str());
+    w->SetFileName((tmp / rel).string().c_str());
     w->SetDataModeToAppended();
     w->EncodeAppendedDataOff();
     w->SetCompressorTypeToNone();
-    ok = w->Write() == 1;
-  } else {
-    rel = stem + ".pvti";
+    ok = w->Write() == 1 && w->GetErrorCode() == 0;
+  } else if (ok) {
     vtkNew<vtkTrivialProducer> producer;
     producer->SetOutput(image);
     producer->SetWholeExtent(whole);
     vtkNew<vtkXMLPImageDataWriter> w;
     w->SetInputConnection(producer->GetOutputPort());
     w->SetController(impl_->controller);
-    w->SetFileName((fs::path(dir_) / rel).string().c_str());
+    w->SetFileName((tmp / rel).string().c_str());
     w->SetNumberOfPieces(grid_.size());
     w->SetStartPiece(grid_.rank());
     w->SetEndPiece(grid_.rank());
@@ -143,13 +161,30 @@ std::string VtkSeriesWriter::write(const std::vector<const Field*>& fields, doub
     w->SetDataModeToAppended();
     w->EncodeAppendedDataOff();
     w->SetCompressorTypeToNone();
-    ok = w->Write() == 1;
+    ok = w->Write() == 1 && w->GetErrorCode() == 0;
   }
+  vtkObject::SetGlobalWarningDisplay(warnings);
   int all_ok = ok ? 1 : 0;
   MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_MIN, grid_.comm());
-  if (!all_ok)
-    throw UserError(fmt::format("could not write VTK output {} in '{}'", rel, dir_),
-                    "check that the output folder is writable and the disk is not full");
+  std::string why;
+  if (grid_.rank() == 0) {
+    std::error_code ec;
+    if (all_ok) {  // the pieces' folder first, the file that names them last
+      if (grid_.size() > 1) {
+        fs::remove_all(fs::path(dir_) / stem, ec);
+        fs::rename(tmp / stem, fs::path(dir_) / stem, ec);
+      }
+      if (!ec) fs::rename(tmp / rel, fs::path(dir_) / rel, ec);
+      if (ec) why = ec.message();
+    }
+    fs::remove_all(tmp, ec);
+  }
+  int failed = !all_ok || !why.empty() ? 1 : 0;
+  MPI_Bcast(&failed, 1, MPI_INT, 0, grid_.comm());
+  if (failed)
+    throw UserError(fmt::format("could not write VTK output {} in '{}'{}", rel, dir_, why.empty() ? "" : ": " + why),
+                    "check that the output folder is writable and the disk is not full (or the file size limit, "
+                    "ulimit -f)");
   files_.push_back(rel);
   times_.push_back(t);
   if (grid_.rank() == 0) write_pvd();

@@ -176,6 +176,7 @@ int cmd_run(const CommonOptions& o) {
   ro.allow_unused_petsc_options = o.allow_unused;
   ro.force = o.force;
   ro.resume = o.resume;
+  ro.resume_if_any = o.resume_auto;
   Simulation sim(PETSC_COMM_WORLD, doc, ro);
   int size = 1;
   MPI_Comm_size(PETSC_COMM_WORLD, &size);
@@ -184,8 +185,9 @@ int cmd_run(const CommonOptions& o) {
   Progress progress(o.progress, sim.steps_total());
   sim.run([&](long step, long steps, double t, double el) { progress(step, steps, t, el); });
   if (sim.interrupted()) {
-    spdlog::warn("stopped by a signal after step {} of {}; checkpoint written. Continue with: {}", sim.steps_done(),
-                 sim.steps_total(), resume_command("run", o, sim.output_dir()));
+    if (world_rank() == 0)
+      spdlog::warn("stopped by a signal after step {} of {}; checkpoint written. Continue with: {}", sim.steps_done(),
+                   sim.steps_total(), resume_command("run", o, sim.output_dir()));
     return 4;
   }
   report(sim);
@@ -216,9 +218,12 @@ int cmd_compare(const CommonOptions& o) {
   ro.allow_unused_petsc_options = o.allow_unused;
   ro.force = o.force;
   ro.resume = o.resume;
+  ro.resume_if_any = o.resume_auto;
   ro.auto_checkpoint = false;  // both runs checkpoint together, at the AI run's schedule
   Simulation ai(PETSC_COMM_WORLD, doc, ro);
   RunOptions rt = ro;
+  rt.resume = ai.resuming();  // --resume auto: the AI run decides for both
+  rt.resume_if_any = false;
   rt.output_dir = (std::filesystem::path(ai.output_dir()) / "classical_twin").string();
   Simulation twin(PETSC_COMM_WORLD, twin_doc, rt);
   const int rank = world_rank();
@@ -251,7 +256,7 @@ int cmd_compare(const CommonOptions& o) {
   // Checkpoints are written twin first, then the AI run: the AI run's newest step is one
   // the twin has too.
   ai.begin();
-  if (o.resume) twin.resume_at_most(ai.steps_done());
+  if (ai.resuming()) twin.resume_at_most(ai.steps_done());
   twin.begin();
   if (twin.steps_done() != ai.steps_done())
     throw CheckpointError(fmt::format("--resume: the classical twin's checkpoint is at step {}, the run's at {}",
@@ -273,7 +278,7 @@ int cmd_compare(const CommonOptions& o) {
             "stopped by a signal after step {}; a checkpoint was written: continue with --resume", ai.steps_done());
         twin.end("interrupted", msg);
         ai.end("interrupted", msg);
-        spdlog::warn("{}. Continue with: {}", msg, resume_command("compare", o, ai.output_dir()));
+        if (rank == 0) spdlog::warn("{}. Continue with: {}", msg, resume_command("compare", o, ai.output_dir()));
         return 4;
       }
     }

@@ -11,8 +11,9 @@ struct CommonOptions {
   std::vector<std::string> unsets;  // --unset k (applied before the --set)
   std::string output;               // --output DIR
   bool allow_unused = false;
-  bool resume = false;  // train --resume
-  bool force = false;   // train, run, compare --force
+  bool resume = false;       // --resume
+  bool resume_auto = false;  // --resume auto: continue if there is a checkpoint, else start
+  bool force = false;        // train, run, compare --force
   bool progress = true;
   int verbosity = 1;  // 0 quiet, 1 normal, 2 verbose
 };

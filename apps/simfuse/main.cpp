@@ -14,7 +14,10 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <sstream>
 
@@ -64,6 +67,30 @@ int main(int argc, char** argv) {
     }
     (after ? petsc : ours).push_back(argv[i]);
   }
+  // `--resume auto` is one option with a value (CLI11 would take "auto" for the case file).
+  static char resume_auto[] = "--resume=auto";
+  for (size_t i = 1; i + 1 < ours.size(); ++i)
+    if (std::string(ours[i]) == "--resume" && std::string(ours[i + 1]) == "auto") {
+      ours[i] = resume_auto;
+      ours.erase(ours.begin() + static_cast<long>(i) + 1);
+    }
+  // PETSc options are -name [value]: a word that is neither (a stray word, a value given
+  // twice) would be ignored by PETSc without a word.
+  for (size_t i = 1; i < petsc.size(); ++i) {
+    const std::string w = petsc[i];
+    const bool option = w.size() > 1 && w[0] == '-' && !std::isdigit(static_cast<unsigned char>(w[1])) && w[1] != '.';
+    const bool prev_option = i > 1 && petsc[i - 1][0] == '-' && std::strlen(petsc[i - 1]) > 1 &&
+                             !std::isdigit(static_cast<unsigned char>(petsc[i - 1][1])) && petsc[i - 1][1] != '.';
+    if (!option && !prev_option) {
+      const char* r = std::getenv("OMPI_COMM_WORLD_RANK");
+      if (!r || std::atoi(r) == 0)
+        std::cerr << fmt::format(
+            "simfuse: the word '{}' after '--' is not a PETSc option{}\n  PETSc options are -name or -name value "
+            "(e.g. -- -diffuse_ksp_rtol 1e-8 -log_view); remove the word, or put a simfuse argument before '--'\n",
+            w, i > 1 ? fmt::format(" (it follows '{}', which already has its value)", petsc[i - 1]) : std::string());
+      return 2;
+    }
+  }
   int pargc = static_cast<int>(petsc.size());
   petsc.push_back(nullptr);
   char** pargv = petsc.data();
@@ -92,6 +119,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const int rank = session->rank();
+  // A file-size limit (ulimit -f) makes a write fail with EFBIG, which the writers report in
+  // one message, instead of killing the process with a core dump half-way through a file.
+  std::signal(SIGXFSZ, SIG_IGN);
   {
     std::vector<std::string> a, p;
     for (char* c : ours) a.emplace_back(c);
@@ -135,9 +165,11 @@ int main(int argc, char** argv) {
       "written: --resume), 1 internal error.");
   run->add_option("-o,--output", o.output, "output folder (overrides output.dir)")->check(non_empty);
   run->add_flag("--force", o.force, "write into a folder that holds another case's results");
-  run->add_flag("--resume", o.resume,
+  std::string resume_word;
+  run->add_flag("--resume{yes}", resume_word,
                 "continue from the newest valid checkpoint in the output folder (after a kill, a signal, or to "
-                "extend a finished run with a larger t_end)");
+                "extend a finished run with a larger t_end); --resume auto: continue if there is one, else start "
+                "afresh (for a scheduler's requeue script)");
   run->add_flag(
       "--no-progress", [&](int64_t) { o.progress = false; }, "no progress bar");
   run->add_flag(
@@ -151,7 +183,9 @@ int main(int argc, char** argv) {
   add_case_options(compare);
   compare->add_option("-o,--output", o.output, "output folder (overrides output.dir)")->check(non_empty);
   compare->add_flag("--force", o.force, "write into a folder that holds another case's results");
-  compare->add_flag("--resume", o.resume, "continue both runs from their newest common checkpoint");
+  compare->add_flag("--resume{yes}", resume_word,
+                    "continue both runs from their newest common checkpoint; --resume auto: if there is one, else "
+                    "start afresh");
   compare->add_flag(
       "--no-progress", [&](int64_t) { o.progress = false; }, "no progress bar");
   compare->add_flag(
@@ -241,6 +275,19 @@ int main(int argc, char** argv) {
         std::cerr << err.str();
       }
       return code == 0 ? 0 : 2;
+    }
+    if (!resume_word.empty()) {
+      if (resume_word != "yes" && resume_word != "auto") {
+        if (rank == 0)
+          std::cerr << fmt::format(
+              "simfuse: --resume={}: the only value --resume takes is 'auto'\n  --resume "
+              "continues from a checkpoint (refused if there is none); --resume auto starts "
+              "afresh when there is none\n",
+              resume_word);
+        return 2;
+      }
+      o.resume = true;
+      o.resume_auto = resume_word == "auto";
     }
     simfuse::init_logging(rank, o.verbosity == 0   ? simfuse::Verbosity::quiet
                                 : o.verbosity == 2 ? simfuse::Verbosity::verbose
