@@ -1,6 +1,7 @@
 #include "simfuse/core/Config.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <yaml-cpp/eventhandler.h>
 
 #include <cerrno>
@@ -27,6 +28,139 @@ ConfigDocument check_root(ConfigDocument doc, const YAML::Node& root, const std:
                    "start from a shipped case, e.g. cases/heat2d.yaml"});
   }
   return doc;
+}
+
+// The first map key '<<' (a YAML merge key, which yaml-cpp reads as a plain key) with its
+// key path: said at load, before a block's own checks ("missing 'type'") could hide it.
+bool find_merge_key(const YAML::Node& n, const std::string& path, YAML::Mark& at, std::string& where, int depth = 0) {
+  if (depth > 200) return false;
+  if (n.IsMap()) {
+    for (const auto& kv : n) {
+      const std::string k = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
+      const std::string kp = path.empty() ? k : path + "." + k;
+      if (k == "<<") {
+        at = kv.first.Mark();
+        where = kp;
+        return true;
+      }
+      if (find_merge_key(kv.second, kp, at, where, depth + 1)) return true;
+    }
+  } else if (n.IsSequence()) {
+    for (size_t i = 0; i < n.size(); ++i)
+      if (find_merge_key(n[i], path + "[" + std::to_string(i) + "]", at, where, depth + 1)) return true;
+  }
+  return false;
+}
+
+// How deeply the text nests collections: flow brackets outside quotes and comments, and
+// block sequences ('- - -') and indentation on a line. Returns the deepest level and
+// where it is reached (line, column; 1-based).
+struct Depth {
+  long level = 0, line = 1, column = 1;
+};
+Depth nesting_depth(const std::string& text) {
+  Depth best;
+  long flow = 0, line = 1;
+  size_t line_begin = 0;
+  char quote = 0;
+  bool comment = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (i == line_begin) {  // block nesting: indentation and '- ' prefixes, two columns a level
+      size_t k = i;
+      while (k < text.size() && (text[k] == ' ' || (text[k] == '-' && k + 1 < text.size() && text[k + 1] == ' '))) ++k;
+      const long level = static_cast<long>(k - i) / 2;
+      if (level > best.level) best = {level, line, static_cast<long>(k - i) + 1};
+    }
+    if (c == '\n') {
+      ++line;
+      line_begin = i + 1;
+      comment = false;
+      continue;
+    }
+    if (comment) continue;
+    if (quote) {
+      if (c == quote) quote = 0;
+      continue;
+    }
+    if (c == '#') comment = true;
+    if (c == '"' || c == '\'') quote = c;
+    if (c == '[' || c == '{') {
+      ++flow;
+      if (flow > best.level) best = {flow, line, static_cast<long>(i - line_begin) + 1};
+    }
+    if ((c == ']' || c == '}') && flow > 0) --flow;
+  }
+  return best;
+}
+
+// The longest line and where: YAML limits an implicit key to 1024 characters.
+std::pair<size_t, long> longest_line(const std::string& text) {
+  size_t best = 0, len = 0;
+  long line = 1, at = 1;
+  for (char c : text) {
+    if (c == '\n') {
+      if (len > best) best = len, at = line;
+      len = 0;
+      ++line;
+    } else {
+      ++len;
+    }
+  }
+  if (len > best) best = len, at = line;
+  return {best, at};
+}
+
+// UTF-16 or UTF-32 text (with a byte-order mark, or ASCII with every other byte 0) as
+// UTF-8; other text as it is. Sets `encoding` to what was decoded ("" when nothing was).
+std::string to_utf8(const std::string& raw, std::string& encoding) {
+  const auto u = [&](size_t i) { return static_cast<unsigned char>(raw[i]); };
+  const size_t n = raw.size();
+  bool le = false, be = false;
+  size_t start = 0;
+  if (n >= 2 && u(0) == 0xFF && u(1) == 0xFE && !(n >= 4 && u(2) == 0 && u(3) == 0)) {
+    le = true;
+    start = 2;
+  } else if (n >= 2 && u(0) == 0xFE && u(1) == 0xFF) {
+    be = true;
+    start = 2;
+  } else if (n >= 4 && n % 2 == 0 && u(0) != 0 && u(1) == 0 && u(2) != 0 && u(3) == 0) {
+    le = true;
+  } else if (n >= 4 && n % 2 == 0 && u(0) == 0 && u(1) != 0 && u(2) == 0 && u(3) != 0) {
+    be = true;
+  }
+  if (!le && !be) return raw;
+  encoding = le ? "UTF-16LE" : "UTF-16BE";
+  std::string out;
+  const auto put = [&](unsigned long cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  };
+  for (size_t i = start; i + 1 < n; i += 2) {
+    unsigned long w = le ? (u(i) | (u(i + 1) << 8)) : ((u(i) << 8) | u(i + 1));
+    if (w >= 0xD800 && w < 0xDC00 && i + 3 < n) {
+      const unsigned long w2 = le ? (u(i + 2) | (u(i + 3) << 8)) : ((u(i + 2) << 8) | u(i + 3));
+      if (w2 >= 0xDC00 && w2 < 0xE000) {
+        w = 0x10000 + ((w - 0xD800) << 10) + (w2 - 0xDC00);
+        i += 2;
+      }
+    }
+    put(w);
+  }
+  return out;
 }
 
 bool valid_key(const std::string& k) {
@@ -72,6 +206,16 @@ struct DocumentStarts final : YAML::EventHandler {
 ConfigDocument ConfigDocument::from_string(const std::string& text, const std::string& origin) {
   ConfigDocument doc;
   doc.origin_ = origin;
+  // Deeper than any case needs: yaml-cpp recurses per level (and says only "bad file" past
+  // its own limit), so say what it is, and where.
+  constexpr long kMaxDepth = 256;
+  if (const Depth d = nesting_depth(text); d.level > kMaxDepth)
+    throw UserError(Diagnostic{Location{origin, static_cast<int>(d.line), static_cast<int>(d.column)},
+                               {},
+                               fmt::format("the YAML nests more than {} levels deep here (lists or maps inside each "
+                                           "other): no case needs that",
+                                           kMaxDepth),
+                               "check for runaway brackets or '- ' prefixes; a case nests a few levels"});
   try {
     // How many documents, by yaml-cpp's event parser, at most two: YAML::LoadAll loops
     // forever, allocating until memory runs out, on a stray ',' at the top level (", a";
@@ -101,12 +245,28 @@ ConfigDocument ConfigDocument::from_string(const std::string& text, const std::s
     }
     doc.root_ = starts.marks.empty() ? YAML::Node() : YAML::Load(text);
   } catch (const YAML::ParserException& e) {
+    // YAML allows an implicit key of at most 1024 characters; yaml-cpp then says only
+    // "illegal map value".
+    if (const auto [len, line] = longest_line(text); len > 1024 && e.msg.find("map") != std::string::npos)
+      throw UserError(Diagnostic{Location{origin, static_cast<int>(line), 1},
+                                 {},
+                                 fmt::format("a line of {} characters: YAML allows a key (the text before ':') of at "
+                                             "most 1024 characters",
+                                             len),
+                                 "shorten the key; a long value goes after the ':' or in a quoted string"});
     throw UserError(Diagnostic{Location{origin, e.mark.line + 1, e.mark.column + 1},
                                {},
                                "YAML syntax error: " + e.msg,
                                "check indentation (spaces only), colons after keys, and matching "
                                "brackets and quotes"});
   }
+  YAML::Mark at;
+  std::string where;
+  if (find_merge_key(doc.root_, "", at, where))
+    throw UserError(Diagnostic{Location{origin, at.line + 1, at.column + 1}, where,
+                               "YAML merge keys ('<<: *anchor') are not supported: simfuse's YAML reader (yaml-cpp) "
+                               "takes '<<' as a plain key",
+                               "write the keys out in this block instead of merging them from an anchor"});
   return check_root(doc, doc.root_, origin);
 }
 
@@ -142,9 +302,14 @@ ConfigDocument ConfigDocument::load_file(const std::string& path, const std::str
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<size_t>(in.gcount()));
   if (text.size() > max_bytes) throw too_large();  // grew while we read it
+  std::string encoding;
+  text = to_utf8(text, encoding);  // a UTF-16 file (Windows editors write them) reads as its text
+  if (!encoding.empty()) spdlog::debug("{} '{}' is {}: read as UTF-8", what, path, encoding);
   if (text.find('\0') != std::string::npos)
-    throw UserError(Diagnostic{
-        Location{path}, {}, what + " '" + path + "' is a binary file (it holds NUL bytes)", "give the YAML file"});
+    throw UserError(Diagnostic{Location{path},
+                               {},
+                               what + " '" + path + "' is a binary file (it holds NUL bytes)",
+                               "give the YAML file (text in UTF-8, or UTF-16 with its byte-order mark)"});
   return from_string(text, path);
 }
 

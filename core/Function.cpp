@@ -31,8 +31,27 @@ class ExpressionFunction final : public Function {
     parser_.DefineVar("y", &y_);
     parser_.DefineVar("z", &z_);
     parser_.DefineVar("t", &t_);
+    // muparser's assignment (x = 3) and comma (1, 2) operators parse, but an expression
+    // here is one value of x, y, z, t: refuse both (a comparison is ==, <=, >=, !=).
+    for (size_t i = 0; i < expr.size(); ++i)
+      if (expr[i] == '=' && (i == 0 || std::string("<>=!").find(expr[i - 1]) == std::string::npos) &&
+          (i + 1 == expr.size() || expr[i + 1] != '='))
+        throw mu::ParserError("'=' assigns to a variable, and an expression here is one value (to compare, write ==)",
+                              static_cast<int>(i));
     parser_.SetExpr(expr);
     parser_.Eval();  // parse now, so errors surface at set-up
+    if (parser_.GetNumResults() != 1) {
+      int depth = 0;
+      size_t at = 0;
+      for (size_t i = 0; i < expr.size() && !at; ++i) {
+        depth += expr[i] == '(' ? 1 : expr[i] == ')' ? -1 : 0;
+        if (expr[i] == ',' && depth == 0) at = i;
+      }
+      throw mu::ParserError(fmt::format("it gives {} values separated by ',', and an expression here is one value",
+                                        parser_.GetNumResults())
+                                .c_str(),
+                            static_cast<int>(at));
+    }
     const auto used = parser_.GetUsedVar();
     time_independent_ = used.count("t") == 0;
   }

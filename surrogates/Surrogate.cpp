@@ -13,6 +13,18 @@
 namespace simfuse {
 
 namespace {
+// Whether `path` is a TorchScript module (what torch.jit.save writes: it has a forward).
+bool holds_torchscript(const std::string& path) {
+  try {
+    torch::jit::Module m = torch::jit::load(path);
+    return m.find_method("forward").has_value();
+  } catch (...) {
+    return false;
+  }
+}
+}  // namespace
+
+namespace {
 
 // A pointwise MLP run by oneDNN (libtorch's MKL-DNN tensors). Debian's OpenBLAS does not
 // know this CPU and runs its oldest kernels; oneDNN picks its own (2.6-5.4x faster for
@@ -118,7 +130,14 @@ struct Surrogate::Impl {
 
   at::Tensor forward(const at::Tensor& xn) {
     if (onednn) return onednn->forward(xn);
-    if (script) return jit.forward({xn}).toTensor();
+    if (script) {
+      const c10::IValue out = jit.forward({xn});
+      if (!out.isTensor())
+        throw UserError(fmt::format("the TorchScript model's forward returns a {}, not one tensor", out.tagKind()),
+                        "make forward return a single tensor [N, C] (e.g. the first element of the tuple), then "
+                        "save it again with torch.jit.script or torch.jit.trace");
+      return out.toTensor();
+    }
     return seq->forward(xn);
   }
 
@@ -308,6 +327,13 @@ std::unique_ptr<Surrogate> Surrogate::build(const ModelCard& card, const std::st
   } catch (const UserError&) {
     throw;
   } catch (const c10::Error& e) {
+    // A TorchScript file behind a built-in card: libtorch says "No such serialized submodule".
+    if (c.format != "torchscript" && !weights && holds_torchscript(c.weights))
+      throw UserError(fmt::format("cannot load {}: the weights file is a TorchScript model (it has a forward "
+                                  "method), and the card says format: {}",
+                                  what, c.format),
+                      "set 'format: torchscript' in the card (and drop its architecture block); a built-in card's "
+                      "weights are the archive simfuse train writes");
     throw UserError(fmt::format("cannot load {}: {}", what, first_line(e.what_without_backtrace())),
                     "the file is missing, corrupt, or not a model of this architecture; regenerate it or check "
                     "the card");
@@ -346,6 +372,9 @@ std::unique_ptr<Surrogate> Surrogate::build(const ModelCard& card, const std::st
   at::Tensor y;
   try {
     y = s->forward_normalized(probe);
+  } catch (const UserError& e) {
+    const Diagnostic& d = e.diagnostics().front();
+    throw UserError(fmt::format("{}: {}", what, d.what), d.fix);
   } catch (const std::exception& e) {  // c10::Error, or the TorchScript interpreter's error
     throw UserError(
         fmt::format("{} does not accept the card's {} input channel(s): {}", what, cin, last_line(e.what())),

@@ -401,11 +401,20 @@ double CvodeIntegrator::ignite(double* y, const IgnitionCriterion& c, double t_m
   double r_prev = -HUGE_VAL, t_prev = 0, t_prev2 = 0;
   std::vector<double> y_prev(y, y + n), y_prev2(y, y + n), y_now(static_cast<size_t>(n));
   sunrealtype t = 0;
+  long steps = 0;  // one step per call here: CVODE's own max_steps counts calls, so count them
   while (t < t_max) {
     const int flag = CVode(m.mem, t_max, m.y, &t, CV_ONE_STEP);
     if (flag < 0) {
       N_VDestroy(yv);
       fail(flag, t);
+    }
+    if (++steps > m.opt.max_steps) {
+      N_VDestroy(yv);
+      collect();
+      throw RunFailure(fmt::format("CVODE took more than max_steps = {} steps in an ignition run from T = {:g} K "
+                                   "(at t = {:g} s of {:g} s)",
+                                   m.opt.max_steps, T0, t, t_max),
+                       "raise solver.params.integrator.max_steps (or loosen the tolerances)");
     }
     if (on_step) on_step(t, N_VGetArrayPointer(m.y));
     if (by_root) {

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+
+#include "simfuse/core/Error.hpp"
 
 namespace simfuse {
 
@@ -38,6 +41,25 @@ void create_ksp(const Grid& grid, const KspDefaults& d, const std::string& what,
   SIMFUSE_PETSC(KSPSetDMActive(ksp, PETSC_FALSE));
   SIMFUSE_PETSC(KSPSetInitialGuessNonzero(ksp, PETSC_TRUE));
   options_checked([&] { return KSPSetFromOptions(ksp); }, reinterpret_cast<PetscObject>(ksp.get()), what);
+  check_ksp_tolerances(ksp, p, what);
+}
+
+void check_ksp_tolerances(KSP ksp, const std::string& prefix, const std::string& what) {
+  // PETSc 3.18 takes a negative iteration count or a tolerance of 1e400 (inf) without a
+  // word; the solve then stops at once or never converges. Refuse them by name.
+  PetscReal rtol = 0, abstol = 0, dtol = 0;
+  PetscInt maxits = 0;
+  SIMFUSE_PETSC(KSPGetTolerances(ksp, &rtol, &abstol, &dtol, &maxits));
+  const auto bad = [&](const std::string& opt, const std::string& value, const std::string& want) {
+    throw UserError(fmt::format("PETSc option -{}{} = {} of {} is not usable: {}", prefix, opt, value, what, want),
+                    fmt::format("give -{}{} a value that is {} (on the command line after '--', or under "
+                                "petsc_options in the case)",
+                                prefix, opt, want));
+  };
+  if (!(std::isfinite(rtol) && rtol > 0 && rtol < 1)) bad("ksp_rtol", fmt::format("{:g}", rtol), "in (0, 1)");
+  if (!(std::isfinite(abstol) && abstol >= 0)) bad("ksp_atol", fmt::format("{:g}", abstol), "finite and >= 0");
+  if (!(dtol > 1)) bad("ksp_divtol", fmt::format("{:g}", dtol), "above 1");
+  if (maxits < 1) bad("ksp_max_it", std::to_string(maxits), "at least 1");
 }
 
 std::string describe_ksp(KSP ksp) {

@@ -29,6 +29,9 @@ struct KspDefaults {
 /// estimate starts from a vector that depends on the parallel numbering; SOR would too),
 /// and measured fewer iterations than the estimate (docs/benchmarks.md).
 void create_ksp(const Grid& grid, const KspDefaults& defaults, const std::string& what, PetscHandle<KSP>& ksp);
+/// Refuses tolerances no solve can use (a negative -diffuse_ksp_max_it, an rtol of 1e400 or
+/// of 0, ...), naming the option: PETSc 3.18 takes them silently. After KSPSetFromOptions.
+void check_ksp_tolerances(KSP ksp, const std::string& prefix, const std::string& what);
 
 /// "cg + mg (5 levels)" etc.
 std::string describe_ksp(KSP ksp);

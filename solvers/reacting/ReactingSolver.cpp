@@ -10,7 +10,9 @@ namespace simfuse {
 
 void ReactingSolver::declare(Schema& s) {
   declare_chemistry(s);
-  s.add_real("pressure", "the (constant, uniform) pressure, Pa").def(101325.0).positive();
+  s.add_real("pressure", "the (constant, uniform) pressure, Pa (1 Pa to 1e9 Pa: an ideal gas in the continuum)")
+      .def(101325.0)
+      .range(1.0, 1e9);
   s.add_real("diffusivity", "diffusivity of species and enthalpy (unity Lewis number), m^2/s; 0: no transport")
       .required()
       .non_negative();
