@@ -4,9 +4,14 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -30,6 +35,47 @@ std::vector<PluginInfo>& registry() {
   if (where) throw UserError(std::vector<Diagnostic>{{*where, key_path, what, fix}});
   throw UserError(what, fix);
 }
+
+// While a plugin's own code runs (its static constructors in dlopen, its version and
+// registration functions), a crash of that code is reported as the plugin's, with the exit
+// code of bad input, instead of a bare "Segmentation fault" or an abort trace. The process
+// cannot go on after such a signal: it ends at once (nothing of the run has been written).
+char g_crash_message[1024];
+extern "C" void on_plugin_crash(int sig) {
+  const char* what = sig == SIGSEGV  ? "SIGSEGV (invalid memory access)"
+                     : sig == SIGBUS ? "SIGBUS (invalid memory access)"
+                     : sig == SIGFPE ? "SIGFPE (arithmetic error)"
+                     : sig == SIGILL ? "SIGILL (illegal instruction)"
+                                     : "SIGABRT (it called abort)";
+  const auto put = [](const char* t) { (void)!::write(2, t, std::strlen(t)); };
+  put(g_crash_message);
+  put(what);
+  put("\n  this is an error in the plugin, not in the case: remove it (--plugin, SIMFUSE_PLUGIN_PATH or the case's "
+      "plugins:) or report it to its authors\n");
+  std::_Exit(2);
+}
+
+class CrashGuard {
+ public:
+  CrashGuard(const std::string& path, const char* phase) {
+    std::snprintf(g_crash_message, sizeof g_crash_message, "simfuse: error: plugin '%s' crashed %s: ", path.c_str(),
+                  phase);
+    struct sigaction sa {};
+    sa.sa_handler = on_plugin_crash;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &sa, &old_[i]);
+  }
+  ~CrashGuard() {
+    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &old_[i], nullptr);
+  }
+  CrashGuard(const CrashGuard&) = delete;
+  CrashGuard& operator=(const CrashGuard&) = delete;
+
+ private:
+  static constexpr std::array<int, 5> kSignals{SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+  std::array<struct sigaction, 5> old_{};
+};
 
 const char* const kRebuild =
     "build the plugin against this simfuse: cmake -Dsimfuse_DIR=<this simfuse's lib/cmake/simfuse> (or "
@@ -74,7 +120,11 @@ const PluginInfo& load_plugin(const std::string& path, const std::string& origin
 
   // RTLD_NOW: a symbol the plugin needs and this simfuse lacks fails here, with a message,
   // not later in the middle of a run. RTLD_LOCAL: plugins do not see each other.
-  void* handle = dlopen(canonical.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void* handle = nullptr;
+  {
+    const CrashGuard guard(path, "while being loaded (in its static constructors)");
+    handle = dlopen(canonical.c_str(), RTLD_NOW | RTLD_LOCAL);
+  }
   if (!handle) {
     const char* err = dlerror();
     fail(where, key, fmt::format("cannot load plugin '{}': {}", path, err ? err : "unknown error"),
@@ -92,12 +142,24 @@ const PluginInfo& load_plugin(const std::string& path, const std::string& origin
     fail(where, key,
          fmt::format("'{}' is not a simfuse plugin: it has no SIMFUSE_PLUGIN(\"name\") {{ ... }} block", path),
          "add one (core/Plugins.hpp) to one .cpp file of the library, registering what it adds");
-  if (std::string(version()) != SIMFUSE_VERSION)
+  const char* built_for = nullptr;
+  const char* plugin_name = nullptr;
+  {
+    const CrashGuard guard(path, "in its version or name function");
+    built_for = version();
+    plugin_name = name();
+  }
+  if (!built_for || !plugin_name)
     fail(where, key,
-         fmt::format("plugin '{}' was built against simfuse {}, this is simfuse {}", path, version(), SIMFUSE_VERSION),
+         fmt::format("plugin '{}' returns no {} (a null string)", path, !built_for ? "simfuse version" : "name"),
+         std::string("its SIMFUSE_PLUGIN block is damaged; ") + kRebuild);
+  if (std::string(built_for) != SIMFUSE_VERSION)
+    fail(where, key,
+         fmt::format("plugin '{}' was built against simfuse {}, this is simfuse {}", path, built_for, SIMFUSE_VERSION),
          kRebuild);
-  PluginInfo info{name(), canonical, sha256_file(canonical), origin};
+  PluginInfo info{plugin_name, canonical, sha256_file(canonical), origin};
   try {
+    const CrashGuard guard(path, fmt::format("in its registration (plugin name '{}')", info.name).c_str());
     reg();
   } catch (const UserError& e) {
     const auto& d = e.diagnostics();
@@ -107,6 +169,12 @@ const PluginInfo& load_plugin(const std::string& path, const std::string& origin
   } catch (const std::exception& e) {
     throw UserError(fmt::format("plugin '{}' ({}) failed to register: {}", info.name, path, e.what()),
                     "this is an error in the plugin: report it to its authors");
+  } catch (...) {
+    throw UserError(fmt::format("plugin '{}' ({}) failed to register: it threw something that is not a "
+                                "std::exception",
+                                info.name, path),
+                    "this is an error in the plugin (throw std::runtime_error or simfuse::UserError): report it to "
+                    "its authors");
   }
   spdlog::debug("loaded plugin '{}' from {} (sha256 {})", info.name, canonical, info.sha256);
   registry().push_back(std::move(info));

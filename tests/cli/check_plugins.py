@@ -41,6 +41,8 @@ def main():
     for a in ["simfuse", "plugin", "old", "failing", "not_plugin", "src"]:
         ap.add_argument(a)
     ap.add_argument("--mpiexec", default="mpirun")
+    ap.add_argument("--crashing", action="append", default=[],
+                    help="MODE:LIB, a plugin that crashes or misbehaves as it is loaded (crashing_plugin.cpp)")
     a = ap.parse_args()
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1")
@@ -174,6 +176,19 @@ def main():
     check("registration of a refused plugin ran" not in r.stderr, "a refused plugin's code does not run")
     refused(["--plugin", a.failing, "run", bare], "a plugin whose registration fails",
             ["plugin 'failing'", "FAILING_PLUGIN_DATA"])
+    # Plugins whose own code crashes as simfuse loads them: named, exit 2, never a bare signal.
+    crash_expect = {
+        "static_abort": ["crashed while being loaded", "SIGABRT"],
+        "static_segv": ["crashed while being loaded", "SIGSEGV"],
+        "register_segv": ["crashed in its registration", "plugin name 'crashing'", "SIGSEGV"],
+        "register_int": ["plugin 'crashing'", "not a std::exception"],
+        "null_version": ["returns no simfuse version"],
+    }
+    for item in a.crashing:
+        mode, lib_path = item.split(":", 1)
+        refused(["--plugin", lib_path, "run", bare], f"a plugin that misbehaves ({mode})",
+                [lib_path if mode != "register_int" else "failed to register"] + crash_expect[mode])
+    check(len(a.crashing) == len(crash_expect), f"all {len(crash_expect)} misbehaving plugins were given")
     refused(["run", bare], "SIMFUSE_PLUGIN_PATH naming nothing", ["SIMFUSE_PLUGIN_PATH", "does not exist"],
             extra_env={"SIMFUSE_PLUGIN_PATH": os.path.join(tmp, "nowhere")})
     refused(["run", case, "--unset", "time.t_nd"], "--unset of a key the case lacks", ["--unset time.t_nd", "no such key"])
