@@ -38,7 +38,20 @@ else
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # --no-remove: never take a package of the user's away to make room for ours. On Debian 12
+  # ParaView's Python (python3-paraview: pvpython, pvbatch) conflicts with python3-vtk9, which
+  # libvtk9-dev needs: installing one removes the other. Stop and explain instead.
+  if ! $SUDO apt-get install -y -qq --no-install-recommends --no-remove "${missing[@]}"; then
+    echo "install-deps: apt-get could not install ${missing[*]} without removing packages you have." >&2
+    if dpkg-query -W -f='${Status}' python3-paraview 2>/dev/null | grep -q "install ok installed"; then
+      echo "install-deps: python3-paraview is installed, and it conflicts with python3-vtk9 (needed by" \
+           "libvtk9-dev, simfuse's VTK). Keep the ParaView GUI without its Python: apt-get remove python3-paraview" \
+           "&& apt-get install --no-install-recommends paraview; for pvpython use ParaView's own binary release" \
+           "(docs/user-guide.md, 'ParaView')." >&2
+    fi
+    echo "install-deps: nothing was removed. See what apt wants to remove: apt-get install -s ${missing[*]}" >&2
+    exit 1
+  fi
 fi
 
 # libtorch and PETSc link libblas.so.3; make sure it resolves to the OpenMP OpenBLAS,

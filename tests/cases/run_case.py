@@ -38,7 +38,8 @@ def check_expect(summary, expr):
 
 
 def check_vtk(out, summary):
-    import vtk  # python3-vtk9
+    # vtkmodules: python3-vtk9 and ParaView's Python both provide it
+    from vtkmodules.vtkIOXML import vtkXMLImageDataReader, vtkXMLPImageDataReader
     pvd = os.path.join(out, summary["outputs"]["pvd"])
     files = [d.get("file") for d in ET.parse(pvd).getroot().iter("DataSet")]
     if len(files) != len(summary["outputs"]["vtk"]):
@@ -46,7 +47,7 @@ def check_vtk(out, summary):
     problems = []
     n = summary["grid"]["n"] + [1] * (3 - summary["grid"]["dim"])
     for f in files:
-        reader = vtk.vtkXMLPImageDataReader() if f.endswith(".pvti") else vtk.vtkXMLImageDataReader()
+        reader = vtkXMLPImageDataReader() if f.endswith(".pvti") else vtkXMLImageDataReader()
         reader.SetFileName(os.path.join(out, f))
         reader.Update()
         img = reader.GetOutput()

@@ -25,8 +25,8 @@ import sys
 import tempfile
 
 import numpy as np
-import vtk
-from vtk.util.numpy_support import vtk_to_numpy
+from vtkmodules.util.numpy_support import vtk_to_numpy  # python3-vtk9 or ParaView's Python
+from vtkmodules.vtkIOXML import vtkXMLImageDataReader, vtkXMLPImageDataReader
 
 # An easy problem: the small grid, a looser target and smaller batches than the shipped case,
 # so that the model switches in after ~160 steps.
@@ -36,7 +36,7 @@ SMALL = ["grid.n=[51,51]", "output.every=100", "output.png.every=400", "checkpoi
 
 def final_field(out):
     frames = sorted(f for f in os.listdir(out) if f.endswith(".vti") or f.endswith(".pvti"))
-    r = vtk.vtkXMLPImageDataReader() if frames[-1].endswith(".pvti") else vtk.vtkXMLImageDataReader()
+    r = vtkXMLPImageDataReader() if frames[-1].endswith(".pvti") else vtkXMLImageDataReader()
     r.SetFileName(os.path.join(out, frames[-1]))
     r.Update()
     pd = r.GetOutput().GetPointData()

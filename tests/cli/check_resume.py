@@ -55,11 +55,11 @@ def steps_rows(p):
 def same_arrays(pa, pb):
     """The VTK files hold the same arrays bitwise, but for wall-time arrays (*seconds)."""
     import numpy as np
-    import vtk
-    from vtk.util.numpy_support import vtk_to_numpy
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+    from vtkmodules.vtkIOXML import vtkXMLImageDataReader
 
     def arrays(p):
-        r = vtk.vtkXMLImageDataReader()
+        r = vtkXMLImageDataReader()
         r.SetFileName(p)
         r.Update()
         d = r.GetOutput().GetPointData()
