@@ -69,7 +69,7 @@ def run_json(cmd, payload):
     return json.loads(r.stdout)
 
 
-def reference(name, compute):
+def reference(name, compute, stale_above=1e-7):
     """(data, Reference): computed live when Cantera is there, else the committed file.
     Live, the committed values are checked to be current when they came from the same
     Cantera version (a stale file would silently weaken the suite where Cantera is absent)."""
@@ -79,20 +79,52 @@ def reference(name, compute):
         return ref.committed, ref
     data = compute(ref.ct, ref.committed)
     if ref.same_version():
+        # Another CPU runs Cantera's integrator and difference quotients along another path
+        # in the last bits: the values the checks use agree to ~1e-9 of their scale (2e-9 seen
+        # on a Jacobian column, bound 1e-6), while step counts, the difference quotients' own
+        # error estimates and the |dT/dt| left at equilibrium (diagnostics, not references)
+        # differ more. Stale = a reference value off by more than 1e-7 of its scale (1e-3 of
+        # the ignition bound); a Jacobian column by more than the check's own 1e-6: Richardson-
+        # extrapolated differences on n-dodecane repeat only to 7e-7 of a column across CPUs.
         diff = _max_rel_diff(data["results"], ref.committed["results"])
-        status = "current" if diff <= 1e-9 else "STALE: regenerate with scripts/cantera_refs.py"
-        print(f"  committed values vs live Cantera: max relative difference {diff:.1e} ({status})")
-        if diff > 1e-9:
+        status = "current" if diff <= stale_above else "STALE: regenerate with scripts/cantera_refs.py"
+        print(f"  committed values vs live Cantera: max relative difference {diff:.1e} ({status}; diagnostics "
+              f"{', '.join(sorted(DIAGNOSTICS))} not compared)")
+        if diff > stale_above:
             raise SystemExit(1)
     return data, ref
 
 
+# Results that describe how a reference was computed, not the reference itself (reactor_fd:
+# Cantera's one-sided finite_difference_jacobian, printed beside the check, not bounded).
+DIAGNOSTICS = {"steps", "central_error", "dTdt", "reactor_fd"}
+
+
+def _column_diff(a, b):
+    """A Jacobian as the check measures it: each column's difference over the column's norm."""
+    a, b = np.array(a, dtype=float), np.array(b, dtype=float)
+    if a.shape != b.shape:
+        return float("inf")
+    n = int(round(np.sqrt(a.size)))
+    a, b = a.reshape(n, n), b.reshape(n, n)
+    return float(np.max(np.linalg.norm(a - b, axis=0) / np.maximum(np.linalg.norm(b, axis=0), 1e-300)))
+
+
 def _max_rel_diff(a, b):
+    """The largest difference relative to the scale of the quantity it belongs to: a list of
+    numbers (a Jacobian column, a state, the ignition times of a sweep) is compared against
+    its largest magnitude, as the checks themselves bound errors; a trace species' 1e-21
+    against 1e-20 (the last bits of an integration or a difference quotient on another CPU)
+    is not a stale reference."""
     if isinstance(a, dict):
-        return max([_max_rel_diff(a[k], b[k]) for k in a if k in b] or [0.0])
+        return max([_column_diff(a[k], b[k]) if k == "central" else _max_rel_diff(a[k], b[k])
+                    for k in a if k in b and k not in DIAGNOSTICS] or [0.0])
     if isinstance(a, list):
         if len(a) != len(b):
             return float("inf")
+        if a and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in a + b):
+            scale = max(max(abs(x) for x in a), max(abs(y) for y in b), 1e-300)
+            return max(abs(x - y) for x, y in zip(a, b)) / scale
         return max([_max_rel_diff(x, y) for x, y in zip(a, b)] or [0.0])
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return abs(a - b) / max(abs(a), abs(b), 1e-300) if a != b else 0.0
@@ -160,7 +192,8 @@ def check_jacobian(a):
     key = a.target
     m = cr.MECHANISMS[key]
     data, _ = reference(f"jacobian_{key}",
-                        lambda ct, c: {"states": c["states"], "results": cr.jacobian(ct, key, c["states"])})
+                        lambda ct, c: {"states": c["states"], "results": cr.jacobian(ct, key, c["states"])},
+                        stale_above=1e-6)
     states, ref = data["states"], data["results"]
     payload = {"jacobian": True, "states": [{"T": s["T"], "p": s["p"], "Y": s["Y"]} for s in states]}
     got = run_json([exe(a.build, "mechanism_rates"), cr.mechanism_path(key), m["phase"]], payload)["results"]
