@@ -160,8 +160,8 @@ int main(int argc, char** argv) {
       cells += static_cast<long>(est.size());
       {
         const ArrayView y1(result, gas.grid().owned(), n, true), y0(before, gas.grid().owned(), n, true);
-        const double* a1 = const_cast<ArrayView&>(y1).data();
-        const double* a0 = const_cast<ArrayView&>(y0).data();
+        const double* a1 = y1.data();
+        const double* a0 = y0.data();
         t0 = clock::now();
         for (size_t p = 0; p < est.size(); ++p) rates_flagged += rates_check(a0 + p * n, a1 + p * n, info.dt) > 1;
         t_rates += std::chrono::duration<double>(clock::now() - t0).count();
@@ -185,11 +185,11 @@ int main(int argc, char** argv) {
         adm.make_admissible(state, {before.get()}, info, ok);
         chk.estimate(state, {before.get()}, info, est);
         const ArrayView truth(result, gas.grid().owned(), n, true), bad(corrupted, gas.grid().owned(), n, true);
-        const double* ta = const_cast<ArrayView&>(truth).data();
-        const double* ba = const_cast<ArrayView&>(bad).data();
+        const double* ta = truth.data();
+        const double* ba = bad.data();
         Study& st = study[c];
         const ArrayView start(before, gas.grid().owned(), n, true);
-        const double* sa = const_cast<ArrayView&>(start).data();
+        const double* sa = start.data();
         std::vector<double> y(static_cast<size_t>(n));
         for (size_t p = 0; p < est.size(); ++p) {
           ++st.cells;

@@ -17,6 +17,7 @@
 #include "simfuse/core/Paths.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Timer.hpp"
+#include "simfuse/coupling/PointGuard.hpp"
 #include "simfuse/coupling/Policy.hpp"
 #include "simfuse/coupling/ai/Capture.hpp"
 #include "simfuse/coupling/ai/FieldBridge.hpp"
@@ -46,26 +47,7 @@ void declare_inference_keys(Schema& s) {
 }
 
 void declare_guard_keys(Schema& s, double default_margin = 0.0) {
-  s.add_real("tol", "accept when the sub-step's error estimate is at most this (1 = its own check tolerance)")
-      .def(1.0)
-      .positive();
-  s.add_real("ood_margin",
-             "inputs may exceed the training ranges by this fraction of the range (in the channel's transformed "
-             "space for log10 and boxcox channels)")
-      .def(default_margin)
-      .non_negative();
-  s.add_string("estimate",
-               "the sub-step's error estimate (if it has one): auto runs it on every point when it is cheap, and only "
-               "on the points outside the training ranges (which it then accepts when it passes, instead of "
-               "rejecting them) when it costs a sizeable share of the sub-step (chemistry's loose CVODE); always: on "
-               "every point (true); never: not at all (false), points outside the ranges are rejected")
-      .def("auto")
-      .choices({"auto", "always", "never", "true", "false"});
-  s.add_bool("path_field",
-             "add an output field '<sub-step>_path': per cell, what the last call kept: 0 the model, 1 NaN/Inf, 2 "
-             "out of range, 3 error estimate, 5 not physically admissible (1-3, 5: the classical result), 4 the whole "
-             "sub-step ran classically")
-      .def(false);
+  PointGuard::declare_keys(s, default_margin);
 }
 
 // The card bound to a case: which fields the model reads and writes, and how.
@@ -257,23 +239,15 @@ class Binding {
   PetscInt out_points_ = 0;
 };
 
-// Shared by the policies that replace the sub-step's result.
+// Shared by the policies that replace the sub-step's result by the model's: the model
+// binding here, the guard (saved inputs, per-point checks, classical reruns, path field,
+// counters) in coupling/PointGuard, which has no libtorch.
 class ReplacePolicy : public Policy {
  public:
   ReplacePolicy(const PolicyContext& ctx, std::string name, bool guarded)
       : ReplacePolicy(ctx, std::move(name), guarded, Binding(ctx.params, ctx.case_file, ctx.model_context)) {}
   ReplacePolicy(const PolicyContext& ctx, std::string name, bool guarded, Binding binding)
-      : name_(std::move(name)), binding_(std::move(binding)), comm_(ctx.comm), guarded_(guarded) {
-    if (guarded_) {
-      tol_ = ctx.params.get<double>("tol");
-      margin_ = ctx.params.get<double>("ood_margin");
-      const std::string e = ctx.params.get<std::string>("estimate");
-      estimate_mode_ = e == "auto"                    ? EstimateMode::automatic
-                       : e == "always" || e == "true" ? EstimateMode::always
-                                                      : EstimateMode::never;
-    }
-    path_field_ = ctx.params.has("path_field") && ctx.params.get<bool>("path_field");
-  }
+      : name_(std::move(name)), binding_(std::move(binding)), comm_(ctx.comm), guard_(ctx.params, guarded) {}
   const std::string& name() const override { return name_; }
 
   void attach(SubStep& step, State& state, double dt) override {
@@ -286,77 +260,40 @@ class ReplacePolicy : public Policy {
  protected:
   // Which checks run (the estimate's scope, what it measures): at attach, or when a model
   // is first served (online).
-  void configure_guard(const SubStep& step) {
-    estimate_scope_ = EstimateScope::none;
-    if (guarded_) {
-      if (const auto* chk = dynamic_cast<const Checkable*>(&step)) {
-        estimate_what_ = chk->estimate_description();
-        const bool pointwise = binding_.card().pointwise() && dynamic_cast<const Pointwise*>(&step);
-        if (estimate_mode_ == EstimateMode::always ||
-            (estimate_mode_ == EstimateMode::automatic && (!chk->estimate_is_costly() || !pointwise)))
-          estimate_scope_ = EstimateScope::all;
-        else if (estimate_mode_ == EstimateMode::automatic)
-          estimate_scope_ = EstimateScope::out_of_range;
-      }
-      if (const auto* adm = dynamic_cast<const Admissible*>(&step)) admissible_what_ = adm->admissible_description();
-    }
-  }
-
- protected:
-  // Work vectors for the sub-step's inputs and the path field (once, at attach).
-  void prepare(SubStep& step, State& state) {
-    for (const auto& f : step.writes()) {
-      PetscHandle<Vec> v;
-      SIMFUSE_PETSC(VecDuplicate(state.get(f).vec(), v.out()));
-      before_[f] = std::move(v);
-    }
-    if (path_field_) {
-      // The model's output field, or (online: no model yet) the field the sub-step writes.
-      const Field& of = state.get(binding_.out_field().empty() ? step.writes().front() : binding_.out_field());
-      const std::string name = step.name() + "_path";
-      if (state.has(name))
-        binding_.params().fail("path_field", fmt::format("the state already has a field '{}'", name));
-      path_ = &state.add_diagnostic(of.grid(), name);
-    }
-  }
+  void configure_guard(const SubStep& step) { guard_.configure(step, binding_.card().pointwise()); }
 
   // The training ranges of the card, widened by the margin (the out-of-range guard).
   void set_ranges() {
     const ModelCard& c = binding_.card();
-    lo_.clear();
-    hi_.clear();
+    const double margin = guard_.margin();
+    std::vector<double> lo, hi;
     // The margin is a fraction of the range in the space the model sees the channel in
     // (log10, Box-Cox): 10% of a mass fraction's raw range [0, 1e-5] would say nothing about
     // a value of 1e-9. The transforms are monotone, so the bounds map back to physical values.
     for (int i = 0; i < c.in_channels(); ++i) {
       const double a = c.transform_input(i, c.range_min[i]), b = c.transform_input(i, c.range_max[i]);
-      lo_.push_back(c.untransform_input(i, a - margin_ * (b - a), false));
-      hi_.push_back(c.untransform_input(i, b + margin_ * (b - a), true));
+      lo.push_back(c.untransform_input(i, a - margin * (b - a), false));
+      hi.push_back(c.untransform_input(i, b + margin * (b - a), true));
     }
+    guard_.set_ranges(std::move(lo), std::move(hi));
+  }
+
+  // Work vectors for the sub-step's inputs and the path field (once, at attach): the path
+  // field takes the model's output field, or (online: no model yet) the field the sub-step writes.
+  void prepare(SubStep& step, State& state) {
+    guard_.prepare(step, state, binding_.out_field().empty() ? step.writes().front() : binding_.out_field());
   }
 
   // The inputs of the last call (the values before the sub-step) of written field `f`.
-  Vec before(const std::string& f) const { return before_.at(f); }
+  Vec before(const std::string& f) const { return guard_.before(f); }
 
   // Restores the inputs of `points` and reruns them classically, timed as classical work.
-  // On every rank, possibly with no points: the sub-step may communicate.
   void rerun_classically(const SubStep& step, Pointwise& pw, State& state, const StepInfo& info,
                          const std::vector<PetscInt>& points, SubStepStats& stats) {
-    for (const auto& f : step.writes()) {
-      Field& fld = state.get(f);
-      ArrayView now = fld.view();
-      const ArrayView was(before_.at(f), fld.grid().owned(), fld.ncomp(), true);
-      double* na = now.data();
-      const double* wa = const_cast<ArrayView&>(was).data();
-      for (PetscInt p : points)
-        for (int c = 0; c < fld.ncomp(); ++c) na[p * fld.ncomp() + c] = wa[p * fld.ncomp() + c];
-    }
-    const BusyClock busy;
-    pw.apply_points(state, info, points);
-    stats.classical_seconds += busy.seconds();
+    guard_.rerun_classically(step, pw, state, info, points, stats);
   }
-  // Of the last guarded call of a pointwise model, per point: 0 kept, else why not.
-  const std::vector<char>& reasons() const { return reason_; }
+  // Of the last guarded call of a pointwise model, per point: kept, or why not.
+  const std::vector<Fallback>& reasons() const { return guard_.reasons(); }
 
  public:
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
@@ -364,54 +301,31 @@ class ReplacePolicy : public Policy {
   }
   nlohmann::ordered_json describe() const override {
     nlohmann::ordered_json d = binding_.describe();
-    if (guarded_) {  // what the out-of-range check compares with (the report's hint names them)
+    if (guard_.guarded()) {  // what the out-of-range check compares with (the report's hint names them)
       const ModelCard& c = binding_.card();
       nlohmann::ordered_json ranges = nlohmann::ordered_json::object();
       size_t k = 0;
       for (const auto& ch : c.inputs)
         for (int i = 0; i < ch.count() && k < c.range_min.size(); ++i, ++k)
           ranges[ch.field.empty() ? ch.scalar : ch.field + "." + ch.components[i]] = {c.range_min[k], c.range_max[k]};
-      d["model"]["ood_margin"] = margin_;
+      d["model"]["ood_margin"] = guard_.margin();
       d["model"]["training_ranges"] = ranges;
-      // Exactly the checks that run on each point, in order.
-      nlohmann::ordered_json g;
-      g["finite"] = "every output finite";
-      g["training_ranges"] = estimate_scope_ == EstimateScope::out_of_range
-                                 ? "inputs outside the ranges (+ ood_margin) are judged by the error estimate"
-                                 : "inputs outside the ranges (+ ood_margin) are rejected";
-      if (!admissible_what_.empty()) g["admissible"] = admissible_what_;
-      const char* mode = estimate_mode_ == EstimateMode::automatic ? "auto"
-                         : estimate_mode_ == EstimateMode::always  ? "always"
-                                                                   : "never";
-      g["error_estimate"] = {
-          {"setting", mode},
-          {"runs_on", estimate_scope_ == EstimateScope::all            ? "every point"
-                      : estimate_scope_ == EstimateScope::out_of_range ? "the points outside the training ranges"
-                                                                       : "no point"}};
-      if (estimate_scope_ != EstimateScope::none) {
-        g["error_estimate"]["what"] = estimate_what_;
-        g["error_estimate"]["tol"] = tol_;
-      }
-      d["guard"] = g;
+      d["guard"] = guard_.describe();
     }
     return d;
   }
 
  protected:
   void replace(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) {
-    std::map<std::string, Vec> src;
-    for (auto& [f, v] : before_) {
-      SIMFUSE_PETSC(VecCopy(state.get(f).vec(), v));
-      src[f] = v;
-    }
+    guard_.save_inputs(state);
     Field& out = state.get(binding_.out_field());
     BusyClock busy;
     std::vector<std::unique_ptr<FieldTensor>> hold;
-    const at::Tensor x = binding_.predict_into(state, src, info.dt, out.vec(), hold);
+    const at::Tensor x = binding_.predict_into(state, guard_.inputs(), info.dt, out.vec(), hold);
     stats.inference_seconds += busy.seconds();
     ++stats.surrogate_calls;
     stats.points += binding_.points();
-    if (!guarded_) {
+    if (!guard_.guarded()) {
       // Unchecked, but never silent garbage: a NaN or inf anywhere ends the run (exit 3)
       // naming this sub-step. The 1-norm is NaN or inf if any entry is (one pass, global).
       PetscReal norm = 0;
@@ -423,130 +337,29 @@ class ReplacePolicy : public Policy {
                          "use `type: guarded` (the classical code takes over where the model fails), or retrain the "
                          "model");
       stats.accepted += binding_.points();
-      mark_path(0.0);
+      mark_path(Fallback::kept);
       return;
     }
-    const BusyClock t0;  // the checks
     if (binding_.card().pointwise()) {
-      check_points(step, state, info, stats, x, out, t0);
+      const at::Tensor xc = x.contiguous();
+      guard_.check_points(step, state, info, out, xc.data_ptr<double>(), static_cast<int>(x.size(1)), stats, comm_);
     } else {
       hold.clear();
-      check_whole(step, state, info, stats, out, t0);
+      check_whole(step, state, info, stats, out);
     }
   }
 
-  // Every cell of the path field (if any) took path `code`.
-  void mark_path(double code) {
-    if (path_) SIMFUSE_PETSC(VecSet(path_->vec(), code));
-  }
+  // Every cell of the path field (if any) took path `why`.
+  void mark_path(Fallback why) { guard_.mark_path(why); }
 
  private:
-  // Per-point guards; rejected points of a Pointwise sub-step rerun classically.
-  void check_points(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats, const at::Tensor& x,
-                    Field& out, const BusyClock& t0) {
-    const PetscInt np = binding_.points();
-    const int cin = static_cast<int>(x.size(1));
-    std::vector<char>& reason = reason_;  // 0 ok, 1 nan, 2 ood, 3 estimate, 5 inadmissible
-    reason.assign(static_cast<size_t>(np), 0);
-    {
-      const ArrayView y = out.view_read();
-      const double* ya = const_cast<ArrayView&>(y).data();
-      const int nc = out.ncomp();
-      const at::Tensor xc = x.contiguous();
-      const double* xa = xc.data_ptr<double>();
-      for (PetscInt p = 0; p < np; ++p) {
-        for (int c = 0; c < nc && !reason[p]; ++c)
-          if (!std::isfinite(ya[p * nc + c])) reason[p] = 1;
-        for (int c = 0; c < cin && !reason[p]; ++c) {
-          const double v = xa[p * cin + c];
-          if (!(v >= lo_[c] && v <= hi_[c])) reason[p] = 2;
-        }
-      }
-    }
-    // A sub-step with an admissible set maps the proposal onto it first (in place); the
-    // estimate then judges the admissible result.
-    if (auto* adm = dynamic_cast<Admissible*>(&step)) {
-      std::vector<Vec> before;
-      for (const auto& f : step.writes()) before.push_back(before_.at(f));
-      std::vector<char> ok;
-      adm->make_admissible(state, before, info, ok);
-      for (PetscInt p = 0; p < np && p < static_cast<PetscInt>(ok.size()); ++p)
-        if (!reason[p] && !ok[p]) reason[p] = 5;
-      admissible_ok_ = std::move(ok);
-    } else {
-      admissible_ok_.clear();
-    }
-    // One estimate per point (Pointwise sub-steps) or one for the whole sub-step.
-    if (estimate_scope_ == EstimateScope::all) {
-      const std::vector<double> est = estimate(step, state, info);
-      if (!est.empty()) {
-        const bool whole = est.size() == 1 && np != 1;
-        stats.estimated += np;
-        for (PetscInt p = 0; p < np; ++p)
-          if (!reason[p] && !(est[whole ? 0 : p] <= tol_)) reason[p] = 3;
-      }
-    } else if (estimate_scope_ == EstimateScope::out_of_range) {
-      // A costly estimate only where the model is outside its data: those points are kept
-      // when the estimate passes (they would otherwise all run classically), the rest as before.
-      std::vector<PetscInt> ood;
-      for (PetscInt p = 0; p < np; ++p)
-        if (reason[p] == 2 && admissible_ok(p)) ood.push_back(p);
-      if (!ood.empty()) {
-        auto& chk = dynamic_cast<Checkable&>(step);
-        std::vector<Vec> before;
-        for (const auto& f : step.writes()) before.push_back(before_.at(f));
-        std::vector<double> est;
-        chk.estimate_points(state, before, info, ood, est);
-        stats.estimated += static_cast<long>(ood.size());
-        for (size_t i = 0; i < ood.size(); ++i) {
-          if (est[i] <= tol_) {
-            reason[ood[i]] = 0;
-            ++stats.accepted_out_of_range;
-          } else {
-            reason[ood[i]] = 3;
-          }
-        }
-      }
-    }
-    if (path_) {
-      ArrayView pv = path_->view();
-      double* pa = pv.data();
-      for (PetscInt p = 0; p < np; ++p) pa[p] = reason[p];
-    }
-    std::vector<PetscInt> rejected;
-    for (PetscInt p = 0; p < np; ++p)
-      if (reason[p]) {
-        rejected.push_back(p);
-        (reason[p] == 1   ? stats.fallback_nan
-         : reason[p] == 2 ? stats.fallback_ood
-         : reason[p] == 5 ? stats.fallback_inadmissible
-                          : stats.fallback_estimate)++;
-      }
-    stats.check_seconds += t0.seconds();
-    stats.accepted += np - static_cast<PetscInt>(rejected.size());
-    auto* pw = dynamic_cast<Pointwise*>(&step);
-    if (pw) {
-      rerun_classically(step, *pw, state, info, rejected, stats);
-    } else {
-      long any = rejected.empty() ? 0 : 1;
-      {
-        const CollectiveWait wait;
-        MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_LONG, MPI_MAX, comm_);
-      }
-      if (any) {
-        mark_path(4.0);
-        whole_fallback(step, state, info, stats);
-      }
-    }
-  }
-
   // Guards for a stencil model: NaN anywhere, or the sub-step's scalar estimate.
-  void check_whole(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats, Field& out,
-                   const BusyClock& t0) {
+  void check_whole(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats, Field& out) {
+    const BusyClock t0;  // the checks
     double bad = 0;
     {
       const ArrayView y = out.view_read();
-      const double* ya = const_cast<ArrayView&>(y).data();
+      const double* ya = y.data();
       const PetscInt n = binding_.points() * out.ncomp();
       for (PetscInt i = 0; i < n; ++i)
         if (!std::isfinite(ya[i])) {
@@ -558,46 +371,20 @@ class ReplacePolicy : public Policy {
       const CollectiveWait wait;
       MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_DOUBLE, MPI_MAX, comm_);
     }
-    int why = bad > 0 ? 1 : 0;
-    if (!why) {
-      const std::vector<double> est = estimate(step, state, info);
-      if (!est.empty() && !(est[0] <= tol_)) why = 3;
+    Fallback why = bad > 0 ? Fallback::non_finite : Fallback::kept;
+    if (why == Fallback::kept) {
+      const std::vector<double> est = guard_.estimate_all(step, state, info);
+      if (!est.empty() && !(est[0] <= guard_.tol())) why = Fallback::estimate;
     }
     stats.check_seconds += t0.seconds();
-    mark_path(why ? 4.0 : 0.0);
-    if (why) {
-      (why == 1 ? stats.fallback_nan : stats.fallback_estimate) += binding_.points();
+    mark_path(why == Fallback::kept ? Fallback::kept : Fallback::whole_substep);
+    if (why != Fallback::kept) {
+      fallback_counter(stats, why) += binding_.points();
       // An iterative sub-step continues from a finite prediction instead of starting over.
-      whole_fallback(step, state, info, stats, why == 3 ? out.vec() : nullptr);
+      guard_.whole_fallback(step, state, info, stats, why == Fallback::estimate ? out.vec() : nullptr);
     } else {
       stats.accepted += binding_.points();
     }
-  }
-
-  // The sub-step's error estimate of the proposed result (empty when it has none or the
-  // policy does not use it). Collective for non-pointwise sub-steps.
-  std::vector<double> estimate(SubStep& step, const State& state, const StepInfo& info) {
-    std::vector<double> est;
-    auto* chk = dynamic_cast<Checkable*>(&step);
-    if (estimate_scope_ != EstimateScope::all || !chk) return est;
-    std::vector<Vec> before;
-    for (const auto& f : step.writes()) before.push_back(before_.at(f));
-    chk->estimate(state, before, info, est);
-    return est;
-  }
-
-  // Restores the sub-step's inputs and runs it classically; an Iterative sub-step starts
-  // from `proposal` (the rejected prediction, if finite) as its initial guess.
-  void whole_fallback(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats, Vec proposal = nullptr) {
-    auto* iterative = dynamic_cast<Iterative*>(&step);
-    if (proposal && iterative) {
-      if (!proposal_) SIMFUSE_PETSC(VecDuplicate(proposal, proposal_.out()));
-      SIMFUSE_PETSC(VecCopy(proposal, proposal_));
-    }
-    for (auto& [f, v] : before_) SIMFUSE_PETSC(VecCopy(v, state.get(f).vec()));
-    ++stats.whole_fallbacks;
-    if (proposal && iterative) iterative->set_initial_guess(proposal_);
-    run_classical(step, state, info, stats);
   }
 
   std::string name_;
@@ -605,27 +392,7 @@ class ReplacePolicy : public Policy {
  protected:
   Binding binding_;
   MPI_Comm comm_;
-
- private:
-  bool guarded_;
-  double tol_ = 1, margin_ = 0;
-  enum class EstimateMode { automatic, always, never };
-  EstimateMode estimate_mode_ = EstimateMode::automatic;
-  // What the estimate ran on in this run (after attach): every point, those out of range, none.
-  enum class EstimateScope { all, out_of_range, none };
-  EstimateScope estimate_scope_ = EstimateScope::none;
-  std::string estimate_what_;  // the sub-step's description of its estimate
-  std::string admissible_what_;
-  bool path_field_ = false;
-  Field* path_ = nullptr;  // the <sub-step>_path diagnostic, if asked for
-  std::map<std::string, PetscHandle<Vec>> before_;
-  PetscHandle<Vec> proposal_;  // a rejected prediction, the initial guess of the fallback
-  std::vector<double> lo_, hi_;
-  std::vector<char> reason_;
-  std::vector<char> admissible_ok_;  // of the last call, per point (empty: the sub-step has no admissible set)
-  bool admissible_ok(PetscInt p) const {
-    return admissible_ok_.empty() || (p < static_cast<PetscInt>(admissible_ok_.size()) && admissible_ok_[p]);
-  }
+  PointGuard guard_;
 };
 
 class WarmStartPolicy final : public Policy {
@@ -678,7 +445,7 @@ class EveryNPolicy final : public ReplacePolicy {
       : ReplacePolicy(ctx, "every_n", ctx.params.get<bool>("guard")), n_(ctx.params.get<int>("n")) {}
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
     if (info.step % n_ == 0) {
-      mark_path(4.0);
+      mark_path(Fallback::whole_substep);
       run_classical(step, state, info, stats);
     } else {
       replace(step, state, info, stats);
@@ -1120,11 +887,11 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     const double t0 = wall_time();
     std::mt19937_64 gen((seed_ + 7) * 1000003ULL + static_cast<uint64_t>(info.step) + 0x5bd1e995ULL);
     const auto sites = sample_points(state.get(out_field_).grid(), shadow_points_, gen);
-    const std::vector<char>& why = reasons();
+    const std::vector<Fallback>& why = reasons();
     std::vector<PetscInt> acc, rej;
     std::vector<int64_t> acc_g, rej_g;
     for (const auto& s : sites) {
-      if (why.at(static_cast<size_t>(s.local)) == 0) {
+      if (why.at(static_cast<size_t>(s.local)) == Fallback::kept) {
         acc.push_back(s.local);
         acc_g.push_back(s.global);
       } else {

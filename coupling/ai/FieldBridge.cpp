@@ -24,7 +24,7 @@ at::Tensor stencil_input(const Field& f, int r) {
   const Box& own = g.owned();
   const ArrayView a(local.get(), gb, nc, true);
   at::Tensor view =
-      at::from_blob(const_cast<ArrayView&>(a).data(), {gb.n[1], gb.n[0], nc}, at::TensorOptions().dtype(at::kDouble))
+      at::from_blob(const_cast<double*>(a.data()), {gb.n[1], gb.n[0], nc}, at::TensorOptions().dtype(at::kDouble))
           .permute({2, 0, 1})
           .unsqueeze(0);
   // Keep exactly r layers around the owned block where neighbours exist (the DM may hold

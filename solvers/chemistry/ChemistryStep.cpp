@@ -110,8 +110,8 @@ void ChemistryStep::estimate(const State& state, const std::vector<Vec>& before,
   est.assign(static_cast<size_t>(np), 0.0);
   const ArrayView prop = state.get(field_).view_read();
   const ArrayView in(before.at(0), grid_.owned(), n, true);
-  const double* pa = const_cast<ArrayView&>(prop).data();
-  const double* ia = const_cast<ArrayView&>(in).data();
+  const double* pa = prop.data();
+  const double* ia = in.data();
   for (PetscInt p = 0; p < np; ++p) {
     if (set_cell_) set_cell_(p);
     est[p] = chem_.estimate(ia + p * n, pa + p * n, info.dt);
@@ -141,7 +141,7 @@ void ChemistryStep::make_admissible(State& state, const std::vector<Vec>& before
   ArrayView prop = state.get(field_).view();
   const ArrayView in(before.at(0), grid_.owned(), n, true);
   double* pa = prop.data();
-  const double* ia = const_cast<ArrayView&>(in).data();
+  const double* ia = in.data();
   for (PetscInt p = 0; p < np; ++p) {
     if (set_cell_) set_cell_(p);
     ok[p] = simfuse::make_admissible(chem_.reactor(), *projection_, ia + p * n, pa + p * n, nullptr, nullptr,
@@ -196,7 +196,7 @@ void ChemistryStep::update_heat_release(const State& state) {
   if (!hrr_) return;
   const int n = chem_.size();
   const ArrayView g = state.get(field_).view_read();
-  const double* a = const_cast<ArrayView&>(g).data();
+  const double* a = g.data();
   ArrayView h = hrr_->view();
   double* ha = h.data();
   const PetscInt np = grid_.owned().size();

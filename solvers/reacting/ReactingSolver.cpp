@@ -59,7 +59,7 @@ ReactingSolver::ReactingSolver(const SolverContext& ctx) : grid_(ctx.grid) {
   {
     std::vector<double> T0(static_cast<size_t>(grid_.owned().size()));
     const ArrayView v = gas.view_read();
-    const double* a = const_cast<ArrayView&>(v).data();
+    const double* a = v.data();
     for (size_t q = 0; q < T0.size(); ++q) T0[q] = a[q * n];
     chem_->check_initial_temperatures(T0, p.sub("integrator"), grid_.comm());
   }
@@ -96,7 +96,7 @@ void ReactingSolver::Diffuse::apply(State& state, const StepInfo& info) {
   std::vector<double> h(static_cast<size_t>(np)), T0(static_cast<size_t>(np));
   {
     const ArrayView v = gas.view_read();
-    const double* a = const_cast<ArrayView&>(v).data();
+    const double* a = v.data();
     for (PetscInt q = 0; q < np; ++q) {
       T0[q] = a[q * n];
       h[q] = r.enthalpy_mass(a[q * n], a + q * n + 1);
@@ -167,7 +167,7 @@ std::map<std::string, double> ReactingSolver::metrics() {
   SIMFUSE_PETSC(VecGetArrayRead(wv, &w));
   {
     const ArrayView v = state_.get("gas").view_read();
-    const double* a = const_cast<ArrayView&>(v).data();
+    const double* a = v.data();
     for (PetscInt q = 0; q < grid_.owned().size(); ++q) {
       const double* y = a + q * n;
       local[0] += w[q] * chem_->reactor().enthalpy_mass(y[0], y + 1);

@@ -165,7 +165,7 @@ void ReactorSweep::end_of_step(double t) {
   // Steps mode: the ignition time between two steps, at resolution dt.
   const int n = mech_->n_species() + 1;
   const ArrayView v = state_.get("gas").view_read();
-  const double* a = const_cast<ArrayView&>(v).data();
+  const double* a = v.data();
   const size_t np = T0_.size();
   using Kind = IgnitionCriterion::Kind;
   std::vector<double> now(np);
@@ -239,7 +239,7 @@ std::vector<std::string> ReactorSweep::write_results(const std::string& dir) {
   std::vector<std::string> rows;
   {
     const ArrayView v = state_.get("gas").view_read();
-    const double* a = const_cast<ArrayView&>(v).data();
+    const double* a = v.data();
     for (size_t q = 0; q < T0_.size(); ++q) {
       const PetscInt i = grid_.owned().lo[0] + static_cast<PetscInt>(q);
       rows.push_back(fmt::format("{},{:.9g},{:.9g},{:.9g},{},{:.9g}", i, grid_.x(0, i), T0_[q], p_[q],

@@ -167,8 +167,8 @@ void ReactionDiffusionSolver::React::estimate(const State& state, const std::vec
   est.assign(static_cast<size_t>(np), 0.0);
   const ArrayView prop = state.get("c").view_read();
   const ArrayView in(before.at(0), s_.grid_.owned(), n, true);
-  const double* pa = const_cast<ArrayView&>(prop).data();
-  const double* ia = const_cast<ArrayView&>(in).data();
+  const double* pa = prop.data();
+  const double* ia = in.data();
   RosenbrockStats st;
   std::vector<double> yv(static_cast<size_t>(n));
   double* y = yv.data();

@@ -46,7 +46,7 @@ TEST_CASE("A pointwise field tensor is the PETSc array itself (zero copy)", "[to
   const double* petsc = nullptr;
   {
     ArrayView a = f.view_read();
-    petsc = const_cast<ArrayView&>(a).data();
+    petsc = a.data();
   }
   FieldTensor t(f);
   CHECK(t.tensor().data_ptr<double>() == petsc);

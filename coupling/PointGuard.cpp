@@ -1,0 +1,284 @@
+#include "simfuse/coupling/PointGuard.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "simfuse/core/Error.hpp"
+#include "simfuse/core/Timer.hpp"
+
+namespace simfuse {
+
+namespace {
+
+struct FallbackInfo {
+  Fallback code;
+  const char* doc;  // for the path field's documentation
+};
+
+// The one table of what each path code means.
+constexpr FallbackInfo kFallbacks[] = {
+    {Fallback::kept, "the model"},
+    {Fallback::non_finite, "NaN/Inf"},
+    {Fallback::out_of_range, "out of range"},
+    {Fallback::estimate, "error estimate"},
+    {Fallback::inadmissible, "not physically admissible"},
+    {Fallback::whole_substep, "the whole sub-step ran classically"},
+};
+
+}  // namespace
+
+std::string fallback_codes_doc() {
+  // "0 the model, 1 NaN/Inf, 2 out of range, 3 error estimate, 5 not physically admissible
+  // (1-3, 5: the classical result), 4 the whole sub-step ran classically"
+  std::string s;
+  for (const auto& f : kFallbacks) {
+    if (f.code == Fallback::whole_substep) s += " (1-3, 5: the classical result)";
+    if (!s.empty()) s += ", ";
+    s += fmt::format("{} {}", static_cast<int>(f.code), f.doc);
+  }
+  return s;
+}
+
+long& fallback_counter(SubStepStats& stats, Fallback why) {
+  switch (why) {
+    case Fallback::non_finite:
+      return stats.fallback_nan;
+    case Fallback::out_of_range:
+      return stats.fallback_ood;
+    case Fallback::inadmissible:
+      return stats.fallback_inadmissible;
+    case Fallback::estimate:
+      return stats.fallback_estimate;
+    default:
+      throw InternalError("fallback_counter: no counter for this path", __FILE__, __LINE__);
+  }
+}
+
+void PointGuard::declare_keys(Schema& s, double default_margin) {
+  s.add_real("tol", "accept when the sub-step's error estimate is at most this (1 = its own check tolerance)")
+      .def(1.0)
+      .positive();
+  s.add_real("ood_margin",
+             "inputs may exceed the training ranges by this fraction of the range (in the channel's transformed "
+             "space for log10 and boxcox channels)")
+      .def(default_margin)
+      .non_negative();
+  s.add_string("estimate",
+               "the sub-step's error estimate (if it has one): auto runs it on every point when it is cheap, and only "
+               "on the points outside the training ranges (which it then accepts when it passes, instead of "
+               "rejecting them) when it costs a sizeable share of the sub-step (chemistry's loose CVODE); always: on "
+               "every point (true); never: not at all (false), points outside the ranges are rejected")
+      .def("auto")
+      .choices({"auto", "always", "never", "true", "false"});
+  s.add_bool("path_field",
+             "add an output field '<sub-step>_path': per cell, what the last call kept: " + fallback_codes_doc())
+      .def(false);
+}
+
+PointGuard::PointGuard(const Params& params, bool guarded) : guarded_(guarded), params_(params) {
+  if (guarded_) {
+    tol_ = params.get<double>("tol");
+    margin_ = params.get<double>("ood_margin");
+    const std::string e = params.get<std::string>("estimate");
+    estimate_ = e == "auto" ? Estimate::automatic : e == "always" || e == "true" ? Estimate::always : Estimate::never;
+  }
+  path_field_ = params.has("path_field") && params.get<bool>("path_field");
+}
+
+void PointGuard::prepare(SubStep& step, State& state, const std::string& path_of) {
+  for (const auto& f : step.writes()) {
+    PetscHandle<Vec> v;
+    SIMFUSE_PETSC(VecDuplicate(state.get(f).vec(), v.out()));
+    before_[f] = std::move(v);
+  }
+  if (path_field_) {
+    const Field& of = state.get(path_of);
+    const std::string name = step.name() + "_path";
+    if (state.has(name)) params_.fail("path_field", fmt::format("the state already has a field '{}'", name));
+    path_ = &state.add_diagnostic(of.grid(), name);
+  }
+}
+
+void PointGuard::configure(const SubStep& step, bool pointwise) {
+  scope_ = Scope::none;
+  if (!guarded_) return;
+  if (const auto* chk = dynamic_cast<const Checkable*>(&step)) {
+    estimate_what_ = chk->estimate_description();
+    const bool per_point = pointwise && dynamic_cast<const Pointwise*>(&step);
+    if (estimate_ == Estimate::always ||
+        (estimate_ == Estimate::automatic && (!chk->estimate_is_costly() || !per_point)))
+      scope_ = Scope::all;
+    else if (estimate_ == Estimate::automatic)
+      scope_ = Scope::out_of_range;
+  }
+  if (const auto* adm = dynamic_cast<const Admissible*>(&step)) admissible_what_ = adm->admissible_description();
+}
+
+void PointGuard::save_inputs(const State& state) {
+  for (auto& [f, v] : before_) SIMFUSE_PETSC(VecCopy(state.get(f).vec(), v));
+}
+
+std::map<std::string, Vec> PointGuard::inputs() const {
+  std::map<std::string, Vec> src;
+  for (const auto& [f, v] : before_) src[f] = v;
+  return src;
+}
+
+void PointGuard::rerun_classically(const SubStep& step, Pointwise& pw, State& state, const StepInfo& info,
+                                   const std::vector<PetscInt>& points, SubStepStats& stats) {
+  // On every rank, possibly with no points: the sub-step may communicate.
+  for (const auto& f : step.writes()) {
+    Field& fld = state.get(f);
+    ArrayView now = fld.view();
+    const ArrayView was(before_.at(f), fld.grid().owned(), fld.ncomp(), true);
+    double* na = now.data();
+    const double* wa = was.data();
+    for (PetscInt p : points)
+      for (int c = 0; c < fld.ncomp(); ++c) na[p * fld.ncomp() + c] = wa[p * fld.ncomp() + c];
+  }
+  const BusyClock busy;
+  pw.apply_points(state, info, points);
+  stats.classical_seconds += busy.seconds();
+}
+
+void PointGuard::check_points(SubStep& step, State& state, const StepInfo& info, Field& out, const double* xa, int cin,
+                              SubStepStats& stats, MPI_Comm comm) {
+  const BusyClock t0;  // the checks
+  const PetscInt np = out.grid().owned().size();
+  std::vector<Fallback>& reason = reason_;
+  reason.assign(static_cast<size_t>(np), Fallback::kept);
+  {
+    const ArrayView y = out.view_read();
+    const double* ya = y.data();
+    const int nc = out.ncomp();
+    const bool ranges = xa && !lo_.empty();
+    for (PetscInt p = 0; p < np; ++p) {
+      for (int c = 0; c < nc && reason[p] == Fallback::kept; ++c)
+        if (!std::isfinite(ya[p * nc + c])) reason[p] = Fallback::non_finite;
+      for (int c = 0; ranges && c < cin && reason[p] == Fallback::kept; ++c) {
+        const double v = xa[p * cin + c];
+        if (!(v >= lo_[c] && v <= hi_[c])) reason[p] = Fallback::out_of_range;
+      }
+    }
+  }
+  // A sub-step with an admissible set maps the proposal onto it first (in place); the
+  // estimate then judges the admissible result.
+  admissible_ok_.clear();
+  if (auto* adm = dynamic_cast<Admissible*>(&step)) {
+    std::vector<Vec> before;
+    for (const auto& f : step.writes()) before.push_back(before_.at(f));
+    std::vector<char> ok;
+    adm->make_admissible(state, before, info, ok);
+    for (PetscInt p = 0; p < np && p < static_cast<PetscInt>(ok.size()); ++p)
+      if (reason[p] == Fallback::kept && !ok[p]) reason[p] = Fallback::inadmissible;
+    admissible_ok_ = std::move(ok);
+  }
+  // One estimate per point (Pointwise sub-steps) or one for the whole sub-step.
+  if (scope_ == Scope::all) {
+    const std::vector<double> est = estimate_all(step, state, info);
+    if (!est.empty()) {
+      const bool whole = est.size() == 1 && np != 1;
+      stats.estimated += np;
+      for (PetscInt p = 0; p < np; ++p)
+        if (reason[p] == Fallback::kept && !(est[whole ? 0 : p] <= tol_)) reason[p] = Fallback::estimate;
+    }
+  } else if (scope_ == Scope::out_of_range) {
+    // A costly estimate only where the proposal is outside its ranges: those points are
+    // kept when the estimate passes (they would otherwise all run classically).
+    std::vector<PetscInt> ood;
+    for (PetscInt p = 0; p < np; ++p)
+      if (reason[p] == Fallback::out_of_range && admissible_ok(p)) ood.push_back(p);
+    if (!ood.empty()) {
+      auto& chk = dynamic_cast<Checkable&>(step);
+      std::vector<Vec> before;
+      for (const auto& f : step.writes()) before.push_back(before_.at(f));
+      std::vector<double> est;
+      chk.estimate_points(state, before, info, ood, est);
+      stats.estimated += static_cast<long>(ood.size());
+      for (size_t i = 0; i < ood.size(); ++i) {
+        if (est[i] <= tol_) {
+          reason[ood[i]] = Fallback::kept;
+          ++stats.accepted_out_of_range;
+        } else {
+          reason[ood[i]] = Fallback::estimate;
+        }
+      }
+    }
+  }
+  if (path_) {
+    ArrayView pv = path_->view();
+    double* pa = pv.data();
+    for (PetscInt p = 0; p < np; ++p) pa[p] = static_cast<double>(reason[p]);
+  }
+  std::vector<PetscInt> rejected;
+  for (PetscInt p = 0; p < np; ++p)
+    if (reason[p] != Fallback::kept) {
+      rejected.push_back(p);
+      ++fallback_counter(stats, reason[p]);
+    }
+  stats.check_seconds += t0.seconds();
+  stats.accepted += np - static_cast<PetscInt>(rejected.size());
+  auto* pw = dynamic_cast<Pointwise*>(&step);
+  if (pw) {
+    rerun_classically(step, *pw, state, info, rejected, stats);
+  } else {
+    long any = rejected.empty() ? 0 : 1;
+    {
+      const CollectiveWait wait;
+      MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_LONG, MPI_MAX, comm);
+    }
+    if (any) {
+      mark_path(Fallback::whole_substep);
+      whole_fallback(step, state, info, stats);
+    }
+  }
+}
+
+std::vector<double> PointGuard::estimate_all(SubStep& step, const State& state, const StepInfo& info) const {
+  std::vector<double> est;
+  auto* chk = dynamic_cast<Checkable*>(&step);
+  if (scope_ != Scope::all || !chk) return est;
+  std::vector<Vec> before;
+  for (const auto& f : step.writes()) before.push_back(before_.at(f));
+  chk->estimate(state, before, info, est);
+  return est;
+}
+
+void PointGuard::whole_fallback(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats, Vec proposal) {
+  auto* iterative = dynamic_cast<Iterative*>(&step);
+  if (proposal && iterative) {
+    if (!proposal_) SIMFUSE_PETSC(VecDuplicate(proposal, proposal_.out()));
+    SIMFUSE_PETSC(VecCopy(proposal, proposal_));
+  }
+  for (auto& [f, v] : before_) SIMFUSE_PETSC(VecCopy(v, state.get(f).vec()));
+  ++stats.whole_fallbacks;
+  if (proposal && iterative) iterative->set_initial_guess(proposal_);
+  run_classical(step, state, info, stats);
+}
+
+void PointGuard::mark_path(Fallback why) {
+  if (path_) SIMFUSE_PETSC(VecSet(path_->vec(), static_cast<double>(why)));
+}
+
+nlohmann::ordered_json PointGuard::describe() const {
+  // Exactly the checks that run on each point, in order.
+  nlohmann::ordered_json g;
+  g["finite"] = "every output finite";
+  g["training_ranges"] = scope_ == Scope::out_of_range
+                             ? "inputs outside the ranges (+ ood_margin) are judged by the error estimate"
+                             : "inputs outside the ranges (+ ood_margin) are rejected";
+  if (!admissible_what_.empty()) g["admissible"] = admissible_what_;
+  const char* mode = estimate_ == Estimate::automatic ? "auto" : estimate_ == Estimate::always ? "always" : "never";
+  g["error_estimate"] = {{"setting", mode},
+                         {"runs_on", scope_ == Scope::all            ? "every point"
+                                     : scope_ == Scope::out_of_range ? "the points outside the training ranges"
+                                                                     : "no point"}};
+  if (scope_ != Scope::none) {
+    g["error_estimate"]["what"] = estimate_what_;
+    g["error_estimate"]["tol"] = tol_;
+  }
+  return g;
+}
+
+}  // namespace simfuse
