@@ -22,7 +22,7 @@ foreach(dir core solvers postproc coupling surrogates)
           FILES_MATCHING PATTERN "*.hpp"
           PATTERN "Checkpoints.hpp" EXCLUDE PATTERN "RunOutput.hpp" EXCLUDE PATTERN "Gather.hpp" EXCLUDE
           PATTERN "Provenance.hpp" EXCLUDE PATTERN "Transforms.hpp" EXCLUDE
-          PATTERN "FlatOptimizer.hpp" EXCLUDE PATTERN "ModelFiles.hpp" EXCLUDE)
+          PATTERN "FlatOptimizer.hpp" EXCLUDE PATTERN "ModelFiles.hpp" EXCLUDE PATTERN "detail" EXCLUDE)
 endforeach()
 install(FILES ${PROJECT_SOURCE_DIR}/simfuse.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/simfuse)
 install(FILES ${PROJECT_BINARY_DIR}/generated/simfuse/core/Version.hpp

@@ -10,6 +10,11 @@
 ///   warm_start  Iterative sub-steps: the prediction is the initial guess, the classical
 ///               solver still converges to its tolerance.
 ///   every_n     the surrogate (optionally guarded), with a classical step every n steps.
+///   online      trains a pointwise model from the sub-step's own classical calls while
+///               the run goes, serves it under the guard once validated, rolls back on drift.
+///
+/// The pieces they are made of are the extension tier: coupling/PointGuard.hpp (the guard,
+/// no libtorch), coupling/ai/ModelBinding.hpp and coupling/ai/ReplacePolicy.hpp.
 ///
 ///     coupling:
 ///       react: {type: guarded, model: models/bz_react.card.yaml, tol: 1.0}

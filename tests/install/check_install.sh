@@ -77,7 +77,7 @@ c++ ${CXXFLAGS:-} ${LDFLAGS:-} -O1 "$src/examples/ex2_custom_solver/ex2.cpp" $fl
   > "$work/ex2_pc_run.log" 2>&1 || { cat "$work/ex2_pc_run.log"; exit 1; }
 grep -Eq "max error [0-9.]+e-1[0-9]" "$work/ex2_pc_run.log" || { echo "FAIL: ex2 via pkg-config"; cat "$work/ex2_pc_run.log"; exit 1; }
 
-step "plugins built against the installed package, loaded by the installed simfuse: examples 5 and 3"
+step "plugins built against the installed package, loaded by the installed simfuse: examples 5, 3 and 6"
 EX5_WORK=$work/ex5 "$src/examples/ex5_custom_policy/run_ex5.sh" "$prefix/bin/simfuse" "$src" \
   "$prefix/lib/cmake/simfuse" > "$work/ex5.log" 2>&1 && grep -q "ex5: OK" "$work/ex5.log" ||
   { echo "FAIL: ex5 against the install"; cat "$work/ex5.log"; exit 1; }
@@ -85,5 +85,10 @@ EX3_WORK=$work/ex3 MPIEXEC=$mpiexec "$src/examples/ex3_plugin_surrogate/run_ex3.
   "$prefix/lib/cmake/simfuse" > "$work/ex3.log" 2>&1 && grep -q "ex3: OK" "$work/ex3.log" ||
   { echo "FAIL: ex3 against the install"; cat "$work/ex3.log"; exit 1; }
 grep -E "^react:" "$work/ex3.log"
+# The extension tier (PointGuard, ModelBinding, ReplacePolicy) is installed; detail/ is not.
+test ! -e "$prefix/include/simfuse/coupling/ai/detail" || { echo "FAIL: internal detail/ headers installed"; exit 1; }
+EX6_WORK=$work/ex6 "$src/examples/ex6_policy_with_model/run_ex6.sh" "$prefix/bin/simfuse" "$src" \
+  "$prefix/lib/cmake/simfuse" > "$work/ex6.log" 2>&1 && grep -q "ex6: OK" "$work/ex6.log" ||
+  { echo "FAIL: ex6 against the install"; cat "$work/ex6.log"; exit 1; }
 
 echo "install: OK"
