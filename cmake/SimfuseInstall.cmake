@@ -15,14 +15,13 @@ install(TARGETS simfuse_options ${SIMFUSE_LIBS} simfuse EXPORT simfuseTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-# The public headers; internals (the checkpoint store, the output writer's bookkeeping,
-# gathering helpers, provenance, tensor transforms, the flat optimizer, model-file helpers) are not installed.
+# The public headers; the internal ones (the checkpoint store, the output writer's bookkeeping,
+# gathering helpers, provenance, tensor transforms, the flat optimizer, model-file helpers, the
+# online policy) sit in detail/ folders and are not installed.
 foreach(dir core solvers postproc coupling surrogates)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/simfuse
           FILES_MATCHING PATTERN "*.hpp"
-          PATTERN "Checkpoints.hpp" EXCLUDE PATTERN "RunOutput.hpp" EXCLUDE PATTERN "Gather.hpp" EXCLUDE
-          PATTERN "Provenance.hpp" EXCLUDE PATTERN "Transforms.hpp" EXCLUDE
-          PATTERN "FlatOptimizer.hpp" EXCLUDE PATTERN "ModelFiles.hpp" EXCLUDE PATTERN "detail" EXCLUDE)
+          PATTERN "detail" EXCLUDE)  # internal headers live in detail/ folders
 endforeach()
 install(FILES ${PROJECT_SOURCE_DIR}/simfuse.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/simfuse)
 install(FILES ${PROJECT_BINARY_DIR}/generated/simfuse/core/Version.hpp

@@ -1,4 +1,4 @@
-#include "simfuse/core/Provenance.hpp"
+#include "simfuse/core/detail/Provenance.hpp"
 
 #include <unistd.h>
 

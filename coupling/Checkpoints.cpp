@@ -1,4 +1,4 @@
-#include "simfuse/coupling/Checkpoints.hpp"
+#include "simfuse/coupling/detail/Checkpoints.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

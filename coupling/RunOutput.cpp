@@ -1,4 +1,4 @@
-#include "simfuse/coupling/RunOutput.hpp"
+#include "simfuse/coupling/detail/RunOutput.hpp"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 
 #include "simfuse/core/Files.hpp"
 #include "simfuse/core/Petsc.hpp"
-#include "simfuse/core/Provenance.hpp"
+#include "simfuse/core/detail/Provenance.hpp"
 #include "simfuse/core/Timer.hpp"
 #include "simfuse/core/Version.hpp"
 #include "simfuse/coupling/Simulation.hpp"

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "simfuse/surrogates/Architectures.hpp"
-#include "simfuse/surrogates/Transforms.hpp"
+#include "simfuse/surrogates/detail/Transforms.hpp"
 
 namespace simfuse {
 

@@ -15,9 +15,9 @@
 #include "simfuse/core/Version.hpp"
 #include "simfuse/surrogates/Architectures.hpp"
 #include "simfuse/surrogates/Dataset.hpp"
-#include "simfuse/surrogates/FlatOptimizer.hpp"
-#include "simfuse/surrogates/ModelFiles.hpp"
-#include "simfuse/surrogates/Transforms.hpp"
+#include "simfuse/surrogates/detail/FlatOptimizer.hpp"
+#include "simfuse/surrogates/detail/ModelFiles.hpp"
+#include "simfuse/surrogates/detail/Transforms.hpp"
 
 namespace simfuse {
 

@@ -26,7 +26,7 @@
 #include "simfuse/core/Log.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Plugins.hpp"
-#include "simfuse/core/Provenance.hpp"
+#include "simfuse/core/detail/Provenance.hpp"
 #include "simfuse/core/Schema.hpp"
 #include "simfuse/core/Version.hpp"
 #include "simfuse/coupling/Simulation.hpp"

@@ -7,7 +7,7 @@
 
 #include "simfuse/core/Error.hpp"
 #include "simfuse/core/Files.hpp"
-#include "simfuse/core/Gather.hpp"
+#include "simfuse/core/detail/Gather.hpp"
 #include "simfuse/core/Timer.hpp"
 
 namespace simfuse {
