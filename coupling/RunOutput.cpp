@@ -9,9 +9,9 @@
 
 #include "simfuse/core/Files.hpp"
 #include "simfuse/core/Petsc.hpp"
-#include "simfuse/core/detail/Provenance.hpp"
 #include "simfuse/core/Timer.hpp"
 #include "simfuse/core/Version.hpp"
+#include "simfuse/core/detail/Provenance.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/postproc/PngWriter.hpp"
 #include "simfuse/postproc/VtkWriter.hpp"

@@ -26,9 +26,9 @@
 #include "simfuse/core/Log.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Plugins.hpp"
-#include "simfuse/core/detail/Provenance.hpp"
 #include "simfuse/core/Schema.hpp"
 #include "simfuse/core/Version.hpp"
+#include "simfuse/core/detail/Provenance.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/solvers/common/DiffusionOperator.hpp"
 

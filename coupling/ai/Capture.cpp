@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <set>
 
-#include "simfuse/core/detail/Gather.hpp"
 #include "simfuse/core/Paths.hpp"
 #include "simfuse/core/Version.hpp"
+#include "simfuse/core/detail/Gather.hpp"
 
 namespace simfuse {
 

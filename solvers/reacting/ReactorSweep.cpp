@@ -7,8 +7,8 @@
 
 #include "simfuse/core/Error.hpp"
 #include "simfuse/core/Files.hpp"
-#include "simfuse/core/detail/Gather.hpp"
 #include "simfuse/core/Timer.hpp"
+#include "simfuse/core/detail/Gather.hpp"
 
 namespace simfuse {
 
