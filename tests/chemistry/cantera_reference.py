@@ -454,6 +454,9 @@ def load_verdict(ct, path, phase):
         return {"cantera": "accepts", "message": ""}
     except Exception as e:  # Cantera raises CanteraError, YAML errors or ValueError
         text = " ".join(line.strip() for line in str(e).splitlines() if line.strip() and not set(line.strip()) <= {"*"})
+        # Cantera names the file by its absolute path: the checkout's folder is not part of
+        # the verdict (a fresh clone elsewhere must find the committed values current).
+        text = text.replace(os.path.dirname(os.path.abspath(path)) + os.sep, "")
         return {"cantera": "refuses", "message": f"{type(e).__name__}: {text[:300]}"}
 
 
