@@ -12,6 +12,7 @@
 /// installed package still accepts the old form "core/Grid.hpp" for one release
 /// (deprecated: a project of your own with a core/ folder can pick up the wrong file).
 #include "simfuse/core/Checkpoint.hpp"
+#include "simfuse/core/CommandLine.hpp"
 #include "simfuse/core/Config.hpp"
 #include "simfuse/core/Error.hpp"
 #include "simfuse/core/Field.hpp"

@@ -3,9 +3,15 @@
 /// Components found by name, the way PETSc finds KSP types: `TSRegister(TSBEULER, ...)`.
 /// A registry holds, per name, a one-line doc, a function that declares the component's
 /// parameters (into the Catalog family of this registry, so case files are validated and
-/// documented) and a factory. Built-in components are registered by `register_builtins()`
-/// functions; a scientist's extension registers its own the same way, from any library or
-/// executable, with SIMFUSE_REGISTER (see examples/ex2_custom_solver).
+/// documented) and a factory.
+///
+/// One registration story: everything is registered by an explicit call to the registry's
+/// `add()` from a function that runs when its owner decides. The built-ins from
+/// `register_builtins()` (and the AI layer's when it is loaded); a plugin from its
+/// `SIMFUSE_PLUGIN("name") { ... }` block (core/Plugins.hpp: an `extern "C"` entry that
+/// simfuse calls after checking the plugin's version); a program of one's own from a
+/// `register_*()` function its main() calls (examples/ex2_custom_solver). Never a static
+/// initialiser: a linker may drop it, and nobody controls its order.
 #include <functional>
 #include <map>
 #include <memory>
@@ -68,10 +74,18 @@ class Registry {
 
 #define SIMFUSE_CONCAT_INNER(a, b) a##b
 #define SIMFUSE_CONCAT(a, b) SIMFUSE_CONCAT_INNER(a, b)
-/// Runs `statement` (typically `registry.add(...)`) when the enclosing library or
-/// executable is loaded. Use in a .cpp file of a shared library or an executable.
+namespace simfuse {
+[[deprecated(
+    "SIMFUSE_REGISTER goes in the next release: call the registry's add() from a function of yours (main, or a "
+    "plugin's SIMFUSE_PLUGIN block); see core/Registry.hpp")]] inline bool
+deprecated_static_registration() {
+  return true;
+}
+}  // namespace simfuse
+/// Deprecated (one release): runs `statement` from a static initialiser when the library
+/// or executable is loaded. Register with an explicit call instead (above).
 #define SIMFUSE_REGISTER(statement)                                      \
   static const bool SIMFUSE_CONCAT(simfuse_registered_, __LINE__) = [] { \
     statement;                                                           \
-    return true;                                                         \
+    return ::simfuse::deprecated_static_registration();                  \
   }()

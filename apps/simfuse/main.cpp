@@ -22,6 +22,7 @@
 #include <sstream>
 
 #include "simfuse/apps/simfuse/Commands.hpp"
+#include "simfuse/core/CommandLine.hpp"
 #include "simfuse/core/Error.hpp"
 #include "simfuse/core/Log.hpp"
 #include "simfuse/core/Petsc.hpp"
@@ -58,15 +59,9 @@ int report(const std::exception& e, int code, int rank) {
 
 int main(int argc, char** argv) {
   // Everything after "--" belongs to PETSc.
-  std::vector<char*> ours{argv[0]}, petsc{argv[0]};
-  bool after = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!after && std::string(argv[i]) == "--") {
-      after = true;
-      continue;
-    }
-    (after ? petsc : ours).push_back(argv[i]);
-  }
+  simfuse::SplitCommandLine cl = simfuse::split_command_line(argc, argv);
+  std::vector<char*>& ours = cl.ours;
+  std::vector<char*>& petsc = cl.petsc;  // null-terminated
   // `--resume auto` is one option with a value (CLI11 would take "auto" for the case file).
   static char resume_auto[] = "--resume=auto";
   for (size_t i = 1; i + 1 < ours.size(); ++i)
@@ -76,7 +71,7 @@ int main(int argc, char** argv) {
     }
   // PETSc options are -name [value]: a word that is neither (a stray word, a value given
   // twice) would be ignored by PETSc without a word.
-  for (size_t i = 1; i < petsc.size(); ++i) {
+  for (size_t i = 1; i + 1 < petsc.size(); ++i) {
     const std::string w = petsc[i];
     const bool option = w.size() > 1 && w[0] == '-' && !std::isdigit(static_cast<unsigned char>(w[1])) && w[1] != '.';
     const bool prev_option = i > 1 && petsc[i - 1][0] == '-' && std::strlen(petsc[i - 1]) > 1 &&
@@ -91,8 +86,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  int pargc = static_cast<int>(petsc.size());
-  petsc.push_back(nullptr);
+  int pargc = cl.petsc_argc();
   char** pargv = petsc.data();
 
   std::unique_ptr<simfuse::PetscSession> session;

@@ -17,7 +17,6 @@
 
 #include <cmath>
 #include <iostream>
-
 #include <simfuse/simfuse.hpp>  // the public API in one include
 
 namespace {
@@ -79,32 +78,26 @@ class LogisticSolver final : public simfuse::Solver {
   std::shared_ptr<simfuse::Function> u0_;
 };
 
-// 3. Register by name: `solver: {type: logistic}` now works in case files.
-SIMFUSE_REGISTER(simfuse::solver_registry().add("logistic", "logistic growth du/dt = r u (1 - u) at every point",
-                                                &LogisticSolver::declare, [](const simfuse::SolverContext& c) {
-                                                  return std::make_unique<LogisticSolver>(c);
-                                                }));
+// 3. Register by name: `solver: {type: logistic}` then works in case files. An explicit
+//    call from main (a plugin does the same in its SIMFUSE_PLUGIN block): never a static
+//    initialiser, which a linker may drop and whose order nobody controls.
+void register_logistic() {
+  simfuse::solver_registry().add("logistic", "logistic growth du/dt = r u (1 - u) at every point",
+                                 &LogisticSolver::declare,
+                                 [](const simfuse::SolverContext& c) { return std::make_unique<LogisticSolver>(c); });
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   // 4. Our arguments come first; PETSc's follow "--" (as for the simfuse tool).
-  std::vector<std::string> ours;
-  std::vector<char*> petsc{argv[0]};
-  bool after = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!after && std::string(argv[i]) == "--")
-      after = true;
-    else if (after)
-      petsc.push_back(argv[i]);
-    else
-      ours.emplace_back(argv[i]);
-  }
-  int pargc = static_cast<int>(petsc.size());
-  petsc.push_back(nullptr);
-  char** pargv = petsc.data();
+  simfuse::SplitCommandLine cl = simfuse::split_command_line(argc, argv);
+  const std::vector<std::string> ours(cl.ours.begin() + 1, cl.ours.end());
+  int pargc = cl.petsc_argc();
+  char** pargv = cl.petsc.data();
   simfuse::PetscSession session(&pargc, &pargv);
   simfuse::init_logging(session.rank());
+  register_logistic();
   if (ours.empty()) {
     PetscPrintf(PETSC_COMM_WORLD, "usage: ex2 CASE.yaml [--set key=value]... [-- PETSc options]\n");
     return 2;
