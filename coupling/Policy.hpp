@@ -108,6 +108,13 @@ std::vector<std::map<std::string, RankSpread>> rank_spread(const std::vector<Sub
 /// True when counter `c` is shown for `s` (summary.json, report).
 bool shown(const StatCounter& c, const SubStepStats& s);
 
+/// A file a policy reads (a model card, its weights): summary.json's provenance records it
+/// with its checksum, and a resumed run must find it unchanged.
+struct PolicyFile {
+  std::string role;  ///< "card" or "weights" (the roles simfuse records)
+  std::string path;  ///< as opened
+};
+
 class Policy {
  public:
   virtual ~Policy() = default;
@@ -120,6 +127,8 @@ class Policy {
   /// Facts about the policy for summary.json (e.g. the model card and the inference
   /// path), merged into its sub-step's entry.
   virtual nlohmann::ordered_json describe() const { return nlohmann::ordered_json::object(); }
+  /// The files the policy reads (for provenance and resume checks); none by default.
+  virtual std::vector<PolicyFile> files_read() const { return {}; }
   /// Runs the sub-step once. Collective.
   virtual void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) = 0;
   /// True for a policy that trains a model while the run goes: its sub-step's training

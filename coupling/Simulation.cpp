@@ -411,20 +411,21 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   impl_->models = json::object();
   json models = json::object();
   for (const auto& sub : impl_->coupler->substeps()) {
-    const json d = impl_->coupler->policy(sub).describe();
-    if (d.contains("model") && d["model"].contains("weights")) {
-      const std::string w = d["model"]["weights"].get<std::string>();
-      impl_->models[sub] = {{"weights", w}, {"fnv1a64", file_checksum(w)}};
-      json m = json::object();
-      if (d["model"].contains("card")) {
-        const std::string card = d["model"]["card"].get<std::string>();
-        m["card"] = card;
-        m["card_sha256"] = sha256_file(card);
-      }
-      m["weights"] = w;
-      m["weights_sha256"] = sha256_file(w);
-      models[sub] = m;
+    std::string card, w;
+    for (const auto& f : impl_->coupler->policy(sub).files_read()) {
+      if (f.role == "card") card = f.path;
+      if (f.role == "weights") w = f.path;
     }
+    if (w.empty()) continue;
+    impl_->models[sub] = {{"weights", w}, {"fnv1a64", file_checksum(w)}};
+    json m = json::object();
+    if (!card.empty()) {
+      m["card"] = card;
+      m["card_sha256"] = sha256_file(card);
+    }
+    m["weights"] = w;
+    m["weights_sha256"] = sha256_file(w);
+    models[sub] = m;
   }
   impl_->provenance = make_provenance(doc, models);
   if (impl_->ck_enabled)

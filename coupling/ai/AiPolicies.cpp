@@ -43,6 +43,7 @@ class WarmStartPolicy final : public Policy {
     SIMFUSE_PETSC(VecDuplicate(state.get(binding_.out_field()).vec(), guess_.out()));
   }
   nlohmann::ordered_json describe() const override { return binding_.describe(); }
+  std::vector<PolicyFile> files_read() const override { return binding_.files(); }
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
     const BusyClock t0;
     {

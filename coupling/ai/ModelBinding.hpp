@@ -20,6 +20,7 @@
 #include "simfuse/core/Schema.hpp"
 #include "simfuse/core/SubStep.hpp"
 #include "simfuse/coupling/PointGuard.hpp"
+#include "simfuse/coupling/Policy.hpp"
 #include "simfuse/coupling/ai/FieldBridge.hpp"
 #include "simfuse/surrogates/Surrogate.hpp"
 
@@ -72,6 +73,12 @@ class ModelBinding {
 
   Surrogate& model() { return *model_; }
   const ModelCard& card() const { return model_->card(); }
+
+  /// The card and the weights it read (empty before a model is set).
+  std::vector<PolicyFile> files() const {
+    if (!model_) return {};
+    return {{"card", model_path_}, {"weights", card().weights}};
+  }
 
   // For summary.json: which model ran, and how.
   nlohmann::ordered_json describe() const {

@@ -239,6 +239,10 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     stats.buffer_samples = trainer_->buffered();
   }
 
+  // Its model is trained by the run (a card it fine-tunes from is the trainer's start, not a
+  // file the run keeps reading): nothing for the provenance's model checksums.
+  std::vector<PolicyFile> files_read() const override { return {}; }
+
   nlohmann::ordered_json describe() const override {
     nlohmann::ordered_json d;
     nlohmann::ordered_json o;

@@ -73,6 +73,7 @@ class ReplacePolicy : public Policy {
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
     replace(step, state, info, stats);
   }
+  std::vector<PolicyFile> files_read() const override { return binding_.files(); }
   nlohmann::ordered_json describe() const override {
     nlohmann::ordered_json d = binding_.describe();
     if (guard_.guarded()) {  // what the out-of-range check compares with (the report's hint names them)
