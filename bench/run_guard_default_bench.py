@@ -17,12 +17,13 @@ Usage: /usr/bin/python3 bench/run_guard_default_bench.py build [--only TEXT] [--
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import simfuse_runs  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
 SPOT = "exp(-((x - x0)^2 + (y - y0)^2)/r0^2)"
 H2_GUARD = "models/h2_react.card.yaml"
@@ -47,14 +48,7 @@ MODES = ["never", "auto", "always"]
 
 
 def compare(exe, case, sets, out):
-    cmd = [exe, "compare", os.path.join(ROOT, case), "-o", out, "-q", "--force"]
-    for s in sets:
-        cmd += ["--set", s]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
-    if r.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
-    with open(os.path.join(out, "summary.json")) as f:
-        return json.load(f)
+    return simfuse_runs.run(exe, os.path.join(ROOT, case), out, sets, verb="compare", extra=["--force"])
 
 
 def main():

@@ -9,9 +9,10 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
            OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")
 
 
-def run(exe, case, out, sets, np=1):
-    """`simfuse run CASE -o OUT -q --set ...` on np ranks; its summary.json. Exits on failure."""
-    cmd = ([] if np == 1 else ["mpirun", "-n", str(np)]) + [exe, "run", case, "-o", out, "-q"]
+def run(exe, case, out, sets, np=1, verb="run", extra=()):
+    """`simfuse VERB CASE -o OUT -q --set ...` on np ranks (VERB: run or compare); its
+    summary.json. Exits on failure."""
+    cmd = ([] if np == 1 else ["mpirun", "-n", str(np)]) + [exe, verb, case, "-o", out, "-q"] + list(extra)
     for s in sets:
         cmd += ["--set", s]
     r = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
