@@ -287,6 +287,24 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   const ConfigDocument& doc = *impl_->own_doc;
   load_case_plugins(doc);  // they may add the solver or policies the case names
   impl_->params = case_schema().validate_or_throw(doc, doc.root(), "");
+  set_up_name(doc);
+  Diagnostics diags;  // the sections below report together
+  set_up_parameters(doc, diags);
+  set_up_time(diags);
+  set_up_petsc_options(doc, diags);
+  set_up_solver();
+  set_up_policies(doc);
+  set_up_output();
+  set_up_checkpoints(doc);
+  set_up_case_sections();
+  // Every PETSc object has read its options now: a name nobody read is a typo.
+  if (!impl_->opt.allow_unused_petsc_options) options::check_all_used();
+  impl_->t = impl_->t0;
+  impl_->setup_seconds = wall_time() - setup_start;
+}
+
+// The case's name: it names the output files.
+void Simulation::set_up_name(const ConfigDocument& doc) {
   impl_->case_file = doc.origin();
   impl_->name = impl_->params.is_set("name") ? impl_->params.get<std::string>("name")
                                              : fs::path(impl_->case_file).stem().string();
@@ -302,9 +320,10 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
                                          : ": they would not stay inside the output folder"),
                          "use a plain name (letters, digits, '_', '-', '.'; at most 100 characters); choose the "
                          "folder with -o");
+}
 
-  // parameters: named constants for expressions.
-  Diagnostics diags;
+// parameters: named constants for expressions.
+void Simulation::set_up_parameters(const ConfigDocument& doc, Diagnostics& diags) {
   if (impl_->params.is_set("parameters")) {
     const YAML::Node& pn = impl_->params.node("parameters");
     for (const auto& kv : pn) {
@@ -322,8 +341,10 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
       }
     }
   }
+}
 
-  // time
+// time: dt, t0 and the number of steps.
+void Simulation::set_up_time(Diagnostics& diags) {
   const Params& tp = impl_->params.sub("time");
   impl_->dt = tp.get<double>("dt");
   impl_->t0 = tp.get<double>("t0");
@@ -350,8 +371,10 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
                                         "would not advance by dt",
                                         impl_->dt, impl_->t0, impl_->t0 + impl_->dt),
                             "start the clock nearer 0 (t0), or use a larger dt"));
+}
 
-  // PETSc options from the case (the command line wins).
+// PETSc options from the case (the command line wins); throws what the set-up so far found.
+void Simulation::set_up_petsc_options(const ConfigDocument& doc, Diagnostics& diags) {
   std::vector<std::tuple<std::string, std::string, Location>> popts;
   if (impl_->params.is_set("petsc_options"))
     collect_petsc_options(doc, impl_->params.node("petsc_options"), "", "petsc_options", popts, diags);
@@ -360,16 +383,20 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
     options::set_from_case(name, value, loc.str());
     impl_->petsc_case_options += fmt::format("-{} {} ", name, value);
   }
+}
 
-  // grid, solver, coupler
+// grid, solver, coupler.
+void Simulation::set_up_solver() {
   impl_->grid = std::make_unique<Grid>(
-      comm, GridSpec::from(impl_->params.sub("grid"), min_grid_points(impl_->params.type_of("solver"))));
+      impl_->comm, GridSpec::from(impl_->params.sub("grid"), min_grid_points(impl_->params.type_of("solver"))));
   const Params& sp = impl_->params.sub("solver");
   const SolverContext ctx{*impl_->grid, sp, impl_->constants, impl_->dt, impl_->t0};
   impl_->solver = solver_registry().create(impl_->params.type_of("solver"), ctx);
   impl_->coupler = std::make_unique<Coupler>(*impl_->solver);
+}
 
-  // coupling: one optional policy block per sub-step of the solver's plan.
+// coupling: one optional policy block per sub-step of the solver's plan.
+void Simulation::set_up_policies(const ConfigDocument& doc) {
   {
     Schema cs("coupling", "policies of " + impl_->params.type_of("solver") + " sub-steps");
     for (const auto& name : impl_->coupler->substeps())
@@ -378,13 +405,15 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
         doc, impl_->params.is_set("coupling") ? impl_->params.node("coupling") : YAML::Node(), "coupling");
     for (const auto& name : impl_->coupler->substeps()) {
       if (!cp.is_set(name)) continue;
-      const PolicyContext pctx{cp.sub(name), impl_->coupler->substep(name), impl_->case_file, comm,
+      const PolicyContext pctx{cp.sub(name), impl_->coupler->substep(name), impl_->case_file, impl_->comm,
                                impl_->solver->model_context()};
       impl_->coupler->set_policy(name, policy_registry().create(cp.type_of(name), pctx), impl_->dt);
     }
   }
+}
 
-  // output: validated now (also for a dry run), nothing written before begin().
+// output: validated now (also for a dry run), nothing written before begin().
+void Simulation::set_up_output() {
   const Params& op = impl_->params.sub("output");
   if (op.is_set("dir") && op.get<std::string>("dir").empty())
     op.fail("dir", "the output folder is empty", "give a folder, e.g. dir: out/my_case, or leave the key out");
@@ -392,8 +421,10 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
                    : op.is_set("dir")             ? op.get<std::string>("dir")
                                                   : (fs::path("out") / impl_->name).string();
   impl_->output = std::make_unique<RunOutput>(*this, op, impl_->out_dir);
+}
 
-  // checkpoints: what a resumed run must agree with, and where they go.
+// checkpoints: what a resumed run must agree with (case values, models), and where they go.
+void Simulation::set_up_checkpoints(const ConfigDocument& doc) {
   const Params& ck = impl_->params.sub("checkpoint");
   impl_->ck_enabled = ck.get<bool>("enabled") && impl_->opt.write_output && !impl_->opt.dry_run;
   impl_->ck_every = ck.get<int>("every");
@@ -430,7 +461,7 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   impl_->provenance = make_provenance(doc, models);
   if (impl_->ck_enabled)
     impl_->store = std::make_unique<CheckpointStore>((fs::path(impl_->out_dir) / "checkpoints").string(),
-                                                     ck.get<int>("keep"), comm);
+                                                     ck.get<int>("keep"), impl_->comm);
   if (impl_->store && impl_->opt.resume && impl_->opt.resume_if_any) {
     // `--resume auto`: continue if there is something to continue from, else start afresh.
     std::vector<std::string> skipped;
@@ -440,8 +471,10 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
       impl_->opt.resume = false;
     }
   }
+}
 
-  // Sections handled by libraries above this one (capture: by the AI library).
+// Sections handled by libraries above this one (capture: by the AI library).
+void Simulation::set_up_case_sections() {
   for (const char* key : {"capture"}) {
     if (!impl_->params.is_set(key)) continue;
     auto it = case_sections().find(key);
@@ -452,11 +485,6 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
                          "(the simfuse command does)");
     impl_->attachments[key] = it->second(*this);
   }
-
-  // Every PETSc object has read its options now: a name nobody read is a typo.
-  if (!impl_->opt.allow_unused_petsc_options) options::check_all_used();
-  impl_->t = impl_->t0;
-  impl_->setup_seconds = wall_time() - setup_start;
 }
 
 Simulation::~Simulation() = default;

@@ -61,7 +61,7 @@ struct RunOptions {
   bool auto_checkpoint = true;
 };
 
-/// While it lives, SIGTERM and SIGUSR1 do not stop the process but make
+/// While it lives, SIGTERM, SIGUSR1, SIGINT and SIGHUP do not stop the process but make
 /// Simulation::checkpoint_due() answer 2 (Simulation::run() holds one).
 class StopSignals {
  public:
@@ -173,6 +173,16 @@ class Simulation {
   // of this class does not change when the implementation does.
   struct Impl;
   void restore();
+  // The set-up, in the order the constructor runs it.
+  void set_up_name(const ConfigDocument& doc);
+  void set_up_parameters(const ConfigDocument& doc, std::vector<Diagnostic>& diags);
+  void set_up_time(std::vector<Diagnostic>& diags);
+  void set_up_petsc_options(const ConfigDocument& doc, std::vector<Diagnostic>& diags);
+  void set_up_solver();
+  void set_up_policies(const ConfigDocument& doc);
+  void set_up_output();
+  void set_up_checkpoints(const ConfigDocument& doc);
+  void set_up_case_sections();
   std::unique_ptr<Impl> impl_;
 };
 
