@@ -34,6 +34,7 @@ struct RunOutput::Impl {
   json error_history = json::array();
   // steps.csv, held here and written whole (to a temporary, then renamed) with every frame,
   // checkpoint and summary: a kill or a full disk never leaves a cut row under its name.
+  // Rank 0's: on the other ranks csv_path stays empty and flush_csv() does nothing.
   std::string csv;
   size_t csv_written = std::string::npos;  // the size last written (npos: never)
   std::string csv_path;
@@ -204,8 +205,8 @@ std::string prepare_output_folder(const std::string& dir, const std::string& nam
                        [](char c) { return c >= '0' && c <= '9'; });
   };
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string f = e.path().filename().string();
     if (!e.is_regular_file(ec)) continue;
+    const std::string f = e.path().filename().string();
     const bool png = f.size() > 11 && f.compare(f.size() - 4, 4, ".png") == 0 &&
                      frame(f, f.substr(0, f.size() - 11), ".png");  // <what>_NNNNNN.png
     if (frame(f, name, ".vti") || f == name + ".pvd" || png || f == "steps.csv" || f == "summary.json")
@@ -417,11 +418,8 @@ void RunOutput::write_fields() {
     impl_->png_files.push_back(entry);
   }
   if (due) {
-    int rank = 0;
-    MPI_Comm_rank(sim_.comm(), &rank);
-    if (rank == 0) impl_->flush_csv();
-  }
-  if (due) {  // errors() evaluates the exact solution: only when it is recorded
+    impl_->flush_csv();
+    // errors() evaluates the exact solution: only when it is recorded
     json e = sim_.errors();
     if (!e.empty()) impl_->error_history.push_back({{"step", step}, {"t", t}, {"errors", e}});
   }
@@ -524,7 +522,7 @@ const json& RunOutput::write_summary(const std::string& status, const std::strin
   s["provenance"]["written"] = utc_timestamp();
   for (const auto& [k, v] : impl_->extra.items()) s[k] = v;
   summary_ = s;
-  if (rank == 0) impl_->flush_csv();
+  impl_->flush_csv();
   if (rank == 0) write_file_atomic((fs::path(dir_) / "summary.json").string(), s.dump(2) + "\n");
   return summary_;
 }

@@ -9,7 +9,6 @@
 #include <vtkImageResize.h>
 #include <vtkLookupTable.h>
 #include <vtkNew.h>
-#include <vtkObject.h>
 #include <vtkPNGWriter.h>
 #include <vtkPointData.h>
 #include <vtkStdString.h>
@@ -22,6 +21,8 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+
+#include "simfuse/postproc/detail/QuietVtk.hpp"
 
 namespace simfuse {
 
@@ -299,11 +300,10 @@ PngInfo write_png(const Field& f, const std::string& path, const PngOptions& opt
     else
       w->SetInputConnection(resize->GetOutputPort());
     w->SetFileName(tmp.c_str());
-    // VTK prints its own error lines on a full disk: the one message below says it.
-    const int warnings = vtkObject::GetGlobalWarningDisplay();
-    vtkObject::GlobalWarningDisplayOff();
-    w->Write();
-    vtkObject::SetGlobalWarningDisplay(warnings);
+    {
+      const QuietVtk quiet;  // the one message below says what failed
+      w->Write();
+    }
     std::error_code ec;
     if (w->GetErrorCode() != 0 || !std::filesystem::exists(tmp, ec)) {
       std::snprintf(err, sizeof err, "could not write PNG '%s'", path.c_str());

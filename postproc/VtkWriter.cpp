@@ -24,6 +24,7 @@
 #include <fstream>
 
 #include "simfuse/core/Files.hpp"
+#include "simfuse/postproc/detail/QuietVtk.hpp"
 
 namespace simfuse {
 
@@ -135,8 +136,7 @@ std::string VtkSeriesWriter::write(const std::vector<const Field*>& fields, doub
   int made = ok ? 1 : 0;
   MPI_Bcast(&made, 1, MPI_INT, 0, grid_.comm());
   ok = made != 0;
-  const int warnings = vtkObject::GetGlobalWarningDisplay();
-  vtkObject::GlobalWarningDisplayOff();
+  const QuietVtk quiet;  // VTK's own error lines held back: the one message below says what failed
   if (ok && grid_.size() == 1) {
     vtkNew<vtkXMLImageDataWriter> w;
     w->SetInputData(image);
@@ -163,7 +163,6 @@ std::string VtkSeriesWriter::write(const std::vector<const Field*>& fields, doub
     w->SetCompressorTypeToNone();
     ok = w->Write() == 1 && w->GetErrorCode() == 0;
   }
-  vtkObject::SetGlobalWarningDisplay(warnings);
   int all_ok = ok ? 1 : 0;
   MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_MIN, grid_.comm());
   std::string why;

@@ -17,7 +17,6 @@
 #include <cctype>
 #include <csignal>
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <sstream>
 
@@ -71,12 +70,12 @@ int main(int argc, char** argv) {
     }
   // PETSc options are -name [value]: a word that is neither (a stray word, a value given
   // twice) would be ignored by PETSc without a word.
+  const auto is_option = [](const char* w) {  // -name, not a negative number such as -5 or -.5
+    return w[0] == '-' && w[1] != '\0' && !std::isdigit(static_cast<unsigned char>(w[1])) && w[1] != '.';
+  };
   for (size_t i = 1; i + 1 < petsc.size(); ++i) {
     const std::string w = petsc[i];
-    const bool option = w.size() > 1 && w[0] == '-' && !std::isdigit(static_cast<unsigned char>(w[1])) && w[1] != '.';
-    const bool prev_option = i > 1 && petsc[i - 1][0] == '-' && std::strlen(petsc[i - 1]) > 1 &&
-                             !std::isdigit(static_cast<unsigned char>(petsc[i - 1][1])) && petsc[i - 1][1] != '.';
-    if (!option && !prev_option) {
+    if (!is_option(petsc[i]) && !(i > 1 && is_option(petsc[i - 1]))) {
       const char* r = std::getenv("OMPI_COMM_WORLD_RANK");
       if (!r || std::atoi(r) == 0)
         std::cerr << fmt::format(
