@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -134,6 +135,10 @@ struct Simulation::Impl {
   json models;       // model weights and their checksums, per sub-step
   json restarts = json::array();
   long resumed_from = -1;
+  // --resume auto: the checkpoint found at set-up (validated there: restore() need not read
+  // and checksum every rank file again), with the damaged ones skipped on the way.
+  std::optional<json> resume_manifest;
+  std::vector<std::string> resume_skipped;
   bool interrupted = false;
   std::map<std::string, std::shared_ptr<void>> attachments;  // what case sections attached
   std::unique_ptr<RunOutput> output;
@@ -464,9 +469,9 @@ void Simulation::set_up_checkpoints(const ConfigDocument& doc) {
                                                      ck.get<int>("keep"), impl_->comm);
   if (impl_->store && impl_->opt.resume && impl_->opt.resume_if_any) {
     // `--resume auto`: continue if there is something to continue from, else start afresh.
-    std::vector<std::string> skipped;
-    if (!impl_->store->newest_valid(skipped, impl_->opt.resume_max_step)) {
-      for (const auto& why : skipped) spdlog::warn("skipping checkpoint {}", why);
+    impl_->resume_manifest = impl_->store->newest_valid(impl_->resume_skipped, impl_->opt.resume_max_step);
+    if (!impl_->resume_manifest) {
+      for (const auto& why : impl_->resume_skipped) spdlog::warn("skipping checkpoint {}", why);
       spdlog::info("--resume auto: no valid checkpoint in '{}'; starting afresh", impl_->store->dir());
       impl_->opt.resume = false;
     }
@@ -674,7 +679,13 @@ void Simulation::checkpoint() {
 
 void Simulation::restore() {
   std::vector<std::string> skipped;
-  const auto m = impl_->store->newest_valid(skipped, impl_->opt.resume_max_step);
+  std::optional<json> m;
+  if (impl_->resume_manifest) {  // found (and validated) at set-up by --resume auto
+    m.swap(impl_->resume_manifest);
+    skipped.swap(impl_->resume_skipped);
+  } else {
+    m = impl_->store->newest_valid(skipped, impl_->opt.resume_max_step);
+  }
   for (const auto& why : skipped) spdlog::warn("skipping checkpoint {}", why);
   const std::string where = impl_->store->dir();
   if (!m)
@@ -739,6 +750,8 @@ void Simulation::restore() {
 
 void Simulation::resume_at_most(long step) {
   impl_->opt.resume_max_step = step;
+  impl_->resume_manifest.reset();  // found without this bound: look again
+  impl_->resume_skipped.clear();
 }
 
 bool Simulation::interrupted() const {
