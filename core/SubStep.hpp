@@ -8,11 +8,14 @@
 ///  - Iterative: solved iteratively; accepts an initial guess, reports iterations.
 ///  - Checkable: gives a cheap error estimate for a proposed result.
 ///  - Pointwise: acts on each grid point independently, so fallback can be per point.
+///  - Relocatable: a Pointwise sub-step whose points can be computed away from the grid,
+///    on any rank, from a point-state record (core/PointStates.hpp).
 #include <random>
 #include <string>
 #include <vector>
 
 #include "simfuse/core/Field.hpp"
+#include "simfuse/core/PointStates.hpp"
 
 namespace simfuse {
 
@@ -103,9 +106,33 @@ class Admissible {
   virtual std::string admissible_description() const = 0;
 };
 
-/// A Pointwise sub-step on one field (it reads and writes the same components) that can
-/// make and label states that are not in the State: the training data's perturbed
-/// samples (states near a trajectory, as a diffusing field produces them off it).
+/// A Pointwise sub-step whose points can be computed anywhere: everything one point's
+/// computation needs (its components, its local conditions, its per-point solver memory)
+/// travels in a point-state record (core/PointStates.hpp). What a policy uses to run
+/// points on another rank (load balancing), to look them up in a table (tabulation), or
+/// to label states that are not in the State (perturbed training samples).
+class Relocatable {
+ public:
+  virtual ~Relocatable() = default;
+  /// The record's layout: components, names of the local conditions and of the memory.
+  virtual PointLayout point_layout() const = 0;
+  /// Appends the records of the listed owned points (indices as in apply_points) to `out`
+  /// (of this layout). Not collective.
+  virtual void take_points(const State& state, const std::vector<PetscInt>& points, PointStates& out) const = 0;
+  /// Computes every record in place (state and memory; the conditions are read), with
+  /// the classical implementation, exactly as apply_points would on the points they came
+  /// from. Sets ok[q] = 0 where the computation failed (that record's state is then
+  /// unspecified). Uses nothing of the grid or the rank: not collective.
+  virtual void apply_states(const StepInfo& info, PointStates& states, std::vector<char>& ok) = 0;
+  /// Writes records (state and memory) back into the listed owned points, `states`
+  /// point q into points[q]. Not collective.
+  virtual void return_points(State& state, const std::vector<PetscInt>& points, const PointStates& states) = 0;
+};
+
+/// A Relocatable sub-step on one field (it reads and writes the same components) that
+/// can make states that are not in the State: the training data's perturbed samples
+/// (states near a trajectory, as a diffusing field produces them off it), labelled by
+/// Relocatable::apply_states.
 class Perturbable {
  public:
   virtual ~Perturbable() = default;
@@ -113,11 +140,6 @@ class Perturbable {
   /// sub-step accepts as a start (detailed chemistry: non-negative mass fractions summing
   /// to 1, a temperature inside the thermo data). `amplitude` in (0, 1] sets how far.
   virtual void perturb(double* point, double amplitude, std::mt19937_64& rng) const = 0;
-  /// Runs the classical implementation on `states` (n points, contiguous) in place; state
-  /// q borrows the local conditions (e.g. the pressure) of owned point like[q]. Sets
-  /// ok[q] = 0 where the integration failed (the state is then unspecified). Not collective.
-  virtual void apply_states(const StepInfo& info, const std::vector<PetscInt>& like, double* states,
-                            std::vector<char>& ok) = 0;
 };
 
 }  // namespace simfuse

@@ -114,7 +114,8 @@ Capture::Capture(const Grid& grid, const State& state, SubStep& step, CaptureSpe
   cout_ = static_cast<int>(out_names_.size());
   if (spec_.perturbed_copies > 0) {
     perturbable_ = dynamic_cast<Perturbable*>(&step);
-    if (!perturbable_)
+    relocatable_ = dynamic_cast<Relocatable*>(&step);
+    if (!perturbable_ || !relocatable_)
       throw UserError(
           fmt::format("capture.{}.perturbed: sub-step '{}' cannot label perturbed states", spec_.substep, step.name()),
           "remove perturbed:, it needs a pointwise sub-step on one field such as the chemistry's react");
@@ -208,36 +209,37 @@ void Capture::after(const SubStep&, const State& state, const StepInfo& info) {
   }
   n_ += static_cast<long>(sites_.size());
   active_ = false;
-  if (perturbable_) add_perturbed(info);
+  if (perturbable_) add_perturbed(state, info);
 }
 
-void Capture::add_perturbed(const StepInfo& info) {
+void Capture::add_perturbed(const State& state, const StepInfo& info) {
   const int copies = spec_.perturbed_copies;
-  std::vector<double> states;
+  // Each copy is the record of the site it perturbs (its local conditions and memory),
+  // with the state drawn near the site's.
+  PointStates labels(relocatable_->point_layout());
   std::vector<PetscInt> like;
-  states.reserve(sites_.size() * static_cast<size_t>(copies * cin_));
-  for (size_t s = 0; s < sites_.size(); ++s) {
+  for (size_t s = 0; s < sites_.size(); ++s)
+    for (int c = 0; c < copies; ++c) like.push_back(sites_[s].local);
+  relocatable_->take_points(state, like, labels);
+  for (size_t s = 0, q = 0; s < sites_.size(); ++s) {
     const PetscInt g = sites_[s].i0 + grid_.n(0) * (sites_[s].j0 + grid_.n(1) * sites_[s].k0);
-    for (int c = 0; c < copies; ++c) {
+    for (int c = 0; c < copies; ++c, ++q) {
       std::seed_seq seq{spec_.seed, static_cast<uint64_t>(info.step), static_cast<uint64_t>(g),
                         static_cast<uint64_t>(c)};
       std::mt19937_64 rng(seq);
-      const size_t at = states.size();
-      states.insert(states.end(), pending_in_.begin() + static_cast<long>(s) * cin_,
-                    pending_in_.begin() + static_cast<long>(s + 1) * cin_);
-      perturbable_->perturb(states.data() + at, spec_.perturbed_amplitude, rng);
-      like.push_back(sites_[s].local);
+      double* x = labels.state(q);
+      std::copy(pending_in_.begin() + static_cast<long>(s) * cin_,
+                pending_in_.begin() + static_cast<long>(s + 1) * cin_, x);
+      perturbable_->perturb(x, spec_.perturbed_amplitude, rng);
     }
   }
-  std::vector<double> labels = states;
+  const PointStates states = labels;
   std::vector<char> ok;
-  perturbable_->apply_states(info, like, labels.data(), ok);
+  relocatable_->apply_states(info, labels, ok);
   for (size_t q = 0; q < like.size(); ++q) {
     if (!ok[q]) continue;  // a state the classical code cannot integrate is no sample
-    in_.insert(in_.end(), states.begin() + static_cast<long>(q) * cin_,
-               states.begin() + static_cast<long>(q + 1) * cin_);
-    out_.insert(out_.end(), labels.begin() + static_cast<long>(q) * cin_,
-                labels.begin() + static_cast<long>(q + 1) * cin_);
+    in_.insert(in_.end(), states.state(q), states.state(q) + cin_);
+    out_.insert(out_.end(), labels.state(q), labels.state(q) + cin_);
     dt_.push_back(info.dt);
     step_.push_back(-info.step);  // negative: a perturbed state, not one the run visited
     ++n_;

@@ -95,7 +95,7 @@ class Capture final : public StepObserver, public Checkpointable {
     PetscInt i0, j0, k0;  // stencil: patch origin (global)
   };
   void sample_sites(long step);
-  void add_perturbed(const StepInfo& info);
+  void add_perturbed(const State& state, const StepInfo& info);
   void read(const State& state, const std::vector<std::string>& fields, int margin, int size,
             std::vector<double>& out) const;
 
@@ -110,6 +110,7 @@ class Capture final : public StepObserver, public Checkpointable {
   std::vector<int64_t> step_;
   long n_ = 0;
   Perturbable* perturbable_ = nullptr;  // the sub-step, when perturbed copies are asked for
+  Relocatable* relocatable_ = nullptr;  // the same sub-step: takes and computes the copies' records
 };
 
 }  // namespace simfuse

@@ -12,14 +12,20 @@
 namespace simfuse {
 
 ChemistryStep::ChemistryStep(const Grid& grid, CellChemistry& chem, std::string field, Field* heat_release, Field* cost,
-                             std::function<void(PetscInt)> set_cell)
+                             std::function<CellConditions(PetscInt)> conditions)
     : grid_(grid),
       chem_(chem),
       field_(std::move(field)),
       hrr_(heat_release),
       cost_(cost),
-      set_cell_(std::move(set_cell)),
+      conditions_(std::move(conditions)),
       projection_(std::make_unique<ElementProjection>(chem.mechanism())) {}
+
+void ChemistryStep::set_cell(PetscInt p) const {
+  if (!conditions_) return;
+  const CellConditions c = conditions_(p);
+  chem_.set_cell(c.pressure, c.density);
+}
 
 std::string ChemistryStep::cell_name(PetscInt p) const {
   const Box& b = grid_.owned();
@@ -51,7 +57,7 @@ void ChemistryStep::run(State& state, const StepInfo& info, const std::vector<Pe
     for (PetscInt q = 0; q < np; ++q) {
       const PetscInt p = points ? (*points)[q] : q;
       double* y = a + p * n;
-      if (set_cell_) set_cell_(p);
+      set_cell(p);
       std::copy(y, y + n, start.begin());
       try {
         const double c0 = cost_ ? wall_time() : 0.0;
@@ -113,7 +119,7 @@ void ChemistryStep::estimate(const State& state, const std::vector<Vec>& before,
   const double* pa = prop.data();
   const double* ia = in.data();
   for (PetscInt p = 0; p < np; ++p) {
-    if (set_cell_) set_cell_(p);
+    set_cell(p);
     est[p] = chem_.estimate(ia + p * n, pa + p * n, info.dt);
   }
 }
@@ -128,7 +134,7 @@ void ChemistryStep::estimate_points(const State& state, const std::vector<Vec>& 
   const double* ia = in.data();
   for (size_t i = 0; i < points.size(); ++i) {
     const PetscInt p = points[i];
-    if (set_cell_) set_cell_(p);
+    set_cell(p);
     est[i] = chem_.estimate(ia + p * n, pa + p * n, info.dt);
   }
 }
@@ -143,7 +149,7 @@ void ChemistryStep::make_admissible(State& state, const std::vector<Vec>& before
   double* pa = prop.data();
   const double* ia = in.data();
   for (PetscInt p = 0; p < np; ++p) {
-    if (set_cell_) set_cell_(p);
+    set_cell(p);
     ok[p] = simfuse::make_admissible(chem_.reactor(), *projection_, ia + p * n, pa + p * n, nullptr, nullptr,
                                      chem_.admissible_limits())
                 ? 1
@@ -164,20 +170,51 @@ void ChemistryStep::perturb(double* y, double amplitude, std::mt19937_64& rng) c
   for (int k = 1; k < n; ++k) y[k] /= sum;
 }
 
-void ChemistryStep::apply_states(const StepInfo& info, const std::vector<PetscInt>& like, double* states,
-                                 std::vector<char>& ok) {
+PointLayout ChemistryStep::point_layout() const {
+  PointLayout l;
+  l.components = chem_.size();
+  if (conditions_) l.conditions = {"pressure", "density"};
+  return l;
+}
+
+void ChemistryStep::take_points(const State& state, const std::vector<PetscInt>& points, PointStates& out) const {
+  SIMFUSE_REQUIRE(out.layout() == point_layout(), "ChemistryStep::take_points: a record of another layout");
   const int n = chem_.size();
-  ok.assign(like.size(), 1);
+  const ArrayView v = state.get(field_).view_read();
+  const double* a = v.data();
+  const size_t at = out.size();
+  out.resize(at + points.size());
+  for (size_t q = 0; q < points.size(); ++q) {
+    std::copy_n(a + points[q] * n, n, out.state(at + q));
+    if (conditions_) {
+      const CellConditions c = conditions_(points[q]);
+      out.conditions(at + q)[0] = c.pressure;
+      out.conditions(at + q)[1] = c.density;
+    }
+  }
+}
+
+void ChemistryStep::apply_states(const StepInfo& info, PointStates& states, std::vector<char>& ok) {
+  SIMFUSE_REQUIRE(states.layout() == point_layout(), "ChemistryStep::apply_states: a record of another layout");
+  ok.assign(states.size(), 1);
   const double t0 = wall_time();
-  for (size_t q = 0; q < like.size(); ++q) {
-    if (set_cell_) set_cell_(like[q]);
+  for (size_t q = 0; q < states.size(); ++q) {
+    if (conditions_) chem_.set_cell(states.conditions(q)[0], states.conditions(q)[1]);
     try {
-      chem_.advance(states + q * n, info.dt);
+      chem_.advance(states.state(q), info.dt);
     } catch (const RunFailure&) {
       ok[q] = 0;
     }
   }
   rank_seconds_ += wall_time() - t0;
+}
+
+void ChemistryStep::return_points(State& state, const std::vector<PetscInt>& points, const PointStates& states) {
+  SIMFUSE_REQUIRE(states.size() == points.size(), "ChemistryStep::return_points: one record per point");
+  const int n = chem_.size();
+  ArrayView v = state.get(field_).view();
+  double* a = v.data();
+  for (size_t q = 0; q < points.size(); ++q) std::copy_n(states.state(q), n, a + points[q] * n);
 }
 
 std::string ChemistryStep::admissible_description() const {
@@ -201,7 +238,7 @@ void ChemistryStep::update_heat_release(const State& state) {
   double* ha = h.data();
   const PetscInt np = grid_.owned().size();
   for (PetscInt p = 0; p < np; ++p) {
-    if (set_cell_) set_cell_(p);
+    set_cell(p);
     const double* y = a + p * n;
     ha[p] = y[0] > 0 && std::isfinite(y[0]) ? chem_.reactor().heat_release_rate(y) : 0.0;
   }

@@ -7,6 +7,8 @@
 /// proposal is projected onto non-negative, element-conserving compositions with the
 /// energy-conserving temperature). Keeps the heat
 /// release rate diagnostic up to date and the per-rank time for the load balance.
+/// Relocatable: a cell's record is its [T, Y], and its pressure and density when the
+/// solver sets them per cell (a sweep); no per-cell memory yet.
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -23,14 +25,20 @@ class ChemistryStep final : public SubStep,
                             public Pointwise,
                             public Checkable,
                             public Admissible,
+                            public Relocatable,
                             public Perturbable,
                             public Checkpointable {
  public:
-  /// `set_cell(p)` prepares the chemistry for owned point p (pressure, density of a
-  /// sweep); may be empty. `heat_release` (may be null) receives -sum h_k wdot_k, W/m^3;
-  /// `cost` (may be null) the seconds each cell's integration took in the last call.
+  /// The conditions of one cell that the chemistry borrows.
+  struct CellConditions {
+    double pressure = 0;  ///< Pa
+    double density = 0;   ///< kg/m^3 (used at constant volume)
+  };
+  /// `conditions(p)` gives owned point p's pressure and density (a sweep's reactors); when
+  /// empty, the chemistry's own settings hold for every cell. `heat_release` (may be null) receives -sum h_k wdot_k,
+  /// W/m^3; `cost` (may be null) the seconds each cell's integration took in the last call.
   ChemistryStep(const Grid& grid, CellChemistry& chem, std::string field, Field* heat_release, Field* cost = nullptr,
-                std::function<void(PetscInt)> set_cell = {});
+                std::function<CellConditions(PetscInt)> conditions = {});
 
   const std::string& name() const override { return name_; }
   std::vector<std::string> reads() const override { return {field_}; }
@@ -54,8 +62,12 @@ class ChemistryStep final : public SubStep,
   /// species' magnitude), u uniform in [-1, 1], the fractions then renormalised; T is kept
   /// inside the thermo data. Zero fractions stay zero.
   void perturb(double* point, double amplitude, std::mt19937_64& rng) const override;
-  void apply_states(const StepInfo& info, const std::vector<PetscInt>& like, double* states,
-                    std::vector<char>& ok) override;
+  PointLayout point_layout() const override;
+  void take_points(const State& state, const std::vector<PetscInt>& points, PointStates& out) const override;
+  /// Each record integrated over info.dt as apply_points integrates a cell (its pressure
+  /// and density set first); ok = 0 where the integration fails.
+  void apply_states(const StepInfo& info, PointStates& states, std::vector<char>& ok) override;
+  void return_points(State& state, const std::vector<PetscInt>& points, const PointStates& states) override;
 
   /// Recomputes the heat release field from the current state (a rate evaluation per
   /// cell: the solvers call it before output, not after every react). Collective only in
@@ -81,7 +93,9 @@ class ChemistryStep final : public SubStep,
   std::string field_;
   Field* hrr_;
   Field* cost_;
-  std::function<void(PetscInt)> set_cell_;
+  /// Sets the chemistry's pressure and density to owned point p's (no-op without them).
+  void set_cell(PetscInt p) const;
+  std::function<CellConditions(PetscInt)> conditions_;
   std::unique_ptr<ElementProjection> projection_;
   ChemistryStats reduced_;
   double rank_seconds_ = 0, max_rank_seconds_ = 0, mean_rank_seconds_ = 0;

@@ -102,9 +102,9 @@ ReactorSweep::ReactorSweep(const SolverContext& ctx) : grid_(ctx.grid) {
   chem_->check_initial_temperatures(T0_, p.sub("integrator"), grid_.comm());
   delay_.assign(T0_.size(), -1.0);
   t0_ = prev_t_ = ctx.t0;
-  auto set_cell = [this](PetscInt q) { chem_->set_cell(p_[q], rho_[q]); };
+  auto conditions = [this](PetscInt q) { return ChemistryStep::CellConditions{p_[q], rho_[q]}; };
   Field& hrr = state_.add_diagnostic(grid_, "heat_release");
-  react_ = std::make_unique<ChemistryStep>(grid_, *chem_, "gas", &hrr, nullptr, set_cell);
+  react_ = std::make_unique<ChemistryStep>(grid_, *chem_, "gas", &hrr, nullptr, conditions);
   react_->update_heat_release(state_);
   if (!ignition_mode_) end_of_step(ctx.t0);  // the monitored quantity at the start
 }
