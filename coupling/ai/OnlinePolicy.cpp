@@ -22,12 +22,17 @@
 #include "simfuse/coupling/ai/Capture.hpp"
 #include "simfuse/coupling/ai/FieldBridge.hpp"
 #include "simfuse/coupling/ai/ReplacePolicy.hpp"
+#include "simfuse/coupling/ai/detail/OnlineStateMachine.hpp"
 #include "simfuse/surrogates/OnlineTrainer.hpp"
 #include "simfuse/surrogates/Surrogate.hpp"
 
 namespace simfuse::ai {
 
 namespace {
+
+using detail::GuardedStepCounts;
+using detail::OnlineRules;
+using detail::OnlineStateMachine;
 
 // ---- online: train while the run goes, switch in once validated, roll back on drift ----
 
@@ -88,15 +93,27 @@ struct Samples {
   }
 };
 
-class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
- public:
-  explicit OnlinePolicy(const PolicyContext& ctx)
-      : ReplacePolicy(ctx, "online", true, ModelBinding(ctx.params, ctx.model_context)), context_(ctx.model_context) {
+// Everything the case says of an online policy, read once.
+struct OnlineConfig {
+  SurrogateOptions surrogate;  // threads, device of inference
+  OnlineSettings trainer;      // architecture, optimiser, buffer layout (capacity set at attach)
+  OnlineRules rules;           // switch-in, refresh, rollback
+  double memory_mb = 8;        // buffer.memory_mb
+  long points = 0;             // buffer.points: samples per recorded step
+  int every = 1;               // buffer.every
+  uint64_t seed = 1;           // buffer.seed
+  long iterations = 0, guarded_iterations = 0, min_samples = 0;  // training.*
+  double wall_seconds = 0;                                       // training.wall_seconds
+  double fraction = 0.2;                                         // validation.fraction held out
+  long shadow_points = 0;                                        // shadow.points
+  double shadow_tol = 0.5, failed_weight = 4;                    // shadow.tol, shadow.failed_weight
+  std::string model_name, save;
+
+  explicit OnlineConfig(const PolicyContext& ctx) {
     const Params& p = ctx.params;
     const Params &bp = p.sub("buffer"), &tp = p.sub("training"), &vp = p.sub("validation"), &sp = p.sub("shadow"),
                  &rp = p.sub("rollback");
-    so_ = ModelBinding::options(p);
-    at::set_num_threads(so_.threads);  // training too: a fixed thread count keeps runs reproducible
+    surrogate = ModelBinding::options(p);
     if (p.is_set("model")) {
       if (p.is_set("architecture"))
         p.fail("architecture", "both a model to start from and an architecture are given",
@@ -104,7 +121,7 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
       for (const char* k : {"predicts", "transform", "dtype"})
         if (p.is_set(k))
           p.fail(k, fmt::format("'{}' comes from the model's card when fine-tuning (model: is given)", k), "remove it");
-      settings_.init_card = resolve_path(p.get<std::string>("model"), ctx.case_file);
+      trainer.init_card = resolve_path(p.get<std::string>("model"), ctx.case_file);
     }
     YAML::Node arch = YAML::Clone(p.node("architecture"));
     if (!arch.IsMap()) {
@@ -117,44 +134,56 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
           "architecture",
           fmt::format("'{}' is not a pointwise architecture; online training is pointwise", p.type_of("architecture")),
           "use {type: mlp, hidden: [32, 32]}");
-    settings_.architecture = arch;
-    settings_.increment = p.get<std::string>("predicts") == "increment";
-    if (p.is_set("transform")) settings_.transform = p.get<std::vector<std::string>>("transform");
-    settings_.dtype = p.get<std::string>("dtype");
-    settings_.lr = tp.get<double>("lr");
-    settings_.optimizer = tp.get<std::string>("optimizer");
-    settings_.weight_decay = tp.get<double>("weight_decay");
-    settings_.batch = tp.get<int>("batch");
-    settings_.strata = bp.get<int>("strata");
-    settings_.validation_capacity = vp.get<int>("window");
-    settings_.seed = static_cast<uint64_t>(tp.get<int>("seed"));
-    memory_mb_ = bp.get<double>("memory_mb");
-    points_ = bp.get<int>("points");
-    every_ = bp.get<int>("every");
-    seed_ = static_cast<uint64_t>(bp.get<int>("seed"));
-    iterations_ = tp.get<int>("iterations");
-    guarded_iterations_ = tp.get<int>("iterations_guarded");
-    refresh_gain_ = vp.get<double>("refresh_gain");
-    min_samples_ = tp.get<int>("min_samples");
-    wall_seconds_ = tp.get<double>("wall_seconds");
-    fraction_ = vp.get<double>("fraction");
-    validate_every_ = vp.get<int>("every");
-    target_ = vp.get<double>("target");
-    consecutive_needed_ = vp.get<int>("consecutive");
-    shadow_points_ = sp.get<int>("points");
-    shadow_tol_ = sp.get<double>("tol");
-    failed_weight_ = sp.get<double>("failed_weight");
-    rb_shadow_ = rp.get<double>("shadow_error");
-    rb_fallback_ = rp.get<double>("fallback_rate");
-    rb_window_ = rp.get<int>("window");
-    model_name_ = p.is_set("name") ? p.get<std::string>("name") : std::string();
-    save_ = p.is_set("save") ? p.get<std::string>("save") : std::string();
+    trainer.architecture = arch;
+    trainer.increment = p.get<std::string>("predicts") == "increment";
+    if (p.is_set("transform")) trainer.transform = p.get<std::vector<std::string>>("transform");
+    trainer.dtype = p.get<std::string>("dtype");
+    trainer.lr = tp.get<double>("lr");
+    trainer.optimizer = tp.get<std::string>("optimizer");
+    trainer.weight_decay = tp.get<double>("weight_decay");
+    trainer.batch = tp.get<int>("batch");
+    trainer.strata = bp.get<int>("strata");
+    trainer.validation_capacity = vp.get<int>("window");
+    trainer.seed = static_cast<uint64_t>(tp.get<int>("seed"));
+    memory_mb = bp.get<double>("memory_mb");
+    points = bp.get<int>("points");
+    every = bp.get<int>("every");
+    seed = static_cast<uint64_t>(bp.get<int>("seed"));
+    iterations = tp.get<int>("iterations");
+    guarded_iterations = tp.get<int>("iterations_guarded");
+    min_samples = tp.get<int>("min_samples");
+    wall_seconds = tp.get<double>("wall_seconds");
+    fraction = vp.get<double>("fraction");
+    rules.refresh_gain = vp.get<double>("refresh_gain");
+    rules.refresh = guarded_iterations > 0;
+    rules.validate_every = vp.get<int>("every");
+    rules.target = vp.get<double>("target");
+    rules.consecutive = vp.get<int>("consecutive");
+    rules.shadow_error = rp.get<double>("shadow_error");
+    rules.fallback_rate = rp.get<double>("fallback_rate");
+    rules.window = rp.get<int>("window");
+    shadow_points = sp.get<int>("points");
+    shadow_tol = sp.get<double>("tol");
+    failed_weight = sp.get<double>("failed_weight");
+    model_name = p.is_set("name") ? p.get<std::string>("name") : std::string();
+    save = p.is_set("save") ? p.get<std::string>("save") : std::string();
     if (p.is_set("save"))
-      if (const std::string why = plain_name_problem(save_); !why.empty())
+      if (const std::string why = plain_name_problem(save); !why.empty())
         p.fail(
             "save",
-            fmt::format("'{}' is not a plain file name ({}): the model is saved inside the output folder", save_, why),
+            fmt::format("'{}' is not a plain file name ({}): the model is saved inside the output folder", save, why),
             "give a name without '/', e.g. save: react_online; choose the folder with -o");
+  }
+};
+
+class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
+ public:
+  explicit OnlinePolicy(const PolicyContext& ctx)
+      : ReplacePolicy(ctx, "online", true, ModelBinding(ctx.params, ctx.model_context)),
+        context_(ctx.model_context),
+        cfg_(ctx),
+        machine_(cfg_.rules) {
+    at::set_num_threads(cfg_.surrogate.threads);  // training too: a fixed thread count keeps runs reproducible
   }
 
   bool learns() const override { return true; }
@@ -176,7 +205,7 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     in_fields_ = step.reads();
     out_field_ = step.writes().front();
     ModelCard layout;
-    layout.name = model_name_.empty() ? step.name() + "_online" : model_name_;
+    layout.name = cfg_.model_name.empty() ? step.name() + "_online" : cfg_.model_name;
     layout.substep = step.name();
     for (const auto& f : in_fields_) layout.inputs.push_back(CardChannel{f, state.get(f).components(), {}});
     layout.outputs.push_back(CardChannel{out_field_, state.get(out_field_).components(), {}});
@@ -187,30 +216,31 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     // The memory budget: training buffer and validation window, float64 inputs, outputs,
     // weight and stratum per sample.
     const double per_sample = 8.0 * (cin_ + cout_ + 2);
-    const int64_t window = settings_.validation_capacity;
-    settings_.capacity = static_cast<int64_t>(memory_mb_ * 1e6 / per_sample) - window;
-    if (settings_.capacity < min_samples_)
+    const int64_t window = cfg_.trainer.validation_capacity;
+    cfg_.trainer.capacity = static_cast<int64_t>(cfg_.memory_mb * 1e6 / per_sample) - window;
+    if (cfg_.trainer.capacity < cfg_.min_samples)
       p.sub("buffer").fail(
           "memory_mb",
           fmt::format("{:g} MB hold {} samples of {} values (with the validation window of {}), fewer than "
                       "training.min_samples = {}",
-                      memory_mb_, std::max<int64_t>(0, settings_.capacity), cin_ + cout_, window, min_samples_),
+                      cfg_.memory_mb, std::max<int64_t>(0, cfg_.trainer.capacity), cin_ + cout_, window,
+                      cfg_.min_samples),
           fmt::format("give at least {:.2f} MB, or lower training.min_samples",
-                      (min_samples_ + window) * per_sample / 1e6));
+                      (cfg_.min_samples + window) * per_sample / 1e6));
     try {
-      trainer_ = std::make_unique<OnlineTrainer>(layout, settings_, comm_);
+      trainer_ = std::make_unique<OnlineTrainer>(layout, cfg_.trainer, comm_);
     } catch (const UserError& e) {  // about the model to start from, the transforms or predicts: say where
       const Diagnostic& d = e.diagnostics().front();
       p.fail(p.is_set("model") ? "model" : p.is_set("transform") ? "transform" : "predicts", d.what, d.fix);
     } catch (const std::bad_alloc&) {  // the buffer itself (c10 reports it as an Error too)
-      p.sub("buffer").fail("memory_mb", fmt::format("cannot allocate the replay buffer of {:g} MB", memory_mb_),
+      p.sub("buffer").fail("memory_mb", fmt::format("cannot allocate the replay buffer of {:g} MB", cfg_.memory_mb),
                            "give a buffer that fits in memory (buffer.memory_mb)");
     } catch (const c10::Error& e) {
       std::string what = e.what_without_backtrace();
-      p.sub("buffer").fail(
-          "memory_mb",
-          fmt::format("cannot allocate the replay buffer of {:g} MB: {}", memory_mb_, what.substr(0, what.find('\n'))),
-          "give a buffer that fits in memory (buffer.memory_mb)");
+      p.sub("buffer").fail("memory_mb",
+                           fmt::format("cannot allocate the replay buffer of {:g} MB: {}", cfg_.memory_mb,
+                                       what.substr(0, what.find('\n'))),
+                           "give a buffer that fits in memory (buffer.memory_mb)");
     }
     prepare(step, state);
     // The model switches in at the validation target and is rolled back at the shadow limit,
@@ -218,19 +248,18 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     // models the shadow checks then refuse, and the run goes back and forth.
     int rank = 0;
     MPI_Comm_rank(comm_, &rank);
-    if (rank == 0 && target_ >= rb_shadow_)
+    if (rank == 0 && cfg_.rules.target >= cfg_.rules.shadow_error)
       spdlog::warn(
           "online {}: validation.target {:g} is not below rollback.shadow_error {:g} (the same measure): a "
           "model that just validates may be rolled back at once; set the target well below the limit, "
           "e.g. --set coupling.{}.validation.target={:g}",
-          step.name(), target_, rb_shadow_, step.name(), rb_shadow_ / 4);
+          step.name(), cfg_.rules.target, cfg_.rules.shadow_error, step.name(), cfg_.rules.shadow_error / 4);
   }
 
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
     stats.online = true;
-    ++calls_;
-    if (guarded_phase_) {
-      ++guarded_calls_;
+    machine_.count_call();
+    if (machine_.guarded()) {
       ++stats.guarded_steps;
       guarded_step(step, state, info, stats);
     } else {
@@ -246,41 +275,42 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   nlohmann::ordered_json describe() const override {
     nlohmann::ordered_json d;
     nlohmann::ordered_json o;
-    o["phase"] = guarded_phase_ ? "guarded" : "classical";
-    o["calls"] = calls_;
-    o["calls_served_by_model"] = guarded_calls_;
-    o["served_fraction"] = calls_ ? static_cast<double>(guarded_calls_) / static_cast<double>(calls_) : 0.0;
-    if (first_switch_step_ >= 0) {
-      o["first_switch_in"] = {{"step", first_switch_step_}, {"t", first_switch_t_}};
+    const OnlineStateMachine& m = machine_;
+    o["phase"] = m.guarded() ? "guarded" : "classical";
+    o["calls"] = m.calls();
+    o["calls_served_by_model"] = m.guarded_calls();
+    o["served_fraction"] = m.calls() ? static_cast<double>(m.guarded_calls()) / static_cast<double>(m.calls()) : 0.0;
+    if (m.first_switch_step() >= 0) {
+      o["first_switch_in"] = {{"step", m.first_switch_step()}, {"t", m.first_switch_t()}};
     } else {
       o["first_switch_in"] = nullptr;
     }
-    o["events"] = events_;
-    o["validation_history"] = history_;
+    o["events"] = m.events();
+    o["validation_history"] = m.history();
     o["training"] = {{"iterations", trainer_ ? trainer_->iterations() : 0},
                      {"samples_seen", trainer_ ? trainer_->seen() : 0},
                      {"buffered", trainer_ ? trainer_->buffered() : 0},
-                     {"buffer_capacity", settings_.capacity},
+                     {"buffer_capacity", cfg_.trainer.capacity},
                      {"strata", trainer_ ? trainer_->strata() : std::vector<int64_t>{}},
                      {"validation_window", trainer_ ? trainer_->validating() : 0},
-                     {"architecture", YAML::Dump(settings_.architecture)},
-                     {"fine_tuned_from", settings_.init_card}};
-    o["settings"] = {{"target", target_},
-                     {"consecutive", consecutive_needed_},
-                     {"validate_every", validate_every_},
-                     {"iterations_per_step", iterations_},
-                     {"iterations_per_step_guarded", guarded_iterations_},
-                     {"samples_per_step", points_},
-                     {"shadow_points", shadow_points_},
-                     {"shadow_tol", shadow_tol_},
-                     {"rollback_shadow_error", rb_shadow_},
-                     {"rollback_fallback_rate", rb_fallback_},
-                     {"rollback_window", rb_window_}};
+                     {"architecture", YAML::Dump(cfg_.trainer.architecture)},
+                     {"fine_tuned_from", cfg_.trainer.init_card}};
+    o["settings"] = {{"target", cfg_.rules.target},
+                     {"consecutive", cfg_.rules.consecutive},
+                     {"validate_every", cfg_.rules.validate_every},
+                     {"iterations_per_step", cfg_.iterations},
+                     {"iterations_per_step_guarded", cfg_.guarded_iterations},
+                     {"samples_per_step", cfg_.points},
+                     {"shadow_points", cfg_.shadow_points},
+                     {"shadow_tol", cfg_.shadow_tol},
+                     {"rollback_shadow_error", cfg_.rules.shadow_error},
+                     {"rollback_fallback_rate", cfg_.rules.fallback_rate},
+                     {"rollback_window", cfg_.rules.window}};
     o["validation_metric"] =
         "per output channel, RMS of (model - classical) over the held-out recent calls divided by the RMS of the "
         "classical change; max over channels";
-    o["serving_model_refreshes"] = refreshes_;
-    if (guarded_phase_) o["serving_model_validation_error"] = serving_error_;
+    o["serving_model_refreshes"] = m.refreshes();
+    if (m.guarded()) o["serving_model_validation_error"] = m.serving_error();
     if (!saved_.empty()) o["saved"] = saved_;
     d["online"] = o;
     if (binding_.has_model()) {
@@ -293,7 +323,7 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   void finish(const std::string& output_dir) override {
     // Back and forth: say why, once, at the end (each rollback was logged with its reason).
     long ins = 0, backs = 0;
-    for (const auto& e : events_) (e["event"] == "switch_in" ? ins : backs) += 1;
+    for (const auto& e : machine_.events()) (e["event"] == "switch_in" ? ins : backs) += 1;
     int rank0 = 0;
     MPI_Comm_rank(comm_, &rank0);
     if (rank0 == 0 && backs >= 3)
@@ -301,11 +331,12 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
           "online {}: the model switched in {} times and was rolled back {} times: the validation target "
           "({:g}) lets in models that the run's own checks then refuse (rollback.shadow_error {:g}, "
           "fallback_rate {:g}); lower validation.target (e.g. {:g}) or raise validation.consecutive",
-          step_ ? step_->name() : "", ins, backs, target_, rb_shadow_, rb_fallback_, std::min(target_, rb_shadow_) / 4);
-    if (save_.empty() || output_dir.empty()) return;
+          step_ ? step_->name() : "", ins, backs, cfg_.rules.target, cfg_.rules.shadow_error, cfg_.rules.fallback_rate,
+          std::min(cfg_.rules.target, cfg_.rules.shadow_error) / 4);
+    if (cfg_.save.empty() || output_dir.empty()) return;
     int rank = 0;
     MPI_Comm_rank(comm_, &rank);
-    const std::string stem = (std::filesystem::path(output_dir) / save_).string();
+    const std::string stem = (std::filesystem::path(output_dir) / cfg_.save).string();
     std::string err;
     if (rank == 0 && trainer_->fitted()) {
       try {
@@ -325,37 +356,15 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
 
   void save_state(CheckpointData& out) const override {
     out.put("trainer", trainer_->save_state());
-    out.put("phase", static_cast<int>(guarded_phase_));
-    out.put("consecutive", consecutive_);
-    out.put("counts", std::vector<long>{calls_, guarded_calls_, first_switch_step_, refreshes_});
-    out.put("serving_error", serving_error_);
+    machine_.save(out);
     out.put("serving_weights", serving_weights_);
     out.put("serving_min", serving_min_);
     out.put("serving_max", serving_max_);
-    out.put("first_switch_t", first_switch_t_);
-    out.put("events", events_.dump());
-    out.put("history", history_.dump());
-    std::vector<double> w;
-    for (const auto& s : window_) w.insert(w.end(), s.begin(), s.end());
-    out.put("window", w);
   }
   void restore_state(const CheckpointData& in) override {
     trainer_->restore_state(in.get<std::string>("trainer"));
-    consecutive_ = in.get<int>("consecutive");
-    const auto counts = in.get<std::vector<long>>("counts");
-    calls_ = counts.at(0);
-    guarded_calls_ = counts.at(1);
-    first_switch_step_ = counts.at(2);
-    refreshes_ = counts.at(3);
-    serving_error_ = in.get<double>("serving_error");
-    first_switch_t_ = in.get<double>("first_switch_t");
-    events_ = nlohmann::ordered_json::parse(in.get<std::string>("events"));
-    history_ = nlohmann::ordered_json::parse(in.get<std::string>("history"));
-    const auto w = in.get<std::vector<double>>("window");
-    window_.clear();
-    for (size_t i = 0; i + 4 <= w.size(); i += 4) window_.push_back({w[i], w[i + 1], w[i + 2], w[i + 3]});
-    guarded_phase_ = in.get<int>("phase") != 0;
-    if (guarded_phase_) {  // the model that served at the checkpoint, not the one trained since
+    machine_.restore(in);
+    if (machine_.guarded()) {  // the model that served at the checkpoint, not the one trained since
       ModelCard card = trainer_->card();
       card.range_min = in.get<std::vector<double>>("serving_min");
       card.range_max = in.get<std::vector<double>>("serving_max");
@@ -369,7 +378,7 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     const Samples all = local.gathered(comm_);
     if (all.size() == 0) return;
     std::vector<char> held(all.size());
-    for (size_t i = 0; i < all.size(); ++i) held[i] = unit(seed_ + 101, step, all.g[i]) < fraction_;
+    for (size_t i = 0; i < all.size(); ++i) held[i] = unit(cfg_.seed + 101, step, all.g[i]) < cfg_.fraction;
     const auto n = static_cast<int64_t>(all.size());
     const auto o = at::TensorOptions().dtype(at::kDouble);
     trainer_->add(at::from_blob(const_cast<double*>(all.x.data()), {n, cin_}, o),
@@ -386,13 +395,13 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   // Phase 1: the classical code runs; some of its calls are recorded, the model trains,
   // and is switched in once it has passed validation enough times in a row.
   void classical_step(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) {
-    const bool sample = info.step % every_ == 0;
+    const bool sample = info.step % cfg_.every == 0;
     std::vector<SampledPoint> sites;
     std::vector<PetscInt> local;
     std::vector<double> xin, yout;
     if (sample) {
-      std::mt19937_64 gen(seed_ * 1000003ULL + static_cast<uint64_t>(info.step));
-      sites = sample_points(state.get(out_field_).grid(), points_, gen);
+      std::mt19937_64 gen(cfg_.seed * 1000003ULL + static_cast<uint64_t>(info.step));
+      sites = sample_points(state.get(out_field_).grid(), cfg_.points, gen);
       for (const auto& s : sites) local.push_back(s.local);
       read_points(state, in_fields_, local, xin);
     }
@@ -405,14 +414,13 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
         s.push(sites[i].global, xin.data() + i * cin_, yout.data() + i * cout_, 1.0);
       add(s, info.step);
     }
-    if (trainer_->buffered() >= min_samples_) {
-      stats.train_iterations += trainer_->train(iterations_, wall_seconds_);
-      if (info.step % validate_every_ == 0) {
+    if (trainer_->buffered() >= cfg_.min_samples) {
+      stats.train_iterations += trainer_->train(cfg_.iterations, cfg_.wall_seconds);
+      if (info.step % cfg_.rules.validate_every == 0) {
         const double err = trainer_->validate();
         stats.validation_error = err;
-        history_.push_back({info.step, err});
-        consecutive_ = err <= target_ ? consecutive_ + 1 : 0;
-        if (consecutive_ >= consecutive_needed_) switch_in(info, err, stats);
+        if (machine_.validated_classical(info.step, info.t + info.dt, err, trainer_->seen(), trainer_->iterations()))
+          switch_in(info, err, stats);
       }
     }
     stats.train_seconds += wall_time() - t0;
@@ -421,7 +429,8 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   // The trained model as it is now serves the sub-step (under the guard).
   void serve() { serve(trainer_->card(), trainer_->weights()); }
   void serve(const ModelCard& card, std::string weights) {
-    binding_.set_model(Surrogate::from_memory(card, weights, so_), fmt::format("online model of '{}'", step_->name()));
+    binding_.set_model(Surrogate::from_memory(card, weights, cfg_.surrogate),
+                       fmt::format("online model of '{}'", step_->name()));
     binding_.check(*step_, *state_, dt_);
     set_ranges();
     configure_guard(*step_);
@@ -430,25 +439,10 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     serving_max_ = card.range_max;
   }
 
+  // The state machine has switched to the guarded phase: the model serves.
   void switch_in(const StepInfo& info, double err, SubStepStats& stats) {
     serve();
-    serving_error_ = err;
-    guarded_phase_ = true;
-    consecutive_ = 0;
-    window_.clear();
     ++stats.switch_ins;
-    if (first_switch_step_ < 0) {
-      first_switch_step_ = info.step;
-      first_switch_t_ = info.t + info.dt;
-    }
-    events_.push_back({{"step", info.step},
-                       {"t", info.t + info.dt},
-                       {"event", "switch_in"},
-                       {"reason", fmt::format("validation error {:.3g} <= target {:g} in {} checks in a row", err,
-                                              target_, consecutive_needed_)},
-                       {"validation_error", err},
-                       {"samples_seen", trainer_->seen()},
-                       {"iterations", trainer_->iterations()}});
     int rank = 0;
     MPI_Comm_rank(comm_, &rank);
     if (rank == 0)
@@ -462,8 +456,8 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     const long points0 = stats.points, accepted0 = stats.accepted;
     replace(step, state, info, stats);
     const double t0 = wall_time();
-    std::mt19937_64 gen((seed_ + 7) * 1000003ULL + static_cast<uint64_t>(info.step) + 0x5bd1e995ULL);
-    const auto sites = sample_points(state.get(out_field_).grid(), shadow_points_, gen);
+    std::mt19937_64 gen((cfg_.seed + 7) * 1000003ULL + static_cast<uint64_t>(info.step) + 0x5bd1e995ULL);
+    const auto sites = sample_points(state.get(out_field_).grid(), cfg_.shadow_points, gen);
     const std::vector<Fallback>& why = reasons();
     std::vector<PetscInt> acc, rej;
     std::vector<int64_t> acc_g, rej_g;
@@ -493,61 +487,33 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     double sse = 0;
     long failures = 0;
     for (size_t i = 0; i < acc.size(); ++i) {
-      const bool failed = !(err[i] <= shadow_tol_);
+      const bool failed = !(err[i] <= cfg_.shadow_tol);
       failures += failed;
       sse += std::isfinite(err[i]) ? err[i] * err[i] : 1e300;
-      s.push(acc_g[i], x_acc.data() + i * cin_, y_class.data() + i * cout_, failed ? failed_weight_ : 1.0);
+      s.push(acc_g[i], x_acc.data() + i * cin_, y_class.data() + i * cout_, failed ? cfg_.failed_weight : 1.0);
     }
     for (size_t i = 0; i < rej.size(); ++i)  // the guard caught these: their classical results weigh more
-      s.push(rej_g[i], x_rej.data() + i * cin_, y_rej.data() + i * cout_, failed_weight_);
+      s.push(rej_g[i], x_rej.data() + i * cin_, y_rej.data() + i * cout_, cfg_.failed_weight);
     add(s, info.step);
     double sums[5] = {static_cast<double>(acc.size()), static_cast<double>(failures), sse,
                       static_cast<double>(stats.points - points0), static_cast<double>(stats.accepted - accepted0)};
     MPI_Allreduce(MPI_IN_PLACE, sums, 5, MPI_DOUBLE, MPI_SUM, comm_);
     // Training goes on at its own budget; a model that validates clearly better than the
     // serving one replaces it (the guard and the shadow checks watch it as before).
-    if (guarded_iterations_ > 0) stats.train_iterations += trainer_->train(guarded_iterations_, wall_seconds_);
-    if (info.step % validate_every_ == 0) {
+    if (cfg_.guarded_iterations > 0)
+      stats.train_iterations += trainer_->train(cfg_.guarded_iterations, cfg_.wall_seconds);
+    if (info.step % cfg_.rules.validate_every == 0) {
       const double err = trainer_->validate();
       stats.validation_error = err;
-      history_.push_back({info.step, err});
-      if (guarded_iterations_ > 0 && err < serving_error_ * (1 - refresh_gain_)) {
-        serve();
-        serving_error_ = err;
-        ++refreshes_;
-      }
+      if (machine_.validated_guarded(info.step, err)) serve();
     }
     stats.shadow_points += static_cast<long>(acc.size());
     stats.shadow_failures += failures;
-    window_.push_back({sums[0], sums[2], sums[3], sums[4]});
-    while (static_cast<int>(window_.size()) > rb_window_) window_.pop_front();
-    double n = 0, e2 = 0, pts = 0, ok = 0;
-    for (const auto& w : window_) {
-      n += w[0];
-      e2 += w[1];
-      pts += w[2];
-      ok += w[3];
-    }
-    const double shadow_rms = n > 0 ? std::sqrt(e2 / n) : 0.0, fallback = pts > 0 ? 1 - ok / pts : 0.0;
     stats.train_seconds += wall_time() - t0;
-    std::string why_back;
-    if (shadow_rms > rb_shadow_)
-      why_back =
-          fmt::format("shadow error {:.3g} > {:g} over the last {} step(s)", shadow_rms, rb_shadow_, window_.size());
-    else if (fallback > rb_fallback_)
-      why_back =
-          fmt::format("fallback rate {:.3g} > {:g} over the last {} step(s)", fallback, rb_fallback_, window_.size());
+    const std::string why_back =
+        machine_.checked(info.step, info.t + info.dt, GuardedStepCounts{sums[0], sums[2], sums[3], sums[4]});
     if (why_back.empty()) return;
-    guarded_phase_ = false;
-    consecutive_ = 0;
-    window_.clear();
     ++stats.rollbacks;
-    events_.push_back({{"step", info.step},
-                       {"t", info.t + info.dt},
-                       {"event", "rollback"},
-                       {"reason", why_back},
-                       {"shadow_error", shadow_rms},
-                       {"fallback_rate", fallback}});
     int rank = 0;
     MPI_Comm_rank(comm_, &rank);
     if (rank == 0)
@@ -556,8 +522,8 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   }
 
   std::map<std::string, std::string> context_;
-  SurrogateOptions so_;
-  OnlineSettings settings_;
+  OnlineConfig cfg_;
+  OnlineStateMachine machine_;
   std::unique_ptr<OnlineTrainer> trainer_;
   SubStep* step_ = nullptr;
   State* state_ = nullptr;
@@ -566,29 +532,9 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   std::vector<std::string> in_fields_;
   std::string out_field_;
   int cin_ = 0, cout_ = 0;
-  double memory_mb_ = 8;
-  long points_ = 0;
-  int every_ = 1;
-  uint64_t seed_ = 1;
-  long iterations_ = 0, guarded_iterations_ = 0, min_samples_ = 0;
-  double refresh_gain_ = 0.1;
-  double wall_seconds_ = 0, fraction_ = 0.2, target_ = 0.05;
-  int validate_every_ = 10, consecutive_needed_ = 3;
-  long shadow_points_ = 0;
-  double shadow_tol_ = 0.5, failed_weight_ = 4, rb_shadow_ = 0.2, rb_fallback_ = 0.2;
-  int rb_window_ = 10;
-  std::string model_name_, save_;
-  // State (checkpointed).
-  bool guarded_phase_ = false;
-  int consecutive_ = 0;
-  long calls_ = 0, guarded_calls_ = 0, first_switch_step_ = -1, refreshes_ = 0;
-  double serving_error_ = 0;
-  std::string serving_weights_;  // the serving model (it may lag the trained one)
+  // The serving model (checkpointed; it may lag the trained one).
+  std::string serving_weights_;
   std::vector<double> serving_min_, serving_max_;
-  double first_switch_t_ = 0;
-  nlohmann::ordered_json events_ = nlohmann::ordered_json::array();
-  nlohmann::ordered_json history_ = nlohmann::ordered_json::array();
-  std::deque<std::array<double, 4>> window_;  // per guarded step: shadow points, their squared errors, points, accepted
   nlohmann::ordered_json saved_;
 };
 
