@@ -27,6 +27,7 @@
 #include <random>
 
 #include "simfuse/core/Config.hpp"
+#include "simfuse/core/Solver.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/solvers/chemistry/Admissible.hpp"
 #include "simfuse/solvers/reacting/ReactingSolver.hpp"

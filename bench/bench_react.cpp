@@ -19,9 +19,12 @@
 #include <iostream>
 #include <memory>
 
+#include "simfuse/core/Config.hpp"
 #include "simfuse/core/Error.hpp"
 #include "simfuse/core/Log.hpp"
 #include "simfuse/core/Petsc.hpp"
+#include "simfuse/core/Solver.hpp"
+#include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/coupling/ai/Builtins.hpp"
 #include "simfuse/postproc/Norms.hpp"

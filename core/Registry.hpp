@@ -71,21 +71,3 @@ class Registry {
 };
 
 }  // namespace simfuse
-
-#define SIMFUSE_CONCAT_INNER(a, b) a##b
-#define SIMFUSE_CONCAT(a, b) SIMFUSE_CONCAT_INNER(a, b)
-namespace simfuse {
-[[deprecated(
-    "SIMFUSE_REGISTER goes in the next release: call the registry's add() from a function of yours (main, or a "
-    "plugin's SIMFUSE_PLUGIN block); see core/Registry.hpp")]] inline bool
-deprecated_static_registration() {
-  return true;
-}
-}  // namespace simfuse
-/// Deprecated (one release): runs `statement` from a static initialiser when the library
-/// or executable is loaded. Register with an explicit call instead (above).
-#define SIMFUSE_REGISTER(statement)                                      \
-  static const bool SIMFUSE_CONCAT(simfuse_registered_, __LINE__) = [] { \
-    statement;                                                           \
-    return ::simfuse::deprecated_static_registration();                  \
-  }()

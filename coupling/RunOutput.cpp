@@ -9,10 +9,12 @@
 
 #include "simfuse/core/Files.hpp"
 #include "simfuse/core/Petsc.hpp"
+#include "simfuse/core/Solver.hpp"
 #include "simfuse/core/Timer.hpp"
 #include "simfuse/core/Version.hpp"
 #include "simfuse/core/detail/Provenance.hpp"
-#include "simfuse/coupling/Simulation.hpp"
+#include "simfuse/coupling/Coupler.hpp"
+#include "simfuse/postproc/Norms.hpp"
 #include "simfuse/postproc/PngWriter.hpp"
 #include "simfuse/postproc/VtkWriter.hpp"
 
@@ -88,17 +90,34 @@ void require_field(const Params& p, const std::string& key, const std::string& n
 
 }  // namespace
 
-RunOutput::RunOutput(Simulation& sim, const Params& op, std::string dir)
-    : sim_(sim), dir_(std::move(dir)), impl_(std::make_unique<Impl>()) {
-  const State& state = sim.solver().state();
-  const Grid& grid = sim.grid();
+json exact_errors(Solver& solver, const Grid& grid, double t) {
+  json out = json::object();
+  for (const auto& name : solver.state().names()) {
+    const Field& f = solver.state().get(name);
+    PetscHandle<Vec> exact;
+    SIMFUSE_PETSC(VecDuplicate(f.vec(), exact.out()));
+    if (!solver.exact_solution(name, t, exact)) continue;
+    for (int c = 0; c < f.ncomp(); ++c) {
+      const ErrorNorms n = error_norms(grid, f.vec(), exact, f.ncomp(), c);
+      // Components are keyed <field>_<component>: two vector fields may share component names.
+      out[f.ncomp() == 1 ? name : name + "_" + f.components()[c]] = {
+          {"l2", n.l2}, {"linf", n.linf}, {"rel_l2", n.rel_l2()}};
+    }
+  }
+  return out;
+}
+
+RunOutput::RunOutput(RunView run, const Params& op, std::string dir)
+    : run_(run), dir_(std::move(dir)), impl_(std::make_unique<Impl>()) {
+  const State& state = run_.solver.state();
+  const Grid& grid = run_.grid;
   every_ = op.get<int>("every");
   impl_->vtk = op.get<bool>("vtk");
   if (op.is_set("fields")) {
     fields_ = op.get<std::vector<std::string>>("fields");
     for (const auto& f : fields_) require_field(op, "fields", f, state);
   } else {
-    fields_ = sim.solver().output_fields();
+    fields_ = run_.solver.output_fields();
     for (const auto& d : state.diagnostic_names()) fields_.push_back(d);
   }
   const auto pngs = op.subs("png");
@@ -220,43 +239,43 @@ std::string prepare_output_folder(const std::string& dir, const std::string& nam
 void RunOutput::claim_folder() {
   if (claimed_) return;
   int rank = 0;
-  MPI_Comm_rank(sim_.comm(), &rank);
+  MPI_Comm_rank(run_.comm, &rank);
   // Another case's results: refused before anything in the folder changes.
   char other[256] = {0};
   if (rank == 0) {
     std::error_code ec;
     std::string o;
-    if (fs::is_directory(dir_, ec)) o = other_case_in(dir_, sim_.name(), sim_.options().force);
+    if (fs::is_directory(dir_, ec)) o = other_case_in(dir_, run_.name, run_.force);
     std::snprintf(other, sizeof other, "%s", o.c_str());
   }
-  MPI_Bcast(other, sizeof other, MPI_CHAR, 0, sim_.comm());
+  MPI_Bcast(other, sizeof other, MPI_CHAR, 0, run_.comm);
   if (other[0])
     throw UserError(
         fmt::format("the output folder '{}' holds the results of another case, '{}'", dir_, other),
         "choose another folder with -o DIR, or pass --force to write into it anyway (files of the same name, "
         "such as steps.csv and summary.json, are then replaced); nothing in it was changed");
-  ensure_directory(dir_, sim_.comm());
-  if (rank == 0) prepare_output_folder(dir_, sim_.name(), sim_.options().force);
-  MPI_Barrier(sim_.comm());
+  ensure_directory(dir_, run_.comm);
+  if (rank == 0) prepare_output_folder(dir_, run_.name, run_.force);
+  MPI_Barrier(run_.comm);
   claimed_ = true;
 }
 
 void RunOutput::open_writers() {
-  ensure_directory(dir_, sim_.comm());
-  impl_->vtk_writer = std::make_unique<VtkSeriesWriter>(sim_.grid(), dir_, sim_.name());
+  ensure_directory(dir_, run_.comm);
+  impl_->vtk_writer = std::make_unique<VtkSeriesWriter>(run_.grid, dir_, run_.name);
 }
 
 void RunOutput::begin() {
   int rank = 0;
-  MPI_Comm_rank(sim_.comm(), &rank);
+  MPI_Comm_rank(run_.comm, &rank);
   claim_folder();
   open_writers();
   if (rank == 0) {
     impl_->csv_path = (fs::path(dir_) / "steps.csv").string();
     impl_->csv = "step,t";
-    for (const auto& s : sim_.coupler().substeps())
+    for (const auto& s : run_.coupler.substeps())
       for (const auto& c : substep_counters())
-        if (csv_column(c, sim_.coupler().policy(s))) impl_->csv += "," + s + "_" + c.column();
+        if (csv_column(c, run_.coupler.policy(s))) impl_->csv += "," + s + "_" + c.column();
     impl_->csv += "\n";
     impl_->csv_written = std::string::npos;
     impl_->flush_csv();
@@ -275,110 +294,130 @@ void RunOutput::save_state(CheckpointData& out) const {
   out.put("seconds", seconds_);
 }
 
+namespace {
+
+// Removes from `dir` what an interrupted run wrote after step `step` (frames are numbered
+// by step, PNGs end in _<step>.png) and planted symlinks. Rank 0.
+void remove_written_after(const std::string& dir, const std::string& name, long step) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.is_symlink(ec)) {
+      fs::remove(e.path(), ec);
+      continue;
+    }
+    const std::string f = e.path().filename().string();
+    const std::string base = name + "_";
+    auto number_after = [&](const std::string& prefix, const std::string& ext) -> long {
+      if (f.size() != prefix.size() + 6 + ext.size() || f.compare(0, prefix.size(), prefix) != 0 ||
+          f.compare(f.size() - ext.size(), ext.size(), ext) != 0)
+        return -1;
+      const std::string d = f.substr(prefix.size(), 6);
+      return std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; }) ? std::stol(d) : -1;
+    };
+    long k = -1;
+    for (const char* ext : {".vti", ".pvti", ""})
+      if (k < 0) k = number_after(base, ext);
+    if (k > step) fs::remove_all(e.path(), ec);
+    if (f.size() > 11 && f.compare(f.size() - 4, 4, ".png") == 0) {
+      const std::string d = f.substr(f.size() - 10, 6);
+      if (f[f.size() - 11] == '_' && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+          std::stol(d) > step)
+        fs::remove(e.path(), ec);
+    }
+  }
+}
+
+// steps.csv cut to its header and the rows up to step `step` (rewritten). Rank 0.
+std::string truncate_steps_csv(const fs::path& csv, long step) {
+  std::ifstream old(csv);
+  if (!old)
+    throw CheckpointError(fmt::format("'{}' is missing: the output folder does not hold the run the checkpoint "
+                                      "belongs to",
+                                      csv.string()),
+                          "resume in the folder the run wrote, or start afresh without --resume");
+  std::string kept, line;
+  std::getline(old, line);
+  kept = line + "\n";
+  while (std::getline(old, line)) {
+    const long s = std::atol(line.c_str());
+    if (s >= 1 && s <= step) kept += line + "\n";
+  }
+  old.close();
+  write_file_atomic(csv.string(), kept);
+  return kept;
+}
+
+}  // namespace
+
 void RunOutput::resume(const CheckpointData& in) {
   int rank = 0;
-  MPI_Comm_rank(sim_.comm(), &rank);
+  MPI_Comm_rank(run_.comm, &rank);
   if (rank == 0) remove_temporaries(dir_);
-  const long step = sim_.steps_done();
-  const auto all_files = json::parse(in.get<std::string>("vtk_files")).get<std::vector<std::string>>();
+  const long step = run_.clock.step;
+  auto files = json::parse(in.get<std::string>("vtk_files")).get<std::vector<std::string>>();
   auto times = in.get<std::vector<double>>("vtk_times");
   impl_->png_files = json::parse(in.get<std::string>("png_files"));
   impl_->error_history = json::parse(in.get<std::string>("error_history"));
   impl_->extra = json::parse(in.get<std::string>("extra"));
   seconds_ = in.get<double>("seconds");
-  // A run extended past its old end: what was written only because step was the last
-  // (a frame not on the `every` schedule, PNGs of the last step) is not part of the
-  // longer run's output.
-  std::vector<std::string> drop;
-  auto files = all_files;
-  if (!sim_.done() && step > 0) {
-    if (!(every_ > 0 && step % every_ == 0) && !files.empty() && !times.empty() && times.back() == sim_.time()) {
-      drop.push_back(files.back());
-      files.pop_back();
-      times.pop_back();
-    }
-    json kept = json::array();
-    for (const auto& e : impl_->png_files) {
-      const auto it = std::find_if(impl_->pngs.begin(), impl_->pngs.end(), [&](const Impl::Png& p) {
-        return e["file"].get<std::string>().rfind(p.stem + "_", 0) == 0;
-      });
-      const bool on_schedule = it != impl_->pngs.end() && it->every > 0 && step % it->every == 0;
-      if (e["step"].get<long>() == step && !on_schedule)
-        drop.push_back(e["file"].get<std::string>());
-      else
-        kept.push_back(e);
-    }
-    impl_->png_files = kept;
-  }
+  const std::vector<std::string> drop = drop_last_step_extras(files, times);
   open_writers();
-  on_all_ranks(sim_.comm(), [&] {
+  on_all_ranks(run_.comm, [&] {
     if (rank != 0) return;
     std::error_code ec;
     for (const auto& f : drop) fs::remove_all(fs::path(dir_) / f, ec);
     if (!drop.empty())  // a .pvti's pieces are in the folder of its name
       fs::remove_all(fs::path(dir_) / fs::path(drop.front()).stem(), ec);
     // What the interrupted run wrote after the checkpoint goes: it is written again.
-    for (const auto& e : fs::directory_iterator(dir_, ec)) {
-      if (e.is_symlink(ec)) {
-        fs::remove(e.path(), ec);
-        continue;
-      }
-      const std::string f = e.path().filename().string();
-      const std::string base = sim_.name() + "_";
-      auto number_after = [&](const std::string& prefix, const std::string& ext) -> long {
-        if (f.size() != prefix.size() + 6 + ext.size() || f.compare(0, prefix.size(), prefix) != 0 ||
-            f.compare(f.size() - ext.size(), ext.size(), ext) != 0)
-          return -1;
-        const std::string d = f.substr(prefix.size(), 6);
-        return std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; }) ? std::stol(d) : -1;
-      };
-      long k = -1;
-      for (const char* ext : {".vti", ".pvti", ""})
-        if (k < 0) k = number_after(base, ext);
-      if (k > step) fs::remove_all(e.path(), ec);  // frames are numbered by step
-      if (f.size() > 11 && f.compare(f.size() - 4, 4, ".png") == 0) {
-        const std::string d = f.substr(f.size() - 10, 6);
-        if (f[f.size() - 11] == '_' && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-            std::stol(d) > step)
-          fs::remove(e.path(), ec);
-      }
-    }
-    // steps.csv: the header and the rows up to the checkpoint's step.
+    remove_written_after(dir_, run_.name, step);
     const fs::path csv = fs::path(dir_) / "steps.csv";
-    std::ifstream old(csv);
-    if (!old)
-      throw CheckpointError(fmt::format("'{}' is missing: the output folder does not hold the run the checkpoint "
-                                        "belongs to",
-                                        csv.string()),
-                            "resume in the folder the run wrote, or start afresh without --resume");
-    std::string kept, line;
-    std::getline(old, line);
-    kept = line + "\n";
-    while (std::getline(old, line)) {
-      const long s = std::atol(line.c_str());
-      if (s >= 1 && s <= step) kept += line + "\n";
-    }
-    old.close();
-    write_file_atomic(csv.string(), kept);
+    const std::string kept = truncate_steps_csv(csv, step);
     impl_->csv_path = csv.string();
     impl_->csv = kept;
     impl_->csv_written = kept.size();
   });
   impl_->vtk_writer->continue_series(files, std::move(times));
-  impl_->prev_stats = sim_.coupler().reduced_stats(sim_.comm());
+  impl_->prev_stats = run_.coupler.reduced_stats(run_.comm);
+}
+
+std::vector<std::string> RunOutput::drop_last_step_extras(std::vector<std::string>& files, std::vector<double>& times) {
+  // A run extended past its old end: what was written only because step was the last
+  // (a frame not on the `every` schedule, PNGs of the last step) is not part of the
+  // longer run's output.
+  std::vector<std::string> drop;
+  const long step = run_.clock.step;
+  if (run_.clock.done() || step <= 0) return drop;
+  if (!(every_ > 0 && step % every_ == 0) && !files.empty() && !times.empty() && times.back() == run_.clock.t) {
+    drop.push_back(files.back());
+    files.pop_back();
+    times.pop_back();
+  }
+  json kept = json::array();
+  for (const auto& e : impl_->png_files) {
+    const auto it = std::find_if(impl_->pngs.begin(), impl_->pngs.end(), [&](const Impl::Png& p) {
+      return e["file"].get<std::string>().rfind(p.stem + "_", 0) == 0;
+    });
+    const bool on_schedule = it != impl_->pngs.end() && it->every > 0 && step % it->every == 0;
+    if (e["step"].get<long>() == step && !on_schedule)
+      drop.push_back(e["file"].get<std::string>());
+    else
+      kept.push_back(e);
+  }
+  impl_->png_files = kept;
+  return drop;
 }
 
 void RunOutput::after_step() {
   int rank = 0;
-  MPI_Comm_rank(sim_.comm(), &rank);
+  MPI_Comm_rank(run_.comm, &rank);
   // One row per step: what each sub-step did in this step (differences of the running totals).
-  const auto stats = sim_.coupler().reduced_stats(sim_.comm());
+  const auto stats = run_.coupler.reduced_stats(run_.comm);
   if (impl_->prev_stats.size() != stats.size()) impl_->prev_stats.assign(stats.size(), SubStepStats{});
   if (rank == 0) {
-    impl_->csv += fmt::format("{},{:.17g}", sim_.steps_done(), sim_.time());
+    impl_->csv += fmt::format("{},{:.17g}", run_.clock.step, run_.clock.t);
     for (size_t i = 0; i < stats.size(); ++i)
       for (const auto& c : substep_counters()) {
-        if (!csv_column(c, sim_.coupler().policy(stats[i].name))) continue;
+        if (!csv_column(c, run_.coupler.policy(stats[i].name))) continue;
         const double d = c.level ? c.value(stats[i]) : c.value(stats[i]) - c.value(impl_->prev_stats[i]);
         impl_->csv += "," + (c.count ? fmt::format("{}", static_cast<long>(d)) : fmt::format("{:.6g}", d));
       }
@@ -390,16 +429,15 @@ void RunOutput::after_step() {
 
 void RunOutput::write_fields() {
   const double t0 = wall_time();
-  const State& state = sim_.solver().state();
-  const long step = sim_.steps_done();
-  const double t = sim_.time();
+  const State& state = run_.solver.state();
+  const long step = run_.clock.step;
+  const double t = run_.clock.t;
   std::vector<const Field*> fields;
   for (const auto& n : fields_) fields.push_back(&state.get(n));
-  const bool last = sim_.done();
+  const bool last = run_.clock.done();
   const bool due = last || step == 0 || (every_ > 0 && step % every_ == 0);
   auto png_due = [&](const auto& png) { return last || (png.every > 0 && step % png.every == 0); };
-  if ((impl_->vtk && due) || std::any_of(impl_->pngs.begin(), impl_->pngs.end(), png_due))
-    sim_.solver().prepare_output();
+  if ((impl_->vtk && due) || std::any_of(impl_->pngs.begin(), impl_->pngs.end(), png_due)) run_.solver.prepare_output();
   if (impl_->vtk && due) impl_->vtk_writer->write(fields, t, step);
   fault_point("output");  // the frame is written, the PNGs and steps.csv's next row are not
   for (const auto& png : impl_->pngs) {
@@ -420,7 +458,7 @@ void RunOutput::write_fields() {
   if (due) {
     impl_->flush_csv();
     // errors() evaluates the exact solution: only when it is recorded
-    json e = sim_.errors();
+    json e = exact_errors(run_.solver, run_.grid, run_.clock.t);
     if (!e.empty()) impl_->error_history.push_back({{"step", step}, {"t", t}, {"errors", e}});
   }
   seconds_ += wall_time() - t0;
@@ -432,9 +470,9 @@ void RunOutput::add(const std::string& key, json value) {
 
 json RunOutput::substeps_json() const {
   json subs = json::array();
-  const auto spread = rank_spread(sim_.coupler().stats(), sim_.comm());
+  const auto spread = rank_spread(run_.coupler.stats(), run_.comm);
   size_t index = 0;
-  for (const auto& st : sim_.coupler().reduced_stats(sim_.comm())) {
+  for (const auto& st : run_.coupler.reduced_stats(run_.comm)) {
     json j = {{"name", st.name}, {"policy", st.policy}};
     json ranks = json::object();
     for (const auto& c : substep_counters()) {
@@ -452,7 +490,7 @@ json RunOutput::substeps_json() const {
     }
     j["rank_seconds"] = ranks;
     ++index;
-    const json facts = sim_.coupler().policy(st.name).describe();
+    const json facts = run_.coupler.policy(st.name).describe();
     for (const auto& [k, v] : facts.items()) {  // merged with the counters of the same name ("online")
       if (j.contains(k) && j[k].is_object() && v.is_object())
         j[k].update(v);
@@ -467,13 +505,13 @@ json RunOutput::substeps_json() const {
 const json& RunOutput::write_summary(const std::string& status, const std::string& message,
                                      const std::vector<std::string>& result_files) {
   int rank = 0, size = 1;
-  MPI_Comm_rank(sim_.comm(), &rank);
-  MPI_Comm_size(sim_.comm(), &size);
-  const Grid& grid = sim_.grid();
+  MPI_Comm_rank(run_.comm, &rank);
+  MPI_Comm_size(run_.comm, &size);
+  const Grid& grid = run_.grid;
   json s;
   s["simfuse_version"] = SIMFUSE_VERSION;
-  s["case"] = sim_.name();
-  s["case_file"] = sim_.case_file();
+  s["case"] = run_.name;
+  s["case_file"] = run_.case_file;
   s["status"] = status;
   if (!message.empty()) s["message"] = message;
   s["ranks"] = size;
@@ -488,22 +526,18 @@ const json& RunOutput::write_summary(const std::string& status, const std::strin
   }
   s["grid"] = {{"dim", g.dim},           {"n", n}, {"lower", lo}, {"upper", hi}, {"periodic", per}, {"h", h},
                {"points", grid.points()}};
-  json solver = {{"type", sim_.params().type_of("solver")}};
-  const json facts = sim_.solver().describe();
+  json solver = {{"type", run_.solver_type}};
+  const json facts = run_.solver.describe();
   for (const auto& [k, v] : facts.items()) solver[k] = v;
   s["solver"] = solver;
-  s["time"] = {{"t0", sim_.t0()},
-               {"dt", sim_.dt()},
-               {"steps", sim_.steps_total()},
-               {"steps_done", sim_.steps_done()},
-               {"t", sim_.time()},
-               {"steady", sim_.reached_steady_state()}};
+  s["time"] = {{"t0", run_.clock.t0},           {"dt", run_.clock.dt}, {"steps", run_.clock.steps},
+               {"steps_done", run_.clock.step}, {"t", run_.clock.t},   {"steady", run_.clock.steady}};
   json metrics = json::object();
-  for (const auto& [k, v] : sim_.solver().metrics()) metrics[k] = v;
+  for (const auto& [k, v] : run_.solver.metrics()) metrics[k] = v;
   if (!metrics.empty()) s["metrics"] = metrics;
-  s["wall_seconds"] = {{"setup", sim_.setup_seconds()}, {"run", sim_.run_seconds()}, {"output", seconds_}};
+  s["wall_seconds"] = {{"setup", run_.clock.setup_seconds}, {"run", run_.clock.run_seconds}, {"output", seconds_}};
   s["substeps"] = substeps_json();
-  json e = sim_.errors();
+  json e = exact_errors(run_.solver, run_.grid, run_.clock.t);
   if (!e.empty()) s["errors"] = e;
   if (!impl_->error_history.empty()) s["error_history"] = impl_->error_history;
   json outputs = {{"dir", dir_}, {"steps_csv", "steps.csv"}};
@@ -513,12 +547,12 @@ const json& RunOutput::write_summary(const std::string& status, const std::strin
   }
   outputs["png"] = impl_->png_files;
   outputs["fields"] = fields_;
-  const auto diag = sim_.solver().state().diagnostic_names();
+  const auto diag = run_.solver.state().diagnostic_names();
   if (!diag.empty()) outputs["diagnostic_fields"] = diag;
   if (!result_files.empty()) outputs["results"] = result_files;
   s["outputs"] = outputs;
-  s["petsc_options_from_case"] = sim_.petsc_case_options();
-  s["provenance"] = sim_.provenance();
+  s["petsc_options_from_case"] = run_.petsc_case_options;
+  s["provenance"] = run_.provenance;
   s["provenance"]["written"] = utc_timestamp();
   for (const auto& [k, v] : impl_->extra.items()) s[k] = v;
   summary_ = s;

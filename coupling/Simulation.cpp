@@ -13,15 +13,21 @@
 #include <set>
 #include <sstream>
 
+#include "simfuse/core/Checkpoint.hpp"
+#include "simfuse/core/Config.hpp"
 #include "simfuse/core/Files.hpp"
 #include "simfuse/core/Paths.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Plugins.hpp"
+#include "simfuse/core/Solver.hpp"
+#include "simfuse/core/Timer.hpp"
 #include "simfuse/core/Version.hpp"
 #include "simfuse/core/detail/Provenance.hpp"
+#include "simfuse/coupling/Coupler.hpp"
+#include "simfuse/coupling/Policy.hpp"
 #include "simfuse/coupling/detail/Checkpoints.hpp"
+#include "simfuse/coupling/detail/RunClock.hpp"
 #include "simfuse/coupling/detail/RunOutput.hpp"
-#include "simfuse/postproc/Norms.hpp"
 #include "simfuse/solvers/Builtins.hpp"
 #include "simfuse/solvers/common/Boundary.hpp"
 #include "simfuse/solvers/reaction/Kinetics.hpp"
@@ -38,67 +44,93 @@ void register_builtins() {
     kinetics_registry();
     register_builtin_solvers();
     policy_registry();
+    // Served by the AI library (simfuse::ai::register_builtins() adds the handler).
+    register_case_section("capture",
+                          "record (input, output) pairs of sub-steps while the run proceeds, e.g. {react: {every: 5, "
+                          "points: 4000}}; see simfuse config doc capture",
+                          {});
     return true;
   }();
   (void)done;
 }
 
 namespace {
-std::map<std::string, CaseSectionHandler>& case_sections() {
-  static std::map<std::string, CaseSectionHandler> m;
+struct CaseSection {
+  std::string doc;
+  CaseSectionHandler handler;  // empty: served by a library not loaded
+};
+std::map<std::string, CaseSection>& case_sections() {
+  static std::map<std::string, CaseSection> m;
   return m;
+}
+long& case_sections_version() {  // bumped by every change: case_schema() rebuilds
+  static long v = 0;
+  return v;
 }
 }  // namespace
 
-void register_case_section(const std::string& key, CaseSectionHandler handler) {
-  case_sections()[key] = std::move(handler);
+void register_case_section(const std::string& key, const std::string& doc, CaseSectionHandler handler) {
+  CaseSection& c = case_sections()[key];
+  if (!doc.empty()) c.doc = doc;
+  if (handler) c.handler = std::move(handler);  // a declaration does not undo a library's handler
+  ++case_sections_version();
 }
 
+void register_case_section(const std::string& key, CaseSectionHandler handler) {
+  register_case_section(key, std::string(), std::move(handler));
+}
+
+namespace {
+Schema build_case_schema() {
+  Schema s("case", "a simfuse case file");
+  s.add_string("name", "case name, used for output files (default: the file name without .yaml)");
+  s.add_string("description", "one line on what the case shows").def("\"\"");
+  s.add("plugins", ParamType::StringList,
+        "shared libraries adding solvers, sub-steps, kinetics, policies or architectures, loaded before the case is "
+        "checked (relative to the case file); a plugin runs its code, like a Python import: load only ones you trust")
+      .def("[]");
+  s.add_map("parameters", "named constants usable in expressions, e.g. {k: 2} then \"sin(k*pi*x)\"");
+  GridSpec::declare(s.add_section("grid", "the structured grid"));
+  s.add_block("solver", "solver", "the PDE solver", "params").required();
+  Schema& t = s.add_section("time", "time stepping");
+  t.add_real("dt", "time step").required().positive();
+  t.add_int("steps", "number of time steps (or give t_end)").min(1);
+  t.add_real("t_end", "end time (or give steps); t_end - t0 must be a multiple of dt");
+  t.add_real("t0", "start time").def(0.0);
+  t.add_check([](const Params& p, Diagnostics& d) {
+    if (p.has("steps") == p.has("t_end"))
+      d.push_back(p.diag(p.has("steps") ? "t_end" : "dt",
+                         p.has("steps") ? "give either 'steps' or 't_end', not both"
+                                        : "missing the length of the run: give 'steps' or 't_end'",
+                         "e.g. 'steps: 100' or 't_end: 0.1'"));
+  });
+  RunOutput::declare(s.add_section("output", "what is written and where"));
+  Schema& ck =
+      s.add_section("checkpoint", "checkpoints in <output>/checkpoints/, to continue a stopped run with --resume");
+  ck.add_bool("enabled", "write checkpoints (and catch SIGTERM/SIGUSR1 to write one before stopping)").def(true);
+  ck.add_int("every", "a checkpoint every N steps (0: by wall time only)").def(0).min(0);
+  ck.add_real("seconds", "a checkpoint when this much wall time has passed since the last (0: by steps only)")
+      .def(600.0)
+      .min(0);
+  ck.add_int("keep", "how many of the newest checkpoints are kept").def(2).min(1);
+  ck.add_bool("at_end", "a checkpoint after the last step (a later run can extend it with a larger t_end)").def(true);
+  s.add_map("coupling", "policy per sub-step, e.g. {diffuse: classical} (default: classical)");
+  for (const auto& [key, section] : case_sections()) s.add_map(key, section.doc);
+  s.add_map("petsc_options",
+            "PETSc options: {diffuse_ksp_type: cg} or grouped by prefix {diffuse: {ksp_rtol: 1e-8}}; the "
+            "command line wins");
+  return s;
+}
+}  // namespace
+
 const Schema& case_schema() {
-  static const Schema schema = [] {
-    register_builtins();
-    Schema s("case", "a simfuse case file");
-    s.add_string("name", "case name, used for output files (default: the file name without .yaml)");
-    s.add_string("description", "one line on what the case shows").def("\"\"");
-    s.add("plugins", ParamType::StringList,
-          "shared libraries adding solvers, sub-steps, kinetics, policies or architectures, loaded before the case is "
-          "checked (relative to the case file); a plugin runs its code, like a Python import: load only ones you trust")
-        .def("[]");
-    s.add_map("parameters", "named constants usable in expressions, e.g. {k: 2} then \"sin(k*pi*x)\"");
-    GridSpec::declare(s.add_section("grid", "the structured grid"));
-    s.add_block("solver", "solver", "the PDE solver", "params").required();
-    Schema& t = s.add_section("time", "time stepping");
-    t.add_real("dt", "time step").required().positive();
-    t.add_int("steps", "number of time steps (or give t_end)").min(1);
-    t.add_real("t_end", "end time (or give steps); t_end - t0 must be a multiple of dt");
-    t.add_real("t0", "start time").def(0.0);
-    t.add_check([](const Params& p, Diagnostics& d) {
-      if (p.has("steps") == p.has("t_end"))
-        d.push_back(p.diag(p.has("steps") ? "t_end" : "dt",
-                           p.has("steps") ? "give either 'steps' or 't_end', not both"
-                                          : "missing the length of the run: give 'steps' or 't_end'",
-                           "e.g. 'steps: 100' or 't_end: 0.1'"));
-    });
-    RunOutput::declare(s.add_section("output", "what is written and where"));
-    Schema& ck =
-        s.add_section("checkpoint", "checkpoints in <output>/checkpoints/, to continue a stopped run with --resume");
-    ck.add_bool("enabled", "write checkpoints (and catch SIGTERM/SIGUSR1 to write one before stopping)").def(true);
-    ck.add_int("every", "a checkpoint every N steps (0: by wall time only)").def(0).min(0);
-    ck.add_real("seconds", "a checkpoint when this much wall time has passed since the last (0: by steps only)")
-        .def(600.0)
-        .min(0);
-    ck.add_int("keep", "how many of the newest checkpoints are kept").def(2).min(1);
-    ck.add_bool("at_end", "a checkpoint after the last step (a later run can extend it with a larger t_end)").def(true);
-    s.add_map("coupling", "policy per sub-step, e.g. {diffuse: classical} (default: classical)");
-    s.add_map("capture",
-              "record (input, output) pairs of sub-steps while the run proceeds, e.g. {react: {every: 5, points: "
-              "4000}}; see simfuse config doc capture");
-    s.add_map("petsc_options",
-              "PETSc options: {diffuse_ksp_type: cg} or grouped by prefix {diffuse: {ksp_rtol: 1e-8}}; the "
-              "command line wins");
-    return s;
-  }();
-  return schema;
+  register_builtins();
+  // Rebuilt when a case section is registered (a plugin's); the earlier ones stay alive,
+  // as callers may hold references to them.
+  static std::map<long, std::unique_ptr<Schema>> built;
+  auto& s = built[case_sections_version()];
+  if (!s) s = std::make_unique<Schema>(build_case_schema());
+  return *s;
 }
 
 struct Simulation::Impl {
@@ -115,30 +147,12 @@ struct Simulation::Impl {
   std::unique_ptr<Solver> solver;
   std::unique_ptr<Coupler> coupler;
   Constants constants;
-  double run_start = 0;
-  double t0 = 0, t = 0, dt = 0;
-  long steps = 0, step = 0;
-  bool steady = false;
-  double setup_seconds = 0, run_seconds = 0;
+  RunClock clock;
   // Destroyed before the objects above (members are destroyed in reverse order).
   std::unique_ptr<ConfigDocument> own_doc;
-  // Checkpoints
-  bool ck_enabled = false;
-  long ck_every = 0;
-  double ck_seconds = 0;
-  bool ck_at_end = true;
-  std::unique_ptr<CheckpointStore> store;
-  double last_checkpoint_wall = 0;
-  long last_checkpoint_step = -1;
-  std::map<std::string, Checkpointable*> participants;
-  json case_values;  // the case's values a checkpoint must agree with (fingerprint)
-  json models;       // model weights and their checksums, per sub-step
+  std::unique_ptr<RunCheckpoints> checkpoints;  // null when the run writes none
   json restarts = json::array();
   long resumed_from = -1;
-  // --resume auto: the checkpoint found at set-up (validated there: restore() need not read
-  // and checksum every rank file again), with the damaged ones skipped on the way.
-  std::optional<json> resume_manifest;
-  std::vector<std::string> resume_skipped;
   bool interrupted = false;
   std::map<std::string, std::shared_ptr<void>> attachments;  // what case sections attached
   std::unique_ptr<RunOutput> output;
@@ -196,27 +210,6 @@ void collect_petsc_options(const ConfigDocument& doc, const YAML::Node& n, const
       out.emplace_back(name, value, doc.locate(kv.first, kpath));
     }
   }
-}
-
-// Flattens the case into key path -> value text, for the checkpoint's fingerprint. Left
-// out: what a resumed run may change (the length of the run, the output folder, the
-// checkpoint settings).
-void flatten(const YAML::Node& n, const std::string& path, json& out) {
-  static const std::set<std::string> free_keys{"time.steps", "time.t_end", "checkpoint", "output.dir"};
-  if (free_keys.count(path)) return;
-  if (n.IsMap()) {
-    for (const auto& kv : n) flatten(kv.second, path.empty() ? kv.first.Scalar() : path + "." + kv.first.Scalar(), out);
-  } else if (n.IsSequence()) {
-    for (size_t i = 0; i < n.size(); ++i) flatten(n[i], fmt::format("{}[{}]", path, i), out);
-  } else {
-    out[path] = n.IsNull() ? std::string() : n.Scalar();
-  }
-}
-
-// The whole file's FNV-1a checksum ("" if it cannot be read).
-std::string file_checksum(const std::string& path) {
-  const auto bytes = read_file(path);
-  return bytes ? fnv1a64_hex(*bytes) : std::string();
 }
 
 // The audit trail of a run: who ran what, with which code, models and options.
@@ -304,8 +297,8 @@ Simulation::Simulation(MPI_Comm comm, const ConfigDocument& case_doc, RunOptions
   set_up_case_sections();
   // Every PETSc object has read its options now: a name nobody read is a typo.
   if (!impl_->opt.allow_unused_petsc_options) options::check_all_used();
-  impl_->t = impl_->t0;
-  impl_->setup_seconds = wall_time() - setup_start;
+  impl_->clock.t = impl_->clock.t0;
+  impl_->clock.setup_seconds = wall_time() - setup_start;
 }
 
 // The case's name: it names the output files.
@@ -351,30 +344,32 @@ void Simulation::set_up_parameters(const ConfigDocument& doc, Diagnostics& diags
 // time: dt, t0 and the number of steps.
 void Simulation::set_up_time(Diagnostics& diags) {
   const Params& tp = impl_->params.sub("time");
-  impl_->dt = tp.get<double>("dt");
-  impl_->t0 = tp.get<double>("t0");
+  impl_->clock.dt = tp.get<double>("dt");
+  impl_->clock.t0 = tp.get<double>("t0");
   if (tp.has("steps")) {
-    impl_->steps = tp.get<int>("steps");
+    impl_->clock.steps = tp.get<int>("steps");
   } else {
-    const double span = tp.get<double>("t_end") - impl_->t0;
-    const double n = span / impl_->dt;
+    const double span = tp.get<double>("t_end") - impl_->clock.t0;
+    const double n = span / impl_->clock.dt;
     if (!(span > 0))
-      diags.push_back(tp.diag(
-          "t_end", fmt::format("t_end = {:g} must be greater than t0 = {:g}", tp.get<double>("t_end"), impl_->t0)));
+      diags.push_back(tp.diag("t_end", fmt::format("t_end = {:g} must be greater than t0 = {:g}",
+                                                   tp.get<double>("t_end"), impl_->clock.t0)));
     else if (std::abs(n - std::round(n)) > 1e-9 * std::max(1.0, n))
       diags.push_back(tp.diag(
-          "t_end", fmt::format("t_end - t0 = {:g} is not a multiple of dt = {:g} ({:g} steps)", span, impl_->dt, n),
+          "t_end",
+          fmt::format("t_end - t0 = {:g} is not a multiple of dt = {:g} ({:g} steps)", span, impl_->clock.dt, n),
           fmt::format("use dt = {:g} ({} steps) or change t_end", span / std::ceil(n),
                       static_cast<long>(std::ceil(n)))));
     else
-      impl_->steps = static_cast<long>(std::round(n));
+      impl_->clock.steps = static_cast<long>(std::round(n));
   }
   // t0 so large that t0 + dt rounds to t0 (or far from it): time would not advance.
-  if (std::isfinite(impl_->t0) && std::abs((impl_->t0 + impl_->dt) - impl_->t0 - impl_->dt) > 1e-6 * impl_->dt)
+  if (std::isfinite(impl_->clock.t0) &&
+      std::abs((impl_->clock.t0 + impl_->clock.dt) - impl_->clock.t0 - impl_->clock.dt) > 1e-6 * impl_->clock.dt)
     diags.push_back(tp.diag("dt",
                             fmt::format("dt = {:g} is below the precision of t0 = {:g}: t0 + dt is {:.17g}, time "
                                         "would not advance by dt",
-                                        impl_->dt, impl_->t0, impl_->t0 + impl_->dt),
+                                        impl_->clock.dt, impl_->clock.t0, impl_->clock.t0 + impl_->clock.dt),
                             "start the clock nearer 0 (t0), or use a larger dt"));
 }
 
@@ -395,7 +390,7 @@ void Simulation::set_up_solver() {
   impl_->grid = std::make_unique<Grid>(
       impl_->comm, GridSpec::from(impl_->params.sub("grid"), min_grid_points(impl_->params.type_of("solver"))));
   const Params& sp = impl_->params.sub("solver");
-  const SolverContext ctx{*impl_->grid, sp, impl_->constants, impl_->dt, impl_->t0};
+  const SolverContext ctx{*impl_->grid, sp, impl_->constants, impl_->clock.dt, impl_->clock.t0};
   impl_->solver = solver_registry().create(impl_->params.type_of("solver"), ctx);
   impl_->coupler = std::make_unique<Coupler>(*impl_->solver);
 }
@@ -412,7 +407,7 @@ void Simulation::set_up_policies(const ConfigDocument& doc) {
       if (!cp.is_set(name)) continue;
       const PolicyContext pctx{cp.sub(name), impl_->coupler->substep(name), impl_->case_file, impl_->comm,
                                impl_->solver->model_context()};
-      impl_->coupler->set_policy(name, policy_registry().create(cp.type_of(name), pctx), impl_->dt);
+      impl_->coupler->set_policy(name, policy_registry().create(cp.type_of(name), pctx), impl_->clock.dt);
     }
   }
 }
@@ -425,35 +420,46 @@ void Simulation::set_up_output() {
   impl_->out_dir = !impl_->opt.output_dir.empty() ? impl_->opt.output_dir
                    : op.is_set("dir")             ? op.get<std::string>("dir")
                                                   : (fs::path("out") / impl_->name).string();
-  impl_->output = std::make_unique<RunOutput>(*this, op, impl_->out_dir);
+  const RunView view{impl_->comm,      impl_->name,
+                     impl_->case_file, impl_->params.type_of("solver"),
+                     impl_->opt.force, *impl_->grid,
+                     *impl_->solver,   *impl_->coupler,
+                     impl_->clock,     impl_->petsc_case_options,
+                     impl_->provenance};
+  impl_->output = std::make_unique<RunOutput>(view, op, impl_->out_dir);
+}
+
+// The models' files per sub-step, as their policies report them: (card, weights).
+std::map<std::string, std::pair<std::string, std::string>> model_files(Coupler& coupler) {
+  std::map<std::string, std::pair<std::string, std::string>> out;
+  for (const auto& sub : coupler.substeps()) {
+    std::string card, w;
+    for (const auto& f : coupler.policy(sub).files_read()) {
+      if (f.role == "card") card = f.path;
+      if (f.role == "weights") w = f.path;
+    }
+    if (!w.empty()) out[sub] = {card, w};
+  }
+  return out;
 }
 
 // checkpoints: what a resumed run must agree with (case values, models), and where they go.
 void Simulation::set_up_checkpoints(const ConfigDocument& doc) {
   const Params& ck = impl_->params.sub("checkpoint");
-  impl_->ck_enabled = ck.get<bool>("enabled") && impl_->opt.write_output && !impl_->opt.dry_run;
-  impl_->ck_every = ck.get<int>("every");
-  impl_->ck_seconds = ck.get<double>("seconds");
-  impl_->ck_at_end = ck.get<bool>("at_end");
-  if (impl_->opt.resume && impl_->opt.resume_if_any && !impl_->ck_enabled) {
+  const bool enabled = ck.get<bool>("enabled") && impl_->opt.write_output && !impl_->opt.dry_run;
+  if (impl_->opt.resume && impl_->opt.resume_if_any && !enabled) {
     spdlog::info("--resume auto: this case writes no checkpoints; starting afresh");
     impl_->opt.resume = false;
   }
-  if (impl_->opt.resume && !impl_->ck_enabled)
+  if (impl_->opt.resume && !enabled)
     impl_->params.fail("checkpoint", "--resume needs checkpoints, and this case turns them off",
                        "remove 'checkpoint: {enabled: false}'");
-  impl_->case_values = json::object();
-  flatten(doc.root(), "", impl_->case_values);
-  impl_->models = json::object();
+  const auto files = model_files(*impl_->coupler);
   json models = json::object();
-  for (const auto& sub : impl_->coupler->substeps()) {
-    std::string card, w;
-    for (const auto& f : impl_->coupler->policy(sub).files_read()) {
-      if (f.role == "card") card = f.path;
-      if (f.role == "weights") w = f.path;
-    }
-    if (w.empty()) continue;
-    impl_->models[sub] = {{"weights", w}, {"fnv1a64", file_checksum(w)}};
+  std::map<std::string, std::string> weights;
+  for (const auto& [sub, cw] : files) {
+    const auto& [card, w] = cw;
+    weights[sub] = w;
     json m = json::object();
     if (!card.empty()) {
       m["card"] = card;
@@ -464,41 +470,41 @@ void Simulation::set_up_checkpoints(const ConfigDocument& doc) {
     models[sub] = m;
   }
   impl_->provenance = make_provenance(doc, models);
-  if (impl_->ck_enabled)
-    impl_->store = std::make_unique<CheckpointStore>((fs::path(impl_->out_dir) / "checkpoints").string(),
-                                                     ck.get<int>("keep"), impl_->comm);
-  if (impl_->store && impl_->opt.resume && impl_->opt.resume_if_any) {
-    // `--resume auto`: continue if there is something to continue from, else start afresh.
-    impl_->resume_manifest = impl_->store->newest_valid(impl_->resume_skipped, impl_->opt.resume_max_step);
-    if (!impl_->resume_manifest) {
-      for (const auto& why : impl_->resume_skipped) spdlog::warn("skipping checkpoint {}", why);
-      spdlog::info("--resume auto: no valid checkpoint in '{}'; starting afresh", impl_->store->dir());
-      impl_->opt.resume = false;
-    }
+  if (!enabled) return;
+  impl_->checkpoints = std::make_unique<RunCheckpoints>(
+      ck, impl_->out_dir, impl_->comm,
+      RunCheckpoints::Parts{*impl_->solver, *impl_->coupler, *impl_->output, impl_->clock, impl_->restarts});
+  impl_->checkpoints->set_fingerprint(doc.root(), weights);
+  if (impl_->opt.resume && impl_->opt.resume_if_any &&
+      !impl_->checkpoints->find(impl_->opt.resume_max_step)) {  // `--resume auto`: afresh if nothing to continue
+    spdlog::info("--resume auto: no valid checkpoint in '{}'; starting afresh", impl_->checkpoints->dir());
+    impl_->opt.resume = false;
   }
 }
 
-// Sections handled by libraries above this one (capture: by the AI library).
+// The registered case sections the case uses (capture: is served by the AI library).
 void Simulation::set_up_case_sections() {
-  for (const char* key : {"capture"}) {
-    if (!impl_->params.is_set(key)) continue;
-    auto it = case_sections().find(key);
-    if (it == case_sections().end() && load_lazy_components()) it = case_sections().find(key);
-    if (it == case_sections().end())
+  std::vector<std::string> keys;
+  for (const auto& [key, section] : case_sections())
+    if (impl_->params.is_set(key)) keys.push_back(key);
+  for (const auto& key : keys) {
+    if (!case_sections().at(key).handler) load_lazy_components();
+    const CaseSectionHandler& handler = case_sections().at(key).handler;
+    if (!handler)
       impl_->params.fail(key, fmt::format("'{}:' needs the AI library, which this program has not registered", key),
                          "link simfuse::ai and call simfuse::ai::register_builtins() before building the Simulation "
                          "(the simfuse command does)");
-    impl_->attachments[key] = it->second(*this);
+    impl_->attachments[key] = handler(*this);
   }
 }
 
 Simulation::~Simulation() = default;
 
 bool Simulation::done() const {
-  return impl_->step >= impl_->steps || impl_->steady;
+  return impl_->clock.step >= impl_->clock.steps || impl_->clock.steady;
 }
 bool Simulation::reached_steady_state() const {
-  return impl_->steady;
+  return impl_->clock.steady;
 }
 const Params& Simulation::params() const {
   return impl_->params;
@@ -519,16 +525,16 @@ Coupler& Simulation::coupler() {
   return *impl_->coupler;
 }
 double Simulation::time() const {
-  return impl_->t;
+  return impl_->clock.t;
 }
 long Simulation::steps_done() const {
-  return impl_->step;
+  return impl_->clock.step;
 }
 long Simulation::steps_total() const {
-  return impl_->steps;
+  return impl_->clock.steps;
 }
 double Simulation::dt() const {
-  return impl_->dt;
+  return impl_->clock.dt;
 }
 const std::string& Simulation::name() const {
   return impl_->name;
@@ -540,49 +546,37 @@ MPI_Comm Simulation::comm() const {
   return impl_->comm;
 }
 double Simulation::t0() const {
-  return impl_->t0;
+  return impl_->clock.t0;
 }
 double Simulation::setup_seconds() const {
-  return impl_->setup_seconds;
+  return impl_->clock.setup_seconds;
 }
 double Simulation::run_seconds() const {
-  return impl_->run_seconds;
+  return impl_->clock.run_seconds;
 }
 
 void Simulation::step() {
-  impl_->coupler->advance(impl_->step + 1, impl_->t, impl_->dt);
-  ++impl_->step;
-  impl_->t = impl_->t0 + static_cast<double>(impl_->step) * impl_->dt;
-  impl_->solver->end_of_step(impl_->t);
-  impl_->steady = impl_->solver->steady();
+  impl_->coupler->advance(impl_->clock.step + 1, impl_->clock.t, impl_->clock.dt);
+  ++impl_->clock.step;
+  impl_->clock.t = impl_->clock.t0 + static_cast<double>(impl_->clock.step) * impl_->clock.dt;
+  impl_->solver->end_of_step(impl_->clock.t);
+  impl_->clock.steady = impl_->solver->steady();
   fault_point("step");         // the step is done, its output is not
   if (fault_due("usererror"))  // an error found on some ranks only (with @rank)
-    throw UserError(fmt::format("injected error at step {} (SIMFUSE_FAULT)", impl_->step), "none: this is a test");
+    throw UserError(fmt::format("injected error at step {} (SIMFUSE_FAULT)", impl_->clock.step),
+                    "none: this is a test");
   if (fault_due("blowup")) {  // a solution gone to NaN, as after a blow-up
     SIMFUSE_PETSC(VecSet(impl_->solver->state().get(impl_->solver->state().names().front()).vec(), NAN));
   }
 }
 
 json Simulation::errors() {
-  json out = json::object();
-  for (const auto& name : impl_->solver->state().names()) {
-    const Field& f = impl_->solver->state().get(name);
-    PetscHandle<Vec> exact;
-    SIMFUSE_PETSC(VecDuplicate(f.vec(), exact.out()));
-    if (!impl_->solver->exact_solution(name, impl_->t, exact)) continue;
-    for (int c = 0; c < f.ncomp(); ++c) {
-      const ErrorNorms n = error_norms(*impl_->grid, f.vec(), exact, f.ncomp(), c);
-      // Components are keyed <field>_<component>: two vector fields may share component names.
-      out[f.ncomp() == 1 ? name : name + "_" + f.components()[c]] = {
-          {"l2", n.l2}, {"linf", n.linf}, {"rel_l2", n.rel_l2()}};
-    }
-  }
-  return out;
+  return exact_errors(*impl_->solver, *impl_->grid, impl_->clock.t);
 }
 
 void Simulation::begin() {
-  impl_->run_start = wall_time();
-  impl_->last_checkpoint_wall = impl_->run_start;
+  impl_->clock.run_start = wall_time();
+  if (impl_->checkpoints) impl_->checkpoints->started(impl_->clock.run_start);
   if (!impl_->opt.write_output) return;
   if (impl_->opt.resume) {
     restore();
@@ -590,168 +584,36 @@ void Simulation::begin() {
   }
   impl_->output->begin();
   // An earlier run's checkpoints in this folder are stale now (rank 0 prepared the folder).
-  if (impl_->store && impl_->grid->rank() == 0) CheckpointStore::remove_all(impl_->store->dir());
+  if (impl_->checkpoints) impl_->checkpoints->remove_earlier();
   MPI_Barrier(impl_->comm);
 }
 
 void Simulation::advance() {
   step();
   if (impl_->opt.write_output) impl_->output->after_step();
-  if (!impl_->store || !impl_->opt.auto_checkpoint) return;
+  if (!impl_->checkpoints || !impl_->opt.auto_checkpoint) return;
   const int due = checkpoint_due();
   if (due) checkpoint();
   if (due == 2) impl_->interrupted = true;
 }
 
 int Simulation::checkpoint_due() {
-  if (!impl_->store) return 0;
-  // One decision on every rank: rank 0's clock, any rank's signal.
-  int due[2] = {g_stop_signal != 0 ? 1 : 0, 0};
-  if (impl_->grid->rank() == 0)
-    due[1] = (impl_->ck_every > 0 && impl_->step % impl_->ck_every == 0) ||
-             (impl_->ck_seconds > 0 && wall_time() - impl_->last_checkpoint_wall >= impl_->ck_seconds) ||
-             (done() && impl_->ck_at_end);
-  MPI_Allreduce(MPI_IN_PLACE, due, 2, MPI_INT, MPI_MAX, impl_->comm);
-  return due[0] ? 2 : due[1] ? 1 : 0;
+  return impl_->checkpoints ? impl_->checkpoints->due(g_stop_signal != 0) : 0;
 }
 
 void Simulation::checkpoint() {
-  SIMFUSE_REQUIRE(impl_->store, "Simulation::checkpoint: checkpoints are off");
-  if (impl_->last_checkpoint_step == impl_->step) return;
-  const double t_start = wall_time();
-  // Only good states are kept: a field gone to NaN/inf (a blow-up not yet caught by a
-  // solver) stops the run here, and the previous checkpoint stays the newest.
-  {
-    const State& st = impl_->solver->state();
-    std::string bad;
-    for (const auto& name : st.names()) {
-      PetscInt n = 0;
-      const PetscScalar* a = nullptr;
-      SIMFUSE_PETSC(VecGetLocalSize(st.get(name).vec(), &n));
-      SIMFUSE_PETSC(VecGetArrayRead(st.get(name).vec(), &a));
-      for (PetscInt i = 0; i < n && bad.empty(); ++i)
-        if (!std::isfinite(a[i])) bad = name;
-      SIMFUSE_PETSC(VecRestoreArrayRead(st.get(name).vec(), &a));
-    }
-    int any = bad.empty() ? 0 : 1;
-    MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, impl_->comm);
-    if (any)
-      throw RunFailure(fmt::format("the solution holds NaN or inf after step {} (t = {:g}){}: the run blew up; no "
-                                   "checkpoint is written of it",
-                                   impl_->step, impl_->t, bad.empty() ? std::string() : " in field '" + bad + "'"),
-                       fmt::format("reduce time.dt; the last good checkpoint (step {}) is in {}",
-                                   impl_->last_checkpoint_step, impl_->store->dir()));
-  }
-  CheckpointData d;
-  d.put("sim/step", impl_->step);
-  d.put("sim/t", impl_->t);
-  d.put("sim/steady", impl_->steady);
-  d.put("sim/run_seconds", t_start - impl_->run_start);
-  d.put("sim/restarts", impl_->restarts.dump());
-  const State& state = impl_->solver->state();
-  for (const auto& name : state.all_names()) d.put_vec("fields/" + name, state.get(name).vec());
-  if (const auto* cp = dynamic_cast<const Checkpointable*>(impl_->solver.get())) {
-    CheckpointData sd = d.scoped("solver/");
-    cp->save_state(sd);
-  }
-  impl_->coupler->save_state(d);
-  {
-    CheckpointData od = d.scoped("output/");
-    impl_->output->save_state(od);
-  }
-  for (const auto& [key, c] : impl_->participants) {
-    CheckpointData ed = d.scoped("ext/" + key + "/");
-    c->save_state(ed);
-  }
-  json info = {{"simfuse_version", SIMFUSE_VERSION},
-               {"case", impl_->name},
-               {"case_file", impl_->case_file},
-               {"t", impl_->t},
-               {"steps", impl_->steps},
-               {"case_values", impl_->case_values},
-               {"models", impl_->models},
-               {"written_at", std::time(nullptr)}};
-  const std::string file = impl_->store->write(d, impl_->step, info);
-  impl_->last_checkpoint_step = impl_->step;
-  impl_->last_checkpoint_wall = wall_time();
-  spdlog::debug("checkpoint at step {} ({}) in {:.3f} s", impl_->step, file, impl_->last_checkpoint_wall - t_start);
+  SIMFUSE_REQUIRE(impl_->checkpoints, "Simulation::checkpoint: checkpoints are off");
+  impl_->checkpoints->write(impl_->name, impl_->case_file);
 }
 
 void Simulation::restore() {
-  std::vector<std::string> skipped;
-  std::optional<json> m;
-  if (impl_->resume_manifest) {  // found (and validated) at set-up by --resume auto
-    m.swap(impl_->resume_manifest);
-    skipped.swap(impl_->resume_skipped);
-  } else {
-    m = impl_->store->newest_valid(skipped, impl_->opt.resume_max_step);
-  }
-  for (const auto& why : skipped) spdlog::warn("skipping checkpoint {}", why);
-  const std::string where = impl_->store->dir();
-  if (!m)
-    throw CheckpointError(fmt::format("--resume: no valid checkpoint in '{}'{}", where,
-                                      skipped.empty() ? std::string() : " (the ones there are damaged, see above)"),
-                          "run without --resume to start afresh");
-  const json& man = *m;
-  const std::string file = man["file"].get<std::string>();
-  const auto refuse = [&](const std::string& what, const std::string& fix) {
-    throw CheckpointError(fmt::format("--resume: checkpoint '{}' {}", file, what), fix);
-  };
-  if (man.value("case", "") != impl_->name)
-    refuse(fmt::format("belongs to case '{}', this is case '{}'", man.value("case", ""), impl_->name),
-           "resume a case in its own output folder (-o), or start afresh without --resume");
-  const int ranks = man["ranks"].get<int>();
-  if (ranks != impl_->grid->size())
-    refuse(fmt::format("was written by {} MPI rank(s), this run has {}", ranks, impl_->grid->size()),
-           fmt::format("resume it with the rank count that wrote it: mpirun -n {} simfuse run ... --resume", ranks));
-  const json& theirs = man["case_values"];
-  for (const auto& [k, v] : impl_->case_values.items())
-    if (!theirs.contains(k) || theirs[k] != v)
-      refuse(fmt::format("was made with {} = {}, this case has {} = {}", k,
-                         theirs.contains(k) ? theirs[k].get<std::string>() : "(not set)", k, v.get<std::string>()),
-             "only time.steps/t_end, output.dir and checkpoint may change when resuming; start afresh without "
-             "--resume");
-  for (const auto& [k, v] : theirs.items())
-    if (!impl_->case_values.contains(k))
-      refuse(fmt::format("was made with {} = {}, which this case does not set", k, v.get<std::string>()),
-             "only time.steps/t_end, output.dir and checkpoint may change when resuming; start afresh without "
-             "--resume");
-  const json& models = man["models"];
-  for (const auto& [sub, mv] : impl_->models.items())
-    if (!models.contains(sub) || models[sub]["fnv1a64"] != mv["fnv1a64"])
-      refuse(fmt::format("was made with another model on sub-step '{}' ({}), this run's is {}", sub,
-                         models.contains(sub) ? models[sub]["weights"].get<std::string>() : "none",
-                         mv["weights"].get<std::string>()),
-             "resume with the model the run started with, or start afresh without --resume");
-  const long step = man["step"].get<long>();
-  if (step > impl_->steps)
-    refuse(fmt::format("is at step {}, beyond this case's {} steps", step, impl_->steps),
-           "give a t_end (or steps) at least as large as the checkpoint's to resume or extend the run");
-
-  const CheckpointData d = impl_->store->read(man);
-  impl_->step = d.get<long>("sim/step");
-  impl_->t = d.get<double>("sim/t");
-  impl_->steady = d.get<bool>("sim/steady");
-  impl_->run_start = wall_time() - d.get<double>("sim/run_seconds");
-  impl_->restarts = json::parse(d.get<std::string>("sim/restarts"));
-  State& state = impl_->solver->state();
-  for (const auto& name : state.all_names()) d.get_vec("fields/" + name, state.get(name).vec());
-  if (auto* cp = dynamic_cast<Checkpointable*>(impl_->solver.get())) cp->restore_state(d.scoped("solver/"));
-  impl_->coupler->restore_state(d);
-  for (const auto& [key, c] : impl_->participants) c->restore_state(d.scoped("ext/" + key + "/"));
-  impl_->output->resume(d.scoped("output/"));
-  impl_->restarts.push_back(
-      {{"step", impl_->step}, {"t", impl_->t}, {"checkpoint", fs::path(file).filename().string()}});
-  impl_->resumed_from = impl_->step;
-  impl_->last_checkpoint_step = impl_->step;
-  spdlog::info("resumed from checkpoint {} at step {} (t = {:g})", fs::path(file).filename().string(), impl_->step,
-               impl_->t);
+  impl_->checkpoints->restore(impl_->name, impl_->opt.resume_max_step);
+  impl_->resumed_from = impl_->clock.step;
 }
 
 void Simulation::resume_at_most(long step) {
   impl_->opt.resume_max_step = step;
-  impl_->resume_manifest.reset();  // found without this bound: look again
-  impl_->resume_skipped.clear();
+  if (impl_->checkpoints) impl_->checkpoints->forget_found();  // found without this bound: look again
 }
 
 bool Simulation::interrupted() const {
@@ -767,7 +629,7 @@ long Simulation::resumed_from() const {
 }
 
 void Simulation::add_checkpointable(const std::string& key, Checkpointable* c) {
-  impl_->participants[key] = c;
+  if (impl_->checkpoints) impl_->checkpoints->add_participant(key, c);
 }
 
 const nlohmann::ordered_json& Simulation::provenance() const {
@@ -792,7 +654,7 @@ void Simulation::on_end(const std::string& key, std::function<json()> hook) {
 }
 
 void Simulation::end(const std::string& status, const std::string& message) {
-  impl_->run_seconds = wall_time() - impl_->run_start;
+  impl_->clock.run_seconds = wall_time() - impl_->clock.run_start;
   const bool write = impl_->opt.write_output && fs::exists(impl_->out_dir);
   std::vector<std::string> results;
   if (status == "completed") {
@@ -802,9 +664,9 @@ void Simulation::end(const std::string& status, const std::string& message) {
     if (write) results = impl_->solver->write_results(impl_->out_dir);
   }
   if (!impl_->restarts.empty()) impl_->output->add("restarts", impl_->restarts);
-  if (impl_->last_checkpoint_step >= 0 && impl_->store)
-    impl_->output->add("checkpoint", {{"dir", impl_->store->dir()},
-                                      {"last_step", impl_->last_checkpoint_step},
+  if (impl_->checkpoints && impl_->checkpoints->last_step() >= 0)
+    impl_->output->add("checkpoint", {{"dir", impl_->checkpoints->dir()},
+                                      {"last_step", impl_->checkpoints->last_step()},
                                       {"resume", "simfuse run <case> -o <dir> --resume"}});
   if (write) impl_->output->write_summary(status, message, results);
 }
@@ -815,7 +677,7 @@ void Simulation::add_summary(const std::string& key, nlohmann::ordered_json extr
 
 void Simulation::run(const ProgressFn& progress) {
   if (impl_->opt.dry_run) return;
-  const StopSignals signals(impl_->store != nullptr);
+  const StopSignals signals(impl_->checkpoints != nullptr);
   // A refusal writes nothing: a refused --resume, or a folder that holds another case's
   // results, leaves every file as it was (no summary "failed" either).
   if (impl_->opt.resume) begin();
@@ -824,12 +686,13 @@ void Simulation::run(const ProgressFn& progress) {
     if (!impl_->opt.resume) begin();
     while (!done() && !impl_->interrupted) {
       advance();
-      if (progress) progress(impl_->step, impl_->steps, impl_->t, wall_time() - impl_->run_start);
+      if (progress)
+        progress(impl_->clock.step, impl_->clock.steps, impl_->clock.t, wall_time() - impl_->clock.run_start);
     }
     if (impl_->interrupted) {
       end("interrupted", fmt::format("stopped by signal {} after step {}; a checkpoint was written: continue with "
                                      "--resume",
-                                     static_cast<int>(g_stop_signal), impl_->step));
+                                     static_cast<int>(g_stop_signal), impl_->clock.step));
       return;
     }
     end();

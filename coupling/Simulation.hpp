@@ -1,7 +1,10 @@
 #pragma once
 /// \file Simulation.hpp
 /// The facade a user steers (preCICE's Participant): build a simulation from a case
-/// document, advance it, finalise it. A pimpl: one pointer, no implementation types.
+/// document, advance it, finalise it. A pimpl: one pointer; the parts it hands out (grid,
+/// solver, coupler, parameters) are declared here, not defined: include their headers
+/// (core/Grid.hpp, core/Solver.hpp, coupling/Coupler.hpp, core/Config.hpp) to use them.
+/// What this header brings in: MPI (the communicator) and nlohmann::json (summaries).
 ///
 ///     auto doc = simfuse::ConfigDocument::load_file("cases/heat2d.yaml");
 ///     simfuse::Simulation sim(PETSC_COMM_WORLD, doc, {});
@@ -11,18 +14,24 @@
 /// builds grid, solver and policies before anything is written: bad input fails with a
 /// UserError and leaves no output behind. What is written, and when, is RunOutput's
 /// business (coupling/RunOutput.hpp); the Simulation steps.
+#include <mpi.h>
+
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "simfuse/core/Checkpoint.hpp"
-#include "simfuse/core/Config.hpp"
-#include "simfuse/core/Solver.hpp"
-#include "simfuse/coupling/Coupler.hpp"
-
 namespace simfuse {
+
+class Checkpointable;
+class ConfigDocument;
+class Coupler;
+class Grid;
+class Params;
+class Schema;
+class Solver;
+struct Diagnostic;
 
 /// Registers the built-in components of simfuse's libraries below the AI layer, all the
 /// same way: each family's registry (function_registry, bc_registry, kinetics_registry,
@@ -33,16 +42,21 @@ namespace simfuse {
 void register_builtins();
 
 class Simulation;
-/// Attaches what a top-level case section asks for (e.g. `capture:`) to a Simulation
+/// Attaches what a top-level case section (e.g. `capture:`) asks for to a Simulation
 /// being built; what it returns lives as long as the Simulation (Simulation::attachment).
 /// Throws UserError on a bad section.
 using CaseSectionHandler = std::function<std::shared_ptr<void>(Simulation&)>;
-/// Registers the handler of a case section declared by case_schema() but served by a
-/// library above the coupling layer. Without one, a case using the section is refused.
+/// Registers a top-level case section, like any other component: its key, a one-line doc
+/// (the case schema lists it, `config doc` shows it) and its handler. An empty handler
+/// declares a section that a library not loaded yet serves (the AI library's `capture:`):
+/// a case using it is then refused with a message naming that library. Registering a
+/// key again replaces its handler (if one is given) and its doc (if one is given).
+void register_case_section(const std::string& key, const std::string& doc, CaseSectionHandler handler);
+/// Sets the handler of a declared case section (the AI library serving `capture:`).
 void register_case_section(const std::string& key, CaseSectionHandler handler);
 
 /// The schema of a case file (top-level keys). Built from the registries, so it includes
-/// extensions registered before the call.
+/// extensions (and case sections) registered before the call.
 const Schema& case_schema();
 
 struct RunOptions {

@@ -11,9 +11,12 @@
 #include <iostream>
 #include <sstream>
 
+#include "simfuse/core/Checkpoint.hpp"
 #include "simfuse/core/Config.hpp"
 #include "simfuse/core/Files.hpp"
 #include "simfuse/core/Petsc.hpp"
+#include "simfuse/core/Solver.hpp"
+#include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Policy.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/coupling/ai/Module.hpp"
@@ -340,7 +343,7 @@ const ai::ModuleApi& ai_module() {
   // libsimfuse_ai lies beside libsimfuse_coupling (build tree and install alike).
   static const ai::ModuleApi* api = [] {
     Dl_info info{};
-    if (dladdr(reinterpret_cast<void*>(&register_case_section), &info) == 0 || !info.dli_fname)
+    if (dladdr(reinterpret_cast<void*>(&case_schema), &info) == 0 || !info.dli_fname)
       throw InternalError("cannot locate libsimfuse_coupling to find the AI layer beside it", __FILE__, __LINE__);
     const std::string path = (std::filesystem::path(info.dli_fname).parent_path() / "libsimfuse_ai.so").string();
     spdlog::debug("loading the AI layer (libtorch): {}", path);

@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "simfuse/core/Checkpoint.hpp"
+#include "simfuse/core/Solver.hpp"
 #include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/surrogates/Dataset.hpp"

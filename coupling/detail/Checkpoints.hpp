@@ -10,12 +10,15 @@
 /// its checksum. The last `keep` checkpoints are kept.
 #include <mpi.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "simfuse/core/Checkpoint.hpp"
+#include "simfuse/core/Schema.hpp"
+#include "simfuse/coupling/detail/RunClock.hpp"
 
 namespace simfuse {
 
@@ -46,6 +49,79 @@ class CheckpointStore {
   std::string dir_;
   int keep_;
   MPI_Comm comm_;
+};
+
+class Solver;
+class Coupler;
+class RunOutput;
+
+/// A run's checkpoints: when one is due, what it holds, and whether one fits the run that
+/// resumes it. A checkpoint holds the clock and restarts (sim/), every field of the State
+/// (fields/), the solver's, the coupler's and the output's state, and that of the
+/// participants added (ext/<key>/); its manifest holds the run's fingerprint: the case's
+/// values (all but the run's length, the output folder and the checkpoint settings) and
+/// the FNV-1a checksum of every model's weights. A resume is refused if the fingerprint,
+/// the case name or the rank count differ.
+class RunCheckpoints {
+ public:
+  /// What the checkpoints save and restore (owned by the Simulation; outlive this).
+  struct Parts {
+    Solver& solver;
+    Coupler& coupler;
+    RunOutput& output;
+    RunClock& clock;
+    nlohmann::ordered_json& restarts;  ///< [{step, t, checkpoint}] of earlier resumes
+  };
+  /// `section` is the case's checkpoint: section (every, seconds, at_end, keep); the store
+  /// is `<out_dir>/checkpoints`.
+  RunCheckpoints(const Params& section, const std::string& out_dir, MPI_Comm comm, Parts parts);
+  ~RunCheckpoints();
+
+  /// The fingerprint: the case document's values and the models' weights (sub-step ->
+  /// path), read and checksummed now.
+  void set_fingerprint(const YAML::Node& case_root, const std::map<std::string, std::string>& weights);
+  /// Makes `c` take part under `key` (not owned).
+  void add_participant(const std::string& key, Checkpointable* c) { participants_[key] = c; }
+
+  /// 0 not due, 1 by the schedule (steps; wall time on rank 0; the last step), 2 a stop
+  /// signal arrived on some rank (`signalled` on this one). Collective.
+  int due(bool signalled) const;
+  /// Writes a checkpoint of the current step (none if one exists): RunFailure, and none
+  /// written, if the State holds NaN or inf. `case_name`, `case_file` go into the manifest.
+  /// Collective.
+  void write(const std::string& case_name, const std::string& case_file);
+  /// The newest valid checkpoint at or before `max_step` (-1: any), found now so that a
+  /// later restore() need not look (and validate) again. False if there is none.
+  /// Collective.
+  bool find(long max_step);
+  /// Forgets what find() found (a new bound on the step is coming).
+  void forget_found();
+  /// Restores the newest valid checkpoint at or before `max_step` (or the one find()
+  /// found) into the parts. CheckpointError if there is none or it does not fit: another
+  /// case, rank count, fingerprint, or a step beyond the clock's steps. Collective.
+  void restore(const std::string& case_name, long max_step);
+  /// Marks the start of the run (the wall-time schedule counts from it).
+  void started(double wall) { last_wall_ = wall; }
+  /// Removes an earlier run's checkpoints from the folder (rank 0; a fresh run).
+  void remove_earlier() const;
+
+  const std::string& dir() const { return store_.dir(); }
+  /// The step of the last checkpoint written or restored (-1: none).
+  long last_step() const { return last_step_; }
+
+ private:
+  CheckpointStore store_;
+  MPI_Comm comm_;
+  Parts parts_;
+  long every_ = 0;
+  double seconds_ = 0;
+  bool at_end_ = true;
+  double last_wall_ = 0;
+  long last_step_ = -1;
+  std::map<std::string, Checkpointable*> participants_;
+  nlohmann::ordered_json case_values_, models_;
+  std::optional<nlohmann::ordered_json> found_;
+  std::vector<std::string> found_skipped_;
 };
 
 }  // namespace simfuse

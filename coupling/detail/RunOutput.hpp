@@ -15,10 +15,34 @@
 
 #include "simfuse/core/Checkpoint.hpp"
 #include "simfuse/core/Schema.hpp"
+#include "simfuse/coupling/detail/RunClock.hpp"
 
 namespace simfuse {
 
-class Simulation;
+class Grid;
+class Solver;
+class Coupler;
+
+/// What RunOutput reads of the run it writes: the parts, the clock and the audit trail,
+/// owned by the Simulation (they outlive the RunOutput), not the Simulation itself.
+struct RunView {
+  MPI_Comm comm;
+  const std::string& name;       ///< the case's name (names the files)
+  const std::string& case_file;  ///< where the case came from
+  std::string solver_type;
+  bool force = false;  ///< write into a folder that holds another case's results
+  const Grid& grid;
+  Solver& solver;
+  Coupler& coupler;
+  const RunClock& clock;
+  const std::string& petsc_case_options;
+  const nlohmann::ordered_json& provenance;
+};
+
+/// Error norms of each solution field against the solver's exact solution at time t, per
+/// field (per component, as <field>_<component>, for several); empty if it has none.
+/// Collective.
+nlohmann::ordered_json exact_errors(Solver& solver, const Grid& grid, double t);
 
 class RunOutput {
  public:
@@ -27,7 +51,7 @@ class RunOutput {
 
   /// Validates `output` (the case's section) against the simulation's fields, solution and
   /// diagnostic; UserError on a bad key. Writes nothing.
-  RunOutput(Simulation& sim, const Params& output, std::string dir);
+  RunOutput(RunView run, const Params& output, std::string dir);
   ~RunOutput();
 
   /// Claims the output folder for this run: refuses (UserError, nothing written or removed
@@ -58,10 +82,13 @@ class RunOutput {
  private:
   struct Impl;
   void write_fields();
+  /// resume(): of a run extended past its old end, the frame and PNGs written only
+  /// because its step was the last (removed from `files`, `times` and the PNG list).
+  std::vector<std::string> drop_last_step_extras(std::vector<std::string>& files, std::vector<double>& times);
   void open_writers();
   nlohmann::ordered_json substeps_json() const;
 
-  Simulation& sim_;
+  RunView run_;
   bool claimed_ = false;
   std::string dir_;
   std::vector<std::string> fields_;

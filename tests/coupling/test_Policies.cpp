@@ -8,6 +8,9 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "simfuse/core/Config.hpp"
+#include "simfuse/core/Solver.hpp"
+#include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/coupling/ai/Builtins.hpp"
 #include "simfuse/coupling/ai/Capture.hpp"

@@ -9,7 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "simfuse/core/Config.hpp"
 #include "simfuse/core/Error.hpp"
+#include "simfuse/core/Solver.hpp"
+#include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "support/TestUtil.hpp"
 

@@ -10,7 +10,10 @@
 #include <map>
 #include <sstream>
 
+#include "simfuse/core/Config.hpp"
+#include "simfuse/core/Solver.hpp"
 #include "simfuse/core/SubStep.hpp"
+#include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/solvers/navier_stokes/NavierStokesSolver.hpp"
 #include "support/TestUtil.hpp"

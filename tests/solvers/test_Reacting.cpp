@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "simfuse/core/Config.hpp"
+#include "simfuse/core/Solver.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/solvers/chemistry/ChemistryStep.hpp"
 #include "simfuse/solvers/chemistry/Cvode.hpp"

@@ -8,6 +8,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "simfuse/core/Config.hpp"
+#include "simfuse/core/Solver.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/solvers/reaction/Kinetics.hpp"
 #include "simfuse/solvers/reaction/Rosenbrock.hpp"
