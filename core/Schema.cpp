@@ -276,54 +276,13 @@ struct Validator {
       case ParamType::Bool:
       case ParamType::Int:
       case ParamType::Real:
-      case ParamType::String: {
-        double v = 0;
-        std::string e = check_scalar(n, spec.type, &v);
-        if (e.empty() && (spec.type == ParamType::Int || spec.type == ParamType::Real)) e = check_range(spec, v);
-        if (e.empty() && spec.type == ParamType::String && !spec.choices.empty() &&
-            std::find(spec.choices.begin(), spec.choices.end(), n.Scalar()) == spec.choices.end()) {
-          auto near = nearest(n.Scalar(), spec.choices);
-          error(n, path, fmt::format("'{}' is not one of the choices", n.Scalar()),
-                (near ? fmt::format("did you mean '{}'? ", *near) : std::string()) + "Choices: " + join(spec.choices));
-          return false;
-        }
-        if (!e.empty()) {
-          error(n, path, e, fix_for(spec));
-          return false;
-        }
-        return true;
-      }
+      case ParamType::String:
+        return scalar_value(spec, n, path);
       case ParamType::BoolList:
       case ParamType::IntList:
       case ParamType::RealList:
-      case ParamType::StringList: {
-        if (n.IsScalar() && spec.broadcast) {
-          ParamSpec one = spec;
-          one.type = element_type(spec.type);
-          return value(one, n, path, nullptr, nullptr);
-        }
-        if (!n.IsSequence()) {
-          error(n, path,
-                fmt::format("expected {}, got {}", describe(spec.type),
-                            n.IsScalar() ? "'" + n.Scalar() + "'" : scalar_text(n)),
-                fix_for(spec));
-          return false;
-        }
-        if (n.size() < spec.min_size || n.size() > spec.max_size) {
-          error(n, path,
-                spec.min_size == spec.max_size
-                    ? fmt::format("expected {} entries, got {}", spec.min_size, n.size())
-                    : fmt::format("expected {} to {} entries, got {}", spec.min_size, spec.max_size, n.size()),
-                fix_for(spec));
-          return false;
-        }
-        ParamSpec elem = spec;
-        elem.type = element_type(spec.type);
-        bool ok = true;
-        for (size_t i = 0; i < n.size(); ++i)
-          ok = value(elem, n[i], fmt::format("{}[{}]", path, i), nullptr, nullptr) && ok;
-        return ok;
-      }
+      case ParamType::StringList:
+        return list_value(spec, n, path);
       case ParamType::Map: {
         if (n.IsNull()) return true;
         if (!n.IsMap()) {
@@ -333,44 +292,97 @@ struct Validator {
         }
         return map_values(n, path);
       }
-      case ParamType::Section: {
-        if (spec.list && n.IsSequence()) {
-          if (n.size() == 0) {
-            error(n, path, "the list is empty", "give at least one entry, or remove the key");
-            return false;
-          }
-          const size_t before = diags.size();
-          std::vector<std::shared_ptr<Params>> items;
-          for (size_t i = 0; i < n.size(); ++i) {
-            const std::string ip = fmt::format("{}[{}]", path, i);
-            if (!n[i].IsMap()) {
-              error(n[i], ip, fmt::format("expected a section (a mapping of keys), got {}", scalar_text(n[i])),
-                    "supported keys: " + join(keys_of(*spec.section)));
-              continue;
-            }
-            items.push_back(std::make_shared<Params>(validate(*spec.section, n[i], ip)));
-          }
-          if (diags.size() != before) return false;
-          if (sub_out) *sub_out = *items.front();
-          list_out = std::move(items);
-          return true;
-        }
-        if (!n.IsNull() && !n.IsMap()) {
-          error(n, path, fmt::format("expected a section (a mapping of keys), got {}", scalar_text(n)),
-                "supported keys: " + join(keys_of(*spec.section)));
-          return false;
-        }
-        const size_t before = diags.size();
-        Params p = validate(*spec.section, n, path);
-        if (sub_out) *sub_out = std::move(p);
-        return diags.size() == before;
-      }
+      case ParamType::Section:
+        return section_value(spec, n, path, sub_out);
       case ParamType::Block:
         return block(spec, n, path, sub_out, block_type);
       case ParamType::Any:
         return true;
     }
     return false;
+  }
+
+  // A scalar: its type, range and choices.
+  bool scalar_value(const ParamSpec& spec, const YAML::Node& n, const std::string& path) {
+    double v = 0;
+    std::string e = check_scalar(n, spec.type, &v);
+    if (e.empty() && (spec.type == ParamType::Int || spec.type == ParamType::Real)) e = check_range(spec, v);
+    if (e.empty() && spec.type == ParamType::String && !spec.choices.empty() &&
+        std::find(spec.choices.begin(), spec.choices.end(), n.Scalar()) == spec.choices.end()) {
+      auto near = nearest(n.Scalar(), spec.choices);
+      error(n, path, fmt::format("'{}' is not one of the choices", n.Scalar()),
+            (near ? fmt::format("did you mean '{}'? ", *near) : std::string()) + "Choices: " + join(spec.choices));
+      return false;
+    }
+    if (!e.empty()) {
+      error(n, path, e, fix_for(spec));
+      return false;
+    }
+    return true;
+  }
+
+  // A list: a sequence (or a scalar a broadcast list repeats) of valid elements.
+  bool list_value(const ParamSpec& spec, const YAML::Node& n, const std::string& path) {
+    if (n.IsScalar() && spec.broadcast) {
+      ParamSpec one = spec;
+      one.type = element_type(spec.type);
+      return value(one, n, path, nullptr, nullptr);
+    }
+    if (!n.IsSequence()) {
+      error(n, path,
+            fmt::format("expected {}, got {}", describe(spec.type),
+                        n.IsScalar() ? "'" + n.Scalar() + "'" : scalar_text(n)),
+            fix_for(spec));
+      return false;
+    }
+    if (n.size() < spec.min_size || n.size() > spec.max_size) {
+      error(n, path,
+            spec.min_size == spec.max_size
+                ? fmt::format("expected {} entries, got {}", spec.min_size, n.size())
+                : fmt::format("expected {} to {} entries, got {}", spec.min_size, spec.max_size, n.size()),
+            fix_for(spec));
+      return false;
+    }
+    ParamSpec elem = spec;
+    elem.type = element_type(spec.type);
+    bool ok = true;
+    for (size_t i = 0; i < n.size(); ++i)
+      ok = value(elem, n[i], fmt::format("{}[{}]", path, i), nullptr, nullptr) && ok;
+    return ok;
+  }
+
+  // A section, or a list of sections (the last one given is kept in list_out).
+  bool section_value(const ParamSpec& spec, const YAML::Node& n, const std::string& path, Params* sub_out) {
+    if (spec.list && n.IsSequence()) {
+      if (n.size() == 0) {
+        error(n, path, "the list is empty", "give at least one entry, or remove the key");
+        return false;
+      }
+      const size_t before = diags.size();
+      std::vector<std::shared_ptr<Params>> items;
+      for (size_t i = 0; i < n.size(); ++i) {
+        const std::string ip = fmt::format("{}[{}]", path, i);
+        if (!n[i].IsMap()) {
+          error(n[i], ip, fmt::format("expected a section (a mapping of keys), got {}", scalar_text(n[i])),
+                "supported keys: " + join(keys_of(*spec.section)));
+          continue;
+        }
+        items.push_back(std::make_shared<Params>(validate(*spec.section, n[i], ip)));
+      }
+      if (diags.size() != before) return false;
+      if (sub_out) *sub_out = *items.front();
+      list_out = std::move(items);
+      return true;
+    }
+    if (!n.IsNull() && !n.IsMap()) {
+      error(n, path, fmt::format("expected a section (a mapping of keys), got {}", scalar_text(n)),
+            "supported keys: " + join(keys_of(*spec.section)));
+      return false;
+    }
+    const size_t before = diags.size();
+    Params p = validate(*spec.section, n, path);
+    if (sub_out) *sub_out = std::move(p);
+    return diags.size() == before;
   }
 
   // Free-form mappings (petsc_options, coupling, parameters) are checked by their users,

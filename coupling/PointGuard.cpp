@@ -144,68 +144,89 @@ void PointGuard::rerun_classically(const SubStep& step, Pointwise& pw, State& st
 
 void PointGuard::check_points(SubStep& step, State& state, const StepInfo& info, Field& out, const double* xa, int cin,
                               SubStepStats& stats, MPI_Comm comm) {
-  const BusyClock t0;  // the checks
-  const PetscInt np = out.grid().owned().size();
+  const BusyClock checks;
+  reason_.assign(static_cast<size_t>(out.grid().owned().size()), Fallback::kept);
+  screen(out, xa, cin);
+  map_admissible(step, state, info);
+  judge_by_estimate(step, state, info, stats);
+  fall_back(step, state, info, stats, comm, checks);
+}
+
+// Non-finite outputs; inputs outside the model's training ranges.
+void PointGuard::screen(const Field& out, const double* xa, int cin) {
   std::vector<Fallback>& reason = reason_;
-  reason.assign(static_cast<size_t>(np), Fallback::kept);
-  {
-    const ArrayView y = out.view_read();
-    const double* ya = y.data();
-    const int nc = out.ncomp();
-    const bool ranges = xa && !lo_.empty();
-    for (PetscInt p = 0; p < np; ++p) {
-      for (int c = 0; c < nc && reason[p] == Fallback::kept; ++c)
-        if (!std::isfinite(ya[p * nc + c])) reason[p] = Fallback::non_finite;
-      for (int c = 0; ranges && c < cin && reason[p] == Fallback::kept; ++c) {
-        const double v = xa[p * cin + c];
-        if (!(v >= lo_[c] && v <= hi_[c])) reason[p] = Fallback::out_of_range;
-      }
+  const PetscInt np = static_cast<PetscInt>(reason.size());
+  const ArrayView y = out.view_read();
+  const double* ya = y.data();
+  const int nc = out.ncomp();
+  const bool ranges = xa && !lo_.empty();
+  for (PetscInt p = 0; p < np; ++p) {
+    for (int c = 0; c < nc && reason[p] == Fallback::kept; ++c)
+      if (!std::isfinite(ya[p * nc + c])) reason[p] = Fallback::non_finite;
+    for (int c = 0; ranges && c < cin && reason[p] == Fallback::kept; ++c) {
+      const double v = xa[p * cin + c];
+      if (!(v >= lo_[c] && v <= hi_[c])) reason[p] = Fallback::out_of_range;
     }
   }
-  // A sub-step with an admissible set maps the proposal onto it first (in place); the
-  // estimate then judges the admissible result.
+}
+
+// A sub-step with an admissible set maps the proposal onto it first (in place); the
+// estimate then judges the admissible result.
+void PointGuard::map_admissible(SubStep& step, State& state, const StepInfo& info) {
   admissible_ok_.clear();
-  if (auto* adm = dynamic_cast<Admissible*>(&step)) {
-    std::vector<Vec> before;
-    for (const auto& f : step.writes()) before.push_back(before_.at(f));
-    std::vector<char> ok;
-    adm->make_admissible(state, before, info, ok);
-    for (PetscInt p = 0; p < np && p < static_cast<PetscInt>(ok.size()); ++p)
-      if (reason[p] == Fallback::kept && !ok[p]) reason[p] = Fallback::inadmissible;
-    admissible_ok_ = std::move(ok);
-  }
-  // One estimate per point (Pointwise sub-steps) or one for the whole sub-step.
+  auto* adm = dynamic_cast<Admissible*>(&step);
+  if (!adm) return;
+  std::vector<Vec> before;
+  for (const auto& f : step.writes()) before.push_back(before_.at(f));
+  std::vector<char> ok;
+  adm->make_admissible(state, before, info, ok);
+  const PetscInt np = static_cast<PetscInt>(reason_.size());
+  for (PetscInt p = 0; p < np && p < static_cast<PetscInt>(ok.size()); ++p)
+    if (reason_[p] == Fallback::kept && !ok[p]) reason_[p] = Fallback::inadmissible;
+  admissible_ok_ = std::move(ok);
+}
+
+// One estimate per point (Pointwise sub-steps) or one for the whole sub-step.
+void PointGuard::judge_by_estimate(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) {
+  std::vector<Fallback>& reason = reason_;
+  const PetscInt np = static_cast<PetscInt>(reason.size());
   if (scope_ == Scope::all) {
     const std::vector<double> est = estimate_all(step, state, info);
-    if (!est.empty()) {
-      const bool whole = est.size() == 1 && np != 1;
-      stats.estimated += np;
-      for (PetscInt p = 0; p < np; ++p)
-        if (reason[p] == Fallback::kept && !(est[whole ? 0 : p] <= tol_)) reason[p] = Fallback::estimate;
-    }
+    if (est.empty()) return;
+    const bool whole = est.size() == 1 && np != 1;
+    stats.estimated += np;
+    for (PetscInt p = 0; p < np; ++p)
+      if (reason[p] == Fallback::kept && !(est[whole ? 0 : p] <= tol_)) reason[p] = Fallback::estimate;
   } else if (scope_ == Scope::out_of_range) {
     // A costly estimate only where the proposal is outside its ranges: those points are
     // kept when the estimate passes (they would otherwise all run classically).
     std::vector<PetscInt> ood;
     for (PetscInt p = 0; p < np; ++p)
       if (reason[p] == Fallback::out_of_range && admissible_ok(p)) ood.push_back(p);
-    if (!ood.empty()) {
-      auto& chk = dynamic_cast<Checkable&>(step);
-      std::vector<Vec> before;
-      for (const auto& f : step.writes()) before.push_back(before_.at(f));
-      std::vector<double> est;
-      chk.estimate_points(state, before, info, ood, est);
-      stats.estimated += static_cast<long>(ood.size());
-      for (size_t i = 0; i < ood.size(); ++i) {
-        if (est[i] <= tol_) {
-          reason[ood[i]] = Fallback::kept;
-          ++stats.accepted_out_of_range;
-        } else {
-          reason[ood[i]] = Fallback::estimate;
-        }
+    if (ood.empty()) return;
+    auto& chk = dynamic_cast<Checkable&>(step);
+    std::vector<Vec> before;
+    for (const auto& f : step.writes()) before.push_back(before_.at(f));
+    std::vector<double> est;
+    chk.estimate_points(state, before, info, ood, est);
+    stats.estimated += static_cast<long>(ood.size());
+    for (size_t i = 0; i < ood.size(); ++i) {
+      if (est[i] <= tol_) {
+        reason[ood[i]] = Fallback::kept;
+        ++stats.accepted_out_of_range;
+      } else {
+        reason[ood[i]] = Fallback::estimate;
       }
     }
   }
+}
+
+// The path field and the counters; the rejected points rerun classically (the whole
+// sub-step, on every rank, if it is not pointwise and any point anywhere was rejected).
+void PointGuard::fall_back(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats, MPI_Comm comm,
+                           const BusyClock& checks) {
+  const std::vector<Fallback>& reason = reason_;
+  const PetscInt np = static_cast<PetscInt>(reason.size());
   if (path_) {
     ArrayView pv = path_->view();
     double* pa = pv.data();
@@ -217,7 +238,7 @@ void PointGuard::check_points(SubStep& step, State& state, const StepInfo& info,
       rejected.push_back(p);
       ++fallback_counter(stats, reason[p]);
     }
-  stats.check_seconds += t0.seconds();
+  stats.check_seconds += checks.seconds();
   stats.accepted += np - static_cast<PetscInt>(rejected.size());
   auto* pw = dynamic_cast<Pointwise*>(&step);
   if (pw) {

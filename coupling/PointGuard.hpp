@@ -20,6 +20,8 @@
 
 namespace simfuse {
 
+class BusyClock;
+
 /// What became of a point's proposed result. The values are the codes of the path field
 /// and must not change (output files and tests read them).
 enum class Fallback : char {
@@ -103,6 +105,12 @@ class PointGuard {
   nlohmann::ordered_json describe() const;
 
  private:
+  // The steps of check_points(), in order.
+  void screen(const Field& out, const double* inputs, int cin);
+  void map_admissible(SubStep& step, State& state, const StepInfo& info);
+  void judge_by_estimate(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats);
+  void fall_back(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats, MPI_Comm comm,
+                 const BusyClock& checks);
   bool admissible_ok(PetscInt p) const {
     return admissible_ok_.empty() || (p < static_cast<PetscInt>(admissible_ok_.size()) && admissible_ok_[p]);
   }

@@ -523,26 +523,12 @@ ModelCard make_card(const Params& p, const ConfigDocument& doc, const TrainingDa
 
 // ---- The loop -------------------------------------------------------------------------------
 
-TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& opt) {
-  const auto t_start = std::chrono::steady_clock::now();
-  int rank = 0, size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  const Params p = train_schema().validate_or_throw(doc, doc.root(), "");
-  const Params& mp = p.sub("model");
-  const Params& tp = p.sub("training");
-  YAML::Node arch = YAML::Clone(mp.node("architecture"));
-  if (!arch.IsMap()) {  // shorthand such as `architecture: mlp`
-    YAML::Node m(YAML::NodeType::Map);
-    m["type"] = mp.type_of("architecture");
-    arch = m;
-  }
-  at::set_num_threads(tp.get<int>("threads"));
-  TrainingData d = load_data(p, doc, arch);
-  split_and_normalise(d, mp, tp);
+namespace {
 
-  // Model: same initialisation everywhere, then broadcast from rank 0 anyway.
-  const int64_t seed = tp.get<int>("seed");
+// The model of `arch` for d's channels: the same initialisation everywhere (`seed`), then
+// broadcast from rank 0 anyway.
+torch::nn::Sequential build_model(const YAML::Node& arch, const TrainingData& d, int64_t seed, const Params& p,
+                                  MPI_Comm comm) {
   torch::manual_seed(static_cast<uint64_t>(seed));
   torch::nn::Sequential model{nullptr};
   try {
@@ -556,70 +542,46 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   for (auto& prm : model->parameters())
     MPI_Bcast(prm.data_ptr(), static_cast<int>(prm.numel()), d.dtype == torch::kDouble ? MPI_DOUBLE : MPI_FLOAT, 0,
               comm);
-  FlatOptimizer optim(model, d.dtype, FlatOptimizer::Settings::from(tp));
-  const long epochs = tp.get<int>("epochs");
+  return model;
+}
 
-  const std::string out_stem = resolve_path(p.get<std::string>("output"), doc.origin(), PathUse::output);
-  // A model this tool did not write (an exported TorchScript file, a hand-made card) is
-  // not overwritten without --force. Every rank reads the same files: all refuse alike.
-  if (!opt.force) {
-    std::error_code fe;
-    const std::string card_file = out_stem + ".card.yaml", weights_file = out_stem + ".pt";
-    std::string foreign;
-    if (fs::exists(card_file, fe)) {
-      try {
-        const YAML::Node tool = YAML::LoadFile(card_file)["provenance"]["tool"];
-        if (!tool || !tool.IsScalar() || tool.Scalar().rfind("simfuse", 0) != 0 ||
-            tool.Scalar().find("train") == std::string::npos)
-          foreign = card_file + " (its provenance does not say simfuse train)";
-      } catch (const YAML::Exception&) {
-        foreign = card_file + " (not a model card)";
-      }
-    } else if (fs::exists(weights_file, fe)) {
-      foreign = weights_file + " (no card beside it)";
+// A model this tool did not write (an exported TorchScript file, a hand-made card) is not
+// overwritten without --force. Every rank reads the same files: all refuse alike.
+void refuse_foreign_output(const Params& p, const std::string& out_stem) {
+  std::error_code fe;
+  const std::string card_file = out_stem + ".card.yaml", weights_file = out_stem + ".pt";
+  std::string foreign;
+  if (fs::exists(card_file, fe)) {
+    try {
+      const YAML::Node tool = YAML::LoadFile(card_file)["provenance"]["tool"];
+      if (!tool || !tool.IsScalar() || tool.Scalar().rfind("simfuse", 0) != 0 ||
+          tool.Scalar().find("train") == std::string::npos)
+        foreign = card_file + " (its provenance does not say simfuse train)";
+    } catch (const YAML::Exception&) {
+      foreign = card_file + " (not a model card)";
     }
-    if (!foreign.empty())
-      p.fail("output", "would overwrite " + foreign + ", which simfuse train did not write",
-             "choose another output, or pass --force to overwrite it");
+  } else if (fs::exists(weights_file, fe)) {
+    foreign = weights_file + " (no card beside it)";
   }
-  const Params& cp = p.sub("checkpoint");
-  const std::string ckpt =
-      cp.is_set("file") ? resolve_path(cp.get<std::string>("file"), doc.origin(), PathUse::output) : out_stem + ".ckpt";
-  const int ckpt_every = cp.get<int>("every");
-  // Every file this run writes is checked now, not at the first checkpoint ten epochs in:
-  // folders that do not exist yet are created below, one that is a file is refused.
-  for (const auto& [key, file, where] : {std::tuple{"output", out_stem + ".pt", &p}, std::tuple{"file", ckpt, &cp}})
-    if (const std::string why = output_file_problem(file); !why.empty())
-      where->fail(key, fmt::format("cannot write '{}': {}", file, why), "choose a path in a writable folder");
-  if (opt.check_only) {  // config validate: the spec, the data and the paths are fine
-    TrainResult r;
-    r.card_path = out_stem + ".card.yaml";
-    return r;
-  }
-  TrainState st;
-  st.shuffle_rng.seed(static_cast<uint64_t>(seed) + 7);
-  st.best_params = snapshot(model);
-  const std::string spec = spec_fingerprint(doc.root());
-  std::error_code ec;
-  if (opt.resume && fs::exists(ckpt, ec)) {
-    if (!fs::is_regular_file(ckpt, ec))
-      cp.fail("file", fmt::format("--resume: '{}' is not a regular file", ckpt), "remove it to start afresh");
-    load_checkpoint(ckpt, model, optim, st, spec, opt.force, cp);
-    if (rank == 0) spdlog::info("resumed from {} at epoch {}", ckpt, st.epoch);
-  }
-  if (rank == 0) {
-    make_parent_folders(out_stem + ".pt");
-    make_parent_folders(ckpt);
-  }
-  MPI_Barrier(comm);
-  auto checkpoint = [&]() {
-    if (rank == 0) save_checkpoint(ckpt, model, optim, st, spec);
-  };
+  if (!foreign.empty())
+    p.fail("output", "would overwrite " + foreign + ", which simfuse train did not write",
+           "choose another output, or pass --force to overwrite it");
+}
+
+// Data-parallel training over the ranks of `comm`: each rank holds all the data and
+// works on its share of every batch.
+struct DataParallel {
+  torch::nn::Sequential& model;
+  const TrainingData& d;
+  MPI_Comm comm;
+  int rank = 0, size = 1;
 
   // This rank's share [lo, hi) of `count` rows.
-  auto shard = [&](int64_t count) { return std::make_pair(count * rank / size, count * (rank + 1) / size); };
+  std::pair<int64_t, int64_t> shard(int64_t count) const {
+    return std::make_pair(count * rank / size, count * (rank + 1) / size);
+  }
   // Validation loss (normalised MSE) over all ranks.
-  auto validation = [&]() {
+  double validation() {
     torch::NoGradGuard ng;
     model->eval();
     auto [lo, hi] = shard(d.nval);
@@ -631,19 +593,14 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     MPI_Allreduce(MPI_IN_PLACE, &sse, 1, MPI_DOUBLE, MPI_SUM, comm);
     model->train();
     return sse / static_cast<double>(d.nval * d.per_sample);
-  };
-
-  const int64_t batch = std::min<int64_t>(tp.get<int>("batch"), d.ntrain);
-  const long patience = tp.get<int>("patience");
-  TrainResult res;
-  using clock = std::chrono::steady_clock;
-  const auto seconds = [](clock::time_point a, clock::time_point b) {
-    return std::chrono::duration<double>(b - a).count();
-  };
-  const auto t_loop = clock::now();
-  long epochs_here = 0;
-  model->train();
-  while (st.epoch < epochs) {
+  }
+  // One epoch in batches of `batch` (shuffled by st's generator); returns the summed
+  // squared error of the training samples and adds the time spent to `res`.
+  double epoch(FlatOptimizer& optim, TrainState& st, int64_t batch, TrainResult& res) {
+    using clock = std::chrono::steady_clock;
+    const auto seconds = [](clock::time_point a, clock::time_point b) {
+      return std::chrono::duration<double>(b - a).count();
+    };
     optim.set_epoch(st.epoch);
     std::vector<int64_t> perm(d.ntrain);
     std::iota(perm.begin(), perm.end(), 0);
@@ -671,17 +628,139 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
       res.allreduce_seconds += seconds(t1, t2);
       res.optimizer_seconds += seconds(t2, clock::now());
     }
+    return train_sse;
+  }
+};
+
+// Keeps the parameters of the best validation loss so far.
+void track_best(torch::nn::Sequential& model, double val, TrainState& st) {
+  if (val < st.best_val * (1 - 1e-9)) {
+    st.best_val = val;
+    st.best_epoch = st.epoch;
+    st.since_best = 0;
+    st.best_params = snapshot(model);
+  } else {
+    ++st.since_best;
+  }
+}
+
+// The best model's validation errors in physical units, overall and per output channel.
+struct PhysicalErrors {
+  double max_abs = 0, rms = 0;
+  std::vector<double> per_max, per_rms;
+};
+PhysicalErrors physical_errors(torch::nn::Sequential& model, const TrainingData& d) {
+  torch::NoGradGuard ng;
+  PhysicalErrors e;
+  // Back to physical outputs, as Surrogate::finish does.
+  const torch::Tensor pred = transforms::to_physical(
+      model->forward(d.Xn.index_select(0, d.val_idx)).to(torch::kDouble) * d.shape_c(d.ys) + d.shape_c(d.ym),
+      d.Xc.index_select(0, d.val_idx), d.increment ? d.inc_src : torch::Tensor(), d.bc_out, d.lambda);
+  const torch::Tensor err = pred - d.Yphys.index_select(0, d.val_idx);
+  e.max_abs = err.abs().max().item<double>();
+  e.rms = std::sqrt(err.pow(2).mean().item<double>());
+  const torch::Tensor per = err.transpose(0, 1).reshape({d.cout, -1});
+  const torch::Tensor per_max = std::get<0>(per.abs().max(1)), per_rms = per.pow(2).mean(1).sqrt();
+  for (int o = 0; o < d.cout; ++o) {
+    e.per_max.push_back(per_max[o].item<double>());
+    e.per_rms.push_back(per_rms[o].item<double>());
+  }
+  return e;
+}
+
+// Writes the model and its card on rank 0; every rank throws alike if that failed.
+void write_model(torch::nn::Sequential& model, const ModelCard& card, const std::string& out_stem, int rank,
+                 MPI_Comm comm) {
+  int write_failed = 0;
+  if (rank == 0) {
+    {  // standalone parameters in the file, not views of the training buffer
+      torch::NoGradGuard ng;
+      for (auto& prm : model->parameters()) prm.set_data(prm.detach().clone());
+    }
+    write_failed = model_files::write(model, card, out_stem) ? 0 : 1;
+  }
+  MPI_Bcast(&write_failed, 1, MPI_INT, 0, comm);  // every rank fails alike
+  if (write_failed)
+    throw UserError(fmt::format("cannot write the model {}.pt and its card", out_stem),
+                    "check that the output folder is writable and the disk is not full");
+}
+
+}  // namespace
+
+TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& opt) {
+  const auto t_start = std::chrono::steady_clock::now();
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const Params p = train_schema().validate_or_throw(doc, doc.root(), "");
+  const Params& mp = p.sub("model");
+  const Params& tp = p.sub("training");
+  YAML::Node arch = YAML::Clone(mp.node("architecture"));
+  if (!arch.IsMap()) {  // shorthand such as `architecture: mlp`
+    YAML::Node m(YAML::NodeType::Map);
+    m["type"] = mp.type_of("architecture");
+    arch = m;
+  }
+  at::set_num_threads(tp.get<int>("threads"));
+  TrainingData d = load_data(p, doc, arch);
+  split_and_normalise(d, mp, tp);
+  const int64_t seed = tp.get<int>("seed");
+  torch::nn::Sequential model = build_model(arch, d, seed, p, comm);
+  FlatOptimizer optim(model, d.dtype, FlatOptimizer::Settings::from(tp));
+  const long epochs = tp.get<int>("epochs");
+
+  // The files: every one this run writes is checked now, not at the first checkpoint ten
+  // epochs in: folders that do not exist yet are created below, one that is a file is refused.
+  const std::string out_stem = resolve_path(p.get<std::string>("output"), doc.origin(), PathUse::output);
+  if (!opt.force) refuse_foreign_output(p, out_stem);
+  const Params& cp = p.sub("checkpoint");
+  const std::string ckpt =
+      cp.is_set("file") ? resolve_path(cp.get<std::string>("file"), doc.origin(), PathUse::output) : out_stem + ".ckpt";
+  const int ckpt_every = cp.get<int>("every");
+  for (const auto& [key, file, where] : {std::tuple{"output", out_stem + ".pt", &p}, std::tuple{"file", ckpt, &cp}})
+    if (const std::string why = output_file_problem(file); !why.empty())
+      where->fail(key, fmt::format("cannot write '{}': {}", file, why), "choose a path in a writable folder");
+  if (opt.check_only) {  // config validate: the spec, the data and the paths are fine
+    TrainResult r;
+    r.card_path = out_stem + ".card.yaml";
+    return r;
+  }
+
+  // The training state, from a checkpoint with --resume.
+  TrainState st;
+  st.shuffle_rng.seed(static_cast<uint64_t>(seed) + 7);
+  st.best_params = snapshot(model);
+  const std::string spec = spec_fingerprint(doc.root());
+  std::error_code ec;
+  if (opt.resume && fs::exists(ckpt, ec)) {
+    if (!fs::is_regular_file(ckpt, ec))
+      cp.fail("file", fmt::format("--resume: '{}' is not a regular file", ckpt), "remove it to start afresh");
+    load_checkpoint(ckpt, model, optim, st, spec, opt.force, cp);
+    if (rank == 0) spdlog::info("resumed from {} at epoch {}", ckpt, st.epoch);
+  }
+  if (rank == 0) {
+    make_parent_folders(out_stem + ".pt");
+    make_parent_folders(ckpt);
+  }
+  MPI_Barrier(comm);
+  auto checkpoint = [&]() {
+    if (rank == 0) save_checkpoint(ckpt, model, optim, st, spec);
+  };
+
+  // The epochs, until the last, early stopping (patience) or --stop-after-epochs.
+  DataParallel dp{model, d, comm, rank, size};
+  const int64_t batch = std::min<int64_t>(tp.get<int>("batch"), d.ntrain);
+  const long patience = tp.get<int>("patience");
+  TrainResult res;
+  const auto t_loop = std::chrono::steady_clock::now();
+  long epochs_here = 0;
+  model->train();
+  while (st.epoch < epochs) {
+    const double train_sse = dp.epoch(optim, st, batch, res);
     ++st.epoch;
     ++epochs_here;
-    const double val = validation();
-    if (val < st.best_val * (1 - 1e-9)) {
-      st.best_val = val;
-      st.best_epoch = st.epoch;
-      st.since_best = 0;
-      st.best_params = snapshot(model);
-    } else {
-      ++st.since_best;
-    }
+    const double val = dp.validation();
+    track_best(model, val, st);
     if (opt.progress && rank == 0) {
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_loop).count();
       const double eta = el / epochs_here * (epochs - st.epoch);
@@ -701,7 +780,7 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
       return res;
     }
   }
-  const double loop_seconds = seconds(t_loop, clock::now());
+  const double loop_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_loop).count();
   res.seconds_per_epoch = loop_seconds / std::max<long>(1, epochs_here);
   if (rank == 0 && loop_seconds > 0)
     spdlog::info(
@@ -711,56 +790,27 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
         100 * res.optimizer_seconds / loop_seconds,
         100 * (loop_seconds - res.compute_seconds - res.allreduce_seconds - res.optimizer_seconds) / loop_seconds);
 
-  // Best parameters; validation error in physical units.
+  // The best parameters, their errors in physical units, the model and its card.
   {
     torch::NoGradGuard ng;
     auto prms = model->parameters();
     for (size_t i = 0; i < prms.size(); ++i) prms[i].copy_(st.best_params[i]);
   }
   model->eval();
-  double max_abs = 0, rms = 0;
-  torch::Tensor per_max, per_rms;
-  {
-    torch::NoGradGuard ng;
-    // Back to physical outputs, as Surrogate::finish does.
-    const torch::Tensor pred = transforms::to_physical(
-        model->forward(d.Xn.index_select(0, d.val_idx)).to(torch::kDouble) * d.shape_c(d.ys) + d.shape_c(d.ym),
-        d.Xc.index_select(0, d.val_idx), d.increment ? d.inc_src : torch::Tensor(), d.bc_out, d.lambda);
-    const torch::Tensor err = pred - d.Yphys.index_select(0, d.val_idx);
-    max_abs = err.abs().max().item<double>();
-    rms = std::sqrt(err.pow(2).mean().item<double>());
-    const torch::Tensor per = err.transpose(0, 1).reshape({d.cout, -1});
-    per_max = std::get<0>(per.abs().max(1));
-    per_rms = per.pow(2).mean(1).sqrt();
-  }
-
-  ModelCard card = make_card(p, doc, d, arch, out_stem, st, size, max_abs, rms);
-  for (int o = 0; o < d.cout; ++o) {
-    card.validation_max_abs.push_back(per_max[o].item<double>());
-    card.validation_rms.push_back(per_rms[o].item<double>());
-  }
-  const std::string card_path = out_stem + ".card.yaml";
-  int write_failed = 0;
-  if (rank == 0) {
-    {  // standalone parameters in the file, not views of the training buffer
-      torch::NoGradGuard ng;
-      for (auto& prm : model->parameters()) prm.set_data(prm.detach().clone());
-    }
-    write_failed = model_files::write(model, card, out_stem) ? 0 : 1;
-  }
-  MPI_Bcast(&write_failed, 1, MPI_INT, 0, comm);  // every rank fails alike
-  if (write_failed)
-    throw UserError(fmt::format("cannot write the model {}.pt and its card", out_stem),
-                    "check that the output folder is writable and the disk is not full");
+  const PhysicalErrors err = physical_errors(model, d);
+  ModelCard card = make_card(p, doc, d, arch, out_stem, st, size, err.max_abs, err.rms);
+  card.validation_max_abs = err.per_max;
+  card.validation_rms = err.per_rms;
+  write_model(model, card, out_stem, rank, comm);
   res.card = card;
-  res.card_path = card_path;
+  res.card_path = out_stem + ".card.yaml";
   res.epochs = st.epoch;
   res.best_epoch = st.best_epoch;
   res.best_val_loss = st.best_val;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   if (rank == 0)
-    spdlog::info("model '{}': validation max error {:.3e}, rms {:.3e} ({} samples); wrote {}", card.name, max_abs, rms,
-                 d.nval, card_path);
+    spdlog::info("model '{}': validation max error {:.3e}, rms {:.3e} ({} samples); wrote {}", card.name, err.max_abs,
+                 err.rms, d.nval, res.card_path);
   // Targets are normalised: predicting their mean scores a loss of about 1.
   res.learned_nothing = !(st.best_val < 1.0);
   if (rank == 0 && res.learned_nothing)

@@ -542,6 +542,8 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
 
 namespace detail {
 
+// The policy's keys, one declaration each (over 80 lines: a list, read as the schema it
+// declares; splitting it would scatter the schema).
 void declare_online(Schema& s) {
   // A margin by default: the ranges are those of a run's first steps, and a state that
   // keeps relaxing (a medium settling after a drift) would otherwise always be out of range.
