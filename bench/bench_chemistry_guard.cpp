@@ -26,7 +26,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "simfuse/core/Config.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/solvers/chemistry/Admissible.hpp"

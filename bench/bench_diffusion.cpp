@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "simfuse/core/Grid.hpp"
-#include "simfuse/core/Log.hpp"
+#include "simfuse/core/base/Log.hpp"
 #include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/solvers/diffusion/DiffusionSolver.hpp"
 

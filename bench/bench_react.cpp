@@ -19,9 +19,9 @@
 #include <iostream>
 #include <memory>
 
-#include "simfuse/core/Config.hpp"
-#include "simfuse/core/Error.hpp"
-#include "simfuse/core/Log.hpp"
+#include "simfuse/core/base/Config.hpp"
+#include "simfuse/core/base/Error.hpp"
+#include "simfuse/core/base/Log.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/coupling/Coupler.hpp"

@@ -22,7 +22,7 @@
 #include <memory>
 #include <string>
 
-#include "simfuse/core/Log.hpp"
+#include "simfuse/core/base/Log.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/coupling/ai/FieldBridge.hpp"
 #include "simfuse/surrogates/Surrogate.hpp"

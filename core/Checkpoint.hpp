@@ -24,7 +24,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 
 namespace simfuse {
 

@@ -1,6 +1,6 @@
 #include "simfuse/core/Field.hpp"
 
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Schema.hpp"
 
 namespace simfuse {
 

@@ -14,7 +14,7 @@
 #include <tuple>
 
 #include "simfuse/core/Petsc.hpp"
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Schema.hpp"
 
 namespace simfuse {
 

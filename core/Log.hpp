@@ -1,16 +1,7 @@
 #pragma once
 /// \file Log.hpp
-/// Logging through spdlog. By default only MPI rank 0 prints (info and above); other
-/// ranks print warnings and errors with a "[rank N]" prefix.
-#include <spdlog/spdlog.h>
-
-#include <string>
-
-namespace simfuse {
-
-enum class Verbosity { quiet, normal, verbose, debug };
-
-/// Configures the default spdlog logger for this rank. Call once after MPI is up.
-void init_logging(int rank, Verbosity v = Verbosity::normal);
-
-}  // namespace simfuse
+/// simfuse: forwarding header. Moved to <simfuse/core/base/Log.hpp> (core/base/ holds the
+/// PETSc-free library simfuse_base; core/ itself the PETSc part, simfuse_core). This
+/// header goes in the next release: include the new path.
+#pragma GCC warning "<simfuse/core/Log.hpp> moved to <simfuse/core/base/Log.hpp>; this forwarding header goes in the next release"
+#include "simfuse/core/base/Log.hpp"

@@ -15,7 +15,7 @@
 #include <set>
 #include <sstream>
 
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Schema.hpp"
 #include "simfuse/core/Timer.hpp"
 
 namespace simfuse {

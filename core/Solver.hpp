@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "simfuse/core/Function.hpp"
-#include "simfuse/core/Registry.hpp"
+#include "simfuse/core/base/Function.hpp"
+#include "simfuse/core/base/Registry.hpp"
 #include "simfuse/core/SubStep.hpp"
 
 namespace simfuse {

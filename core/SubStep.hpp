@@ -9,13 +9,13 @@
 ///  - Checkable: gives a cheap error estimate for a proposed result.
 ///  - Pointwise: acts on each grid point independently, so fallback can be per point.
 ///  - Relocatable: a Pointwise sub-step whose points can be computed away from the grid,
-///    on any rank, from a point-state record (core/PointStates.hpp).
+///    on any rank, from a point-state record (core/base/PointStates.hpp).
 #include <random>
 #include <string>
 #include <vector>
 
 #include "simfuse/core/Field.hpp"
-#include "simfuse/core/PointStates.hpp"
+#include "simfuse/core/base/PointStates.hpp"
 
 namespace simfuse {
 
@@ -108,7 +108,7 @@ class Admissible {
 
 /// A Pointwise sub-step whose points can be computed anywhere: everything one point's
 /// computation needs (its components, its local conditions, its per-point solver memory)
-/// travels in a point-state record (core/PointStates.hpp). What a policy uses to run
+/// travels in a point-state record (core/base/PointStates.hpp). What a policy uses to run
 /// points on another rank (load balancing), to look them up in a table (tabulation), or
 /// to label states that are not in the State (perturbed training samples).
 class Relocatable {

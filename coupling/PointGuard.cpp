@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 #include "simfuse/core/Timer.hpp"
 
 namespace simfuse {

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "simfuse/core/Petsc.hpp"
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Schema.hpp"
 #include "simfuse/core/SubStep.hpp"
 #include "simfuse/coupling/Policy.hpp"
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "simfuse/core/Registry.hpp"
+#include "simfuse/core/base/Registry.hpp"
 #include "simfuse/core/SubStep.hpp"
 
 namespace simfuse {

@@ -12,7 +12,7 @@
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/core/Timer.hpp"
 #include "simfuse/core/Version.hpp"
-#include "simfuse/core/detail/Provenance.hpp"
+#include "simfuse/core/base/detail/Provenance.hpp"
 #include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/postproc/Norms.hpp"
 #include "simfuse/postproc/PngWriter.hpp"

@@ -14,15 +14,15 @@
 #include <sstream>
 
 #include "simfuse/core/Checkpoint.hpp"
-#include "simfuse/core/Config.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Files.hpp"
-#include "simfuse/core/Paths.hpp"
+#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/core/Petsc.hpp"
-#include "simfuse/core/Plugins.hpp"
+#include "simfuse/core/base/Plugins.hpp"
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/core/Timer.hpp"
 #include "simfuse/core/Version.hpp"
-#include "simfuse/core/detail/Provenance.hpp"
+#include "simfuse/core/base/detail/Provenance.hpp"
 #include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Policy.hpp"
 #include "simfuse/coupling/detail/Checkpoints.hpp"
@@ -30,7 +30,7 @@
 #include "simfuse/coupling/detail/RunOutput.hpp"
 #include "simfuse/solvers/Builtins.hpp"
 #include "simfuse/solvers/common/Boundary.hpp"
-#include "simfuse/solvers/reaction/Kinetics.hpp"
+#include "simfuse/solvers/kinetics/Kinetics.hpp"
 
 namespace simfuse {
 

@@ -3,7 +3,7 @@
 /// The facade a user steers (preCICE's Participant): build a simulation from a case
 /// document, advance it, finalise it. A pimpl: one pointer; the parts it hands out (grid,
 /// solver, coupler, parameters) are declared here, not defined: include their headers
-/// (core/Grid.hpp, core/Solver.hpp, coupling/Coupler.hpp, core/Config.hpp) to use them.
+/// (core/Grid.hpp, core/Solver.hpp, coupling/Coupler.hpp, core/base/Config.hpp) to use them.
 /// What this header brings in: MPI (the communicator) and nlohmann::json (summaries).
 ///
 ///     auto doc = simfuse::ConfigDocument::load_file("cases/heat2d.yaml");

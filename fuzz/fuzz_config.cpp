@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <string>
 
-#include "simfuse/core/Config.hpp"
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Config.hpp"
+#include "simfuse/core/base/Error.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "simfuse/core/Field.hpp"
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Schema.hpp"
 
 namespace simfuse {
 

@@ -8,6 +8,11 @@ name. Checkpoints (binary, holding wall times) are left out; the resume tests ch
 
 Usage: /usr/bin/python3 scripts/same_output.py SIMFUSE_BEFORE SIMFUSE_AFTER [--steps 3] [--only NAME]
 Prints one line per case and "same output: N of N cases" (exit 0) or the differences (exit 1).
+
+With --resume NAME[,NAME...]: a checkpoint written by the build before resumes with the build
+after: BEFORE runs each named case for --steps steps (a checkpoint at the end), AFTER resumes
+it to twice as many, and the result is compared with AFTER's uninterrupted run (summary.json's
+"restarts" and "checkpoint" records of the resume left out).
 """
 import argparse
 import csv
@@ -93,13 +98,54 @@ def compare(a, b):
     return diffs
 
 
+def resume_check(a):
+    work = tempfile.mkdtemp(prefix="simfuse_resume_")
+    problems = []
+    names = a.resume.split(",")
+    for name in names:
+        case = os.path.join(ROOT, "cases", name + ".yaml")
+        time = (yaml.safe_load(open(case)) or {}).get("time", {})
+        unset = ["--unset", "time.t_end"] if "t_end" in time else []
+
+        def run(exe, out, steps, extra=()):
+            cmd = [os.path.abspath(exe), "run", case, "-o", out, "-q", "--no-progress", *unset, "--set",
+                   f"time.steps={steps}", *extra]
+            return subprocess.run(cmd, env=ENV, capture_output=True, text=True, cwd=work)
+
+        resumed, whole = os.path.join(work, name, "resumed"), os.path.join(work, name, "whole")
+        r1 = run(a.before, resumed, a.steps)
+        r2 = run(a.after, resumed, 2 * a.steps, ["--resume"])
+        r3 = run(a.after, whole, 2 * a.steps)
+        if r1.returncode or r2.returncode or r3.returncode:
+            problems.append(f"{name}: exits {r1.returncode}, {r2.returncode}, {r3.returncode}\n{r2.stderr[-500:]}")
+            continue
+        for folder in (resumed, whole):  # the resume's own records
+            sp = os.path.join(folder, "summary.json")
+            sj = json.load(open(sp))
+            for k in ("restarts", "checkpoint"):
+                sj.pop(k, None)
+            json.dump(sj, open(sp, "w"))
+        d = compare(resumed, whole)
+        print(f"{name:24s} {'resumes to the same output' if not d else 'DIFFERENT: ' + ', '.join(d[:5])}", flush=True)
+        if d:
+            problems.append(f"{name}: {d}")
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"old checkpoints resume: {len(names) - len(problems)} of {len(names)} cases")
+    for p in problems:
+        print(p)
+    return 0 if not problems else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("before")
     ap.add_argument("after")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--only")
+    ap.add_argument("--resume", help="cases whose old checkpoints must resume with the new build")
     a = ap.parse_args()
+    if a.resume:
+        return resume_check(a)
     work = tempfile.mkdtemp(prefix="simfuse_same_")
     cases = sorted(glob.glob(os.path.join(ROOT, "cases", "*.yaml")))
     if a.only:

@@ -9,8 +9,8 @@
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
-#include "simfuse/core/Registry.hpp"
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Registry.hpp"
+#include "simfuse/core/base/Schema.hpp"
 
 namespace simfuse {
 

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 
 namespace simfuse {
 

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <limits>
 
-#include "simfuse/core/Paths.hpp"
+#include "simfuse/core/base/Paths.hpp"
 
 namespace simfuse {
 

@@ -34,8 +34,8 @@
 #include <string>
 #include <vector>
 
-#include "simfuse/core/Config.hpp"
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Config.hpp"
+#include "simfuse/core/base/Schema.hpp"
 
 namespace simfuse {
 

@@ -11,8 +11,8 @@
 #include <random>
 #include <sstream>
 
-#include "simfuse/core/Paths.hpp"
 #include "simfuse/core/Version.hpp"
+#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/surrogates/Architectures.hpp"
 #include "simfuse/surrogates/Dataset.hpp"
 #include "simfuse/surrogates/detail/FlatOptimizer.hpp"
@@ -568,6 +568,27 @@ void refuse_foreign_output(const Params& p, const std::string& out_stem) {
            "choose another output, or pass --force to overwrite it");
 }
 
+// The files a training writes: every one is checked now, not at the first checkpoint ten
+// epochs in: folders that do not exist yet are created later, one that is a file is refused.
+struct TrainFiles {
+  std::string out_stem, checkpoint;
+  int checkpoint_every = 0;
+};
+TrainFiles train_files(const Params& p, const ConfigDocument& doc, bool force) {
+  TrainFiles f;
+  f.out_stem = resolve_path(p.get<std::string>("output"), doc.origin(), PathUse::output);
+  if (!force) refuse_foreign_output(p, f.out_stem);
+  const Params& cp = p.sub("checkpoint");
+  f.checkpoint = cp.is_set("file") ? resolve_path(cp.get<std::string>("file"), doc.origin(), PathUse::output)
+                                   : f.out_stem + ".ckpt";
+  f.checkpoint_every = cp.get<int>("every");
+  for (const auto& [key, file, where] :
+       {std::tuple{"output", f.out_stem + ".pt", &p}, std::tuple{"file", f.checkpoint, &cp}})
+    if (const std::string why = output_file_problem(file); !why.empty())
+      where->fail(key, fmt::format("cannot write '{}': {}", file, why), "choose a path in a writable folder");
+  return f;
+}
+
 // Data-parallel training over the ranks of `comm`: each rank holds all the data and
 // works on its share of every batch.
 struct DataParallel {
@@ -668,6 +689,17 @@ PhysicalErrors physical_errors(torch::nn::Sequential& model, const TrainingData&
   return e;
 }
 
+// Where rank 0's training time went (log line).
+void report_time_split(const TrainResult& res, double loop_seconds) {
+  if (!(loop_seconds > 0)) return;
+  spdlog::info(
+      "training time on rank 0: forward + backward {:.0f}%, gradient all-reduce {:.0f}% (with waiting "
+      "for the other ranks), optimizer {:.0f}%, shuffling and validation {:.0f}%",
+      100 * res.compute_seconds / loop_seconds, 100 * res.allreduce_seconds / loop_seconds,
+      100 * res.optimizer_seconds / loop_seconds,
+      100 * (loop_seconds - res.compute_seconds - res.allreduce_seconds - res.optimizer_seconds) / loop_seconds);
+}
+
 // Writes the model and its card on rank 0; every rank throws alike if that failed.
 void write_model(torch::nn::Sequential& model, const ModelCard& card, const std::string& out_stem, int rank,
                  MPI_Comm comm) {
@@ -687,6 +719,9 @@ void write_model(torch::nn::Sequential& model, const ModelCard& card, const std:
 
 }  // namespace
 
+// The driver, in its sections (spec and data, model, files, state, epochs, result); ~120
+// lines because the epoch loop's stopping rules (patience, --stop-after-epochs) read best
+// beside the loop they stop.
 TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& opt) {
   const auto t_start = std::chrono::steady_clock::now();
   int rank = 0, size = 1;
@@ -709,17 +744,9 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   FlatOptimizer optim(model, d.dtype, FlatOptimizer::Settings::from(tp));
   const long epochs = tp.get<int>("epochs");
 
-  // The files: every one this run writes is checked now, not at the first checkpoint ten
-  // epochs in: folders that do not exist yet are created below, one that is a file is refused.
-  const std::string out_stem = resolve_path(p.get<std::string>("output"), doc.origin(), PathUse::output);
-  if (!opt.force) refuse_foreign_output(p, out_stem);
+  const TrainFiles files = train_files(p, doc, opt.force);
+  const std::string &out_stem = files.out_stem, &ckpt = files.checkpoint;
   const Params& cp = p.sub("checkpoint");
-  const std::string ckpt =
-      cp.is_set("file") ? resolve_path(cp.get<std::string>("file"), doc.origin(), PathUse::output) : out_stem + ".ckpt";
-  const int ckpt_every = cp.get<int>("every");
-  for (const auto& [key, file, where] : {std::tuple{"output", out_stem + ".pt", &p}, std::tuple{"file", ckpt, &cp}})
-    if (const std::string why = output_file_problem(file); !why.empty())
-      where->fail(key, fmt::format("cannot write '{}': {}", file, why), "choose a path in a writable folder");
   if (opt.check_only) {  // config validate: the spec, the data and the paths are fine
     TrainResult r;
     r.card_path = out_stem + ".card.yaml";
@@ -768,7 +795,7 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
                    train_sse / static_cast<double>(d.ntrain * d.per_sample), val, st.best_val, st.best_epoch,
                    optim.lr_at(st.epoch - 1), duration(eta));
     }
-    if (ckpt_every > 0 && st.epoch % ckpt_every == 0) checkpoint();
+    if (files.checkpoint_every > 0 && st.epoch % files.checkpoint_every == 0) checkpoint();
     if (patience > 0 && st.since_best >= patience) {
       res.stopped_early = true;
       break;
@@ -782,13 +809,7 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   }
   const double loop_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_loop).count();
   res.seconds_per_epoch = loop_seconds / std::max<long>(1, epochs_here);
-  if (rank == 0 && loop_seconds > 0)
-    spdlog::info(
-        "training time on rank 0: forward + backward {:.0f}%, gradient all-reduce {:.0f}% (with waiting "
-        "for the other ranks), optimizer {:.0f}%, shuffling and validation {:.0f}%",
-        100 * res.compute_seconds / loop_seconds, 100 * res.allreduce_seconds / loop_seconds,
-        100 * res.optimizer_seconds / loop_seconds,
-        100 * (loop_seconds - res.compute_seconds - res.allreduce_seconds - res.optimizer_seconds) / loop_seconds);
+  if (rank == 0) report_time_split(res, loop_seconds);
 
   // The best parameters, their errors in physical units, the model and its card.
   {

@@ -23,7 +23,7 @@
 #include <functional>
 #include <string>
 
-#include "simfuse/core/Config.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/surrogates/ModelCard.hpp"
 
 namespace simfuse {

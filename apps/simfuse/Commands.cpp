@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "simfuse/core/Checkpoint.hpp"
-#include "simfuse/core/Config.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Files.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Solver.hpp"

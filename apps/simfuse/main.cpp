@@ -21,14 +21,14 @@
 #include <sstream>
 
 #include "simfuse/apps/simfuse/Commands.hpp"
-#include "simfuse/core/CommandLine.hpp"
-#include "simfuse/core/Error.hpp"
-#include "simfuse/core/Log.hpp"
+#include "simfuse/core/base/CommandLine.hpp"
+#include "simfuse/core/base/Error.hpp"
+#include "simfuse/core/base/Log.hpp"
 #include "simfuse/core/Petsc.hpp"
-#include "simfuse/core/Plugins.hpp"
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Plugins.hpp"
+#include "simfuse/core/base/Schema.hpp"
 #include "simfuse/core/Version.hpp"
-#include "simfuse/core/detail/Provenance.hpp"
+#include "simfuse/core/base/detail/Provenance.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/solvers/common/DiffusionOperator.hpp"
 

@@ -14,7 +14,7 @@
 #include <numeric>
 #include <random>
 
-#include "simfuse/core/Paths.hpp"
+#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Timer.hpp"
 #include "simfuse/coupling/PointGuard.hpp"

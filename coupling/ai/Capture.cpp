@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <set>
 
-#include "simfuse/core/Paths.hpp"
+#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/core/Version.hpp"
 #include "simfuse/core/detail/Gather.hpp"
 

@@ -12,9 +12,9 @@
 #include <random>
 
 #include "simfuse/core/Checkpoint.hpp"
-#include "simfuse/core/Config.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Files.hpp"
-#include "simfuse/core/Paths.hpp"
+#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/core/Version.hpp"
 #include "simfuse/coupling/Simulation.hpp"

@@ -24,8 +24,8 @@
 
 #include <string>
 
-#include "simfuse/core/Config.hpp"
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Config.hpp"
+#include "simfuse/core/base/Schema.hpp"
 
 namespace simfuse {
 

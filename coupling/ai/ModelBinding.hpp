@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "simfuse/core/Paths.hpp"
 #include "simfuse/core/Petsc.hpp"
-#include "simfuse/core/Schema.hpp"
 #include "simfuse/core/SubStep.hpp"
+#include "simfuse/core/base/Paths.hpp"
+#include "simfuse/core/base/Schema.hpp"
 #include "simfuse/coupling/PointGuard.hpp"
 #include "simfuse/coupling/Policy.hpp"
 #include "simfuse/coupling/ai/FieldBridge.hpp"
@@ -72,6 +72,7 @@ class ModelBinding {
   }
 
   Surrogate& model() { return *model_; }
+  const Surrogate& model() const { return *model_; }
   const ModelCard& card() const { return model_->card(); }
 
   /// The card and the weights it read (empty before a model is set).

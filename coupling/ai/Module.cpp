@@ -4,7 +4,7 @@
 
 #include <ostream>
 
-#include "simfuse/core/Config.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/coupling/ai/Builtins.hpp"
 #include "simfuse/coupling/ai/Capture.hpp"

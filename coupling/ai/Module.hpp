@@ -4,7 +4,7 @@
 /// what uses a model, a capture or training pays libtorch's start-up (about two seconds of
 /// dynamic linking on these machines; `config validate`, a classical run or a refused case
 /// file do not). libsimfuse_ai exports one C entry point, simfuse_ai_module(), returning
-/// this table; the command registers it with add_lazy_components (core/Schema.hpp). Programs
+/// this table; the command registers it with add_lazy_components (core/base/Schema.hpp). Programs
 /// that link simfuse::ai directly call simfuse::ai::register_builtins() instead.
 /// Internal: not installed. No torch header here.
 #include <iosfwd>

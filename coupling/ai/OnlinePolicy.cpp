@@ -14,9 +14,9 @@
 #include <numeric>
 #include <random>
 
-#include "simfuse/core/Paths.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Timer.hpp"
+#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/coupling/PointGuard.hpp"
 #include "simfuse/coupling/Policy.hpp"
 #include "simfuse/coupling/ai/Capture.hpp"
@@ -314,7 +314,7 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     if (!saved_.empty()) o["saved"] = saved_;
     d["online"] = o;
     if (binding_.has_model()) {
-      const InferencePath& ip = const_cast<ModelBinding&>(binding_).model().inference_path();
+      const InferencePath& ip = binding_.model().inference_path();
       d["online"]["inference_path"] = ip.name;
     }
     return d;

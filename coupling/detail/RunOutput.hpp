@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "simfuse/core/Checkpoint.hpp"
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Schema.hpp"
 #include "simfuse/coupling/detail/RunClock.hpp"
 
 namespace simfuse {

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 
 namespace simfuse {
 

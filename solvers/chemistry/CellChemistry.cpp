@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <numeric>
 
-#include "simfuse/core/Error.hpp"
-#include "simfuse/core/Paths.hpp"
+#include "simfuse/core/base/Error.hpp"
+#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Timer.hpp"
 

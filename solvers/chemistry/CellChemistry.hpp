@@ -18,13 +18,13 @@
 #include <string>
 #include <vector>
 
-#include "simfuse/core/Function.hpp"
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Function.hpp"
+#include "simfuse/core/base/Schema.hpp"
 #include "simfuse/solvers/chemistry/Admissible.hpp"
 #include "simfuse/solvers/chemistry/Cvode.hpp"
 #include "simfuse/solvers/chemistry/Reactor.hpp"
-#include "simfuse/solvers/reaction/Kinetics.hpp"
-#include "simfuse/solvers/reaction/Rosenbrock.hpp"
+#include "simfuse/solvers/kinetics/Kinetics.hpp"
+#include "simfuse/solvers/kinetics/Rosenbrock.hpp"
 
 namespace simfuse {
 

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <memory>
 
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 #include "simfuse/core/Timer.hpp"
 
 namespace simfuse {

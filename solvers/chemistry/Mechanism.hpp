@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 
 namespace simfuse {
 

@@ -11,9 +11,9 @@
 #include <memory>
 #include <string>
 
-#include "simfuse/core/Function.hpp"
+#include "simfuse/core/base/Function.hpp"
 #include "simfuse/core/Grid.hpp"
-#include "simfuse/core/Registry.hpp"
+#include "simfuse/core/base/Registry.hpp"
 
 namespace simfuse {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "simfuse/core/Field.hpp"
-#include "simfuse/core/Function.hpp"
+#include "simfuse/core/base/Function.hpp"
 #include "simfuse/solvers/common/Boundary.hpp"
 
 namespace simfuse {

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "simfuse/core/Field.hpp"
-#include "simfuse/core/Function.hpp"
+#include "simfuse/core/base/Function.hpp"
 
 namespace simfuse {
 

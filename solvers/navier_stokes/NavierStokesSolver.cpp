@@ -8,7 +8,7 @@
 #include <fstream>
 #include <map>
 
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 #include "simfuse/solvers/common/LinearSolver.hpp"
 
 namespace simfuse {

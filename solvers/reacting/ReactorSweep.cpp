@@ -5,7 +5,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 #include "simfuse/core/Files.hpp"
 #include "simfuse/core/Timer.hpp"
 #include "simfuse/core/detail/Gather.hpp"

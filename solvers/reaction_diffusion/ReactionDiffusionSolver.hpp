@@ -21,8 +21,8 @@
 #include "simfuse/core/Checkpoint.hpp"
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/solvers/common/DiffusionOperator.hpp"
-#include "simfuse/solvers/reaction/Kinetics.hpp"
-#include "simfuse/solvers/reaction/Rosenbrock.hpp"
+#include "simfuse/solvers/kinetics/Kinetics.hpp"
+#include "simfuse/solvers/kinetics/Rosenbrock.hpp"
 
 namespace simfuse {
 

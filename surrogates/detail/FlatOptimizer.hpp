@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "simfuse/core/Config.hpp"
+#include "simfuse/core/base/Config.hpp"
 
 namespace simfuse {
 

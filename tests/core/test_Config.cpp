@@ -5,10 +5,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "simfuse/core/Config.hpp"
-#include "simfuse/core/Function.hpp"
-#include "simfuse/core/Paths.hpp"
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Config.hpp"
+#include "simfuse/core/base/Function.hpp"
+#include "simfuse/core/base/Paths.hpp"
+#include "simfuse/core/base/Schema.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;

@@ -1,8 +1,8 @@
-// The point-state record (core/PointStates.hpp): blocks per point, packed rows and back.
+// The point-state record (core/base/PointStates.hpp): blocks per point, packed rows and back.
 #include <catch2/catch.hpp>
 
-#include "simfuse/core/Error.hpp"
-#include "simfuse/core/PointStates.hpp"
+#include "simfuse/core/base/Error.hpp"
+#include "simfuse/core/base/PointStates.hpp"
 
 using namespace simfuse;
 

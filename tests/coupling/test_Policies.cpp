@@ -8,7 +8,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "simfuse/core/Config.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Simulation.hpp"

@@ -9,7 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 
-#include "simfuse/core/Plugins.hpp"
+#include "simfuse/core/base/Plugins.hpp"
 
 #if CRASH_MODE == 1 || CRASH_MODE == 2
 namespace {

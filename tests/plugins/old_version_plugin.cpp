@@ -3,7 +3,7 @@
 #include "simfuse/core/Version.hpp"
 #undef SIMFUSE_VERSION
 #define SIMFUSE_VERSION "0.0.1"
-#include "simfuse/core/Plugins.hpp"
+#include "simfuse/core/base/Plugins.hpp"
 
 SIMFUSE_PLUGIN("old") {
   throw simfuse::UserError("the registration of a refused plugin ran", "");

@@ -1,4 +1,4 @@
-// A plugin as a scientist would write it (core/Plugins.hpp): a solver and a policy that
+// A plugin as a scientist would write it (core/base/Plugins.hpp): a solver and a policy that
 // simfuse does not have, registered in one SIMFUSE_PLUGIN block. The tests load it with
 // --plugin, SIMFUSE_PLUGIN_PATH and a case's `plugins:`, and run every verb on it.
 //

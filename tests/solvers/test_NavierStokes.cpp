@@ -10,7 +10,7 @@
 #include <map>
 #include <sstream>
 
-#include "simfuse/core/Config.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/core/SubStep.hpp"
 #include "simfuse/coupling/Coupler.hpp"

@@ -6,14 +6,14 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "simfuse/core/Config.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/solvers/chemistry/ChemistryStep.hpp"
 #include "simfuse/solvers/chemistry/Cvode.hpp"
 #include "simfuse/solvers/reacting/ReactingSolver.hpp"
 #include "simfuse/solvers/reacting/ReactorSweep.hpp"
-#include "simfuse/solvers/reaction/Rosenbrock.hpp"
+#include "simfuse/solvers/kinetics/Rosenbrock.hpp"
 #include "support/Chemistry.hpp"
 #include "support/TestUtil.hpp"
 

@@ -8,11 +8,11 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "simfuse/core/Config.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/coupling/Simulation.hpp"
-#include "simfuse/solvers/reaction/Kinetics.hpp"
-#include "simfuse/solvers/reaction/Rosenbrock.hpp"
+#include "simfuse/solvers/kinetics/Kinetics.hpp"
+#include "simfuse/solvers/kinetics/Rosenbrock.hpp"
 #include "support/TestUtil.hpp"
 
 using namespace simfuse;

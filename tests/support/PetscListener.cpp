@@ -3,7 +3,7 @@
 #define CATCH_CONFIG_EXTERNAL_INTERFACES
 #include <catch2/catch.hpp>
 
-#include "simfuse/core/Log.hpp"
+#include "simfuse/core/base/Log.hpp"
 #include "simfuse/core/Petsc.hpp"
 
 namespace {

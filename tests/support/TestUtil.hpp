@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "simfuse/core/Config.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Field.hpp"
 
 namespace simfuse::test {

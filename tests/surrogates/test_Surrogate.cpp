@@ -8,7 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 #include "simfuse/surrogates/Architectures.hpp"
 #include "simfuse/surrogates/Surrogate.hpp"
 #include "support/TestUtil.hpp"

@@ -11,7 +11,7 @@
 #include <iterator>
 #include <limits>
 
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 #include "simfuse/surrogates/Dataset.hpp"
 #include "simfuse/surrogates/Surrogate.hpp"
 #include "simfuse/surrogates/Training.hpp"

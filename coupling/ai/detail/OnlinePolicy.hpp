@@ -4,7 +4,7 @@
 /// register_policies(). Not installed.
 #include <memory>
 
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Schema.hpp"
 #include "simfuse/coupling/Policy.hpp"
 
 namespace simfuse::ai::detail {

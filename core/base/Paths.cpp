@@ -1,4 +1,4 @@
-#include "simfuse/core/Paths.hpp"
+#include "simfuse/core/base/Paths.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 
 namespace simfuse {
 

@@ -1,4 +1,4 @@
-#include "simfuse/core/Log.hpp"
+#include "simfuse/core/base/Log.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 

@@ -1,8 +1,8 @@
-#include "simfuse/core/PointStates.hpp"
+#include "simfuse/core/base/PointStates.hpp"
 
 #include <algorithm>
 
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 
 namespace simfuse {
 

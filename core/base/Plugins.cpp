@@ -1,4 +1,4 @@
-#include "simfuse/core/Plugins.hpp"
+#include "simfuse/core/base/Plugins.hpp"
 
 #include <dlfcn.h>
 #include <fmt/format.h>
@@ -16,8 +16,8 @@
 #include <fstream>
 #include <memory>
 
-#include "simfuse/core/Config.hpp"
-#include "simfuse/core/Paths.hpp"
+#include "simfuse/core/base/Config.hpp"
+#include "simfuse/core/base/Paths.hpp"
 
 namespace simfuse {
 
@@ -141,7 +141,7 @@ const PluginInfo& load_plugin(const std::string& path, const std::string& origin
   if (!version || !name || !reg)
     fail(where, key,
          fmt::format("'{}' is not a simfuse plugin: it has no SIMFUSE_PLUGIN(\"name\") {{ ... }} block", path),
-         "add one (core/Plugins.hpp) to one .cpp file of the library, registering what it adds");
+         "add one (core/base/Plugins.hpp) to one .cpp file of the library, registering what it adds");
   const char* built_for = nullptr;
   const char* plugin_name = nullptr;
   {

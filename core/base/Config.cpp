@@ -1,4 +1,4 @@
-#include "simfuse/core/Config.hpp"
+#include "simfuse/core/base/Config.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Schema.hpp"
 
 namespace simfuse {
 

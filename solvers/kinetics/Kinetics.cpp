@@ -1,4 +1,4 @@
-#include "simfuse/solvers/reaction/Kinetics.hpp"
+#include "simfuse/solvers/kinetics/Kinetics.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

@@ -1,4 +1,4 @@
-#include "simfuse/core/Function.hpp"
+#include "simfuse/core/base/Function.hpp"
 
 #include <fmt/format.h>
 #include <muParser.h>

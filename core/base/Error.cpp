@@ -1,4 +1,4 @@
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "simfuse/core/detail/Provenance.hpp"
+#include "simfuse/core/base/detail/Provenance.hpp"
 
 #include <unistd.h>
 

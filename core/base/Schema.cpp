@@ -1,4 +1,4 @@
-#include "simfuse/core/Schema.hpp"
+#include "simfuse/core/base/Schema.hpp"
 
 #include <fmt/format.h>
 

@@ -1,10 +1,10 @@
-#include "simfuse/solvers/reaction/Rosenbrock.hpp"
+#include "simfuse/solvers/kinetics/Rosenbrock.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-#include "simfuse/core/Error.hpp"
+#include "simfuse/core/base/Error.hpp"
 
 namespace simfuse {
 
