@@ -8,10 +8,10 @@
 #include <filesystem>
 #include <numeric>
 
-#include "simfuse/core/base/Error.hpp"
-#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Timer.hpp"
+#include "simfuse/core/base/Error.hpp"
+#include "simfuse/core/base/Paths.hpp"
 
 namespace simfuse {
 
@@ -47,9 +47,13 @@ void declare_chemistry(Schema& s) {
   });
 
   Schema& i = s.add_section("integrator", "the per-cell stiff chemistry integrator");
-  i.add_string("type", "cvode (SUNDIALS BDF, Newton) or rodas3 (Rosenbrock, order 3)")
+  i.add_string("type", "cvode (SUNDIALS BDF, Newton), rodas3 or rodas4 (Rosenbrock, orders 3 and 4, one LU per step)")
       .def("cvode")
-      .choices({"cvode", "rodas3"});
+      .choices({"cvode", "rodas3", "rodas4"});
+  i.add_bool("step_memory",
+             "rodas3/rodas4: each cell starts from the step its controller proposed at the end of its previous "
+             "call (kept per cell, checkpointed, moved with the cell) instead of a fresh guess of dt/100")
+      .def(false);
   i.add_real("rtol", "relative tolerance").def(1e-6).positive().max(0.1);
   i.add_real("atol", "absolute tolerance of every component (mass fractions; T in K)").def(1e-12).positive();
   i.add_map("atol_species", "absolute tolerance of named components, e.g. {OH: 1e-14, T: 1e-6}");
@@ -283,6 +287,12 @@ CellChemistry::CellChemistry(const Mechanism& mech, Reactor::Mode mode, double p
     cv_.atols = ros_.atols = a;
   }
   cutoff_ = ip.get<double>("cutoff_temperature");
+  step_memory_ = ip.get<bool>("step_memory");
+  if (step_memory_ && type_ == "cvode")
+    ip.fail("step_memory",
+            "step memory is for the one-step Rosenbrock integrators (CVODE's BDF history does not "
+            "survive a re-initialisation)",
+            "use type: rodas4 with step_memory: true, or remove step_memory");
   if (type_ == "cvode") {
     if (mode == Reactor::Mode::constant_volume && cv_.jacobian == "analytic") {
       if (ip.is_set("jacobian"))
@@ -341,7 +351,7 @@ void CellChemistry::set_cell(double pressure, double density) {
   if (reactor_.mode() == Reactor::Mode::constant_volume) reactor_.set_density(density);
 }
 
-bool CellChemistry::advance(double* y, double dt) {
+bool CellChemistry::advance(double* y, double dt, double* step) {
   if (!(y[0] > 0) || !std::isfinite(y[0]))
     throw RunFailure(fmt::format("the temperature is {:g} K before the chemistry step", y[0]),
                      "the state left the physical range: reduce time.dt or tighten the tolerances");
@@ -355,12 +365,15 @@ bool CellChemistry::advance(double* y, double dt) {
     cvode_->advance(y, dt);
     stats_.cvode = cvode_->stats();
   } else {
-    double h = 0;
-    if (!Rodas3::integrate(*kinetics_, y, dt, h, ros_, stats_.rodas))
-      throw RunFailure(fmt::format("Rodas3 failed (too many steps, step underflow or a non-finite state) in a step "
+    double h = step_memory_ && step ? *step : 0.0;
+    const bool ok = type_ == "rodas4" ? Rodas4::integrate(*kinetics_, y, dt, h, ros_, stats_.rodas)
+                                      : Rodas3::integrate(*kinetics_, y, dt, h, ros_, stats_.rodas);
+    if (!ok)
+      throw RunFailure(fmt::format("{} failed (too many steps, step underflow or a non-finite state) in a step "
                                    "of {:g} s",
-                                   dt),
+                                   type_ == "rodas4" ? "Rodas4" : "Rodas3", dt),
                        "loosen the tolerances, raise max_steps or reduce time.dt");
+    if (step_memory_ && step) *step = h;
   }
   stats_.seconds += wall_time() - t0;
   return true;

@@ -115,7 +115,11 @@ class CellChemistry {
   void set_cell(double pressure, double density = 0);
   /// Advances y by dt; false if the cell was below the cut-off temperature (unchanged).
   /// Throws RunFailure (the integrator's flag and the state) if the integration fails.
-  bool advance(double* y, double dt);
+  /// With step_memory(), `step` (the cell's memory: 0 at first) is the step to start
+  /// from and receives the step proposed at the end; ignored otherwise (may be null).
+  bool advance(double* y, double dt, double* step = nullptr);
+  /// Whether cells keep their integrator step between calls (integrator.step_memory).
+  bool step_memory() const { return step_memory_; }
   /// Deviation of `proposed` from a loose error-controlled integration (CVODE when it is the
   /// integrator, else Rodas3) from
   /// `before` (check.reference_rtol, absolute tolerances 1/1000 of the floors (its error
@@ -157,6 +161,7 @@ class CellChemistry {
   RosenbrockOptions ros_;
   std::unique_ptr<CvodeIntegrator> cvode_;
   std::unique_ptr<Kinetics> kinetics_;
+  bool step_memory_ = false;
   double cutoff_ = 0;
   RosenbrockOptions ref_;  // the estimate's reference integration (Rodas3; its rtol and atols also CVODE's)
   std::unique_ptr<CvodeIntegrator> ref_cvode_;

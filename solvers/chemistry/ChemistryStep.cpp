@@ -6,8 +6,8 @@
 #include <cmath>
 #include <memory>
 
-#include "simfuse/core/base/Error.hpp"
 #include "simfuse/core/Timer.hpp"
+#include "simfuse/core/base/Error.hpp"
 
 namespace simfuse {
 
@@ -20,6 +20,12 @@ ChemistryStep::ChemistryStep(const Grid& grid, CellChemistry& chem, std::string 
       cost_(cost),
       conditions_(std::move(conditions)),
       projection_(std::make_unique<ElementProjection>(chem.mechanism())) {}
+
+double* ChemistryStep::step_of(PetscInt p) {
+  if (!chem_.step_memory()) return nullptr;
+  if (steps_.empty()) steps_.assign(static_cast<size_t>(grid_.owned().size()), 0.0);  // 0: no step yet
+  return &steps_[static_cast<size_t>(p)];
+}
 
 void ChemistryStep::set_cell(PetscInt p) const {
   if (!conditions_) return;
@@ -61,7 +67,7 @@ void ChemistryStep::run(State& state, const StepInfo& info, const std::vector<Pe
       std::copy(y, y + n, start.begin());
       try {
         const double c0 = cost_ ? wall_time() : 0.0;
-        chem_.advance(y, info.dt);
+        chem_.advance(y, info.dt, step_of(p));
         if (cost_) cv->data()[p] = wall_time() - c0;
       } catch (const RunFailure& e) {
         failure = fmt::format(
@@ -84,11 +90,13 @@ void ChemistryStep::run(State& state, const StepInfo& info, const std::vector<Pe
 void ChemistryStep::save_state(CheckpointData& out) const {
   out.put("stats", chem_.stats());
   out.put("rank_seconds", rank_seconds_);
+  if (chem_.step_memory()) out.put("steps", steps_);
 }
 
 void ChemistryStep::restore_state(const CheckpointData& in) {
   chem_.set_stats(in.get<ChemistryStats>("stats"));
   rank_seconds_ = in.get<double>("rank_seconds");
+  if (chem_.step_memory() && in.has("steps")) steps_ = in.get<std::vector<double>>("steps");
   reduced_ = chem_.reduced(grid_.comm());  // collective: every rank restores
 }
 
@@ -174,6 +182,7 @@ PointLayout ChemistryStep::point_layout() const {
   PointLayout l;
   l.components = chem_.size();
   if (conditions_) l.conditions = {"pressure", "density"};
+  if (chem_.step_memory()) l.memory = {"step"};
   return l;
 }
 
@@ -191,6 +200,7 @@ void ChemistryStep::take_points(const State& state, const std::vector<PetscInt>&
       out.conditions(at + q)[0] = c.pressure;
       out.conditions(at + q)[1] = c.density;
     }
+    if (chem_.step_memory()) out.memory(at + q)[0] = steps_.empty() ? 0.0 : steps_[static_cast<size_t>(points[q])];
   }
 }
 
@@ -201,7 +211,7 @@ void ChemistryStep::apply_states(const StepInfo& info, PointStates& states, std:
   for (size_t q = 0; q < states.size(); ++q) {
     if (conditions_) chem_.set_cell(states.conditions(q)[0], states.conditions(q)[1]);
     try {
-      chem_.advance(states.state(q), info.dt);
+      chem_.advance(states.state(q), info.dt, chem_.step_memory() ? states.memory(q) : nullptr);
     } catch (const RunFailure&) {
       ok[q] = 0;
     }
@@ -214,7 +224,10 @@ void ChemistryStep::return_points(State& state, const std::vector<PetscInt>& poi
   const int n = chem_.size();
   ArrayView v = state.get(field_).view();
   double* a = v.data();
-  for (size_t q = 0; q < points.size(); ++q) std::copy_n(states.state(q), n, a + points[q] * n);
+  for (size_t q = 0; q < points.size(); ++q) {
+    std::copy_n(states.state(q), n, a + points[q] * n);
+    if (double* h = step_of(points[q])) *h = states.memory(q)[0];
+  }
 }
 
 std::string ChemistryStep::admissible_description() const {

@@ -7,8 +7,8 @@
 /// proposal is projected onto non-negative, element-conserving compositions with the
 /// energy-conserving temperature). Keeps the heat
 /// release rate diagnostic up to date and the per-rank time for the load balance.
-/// Relocatable: a cell's record is its [T, Y], and its pressure and density when the
-/// solver sets them per cell (a sweep); no per-cell memory yet.
+/// Relocatable: a cell's record is its [T, Y], its pressure and density when the solver
+/// sets them per cell (a sweep), and its integrator step with integrator.step_memory.
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -93,6 +93,9 @@ class ChemistryStep final : public SubStep,
   std::string field_;
   Field* hrr_;
   Field* cost_;
+  /// Owned point p's integrator step (null without step memory).
+  double* step_of(PetscInt p);
+  std::vector<double> steps_;  // per owned point: the step its integrator proposed last (0: none yet)
   /// Sets the chemistry's pressure and density to owned point p's (no-op without them).
   void set_cell(PetscInt p) const;
   std::function<CellConditions(PetscInt)> conditions_;

@@ -1,8 +1,14 @@
 #pragma once
 /// \file Rosenbrock.hpp
-/// Rodas3 (Sandu et al. 1997, as in KPP): a 4-stage, order-3, L-stable, stiffly accurate
-/// Rosenbrock method with an embedded order-2 estimate, for small stiff systems (one grid
-/// point's chemistry), of any size (dense LU: O(N^3) per step). One Jacobian and one LU per step, no Newton iterations.
+/// Rosenbrock methods for small stiff systems (one grid point's chemistry), of any size
+/// (dense LU: O(N^3) per step; one Jacobian and one LU per step, no Newton iterations):
+///  - Rodas3 (Sandu et al. 1997, as in KPP): 4 stages, order 3, L-stable, stiffly
+///    accurate, embedded order-2 estimate;
+///  - Rodas4 (Hairer and Wanner 1996, IV.7): 6 stages, order 4, L-stable, stiffly
+///    accurate, embedded order-3 estimate. What OpenFOAM's rodas34 is.
+/// A one-step method has no history to rebuild: given the step the controller proposed
+/// at the end of the previous call (`h` in and out of integrate()), a cell continues
+/// where it stopped, which a BDF method restarted at order 1 cannot.
 #include <vector>
 
 #include "simfuse/solvers/kinetics/Kinetics.hpp"
@@ -30,6 +36,15 @@ struct RosenbrockStats {
     jacobians += o.jacobians;
     failures += o.failures;
   }
+};
+
+class Rodas4 {
+ public:
+  /// As Rodas3::integrate (error order 4 in the step-size controller).
+  static bool integrate(const Kinetics& k, double* y, double T, double& h, const RosenbrockOptions& opt,
+                        RosenbrockStats& stats);
+  /// `steps` equal steps without error control.
+  static void fixed(const Kinetics& k, double* y, double T, int steps, RosenbrockStats& stats);
 };
 
 class Rodas3 {

@@ -43,6 +43,8 @@ class ReactorSweep final : public Solver, public Checkpointable {
   void save_state(CheckpointData& out) const override;
   void restore_state(const CheckpointData& in) override;
 
+  /// The chemistry integrator (its statistics: steps, Jacobians).
+  const CellChemistry& chemistry() const { return *chem_; }
   /// Ignition delay of each owned reactor (negative: none within the run).
   const std::vector<double>& ignition_delays() const { return delay_; }
 

@@ -244,15 +244,21 @@ def check_ignition(a):
            "mode": problem["mode"], "criteria": problem["criteria"]}
     if a.jacobian:
         req["jacobian"] = a.jacobian
+    integrator = getattr(a, "integrator", None) or "cvode"
+    if integrator != "cvode":
+        req["integrator"] = integrator
     if "t_eq" in problem:
         req["t_eq"] = problem["t_eq"]
     got = run_json([exe(a.build, "reactor_ignition"), cr.mechanism_path(key), m["phase"]], req)
     c = Checks()
     print(f"{problem['name']}: {key}, T0 {ref['T0']} K, p {ref['p']:.0f} Pa, constant {problem['mode']}; "
-          f"Cantera ReactorNet rtol {cr.RTOL:g} ({ref['steps']} steps), simfuse CVODE rtol 1e-10 "
+          f"Cantera ReactorNet rtol {cr.RTOL:g} ({ref['steps']} steps), simfuse {integrator} rtol 1e-10 "
           f"({got['steps_total']} steps in all calls, {req.get('jacobian', 'default')} Jacobian)")
     for crit, tau_ct, tau in zip(problem["criteria"], ref["tau"], got["taus"]):
         what = " ".join(str(x) for x in crit)
+        if tau is None:  # Rodas4 runs report the temperature-rise criteria only
+            print(f"  ignition by {what}: not measured with {integrator}")
+            continue
         if tau_ct <= 0 or tau <= 0:
             c.fail(f"{what}: no ignition (simfuse {tau}, Cantera {tau_ct})")
             continue
@@ -263,10 +269,16 @@ def check_ignition(a):
     c.bound("T at t_max, relative difference", abs(ye[0] - ref["T_end"]) / ref["T_end"], 1e-6)
     Y0 = np.array(ref["Y0"])
     W, elements = species_data(a.build, key)
+    # CVODE's Newton iterations converge onto the element-conserving states; a Rosenbrock
+    # method keeps a linear invariant only as exactly as its Jacobian's rows do (the
+    # analytic Jacobian matches differences to ~3e-7, the chemistry vs Cantera checks):
+    # measured 5.7e-10 over the H2 run, so 1e-9; its |dT/dt| at t_eq carries that drift
+    # (2.5e-3 K over 1 s, the end state within 3e-5 K of equilibrate()), so 1e-2 K.
+    element_bound, settled_bound = (1e-12, 1e-3) if integrator == "cvode" else (1e-9, 1e-2)
     for e, comp in elements.items():
         before, after = (Y0 * comp / W).sum(), (ye[1:] * comp / W).sum()
         if before > 0:
-            c.bound(f"element {e} over the run, relative change", abs(after - before) / before, 1e-12)
+            c.bound(f"element {e} over the run, relative change", abs(after - before) / before, element_bound)
     c.bound("sum of mass fractions - 1 at the end", abs(ye[1:].sum() - 1.0), 1e-12)
     name = "enthalpy" if problem["mode"] == "pressure" else "internal energy"
     c.bound(f"{name} change over the run / (cp T0)", abs(got["e_end"] - got["e0"]) / (got["cp0"] * ref["T0"]), 1e-6)
@@ -274,7 +286,7 @@ def check_ignition(a):
         eq = ref["equilibrium"]
         yq = np.array(got["y_eq"])
         settled = abs(got["dTdt_eq"]) * problem["t_eq"]
-        c.bound(f"|dT/dt| t at t = {problem['t_eq']:g} s (settled)", settled, 1e-3)
+        c.bound(f"|dT/dt| t at t = {problem['t_eq']:g} s (settled)", settled, settled_bound)
         Xq = yq[1:] / W / np.sum(yq[1:] / W)
         if problem.get("detailed_balance", True):
             target, label = eq, f"equilibrate('{'HP' if problem['mode'] == 'pressure' else 'UV'}')"
@@ -388,6 +400,8 @@ def main():
     ap.add_argument("build", help="the build folder (sweep: the simfuse executable)")
     ap.add_argument("target", nargs="?", help="mechanism key, ignition problem name, or (sweep) the simfuse executable")
     ap.add_argument("--out", default=None, help="sweep: output folder")
+    ap.add_argument("--integrator", choices=["cvode", "rodas4"], default="cvode",
+                    help="ignition: simfuse's integrator (rodas4: the temperature-rise criteria only)")
     ap.add_argument("--jacobian", choices=["analytic", "fd"], help="ignition: simfuse's CVODE Jacobian (default: "
                     "analytic at constant pressure, CVODE's difference quotients at constant volume)")
     a = ap.parse_args()
