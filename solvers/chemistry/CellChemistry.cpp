@@ -51,9 +51,15 @@ void declare_chemistry(Schema& s) {
       .def("cvode")
       .choices({"cvode", "rodas3", "rodas4"});
   i.add_bool("step_memory",
-             "rodas3/rodas4: each cell starts from the step its controller proposed at the end of its previous "
-             "call (kept per cell, checkpointed, moved with the cell) instead of a fresh guess of dt/100")
+             "each cell starts from its own last step (kept per cell, checkpointed, moved with the cell): "
+             "rodas3/rodas4 from the step their controller proposed at the end of the previous call (instead of "
+             "dt/100), cvode from first_step_fraction of its last step (instead of its own estimate)")
       .def(false);
+  i.add_real("first_step_fraction",
+             "cvode with step_memory: the first step as a fraction of the cell's last one (BDF restarts at order 1)")
+      .def(0.1)
+      .positive()
+      .max(1.0);
   i.add_real("rtol", "relative tolerance").def(1e-6).positive().max(0.1);
   i.add_real("atol", "absolute tolerance of every component (mass fractions; T in K)").def(1e-12).positive();
   i.add_map("atol_species", "absolute tolerance of named components, e.g. {OH: 1e-14, T: 1e-6}");
@@ -288,11 +294,10 @@ CellChemistry::CellChemistry(const Mechanism& mech, Reactor::Mode mode, double p
   }
   cutoff_ = ip.get<double>("cutoff_temperature");
   step_memory_ = ip.get<bool>("step_memory");
-  if (step_memory_ && type_ == "cvode")
-    ip.fail("step_memory",
-            "step memory is for the one-step Rosenbrock integrators (CVODE's BDF history does not "
-            "survive a re-initialisation)",
-            "use type: rodas4 with step_memory: true, or remove step_memory");
+  first_step_fraction_ = ip.get<double>("first_step_fraction");
+  if (ip.is_set("first_step_fraction") && !(step_memory_ && type_ == "cvode"))
+    ip.fail("first_step_fraction", "first_step_fraction is for cvode with step_memory: true",
+            "add step_memory: true (with type: cvode), or remove first_step_fraction");
   if (type_ == "cvode") {
     if (mode == Reactor::Mode::constant_volume && cv_.jacobian == "analytic") {
       if (ip.is_set("jacobian"))
@@ -362,7 +367,7 @@ bool CellChemistry::advance(double* y, double dt, double* step) {
   const double t0 = wall_time();
   ++stats_.cells;
   if (cvode_) {
-    cvode_->advance(y, dt);
+    cvode_->advance(y, dt, step_memory_ ? step : nullptr, first_step_fraction_);
     stats_.cvode = cvode_->stats();
   } else {
     double h = step_memory_ && step ? *step : 0.0;

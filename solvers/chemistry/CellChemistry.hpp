@@ -162,6 +162,7 @@ class CellChemistry {
   std::unique_ptr<CvodeIntegrator> cvode_;
   std::unique_ptr<Kinetics> kinetics_;
   bool step_memory_ = false;
+  double first_step_fraction_ = 0.1;
   double cutoff_ = 0;
   RosenbrockOptions ref_;  // the estimate's reference integration (Rodas3; its rtol and atols also CVODE's)
   std::unique_ptr<CvodeIntegrator> ref_cvode_;

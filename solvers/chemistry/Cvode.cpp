@@ -279,11 +279,18 @@ void CvodeIntegrator::restart(const double* y, double t_stop, bool root) {
   m.check(CVodeSetStopTime(m.mem, t_stop), "CVodeSetStopTime");
 }
 
-void CvodeIntegrator::advance(double* y, double dt) {
+void CvodeIntegrator::advance(double* y, double dt, double* step, double first_step_fraction) {
   Impl& m = *impl_;
   restart(y, dt, false);
+  // 0: CVODE's own estimate of the first step (set on every call: the value persists).
+  if (step) m.check(CVodeSetInitStep(m.mem, std::min(dt, first_step_fraction * *step)), "CVodeSetInitStep");
   sunrealtype t = 0;
   const int flag = CVode(m.mem, dt, m.y, &t, CV_NORMAL);
+  if (step && flag >= 0) {
+    sunrealtype h = 0;
+    CVodeGetLastStep(m.mem, &h);
+    *step = h;
+  }
   collect();
   if (flag < 0)
     throw RunFailure(fmt::format("CVODE failed ({}) at t = {:g} of a step of {:g} from T = {:g} K",

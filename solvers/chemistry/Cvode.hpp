@@ -58,8 +58,11 @@ class CvodeIntegrator {
   CvodeIntegrator& operator=(const CvodeIntegrator&) = delete;
 
   /// Advances y (size reactor.size()) by dt. Throws RunFailure naming the CVODE flag and
-  /// the state on failure.
-  void advance(double* y, double dt);
+  /// the state on failure. With `step` (a cell's memory; 0 at first): CVODE starts from
+  /// `first_step_fraction` x the last step it took in the cell's previous call (BDF
+  /// restarts at order 1, where the last step, taken at a higher order, would fail), and
+  /// `step` receives this call's last step.
+  void advance(double* y, double dt, double* step = nullptr, double first_step_fraction = 0.1);
 
   /// Integrates from y until T rises by `dT` above its start or `t_max` passes; returns
   /// the time of the rise, located by CVODE's root finding inside a step (so it does not

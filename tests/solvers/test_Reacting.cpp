@@ -505,8 +505,10 @@ output: {every: 0}
 // diffusion: nothing but the chemistry differs between rank counts) gives bitwise the same
 // states on 1 and 2 ranks, and the memory only changes the step sequence: the states stay
 // within the tolerance's reach of fresh starts.
-TEST_CASE("Rodas4 with step memory: the same states on 1 and 2 ranks, near those of fresh starts", "[chemistry][mpi]") {
-  auto yaml = [](bool memory) {
+TEST_CASE("Step memory (Rodas4, CVODE): the same states on 1 and 2 ranks, near those of fresh starts",
+          "[chemistry][mpi]") {
+  const std::string integ = GENERATE(as<std::string>{}, "rodas4", "cvode");
+  auto yaml = [&](bool memory) {
     return fmt::format(R"Y(
 name: memory_test
 grid: {{n: [7], upper: [1]}}
@@ -515,12 +517,12 @@ solver:
   params:
     kinetics: {{file: ../cases/mechanisms/h2o2.yaml}}
     initial: {{temperature: "1000 + 200*x", equivalence_ratio: 1.0, fuel: {{H2: 1}}, oxidizer: {{O2: 1, N2: 3.76}}}}
-    integrator: {{type: rodas4, rtol: 1.0e-6, atol: 1.0e-12, step_memory: {}}}
+    integrator: {{type: {}, rtol: 1.0e-6, atol: 1.0e-12, step_memory: {}}}
     run: steps
 time: {{dt: 2.0e-5, steps: 20}}
 output: {{every: 0}}
 )Y",
-                       memory ? "true" : "false");
+                       integ, memory ? "true" : "false");
   };
   const auto world = final_gas(yaml(true), PETSC_COMM_WORLD);
   const auto self = final_gas(yaml(true), PETSC_COMM_SELF);
@@ -529,10 +531,11 @@ output: {{every: 0}}
   auto steps = [&](bool memory) {
     auto sim = make(yaml(memory), PETSC_COMM_SELF);
     while (!sim->done()) sim->step();
-    return dynamic_cast<ReactorSweep&>(sim->solver()).chemistry().stats().rodas.steps;
+    const ChemistryStats& st = dynamic_cast<ReactorSweep&>(sim->solver()).chemistry().stats();
+    return integ == "cvode" ? st.cvode.steps : st.rodas.steps;
   };
   const long with = steps(true), without = steps(false);
-  INFO("Rodas4 steps with memory " << with << ", without " << without);
+  INFO(integ << " steps with memory " << with << ", without " << without);
   CHECK(with > 0);  // measured, not required to be fewer (issue 26: docs/benchmarks.md)
   const auto fresh = final_gas(yaml(false), PETSC_COMM_SELF);
   CHECK(max_diff(fresh, self, 11, 0) < 1.0);  // K, rtol 1e-6 over 20 steps through ignition
