@@ -5,23 +5,17 @@
 
 #include <cmath>
 #include <csignal>
-#include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <optional>
-#include <set>
-#include <sstream>
 
 #include "simfuse/core/Checkpoint.hpp"
-#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Files.hpp"
-#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/core/Petsc.hpp"
-#include "simfuse/core/base/Plugins.hpp"
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/core/Timer.hpp"
 #include "simfuse/core/Version.hpp"
+#include "simfuse/core/base/Config.hpp"
+#include "simfuse/core/base/Paths.hpp"
+#include "simfuse/core/base/Plugins.hpp"
 #include "simfuse/core/base/detail/Provenance.hpp"
 #include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Policy.hpp"

@@ -203,6 +203,22 @@ bool integrate_with(const Step& step, double order, const Kinetics& k, double* y
   return true;
 }
 
+// `steps` equal steps of any of the methods, without error control (NaN if one fails).
+template <class Step>
+void fixed_with(const Step& step, const Kinetics& k, double* y, double T, int steps, RosenbrockStats& st) {
+  Scratch& w = scratch(k.size());
+  double *ynew = w.ynew.data(), *err = w.err.data();
+  const double H = T / steps;
+  for (int s = 0; s < steps; ++s) {
+    if (!step(k, y, H, ynew, err, st)) {
+      for (int i = 0; i < k.size(); ++i) y[i] = std::numeric_limits<double>::quiet_NaN();
+      return;
+    }
+    for (int i = 0; i < k.size(); ++i) y[i] = ynew[i];
+    ++st.steps;
+  }
+}
+
 }  // namespace
 
 bool Rodas3::step(const Kinetics& k, const double* y, double H, double* ynew, double* err, RosenbrockStats& st) {
@@ -254,31 +270,11 @@ bool Rodas4::integrate(const Kinetics& k, double* y, double T, double& h, const 
 }
 
 void Rodas4::fixed(const Kinetics& k, double* y, double T, int steps, RosenbrockStats& st) {
-  Scratch& w = scratch(k.size());
-  double *ynew = w.ynew.data(), *err = w.err.data();
-  const double H = T / steps;
-  for (int s = 0; s < steps; ++s) {
-    if (!rodas4_step(k, y, H, ynew, err, st)) {
-      for (int i = 0; i < k.size(); ++i) y[i] = std::numeric_limits<double>::quiet_NaN();
-      return;
-    }
-    for (int i = 0; i < k.size(); ++i) y[i] = ynew[i];
-    ++st.steps;
-  }
+  fixed_with(&rodas4_step, k, y, T, steps, st);
 }
 
 void Rodas3::fixed(const Kinetics& k, double* y, double T, int steps, RosenbrockStats& st) {
-  Scratch& w = scratch(k.size());
-  double *ynew = w.ynew.data(), *err = w.err.data();
-  const double H = T / steps;
-  for (int s = 0; s < steps; ++s) {
-    if (!step(k, y, H, ynew, err, st)) {
-      for (int i = 0; i < k.size(); ++i) y[i] = std::numeric_limits<double>::quiet_NaN();
-      return;
-    }
-    for (int i = 0; i < k.size(); ++i) y[i] = ynew[i];
-    ++st.steps;
-  }
+  fixed_with(&Rodas3::step, k, y, T, steps, st);
 }
 
 }  // namespace simfuse
