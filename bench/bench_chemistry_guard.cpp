@@ -26,8 +26,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Solver.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/solvers/chemistry/Admissible.hpp"
 #include "simfuse/solvers/reacting/ReactingSolver.hpp"

@@ -19,11 +19,11 @@
 #include <iostream>
 #include <memory>
 
+#include "simfuse/core/Petsc.hpp"
+#include "simfuse/core/Solver.hpp"
 #include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/base/Error.hpp"
 #include "simfuse/core/base/Log.hpp"
-#include "simfuse/core/Petsc.hpp"
-#include "simfuse/core/Solver.hpp"
 #include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/coupling/ai/Builtins.hpp"

@@ -22,8 +22,8 @@
 #include <memory>
 #include <string>
 
-#include "simfuse/core/base/Log.hpp"
 #include "simfuse/core/Petsc.hpp"
+#include "simfuse/core/base/Log.hpp"
 #include "simfuse/coupling/ai/FieldBridge.hpp"
 #include "simfuse/surrogates/Surrogate.hpp"
 

@@ -15,8 +15,8 @@
 #include <set>
 #include <sstream>
 
-#include "simfuse/core/base/Schema.hpp"
 #include "simfuse/core/Timer.hpp"
+#include "simfuse/core/base/Schema.hpp"
 
 namespace simfuse {
 

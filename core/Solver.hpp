@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "simfuse/core/SubStep.hpp"
 #include "simfuse/core/base/Function.hpp"
 #include "simfuse/core/base/Registry.hpp"
-#include "simfuse/core/SubStep.hpp"
 
 namespace simfuse {
 

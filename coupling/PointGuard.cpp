@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "simfuse/core/base/Error.hpp"
 #include "simfuse/core/Timer.hpp"
+#include "simfuse/core/base/Error.hpp"
 
 namespace simfuse {
 

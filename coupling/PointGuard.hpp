@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "simfuse/core/Petsc.hpp"
-#include "simfuse/core/base/Schema.hpp"
 #include "simfuse/core/SubStep.hpp"
+#include "simfuse/core/base/Schema.hpp"
 #include "simfuse/coupling/Policy.hpp"
 
 namespace simfuse {

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "simfuse/core/base/Registry.hpp"
 #include "simfuse/core/SubStep.hpp"
+#include "simfuse/core/base/Registry.hpp"
 
 namespace simfuse {
 

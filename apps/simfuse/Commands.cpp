@@ -12,10 +12,10 @@
 #include <sstream>
 
 #include "simfuse/core/Checkpoint.hpp"
-#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Files.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Solver.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Policy.hpp"
 #include "simfuse/coupling/Simulation.hpp"

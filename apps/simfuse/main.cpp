@@ -21,13 +21,13 @@
 #include <sstream>
 
 #include "simfuse/apps/simfuse/Commands.hpp"
+#include "simfuse/core/Petsc.hpp"
+#include "simfuse/core/Version.hpp"
 #include "simfuse/core/base/CommandLine.hpp"
 #include "simfuse/core/base/Error.hpp"
 #include "simfuse/core/base/Log.hpp"
-#include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/base/Plugins.hpp"
 #include "simfuse/core/base/Schema.hpp"
-#include "simfuse/core/Version.hpp"
 #include "simfuse/core/base/detail/Provenance.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/solvers/common/DiffusionOperator.hpp"

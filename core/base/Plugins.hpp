@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "simfuse/core/base/Error.hpp"
 #include "simfuse/core/Version.hpp"
+#include "simfuse/core/base/Error.hpp"
 
 namespace simfuse {
 

@@ -14,9 +14,9 @@
 #include <numeric>
 #include <random>
 
-#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Timer.hpp"
+#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/coupling/PointGuard.hpp"
 #include "simfuse/coupling/Policy.hpp"
 #include "simfuse/coupling/ai/Capture.hpp"

@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <set>
 
-#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/core/Version.hpp"
+#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/core/detail/Gather.hpp"
 
 namespace simfuse {

@@ -12,11 +12,11 @@
 #include <random>
 
 #include "simfuse/core/Checkpoint.hpp"
-#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Files.hpp"
-#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/core/Version.hpp"
+#include "simfuse/core/base/Config.hpp"
+#include "simfuse/core/base/Paths.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/coupling/ai/Capture.hpp"
 

@@ -4,8 +4,8 @@
 
 #include <ostream>
 
-#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Petsc.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/coupling/ai/Builtins.hpp"
 #include "simfuse/coupling/ai/Capture.hpp"
 #include "simfuse/coupling/ai/Generate.hpp"

@@ -16,13 +16,12 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <string>
-
 #include <simfuse/core/Grid.hpp>
 #include <simfuse/coupling/Coupler.hpp>
 #include <simfuse/postproc/Norms.hpp>
 #include <simfuse/postproc/VtkWriter.hpp>
 #include <simfuse/solvers/diffusion/DiffusionSolver.hpp>
+#include <string>
 
 int main(int argc, char** argv) {
   // 1. Initialise MPI and PETSc. PETSc options (e.g. -diffuse_ksp_type) work as usual.

@@ -11,8 +11,8 @@
 #include <memory>
 #include <string>
 
-#include "simfuse/core/base/Function.hpp"
 #include "simfuse/core/Grid.hpp"
+#include "simfuse/core/base/Function.hpp"
 #include "simfuse/core/base/Registry.hpp"
 
 namespace simfuse {

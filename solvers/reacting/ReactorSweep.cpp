@@ -5,9 +5,9 @@
 #include <cmath>
 #include <sstream>
 
-#include "simfuse/core/base/Error.hpp"
 #include "simfuse/core/Files.hpp"
 #include "simfuse/core/Timer.hpp"
+#include "simfuse/core/base/Error.hpp"
 #include "simfuse/core/detail/Gather.hpp"
 
 namespace simfuse {

@@ -8,8 +8,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
-#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Solver.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/coupling/ai/Builtins.hpp"

@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "simfuse/core/Solver.hpp"
 #include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/base/Error.hpp"
-#include "simfuse/core/Solver.hpp"
 #include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "support/TestUtil.hpp"

@@ -6,7 +6,6 @@
 // step, with its exact solution (so a run reports its error). The policy `halves` runs a
 // sub-step as two steps of dt/2; for an exact step the result is the same.
 #include <cmath>
-
 #include <simfuse/simfuse.hpp>
 
 namespace {

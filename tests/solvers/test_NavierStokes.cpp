@@ -10,9 +10,9 @@
 #include <map>
 #include <sstream>
 
-#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/core/SubStep.hpp"
+#include "simfuse/core/base/Config.hpp"
 #include "simfuse/coupling/Coupler.hpp"
 #include "simfuse/coupling/Simulation.hpp"
 #include "simfuse/solvers/navier_stokes/NavierStokesSolver.hpp"

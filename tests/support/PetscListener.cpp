@@ -3,8 +3,8 @@
 #define CATCH_CONFIG_EXTERNAL_INTERFACES
 #include <catch2/catch.hpp>
 
-#include "simfuse/core/base/Log.hpp"
 #include "simfuse/core/Petsc.hpp"
+#include "simfuse/core/base/Log.hpp"
 
 namespace {
 

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "simfuse/core/base/Config.hpp"
 #include "simfuse/core/Field.hpp"
+#include "simfuse/core/base/Config.hpp"
 
 namespace simfuse::test {
 
