@@ -10,6 +10,8 @@
 ///  - Pointwise: acts on each grid point independently, so fallback can be per point.
 ///  - Relocatable: a Pointwise sub-step whose points can be computed away from the grid,
 ///    on any rank, from a point-state record (core/base/PointStates.hpp).
+///  - Differentiable: a Relocatable sub-step that gives the sensitivity of a point's
+///    result to its state (what in situ adaptive tabulation stores with each entry).
 #include <random>
 #include <string>
 #include <vector>
@@ -127,6 +129,24 @@ class Relocatable {
   /// Writes records (state and memory) back into the listed owned points, `states`
   /// point q into points[q]. Not collective.
   virtual void return_points(State& state, const std::vector<PetscInt>& points, const PointStates& states) = 0;
+};
+
+/// A Relocatable sub-step that gives the sensitivity matrix A = d(result)/d(state) of a
+/// record's computation (components x components, row-major): what a tabulation (ISAT,
+/// coupling/Isat.hpp) stores to extrapolate the result linearly to nearby states. An
+/// approximation is allowed (the table checks its error before it grows an entry); the
+/// error test weighs each component by its scale.
+class Differentiable {
+ public:
+  virtual ~Differentiable() = default;
+  /// A at record q of `in` (its state and conditions as they were before the computation),
+  /// whose computed state is `out`. Not collective.
+  virtual void sensitivity(const StepInfo& info, const PointStates& in, size_t q, const double* out, double* A) = 0;
+  /// How A is obtained (summary.json).
+  virtual std::string sensitivity_description() const = 0;
+  /// The size of one unit of component c in an absolute error test (chemistry: 1000 K for
+  /// T, 1 for a mass fraction): a tabulation's default scale.
+  virtual double component_scale(int /*c*/) const { return 1.0; }
 };
 
 /// A Relocatable sub-step on one field (it reads and writes the same components) that

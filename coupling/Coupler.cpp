@@ -108,7 +108,8 @@ void Coupler::restore_state(const CheckpointData& in) {
     const std::string name = sl->step->name();
     CheckpointData d = in.scoped("stats/" + name + "/");
     for (const auto& c : substep_counters()) {
-      const double v = d.get<double>(c.key);
+      // A counter added after the checkpoint was written starts from zero.
+      const double v = d.has(c.key) ? d.get<double>(c.key) : 0.0;
       if (c.count)
         sl->stats.*c.count = static_cast<long>(v);
       else

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "simfuse/core/Timer.hpp"
+#include "simfuse/coupling/Balanced.hpp"
+#include "simfuse/coupling/Isat.hpp"
 
 namespace simfuse {
 
@@ -60,6 +62,31 @@ const std::vector<StatCounter>& substep_counters() {
       {"online.rollbacks", &S::rollbacks, nullptr, Reduce::max, Show::online, true, "rollbacks"},
       {"online.buffer_samples", &S::buffer_samples, nullptr, Reduce::max, Show::online, true, "replay buffer samples",
        true},
+      {"isat.retrieved", &S::isat_retrieved, nullptr, Reduce::sum, Show::table, true,
+       "points retrieved from the table"},
+      {"isat.grown", &S::isat_grown, nullptr, Reduce::sum, Show::table, true, "misses that grew an entry"},
+      {"isat.added", &S::isat_added, nullptr, Reduce::sum, Show::table, true, "misses that added an entry"},
+      {"isat.direct", &S::isat_direct, nullptr, Reduce::sum, Show::table, true, "misses computed, not tabulated"},
+      {"isat.evicted", &S::isat_evicted, nullptr, Reduce::sum, Show::table, true, "entries evicted"},
+      {"isat.entries", &S::isat_entries, nullptr, Reduce::sum, Show::table, true, "table entries (all ranks)", true},
+      {"isat.megabytes", nullptr, &S::isat_megabytes, Reduce::sum, Show::table, true, "table size, MB (all ranks)",
+       true},
+      {"isat.table_seconds", nullptr, &S::table_seconds, Reduce::max, Show::table, true,
+       "table time (search, grow, add, sensitivities)"},
+      {"isat.verified", &S::isat_verified, nullptr, Reduce::sum, Show::table, true, "retrievals verified directly"},
+      {"isat.verified_within", &S::isat_verified_within, nullptr, Reduce::sum, Show::table, true,
+       "verified retrievals within the tolerance"},
+      {"isat.worst_verified", nullptr, &S::isat_worst_verified, Reduce::max, Show::table, true,
+       "largest verified error / tolerance", true},
+      {"balance.sent", &S::balance_sent, nullptr, Reduce::sum, Show::balance, true, "points computed on another rank"},
+      {"balance.mapped", &S::balance_mapped, nullptr, Reduce::sum, Show::balance, true,
+       "points given a reference point's result"},
+      {"balance.imbalance", nullptr, &S::balance_imbalance, Reduce::max, Show::balance, true,
+       "max / mean busy time over the ranks (last call)", true},
+      {"balance.unbalanced", nullptr, &S::balance_unbalanced, Reduce::max, Show::balance, true,
+       "the same without the moves (last call)", true},
+      {"balance.transfer_seconds", nullptr, &S::balance_transfer_seconds, Reduce::max, Show::balance, true,
+       "packing, exchanging and waiting"},
   };
   return table;
 }
@@ -84,12 +111,14 @@ void reduce_stats(std::vector<SubStepStats>& stats, MPI_Comm comm) {
           ++k;
         }
   }
-  // Flags: any rank's counts make the sub-step iterative or online (the same on every rank).
+  // Flags: any rank's counts make the sub-step iterative, online or tabulated (the same on every rank).
   for (auto& s : stats) {
-    int fl[2] = {s.iterative ? 1 : 0, s.online ? 1 : 0};
-    MPI_Allreduce(MPI_IN_PLACE, fl, 2, MPI_INT, MPI_MAX, comm);
+    int fl[4] = {s.iterative ? 1 : 0, s.online ? 1 : 0, s.tabulated ? 1 : 0, s.balanced ? 1 : 0};
+    MPI_Allreduce(MPI_IN_PLACE, fl, 4, MPI_INT, MPI_MAX, comm);
+    s.balanced = fl[3] != 0;
     s.iterative = fl[0] != 0;
     s.online = fl[1] != 0;
+    s.tabulated = fl[2] != 0;
   }
 }
 
@@ -138,6 +167,10 @@ bool shown(const StatCounter& c, const SubStepStats& s) {
       return s.surrogate_calls > 0 && s.points > 0;
     case Show::online:
       return s.online;
+    case Show::table:
+      return s.tabulated;
+    case Show::balance:
+      return s.balanced;
   }
   return false;
 }
@@ -147,6 +180,15 @@ PolicyRegistry& policy_registry() {
     auto* reg = new PolicyRegistry("policy");
     reg->add("classical", "the solver's own implementation", nullptr,
              [](const PolicyContext&) { return std::make_unique<ClassicalPolicy>(); });
+    reg->add("isat",
+             "in situ adaptive tabulation (Pope 1997, as OpenFOAM's TDAC) of a pointwise sub-step: results retrieved "
+             "by linear extrapolation from entries whose region of accuracy holds the point, misses computed by the "
+             "sub-step and tabulated (docs/user-guide.md)",
+             declare_isat, make_isat_policy);
+    reg->add("balanced",
+             "the solver's own implementation of a pointwise sub-step, its points shared among the ranks by their "
+             "measured cost (point records sent from busy ranks to idle ones and back)",
+             declare_balanced, make_balanced_policy);
     Catalog::instance().set_shorthand("policy", Catalog::type_name_shorthand,
                                       "a name means {type: name} with default parameters");
     return reg;

@@ -53,6 +53,26 @@ struct SubStepStats {
   long rollbacks = 0;           ///< switches back to the classical code
   double validation_error = 0;  ///< the last validation error (a level, not a sum)
   long buffer_samples = 0;      ///< samples in the replay buffer (a level)
+  // Tabulation (isat): shown when `tabulated` is set.
+  bool tabulated = false;
+  long isat_retrieved = 0;         ///< points answered from the table
+  long isat_grown = 0;             ///< misses that grew an entry's region of accuracy
+  long isat_added = 0;             ///< misses that added an entry
+  long isat_direct = 0;            ///< misses computed and not tabulated
+  long isat_evicted = 0;           ///< entries dropped to stay within the memory bound
+  long isat_entries = 0;           ///< entries in the table (a level)
+  double isat_megabytes = 0;       ///< the table's size (a level)
+  double table_seconds = 0;        ///< time searching and growing the table, sensitivities
+  long isat_verified = 0;          ///< retrievals also computed directly (verify)
+  long isat_verified_within = 0;   ///< of those, with an error within the tolerance
+  double isat_worst_verified = 0;  ///< the largest verified error / tolerance (a level)
+  // Load balancing (balanced): shown when `balanced` is set.
+  bool balanced = false;
+  long balance_sent = 0;                ///< points sent to another rank to compute
+  long balance_mapped = 0;              ///< points given a reference point's result (reference mapping)
+  double balance_imbalance = 0;         ///< max / mean busy time over the ranks, last call (a level)
+  double balance_unbalanced = 0;        ///< the same had no point moved, last call (a level)
+  double balance_transfer_seconds = 0;  ///< packing, exchanging, waiting
 };
 
 /// How a counter combines over MPI ranks.
@@ -68,6 +88,8 @@ enum class Show {
   surrogate,  ///< sub-steps that called a surrogate
   points,     ///< sub-steps whose surrogate counted grid points
   online,     ///< sub-steps whose policy trains a model while the run goes
+  table,      ///< sub-steps run by a tabulation (isat)
+  balance,    ///< sub-steps whose points are balanced over the ranks
 };
 
 /// One audit counter of SubStepStats.
@@ -134,6 +156,20 @@ class Policy {
   /// True for a policy that trains a model while the run goes: its sub-step's training
   /// columns (Show::online counters) are written to steps.csv.
   virtual bool learns() const { return false; }
+  /// Whether the counters shown as `s` are steps.csv columns of this policy's sub-step: the
+  /// training counters for a policy that learns, the table and balance counters for the
+  /// policies that tabulate or balance (override), the rest always.
+  virtual bool has_counters(Show s) const {
+    switch (s) {
+      case Show::online:
+        return learns();
+      case Show::table:
+      case Show::balance:
+        return false;
+      default:
+        return true;
+    }
+  }
   /// Called once when the run has completed, before summary.json is written, with the
   /// output folder (empty when the run writes no output): e.g. to save a trained model
   /// there. Collective.

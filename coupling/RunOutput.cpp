@@ -74,9 +74,9 @@ void RunOutput::declare(Schema& o) {
 
 namespace {
 
-// A steps.csv column: a per-step counter; the training counters only for a policy that trains.
+// A steps.csv column: a per-step counter of a category the policy has (Policy::has_counters).
 bool csv_column(const StatCounter& c, const Policy& policy) {
-  return c.per_step && (c.show != Show::online || policy.learns());
+  return c.per_step && policy.has_counters(c.show);
 }
 
 // UserError at `key` of `p` unless `name` is a field of `state`.

@@ -1,9 +1,13 @@
 #include "simfuse/solvers/chemistry/ChemistryStep.hpp"
 
 #include <fmt/format.h>
+#include <petscsys.h>
+// after petscsys.h
+#include <petscblaslapack.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 
 #include "simfuse/core/Timer.hpp"
@@ -228,6 +232,32 @@ void ChemistryStep::return_points(State& state, const std::vector<PetscInt>& poi
     std::copy_n(states.state(q), n, a + points[q] * n);
     if (double* h = step_of(points[q])) *h = states.memory(q)[0];
   }
+}
+
+void ChemistryStep::sensitivity(const StepInfo& info, const PointStates& in, size_t q, const double* out, double* A) {
+  const int n = chem_.size();
+  const size_t nn = static_cast<size_t>(n) * static_cast<size_t>(n);
+  std::fill(A, A + nn, 0.0);
+  if (in.state(q)[0] < chem_.cutoff()) {
+    for (int i = 0; i < n; ++i) A[i * n + i] = 1.0;
+    return;
+  }
+  if (conditions_) chem_.set_cell(in.conditions(q)[0], in.conditions(q)[1]);
+  // A row-major buffer is its transpose to LAPACK, and inv(M^T) = inv(M)^T: inverting the
+  // buffer in place leaves inv(M) row-major.
+  chem_.kinetics().jacobian(out, A);
+  for (size_t k = 0; k < nn; ++k) A[k] *= -info.dt;
+  for (int i = 0; i < n; ++i) A[i * n + i] += 1.0;
+  PetscBLASInt bn = n, info_lu = 0, lwork = 4 * n;
+  std::vector<PetscBLASInt> piv(static_cast<size_t>(n));
+  std::vector<double> work(static_cast<size_t>(lwork));
+  LAPACKgetrf_(&bn, &bn, A, &bn, piv.data(), &info_lu);
+  if (info_lu == 0) LAPACKgetri_(&bn, A, &bn, piv.data(), work.data(), &lwork, &info_lu);
+  if (info_lu != 0) std::fill(A, A + nn, std::numeric_limits<double>::quiet_NaN());
+}
+
+std::string ChemistryStep::sensitivity_description() const {
+  return "(I - dt J)^-1 at the step's result (J the [T, Y] Jacobian of the reactor; LAPACK LU), as OpenFOAM's TDAC";
 }
 
 std::string ChemistryStep::admissible_description() const {

@@ -9,6 +9,7 @@
 /// release rate diagnostic up to date and the per-rank time for the load balance.
 /// Relocatable: a cell's record is its [T, Y], its pressure and density when the solver
 /// sets them per cell (a sweep), and its integrator step with integrator.step_memory.
+/// Differentiable: TDAC's (I - dt J)^-1, for the isat policy.
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -27,6 +28,7 @@ class ChemistryStep final : public SubStep,
                             public Admissible,
                             public Relocatable,
                             public Perturbable,
+                            public Differentiable,
                             public Checkpointable {
  public:
   /// The conditions of one cell that the chemistry borrows.
@@ -68,6 +70,14 @@ class ChemistryStep final : public SubStep,
   /// and density set first); ok = 0 where the integration fails.
   void apply_states(const StepInfo& info, PointStates& states, std::vector<char>& ok) override;
   void return_points(State& state, const std::vector<PetscInt>& points, const PointStates& states) override;
+  /// TDAC's cheap sensitivity of a cell's step: A = (I - dt J(out))^-1 with J the [T, Y]
+  /// Jacobian at the result (analytic at constant pressure), one LU; the identity for a
+  /// cell below the cut-off temperature (which the step leaves unchanged).
+  void sensitivity(const StepInfo& info, const PointStates& in, size_t q, const double* out, double* A) override;
+  std::string sensitivity_description() const override;
+  /// 1000 K for T, 0.01 for a mass fraction (OpenFOAM's TDAC uses 1 for species: an
+  /// ignition then drifts with radicals tabulated to 1e-4 absolute; docs/benchmarks.md).
+  double component_scale(int c) const override { return c == 0 ? 1000.0 : 0.01; }
 
   /// Recomputes the heat release field from the current state (a rate evaluation per
   /// cell: the solvers call it before output, not after every react). Collective only in

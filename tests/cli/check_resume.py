@@ -27,7 +27,9 @@ import sys
 import tempfile
 import time
 
-TIMING = ("seconds",)  # steps.csv columns ending in these are wall times
+# steps.csv columns ending in these are wall times, or (balance) decided by wall times:
+# which points a balanced policy moves follows each point's measured cost.
+TIMING = ("seconds", "balance_sent", "balance_imbalance", "balance_unbalanced")
 
 
 def files_of(d):
@@ -74,7 +76,8 @@ def summary_diff(a, b, path=""):
     """Differences of two summaries but for what may differ: wall times, folders, restarts."""
     # provenance: a resumed run is another invocation (its own start time and command line)
     free = ("seconds", "wall_seconds", "dir", "restarts", "twin_output_dir", "react_seconds_max_rank", "provenance",
-            "react_seconds_mean_rank", "wall_time_ratio")
+            "react_seconds_mean_rank", "wall_time_ratio", "react_load_imbalance",
+            "balance")  # what a balanced policy moved follows measured times
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in set(a) | set(b):
@@ -158,6 +161,12 @@ def main():
          ["grid.n=[31,31]", "time.t_end=4e-5", "output.every=3", "checkpoint.every=4"], ["step:11", "output:14"]),
         ("bz2d (Rodas3)", 2, "cases/bz2d.yaml",
          ["grid.n=[41,41]", "time.t_end=0.6", "output.every=4", "checkpoint.every=7"], ["step:19", "output:17@1"]),
+        # Issue 26: the isat policy's table and the per-cell integrator steps are checkpointed.
+        ("ch4 isat and step memory", 2, "cases/ch4_stratified.yaml",
+         ["grid.n=[8,8]", "time.t_end=3e-4", "output.every=4", "checkpoint.every=5", "coupling.react={type: isat}",
+          "solver.params.integrator.step_memory=true"], ["step:12"]),
+        ("ch4 half balanced", 2, "cases/ch4_half.yaml",
+         ["grid.n=[8,8]", "time.t_end=2e-4", "output.every=4", "checkpoint.every=5"], ["step:7"]),
         ("capture", 1, "cases/models/heat_diffuse_capture.yaml",
          ["grid.n=[33,33]", "time.steps=12", "output.every=4", "checkpoint.every=5"], ["step:8"]),
     ]

@@ -76,7 +76,9 @@ TEST_CASE("steps.csv and summary.json carry every counter of the table, as numbe
     std::getline(csv, header);
     std::string expected = "step,t";
     for (const auto& c : substep_counters()) {
-      if (c.per_step && c.show != Show::online) expected += ",diffuse_" + c.column();  // a classical sub-step
+      // A classical sub-step: no training, table or balance counters.
+      if (c.per_step && c.show != Show::online && c.show != Show::table && c.show != Show::balance)
+        expected += ",diffuse_" + c.column();
     }
     CHECK(header == expected);
     long rows = 0;
