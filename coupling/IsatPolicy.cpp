@@ -65,10 +65,8 @@ class IsatPolicy final : public Policy, public Checkpointable {
     s.scale.resize(static_cast<size_t>(n));
     auto* d = dynamic_cast<Differentiable*>(&step);
     const bool other = params_.has("other_scale");
-    for (int c = 0; c < n; ++c) {
-      const double own = d ? d->component_scale(c) : 1.0;
-      s.scale[c] = other && own == 1.0 ? params_.get<double>("other_scale") : own;
-    }
+    for (int c = 0; c < n; ++c)
+      s.scale[c] = other ? params_.get<double>("other_scale") : d ? d->component_scale(c) : 1.0;
     if (params_.has("scale")) {
       Schema sc("scale", "per component");
       for (const auto& nm : names_) sc.add_real(nm, "the scale of component " + nm).positive();
@@ -93,7 +91,6 @@ class IsatPolicy final : public Policy, public Checkpointable {
   }
 
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
-    (void)step;
     stats.tabulated = true;
     if (info.dt != dt_) {
       // The map is over dt: another dt, another table.
@@ -321,10 +318,10 @@ void declare_isat(Schema& s) {
       .positive();
   s.add_map("scale",
             "per component name, the size of one unit in the error test (default: the sub-step's own, e.g. 1000 K "
-            "for the chemistry's T and 0.01 for a mass fraction; else 1)");
+            "for the chemistry's T and 1e-3 for a mass fraction; else 1)");
   s.add_real("other_scale",
-             "the scale of every component not named in scale and without a scale of the sub-step's own (e.g. all "
-             "mass fractions of the chemistry: 1e-3 weighs radicals more than the default 0.01)")
+             "the scale of every component not named in scale, instead of the sub-step's own (e.g. scale: {T: 1000}, "
+             "other_scale: 1e-4 for the chemistry's mass fractions: radicals weigh more than with the default 1e-3)")
       .positive();
   s.add_real("max_megabytes",
              "the table's memory bound per rank; when full, the least recently used tenth of the entries is evicted")

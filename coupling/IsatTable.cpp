@@ -68,7 +68,7 @@ int IsatTable::descend(const Tree& t, const double* xs, int* parent, bool* right
 
 bool IsatTable::inside(const Leaf& l, const double* xs) const {
   // (xs - x0s)^T B (xs - x0s) <= 1, B symmetric.
-  double* d = const_cast<double*>(d_.data());
+  double* d = d_.data();
   for (int i = 0; i < n_; ++i) d[i] = xs[i] - l.x[i] / s_.scale[i];
   double q = 0;
   for (int i = 0; i < n_; ++i) {

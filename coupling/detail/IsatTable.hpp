@@ -109,7 +109,8 @@ class IsatTable {
   std::vector<int> free_leaves_;
   std::map<std::vector<double>, Tree> trees_;
   long clock_ = 0, evicted_ = 0, rebuilds_ = 0;
-  std::vector<double> xs_, d_;  // work
+  std::vector<double> xs_;
+  mutable std::vector<double> d_;  // work of inside()
 };
 
 }  // namespace simfuse::detail

@@ -6,9 +6,11 @@ compare` (the same case by direct CVODE integration):
     99% of the retrieval errors are within the tolerance and none beyond 10x (the issue's
     bar);
   - the coupled error (relative L2 of T and of OH at the end) falls about linearly with the
-    tolerance over two decades: the log-log slope between tolerances 1e-2 and 1e-4 is
-    between 0.5 and 1.5 (1 is linear; the table's error accumulates over the steps and is
-    amplified by the ignition, so a bounded band, not 1 exactly);
+    tolerance over two decades where the table works (1e-1 to 1e-3 with the chemistry's
+    scales, 100 K..1 K and 1e-4..1e-6 absolute per step; tighter, it hardly retrieves and
+    the error falls faster): the log-log slope is between 0.5 and 1.5 (1 is linear; the
+    table's error accumulates over the steps and is amplified by the ignition, so a
+    bounded band, not 1 exactly);
   - 1 and 2 ranks (per-rank tables) differ from each other by no more than each differs
     from direct integration, with 20% slack: two tables built from different query
     orders make errors of the same size, not the same errors.
@@ -60,7 +62,7 @@ def main():
             return float(np.linalg.norm(x - y) / np.linalg.norm(y))
 
         # Held-out retrievals.
-        s = run("run", "verified", "{type: isat, tolerance: 1e-3, verify: 1.0}")
+        s = run("run", "verified", "{type: isat, tolerance: 1e-2, verify: 1.0}")
         react = [x for x in s["substeps"] if x["name"] == "react"][0]["isat"]
         frac = react["verified_within"] / max(1, react["verified"])
         print(f"verify: {react['verified']} retrievals checked, {frac * 100:.2f}% within the tolerance, worst "
@@ -77,20 +79,20 @@ def main():
         run("run", "direct", "classical")
         T0, OH0 = fields("direct")
         errs = {}
-        for tol in (1e-2, 1e-3, 1e-4):
+        for tol in (1e-1, 1e-2, 1e-3):
             run("run", f"tol{tol:g}", f"{{type: isat, tolerance: {tol}}}")
             T, OH = fields(f"tol{tol:g}")
             errs[tol] = (rel(T, T0), rel(OH, OH0))
             print(f"tolerance {tol:g}: rel L2 error T {errs[tol][0]:.3g}, OH {errs[tol][1]:.3g}")
         for k, what in ((0, "T"), (1, "OH")):
-            slope = math.log(errs[1e-2][k] / errs[1e-4][k]) / math.log(100.0)
+            slope = math.log(errs[1e-1][k] / errs[1e-3][k]) / math.log(100.0)
             print(f"  {what}: log-log slope over two decades {slope:.2f}")
             if not 0.5 <= slope <= 1.5:
-                problems.append(f"{what} error slope {slope:.2f} over tolerances 1e-2..1e-4 is not about linear")
+                problems.append(f"{what} error slope {slope:.2f} over tolerances 1e-1..1e-3 is not about linear")
 
         # One rank against two.
-        run("run", "two", "{type: isat, tolerance: 1e-3}", np_=2)
-        T1, OH1 = fields("tol0.001")
+        run("run", "two", "{type: isat, tolerance: 1e-2}", np_=2)
+        T1, OH1 = fields("tol0.01")
         T2, OH2 = fields("two")
         for what, x1, x2, x0 in (("T", T1, T2, T0), ("OH", OH1, OH2, OH0)):
             d12, e1, e2 = rel(x1, x2), rel(x1, x0), rel(x2, x0)
