@@ -59,6 +59,36 @@ def interp_time(curve, err):
     return pts[-1][1], False
 
 
+def best_classical(classical, models, cvode):
+    """Each classical method's react time at an error (its curve interpolated log-log, never
+    extrapolated: a method whose curve does not reach the error is left out and said so), the
+    best of them, and the model's ratio against that best; at the model's T error and at
+    CVODE's error at rtol 1e-4."""
+    targets = [(f"the model's T error ({m['label']})", m["eT"], m) for m in models]
+    at4 = [c for c in cvode if c["label"] == "cvode 0.0001"]
+    if at4:
+        targets.append(("CVODE's error at rtol 1e-4", at4[0]["eT"], None))
+    print("\nAgainst the best classical method (react time at equal T error, interpolated log-log):")
+    for what, err, m in targets:
+        times = {}
+        for name, rows in classical.items():
+            t, exact = interp_time([(c["eT"], c["react"]) for c in rows], err)
+            times[name] = t if exact else None
+        reach = {k: v for k, v in times.items() if v is not None}
+        parts = ", ".join(f"{k} {v:.2f} s" if v is not None else f"{k} does not reach it" for k, v in times.items())
+        print(f"  at {what} = {err:.2e}: {parts}")
+        if not reach:
+            print("    no classical curve reaches this error")
+            continue
+        best = min(reach, key=reach.get)
+        line = f"    best classical: {best} ({reach[best]:.2f} s)"
+        if "cvode" in reach:
+            line += f", {reach['cvode'] / reach[best]:.2f}x faster than plain CVODE"
+        if m is not None:
+            line += f"; the model {reach[best] / m['react']:.2f}x faster than it (react)"
+        print(line)
+
+
 def reactors_csv(out):
     import csv
     with open(os.path.join(out, "reactors.csv")) as f:
@@ -121,6 +151,12 @@ def main():
     ap.add_argument("--member", default=os.path.join(ROOT, "cases/models/h2_react_member.yaml"),
                     help="the 0D reactor case of the autoregressive test")
     ap.add_argument("--only", choices=["2d", "0d"])
+    ap.add_argument("--classical", action="store_true",
+                    help="also the stronger classical methods (issue 26): CVODE with per-cell step memory at the same "
+                         "rtols, and ISAT (over CVODE at --isat-rtol with memory) at --isat-tols; the model's ratio "
+                         "is then read against the best of them")
+    ap.add_argument("--isat-tols", default="1e-2,3e-3,1e-3,1e-4")
+    ap.add_argument("--isat-rtol", type=float, default=1e-5)
     ap.add_argument("--rtols", default="1e-3,1e-4,1e-5,1e-6,1e-7", help="CVODE tolerances of the curve")
     a = ap.parse_args()
     exe = os.path.join(os.path.abspath(a.build), "bin", "simfuse")
@@ -169,6 +205,18 @@ def main():
         errors(config(f"cvode {r:g} cut-off {a.cutoff:g} K",
                       [f"{integ}={{type: cvode, rtol: {r}, atol: {r * 1e-6}, cutoff_temperature: {a.cutoff}}}"]))
         for r in (1e-3, 1e-5)]
+    classical = {"cvode": cvode}
+    if a.classical:
+        classical["cvode + step memory"] = [
+            errors(config(f"cvode {r:g} + step memory",
+                          [f"{integ}={{type: cvode, rtol: {r}, atol: {r * 1e-6}, step_memory: true}}"]))
+            for r in rtols]
+        ir = a.isat_rtol
+        classical["isat"] = [
+            errors(config(f"isat {t:g} (cvode {ir:g} + memory)",
+                          [f"{integ}={{type: cvode, rtol: {ir}, atol: {ir * 1e-6}, step_memory: true}}",
+                           f"coupling.react={{type: isat, tolerance: {t}}}"]))
+            for t in [float(x) for x in a.isat_tols.split(",")]]
     models = []
     pol = "coupling.react"
     for model in all_models:
@@ -189,9 +237,13 @@ def main():
     print("| react by | rel L2 T | rel L2 OH | front error (um) | react s | whole step s | accepted | "
           "fallbacks (NaN / range / estimate / inadmissible) |")
     print("|---|---|---|---|---|---|---|---|")
-    for c in cvode + cut + models:
+    for c in cvode + cut + [c for k, v in classical.items() if k != "cvode" for c in v] + models:
         sub = c["sub"]
         acc = f"{sub['accepted_fraction'] * 100:.1f}%" if "accepted_fraction" in sub else "-"
+        if "isat" in sub:
+            i = sub["isat"]
+            acc = f"{i['retrieved'] / max(1, i['retrieved'] + i['grown'] + i['added'] + i['direct']) * 100:.1f}% " \
+                  f"retrieved ({i['entries']} entries)"
         fb = sub.get("fallback")
         fbs = f"{fb['nan']} / {fb['ood']} / {fb['estimate']} / {fb['inadmissible']}" if fb else "-"
         print(f"| {c['label']} | {c['eT']:.2e} | {c['eOH']:.2e} | {c['front_um']:+.1f} | {c['react']:.2f} | "
@@ -217,6 +269,8 @@ def main():
                 nf = int(((path > 0) & mask).sum())
                 parts.append(f"{name} {nf}/{n}")
             print(f"    fallback cells in the last step by region: {', '.join(parts)}")
+    if a.classical:
+        best_classical(classical, models, cvode)
     print(f"\noutputs in {tmp}")
 
 
