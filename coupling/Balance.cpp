@@ -189,6 +189,40 @@ BalanceReport balanced_apply(Relocatable& rel, const StepInfo& info, PointStates
   return rep;
 }
 
+double rank_imbalance(double mine, MPI_Comm comm) {
+  double mx = mine, sum = mine;
+  MPI_Allreduce(MPI_IN_PLACE, &mx, 1, MPI_DOUBLE, MPI_MAX, comm);
+  MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, comm);
+  int P = 1;
+  MPI_Comm_size(comm, &P);
+  return sum > 0 ? mx * P / sum : 1.0;
+}
+
+PointStates take_owned(const Relocatable& rel, const State& state, PetscInt owned) {
+  std::vector<PetscInt> all(static_cast<size_t>(owned));
+  std::iota(all.begin(), all.end(), PetscInt(0));
+  PointStates rec(rel.point_layout());
+  rel.take_points(state, all, rec);
+  return rec;
+}
+
+std::vector<PetscInt> return_or_rerun(Relocatable& rel, Pointwise& pw, State& state, const StepInfo& info,
+                                      const PointStates& rec, const std::vector<char>& ok) {
+  std::vector<PetscInt> back, failed;
+  PointStates out(rec.layout());
+  for (size_t q = 0; q < rec.size(); ++q) {
+    if (ok[q]) {
+      back.push_back(static_cast<PetscInt>(q));
+      out.append(rec, q);
+    } else {
+      failed.push_back(static_cast<PetscInt>(q));
+    }
+  }
+  rel.return_points(state, back, out);
+  pw.apply_points(state, info, failed);
+  return failed;
+}
+
 std::vector<size_t> reference_map(const PointStates& s, double tolerance, const std::vector<double>& scale) {
   const PointLayout& l = s.layout();
   std::map<std::vector<double>, size_t> first;

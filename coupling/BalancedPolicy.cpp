@@ -39,11 +39,7 @@ class BalancedPolicy final : public Policy, public Checkpointable {
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
     stats.balanced = true;
     const BusyClock busy;
-    const PetscInt np = state.get(step.writes().front()).grid().owned().size();
-    std::vector<PetscInt> all(static_cast<size_t>(np));
-    std::iota(all.begin(), all.end(), PetscInt(0));
-    PointStates rec(rel_->point_layout());
-    rel_->take_points(state, all, rec);
+    PointStates rec = detail::take_owned(*rel_, state, state.get(step.writes().front()).grid().owned().size());
     std::vector<double> measured;
     std::vector<char> ok;
     detail::BalanceReport rep;
@@ -77,18 +73,7 @@ class BalancedPolicy final : public Policy, public Checkpointable {
       rep = detail::balanced_apply(*rel_, info, rec, cost_, measured, ok, comm_, threshold_);
     }
     cost_ = measured;
-    std::vector<PetscInt> back, failed;
-    PointStates out(rec.layout());
-    for (size_t q = 0; q < rec.size(); ++q) {
-      if (ok[q]) {
-        back.push_back(static_cast<PetscInt>(q));
-        out.append(rec, q);
-      } else {
-        failed.push_back(static_cast<PetscInt>(q));
-      }
-    }
-    rel_->return_points(state, back, out);
-    pw_->apply_points(state, info, failed);  // on every rank: reports a failure as the sub-step does
+    detail::return_or_rerun(*rel_, *pw_, state, info, rec, ok);
     stats.classical_seconds += busy.seconds();
     account(rep, stats);
   }
@@ -115,18 +100,10 @@ class BalancedPolicy final : public Policy, public Checkpointable {
 
  private:
   // The per-call imbalance with and without the moves (max / mean over ranks).
-  void account(const detail::BalanceReport& rep, SubStepStats& stats) {
-    double own = std::accumulate(cost_.begin(), cost_.end(), 0.0);
-    double v[4] = {rep.busy, rep.busy, own, own};
-    MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_DOUBLE, MPI_MAX, comm_);
-    MPI_Allreduce(MPI_IN_PLACE, v + 1, 1, MPI_DOUBLE, MPI_SUM, comm_);
-    MPI_Allreduce(MPI_IN_PLACE, v + 2, 1, MPI_DOUBLE, MPI_MAX, comm_);
-    MPI_Allreduce(MPI_IN_PLACE, v + 3, 1, MPI_DOUBLE, MPI_SUM, comm_);
-    int P = 1;
-    MPI_Comm_size(comm_, &P);
+  void account(const detail::BalanceReport& rep, SubStepStats& stats) const {
     stats.balance_sent += rep.sent;
-    stats.balance_imbalance = v[1] > 0 ? v[0] * P / v[1] : 1.0;
-    stats.balance_unbalanced = v[3] > 0 ? v[2] * P / v[3] : 1.0;
+    stats.balance_imbalance = detail::rank_imbalance(rep.busy, comm_);
+    stats.balance_unbalanced = detail::rank_imbalance(std::accumulate(cost_.begin(), cost_.end(), 0.0), comm_);
     stats.balance_transfer_seconds += rep.transfer;
   }
 

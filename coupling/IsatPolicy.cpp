@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "simfuse/core/Checkpoint.hpp"
 #include "simfuse/core/Timer.hpp"
@@ -100,10 +99,7 @@ class IsatPolicy final : public Policy, public Checkpointable {
     }
     const Field& f = state.get(step.writes().front());
     const PetscInt np = f.grid().owned().size();
-    std::vector<PetscInt> all(static_cast<size_t>(np));
-    std::iota(all.begin(), all.end(), PetscInt(0));
-    PointStates rec(layout_);
-    rel_->take_points(state, all, rec);
+    PointStates rec = detail::take_owned(*rel_, state, np);
     const PointStates in = rec;
     std::vector<IsatOutcome> what(static_cast<size_t>(np), IsatOutcome::retrieved);
 
@@ -178,17 +174,11 @@ class IsatPolicy final : public Policy, public Checkpointable {
 
     // Back into the field, but the points whose computation failed: those run through the
     // sub-step's own code, on every rank, which reports the failure as it would.
-    std::vector<PetscInt> back;
-    PointStates out(layout_);
-    for (size_t q = 0; q < rec.size(); ++q)
-      if (std::find(failed.begin(), failed.end(), static_cast<PetscInt>(q)) == failed.end()) {
-        back.push_back(static_cast<PetscInt>(q));
-        out.append(rec, q);
-      }
-    rel_->return_points(state, back, out);
+    std::vector<char> done(rec.size(), 1);
+    for (PetscInt q : failed) done[static_cast<size_t>(q)] = 0;
     {
       const BusyClock c;
-      pw_->apply_points(state, info, failed);
+      detail::return_or_rerun(*rel_, *pw_, state, info, rec, done);
       stats.classical_seconds += c.seconds();
     }
     for (PetscInt q : failed) what[static_cast<size_t>(q)] = IsatOutcome::direct;
@@ -244,13 +234,8 @@ class IsatPolicy final : public Policy, public Checkpointable {
 
  private:
   void balance_account(const detail::BalanceReport& rep, SubStepStats& stats) const {
-    double v[2] = {rep.busy, rep.busy};
-    MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_DOUBLE, MPI_MAX, comm_);
-    MPI_Allreduce(MPI_IN_PLACE, v + 1, 1, MPI_DOUBLE, MPI_SUM, comm_);
-    int P = 1;
-    MPI_Comm_size(comm_, &P);
     stats.balance_sent += rep.sent;
-    stats.balance_imbalance = v[1] > 0 ? v[0] * P / v[1] : 1.0;
+    stats.balance_imbalance = detail::rank_imbalance(rep.busy, comm_);
     stats.balance_unbalanced = rep.predicted_before;
     stats.balance_transfer_seconds += rep.transfer;
   }

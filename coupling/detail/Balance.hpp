@@ -35,6 +35,18 @@ BalanceReport balanced_apply(Relocatable& rel, const StepInfo& info, PointStates
                              const std::vector<double>& predicted, std::vector<double>& measured, std::vector<char>& ok,
                              MPI_Comm comm, double threshold = 1.02);
 
+/// max / mean over the ranks of `mine` (1 when nobody worked). Collective.
+double rank_imbalance(double mine, MPI_Comm comm);
+
+/// The records of all `owned` points of a Relocatable sub-step.
+PointStates take_owned(const Relocatable& rel, const State& state, PetscInt owned);
+
+/// Writes back every record q with ok[q] set; the others rerun through pw.apply_points,
+/// called on every rank (possibly with none) so a failure is reported as the sub-step
+/// reports it. Returns the rerun points. Collective as apply_points is.
+std::vector<PetscInt> return_or_rerun(Relocatable& rel, Pointwise& pw, State& state, const StepInfo& info,
+                                      const PointStates& rec, const std::vector<char>& ok);
+
 /// Reference mapping (as DLBFoam's): for each record, the index of the record that
 /// computes for it (itself for a reference). Records with the same conditions whose
 /// components fall in the same bucket of width tolerance x scale[c] (so within that of
