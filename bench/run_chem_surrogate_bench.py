@@ -26,6 +26,7 @@ tolerance and is an upper bound (CVODE would be faster still at the model's erro
 Ratios within one run of this script are the result (this machine is noisy).
 """
 import argparse
+import json
 import math
 import os
 import tempfile
@@ -157,6 +158,9 @@ def main():
                          "is then read against the best of them")
     ap.add_argument("--isat-tols", default="1e-2,3e-3,1e-3,1e-4")
     ap.add_argument("--isat-rtol", type=float, default=1e-5)
+    ap.add_argument("--isat-no-memory", action="store_true",
+                    help="ISAT over plain CVODE (where step memory is slower, as on n-dodecane)")
+    ap.add_argument("--json", help="also write every row (method, errors, times) here, for bench/plot_speed_error.py")
     ap.add_argument("--klu", action="store_true", help="with --classical: also CVODE with the sparse KLU solver")
     ap.add_argument("--species", default="OH", help="the radical whose error is reported beside T's (oh: n-dodecane)")
     ap.add_argument("--rtols", default="1e-3,1e-4,1e-5,1e-6,1e-7", help="CVODE tolerances of the curve")
@@ -221,9 +225,10 @@ def main():
                               [f"{integ}={{type: cvode, rtol: {r}, atol: {r * 1e-6}, linear_solver: klu}}"]))
                 for r in rtols]
         ir = a.isat_rtol
+        mem = "" if a.isat_no_memory else " + memory"
         classical["isat"] = [
-            errors(config(f"isat {t:g} (cvode {ir:g} + memory)",
-                          [f"{integ}={{type: cvode, rtol: {ir}, atol: {ir * 1e-6}, step_memory: true}}",
+            errors(config(f"isat {t:g} (cvode {ir:g}{mem})",
+                          [f"{integ}={{type: cvode, rtol: {ir}, atol: {ir * 1e-6}, step_memory: {str(not a.isat_no_memory).lower()}}}",
                            f"coupling.react={{type: isat, tolerance: {t}}}"]))
             for t in [float(x) for x in a.isat_tols.split(",")]]
     models = []
@@ -280,6 +285,18 @@ def main():
             print(f"    fallback cells in the last step by region: {', '.join(parts)}")
     if a.classical:
         best_classical(classical, models, cvode)
+    if a.json:
+        rows = [dict(group=g, label=c["label"], eT=c["eT"], eOH=c["eOH"], react=c["react"], step=c["step"])
+                for g, v in classical.items() for c in v]
+        rows += [dict(group="model", label=c["label"], eT=c["eT"], eOH=c["eOH"], react=c["react"], step=c["step"])
+                 for c in models]
+        doc = {"case": os.path.relpath(a.case, ROOT), "n": a.n, "t_end": a.t_end, "species": a.species,
+               "reference": "CVODE rtol 1e-10, the same dt and splitting", "rows": rows}
+        tmpname = a.json + ".tmp"
+        with open(tmpname, "w") as f:
+            json.dump(doc, f, indent=1)
+        os.replace(tmpname, a.json)
+        print(f"rows in {a.json}")
     print(f"\noutputs in {tmp}")
 
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "simfuse/core/Checkpoint.hpp"
+#include "simfuse/core/Petsc.hpp"
 #include "simfuse/core/Timer.hpp"
 #include "simfuse/core/base/Error.hpp"
 #include "simfuse/core/base/Log.hpp"
@@ -46,6 +47,7 @@ class IsatPolicy final : public Policy, public Checkpointable {
     layout_ = rel_->point_layout();
     const int n = layout_.components;
     diff_ = differences_ ? nullptr : dynamic_cast<Differentiable*>(&step);
+    adm_ = dynamic_cast<Admissible*>(&step);
     if (!diff_)
       spdlog::warn(
           "isat on '{}': sensitivities by one-sided differences, {} more computations of a point per added entry{}",
@@ -104,20 +106,24 @@ class IsatPolicy final : public Policy, public Checkpointable {
     std::vector<IsatOutcome> what(static_cast<size_t>(np), IsatOutcome::retrieved);
 
     // Retrieve; the misses and the verified retrievals are computed in one batch.
-    std::vector<size_t> miss, verify;
+    std::vector<size_t> miss, verify, retrieved;
     {
       const BusyClock t;
       for (size_t q = 0; q < rec.size(); ++q) {
         if (table_->retrieve(in.conditions(q), in.state(q), rec.state(q)) && finite(rec.state(q))) {
-          ++stats.isat_retrieved;
-          const long k = retrievals_++;
-          if (verify_ > 0 && std::floor((k + 1) * verify_) > std::floor(k * verify_)) verify.push_back(q);
+          retrieved.push_back(q);
         } else {
           std::copy_n(in.state(q), layout_.components, rec.state(q));
           miss.push_back(q);
         }
       }
       stats.table_seconds += t.seconds();
+    }
+    if (adm_ && !retrieved.empty()) make_admissible(step, state, info, in, rec, retrieved, miss, stats);
+    for (size_t q : retrieved) {
+      ++stats.isat_retrieved;
+      const long k = retrievals_++;
+      if (verify_ > 0 && std::floor((k + 1) * verify_) > std::floor(k * verify_)) verify.push_back(q);
     }
     PointStates work(layout_);
     for (size_t q : miss) work.append(in, q);
@@ -233,6 +239,45 @@ class IsatPolicy final : public Policy, public Checkpointable {
   }
 
  private:
+  // A retrieval is a linear extrapolation: near zero it goes negative (a trace species,
+  // -4.5e-8 on n-dodecane), within the tolerance but outside what the sub-step may be
+  // given next step; integrated, negative concentrations grow (x3 a step there) until
+  // the integrator fails. Retrieved results are therefore mapped onto the sub-step's
+  // admissible set, as a guarded surrogate's are; those that cannot be are computed.
+  // The true result is admissible, so the bound Y >= 0 alone can only move a retrieval
+  // towards it; the element and energy constraints move it by about its own error.
+  void make_admissible(SubStep& step, State& state, const StepInfo& info, const PointStates& in, PointStates& rec,
+                       std::vector<size_t>& retrieved, std::vector<size_t>& miss, SubStepStats& stats) {
+    const BusyClock t;
+    const Field& f = state.get(step.writes().front());
+    if (!before_) SIMFUSE_PETSC(VecDuplicate(f.vec(), before_.out()));
+    SIMFUSE_PETSC(VecCopy(f.vec(), before_));
+    std::vector<PetscInt> all(rec.size()), pts;
+    for (size_t q = 0; q < rec.size(); ++q) all[q] = static_cast<PetscInt>(q);
+    rel_->return_points(state, all, rec);
+    std::vector<char> ok;
+    adm_->make_admissible(state, {before_}, info, ok);
+    for (size_t q : retrieved) pts.push_back(static_cast<PetscInt>(q));
+    PointStates back(layout_);
+    rel_->take_points(state, pts, back);
+    SIMFUSE_PETSC(VecCopy(before_, f.vec()));
+    std::vector<size_t> kept;
+    for (size_t i = 0; i < retrieved.size(); ++i) {
+      const size_t q = retrieved[i];
+      if (ok[q]) {
+        std::copy_n(back.state(i), layout_.components, rec.state(q));
+        kept.push_back(q);
+      } else {
+        std::copy_n(in.state(q), layout_.components, rec.state(q));
+        miss.push_back(q);
+        ++stats.isat_inadmissible;
+      }
+    }
+    if (kept.size() != retrieved.size()) std::sort(miss.begin(), miss.end());
+    retrieved = std::move(kept);
+    stats.table_seconds += t.seconds();
+  }
+
   void balance_account(const detail::BalanceReport& rep, SubStepStats& stats) const {
     stats.balance_sent += rep.sent;
     stats.balance_imbalance = detail::rank_imbalance(rep.busy, comm_);
@@ -286,6 +331,8 @@ class IsatPolicy final : public Policy, public Checkpointable {
   Pointwise* pw_ = nullptr;
   Relocatable* rel_ = nullptr;
   Differentiable* diff_ = nullptr;
+  Admissible* adm_ = nullptr;
+  PetscHandle<Vec> before_;  // the field at the start of the call (make_admissible)
   PointLayout layout_;
   std::vector<std::string> names_;
   std::vector<double> scale_;

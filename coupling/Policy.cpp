@@ -67,6 +67,8 @@ const std::vector<StatCounter>& substep_counters() {
       {"isat.grown", &S::isat_grown, nullptr, Reduce::sum, Show::table, true, "misses that grew an entry"},
       {"isat.added", &S::isat_added, nullptr, Reduce::sum, Show::table, true, "misses that added an entry"},
       {"isat.direct", &S::isat_direct, nullptr, Reduce::sum, Show::table, true, "misses computed, not tabulated"},
+      {"isat.inadmissible", &S::isat_inadmissible, nullptr, Reduce::sum, Show::table, true,
+       "retrievals not admissible, computed"},
       {"isat.evicted", &S::isat_evicted, nullptr, Reduce::sum, Show::table, true, "entries evicted"},
       {"isat.entries", &S::isat_entries, nullptr, Reduce::sum, Show::table, true, "table entries (all ranks)", true},
       {"isat.megabytes", nullptr, &S::isat_megabytes, Reduce::sum, Show::table, true, "table size, MB (all ranks)",

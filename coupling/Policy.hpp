@@ -59,6 +59,7 @@ struct SubStepStats {
   long isat_grown = 0;             ///< misses that grew an entry's region of accuracy
   long isat_added = 0;             ///< misses that added an entry
   long isat_direct = 0;            ///< misses computed and not tabulated
+  long isat_inadmissible = 0;      ///< retrievals not admissible (Admissible sub-steps), computed instead
   long isat_evicted = 0;           ///< entries dropped to stay within the memory bound
   long isat_entries = 0;           ///< entries in the table (a level)
   double isat_megabytes = 0;       ///< the table's size (a level)
