@@ -6,6 +6,7 @@
 
 #include "simfuse/core/Timer.hpp"
 #include "simfuse/core/base/Error.hpp"
+#include "simfuse/coupling/detail/Balance.hpp"
 
 namespace simfuse {
 
@@ -74,6 +75,11 @@ void PointGuard::declare_keys(Schema& s, double default_margin) {
   s.add_bool("path_field",
              "add an output field '<sub-step>_path': per cell, what the last call kept: " + fallback_codes_doc())
       .def(false);
+  s.add_bool("balance",
+             "share the rejected points' classical reruns among the ranks by their cost (each point's last rerun), as "
+             "the balanced policy does; "
+             "a Relocatable sub-step only (the chemistry's react); the results are bitwise those computed at home")
+      .def(false);
 }
 
 PointGuard::PointGuard(const Params& params, bool guarded) : guarded_(guarded), params_(params) {
@@ -84,9 +90,15 @@ PointGuard::PointGuard(const Params& params, bool guarded) : guarded_(guarded), 
     estimate_ = e == "auto" ? Estimate::automatic : e == "always" || e == "true" ? Estimate::always : Estimate::never;
   }
   path_field_ = params.has("path_field") && params.get<bool>("path_field");
+  balance_ = guarded_ && params.has("balance") && params.get<bool>("balance");
 }
 
 void PointGuard::prepare(SubStep& step, State& state, const std::string& path_of) {
+  if (balance_ && !(dynamic_cast<Relocatable*>(&step) && dynamic_cast<Pointwise*>(&step)))
+    params_.fail(
+        "balance",
+        fmt::format("'{}' cannot move its points to another rank (it is not Pointwise and Relocatable)", step.name()),
+        "remove balance, or use it on a pointwise sub-step such as the chemistry's react");
   for (const auto& f : step.writes()) {
     PetscHandle<Vec> v;
     SIMFUSE_PETSC(VecDuplicate(state.get(f).vec(), v.out()));
@@ -125,9 +137,7 @@ std::map<std::string, Vec> PointGuard::inputs() const {
   return src;
 }
 
-void PointGuard::rerun_classically(const SubStep& step, Pointwise& pw, State& state, const StepInfo& info,
-                                   const std::vector<PetscInt>& points, SubStepStats& stats) {
-  // On every rank, possibly with no points: the sub-step may communicate.
+void PointGuard::restore_inputs(const SubStep& step, State& state, const std::vector<PetscInt>& points) const {
   for (const auto& f : step.writes()) {
     Field& fld = state.get(f);
     ArrayView now = fld.view();
@@ -137,9 +147,65 @@ void PointGuard::rerun_classically(const SubStep& step, Pointwise& pw, State& st
     for (PetscInt p : points)
       for (int c = 0; c < fld.ncomp(); ++c) na[p * fld.ncomp() + c] = wa[p * fld.ncomp() + c];
   }
+}
+
+void PointGuard::rerun_classically(const SubStep& step, Pointwise& pw, State& state, const StepInfo& info,
+                                   const std::vector<PetscInt>& points, SubStepStats& stats) {
+  // On every rank, possibly with no points: the sub-step may communicate.
+  restore_inputs(step, state, points);
   const BusyClock busy;
   pw.apply_points(state, info, points);
   stats.classical_seconds += busy.seconds();
+}
+
+// The rejected points' records shared among the ranks by their predicted cost, computed
+// where they land and returned;
+// a record that failed reruns at home, on every rank, so the failure is reported as the
+// sub-step reports it.
+void PointGuard::rerun_balanced(const SubStep& step, Relocatable& rel, Pointwise& pw, State& state,
+                                const StepInfo& info, const std::vector<PetscInt>& points, SubStepStats& stats,
+                                MPI_Comm comm) {
+  restore_inputs(step, state, points);
+  const BusyClock busy;
+  PointStates rec(rel.point_layout());
+  rel.take_points(state, points, rec);
+  // Each point is predicted to cost what its last rerun cost; one never rerun, the mean of
+  // those that were (a cell entering the front costs what the front's cells do).
+  if (cost_.size() != reason_.size()) cost_.assign(reason_.size(), 0.0);
+  double known = 0;
+  long nknown = 0;
+  for (PetscInt p : points)
+    if (cost_[static_cast<size_t>(p)] > 0) {
+      known += cost_[static_cast<size_t>(p)];
+      ++nknown;
+    }
+  const double guess = nknown ? known / static_cast<double>(nknown) : 0.0;
+  std::vector<double> predicted(points.size()), measured;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const double c = cost_[static_cast<size_t>(points[i])];
+    predicted[i] = c > 0 ? c : guess;
+  }
+  std::vector<char> ok;
+  const detail::BalanceReport rep = detail::balanced_apply(rel, info, rec, predicted, measured, ok, comm);
+  for (size_t i = 0; i < points.size(); ++i) cost_[static_cast<size_t>(points[i])] = measured[i];
+  PointStates good(rel.point_layout());
+  std::vector<PetscInt> at, failed;
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (ok[i]) {
+      good.append(rec, i);
+      at.push_back(points[i]);
+    } else {
+      failed.push_back(points[i]);
+    }
+  }
+  rel.return_points(state, at, good);
+  pw.apply_points(state, info, failed);
+  stats.classical_seconds += busy.seconds();
+  stats.balanced = true;
+  stats.balance_sent += rep.sent;
+  stats.balance_imbalance = detail::rank_imbalance(rep.busy, comm);
+  stats.balance_unbalanced = rep.predicted_before;
+  stats.balance_transfer_seconds += rep.transfer;
 }
 
 void PointGuard::check_points(SubStep& step, State& state, const StepInfo& info, Field& out, const double* xa, int cin,
@@ -241,7 +307,10 @@ void PointGuard::fall_back(SubStep& step, State& state, const StepInfo& info, Su
   stats.check_seconds += checks.seconds();
   stats.accepted += np - static_cast<PetscInt>(rejected.size());
   auto* pw = dynamic_cast<Pointwise*>(&step);
-  if (pw) {
+  auto* rel = balance_ ? dynamic_cast<Relocatable*>(&step) : nullptr;
+  if (pw && rel) {
+    rerun_balanced(step, *rel, *pw, state, info, rejected, stats, comm);
+  } else if (pw) {
     rerun_classically(step, *pw, state, info, rejected, stats);
   } else {
     long any = rejected.empty() ? 0 : 1;

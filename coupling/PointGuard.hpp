@@ -100,6 +100,8 @@ class PointGuard {
   const std::vector<Fallback>& reasons() const { return reason_; }
 
   bool guarded() const { return guarded_; }
+  /// Whether rejected points are rerun balanced over the ranks (`balance: true`).
+  bool balanced() const { return balance_; }
   double tol() const { return tol_; }
   /// summary.json's "guard" block: exactly the checks that run.
   nlohmann::ordered_json describe() const;
@@ -111,6 +113,9 @@ class PointGuard {
   void judge_by_estimate(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats);
   void fall_back(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats, MPI_Comm comm,
                  const BusyClock& checks);
+  void restore_inputs(const SubStep& step, State& state, const std::vector<PetscInt>& points) const;
+  void rerun_balanced(const SubStep& step, Relocatable& rel, Pointwise& pw, State& state, const StepInfo& info,
+                      const std::vector<PetscInt>& points, SubStepStats& stats, MPI_Comm comm);
   bool admissible_ok(PetscInt p) const {
     return admissible_ok_.empty() || (p < static_cast<PetscInt>(admissible_ok_.size()) && admissible_ok_[p]);
   }
@@ -120,13 +125,14 @@ class PointGuard {
   Estimate estimate_ = Estimate::automatic;
   Scope scope_ = Scope::none;
   std::string estimate_what_, admissible_what_;
-  bool path_field_ = false;
+  bool path_field_ = false, balance_ = false;
   Field* path_ = nullptr;
   std::map<std::string, PetscHandle<Vec>> before_;
   PetscHandle<Vec> proposal_;
   std::vector<double> lo_, hi_;
   std::vector<Fallback> reason_;
   std::vector<char> admissible_ok_;
+  std::vector<double> cost_;  // per owned point: its last classical rerun's seconds (balance)
   Params params_;
 };
 

@@ -23,6 +23,9 @@ class ReplacePolicy : public Policy {
   ReplacePolicy(const PolicyContext& ctx, std::string name, bool guarded, ModelBinding binding)
       : name_(std::move(name)), binding_(std::move(binding)), comm_(ctx.comm), guard_(ctx.params, guarded) {}
   const std::string& name() const override { return name_; }
+  bool has_counters(Show s) const override {
+    return (s == Show::balance && guard_.balanced()) || Policy::has_counters(s);
+  }
 
   void attach(SubStep& step, State& state, double dt) override {
     binding_.check(step, state, dt);

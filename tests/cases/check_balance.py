@@ -17,7 +17,10 @@
   - the balancer acts: on 2 ranks points are sent (the lower half's rank holds the work);
   - reference mapping: 0 maps identical records only and is bitwise the classical
     result; 1e-6 maps the uniform cold half within 1e-5 of the classical T;
-  - isat with balance: true runs on 2 ranks and counts its moves.
+  - isat with balance: true runs on 2 ranks and counts its moves;
+  - the guarded policy with balance: true (the methane model; the cold half lies outside
+    its training ranges and falls back, on one rank): on 2 ranks points are sent and every
+    array but the timings is bitwise the unbalanced guarded run's.
 Times are not checked here (noisy machine): bench/run_balance_bench.py measures them.
 Usage: check_balance.py SIMFUSE SOURCE_DIR [--mpiexec MPIEXEC]
 """
@@ -100,6 +103,20 @@ def main():
               f"{sub['isat']['retrieved']}")
         if sub["balance"]["sent"] == 0:
             problems.append("isat + balance on 2 ranks sent no miss")
+        guarded = "{{type: guarded, model: {m}, balance: {b}}}"
+        model = os.path.join(a.src, "cases", "models", "ch4_react.card.yaml")
+        run("guarded2", guarded.format(m=model, b="false"), 2)
+        sub = run("guarded2b", guarded.format(m=model, b="true"), 2)
+        ref = last_fields(os.path.join(tmp, "guarded2"), names)
+        got = last_fields(os.path.join(tmp, "guarded2b"), names)
+        diff = [n for n in names if not np.array_equal(ref[n], got[n])]
+        print(f"guarded + balance on 2 ranks: {sub['balance']['sent']} fallback points computed on the other rank "
+              f"(of {sum(sub['fallback'].values())} fallbacks); {len(names) - len(diff)}/{len(names)} arrays bitwise "
+              f"equal to the unbalanced guarded run")
+        if sub["balance"]["sent"] == 0:
+            problems.append("guarded + balance on 2 ranks sent no fallback point")
+        if diff:
+            problems.append(f"guarded + balance: {len(diff)} arrays differ from the unbalanced run, e.g. {diff[:3]}")
     for p in problems:
         print("FAIL:", p)
     print("balance:", "FAILED" if problems else "all checks passed")
