@@ -49,9 +49,9 @@ def interp_time(curve, err):
     """CVODE's react time at error `err` (log-log between the bracketing tolerances);
     (time, exact) with exact False when err is outside the curve (the nearest end)."""
     pts = sorted(curve)  # (error, time), by error
-    if err <= pts[0][0]:
+    if err < pts[0][0] * (1 - 1e-9):  # a curve's own end point is on it
         return pts[0][1], False
-    if err >= pts[-1][0]:
+    if err > pts[-1][0] * (1 + 1e-9):
         return pts[-1][1], False
     for (e0, t0), (e1, t1) in zip(pts, pts[1:]):
         if e0 <= err <= e1:
