@@ -5,7 +5,7 @@ live Cantera when it can import it and against these files otherwise.
 
 What is computed, and how, is tests/chemistry/cantera_reference.py (the checks call the same
 functions when Cantera is there). Run it after changing a mechanism, a problem or Cantera:
-  .venv-cantera/bin/python scripts/cantera_refs.py [--only thermo,jacobian,ignition,sweep,refusals]
+  .venv-cantera/bin/python scripts/cantera_refs.py [--only thermo,transport,jacobian,ignition,sweep,refusals]
 """
 import argparse
 import os
@@ -20,7 +20,7 @@ SEEDS = {"h2o2": 20261204, "gri30": 20261205, "nDodecane_Reitz": 20261206}
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="thermo,jacobian,ignition,sweep,refusals")
+    ap.add_argument("--only", default="thermo,transport,jacobian,ignition,sweep,refusals")
     a = ap.parse_args()
     ct = cr.cantera()
     if ct is None:
@@ -33,6 +33,11 @@ def main():
             cr.write_committed(ct, f"thermo_rates_{key}", {"states": states, "results": cr.thermo_rates(ct, key, states)},
                                [key])
             print(f"thermo_rates_{key}: {len(states)} states, {time.time() - t:.1f} s")
+        if "transport" in only and key != "nDodecane_Reitz":  # the Reitz file has no transport data
+            t = time.time()
+            states = cr.transport_states(ct, key, {"h2o2": 20261207, "gri30": 20261208}[key])
+            cr.write_committed(ct, f"transport_{key}", dict(states=states, **cr.transport(ct, key, states)), [key])
+            print(f"transport_{key}: {len(states)} states, {time.time() - t:.1f} s")
         if "jacobian" in only:
             t = time.time()
             states = cr.jacobian_states(ct, key, SEEDS[key] + 1)

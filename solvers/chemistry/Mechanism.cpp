@@ -309,6 +309,75 @@ Nasa7 read_nasa7(const YAML::Node& th, const std::string& name, const Reader& rd
   return out;
 }
 
+// Cantera's gas transport entry; its fixed units (Angstrom, Debye, Angstrom^3) to SI.
+void read_transport(const YAML::Node& t, const std::string& name, Species& out, const Reader& rd) {
+  const std::string key = "species." + name + ".transport";
+  if (!t.IsMap()) rd.fail(t, key, fmt::format("species '{}': transport is not a map", name));
+  const std::string model = t["model"] ? t["model"].Scalar() : "";
+  if (model != "gas")
+    rd.fail(t["model"] ? t["model"] : t, key + ".model",
+            fmt::format("species '{}' has transport model '{}'; supported: gas", name, model),
+            "a gas species' Lennard-Jones data: model: gas, geometry, well-depth, diameter");
+  static const std::vector<std::string> known = {"model",
+                                                 "geometry",
+                                                 "well-depth",
+                                                 "diameter",
+                                                 "dipole",
+                                                 "polarizability",
+                                                 "rotational-relaxation",
+                                                 "acentric-factor",
+                                                 "note",
+                                                 "dispersion-coefficient",
+                                                 "quadrupole-polarizability"};
+  for (const auto& kv : t) {
+    const std::string k = kv.first.Scalar();
+    if (std::find(known.begin(), known.end(), k) == known.end())
+      rd.fail(kv.first, key + "." + k, fmt::format("species '{}': unknown transport key '{}'", name, k),
+              "known: model, geometry, well-depth, diameter, dipole, polarizability, rotational-relaxation");
+  }
+  GasTransportData& d = out.transport;
+  d.where = rd.at(t);
+  const std::string geo = t["geometry"] ? t["geometry"].Scalar() : "";
+  if (geo == "atom")
+    d.geometry = GasTransportData::Geometry::atom;
+  else if (geo == "linear")
+    d.geometry = GasTransportData::Geometry::linear;
+  else if (geo == "nonlinear")
+    d.geometry = GasTransportData::Geometry::nonlinear;
+  else
+    rd.fail(t["geometry"] ? t["geometry"] : t, key + ".geometry",
+            fmt::format("species '{}' has transport geometry '{}'", name, geo), "one of: atom, linear, nonlinear");
+  auto value = [&](const char* k, bool required, bool positive) {
+    if (!t[k]) {
+      if (required)
+        rd.fail(t, key + "." + k, fmt::format("species '{}': transport data without {}", name, k),
+                fmt::format("give {} (Cantera's units: well-depth in K, diameter in Angstrom)", k));
+      return 0.0;
+    }
+    const double v = number(t[k], key + "." + k, rd);
+    if (!(positive ? v > 0 : v >= 0))
+      rd.fail(t[k], key + "." + k, fmt::format("species '{}': transport {} = {:g}", name, k, v),
+              positive ? "it must be positive" : "it must not be negative");
+    return v;
+  };
+  constexpr double debye = 1e-21 / 299792458.0;  // C m
+  d.well_depth = value("well-depth", true, true);
+  d.diameter = value("diameter", true, true) * 1e-10;
+  d.dipole = value("dipole", false, false) * debye;
+  d.polarizability = value("polarizability", false, false) * 1e-30;
+  d.rotational_relaxation = value("rotational-relaxation", false, false);
+  double atoms = 0;
+  for (const auto& [el, n] : out.composition) atoms += n;
+  const double least = d.geometry == GasTransportData::Geometry::atom     ? 1
+                       : d.geometry == GasTransportData::Geometry::linear ? 2
+                                                                          : 3;
+  if (d.geometry == GasTransportData::Geometry::atom ? atoms != 1 : atoms < least)
+    rd.fail(t["geometry"], key + ".geometry",
+            fmt::format("species '{}' has {:g} atoms, which geometry '{}' cannot have", name, atoms, geo),
+            "atom: one atom; linear: two or more; nonlinear: three or more");
+  out.has_transport = true;
+}
+
 Species read_one_species(const YAML::Node& s, const std::string& name, const std::string& phase,
                          const std::vector<std::string>& elements, const Reader& rd) {
   Species out;
@@ -339,6 +408,7 @@ Species read_one_species(const YAML::Node& s, const std::string& name, const std
             fmt::format("species '{}' has thermo model '{}'; supported: NASA7", name,
                         th && th["model"] ? th["model"].Scalar() : std::string("none")));
   out.thermo = read_nasa7(th, name, rd);
+  if (s["transport"]) read_transport(s["transport"], name, out, rd);
   return out;
 }
 
@@ -610,6 +680,23 @@ int Mechanism::species_index(const std::string& name) const {
   for (size_t k = 0; k < species_.size(); ++k)
     if (species_[k].name == name) return static_cast<int>(k);
   return -1;
+}
+
+bool Mechanism::has_transport() const {
+  return std::all_of(species_.begin(), species_.end(), [](const Species& s) { return s.has_transport; });
+}
+
+void Mechanism::require_transport(const std::string& what) const {
+  std::vector<std::string> lack;
+  for (const auto& s : species_)
+    if (!s.has_transport) lack.push_back(s.name);
+  if (lack.empty()) return;
+  throw UserError(Diagnostic{
+      Location{file_, 0, 0}, "species." + lack.front() + ".transport",
+      fmt::format("{} needs the species' transport data, and {} of the {} species of phase '{}' have none (first: "
+                  "'{}')",
+                  what, lack.size(), species_.size(), phase_, lack.front()),
+      "use a mechanism with transport: entries (Cantera's gri30.yaml, h2o2.yaml), or unity Lewis number"});
 }
 
 Mechanism Mechanism::load(const std::string& file, const std::string& phase_name) {

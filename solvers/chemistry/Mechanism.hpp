@@ -40,11 +40,27 @@ struct Nasa7 {
   const std::array<double, 7>& at(double T) const { return T <= t_mid ? low : high; }
 };
 
+/// A gas species' molecular data for transport (Cantera's `transport: {model: gas, ...}`),
+/// in SI units: the file gives the diameter in Angstrom, the dipole in Debye and the
+/// polarizability in Angstrom^3 (Cantera's fixed units for these keys).
+struct GasTransportData {
+  enum class Geometry { atom, linear, nonlinear };
+  Geometry geometry = Geometry::atom;
+  double well_depth = 0;             ///< Lennard-Jones well depth epsilon / k_B, K
+  double diameter = 0;               ///< Lennard-Jones collision diameter, m
+  double dipole = 0;                 ///< permanent dipole moment, C m
+  double polarizability = 0;         ///< m^3
+  double rotational_relaxation = 0;  ///< rotational relaxation collision number Z_rot at 298 K
+  Location where;                    ///< the `transport:` entry in the file
+};
+
 struct Species {
   std::string name;
   std::map<std::string, double> composition;  ///< atoms per molecule, by element
   double molar_mass = 0;                      ///< kg/mol
   Nasa7 thermo;
+  bool has_transport = false;  ///< the file gives `transport:` data (model: gas)
+  GasTransportData transport;
 };
 
 /// k = A T^b exp(-Ea / (R T)) in SI-mol units; `ea_r` = Ea / R in K.
@@ -89,6 +105,11 @@ class Mechanism {
   int n_reactions() const { return static_cast<int>(reactions_.size()); }
   /// Index of species `name`, or -1.
   int species_index(const std::string& name) const;
+  /// Whether every species has gas transport data.
+  bool has_transport() const;
+  /// UserError unless every species has gas transport data: names the file, the first
+  /// species without (and how many lack it), and says that `what` needs it.
+  void require_transport(const std::string& what) const;
 
   /// Per species at temperature T (arrays of n_species()): cp/R, h/(RT), s/R.
   void cp_R(double T, double* out) const;

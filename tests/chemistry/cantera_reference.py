@@ -152,6 +152,35 @@ def thermo_rates(ct, key, states):
     return out
 
 
+# --- Transport ------------------------------------------------------------------------------
+
+
+def transport(ct, key, states):
+    """Cantera's mixture-averaged transport: its own fits of every species (viscosity,
+    conductivity, each pair's binary diffusion; the coefficients of 1, ln T, ..., (ln T)^4,
+    converted to SI with mol: Cantera's are SI with kmol only through the pressure, which
+    carries no mole) and, per state, the species viscosities and conductivities and the
+    mixture's viscosity, thermal conductivity and mixture-averaged diffusion coefficients."""
+    gas = solution(ct, key)
+    K = gas.n_species
+    fits = {"viscosity": [gas.get_viscosity_polynomial(k).tolist() for k in range(K)],
+            "conductivity": [gas.get_thermal_conductivity_polynomial(k).tolist() for k in range(K)],
+            "diffusion": [gas.get_binary_diff_coeffs_polynomial(i, j).tolist()
+                          for i in range(K) for j in range(i, K)]}
+    out = []
+    for s in states:
+        set_state(gas, s["T"], s["p"], s["Y"])
+        out.append({"species_viscosities": gas.species_viscosities.tolist(),
+                    "viscosity": gas.viscosity, "thermal_conductivity": gas.thermal_conductivity,
+                    "mix_diff_coeffs": gas.mix_diff_coeffs.tolist()})
+    return {"fits": fits, "results": out}
+
+
+def transport_states(ct, key, seed):
+    """The thermo states (random, near equilibrium, fuel-air, negative traces) in 300-3000 K."""
+    return make_states(ct, key, seed, n_random=8, n_near_eq=4, n_mixture=4, n_negative=2)
+
+
 # --- Jacobian -------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 values committed by scripts/cantera_refs.py; the first line printed says which).
 
   check_cantera.py thermo   BUILD MECH      cp, h, s per species and of mixtures; production rates
+  check_cantera.py transport BUILD MECH     mixture-averaged viscosity, conductivity, diffusion
   check_cantera.py jacobian BUILD MECH      the constant-pressure analytic Jacobian in [T, Y]
   check_cantera.py ignition BUILD PROBLEM   0D ignition (criteria, T at the end, equilibrium)
   check_cantera.py sweep    SIMFUSE         the n-dodecane sweep case (cases/ignition_nc12_diesel.yaml)
@@ -20,6 +21,10 @@ Bounds, each with its reason:
 - net production rates: |w_k - w_k,Cantera| <= 1e-10 (creation_k + destruction_k) + 1e-30 mol/m^3/s,
   the issue's bound: the rates are sums of terms that cancel near equilibrium, so the sum of
   their magnitudes is the scale.
+- transport, given Cantera's own fits: species viscosities, mixture viscosity, thermal
+  conductivity and mixture-averaged diffusion coefficients within 1e-12 relative (the same
+  polynomials and mixing rules in double precision: sums of ~n positive terms; Wilke's
+  ratios are formed in another order, a few ulps).
 - Jacobian: each column within 1e-6 of its norm (the issue's bound) against Richardson-
   extrapolated central differences of Cantera's rates (error ~1e-9 of the column norm).
 - ignition times: 1e-4 relative (both integrate at rtol 1e-10 or tighter, the events located
@@ -183,6 +188,38 @@ def check_thermo(a):
           f"({kind} state at {T:.1f} K, species {k})")
     c.bound("net production rates: |w - w_Cantera| / (1e-10 (creation + destruction) + 1e-30), max", e, 1.0)
     return c.done("cantera thermo check")
+
+
+# --- Transport ------------------------------------------------------------------------------
+
+
+def check_transport(a):
+    key = a.target
+    m = cr.MECHANISMS[key]
+    seed = {"h2o2": 20261207, "gri30": 20261208}.get(key, 20261209)
+
+    def compute(ct, c):
+        states = c["states"] if c else cr.transport_states(ct, key, seed)
+        return dict(states=states, **cr.transport(ct, key, states))
+
+    data, _ = reference(f"transport_{key}", compute)
+    states, ref = data["states"], data["results"]
+    got = run_json([exe(a.build, "transport_props"), cr.mechanism_path(key), m["phase"]],
+                   {"fits": data["fits"], "states": [{"T": s["T"], "p": s["p"], "Y": s["Y"]} for s in states]})
+    c = Checks()
+    print(f"{key}: {len(states)} states ({', '.join(sorted({s['kind'] for s in states}))}), "
+          f"{len(ref[0]['species_viscosities'])} species; every species has transport data: "
+          f"{all(got['has_transport'])}")
+    if not all(got["has_transport"]):
+        c.fail("transport data read for every species")
+    worst = {}
+    for r, g in zip(ref, got["results"]):
+        for q in ("species_viscosities", "viscosity", "thermal_conductivity", "mix_diff_coeffs"):
+            x, y = np.atleast_1d(np.array(g[q])), np.atleast_1d(np.array(r[q]))
+            worst[q] = max(worst.get(q, 0.0), float(np.max(np.abs(x - y) / np.abs(y))))
+    for q in ("species_viscosities", "viscosity", "thermal_conductivity", "mix_diff_coeffs"):
+        c.bound(f"{q}, max relative difference", worst[q], 1e-12)
+    return c.done("cantera transport check")
 
 
 # --- Jacobian -------------------------------------------------------------------------------
@@ -396,7 +433,7 @@ def check_refusals(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["thermo", "jacobian", "ignition", "sweep", "refusals"])
+    ap.add_argument("what", choices=["thermo", "transport", "jacobian", "ignition", "sweep", "refusals"])
     ap.add_argument("build", help="the build folder (sweep: the simfuse executable)")
     ap.add_argument("target", nargs="?", help="mechanism key, ignition problem name, or (sweep) the simfuse executable")
     ap.add_argument("--out", default=None, help="sweep: output folder")
@@ -408,7 +445,7 @@ def main():
     if a.what == "sweep":
         a.target = a.target or a.build
         a.out = a.out or os.path.join(os.getcwd(), "out_cantera_sweep")
-    return {"thermo": check_thermo, "jacobian": check_jacobian, "ignition": check_ignition, "sweep": check_sweep,
+    return {"thermo": check_thermo, "transport": check_transport, "jacobian": check_jacobian, "ignition": check_ignition, "sweep": check_sweep,
             "refusals": check_refusals}[a.what](a)
 
 
