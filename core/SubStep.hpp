@@ -106,6 +106,17 @@ class Admissible {
                                std::vector<char>& ok) = 0;
   /// One line on what it does, for the audit trail.
   virtual std::string admissible_description() const = 0;
+  /// A cheap test of one point's components (the layout of the written field): false when
+  /// the point must be mapped. A tabulation maps only the retrievals that fail it (a
+  /// linear retrieval conserves what the sub-step conserves linearly, such as the
+  /// elements, but can leave a bound such as Y >= 0). Default: every point is mapped.
+  virtual bool point_admissible(const double* /*components*/) const { return false; }
+  /// make_admissible on the listed owned points only (ok as there, indexed by point; the
+  /// others are left as they are and reported ok). Default: all points.
+  virtual void make_points_admissible(State& state, const std::vector<Vec>& before, const StepInfo& info,
+                                      const std::vector<PetscInt>& /*points*/, std::vector<char>& ok) {
+    make_admissible(state, before, info, ok);
+  }
 };
 
 /// A Pointwise sub-step whose points can be computed anywhere: everything one point's

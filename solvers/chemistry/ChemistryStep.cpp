@@ -260,6 +260,30 @@ std::string ChemistryStep::sensitivity_description() const {
   return "(I - dt J)^-1 at the step's result (J the [T, Y] Jacobian of the reactor; LAPACK LU), as OpenFOAM's TDAC";
 }
 
+void ChemistryStep::make_points_admissible(State& state, const std::vector<Vec>& before, const StepInfo&,
+                                           const std::vector<PetscInt>& points, std::vector<char>& ok) {
+  const int n = chem_.size();
+  ok.assign(static_cast<size_t>(grid_.owned().size()), 1);
+  ArrayView prop = state.get(field_).view();
+  const ArrayView in(before.at(0), grid_.owned(), n, true);
+  double* pa = prop.data();
+  const double* ia = in.data();
+  for (PetscInt p : points) {
+    set_cell(p);
+    ok[p] = simfuse::make_admissible(chem_.reactor(), *projection_, ia + p * n, pa + p * n, nullptr, nullptr,
+                                     chem_.admissible_limits())
+                ? 1
+                : 0;
+  }
+}
+
+bool ChemistryStep::point_admissible(const double* y) const {
+  if (!(y[0] >= chem_.temperature_min() && y[0] <= chem_.temperature_max())) return false;
+  for (int k = 1; k < chem_.size(); ++k)
+    if (!(y[k] >= -chem_.absolute_tolerance(k))) return false;
+  return true;
+}
+
 std::string ChemistryStep::admissible_description() const {
   const auto& l = chem_.admissible_limits();
   std::string s =

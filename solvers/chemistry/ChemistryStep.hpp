@@ -59,6 +59,11 @@ class ChemistryStep final : public SubStep,
   void make_admissible(State& state, const std::vector<Vec>& before, const StepInfo& info,
                        std::vector<char>& ok) override;
   std::string admissible_description() const override;
+  /// T finite within the thermo data's range and every Y_k >= -atol_k (the integrator's
+  /// absolute tolerance: what it leaves itself; a value within it of zero is zero to it).
+  bool point_admissible(const double* y) const override;
+  void make_points_admissible(State& state, const std::vector<Vec>& before, const StepInfo& info,
+                              const std::vector<PetscInt>& points, std::vector<char>& ok) override;
   /// T scaled by (1 + amplitude u), each positive mass fraction raised to the power
   /// (1 + amplitude u_k) (a relative change that is the same in log space whatever the
   /// species' magnitude), u uniform in [-1, 1], the fractions then renormalised; T is kept
