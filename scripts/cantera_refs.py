@@ -38,6 +38,8 @@ def main():
             states = cr.transport_states(ct, key, {"h2o2": 20261207, "gri30": 20261208}[key])
             cr.write_committed(ct, f"transport_{key}", dict(states=states, **cr.transport(ct, key, states)), [key])
             print(f"transport_{key}: {len(states)} states, {time.time() - t:.1f} s")
+            cr.write_committed(ct, f"transport_species_{key}", cr.transport_species(ct, key), [key])
+            print(f"transport_species_{key}: {len(cr.TRANSPORT_TEMPERATURES)} temperatures")
         if "jacobian" in only:
             t = time.time()
             states = cr.jacobian_states(ct, key, SEEDS[key] + 1)

@@ -39,6 +39,22 @@ struct TransportFits {
   }
 };
 
+/// simfuse's own fits of a mechanism's species (its `transport:` data; UserError naming
+/// the first species without), by kinetic theory as Cantera fits them: at 50 temperatures
+/// over the range every species' thermo data covers,
+///   mu_k   = 5/16 sqrt(pi m_k k T) / (pi sigma_k^2 Omega22*)
+///   p D_ij = 3/16 sqrt(2 pi (k T)^3 / m_ij) / (pi sigma_ij^2 Omega11*)
+///   lambda_k from mu_k, the self-diffusion and the heat capacities (translational,
+///            rotational with Parker's Z_rot(T), internal; Warnatz's formulation)
+/// and least-squares polynomials of degree 4 in ln T. Collision integrals: Neufeld, Janzen
+/// and Aziz (1972) for the Lennard-Jones potential, plus a dipole correction
+/// 0.2 delta*^2 / T* (Omega22) and 0.19 delta*^2 / T* (Omega11) for polar pairs (Brokaw's
+/// form) in place of Monchick and Mason's tables: against Cantera, 0.4% (viscosity), 0.6%
+/// (conductivity), 0.15% (diffusion) for nonpolar species and 2.5-3.6% for polar ones
+/// (H2O), see docs/verification.md. Pairs of one polar and one nonpolar species take the
+/// induction correction of sigma and epsilon (xi = 1 + alpha*_n mu*_p^2 sqrt(eps_p/eps_n)/4).
+TransportFits fit_transport(const Mechanism& mech);
+
 class MixtureTransport {
  public:
   /// The mechanism (its molar masses) and fits for its species; UserError when the fits'

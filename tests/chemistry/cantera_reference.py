@@ -176,6 +176,30 @@ def transport(ct, key, states):
     return {"fits": fits, "results": out}
 
 
+TRANSPORT_TEMPERATURES = [300.0, 600.0, 1000.0, 1500.0, 2000.0, 2500.0]
+
+
+def transport_species(ct, key):
+    """Cantera's species properties at TRANSPORT_TEMPERATURES and 1 atm: viscosities,
+    conductivities (each pure species) and binary diffusion coefficients (pairs i <= j,
+    packed by rows); and which species are polar (a dipole)."""
+    gas = solution(ct, key)
+    K = gas.n_species
+    out = []
+    for T in TRANSPORT_TEMPERATURES:
+        gas.TP = T, 101325.0
+        D = gas.binary_diff_coeffs
+        cond = []
+        for k in range(K):
+            gas.TPX = T, 101325.0, {gas.species_names[k]: 1.0}
+            cond.append(gas.thermal_conductivity)
+        gas.TP = T, 101325.0
+        out.append({"T": T, "viscosity": gas.species_viscosities.tolist(), "conductivity": cond,
+                    "diffusion": [float(D[i, j]) for i in range(K) for j in range(i, K)]})
+    polar = [sp.transport.dipole > 0 for sp in gas.species()]
+    return {"polar": polar, "results": out}
+
+
 def transport_states(ct, key, seed):
     """The thermo states (random, near equilibrium, fuel-air, negative traces) in 300-3000 K."""
     return make_states(ct, key, seed, n_random=8, n_near_eq=4, n_mixture=4, n_negative=2)

@@ -5,7 +5,10 @@
 //    "states": [{"T": K, "p": Pa, "Y": [...]}, ...]}
 // on stdin and writes, per state, the species viscosities and conductivities, the mixture
 // viscosity, thermal conductivity and mixture-averaged diffusion coefficients, as JSON;
-// also, per species, whether the mechanism gives transport data.
+// also, per species, whether the mechanism gives transport data. "fits": "own" uses
+// simfuse's own fits (fit_transport); "temperatures": [...] adds, per temperature, the
+// species viscosities and conductivities and the binary diffusion coefficients at 1 atm
+// (pairs i <= j, packed by rows).
 //   transport_props FILE [PHASE] < input.json
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -29,11 +32,26 @@ int main(int argc, char** argv) {
       for (const auto& r : j) v.push_back(r.get<simfuse::TransportFits::Poly>());
       return v;
     };
-    fits.viscosity = polys(in["fits"]["viscosity"]);
-    fits.conductivity = polys(in["fits"]["conductivity"]);
-    fits.diffusion = polys(in["fits"]["diffusion"]);
+    if (in["fits"].is_string()) {
+      fits = simfuse::fit_transport(mech);
+    } else {
+      fits.viscosity = polys(in["fits"]["viscosity"]);
+      fits.conductivity = polys(in["fits"]["conductivity"]);
+      fits.diffusion = polys(in["fits"]["diffusion"]);
+    }
     const simfuse::MixtureTransport tr(mech, fits);
     const int n = mech.n_species();
+    out["species_at"] = nlohmann::json::array();
+    for (const auto& tj : in.value("temperatures", nlohmann::json::array())) {
+      const double T = tj.get<double>();
+      std::vector<double> mu(n), lam(n), D(static_cast<size_t>(n) * n), packed;
+      tr.species_viscosities(T, mu.data());
+      tr.species_conductivities(T, lam.data());
+      tr.binary_diff_coeffs(T, 101325.0, D.data());
+      for (int i = 0; i < n; ++i)
+        for (int j = i; j < n; ++j) packed.push_back(D[static_cast<size_t>(i) * n + j]);
+      out["species_at"].push_back({{"T", T}, {"viscosity", mu}, {"conductivity", lam}, {"diffusion", packed}});
+    }
     out["results"] = nlohmann::json::array();
     for (const auto& st : in["states"]) {
       const double T = st["T"].get<double>(), p = st["p"].get<double>();
