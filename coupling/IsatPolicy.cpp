@@ -48,6 +48,9 @@ class IsatPolicy final : public Policy, public Checkpointable {
     const int n = layout_.components;
     diff_ = differences_ ? nullptr : dynamic_cast<Differentiable*>(&step);
     adm_ = dynamic_cast<Admissible*>(&step);
+    // Created here, on every rank (collective): make_admissible runs only on the ranks
+    // that retrieved an inadmissible result.
+    if (adm_) SIMFUSE_PETSC(VecDuplicate(state.get(step.writes().front()).vec(), before_.out()));
     if (!diff_)
       spdlog::warn(
           "isat on '{}': sensitivities by one-sided differences, {} more computations of a point per added entry{}",
@@ -259,8 +262,7 @@ class IsatPolicy final : public Policy, public Checkpointable {
                        SubStepStats& stats) {
     const BusyClock t;
     const Field& f = state.get(step.writes().front());
-    if (!before_) SIMFUSE_PETSC(VecDuplicate(f.vec(), before_.out()));
-    SIMFUSE_PETSC(VecCopy(f.vec(), before_));
+    SIMFUSE_PETSC(VecCopy(f.vec(), before_));  // not collective, as all of this function
     PointStates proposals(layout_);
     for (PetscInt p : bad) proposals.append(rec, static_cast<size_t>(p));
     rel_->return_points(state, bad, proposals);
