@@ -60,6 +60,12 @@ void declare_chemistry(Schema& s) {
       .def(0.1)
       .positive()
       .max(1.0);
+  i.add_real("eta_max_first_step",
+             "cvode: the largest growth of the step after the first one (CVODE's default 1e4); with step_memory "
+             "the first step is already large")
+      .positive();
+  i.add_real("eta_max_early_step", "cvode: the largest step growth over the first steps (CVODE's default 10)")
+      .positive();
   i.add_real("rtol", "relative tolerance").def(1e-6).positive().max(0.1);
   i.add_real("atol", "absolute tolerance of every component (mass fractions; T in K)").def(1e-12).positive();
   i.add_map("atol_species", "absolute tolerance of named components, e.g. {OH: 1e-14, T: 1e-6}");
@@ -285,6 +291,12 @@ CellChemistry::CellChemistry(const Mechanism& mech, Reactor::Mode mode, double p
   cv_.atol = ros_.atol = ip.get<double>("atol");
   cv_.max_order = ip.get<int>("max_order");
   cv_.max_steps = ros_.max_steps = ip.get<int>("max_steps");
+  for (const char* k : {"eta_max_first_step", "eta_max_early_step"})
+    if (ip.is_set(k) && type_ != "cvode")
+      ip.fail(k, fmt::format("{} is a CVODE setting; this integrator is {}", k, type_),
+              fmt::format("remove {}, or use type: cvode", k));
+  if (ip.is_set("eta_max_first_step")) cv_.eta_max_first_step = ip.get<double>("eta_max_first_step");
+  if (ip.is_set("eta_max_early_step")) cv_.eta_max_early_step = ip.get<double>("eta_max_early_step");
   ros_.clip_negative = true;  // mass fractions within atol below 0 are 0 (see RosenbrockOptions)
   cv_.jacobian = ip.get<std::string>("jacobian");
   cv_.linear_solver = ip.get<std::string>("linear_solver");

@@ -191,6 +191,10 @@ CvodeIntegrator::CvodeIntegrator(Reactor& reactor, const CvodeOptions& opt)
   m.check(CVodeSetUserData(m.mem, &m), "CVodeSetUserData");
   m.check(CVodeSetMaxNumSteps(m.mem, opt.max_steps), "CVodeSetMaxNumSteps");
   m.check(CVodeSetMaxOrd(m.mem, opt.max_order), "CVodeSetMaxOrd");
+  if (opt.eta_max_first_step > 0)
+    m.check(CVodeSetEtaMaxFirstStep(m.mem, opt.eta_max_first_step), "CVodeSetEtaMaxFirstStep");
+  if (opt.eta_max_early_step > 0)
+    m.check(CVodeSetEtaMaxEarlyStep(m.mem, opt.eta_max_early_step), "CVodeSetEtaMaxEarlyStep");
   if (opt.linear_solver == "klu") {
     if (opt.jacobian != "analytic")
       throw UserError("the KLU linear solver needs the analytic Jacobian (CVODE's difference quotients are dense)",

@@ -27,6 +27,11 @@ struct CvodeOptions {
   /// (SUNDIALS' own dense LU, for comparison) or "klu" (SuiteSparse KLU on the
   /// Jacobian's structural pattern; needs the analytic Jacobian).
   std::string linear_solver = "dense";
+  /// Step growth limits after the first step and over the first steps (CVODE's defaults
+  /// 1e4 and 10; SUNDIALS 6.4's CVodeSetEtaMaxFirstStep / CVodeSetEtaMaxEarlyStep): what
+  /// a remembered first step (step memory) trades against; 0 keeps CVODE's.
+  double eta_max_first_step = 0;
+  double eta_max_early_step = 0;
 };
 
 /// When a reactor has ignited.
