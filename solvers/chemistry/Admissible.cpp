@@ -82,6 +82,20 @@ bool solve_small(std::vector<double> M, std::vector<double> r, int m, std::vecto
 }  // namespace
 
 ElementProjection::Result ElementProjection::project(const double* Y0, const double* Yhat, double* Y) const {
+  // With weights 1/(|Y_k| + floor)^2 an element carried by one major species and traces
+  // (C and H by CH4 in an unburnt mixture) can hardly move apart from the others: the
+  // constraint system is then numerically singular and a 1e-12 correction impossible.
+  // Loosening the floor lets the traces take such corrections (by about their size).
+  Result res;
+  for (double floor : {floor_, floor_ * 1e4, floor_ * 1e8}) {
+    res = project_with_floor(Y0, Yhat, Y, floor);
+    if (res.ok) return res;
+  }
+  return res;
+}
+
+ElementProjection::Result ElementProjection::project_with_floor(const double* Y0, const double* Yhat, double* Y,
+                                                                double floor) const {
   Result res;
   const size_t n = static_cast<size_t>(n_), m = static_cast<size_t>(m_);
   std::vector<double> b(m, 0.0), bhat(m, 0.0);
@@ -97,7 +111,7 @@ ElementProjection::Result ElementProjection::project(const double* Y0, const dou
   std::vector<double> yh(Yhat, Yhat + n), w(n);
   for (size_t k = 0; k < n; ++k) {
     if (!std::isfinite(yh[k])) return res;
-    w[k] = 1.0 / ((std::abs(yh[k]) + floor_) * (std::abs(yh[k]) + floor_));
+    w[k] = 1.0 / ((std::abs(yh[k]) + floor) * (std::abs(yh[k]) + floor));
   }
   // A species holding an element that the reference does not have must be 0; that
   // element's row then constrains nothing else.

@@ -8,7 +8,9 @@
 ///    each element per kg of each species, solved by an active-set method (the bounds
 ///    fixed or released one at a time; the equality-constrained steps are small dense
 ///    systems, one row per element), with relative weights 1 / (|Y_k| + floor)^2 so that
-///    a species moves in proportion to its size;
+///    a species moves in proportion to its size (floor 1e-12; where that leaves the
+///    element rows numerically dependent, as C and H carried by CH4 alone in an unburnt
+///    mixture, again with 1e-8, then 1e-4);
 ///  - Newton on e(T, Y) = e(T0, Y0) from the proposed temperature.
 /// Clipping negatives and renormalising conserves the total mass but not the elements;
 /// this conserves both. A state that cannot be mapped (no convergence, a temperature
@@ -40,6 +42,7 @@ class ElementProjection {
   int n_elements() const { return m_; }
 
  private:
+  Result project_with_floor(const double* Y0, const double* Yhat, double* Y, double floor) const;
   int n_ = 0, m_ = 0;
   double floor_;
   std::vector<double> A_;  // m x n, row-major
