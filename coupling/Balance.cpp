@@ -207,20 +207,30 @@ PointStates take_owned(const Relocatable& rel, const State& state, PetscInt owne
 }
 
 std::vector<PetscInt> return_or_rerun(Relocatable& rel, Pointwise& pw, State& state, const StepInfo& info,
-                                      const PointStates& rec, const std::vector<char>& ok) {
+                                      const PointStates& rec, const std::vector<char>& ok,
+                                      const std::vector<PetscInt>* points) {
   std::vector<PetscInt> back, failed;
   PointStates out(rec.layout());
   for (size_t q = 0; q < rec.size(); ++q) {
+    const PetscInt p = points ? (*points)[q] : static_cast<PetscInt>(q);
     if (ok[q]) {
-      back.push_back(static_cast<PetscInt>(q));
+      back.push_back(p);
       out.append(rec, q);
     } else {
-      failed.push_back(static_cast<PetscInt>(q));
+      failed.push_back(p);
     }
   }
   rel.return_points(state, back, out);
   pw.apply_points(state, info, failed);
   return failed;
+}
+
+void record_balance(const BalanceReport& rep, SubStepStats& stats, MPI_Comm comm) {
+  stats.balanced = true;
+  stats.balance_sent += rep.sent;
+  stats.balance_imbalance = rank_imbalance(rep.busy, comm);
+  stats.balance_unbalanced = rep.predicted_before;
+  stats.balance_transfer_seconds += rep.transfer;
 }
 
 std::vector<size_t> reference_map(const PointStates& s, double tolerance, const std::vector<double>& scale) {

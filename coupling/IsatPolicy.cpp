@@ -142,7 +142,6 @@ class IsatPolicy final : public Policy, public Checkpointable {
       if (balance_) {
         // Retrieved locally; what missed is shared among the ranks by each cell's cost the
         // last time it was computed.
-        stats.balanced = true;
         if (cost_.size() != rec.size()) cost_.assign(rec.size(), 0.0);
         std::vector<double> predicted, measured;
         for (size_t q : miss) predicted.push_back(cost_[q]);
@@ -150,7 +149,7 @@ class IsatPolicy final : public Policy, public Checkpointable {
         const detail::BalanceReport rep =
             detail::balanced_apply(*rel_, info, work, predicted, measured, ok, comm_, 1.02);
         for (size_t i = 0; i < miss.size(); ++i) cost_[miss[i]] = measured[i];
-        balance_account(rep, stats);
+        detail::record_balance(rep, stats, comm_);
       } else {
         rel_->apply_states(info, work, ok);
       }
@@ -291,12 +290,6 @@ class IsatPolicy final : public Policy, public Checkpointable {
     stats.table_seconds += t.seconds();
   }
 
-  void balance_account(const detail::BalanceReport& rep, SubStepStats& stats) const {
-    stats.balance_sent += rep.sent;
-    stats.balance_imbalance = detail::rank_imbalance(rep.busy, comm_);
-    stats.balance_unbalanced = rep.predicted_before;
-    stats.balance_transfer_seconds += rep.transfer;
-  }
   bool finite(const double* y) const {
     for (int c = 0; c < layout_.components; ++c)
       if (!std::isfinite(y[c])) return false;

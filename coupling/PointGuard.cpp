@@ -159,9 +159,8 @@ void PointGuard::rerun_classically(const SubStep& step, Pointwise& pw, State& st
 }
 
 // The rejected points' records shared among the ranks by their predicted cost, computed
-// where they land and returned;
-// a record that failed reruns at home, on every rank, so the failure is reported as the
-// sub-step reports it.
+// where they land and returned; a record that failed reruns at home, on every rank, so
+// the failure is reported as the sub-step reports it.
 void PointGuard::rerun_balanced(const SubStep& step, Relocatable& rel, Pointwise& pw, State& state,
                                 const StepInfo& info, const std::vector<PetscInt>& points, SubStepStats& stats,
                                 MPI_Comm comm) {
@@ -188,24 +187,9 @@ void PointGuard::rerun_balanced(const SubStep& step, Relocatable& rel, Pointwise
   std::vector<char> ok;
   const detail::BalanceReport rep = detail::balanced_apply(rel, info, rec, predicted, measured, ok, comm);
   for (size_t i = 0; i < points.size(); ++i) cost_[static_cast<size_t>(points[i])] = measured[i];
-  PointStates good(rel.point_layout());
-  std::vector<PetscInt> at, failed;
-  for (size_t i = 0; i < points.size(); ++i) {
-    if (ok[i]) {
-      good.append(rec, i);
-      at.push_back(points[i]);
-    } else {
-      failed.push_back(points[i]);
-    }
-  }
-  rel.return_points(state, at, good);
-  pw.apply_points(state, info, failed);
+  detail::return_or_rerun(rel, pw, state, info, rec, ok, &points);
   stats.classical_seconds += busy.seconds();
-  stats.balanced = true;
-  stats.balance_sent += rep.sent;
-  stats.balance_imbalance = detail::rank_imbalance(rep.busy, comm);
-  stats.balance_unbalanced = rep.predicted_before;
-  stats.balance_transfer_seconds += rep.transfer;
+  detail::record_balance(rep, stats, comm);
 }
 
 void PointGuard::check_points(SubStep& step, State& state, const StepInfo& info, Field& out, const double* xa, int cin,

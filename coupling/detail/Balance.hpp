@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "simfuse/core/SubStep.hpp"
+#include "simfuse/coupling/Policy.hpp"
 
 namespace simfuse::detail {
 
@@ -43,9 +44,15 @@ PointStates take_owned(const Relocatable& rel, const State& state, PetscInt owne
 
 /// Writes back every record q with ok[q] set; the others rerun through pw.apply_points,
 /// called on every rank (possibly with none) so a failure is reported as the sub-step
-/// reports it. Returns the rerun points. Collective as apply_points is.
+/// reports it. Record q is point points[q], or point q when `points` is null. Returns the
+/// rerun points. Collective as apply_points is.
 std::vector<PetscInt> return_or_rerun(Relocatable& rel, Pointwise& pw, State& state, const StepInfo& info,
-                                      const PointStates& rec, const std::vector<char>& ok);
+                                      const PointStates& rec, const std::vector<char>& ok,
+                                      const std::vector<PetscInt>* points = nullptr);
+
+/// A balanced call's counters (sent, the imbalance after the moves and as predicted
+/// before them, transfer time) into `stats`. Collective.
+void record_balance(const BalanceReport& rep, SubStepStats& stats, MPI_Comm comm);
 
 /// Reference mapping (as DLBFoam's): for each record, the index of the record that
 /// computes for it (itself for a reference). Records with the same conditions whose

@@ -107,10 +107,10 @@ class CellChemistry {
   double cutoff() const { return cutoff_; }
   /// The check's limits on a proposal (check.max_temperature_change, max_element_defect).
   const AdmissibleLimits& admissible_limits() const { return limits_; }
-  /// The temperatures every species' thermo data covers.
   /// The integrator's absolute tolerance on component c (0: T, 1..: the species): a
   /// value within it of zero is zero to the integration.
   double absolute_tolerance(int c) const { return cv_.atols.empty() ? cv_.atol : cv_.atols[static_cast<size_t>(c)]; }
+  /// The temperatures every species' thermo data covers.
   double temperature_min() const { return T_lo_; }
   double temperature_max() const { return T_hi_; }
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <numeric>
 
 #include "simfuse/core/Timer.hpp"
 #include "simfuse/core/base/Error.hpp"
@@ -151,22 +152,11 @@ void ChemistryStep::estimate_points(const State& state, const std::vector<Vec>& 
   }
 }
 
-void ChemistryStep::make_admissible(State& state, const std::vector<Vec>& before, const StepInfo&,
+void ChemistryStep::make_admissible(State& state, const std::vector<Vec>& before, const StepInfo& info,
                                     std::vector<char>& ok) {
-  const int n = chem_.size();
-  const PetscInt np = grid_.owned().size();
-  ok.assign(static_cast<size_t>(np), 1);
-  ArrayView prop = state.get(field_).view();
-  const ArrayView in(before.at(0), grid_.owned(), n, true);
-  double* pa = prop.data();
-  const double* ia = in.data();
-  for (PetscInt p = 0; p < np; ++p) {
-    set_cell(p);
-    ok[p] = simfuse::make_admissible(chem_.reactor(), *projection_, ia + p * n, pa + p * n, nullptr, nullptr,
-                                     chem_.admissible_limits())
-                ? 1
-                : 0;
-  }
+  std::vector<PetscInt> all(static_cast<size_t>(grid_.owned().size()));
+  std::iota(all.begin(), all.end(), PetscInt(0));
+  make_points_admissible(state, before, info, all, ok);
 }
 
 void ChemistryStep::perturb(double* y, double amplitude, std::mt19937_64& rng) const {

@@ -141,7 +141,9 @@ TransportFits fit_transport(const Mechanism& mech) {
   };
 
   TransportFits fits;
-  std::vector<double> cp(n), yv(np), yl(np), yd(np);
+  // cp/R of every species at the fit's temperatures, once.
+  std::vector<double> cp(static_cast<size_t>(np) * n), yv(np), yl(np), yd(np);
+  for (int i = 0; i < np; ++i) mech.cp_R(T[i], cp.data() + static_cast<size_t>(i) * n);
   for (int k = 0; k < n; ++k) {
     const Pair p = pair(k, k);
     const GasTransportData& d = sp[k].transport;
@@ -154,8 +156,7 @@ TransportFits fit_transport(const Mechanism& mech) {
       const double zrot = d.rotational_relaxation * parker(298.0 * kBoltzmann / p.eps) / parker(ts);
       const double A = 2.5 - f_int, B = zrot + 2.0 / kPi * (5.0 / 3.0 * crot[k] + f_int);
       const double c1 = 2.0 / kPi * A / B;
-      mech.cp_R(t, cp.data());
-      const double cv_int = cp[k] - 2.5 - crot[k];
+      const double cv_int = cp[static_cast<size_t>(i) * n + k] - 2.5 - crot[k];
       const double f_rot = f_int * (1 + c1), f_trans = 2.5 * (1 - c1 * crot[k] / 1.5);
       const double lambda = mu / sp[k].molar_mass * kGasConstant * (1.5 * f_trans + f_rot * crot[k] + f_int * cv_int);
       yv[i] = std::sqrt(mu / std::sqrt(t));
