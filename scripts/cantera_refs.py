@@ -5,7 +5,7 @@ live Cantera when it can import it and against these files otherwise.
 
 What is computed, and how, is tests/chemistry/cantera_reference.py (the checks call the same
 functions when Cantera is there). Run it after changing a mechanism, a problem or Cantera:
-  .venv-cantera/bin/python scripts/cantera_refs.py [--only thermo,transport,jacobian,ignition,sweep,refusals]
+  .venv-cantera/bin/python scripts/cantera_refs.py [--only thermo,transport,jacobian,ignition,sweep,refusals,flames]
 """
 import argparse
 import os
@@ -20,7 +20,7 @@ SEEDS = {"h2o2": 20261204, "gri30": 20261205, "nDodecane_Reitz": 20261206}
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="thermo,transport,jacobian,ignition,sweep,refusals")
+    ap.add_argument("--only", default="thermo,transport,jacobian,ignition,sweep,refusals,flames")
     a = ap.parse_args()
     ct = cr.cantera()
     if ct is None:
@@ -54,6 +54,11 @@ def main():
         t = time.time()
         cr.write_committed(ct, "sweep_nc12", {"sweep": cr.SWEEP, "results": cr.sweep(ct)}, [cr.SWEEP["mech"]])
         print(f"sweep_nc12: {time.time() - t:.1f} s")
+    if "flames" in only:
+        t = time.time()
+        res = [cr.flame(ct, p) for p in cr.FLAMES]
+        cr.write_committed(ct, "flames", {"problems": cr.FLAMES, "results": res}, sorted({p["mech"] for p in cr.FLAMES}))
+        print(f"flames: {len(res)} FreeFlames, {time.time() - t:.1f} s")
     if "refusals" in only:
         t = time.time()
         cr.write_committed(ct, "refusals", {"results": cr.refusals(ct)})

@@ -230,6 +230,12 @@ Schema& Schema::add_section(const std::string& key, const std::string& doc) {
   return *params_.back().section;
 }
 
+Schema& Schema::add_optional_section(const std::string& key, const std::string& doc) {
+  Schema& s = add_section(key, doc);
+  params_.back().optional = true;
+  return s;
+}
+
 Schema& Schema::add_section_or_list(const std::string& key, const std::string& doc) {
   Schema& s = add_section(key, doc);
   params_.back().list = true;
@@ -549,6 +555,7 @@ struct Validator {
       e.type = spec.type;
       e.where = out.where_;
       e.is_set = false;
+      if (spec.type == ParamType::Section && spec.optional) continue;  // absent
       if (spec.type == ParamType::Section) {
         std::vector<std::string> needed;
         for (const auto& p : spec.section->params())

@@ -62,6 +62,7 @@ struct ParamSpec {
   std::string family;                                                  ///< Block: the Catalog family
   std::string params_key;  ///< Block: if set, the type's parameters sit under this key
   bool list = false;       ///< Section: a list of such sections is accepted too
+  bool optional = false;   ///< Section: absent unless given (Params::has is false then)
 };
 
 /// Fluent setter for one declaration; returned by the Schema::add... functions.
@@ -133,6 +134,9 @@ class Schema {
   ParamBuilder add_map(const std::string& key, const std::string& doc) { return add(key, ParamType::Map, doc); }
   /// A nested section; declare its keys into the returned schema.
   Schema& add_section(const std::string& key, const std::string& doc);
+  /// A section that is absent unless the case gives it (a mode: Params::has tells); its
+  /// required keys are required only then.
+  Schema& add_optional_section(const std::string& key, const std::string& doc);
   /// A section that may also be given as a list of such sections (Params::subs).
   Schema& add_section_or_list(const std::string& key, const std::string& doc);
   /// A `{type: ..., ...}` block of `family`. With `params_key` the type's own keys sit

@@ -10,48 +10,12 @@
 
 #include "simfuse/core/base/Error.hpp"
 #include "simfuse/solvers/common/LinearSolver.hpp"
+#include "simfuse/solvers/navier_stokes/Mac.hpp"
+#include "simfuse/solvers/navier_stokes/ReactingFlow.hpp"
 
 namespace simfuse {
 
 namespace {
-
-// A ghosted local copy of `face_velocity` (box stencil: corners too) read with the wall
-// conditions: U(i, j) is u at (x_{i+1/2}, y_j), V(i, j) is v at (x_i, y_{j+1/2}). The normal
-// velocity is zero on a wall; a tangential value beyond a wall is the mirror image about
-// the wall's velocity (so the average on the wall is the wall's velocity). Collective.
-struct Faces {
-  Faces(const Grid& grid, Vec u, const std::array<double, 4>& wall_velocity)
-      : g(grid.dm(2, 1, true), u),
-        a(g.get(), g.box(), 2, true),
-        nx(grid.n(0)),
-        ny(grid.n(1)),
-        px(grid.periodic(0)),
-        py(grid.periodic(1)),
-        wall(wall_velocity) {}
-
-  GhostedVec g;
-  const ArrayView a;
-  PetscInt nx, ny;
-  bool px, py;
-  const std::array<double, 4>& wall;  // tangential velocity of x_lo, x_hi, y_lo, y_hi
-
-  double U(PetscInt i, PetscInt j) const {
-    if (!px && (i < 0 || i >= nx - 1)) return 0.0;
-    if (!py && j < 0) return 2 * wall[2] - a(i, 0, 0, 0);
-    if (!py && j >= ny) return 2 * wall[3] - a(i, ny - 1, 0, 0);
-    return a(i, j, 0, 0);
-  }
-  double V(PetscInt i, PetscInt j) const {
-    if (!py && (j < 0 || j >= ny - 1)) return 0.0;
-    if (!px && i < 0) return 2 * wall[0] - a(0, j, 0, 1);
-    if (!px && i >= nx) return 2 * wall[1] - a(nx - 1, j, 0, 1);
-    return a(i, j, 0, 1);
-  }
-  // Vorticity at the corner (x_{i+1/2}, y_{j+1/2}).
-  double omega(PetscInt i, PetscInt j, double hx, double hy) const {
-    return (V(i + 1, j) - V(i, j)) / hx - (U(i, j + 1) - U(i, j)) / hy;
-  }
-};
 
 const char* kFaces[4] = {"x_lo", "x_hi", "y_lo", "y_hi"};
 
@@ -81,15 +45,16 @@ class NavierStokesSolver::Impl {
     hy = g.h(1);
   }
 
-  bool u_unknown(PetscInt i) const { return px || i < nx - 1; }
-  bool v_unknown(PetscInt j) const { return py || j < ny - 1; }
+  bool u_unknown(PetscInt i) const { return px || i < nx - 1 || bnd.outflow(1); }
+  bool v_unknown(PetscInt j) const { return py || j < ny - 1 || bnd.outflow(3); }
+  bool singular() const { return !bnd.any_outflow(); }
   Field& faces() { return s_.state_.get("face_velocity"); }
   Field& pressure() { return s_.state_.get("pressure"); }
 
   // out = N(u) (advection, conservative central fluxes) at the unknown faces, 0 elsewhere.
   // Returns max |u|/hx + |v|/hy over the owned faces (for the CFL number). Collective.
   double advection(Vec u, Vec out) {
-    const Faces f(grid, u, opt.wall);
+    const Faces f(grid, u, bnd);
     ArrayView o(out, grid.owned(), 2);
     double speed = 0;
     for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
@@ -99,12 +64,14 @@ class NavierStokesSolver::Impl {
         const double un = 0.5 * (f.U(i, j) + f.U(i, j + 1)), vn = 0.5 * (f.V(i, j) + f.V(i + 1, j));
         const double us = 0.5 * (f.U(i, j - 1) + f.U(i, j)), vs = 0.5 * (f.V(i, j - 1) + f.V(i + 1, j - 1));
         nu_ = (ue * ue - uw * uw) / hx + (un * vn - us * vs) / hy;
+        if (flow) nu_ -= f.U(i, j) * 0.5 * (cell_div(f, i, j) + cell_div(f, i + 1, j));
       }
       if (v_unknown(j)) {
         const double vn = 0.5 * (f.V(i, j) + f.V(i, j + 1)), vs = 0.5 * (f.V(i, j - 1) + f.V(i, j));
         const double ue = 0.5 * (f.U(i, j) + f.U(i, j + 1)), ve = 0.5 * (f.V(i, j) + f.V(i + 1, j));
         const double uw = 0.5 * (f.U(i - 1, j) + f.U(i - 1, j + 1)), vw = 0.5 * (f.V(i - 1, j) + f.V(i, j));
         nv_ = (ue * ve - uw * vw) / hx + (vn * vn - vs * vs) / hy;
+        if (flow) nv_ -= f.V(i, j) * 0.5 * (cell_div(f, i, j) + cell_div(f, i, j + 1));
       }
       o(i, j, 0, 0) = nu_;
       o(i, j, 0, 1) = nv_;
@@ -114,9 +81,16 @@ class NavierStokesSolver::Impl {
     return speed;
   }
 
+  // div u of cell (i, j) (one cell beyond the domain: that of the boundary cell).
+  double cell_div(const Faces& f, PetscInt i, PetscInt j) const {
+    if (!px) i = std::clamp<PetscInt>(i, 0, nx - 1);
+    if (!py) j = std::clamp<PetscInt>(j, 0, ny - 1);
+    return (f.U(i, j) - f.U(i - 1, j)) / hx + (f.V(i, j) - f.V(i, j - 1)) / hy;
+  }
+
   // out = Lap u at the unknown faces, 0 elsewhere. Collective.
   void laplacian(Vec u, Vec out) {
-    const Faces f(grid, u, opt.wall);
+    const Faces f(grid, u, bnd);
     ArrayView o(out, grid.owned(), 2);
     const double ix = 1 / (hx * hx), iy = 1 / (hy * hy);
     for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
@@ -131,21 +105,50 @@ class NavierStokesSolver::Impl {
 
   // out = D u (divergence per cell). Collective.
   void divergence(Vec u, Vec out) const {
-    const Faces f(grid, u, opt.wall);
+    const Faces f(grid, u, bnd);
     ArrayView o(out, grid.owned(), 1);
     for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
       o(i, j) = (f.U(i, j) - f.U(i - 1, j)) / hx + (f.V(i, j) - f.V(i, j - 1)) / hy;
     });
   }
 
-  // The projection's right-hand side b = -D u / dt, without its mean. Collective.
-  void projection_rhs(Vec u, double dt, Vec b) const {
-    divergence(u, b);
+  // The projection's right-hand side. Incompressible: b = -D u / dt (without its mean on
+  // a closed or periodic domain). Low Mach: b = -(D (rho_f u) + (rho^{n+1} - rho^n) / dt) / dt
+  // with rho^{n+1} from the equation of state (into rho_new), rho_f the face average of
+  // rho^{n+1} (the inflow's at an inflow face, the cell's at an outflow). Collective.
+  void projection_rhs(Vec u, double dt, Vec b) {
+    if (!flow) {
+      divergence(u, b);
+    } else {
+      flow->eos_density(rho_new);
+      const Faces f(grid, u, bnd);
+      const double rin = flow->inflow_density();
+      const Cells r(grid, rho_new, 1, 1, bnd, &rin);
+      const ArrayView rho_old = s_.state_.get("density").view_read();
+      ArrayView o(b, grid.owned(), 1);
+      for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+        o(i, j) = (f.U(i, j) * face_density(r, i, j, 0) - f.U(i - 1, j) * face_density(r, i - 1, j, 0)) / hx +
+                  (f.V(i, j) * face_density(r, i, j, 1) - f.V(i, j - 1) * face_density(r, i, j - 1, 1)) / hy +
+                  (r(i, j, 0) - rho_old(i, j)) / dt;
+      });
+    }
     SIMFUSE_PETSC(VecScale(b, -1.0 / dt));
-    SIMFUSE_PETSC(MatNullSpaceRemove(nullspace, b));
+    if (singular()) SIMFUSE_PETSC(MatNullSpaceRemove(nullspace, b));
   }
 
-  // A = -D G: the 5-point Laplacian with zero normal gradient at walls. Collective.
+  // rho on the face east (d = 0) or north (d = 1) of cell (i, j), which may be the cell
+  // before the domain (i = -1: the low face).
+  double face_density(const Cells& r, PetscInt i, PetscInt j, int d) const {
+    const PetscInt n = d == 0 ? nx : ny, t = d == 0 ? i : j;
+    if (!(d == 0 ? px : py)) {
+      if (t < 0) return r.in[0];
+      if (t >= n - 1) return r(d == 0 ? n - 1 : i, d == 1 ? n - 1 : j, 0);
+    }
+    return 0.5 * (r(i, j, 0) + r(d == 0 ? i + 1 : i, d == 1 ? j + 1 : j, 0));
+  }
+
+  // A = -D G: the 5-point Laplacian with zero normal gradient at walls and inflows and
+  // p = 0 on an outflow face. Collective.
   void assemble() {
     DM dm = grid.dm(1);
     SIMFUSE_PETSC(DMCreateMatrix(dm, A.out()));
@@ -164,21 +167,29 @@ class NavierStokesSolver::Impl {
         diag += c;
       };
       if (px || i > 0) nb(i - 1, j, ix);
-      if (px || i < nx - 1) nb(i + 1, j, ix);
+      if (px || i < nx - 1)
+        nb(i + 1, j, ix);
+      else if (bnd.outflow(1))
+        diag += 2 * ix;
       if (py || j > 0) nb(i, j - 1, iy);
-      if (py || j < ny - 1) nb(i, j + 1, iy);
+      if (py || j < ny - 1)
+        nb(i, j + 1, iy);
+      else if (bnd.outflow(3))
+        diag += 2 * iy;
       col[0] = row;
       v[0] = diag;
       SIMFUSE_PETSC(MatSetValuesStencil(A, 1, &row, n, col, v, INSERT_VALUES));
     });
     SIMFUSE_PETSC(MatAssemblyBegin(A, MAT_FINAL_ASSEMBLY));
     SIMFUSE_PETSC(MatAssemblyEnd(A, MAT_FINAL_ASSEMBLY));
-    SIMFUSE_PETSC(MatNullSpaceCreate(grid.comm(), PETSC_TRUE, 0, nullptr, nullspace.out()));
-    SIMFUSE_PETSC(MatSetNullSpace(A, nullspace));
+    if (singular()) {
+      SIMFUSE_PETSC(MatNullSpaceCreate(grid.comm(), PETSC_TRUE, 0, nullptr, nullspace.out()));
+      SIMFUSE_PETSC(MatSetNullSpace(A, nullspace));
+    }
 
     // CG + geometric multigrid by default, with a pseudo-inverse on the coarsest grid, where
     // the constant null space makes the operator singular.
-    create_ksp(grid, {"project_", opt.rtol, 9, true}, "the 'project' linear solver", ksp);
+    create_ksp(grid, {"project_", opt.rtol, 9, singular()}, "the 'project' linear solver", ksp);
     SIMFUSE_PETSC(KSPSetOperators(ksp, A, A));
     options_checked([&] { return KSPSetUp(ksp); }, reinterpret_cast<PetscObject>(ksp.get()),
                     "the 'project' linear solver");
@@ -214,7 +225,7 @@ class NavierStokesSolver::Impl {
                        "a blow-up shows first as a failing projection: reduce time.dt; -project_ksp_monitor shows "
                        "the iterations");
     }
-    SIMFUSE_PETSC(MatNullSpaceRemove(nullspace, p));  // pressure with zero mean
+    if (singular()) SIMFUSE_PETSC(MatNullSpaceRemove(nullspace, p));  // pressure with zero mean
   }
 
   // ||b - A p|| / ||b|| for the current b. Collective.
@@ -230,7 +241,7 @@ class NavierStokesSolver::Impl {
 
   // velocity (cell-centred) and vorticity (cell average of the four corners). Collective.
   void derived() {
-    const Faces f(grid, faces().vec(), opt.wall);
+    const Faces f(grid, faces().vec(), bnd);
     ArrayView vel = s_.state_.get("velocity").view();
     ArrayView vor = s_.state_.get("vorticity").view();
     for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
@@ -239,6 +250,42 @@ class NavierStokesSolver::Impl {
       vor(i, j) = 0.25 * (f.omega(i - 1, j - 1, hx, hy) + f.omega(i, j - 1, hx, hy) + f.omega(i - 1, j, hx, hy) +
                           f.omega(i, j, hx, hy));
     });
+  }
+
+  // The inflow face's normal velocity at time t (every rank: the face's points -1..n).
+  void update_inflow(double t) {
+    const int f = bnd.inflow_face();
+    if (f < 0) return;
+    const int d = f / 2, tdir = 1 - d;
+    const PetscInt n = grid.n(tdir);
+    bnd.inflow.resize(static_cast<size_t>(n + 2));
+    for (PetscInt q = -1; q <= n; ++q) {
+      const double xt = grid.lower(tdir) + (q + 0.5) * grid.h(tdir);
+      const double x = d == 0 ? grid.lower(0) : xt, y = d == 1 ? grid.lower(1) : xt;
+      bnd.inflow[static_cast<size_t>(q + 1)] = (*inflow_velocity)(x, y, 0.0, t);
+    }
+  }
+
+  // Low Mach: u += dt (mu / rho)_f Lap u, explicit, in as many equal sub-steps as keep
+  // it stable (nu dt_sub (1/hx^2 + 1/hy^2) <= 0.45). Collective.
+  void viscous_low_mach(Vec u, double dt) {
+    const double limit = 0.45 / (flow->max_kinematic_viscosity() * (1 / (hx * hx) + 1 / (hy * hy)));
+    viscous_substeps = std::max(1, static_cast<int>(std::ceil(dt / limit)));
+    const double ds = dt / viscous_substeps;
+    const double zero = 0;
+    for (int s = 0; s < viscous_substeps; ++s) {
+      laplacian(u, work);
+      {
+        const Cells nu(grid, flow->kinematic_viscosity(), 1, 1, bnd, &zero);
+        ArrayView o(work, grid.owned(), 2);
+        for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+          const PetscInt ie = px ? i + 1 : std::min(i + 1, nx - 1), jn = py ? j + 1 : std::min(j + 1, ny - 1);
+          o(i, j, 0, 0) *= 0.5 * (nu(i, j, 0) + nu(ie, j, 0));
+          o(i, j, 0, 1) *= 0.5 * (nu(i, j, 0) + nu(i, jn, 0));
+        });
+      }
+      SIMFUSE_PETSC(VecAXPY(u, ds, work));
+    }
   }
 
   // Taylor-Green vortex: one period per domain length in each direction; exact values at t.
@@ -279,7 +326,11 @@ class NavierStokesSolver::Impl {
   PetscHandle<MatNullSpace> nullspace;
   PetscHandle<KSP> ksp;
   PetscHandle<Vec> b, ax, ag;
-  PetscHandle<Vec> n_old, work, u_start, p_hist;
+  PetscHandle<Vec> n_old, work, u_start, p_hist, rho_new;
+  MacBoundary bnd;
+  std::unique_ptr<Function> inflow_velocity;  // at the inflow face's points, of t
+  std::unique_ptr<ReactingFlow> flow;         // low Mach: the scalars (null: incompressible)
+  int viscous_substeps = 1;
   bool have_n_old = false;
   int last_its = 0;
   double last_cfl = 0;
@@ -306,8 +357,12 @@ class NsStep : public SubStep {
 class Advect final : public NsStep {
  public:
   explicit Advect(NavierStokesSolver::Impl& m) : NsStep(m, "advect") {}
-  std::vector<std::string> reads() const override { return {"face_velocity", "pressure", "pressure_change"}; }
+  std::vector<std::string> reads() const override {
+    if (m_.flow) return {"face_velocity", "pressure", "pressure_change", "gas", "density"};
+    return {"face_velocity", "pressure", "pressure_change"};
+  }
   std::vector<std::string> writes() const override {
+    if (m_.flow) return {"face_velocity", "pressure_change", "pressure_change_previous", "gas"};
     return {"face_velocity", "pressure_change", "pressure_change_previous"};
   }
   void apply(State& state, const StepInfo& info) override {
@@ -319,6 +374,15 @@ class Advect final : public NsStep {
     SIMFUSE_PETSC(VecWAXPY(state.get("pressure_change").vec(), -1.0, m_.p_hist, state.get("pressure").vec()));
     SIMFUSE_PETSC(VecCopy(state.get("pressure").vec(), m_.p_hist));
 
+    m_.update_inflow(info.t);
+    if (m_.flow) {
+      const double cfl = m_.flow->advect(u, info.dt);
+      if (!(cfl <= 1.0))
+        throw RunFailure(fmt::format("the scalars' CFL number {:.3g} at t = {:g} exceeds 1 (the flow is too fast "
+                                     "for dt = {:g}, or it is blowing up)",
+                                     cfl, info.t, info.dt),
+                         fmt::format("use time.dt <= {:.3g}", 0.9 * info.dt / cfl));
+    }
     const double speed = m_.advection(u, m_.work);
     m_.last_cfl = speed * info.dt;
     if (!(m_.last_cfl <= m_.opt.max_cfl))
@@ -340,10 +404,21 @@ class Advect final : public NsStep {
 class Diffuse final : public NsStep {
  public:
   explicit Diffuse(NavierStokesSolver::Impl& m) : NsStep(m, "diffuse") {}
-  std::vector<std::string> reads() const override { return {"face_velocity"}; }
-  std::vector<std::string> writes() const override { return {"face_velocity"}; }
+  std::vector<std::string> reads() const override {
+    if (m_.flow) return {"face_velocity", "gas", "density"};
+    return {"face_velocity"};
+  }
+  std::vector<std::string> writes() const override {
+    if (m_.flow) return {"face_velocity", "gas"};
+    return {"face_velocity"};
+  }
   void apply(State& state, const StepInfo& info) override {
     Vec u = state.get("face_velocity").vec();
+    if (m_.flow) {
+      m_.flow->diffuse(info.dt);
+      m_.viscous_low_mach(u, info.dt);
+      return;
+    }
     m_.laplacian(u, m_.work);
     SIMFUSE_PETSC(VecAXPY(u, m_.opt.nu * info.dt, m_.work));
   }
@@ -353,6 +428,7 @@ class Project final : public NsStep, public Iterative, public Checkable {
  public:
   explicit Project(NavierStokesSolver::Impl& m) : NsStep(m, "project") {}
   std::vector<std::string> reads() const override {
+    if (m_.flow) return {"face_velocity", "pressure", "pressure_change", "pressure_change_previous", "gas", "density"};
     return {"face_velocity", "pressure", "pressure_change", "pressure_change_previous"};
   }
   std::vector<std::string> writes() const override { return {"pressure"}; }
@@ -381,19 +457,39 @@ class Project final : public NsStep, public Iterative, public Checkable {
 class Correct final : public NsStep {
  public:
   Correct(NavierStokesSolver::Impl& m, bool& steady) : NsStep(m, "correct"), steady_(steady) {}
-  std::vector<std::string> reads() const override { return {"face_velocity", "pressure"}; }
-  std::vector<std::string> writes() const override { return {"face_velocity", "velocity", "vorticity"}; }
+  std::vector<std::string> reads() const override {
+    if (m_.flow) return {"face_velocity", "pressure", "gas", "density"};
+    return {"face_velocity", "pressure"};
+  }
+  std::vector<std::string> writes() const override {
+    if (m_.flow) return {"face_velocity", "velocity", "vorticity", "density"};
+    return {"face_velocity", "velocity", "vorticity"};
+  }
   void apply(State& state, const StepInfo& info) override {
     Field& fv = state.get("face_velocity");
     {
-      GhostedVec gp(m_.grid.dm(1), state.get("pressure").vec());
-      const ArrayView p(gp.get(), gp.box(), 1, true);
+      // The pressure beyond an outflow face is -p (zero on the face).
+      const double zero = 0;
+      const Cells p(m_.grid, state.get("pressure").vec(), 1, 1, m_.bnd, &zero);
+      auto pe = [&](PetscInt i, PetscInt j) { return !m_.px && i >= m_.nx ? -p(m_.nx - 1, j, 0) : p(i, j, 0); };
+      auto pn = [&](PetscInt i, PetscInt j) { return !m_.py && j >= m_.ny ? -p(i, m_.ny - 1, 0) : p(i, j, 0); };
+      std::unique_ptr<Cells> r;
+      double rin = 0;
+      if (m_.flow) {
+        rin = m_.flow->inflow_density();
+        r = std::make_unique<Cells>(m_.grid, m_.rho_new, 1, 1, m_.bnd, &rin);
+      }
       ArrayView u = fv.view();
       const double cx = info.dt / m_.hx, cy = info.dt / m_.hy;
       for_each(m_.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
-        if (m_.u_unknown(i)) u(i, j, 0, 0) -= cx * (p(i + 1, j) - p(i, j));
-        if (m_.v_unknown(j)) u(i, j, 0, 1) -= cy * (p(i, j + 1) - p(i, j));
+        const double rx = r ? m_.face_density(*r, i, j, 0) : 1.0, ry = r ? m_.face_density(*r, i, j, 1) : 1.0;
+        if (m_.u_unknown(i)) u(i, j, 0, 0) -= cx * (pe(i + 1, j) - p(i, j, 0)) / rx;
+        if (m_.v_unknown(j)) u(i, j, 0, 1) -= cy * (pn(i, j + 1) - p(i, j, 0)) / ry;
       });
+    }
+    if (m_.flow) {
+      SIMFUSE_PETSC(VecCopy(m_.rho_new, state.get("density").vec()));
+      m_.flow->record(info.t + info.dt);
     }
     m_.derived();
     m_.t = info.t + info.dt;
@@ -413,7 +509,7 @@ class Correct final : public NsStep {
 // ----------------------------------------------------------------------------- solver
 
 void NavierStokesSolver::declare(Schema& s) {
-  s.add_real("viscosity", "kinematic viscosity nu (= U L / Re)").required().positive();
+  s.add_real("viscosity", "kinematic viscosity nu (= U L / Re); not with `reacting` (the mixture's then)").positive();
   s.add_string("initial", "initial velocity: rest, or the Taylor-Green vortex (periodic domain, exact solution known)")
       .def("rest")
       .choices({"rest", "taylor_green"});
@@ -423,6 +519,31 @@ void NavierStokesSolver::declare(Schema& s) {
   s.add_real("steady_tol", "stop when max |u^{n+1} - u^n| / dt is below this (0: run to the end)")
       .def(0.0)
       .non_negative();
+  Schema& in = s.add_section("inflow", "an inflow face: given normal velocity, zero tangential velocity");
+  in.add_string("face", "the inflow face (a low face of a walled direction)").choices({"x_lo", "y_lo"});
+  in.add_block("velocity", "function", "normal velocity into the domain, m/s (an expression of x, y and t)");
+  in.add_check([](const Params& p, Diagnostics& d) {
+    if (p.is_set("face") != p.is_set("velocity"))
+      d.push_back(p.diag(p.is_set("face") ? "face" : "velocity",
+                         p.is_set("face") ? "an inflow face needs its velocity" : "an inflow velocity needs its face",
+                         "give both, e.g. inflow: {face: x_lo, velocity: 2.0}"));
+  });
+  s.add_string("outflow", "an outflow face (a high face of a walled direction): zero pressure, zero normal gradients")
+      .def("none")
+      .choices({"none", "x_hi", "y_hi"});
+  Schema& r =
+      s.add_optional_section("reacting",
+                             "low Mach number, variable density: a reacting ideal-gas mixture at a thermodynamic "
+                             "pressure carried by the flow (gas = [T, Y], density from the equation of state)");
+  ReactingFlow::declare(r);
+  s.add_check([](const Params& p, Diagnostics& d) {
+    const bool reacting = p.has("reacting");
+    if (reacting && p.is_set("viscosity"))
+      d.push_back(p.diag("viscosity", "a reacting flow takes its viscosity from the mixture (mixture-averaged)",
+                         "remove solver.params.viscosity"));
+    if (!reacting && !p.is_set("viscosity"))
+      d.push_back(p.diag("viscosity", "no viscosity given", "add viscosity: 0.01 (= U L / Re)"));
+  });
   Schema& p = s.add_section("projection", "the pressure Poisson solve");
   p.add_real("rtol", "relative tolerance of the KSP (-project_ksp_rtol overrides)").def(1e-8).positive().max(0.1);
   p.add_string("guess",
@@ -444,7 +565,8 @@ NavierStokesSolver::NavierStokesSolver(const SolverContext& ctx) : grid_(ctx.gri
     throw UserError("navier_stokes uses a staggered (MAC) grid, but grid.centering is 'vertex'",
                     "add 'centering: cell' to grid: (n is then the number of cells per direction)");
   Impl::Opt o;
-  o.nu = p.get<double>("viscosity");
+  const bool reacting = p.has("reacting");
+  o.nu = reacting ? 0.0 : p.get<double>("viscosity");
   o.initial = p.get<std::string>("initial");
   const Params& w = p.sub("wall_velocity");
   for (int f = 0; f < 4; ++f) {
@@ -462,10 +584,47 @@ NavierStokesSolver::NavierStokesSolver(const SolverContext& ctx) : grid_(ctx.gri
   if (o.initial == "taylor_green" && !(grid_.periodic(0) && grid_.periodic(1)))
     p.fail("initial", "the Taylor-Green vortex needs a periodic domain", "set grid.periodic: [true, true]");
 
-  // Explicit diffusion is stable for nu dt (1/hx^2 + 1/hy^2) <= 1/2.
+  // Inflow and outflow faces: only on a walled direction, and not on a moving wall.
+  MacBoundary bnd;
+  for (int f = 0; f < 4; ++f) bnd.tangential[f] = o.wall[f];
+  const Params& inflow = p.sub("inflow");
+  std::unique_ptr<Function> inflow_velocity;
+  if (inflow.is_set("face")) {
+    const std::string face = inflow.get<std::string>("face");
+    const int f = face == "x_lo" ? 0 : 2;
+    if (grid_.periodic(f / 2))
+      inflow.fail("face", fmt::format("the {} direction is periodic: it has no {} face", f < 2 ? "x" : "y", face),
+                  "make the direction a wall (grid.periodic), or put the inflow on the other face");
+    if (o.wall[f] != 0)
+      inflow.fail("face", fmt::format("{} is both an inflow and a moving wall (wall_velocity.{})", face, face),
+                  "remove wall_velocity." + face);
+    bnd.kind[f] = FaceKind::inflow;
+    inflow_velocity = make_function(inflow, "velocity", ctx.constants);
+  }
+  const std::string outflow = p.get<std::string>("outflow");
+  if (outflow != "none") {
+    const int f = outflow == "x_hi" ? 1 : 3;
+    if (grid_.periodic(f / 2))
+      p.fail("outflow", fmt::format("the {} direction is periodic: it has no {} face", f < 2 ? "x" : "y", outflow),
+             "make the direction a wall (grid.periodic), or remove the outflow");
+    if (o.wall[f] != 0)
+      p.fail("outflow", fmt::format("{} is both an outflow and a moving wall (wall_velocity.{})", outflow, outflow),
+             "remove wall_velocity." + outflow);
+    bnd.kind[f] = FaceKind::outflow;
+  }
+  for (int f = 0; f < 4; ++f)
+    if (grid_.periodic(f / 2)) bnd.kind[f] = FaceKind::periodic;
+  if (reacting && !bnd.any_outflow())
+    p.fail("outflow",
+           "a reacting flow needs an outflow: on a closed or periodic domain the thermodynamic pressure would have "
+           "to change in time (p0(t)), which is not built",
+           "add outflow: x_hi (or y_hi)");
+
+  // Explicit diffusion is stable for nu dt (1/hx^2 + 1/hy^2) <= 1/2 (the reacting flow's
+  // momentum diffusion takes as many sub-steps as it needs).
   const double hx = grid_.h(0), hy = grid_.h(1);
   const double limit = 0.5 / (o.nu * (1 / (hx * hx) + 1 / (hy * hy)));
-  if (ctx.dt > limit)
+  if (!reacting && ctx.dt > limit)
     p.fail("viscosity",
            fmt::format("time.dt = {:g} exceeds the explicit diffusion limit {:.4g} for viscosity {:g} on this grid "
                        "(h = {:g})",
@@ -483,13 +642,34 @@ NavierStokesSolver::NavierStokesSolver(const SolverContext& ctx) : grid_(ctx.gri
   }
 
   impl_ = std::make_unique<Impl>(*this, grid_, o);
+  Impl& m = *impl_;
+  m.bnd = std::move(bnd);
+  m.inflow_velocity = std::move(inflow_velocity);
+  m.update_inflow(ctx.t0);
+  if (m.inflow_velocity) {
+    const auto [lo, hi] = std::minmax_element(m.bnd.inflow.begin(), m.bnd.inflow.end());
+    const int f = m.bnd.inflow_face();
+    if (*lo < 0)
+      inflow.fail("velocity", fmt::format("the inflow velocity is {:g} (negative) at t = {:g}", *lo, ctx.t0),
+                  "give a velocity into the domain (> 0), or make the face an outflow");
+    const double cfl = *hi * ctx.dt / grid_.h(f / 2);
+    if (cfl > o.max_cfl)
+      inflow.fail("velocity",
+                  fmt::format("the inflow velocity {:g} gives a CFL number {:.3g} > max_cfl = {:g} with time.dt = {:g}",
+                              *hi, cfl, o.max_cfl, ctx.dt),
+                  fmt::format("use time.dt <= {:.3g}", 0.9 * o.max_cfl * grid_.h(f / 2) / *hi));
+  }
   state_.add(grid_, "face_velocity", {"u", "v"});
   state_.add(grid_, "velocity", {"u", "v"}, true);
   state_.add(grid_, "pressure");
   state_.add(grid_, "vorticity");
   state_.add(grid_, "pressure_change");
   state_.add(grid_, "pressure_change_previous");
-  Impl& m = *impl_;
+  if (reacting) {
+    m.flow = std::make_unique<ReactingFlow>(grid_, p.sub("reacting"), ctx.constants, state_, m.bnd);
+    SIMFUSE_PETSC(VecDuplicate(state_.get("pressure").vec(), m.rho_new.out()));
+    SIMFUSE_PETSC(VecCopy(state_.get("density").vec(), m.rho_new));
+  }
   for (auto* v : {&m.n_old, &m.work, &m.u_start})
     SIMFUSE_PETSC(VecDuplicate(state_.get("face_velocity").vec(), v->out()));
   SIMFUSE_PETSC(VecDuplicate(state_.get("pressure").vec(), m.p_hist.out()));
@@ -511,7 +691,15 @@ NavierStokesSolver::~NavierStokesSolver() = default;
 
 std::vector<PlanEntry> NavierStokesSolver::plan() {
   std::vector<PlanEntry> out;
-  for (auto& s : impl_->steps_plan) out.push_back({s.get(), 1.0});
+  // Low Mach: the chemistry Strang-split around the transport (half a step before and
+  // after; Lie: one step after it), then the projection.
+  const bool strang = impl_->flow && impl_->flow->strang();
+  if (strang) out.push_back({&impl_->flow->react(), 0.5, 0.0});
+  for (auto& s : impl_->steps_plan) {
+    if (s->name() == "project" && impl_->flow)
+      out.push_back({&impl_->flow->react(), strang ? 0.5 : 1.0, strang ? 0.5 : 0.0});
+    out.push_back({s.get(), 1.0});
+  }
   return out;
 }
 
@@ -580,6 +768,7 @@ std::pair<std::vector<double>, std::vector<double>> NavierStokesSolver::centerli
 }
 
 std::vector<std::string> NavierStokesSolver::write_results(const std::string& dir) {
+  if (impl_->flow) return impl_->flow->write_results(dir);
   const auto [u, v] = centerlines();
   if (grid_.rank() == 0) {
     auto write = [&](const std::string& name, const char* header, int axis, const std::vector<double>& vals) {
@@ -600,6 +789,15 @@ std::vector<std::string> NavierStokesSolver::write_results(const std::string& di
 }
 
 nlohmann::ordered_json NavierStokesSolver::describe() const {
+  if (impl_->flow) {
+    nlohmann::ordered_json d{{"grid", "staggered (MAC), cell-centred pressure and scalars"},
+                             {"model", "low Mach number, variable density"},
+                             {"advection", "momentum central, Adams-Bashforth 2"},
+                             {"viscous", "explicit (mu / rho) Laplacian u, sub-stepped"},
+                             {"project_solver", describe_ksp(impl_->ksp)}};
+    d.update(impl_->flow->describe());
+    return d;
+  }
   return {{"grid", "staggered (MAC), cell-centred pressure"},
           {"advection", "central, Adams-Bashforth 2"},
           {"diffusion", "explicit Euler"},
@@ -612,6 +810,11 @@ std::map<std::string, double> NavierStokesSolver::metrics() {
                                     {"max_divergence", max_divergence()},
                                     {"cfl", impl_->last_cfl},
                                     {"max_velocity_change_rate", impl_->last_change}};
+  if (impl_->flow) {
+    out.erase("max_divergence");  // not zero at low Mach number: the expansion
+    for (const auto& [k, v] : impl_->flow->metrics()) out[k] = v;
+    out["viscous_substeps"] = impl_->viscous_substeps;
+  }
   if (impl_->opt.initial == "taylor_green") {
     // Exact decay: E(t) = E(t0) exp(-2 nu (kx^2 + ky^2) (t - t0)).
     const double r = impl_->tg_rate(impl_->t) / impl_->tg_rate(t0_);
@@ -629,6 +832,7 @@ void NavierStokesSolver::save_state(CheckpointData& out) const {
   out.put("last_cfl", impl_->last_cfl);
   out.put("last_its", impl_->last_its);
   out.put("steady", steady_);
+  if (impl_->flow) impl_->flow->save_state(out);
 }
 
 void NavierStokesSolver::restore_state(const CheckpointData& in) {
@@ -639,6 +843,21 @@ void NavierStokesSolver::restore_state(const CheckpointData& in) {
   impl_->last_cfl = in.get<double>("last_cfl");
   impl_->last_its = in.get<int>("last_its");
   steady_ = in.get<bool>("steady");
+  if (impl_->flow) impl_->flow->restore_state(in);
+}
+
+std::vector<std::string> NavierStokesSolver::output_fields() const {
+  if (impl_->flow) return {"velocity", "pressure", "vorticity", "gas", "density"};
+  return {"velocity", "pressure", "vorticity"};
+}
+
+void NavierStokesSolver::prepare_output() {
+  if (impl_->flow) impl_->flow->react().update_heat_release(state_);
+}
+
+std::map<std::string, std::string> NavierStokesSolver::model_context() const {
+  if (impl_->flow) return impl_->flow->model_context();
+  return {};
 }
 
 }  // namespace simfuse

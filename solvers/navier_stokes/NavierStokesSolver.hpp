@@ -41,7 +41,9 @@ class NavierStokesSolver final : public Solver, public Checkpointable {
 
   State& state() override { return state_; }
   std::vector<PlanEntry> plan() override;
-  std::vector<std::string> output_fields() const override { return {"velocity", "pressure", "vorticity"}; }
+  std::vector<std::string> output_fields() const override;
+  void prepare_output() override;
+  std::map<std::string, std::string> model_context() const override;
   bool exact_solution(const std::string& field, double t, Vec out) override;
   nlohmann::ordered_json describe() const override;
   std::map<std::string, double> metrics() override;

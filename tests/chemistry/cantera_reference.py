@@ -539,6 +539,32 @@ def refusals(ct):
 # --- Committed values -----------------------------------------------------------------------
 
 
+# Freely propagating premixed flames in air at 300 K and 1 atm (Cantera's FreeFlame,
+# mixture-averaged transport, the refinement the issue names): the flame speeds simfuse's
+# low-Mach flames are checked against.
+FLAMES = [{"mech": "h2o2", "phi": phi} for phi in (0.5, 1.0, 2.0)] + \
+         [{"mech": "gri30", "phi": phi} for phi in (0.8, 1.0, 1.2)]
+
+
+def flame(ct, problem, width=0.03):
+    """S_L (velocity at the inlet), the burnt temperature (at the domain's end and 1 mm behind
+    the front, where T = (T_u + T_b) / 2), the thermal thickness
+    (T_b - T_u) / max dT/dx, the densities and the number of grid points of one flame."""
+    import numpy as np  # noqa: PLC0415
+    m = MECHANISMS[problem["mech"]]
+    gas = solution(ct, problem["mech"])
+    gas.set_equivalence_ratio(problem["phi"], m["fuel"], m["oxidizer"])
+    gas.TP = 300.0, ct.one_atm
+    f = ct.FreeFlame(gas, width=width)
+    f.transport_model = "mixture-averaged"
+    f.set_refine_criteria(ratio=2, slope=0.02, curve=0.02)
+    f.solve(loglevel=0, auto=True)
+    dTdx = np.gradient(f.T, f.grid)
+    front = float(np.interp(0.5 * (f.T[0] + f.T[-1]), f.T, f.grid))  # T rises monotonically
+    return {"S_L": float(f.velocity[0]), "T_b": float(f.T[-1]), "T_1mm": float(np.interp(front + 1e-3, f.grid, f.T)), "thickness": float((f.T[-1] - f.T[0]) / dTdx.max()),
+            "rho_u": float(f.density[0]), "rho_b": float(f.density[-1]), "points": int(len(f.grid))}
+
+
 def committed_path(name):
     return os.path.join(DATA, name + ".json")
 

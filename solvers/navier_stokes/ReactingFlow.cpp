@@ -1,0 +1,678 @@
+#include "simfuse/solvers/navier_stokes/ReactingFlow.hpp"
+
+#include <fmt/format.h>
+#include <petscdmda.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "simfuse/core/base/Error.hpp"
+#include "simfuse/solvers/common/LinearSolver.hpp"
+
+namespace simfuse {
+
+namespace {
+
+// van Leer's limited slope from the one-sided differences a and b (zero at an extremum).
+double van_leer(double a, double b) {
+  return a * b > 0 ? 2 * a * b / (a + b) : 0.0;
+}
+
+const char* kTransport[] = {"mixture_averaged", "unity_lewis"};
+
+// A negative mass fraction left by diffusion is set to 0; below -kNegligible it is counted.
+constexpr double kNegligible = 1e-14;
+
+}  // namespace
+
+struct ReactingFlow::Impl {
+  const Grid& grid;
+  const Mechanism& mech;
+  MacBoundary& b;
+  Field& gas;
+  Field& density;
+  int N = 0, n = 0;  // species, gas components
+  PetscInt nx = 0, ny = 0;
+  bool px = false, py = false;
+  double hx = 1, hy = 1;
+  bool unity_lewis = false;
+  int fuel = -1;
+  std::unique_ptr<MixtureTransport> transport;
+
+  std::vector<double> in;       // inflow [T, Y]
+  std::vector<double> in_phi;   // inflow [h, Y]
+  std::vector<double> in_coef;  // inflow coefficients, the layout of `coef`
+  double h_in = 0;
+
+  PetscHandle<Vec> phi, coef, ynew, sol, rhs, ediv, hstar, x;
+  PetscHandle<Mat> A;
+  PetscHandle<KSP> ksp;
+  int solves = 0, last_its = 0;
+  long clipped = 0;  // cells where diffusion left a negative mass fraction (set to 0)
+  double most_negative = 0;
+
+  // Flame diagnostics, one record per step.
+  std::vector<double> hist_t, hist_front, hist_sc;
+  double burnt_T = 0, max_T = 0, u_in = 0;
+  double T_behind = 0;  // mean temperature 1 mm behind the front (NaN: outside the domain)
+
+  Impl(const Grid& g, const Mechanism& m, MacBoundary& bd, Field& gas_, Field& rho_)
+      : grid(g), mech(m), b(bd), gas(gas_), density(rho_) {
+    N = mech.n_species();
+    n = N + 1;
+    nx = g.n(0);
+    ny = g.n(1);
+    px = g.periodic(0);
+    py = g.periodic(1);
+    hx = g.h(0);
+    hy = g.h(1);
+  }
+
+  int ncoef() const { return 2 * N + 2; }  // [rho D_k, lambda / cp, ln W, h_k]
+
+  // Transport coefficients of one state into c (ncoef entries); returns mu.
+  double coefficients(double T, const double* Y, double rho, double p0, double* c) const {
+    const double cp = mech.cp_mass(T, Y);
+    const double lambda = transport->thermal_conductivity(T, Y);
+    if (unity_lewis) {
+      for (int k = 0; k < N; ++k) c[k] = lambda / cp;
+    } else {
+      transport->mix_diff_coeffs(T, p0, Y, c);
+      for (int k = 0; k < N; ++k) c[k] *= rho;
+    }
+    c[N] = lambda / cp;
+    c[N + 1] = std::log(mech.mean_molar_mass(Y));
+    std::vector<double> hrt(static_cast<size_t>(N));
+    mech.h_RT(T, hrt.data());
+    for (int k = 0; k < N; ++k) c[N + 2 + k] = hrt[k] * kGasConstant * T / mech.species()[k].molar_mass;
+    return transport->viscosity(T, Y);
+  }
+
+  double T_of(double h, const double* Y, double guess, Reactor& r, PetscInt i, PetscInt j, const char* what) const {
+    try {
+      return r.temperature_from_enthalpy(h, Y, guess);
+    } catch (const RunFailure& e) {
+      throw RunFailure(fmt::format("{}: cell ({}, {}): {}", what, i, j, what_of(e)),
+                       "reduce time.dt, or refine the grid where the flame is");
+    }
+  }
+};
+
+void ReactingFlow::declare(Schema& s) {
+  declare_chemistry(s);
+  s.add_real("pressure", "the thermodynamic pressure p0, Pa (uniform; the flow's pressure is a small perturbation)")
+      .def(101325.0)
+      .range(1.0, 1e9);
+  s.add_string("transport",
+               "species and heat transport: mixture-averaged (Cantera's 'mixture-averaged', from the mechanism's "
+               "transport data) or unity Lewis number (every D_k = lambda / (rho cp))")
+      .def("mixture_averaged")
+      .choices({kTransport[0], kTransport[1]});
+  s.add_string("fuel", "the fuel species, for the consumption speed (a species of the mechanism)");
+  s.add_string("splitting",
+               "the chemistry's splitting from the transport: strang (half a react step before and after advect and "
+               "diffuse) or lie (one react step after them)")
+      .def("strang")
+      .choices({"strang", "lie"});
+}
+
+ReactingFlow::ReactingFlow(const Grid& grid, const Params& p, const Constants& constants, State& state,
+                           MacBoundary& boundary) {
+  mech_ = load_mechanism(p.sub("kinetics"));
+  const Mechanism& mech = *mech_;
+  p0_ = p.get<double>("pressure");
+  Field& gas = state.add(grid, "gas", gas_components(mech));
+  Field& rho = state.add(grid, "density");
+  m_ = std::make_unique<Impl>(grid, mech, boundary, gas, rho);
+  Impl& m = *m_;
+  m.unity_lewis = p.get<std::string>("transport") == "unity_lewis";
+  strang_ = p.get<std::string>("splitting") == "strang";
+  try {
+    mech.require_transport("a reacting flow (its viscosity, heat conduction and diffusion)");
+  } catch (const UserError& e) {
+    p.sub("kinetics")
+        .fail("file", what_of(e),
+              "use a mechanism with transport: entries (Cantera's gri30.yaml, h2o2.yaml); unity Lewis "
+              "number needs them too, for the viscosity and the conductivity");
+  }
+  m.transport = std::make_unique<MixtureTransport>(mech, fit_transport(mech));
+  if (p.is_set("fuel")) {
+    m.fuel = mech.species_index(p.get<std::string>("fuel"));
+    if (m.fuel < 0)
+      p.fail("fuel", fmt::format("'{}' is not a species of {}", p.get<std::string>("fuel"), mech.file()),
+             "name a species of the mechanism, e.g. fuel: H2");
+  }
+
+  // The initial state, then the inflow state: the initial mixture at the middle of the
+  // inflow face.
+  const InitialMixture init(p.sub("initial"), mech, constants);
+  {
+    std::vector<double> y(static_cast<size_t>(m.n));
+    for (PetscInt j = 0; j < grid.n(1); ++j)
+      for (PetscInt i = 0; i < grid.n(0); ++i) init.at(grid.x(0, i), grid.x(1, j), 0.0, y.data());
+    ArrayView v = gas.view();
+    for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      init.at(grid.x(0, i), grid.x(1, j), 0.0, y.data());
+      for (int c = 0; c < m.n; ++c) v(i, j, 0, c) = y[static_cast<size_t>(c)];
+    });
+  }
+  chem_ =
+      std::make_unique<CellChemistry>(mech, Reactor::Mode::constant_pressure, p0_, p.sub("integrator"), p.sub("check"));
+  {
+    std::vector<double> T0;
+    const ArrayView v = gas.view_read();
+    for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) { T0.push_back(v(i, j, 0, 0)); });
+    chem_->check_initial_temperatures(T0, p.sub("integrator"), grid.comm());
+  }
+  m.in.assign(static_cast<size_t>(m.n), 0.0);
+  const int f = boundary.inflow_face();
+  if (f >= 0) {
+    const double xf = f == 0 ? grid.lower(0) : grid.lower(0) + 0.5 * grid.n(0) * grid.h(0);
+    const double yf = f == 2 ? grid.lower(1) : grid.lower(1) + 0.5 * grid.n(1) * grid.h(1);
+    init.at(xf, yf, 0.0, m.in.data());
+  } else {
+    // Without an inflow the "fresh" state (for the flame diagnostics) is the first cell's.
+    const ArrayView v = gas.view_read();
+    const Box& o = grid.owned();
+    std::vector<double> first(static_cast<size_t>(m.n), 0.0);
+    if (o.lo[0] == 0 && o.lo[1] == 0)
+      for (int c = 0; c < m.n; ++c) first[static_cast<size_t>(c)] = v(0, 0, 0, c);
+    MPI_Allreduce(first.data(), m.in.data(), m.n, MPI_DOUBLE, MPI_SUM, grid.comm());
+  }
+  rho_in_ = p0_ * mech.mean_molar_mass(m.in.data() + 1) / (kGasConstant * m.in[0]);
+  m.h_in = mech.enthalpy_mass(m.in[0], m.in.data() + 1);
+  m.in_phi = m.in;
+  m.in_phi[0] = m.h_in;
+  m.in_coef.assign(static_cast<size_t>(m.ncoef()), 0.0);
+  m.coefficients(m.in[0], m.in.data() + 1, rho_in_, p0_, m.in_coef.data());
+
+  Field& hrr = state.add_diagnostic(grid, "heat_release");
+  Field& cost = state.add_diagnostic(grid, "react_seconds");
+  react_ = std::make_unique<ChemistryStep>(grid, *chem_, "gas", &hrr, &cost);
+  react_->update_heat_release(state);
+  eos_density(rho.vec());
+
+  SIMFUSE_PETSC(DMCreateGlobalVector(grid.dm(m.n), m.phi.out()));
+  SIMFUSE_PETSC(DMCreateGlobalVector(grid.dm(m.n), m.ynew.out()));
+  SIMFUSE_PETSC(DMCreateGlobalVector(grid.dm(m.ncoef()), m.coef.out()));
+  for (auto* v : {&m.sol, &m.rhs, &m.ediv, &m.hstar, &m.x, &nu_})
+    SIMFUSE_PETSC(DMCreateGlobalVector(grid.dm(1), v->out()));
+  SIMFUSE_PETSC(DMCreateMatrix(grid.dm(1), m.A.out()));
+  create_ksp(grid, {"scalar_", 1e-10, 8, false}, "the scalars' diffusion solver (species and enthalpy)", m.ksp);
+}
+
+ReactingFlow::~ReactingFlow() = default;
+
+void ReactingFlow::eos_density(Vec out) const {
+  const Impl& m = *m_;
+  const ArrayView g = m.gas.view_read();
+  ArrayView r(out, m.grid.owned(), 1);
+  for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+    double s = 0;
+    for (int k = 0; k < m.N; ++k) s += g(i, j, 0, k + 1) / m.mech.species()[k].molar_mass;
+    r(i, j) = p0_ / (kGasConstant * g(i, j, 0, 0) * s);
+  });
+}
+
+double ReactingFlow::advect(Vec u, double dt) {
+  Impl& m = *m_;
+  const int n = m.n;
+  Reactor& reactor = chem_->reactor();
+  {
+    ArrayView g = m.gas.view_read();  // non-const: &g(...) points into it (read only)
+    ArrayView ph(m.phi, m.grid.owned(), n);
+    for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      ph(i, j, 0, 0) = m.mech.enthalpy_mass(g(i, j, 0, 0), &g(i, j, 0, 1));
+      for (int c = 1; c < n; ++c) ph(i, j, 0, c) = g(i, j, 0, c);
+    });
+  }
+  const Cells P(m.grid, m.phi, n, 2, m.b, m.in_phi.data());
+  const Cells R(m.grid, m.density.vec(), 1, 1, m.b, &rho_in_);
+  const Faces F(m.grid, u, m.b);
+  const double h[2] = {m.hx, m.hy};
+  const PetscInt nn[2] = {m.nx, m.ny};
+  const bool per[2] = {m.px, m.py};
+
+  // Cell (i, j) shifted by s along d, or false when that is more than one cell beyond a
+  // non-periodic boundary (no slope there).
+  auto cell = [&](PetscInt i, PetscInt j, int d, PetscInt s, PetscInt& ii, PetscInt& jj) {
+    ii = d == 0 ? i + s : i;
+    jj = d == 1 ? j + s : j;
+    const PetscInt t = d == 0 ? ii : jj;
+    return per[d] || (t >= -1 && t <= nn[d]);
+  };
+  // The mass flux through the face on side `side` of cell (i, j) in direction d (positive
+  // along +d) and the face value of component c.
+  auto mass_flux = [&](PetscInt i, PetscInt j, int d, int side) {
+    const double vel = d == 0 ? F.U(side > 0 ? i : i - 1, j) : F.V(i, side > 0 ? j : j - 1);
+    if (vel == 0) return 0.0;
+    if (P.boundary_face(i, j, d, side)) return vel * (P.inflow_face(i, j, d, side) ? rho_in_ : R(i, j, 0));
+    PetscInt ii, jj;
+    cell(i, j, d, side, ii, jj);
+    return vel * 0.5 * (R(i, j, 0) + R(ii, jj, 0));
+  };
+  auto face_value = [&](PetscInt i, PetscInt j, int d, int side, double mf, int c) {
+    if (P.inflow_face(i, j, d, side)) return m.in_phi[static_cast<size_t>(c)];
+    // The upwind cell U, its upstream neighbour UU and the downstream D (offsets from i, j).
+    const PetscInt up = (mf >= 0) == (side > 0) ? 0 : side, dn = up == 0 ? side : 0, uu = up == 0 ? -side : 2 * side;
+    PetscInt i1, j1, i2, j2, i3, j3;
+    cell(i, j, d, up, i1, j1);
+    const double vU = P(i1, j1, c);
+    if (!cell(i, j, d, uu, i2, j2)) return vU;
+    cell(i, j, d, dn, i3, j3);
+    return vU + 0.5 * van_leer(vU - P(i2, j2, c), P(i3, j3, c) - vU);
+  };
+
+  ArrayView g = m.gas.view();
+  std::vector<double> next(static_cast<size_t>(n));
+  double cfl = 0;
+  std::string failure;
+  for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+    const double rho = R(i, j, 0);
+    std::fill(next.begin(), next.end(), 0.0);
+    double out = 0;
+    for (int d = 0; d < 2; ++d)
+      for (int side : {-1, 1}) {
+        const double mf = mass_flux(i, j, d, side);
+        if (mf == 0) continue;
+        const double w = side * mf / h[d];  // outward
+        out += std::max(w, 0.0);
+        for (int c = 0; c < n; ++c) next[static_cast<size_t>(c)] += w * (face_value(i, j, d, side, mf, c) - P(i, j, c));
+      }
+    cfl = std::max(cfl, out * dt / rho);
+    double sum = 0;
+    for (int c = 0; c < n; ++c) {
+      next[static_cast<size_t>(c)] = P(i, j, c) - dt / rho * next[static_cast<size_t>(c)];
+      if (c > 0) sum += next[static_cast<size_t>(c)];
+    }
+    for (int c = 1; c < n; ++c) g(i, j, 0, c) = next[static_cast<size_t>(c)] / sum;
+    if (failure.empty()) {
+      try {
+        g(i, j, 0, 0) = m.T_of(next[0], &g(i, j, 0, 1), g(i, j, 0, 0), reactor, i, j, "advect");
+      } catch (const RunFailure& e) {
+        failure = what_of(e);
+      }
+    }
+  });
+  throw_if_any_failed(m.grid.comm(), failure, "reduce time.dt, or refine the grid where the flame is");
+  MPI_Allreduce(MPI_IN_PLACE, &cfl, 1, MPI_DOUBLE, MPI_MAX, m.grid.comm());
+  return cfl;
+}
+
+void ReactingFlow::diffuse(double dt) {
+  Impl& m = *m_;
+  const int N = m.N, n = m.n, nc = m.ncoef();
+  Reactor& reactor = chem_->reactor();
+  const double h[2] = {m.hx, m.hy};
+  // Coefficients at the state after advection (T*, Y*), and the kinematic viscosity.
+  nu_max_ = 0;
+  {
+    ArrayView g = m.gas.view_read();  // non-const: &g(...) points into it (read only)
+    const ArrayView rho = m.density.view_read();
+    ArrayView cv(m.coef, m.grid.owned(), nc);
+    ArrayView nu(nu_, m.grid.owned(), 1);
+    ArrayView hs(m.hstar, m.grid.owned(), 1);
+    for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      hs(i, j) = m.mech.enthalpy_mass(g(i, j, 0, 0), &g(i, j, 0, 1));
+      const double mu = m.coefficients(g(i, j, 0, 0), &g(i, j, 0, 1), rho(i, j), p0_, &cv(i, j, 0, 0));
+      nu(i, j) = mu / rho(i, j);
+      nu_max_ = std::max(nu_max_, nu(i, j));
+    });
+  }
+  MPI_Allreduce(MPI_IN_PLACE, &nu_max_, 1, MPI_DOUBLE, MPI_MAX, m.grid.comm());
+  const Cells C(m.grid, m.coef, nc, 1, m.b, m.in_coef.data());
+
+  // A face's coefficient c (component of `coef`) between cell (i, j) and its neighbour on
+  // `side` along d, times 1 / (distance between the values)^... as the matrix wants it:
+  // the conductance c_f / h_d^2 (2 c_in / h_d^2 at an inflow face), 0 on walls and outflows.
+  auto conductance = [&](PetscInt i, PetscInt j, int d, int side, int c) {
+    if (C.inflow_face(i, j, d, side)) return 2 * m.in_coef[static_cast<size_t>(c)] / (h[d] * h[d]);
+    if (C.boundary_face(i, j, d, side)) return 0.0;
+    const PetscInt ii = d == 0 ? i + side : i, jj = d == 1 ? j + side : j;
+    return 0.5 * (C(i, j, c) + C(ii, jj, c)) / (h[d] * h[d]);
+  };
+  // Implicit Euler for one scalar: (rho/dt - div c grad) x = rhs_vec (+ inflow terms).
+  auto solve = [&](int c, double inflow_value, Vec guess, Vec x) {
+    SIMFUSE_PETSC(MatZeroEntries(m.A));
+    {
+      const ArrayView rho = m.density.view_read();
+      ArrayView r(m.rhs, m.grid.owned(), 1);
+      for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+        MatStencil row{}, col[5]{};
+        PetscScalar v[5];
+        int k = 1;
+        row.i = i;
+        row.j = j;
+        double diag = rho(i, j) / dt;
+        for (int d = 0; d < 2; ++d)
+          for (int side : {-1, 1}) {
+            const double w = conductance(i, j, d, side, c);
+            if (w == 0) continue;
+            diag += w;
+            if (C.inflow_face(i, j, d, side)) {
+              r(i, j) += w * inflow_value;
+              continue;
+            }
+            col[k].i = d == 0 ? i + side : i;
+            col[k].j = d == 1 ? j + side : j;
+            v[k++] = -w;
+          }
+        col[0] = row;
+        v[0] = diag;
+        SIMFUSE_PETSC(MatSetValuesStencil(m.A, 1, &row, k, col, v, INSERT_VALUES));
+      });
+    }
+    SIMFUSE_PETSC(MatAssemblyBegin(m.A, MAT_FINAL_ASSEMBLY));
+    SIMFUSE_PETSC(MatAssemblyEnd(m.A, MAT_FINAL_ASSEMBLY));
+    SIMFUSE_PETSC(KSPSetOperators(m.ksp, m.A, m.A));
+    SIMFUSE_PETSC(VecCopy(guess, x));
+    SIMFUSE_PETSC(KSPSolve(m.ksp, m.rhs, x));
+    KSPConvergedReason reason;
+    SIMFUSE_PETSC(KSPGetConvergedReason(m.ksp, &reason));
+    PetscInt its = 0;
+    SIMFUSE_PETSC(KSPGetIterationNumber(m.ksp, &its));
+    m.last_its += static_cast<int>(its);
+    ++m.solves;
+    if (reason < 0)
+      throw RunFailure(
+          fmt::format("the scalar diffusion solve ({}) did not converge: {} after {} iterations",
+                      c < N ? m.mech.species()[c].name : std::string("enthalpy"), KSPConvergedReasons[reason], its),
+          "reduce time.dt; -scalar_ksp_monitor shows the iterations");
+  };
+
+  // 1. Each species' main term implicitly: Y** (into ynew).
+  m.last_its = 0;
+  m.solves = 0;
+  for (int k = 0; k < N; ++k) {
+    {
+      const ArrayView g = m.gas.view_read();
+      const ArrayView rho = m.density.view_read();
+      ArrayView r(m.rhs, m.grid.owned(), 1);
+      for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) { r(i, j) = rho(i, j) * g(i, j, 0, k + 1) / dt; });
+    }
+    SIMFUSE_PETSC(VecStrideGather(m.gas.vec(), k + 1, m.sol, INSERT_VALUES));
+    solve(k, m.in[static_cast<size_t>(k + 1)], m.sol, m.x);
+    SIMFUSE_PETSC(VecStrideScatter(m.x, k + 1, m.ynew, INSERT_VALUES));
+  }
+
+  // 2. The full fluxes of Y** (correction velocity included: they sum to zero on every
+  // face), the species update, and the explicit part of the enthalpy flux.
+  std::vector<double> in_ynew(m.in);  // inflow ghost values of Y** (component 0 unused)
+  const Cells Y(m.grid, m.ynew, n, 1, m.b, in_ynew.data());
+  std::vector<double> js(static_cast<size_t>(N)), div(static_cast<size_t>(N));
+  // Fluxes through the face on `side` of (i, j) along d, positive along +d, into js;
+  // returns the explicit enthalpy flux. The face's two cells in the order low, high, so
+  // both cells compute the same numbers.
+  auto face_fluxes = [&](PetscInt i, PetscInt j, int d, int side) {
+    const bool inflow = Y.inflow_face(i, j, d, side);
+    PetscInt il = i, jl = j, ih = i, jh = j;
+    if (side > 0)
+      (d == 0 ? ih : jh) += 1;
+    else
+      (d == 0 ? il : jl) -= 1;
+    const double dist = inflow ? 0.5 * h[d] : h[d];
+    auto yv = [&](PetscInt a, PetscInt bb, int k) {
+      return inflow && (d == 0 ? a < 0 : bb < 0) ? m.in[static_cast<size_t>(k + 1)] : Y(a, bb, k + 1);
+    };
+    auto cf = [&](int c) { return inflow ? m.in_coef[static_cast<size_t>(c)] : 0.5 * (C(il, jl, c) + C(ih, jh, c)); };
+    auto lnW = [&](PetscInt a, PetscInt bb) {
+      double s = 0;
+      for (int k = 0; k < N; ++k) s += yv(a, bb, k) / m.mech.species()[k].molar_mass;
+      return -std::log(s);
+    };
+    const double dlnW = (lnW(ih, jh) - lnW(il, jl)) / dist;
+    double sum = 0;
+    for (int k = 0; k < N; ++k) {
+      const double yl = yv(il, jl, k), yh = yv(ih, jh, k);
+      const double yf = inflow ? yl : 0.5 * (yl + yh);
+      js[static_cast<size_t>(k)] = -cf(k) * ((yh - yl) / dist + yf * dlnW);
+      sum += js[static_cast<size_t>(k)];
+    }
+    double e = 0;
+    const double ch = cf(N);
+    for (int k = 0; k < N; ++k) {
+      const double yl = yv(il, jl, k), yh = yv(ih, jh, k);
+      const double yf = inflow ? yl : 0.5 * (yl + yh);
+      js[static_cast<size_t>(k)] -= yf * sum;
+      e += cf(N + 2 + k) * (js[static_cast<size_t>(k)] + ch * (yh - yl) / dist);
+    }
+    return e;
+  };
+  long clipped = 0;
+  double most_negative = 0;
+  {
+    ArrayView g = m.gas.view();
+    const ArrayView rho = m.density.view_read();
+    ArrayView ed(m.ediv, m.grid.owned(), 1);
+    for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      std::fill(div.begin(), div.end(), 0.0);
+      double ediv = 0;
+      for (int d = 0; d < 2; ++d)
+        for (int side : {-1, 1}) {
+          if (Y.boundary_face(i, j, d, side) && !Y.inflow_face(i, j, d, side)) continue;
+          const double e = face_fluxes(i, j, d, side);
+          for (int k = 0; k < N; ++k) div[static_cast<size_t>(k)] += side * js[static_cast<size_t>(k)] / h[d];
+          ediv += side * e / h[d];
+        }
+      ed(i, j) = ediv;
+      double sum = 0;
+      bool negative = false;
+      for (int k = 0; k < N; ++k) {
+        double y = g(i, j, 0, k + 1) - dt / rho(i, j) * div[static_cast<size_t>(k)];
+        if (y < 0) {
+          // Counted when beyond round-off (a mass fraction near 1 carries ~1e-16 of it).
+          negative = negative || y < -kNegligible;
+          most_negative = std::min(most_negative, y);
+          y = 0;
+        }
+        g(i, j, 0, k + 1) = y;  // T still T*: the enthalpy below needs h* from it
+        sum += y;
+      }
+      clipped += negative;
+      for (int k = 0; k < N; ++k) g(i, j, 0, k + 1) /= sum;
+    });
+  }
+  m.clipped += clipped;
+  m.most_negative = std::min(m.most_negative, most_negative);
+
+  // 3. Enthalpy, from h* (before this sub-step) with the explicit part from the new Y_k.
+  {
+    const ArrayView rho = m.density.view_read();
+    const ArrayView ph(m.hstar, m.grid.owned(), 1, true);
+    const ArrayView ed(m.ediv, m.grid.owned(), 1, true);
+    ArrayView r(m.rhs, m.grid.owned(), 1);
+    ArrayView s(m.sol, m.grid.owned(), 1);
+    for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      r(i, j) = rho(i, j) * ph(i, j) / dt - ed(i, j);
+      s(i, j) = ph(i, j);
+    });
+  }
+  solve(N, m.h_in, m.sol, m.x);  // adds the inflow terms to rhs
+  std::string failure;
+  {
+    ArrayView g = m.gas.view();
+    const ArrayView hv(m.x, m.grid.owned(), 1, true);
+    for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      if (!failure.empty()) return;
+      try {
+        g(i, j, 0, 0) = m.T_of(hv(i, j), &g(i, j, 0, 1), g(i, j, 0, 0), reactor, i, j, "diffuse");
+      } catch (const RunFailure& e) {
+        failure = what_of(e);
+      }
+    });
+  }
+  throw_if_any_failed(m.grid.comm(), failure, "reduce time.dt, or refine the grid where the flame is");
+}
+
+void ReactingFlow::record(double t) {
+  Impl& m = *m_;
+  const PetscInt nx = m.nx, ny = m.ny;
+  // Row-averaged temperature along x, and the outflow column's mean T and fuel.
+  std::vector<double> T(static_cast<size_t>(nx), 0.0);
+  double local[4] = {0, 0, 0, 0};  // consumed fuel mass rate, outflow T sum, outflow fuel sum, max T
+  {
+    const ArrayView g = m.gas.view_read();
+    const ArrayView rho = m.density.view_read();
+    std::vector<double> conc(static_cast<size_t>(m.N)), wdot(static_cast<size_t>(m.N));
+    for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      T[static_cast<size_t>(i)] += g(i, j, 0, 0) / ny;
+      local[3] = std::max(local[3], g(i, j, 0, 0));
+      if (i == nx - 1) {
+        local[1] += g(i, j, 0, 0) / ny;
+        if (m.fuel >= 0) local[2] += g(i, j, 0, m.fuel + 1) / ny;
+      }
+      if (m.fuel >= 0) {  // - W_F wdot_F, kg/(m^3 s)
+        for (int k = 0; k < m.N; ++k)
+          conc[static_cast<size_t>(k)] = rho(i, j) * g(i, j, 0, k + 1) / m.mech.species()[k].molar_mass;
+        m.mech.net_production_rates(g(i, j, 0, 0), conc.data(), wdot.data());
+        local[0] -= wdot[static_cast<size_t>(m.fuel)] * m.mech.species()[m.fuel].molar_mass * m.hx * m.hy;
+      }
+    });
+  }
+  MPI_Allreduce(MPI_IN_PLACE, T.data(), static_cast<int>(nx), MPI_DOUBLE, MPI_SUM, m.grid.comm());
+  double glob[3];
+  MPI_Allreduce(local, glob, 3, MPI_DOUBLE, MPI_SUM, m.grid.comm());
+  MPI_Allreduce(&local[3], &m.max_T, 1, MPI_DOUBLE, MPI_MAX, m.grid.comm());
+  m.burnt_T = glob[1];
+  // The front: where the mean temperature first crosses (T_in + T_b) / 2 from the inflow side.
+  const double Tmid = 0.5 * (m.in[0] + m.burnt_T);
+  double front = std::numeric_limits<double>::quiet_NaN();
+  for (PetscInt i = 0; i + 1 < nx; ++i) {
+    const double a = T[static_cast<size_t>(i)], bb = T[static_cast<size_t>(i + 1)];
+    if ((a - Tmid) * (bb - Tmid) <= 0 && a != bb) {
+      front = m.grid.x(0, i) + (Tmid - a) / (bb - a) * m.hx;
+      break;
+    }
+  }
+  double sc = std::numeric_limits<double>::quiet_NaN();
+  if (m.fuel >= 0) {
+    const double yu = m.in[static_cast<size_t>(m.fuel + 1)], yb = glob[2];
+    const double width = m.grid.n(1) * m.hy;
+    if (yu - yb > 0) sc = glob[0] / (rho_in_ * (yu - yb) * width);
+  }
+  m.T_behind = std::numeric_limits<double>::quiet_NaN();
+  if (std::isfinite(front)) {
+    const double xb = front + 1e-3;
+    for (PetscInt i = 0; i + 1 < nx; ++i)
+      if (m.grid.x(0, i) <= xb && xb < m.grid.x(0, i + 1)) {
+        const double w = (xb - m.grid.x(0, i)) / m.hx;
+        m.T_behind = (1 - w) * T[static_cast<size_t>(i)] + w * T[static_cast<size_t>(i + 1)];
+      }
+  }
+  m.hist_t.push_back(t);
+  m.hist_front.push_back(front);
+  m.hist_sc.push_back(sc);
+  m.u_in = m.b.inflow.empty() ? 0.0 : m.b.inflow[m.b.inflow.size() / 2];
+}
+
+std::map<std::string, double> ReactingFlow::metrics() const {
+  const Impl& m = *m_;
+  std::map<std::string, double> out{{"outflow_temperature", m.burnt_T},
+                                    {"max_temperature", m.max_T},
+                                    {"diffusion_negative_clips", static_cast<double>(m.clipped)},
+                                    {"diffusion_most_negative", m.most_negative},
+                                    {"scalar_solver_iterations", static_cast<double>(m.last_its)}};
+  {
+    // What the scalars' treatment guarantees: sum_k Y_k = 1 (to round-off), Y_k >= 0.
+    double e[2] = {0, 0};  // max |sum Y - 1|, max(-min Y)
+    const ArrayView g = m.gas.view_read();
+    for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      double sum = 0;
+      for (int k = 0; k < m.N; ++k) {
+        sum += g(i, j, 0, k + 1);
+        e[1] = std::max(e[1], -g(i, j, 0, k + 1));
+      }
+      e[0] = std::max(e[0], std::abs(sum - 1));
+    });
+    MPI_Allreduce(MPI_IN_PLACE, e, 2, MPI_DOUBLE, MPI_MAX, m.grid.comm());
+    out["mass_fraction_sum_error"] = e[0];
+    out["min_mass_fraction"] = -e[1];
+  }
+  const size_t n = m.hist_t.size();
+  if (n >= 4) {
+    // Over the second half of the run: the mean consumption speed and the front's speed
+    // (least squares), S_L = u_in - dx_f/dt.
+    const size_t a = n / 2;
+    double st = 0, sx = 0, stt = 0, stx = 0, sc = 0;
+    size_t k = 0, kc = 0;
+    for (size_t q = a; q < n; ++q) {
+      if (std::isfinite(m.hist_front[q])) {
+        st += m.hist_t[q];
+        sx += m.hist_front[q];
+        stt += m.hist_t[q] * m.hist_t[q];
+        stx += m.hist_t[q] * m.hist_front[q];
+        ++k;
+      }
+      if (std::isfinite(m.hist_sc[q])) {
+        sc += m.hist_sc[q];
+        ++kc;
+      }
+    }
+    if (k >= 2) {
+      const double slope = (k * stx - st * sx) / (k * stt - st * st);
+      out["flame_front_velocity"] = slope;
+      out["flame_speed_front"] = m.u_in - slope;
+      out["flame_front_position"] = m.hist_front.back();
+    }
+    if (kc > 0) out["flame_speed_consumption"] = sc / kc;
+    if (std::isfinite(m.T_behind)) out["temperature_1mm_behind_front"] = m.T_behind;
+  }
+  return out;
+}
+
+nlohmann::ordered_json ReactingFlow::describe() const {
+  const Impl& m = *m_;
+  return {{"mechanism", describe_mechanism(*mech_)},
+          {"thermodynamic_pressure", p0_},
+          {"transport", m.unity_lewis ? "unity Lewis number" : "mixture-averaged (simfuse's fits)"},
+          {"scalar_advection", "upwind, van Leer limited slopes, forward Euler"},
+          {"scalar_diffusion", "implicit Euler per species, fluxes with the correction velocity"},
+          {"scalar_solver", describe_ksp(m.ksp)},
+          {"splitting", strang_ ? "strang (react half, transport, react half)" : "lie (transport, react)"},
+          {"react_integrator", react_->describe()},
+          {"inflow_temperature", m.in[0]},
+          {"inflow_density", rho_in_}};
+}
+
+std::vector<std::string> ReactingFlow::write_results(const std::string& dir) const {
+  const Impl& m = *m_;
+  if (m.grid.rank() == 0) {
+    const std::string tmp = dir + "/flame.csv.tmp";
+    {
+      std::ofstream f(tmp, std::ios::trunc);
+      f << "t,front_position,consumption_speed\n";
+      for (size_t q = 0; q < m.hist_t.size(); ++q)
+        f << fmt::format("{:.10g},{:.10g},{:.10g}\n", m.hist_t[q], m.hist_front[q], m.hist_sc[q]);
+      if (!f) throw RunFailure("cannot write " + dir + "/flame.csv", "check the output folder is writable");
+    }
+    std::rename(tmp.c_str(), (dir + "/flame.csv").c_str());
+  }
+  return {"flame.csv"};
+}
+
+std::map<std::string, std::string> ReactingFlow::model_context() const {
+  auto c = chemistry_context(*mech_, Reactor::Mode::constant_pressure);
+  c["pressure"] = fmt::format("{:g} Pa", p0_);
+  return c;
+}
+
+void ReactingFlow::save_state(CheckpointData& out) const {
+  const Impl& m = *m_;
+  out.put("flame_t", m.hist_t);
+  out.put("flame_front", m.hist_front);
+  out.put("flame_sc", m.hist_sc);
+  out.put("clipped", m.clipped);
+  out.put("most_negative", m.most_negative);
+}
+
+void ReactingFlow::restore_state(const CheckpointData& in) {
+  Impl& m = *m_;
+  m.hist_t = in.get<std::vector<double>>("flame_t");
+  m.hist_front = in.get<std::vector<double>>("flame_front");
+  m.hist_sc = in.get<std::vector<double>>("flame_sc");
+  m.clipped = in.get<long>("clipped");
+  m.most_negative = in.get<double>("most_negative");
+}
+
+}  // namespace simfuse
