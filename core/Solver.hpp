@@ -69,6 +69,10 @@ class Solver {
   /// True once the solution has reached a steady state by the solver's own criterion: the
   /// run then stops early (summary.json says so). Same value on every rank.
   virtual bool steady() const { return false; }
+  /// A physical event the case asked to stop at (a flame's "flashback", "blow_off",
+  /// "extinction"; empty: none): the run then ends normally, exit 0, and summary.json names
+  /// the event (time.stop_event). Same value on every rank.
+  virtual std::string stop_event() const { return {}; }
 
   /// Writes solver-specific results (e.g. profiles as CSV) into `dir` at the end of a
   /// completed run; returns the file names written. Collective.

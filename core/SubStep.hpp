@@ -39,6 +39,9 @@ class SubStep {
   virtual std::vector<std::string> writes() const = 0;
   /// The classical implementation. Collective on the grid's communicator.
   virtual void apply(State& state, const StepInfo& info) = 0;
+  /// Why this sub-step, as configured, can run only classically (a policy other than
+  /// classical on it is refused with this reason); empty: any policy.
+  virtual std::string classical_only() const { return {}; }
 };
 
 /// A sub-step solved by an iterative method.

@@ -532,6 +532,7 @@ const json& RunOutput::write_summary(const std::string& status, const std::strin
   s["solver"] = solver;
   s["time"] = {{"t0", run_.clock.t0},           {"dt", run_.clock.dt}, {"steps", run_.clock.steps},
                {"steps_done", run_.clock.step}, {"t", run_.clock.t},   {"steady", run_.clock.steady}};
+  if (const std::string e = run_.solver.stop_event(); !e.empty()) s["time"]["stop_event"] = e;
   json metrics = json::object();
   for (const auto& [k, v] : run_.solver.metrics()) metrics[k] = v;
   if (!metrics.empty()) s["metrics"] = metrics;

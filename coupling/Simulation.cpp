@@ -399,6 +399,10 @@ void Simulation::set_up_policies(const ConfigDocument& doc) {
         doc, impl_->params.is_set("coupling") ? impl_->params.node("coupling") : YAML::Node(), "coupling");
     for (const auto& name : impl_->coupler->substeps()) {
       if (!cp.is_set(name)) continue;
+      if (const std::string why = impl_->coupler->substep(name).classical_only();
+          !why.empty() && cp.type_of(name) != "classical")
+        cp.fail(name, fmt::format("sub-step '{}' runs classically only here: {}", name, why),
+                fmt::format("remove coupling.{}, or change what the reason names", name));
       const PolicyContext pctx{cp.sub(name), impl_->coupler->substep(name), impl_->case_file, impl_->comm,
                                impl_->solver->model_context()};
       impl_->coupler->set_policy(name, policy_registry().create(cp.type_of(name), pctx), impl_->clock.dt);
@@ -495,7 +499,7 @@ void Simulation::set_up_case_sections() {
 Simulation::~Simulation() = default;
 
 bool Simulation::done() const {
-  return impl_->clock.step >= impl_->clock.steps || impl_->clock.steady;
+  return impl_->clock.step >= impl_->clock.steps || impl_->clock.steady || !impl_->solver->stop_event().empty();
 }
 bool Simulation::reached_steady_state() const {
   return impl_->clock.steady;

@@ -107,6 +107,9 @@ void ood_hint(const nlohmann::ordered_json& st) {
 
 void report(Simulation& sim) {
   const auto& s = sim.summary();
+  if (s["time"].contains("stop_event"))
+    spdlog::warn("stopped at t = {:g} by a physical event the case asked to stop at: {}", s["time"]["t"].get<double>(),
+                 s["time"]["stop_event"].get<std::string>());
   spdlog::info("done: {} steps in {} ({} setup, {} output)", sim.steps_done(),
                duration(s["wall_seconds"]["run"].get<double>()), duration(s["wall_seconds"]["setup"].get<double>()),
                duration(s["wall_seconds"]["output"].get<double>()));

@@ -72,13 +72,25 @@ void ChemistryStep::run(State& state, const StepInfo& info, const std::vector<Pe
       std::copy(y, y + n, start.begin());
       try {
         const double c0 = cost_ ? wall_time() : 0.0;
-        chem_.advance(y, info.dt, step_of(p));
+        const double* src = forced_.empty() ? nullptr : forcing_.data() + p * n;
+        if (src)
+          SIMFUSE_REQUIRE(forcing_.size() == static_cast<size_t>(grid_.owned().size() * n),
+                          "forced chemistry called without its forcing");
+        chem_.reactor().set_source(src);
+        const bool integrated = chem_.advance(y, info.dt, step_of(p));
+        chem_.reactor().set_source(nullptr);
+        if (src) {
+          if (!integrated)  // below the cut-off: the transport alone
+            for (int c = 0; c < n; ++c) y[c] += info.dt * src[c];
+          y[0] = chem_.reactor().temperature_from_enthalpy(h_end_[static_cast<size_t>(p)], y + 1, y[0]);
+        }
         if (cost_) cv->data()[p] = wall_time() - c0;
       } catch (const RunFailure& e) {
         failure = fmt::format(
             "the chemistry of {} failed in the step from t = {:g} s over {:g} s: {}\n  state "
             "at the start of the step: {}",
             cell_name(p), info.t, info.dt, what_of(e), describe_state(chem_.mechanism(), start.data()));
+        chem_.reactor().set_source(nullptr);
         std::copy(start.begin(), start.end(), y);
         break;
       }

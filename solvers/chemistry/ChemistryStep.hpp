@@ -43,6 +43,17 @@ class ChemistryStep final : public SubStep,
                 std::function<CellConditions(PetscInt)> conditions = {});
 
   const std::string& name() const override { return name_; }
+  /// Forced chemistry (a flow's `splitting: forced`): each call integrates the chemistry with
+  /// a constant source per owned point, the rate [dT/dt, dY_k/dt] of the transport over the
+  /// step, from the state before that transport, and ends at the given enthalpy per point
+  /// (T is set from it: the chemistry conserves h, the transport changed it). The sources
+  /// are set before each call (set_forcing); the sub-step is then classical only.
+  void enable_forcing(std::string why) { forced_ = std::move(why); }
+  void set_forcing(std::vector<double> rates, std::vector<double> h_end) {
+    forcing_ = std::move(rates);
+    h_end_ = std::move(h_end);
+  }
+  std::string classical_only() const override { return forced_; }
   std::vector<std::string> reads() const override { return {field_}; }
   std::vector<std::string> writes() const override { return {field_}; }
   void apply(State& state, const StepInfo& info) override;
@@ -116,6 +127,8 @@ class ChemistryStep final : public SubStep,
   /// Sets the chemistry's pressure and density to owned point p's (no-op without them).
   void set_cell(PetscInt p) const;
   std::function<CellConditions(PetscInt)> conditions_;
+  std::string forced_;                   // why the step is forced (empty: not)
+  std::vector<double> forcing_, h_end_;  // per owned point: rates (size() each), final h
   std::unique_ptr<ElementProjection> projection_;
   ChemistryStats reduced_;
   double rank_seconds_ = 0, max_rank_seconds_ = 0, mean_rank_seconds_ = 0;

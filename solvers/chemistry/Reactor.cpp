@@ -51,6 +51,8 @@ void Reactor::rhs(const double* y, double* dydt) const {
     c += y[k + 1] / sp[k].molar_mass * (cv ? cp_[k] - 1.0 : cp_[k]);  // * R below
   }
   dydt[0] = -heat * T / (rho * c);
+  if (source_)
+    for (int k = 0; k <= n; ++k) dydt[k] += source_[k];
 }
 
 void Reactor::jacobian(const double* y, double* J) const {

@@ -35,6 +35,9 @@ class Reactor {
   void set_volume_state(const double* y);
   /// Sets the pressure (constant pressure; a sweep changes it from reactor to reactor).
   void set_pressure(double p) { p_ = p; }
+  /// A constant rate added to rhs() ([dT/dt, dY_k/dt], size()), e.g. a flow's transport
+  /// over the step; null: none. The Jacobian does not change (the source is constant).
+  void set_source(const double* s) { source_ = s; }
   /// Constant volume: sets the density directly.
   void set_density(double rho) { rho_ = rho; }
   /// Density (kg/m^3) at state y.
@@ -77,6 +80,7 @@ class Reactor {
   double p_;
   double rho_ = 0;  // constant volume
   mutable std::vector<double> C_, wdot_, h_, cp_, dwdC_, dwdT_, dcp_;
+  const double* source_ = nullptr;
 };
 
 }  // namespace simfuse

@@ -489,6 +489,7 @@ class Correct final : public NsStep {
     }
     if (m_.flow) {
       SIMFUSE_PETSC(VecCopy(m_.rho_new, state.get("density").vec()));
+      m_.flow->end_step(info.dt);
       m_.flow->record(info.t + info.dt);
     }
     m_.derived();
@@ -853,6 +854,10 @@ std::vector<std::string> NavierStokesSolver::output_fields() const {
 
 void NavierStokesSolver::prepare_output() {
   if (impl_->flow) impl_->flow->react().update_heat_release(state_);
+}
+
+std::string NavierStokesSolver::stop_event() const {
+  return impl_->flow ? impl_->flow->stop_event() : std::string();
 }
 
 std::map<std::string, std::string> NavierStokesSolver::model_context() const {

@@ -48,6 +48,7 @@ class NavierStokesSolver final : public Solver, public Checkpointable {
   nlohmann::ordered_json describe() const override;
   std::map<std::string, double> metrics() override;
   bool steady() const override { return steady_; }
+  std::string stop_event() const override;
   /// centerline_u.csv (u along x = mid, against y) and centerline_v.csv (v along y = mid,
   /// against x): the profiles of the lid-driven cavity benchmark.
   std::vector<std::string> write_results(const std::string& dir) override;

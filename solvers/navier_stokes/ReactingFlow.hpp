@@ -62,12 +62,16 @@ class ReactingFlow {
 
   /// rho from the equation of state at the gas field's (T, Y) into `out` (dof 1). Collective.
   void eos_density(Vec out) const;
+  /// After the react sub-step (forced splitting: keeps the chemistry's own rate).
+  void end_step(double dt);
   /// Strang splitting of the chemistry (else Lie).
   bool strang() const { return strang_; }
   /// After the step: records the flame's diagnostics at time t (front position; the fuel
   /// consumption speed from the fuel's production rate at the state). Collective.
   void record(double t);
 
+  /// The first flame event of `stop_when` that happened (empty: none).
+  std::string stop_event() const;
   /// Reaction-flow diagnostics for summary.json: flame speeds, burnt temperature, counters.
   std::map<std::string, double> metrics() const;
   nlohmann::ordered_json describe() const;
@@ -79,6 +83,8 @@ class ReactingFlow {
   void restore_state(const CheckpointData& in);
 
  private:
+  // Transport coefficients and the kinematic viscosity at the gas field's state. Collective.
+  void update_coefficients();
   struct Impl;
   std::unique_ptr<Impl> m_;
   std::shared_ptr<const Mechanism> mech_;
@@ -86,7 +92,7 @@ class ReactingFlow {
   std::unique_ptr<ChemistryStep> react_;
   PetscHandle<Vec> nu_;
   double p0_ = 101325, rho_in_ = 0, nu_max_ = 0;
-  bool strang_ = true;
+  bool strang_ = true, forced_ = false;
 };
 
 }  // namespace simfuse
