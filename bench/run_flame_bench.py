@@ -11,8 +11,9 @@ h2o2.yaml; methane-air phi 0.8, 1, 1.2 with GRI-3.0; 300 K, 1 atm, mixture-avera
   - simfuse's 1D flame (a strip 3 cells across) over a domain of 10 delta with the front
     at 0.4 of it, started from a tanh profile between the fresh mixture and its
     equilibrium products, the inflow at Cantera's S_L (the measured speed does not depend
-    on it: S_L = u_in - dx_f/dt), run for 6 delta / S_L and measured over the second half
-    (the fuel consumption speed and the front's speed);
+    on it: S_L = u_in - dx_f/dt), run for --duration (6) delta / S_L and measured over the
+    second half (the fuel consumption speed and the front's speed); the drift of the
+    consumption speed between the third and the last quarter says how steady that is;
   - at h = delta / ppt for each ppt and dt = cfl h / u_b (u_b = S_L rho_u / rho_b, the
     burnt gas speed) for each cfl: the flame speed against resolution and dt.
 Writes a table (stdout, Markdown) and, with --json, every number.
@@ -29,6 +30,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "chemistry"))
 import cantera_reference as cr  # noqa: E402
+
+DURATION = 6  # flame times delta / S_L per run (the second half is measured); --duration
 
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
            OPENBLAS_NUM_THREADS="1")
@@ -54,7 +57,8 @@ def case_yaml(problem, ref, fresh, burnt, T_b, ppt, cfl, fuel):
     n = int(round(L / h))
     u_b = ref["S_L"] * ref["rho_u"] / ref["rho_b"]
     dt = cfl * h / u_b
-    t_end = 6 * delta / ref["S_L"]
+    steps = int(math.ceil(DURATION * delta / ref["S_L"] / dt))
+    t_end = steps * dt
     s = "0.5*(1 + tanh((x - x0)/d0))"
     fr = {}
     for k in sorted(set(fresh) | set(burnt)):
@@ -78,10 +82,10 @@ def case_yaml(problem, ref, fresh, burnt, T_b, ppt, cfl, fuel):
         "        mole_fractions:",
     ] + [f"          {k}: \"{v}\"" for k, v in fr.items()] + [
         "      integrator: {type: cvode, rtol: 1.0e-6, atol: 1.0e-12}",
-        f"time: {{dt: {dt!r}, t_end: {t_end!r}}}",
+        f"time: {{dt: {dt!r}, steps: {steps}}}",
         f"output: {{every: {10 ** 9}}}",
     ]
-    return "\n".join(lines) + "\n", dict(h=h, n=n, dt=dt, t_end=t_end, steps=int(round(t_end / dt)))
+    return "\n".join(lines) + "\n", dict(h=h, n=n, dt=dt, t_end=t_end, steps=steps)
 
 
 def main():
@@ -91,7 +95,9 @@ def main():
     ap.add_argument("--ppt", default="10", help="cells per thermal thickness, comma-separated")
     ap.add_argument("--cfl", default="0.25,0.125", help="dt u_b / h, comma-separated")
     ap.add_argument("--json")
+    ap.add_argument("--duration", type=float, default=DURATION, help="run length in flame times delta / S_L")
     a = ap.parse_args()
+    globals()["DURATION"] = a.duration
     ct = cr.cantera()
     if ct is None:
         sys.exit("Cantera is not importable: run with scripts/cantera-python (scripts/install-deps.sh installs it)")
@@ -123,19 +129,26 @@ def main():
                         rows.append(dict(problem=problem, ppt=ppt, cfl=cfl, failed=r.stderr[-2000:], **run))
                         continue
                     s = json.load(open(os.path.join(out, "summary.json")))
+                    # Drift: the consumption speed's mean over the third and the last quarter of
+                    # the run (how far from steady the measuring window is).
+                    with open(os.path.join(out, "flame.csv")) as f:
+                        sc = [float(line.split(",")[2]) for line in f.readlines()[1:]]
+                    q = len(sc) // 4
+                    drift = (sum(sc[3 * q:]) / len(sc[3 * q:])) / (sum(sc[2 * q:3 * q]) / q) - 1
                 met = s["metrics"]
                 sub = {x["name"]: x for x in s["substeps"]}
                 react = sum(x.get("seconds", 0) for x in s["substeps"] if x["name"] == "react")
                 total = sum(x.get("seconds", 0) for x in s["substeps"])
                 row = dict(problem=problem, ppt=ppt, cfl=cfl, ref=ref, wall=wall, react_share=react / total if total else None,
                            S_c=met.get("flame_speed_consumption"), S_front=met.get("flame_speed_front"),
-                           T_1mm=met.get("temperature_1mm_behind_front"), **run)
+                           T_1mm=met.get("temperature_1mm_behind_front"), drift=drift, **run)
                 row["err_c"] = row["S_c"] / ref["S_L"] - 1 if row["S_c"] else None
                 row["err_front"] = row["S_front"] / ref["S_L"] - 1 if row["S_front"] else None
                 rows.append(row)
                 print(f"  ppt {ppt:g} (h {run['h'] * 1e6:.1f} um, {run['n']} cells), cfl {cfl:g} (dt {run['dt']:.3g} s): "
                       f"S_c {row['S_c']:.4f} ({row['err_c']:+.2%}), S_front {row['S_front']:.4f} ({row['err_front']:+.2%}), "
-                      f"T(1 mm) {row['T_1mm'] or math.nan:.1f} K vs {ref['T_1mm']:.1f}; react {row['react_share']:.0%} "
+                      f"T(1 mm) {row['T_1mm'] or math.nan:.1f} K vs {ref['T_1mm']:.1f}; drift {drift:+.2%}; "
+                      f"react {row['react_share']:.0%} "
                       f"of the step; {wall:.0f} s", flush=True)
                 del sub
     if a.json:

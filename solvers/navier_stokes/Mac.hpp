@@ -80,8 +80,10 @@ struct Faces {
 /// domain is the value on the boundary face, extrapolated so that the face average holds it
 /// (an inflow's ghost is 2 v_in - v_0; a wall's or outflow's the mirror v_0).
 struct Cells {
-  Cells(const Grid& grid, Vec v, int dof, int width, const MacBoundary& boundary, const double* inflow)
-      : g(grid.dm(dof, width), v),
+  /// `box`: corner ghosts too (for a square of four cells).
+  Cells(const Grid& grid, Vec v, int dof, int width, const MacBoundary& boundary, const double* inflow,
+        bool box = false)
+      : g(grid.dm(dof, width, box), v),
         a(g.get(), g.box(), dof, true),
         nx(grid.n(0)),
         ny(grid.n(1)),

@@ -56,7 +56,7 @@ struct ReactingFlow::Impl {
   double most_negative = 0;
 
   // Flame diagnostics, one record per step.
-  std::vector<double> hist_t, hist_front, hist_sc;
+  std::vector<double> hist_t, hist_front, hist_sc, hist_length;
   double burnt_T = 0, max_T = 0, u_in = 0;
   double T_behind = 0;                   // mean temperature 1 mm behind the front (NaN: outside the domain)
   double T_max0 = 0;                     // the initial hottest cell
@@ -650,6 +650,32 @@ void ReactingFlow::record(double t) {
         m.T_behind = (1 - w) * T[static_cast<size_t>(i)] + w * T[static_cast<size_t>(i + 1)];
       }
   }
+  // The front's length (the T = Tmid iso-line by marching squares over the squares between
+  // cell centres) per unit width: the flame surface ratio of a wrinkled front.
+  double length = 0;
+  {
+    const Cells Tc(m.grid, m.gas.vec(), m.n, 1, m.b, m.in.data(), true);
+    for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      if ((!m.px && i >= nx - 1) || (!m.py && j >= ny - 1)) return;
+      const double c[4] = {Tc(i, j, 0) - Tmid, Tc(i + 1, j, 0) - Tmid, Tc(i + 1, j + 1, 0) - Tmid,
+                           Tc(i, j + 1, 0) - Tmid};
+      const double px[4] = {0, m.hx, m.hx, 0}, py[4] = {0, 0, m.hy, m.hy};
+      double xs[4], ys[4];
+      int k = 0;
+      for (int e = 0; e < 4; ++e) {
+        const int f = (e + 1) % 4;
+        if ((c[e] < 0) != (c[f] < 0)) {
+          const double w = c[e] / (c[e] - c[f]);
+          xs[k] = px[e] + w * (px[f] - px[e]);
+          ys[k++] = py[e] + w * (py[f] - py[e]);
+        }
+      }
+      for (int s = 0; s + 1 < k; s += 2) length += std::hypot(xs[s + 1] - xs[s], ys[s + 1] - ys[s]);
+    });
+    MPI_Allreduce(MPI_IN_PLACE, &length, 1, MPI_DOUBLE, MPI_SUM, m.grid.comm());
+  }
+  m.hist_length.push_back(length / (ny * m.hy));
+
   // Flame events (physics, not errors): each one's first time, and a stop if asked for.
   const bool extinct = m.max_T < m.in[0] + 0.1 * (m.T_max0 - m.in[0]);
   const double x_lo = m.grid.lower(0), x_hi = x_lo + nx * m.hx;
@@ -726,6 +752,7 @@ std::map<std::string, double> ReactingFlow::metrics() const {
     }
     if (kc > 0) out["flame_speed_consumption"] = sc / kc;
     if (std::isfinite(m.T_behind)) out["temperature_1mm_behind_front"] = m.T_behind;
+    out["front_length_ratio"] = m.hist_length.back();
   }
   return out;
 }
@@ -752,9 +779,10 @@ std::vector<std::string> ReactingFlow::write_results(const std::string& dir) con
     const std::string tmp = dir + "/flame.csv.tmp";
     {
       std::ofstream f(tmp, std::ios::trunc);
-      f << "t,front_position,consumption_speed\n";
+      f << "t,front_position,consumption_speed,front_length_ratio\n";
       for (size_t q = 0; q < m.hist_t.size(); ++q)
-        f << fmt::format("{:.10g},{:.10g},{:.10g}\n", m.hist_t[q], m.hist_front[q], m.hist_sc[q]);
+        f << fmt::format("{:.10g},{:.10g},{:.10g},{:.10g}\n", m.hist_t[q], m.hist_front[q], m.hist_sc[q],
+                         m.hist_length[q]);
       if (!f) throw RunFailure("cannot write " + dir + "/flame.csv", "check the output folder is writable");
     }
     std::rename(tmp.c_str(), (dir + "/flame.csv").c_str());
@@ -773,6 +801,7 @@ void ReactingFlow::save_state(CheckpointData& out) const {
   out.put("flame_t", m.hist_t);
   out.put("flame_front", m.hist_front);
   out.put("flame_sc", m.hist_sc);
+  out.put("flame_length", m.hist_length);
   out.put("clipped", m.clipped);
   out.put("most_negative", m.most_negative);
   std::string ev;
@@ -785,6 +814,7 @@ void ReactingFlow::restore_state(const CheckpointData& in) {
   m.hist_t = in.get<std::vector<double>>("flame_t");
   m.hist_front = in.get<std::vector<double>>("flame_front");
   m.hist_sc = in.get<std::vector<double>>("flame_sc");
+  m.hist_length = in.get<std::vector<double>>("flame_length");
   m.clipped = in.get<long>("clipped");
   m.most_negative = in.get<double>("most_negative");
   m.events.clear();
