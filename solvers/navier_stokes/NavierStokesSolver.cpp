@@ -266,6 +266,21 @@ class NavierStokesSolver::Impl {
     }
   }
 
+  // Low Mach with an inflow: the initial normal velocity carries the inflow's mass flux
+  // through the initial density, u = u_in rho_in / rho_f (the steady 1D flame's; at rest
+  // the first projection would have to set up the whole expansion in one step). Collective.
+  void start_from_inflow() {
+    const int f = bnd.inflow_face();
+    if (f < 0) return;
+    const double rin = flow->inflow_density();
+    const Cells r(grid, rho_new, 1, 1, bnd, &rin);
+    ArrayView u = faces().view();
+    for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      if (f == 0 && u_unknown(i)) u(i, j, 0, 0) = bnd.inflow_at(j) * rin / face_density(r, i, j, 0);
+      if (f == 2 && v_unknown(j)) u(i, j, 0, 1) = bnd.inflow_at(i) * rin / face_density(r, i, j, 1);
+    });
+  }
+
   // Low Mach: u += dt (mu / rho)_f Lap u, explicit, in as many equal sub-steps as keep
   // it stable (nu dt_sub (1/hx^2 + 1/hy^2) <= 0.45). Collective.
   void viscous_low_mach(Vec u, double dt) {
@@ -670,6 +685,7 @@ NavierStokesSolver::NavierStokesSolver(const SolverContext& ctx) : grid_(ctx.gri
     m.flow = std::make_unique<ReactingFlow>(grid_, p.sub("reacting"), ctx.constants, state_, m.bnd);
     SIMFUSE_PETSC(VecDuplicate(state_.get("pressure").vec(), m.rho_new.out()));
     SIMFUSE_PETSC(VecCopy(state_.get("density").vec(), m.rho_new));
+    m.start_from_inflow();
   }
   for (auto* v : {&m.n_old, &m.work, &m.u_start})
     SIMFUSE_PETSC(VecDuplicate(state_.get("face_velocity").vec(), v->out()));
