@@ -813,6 +813,10 @@ nlohmann::ordered_json NavierStokesSolver::describe() const {
                              {"viscous", "explicit (mu / rho) Laplacian u, sub-stepped"},
                              {"project_solver", describe_ksp(impl_->ksp)}};
     d.update(impl_->flow->describe());
+    if (impl_->inflow_velocity) {
+      d["inflow_face"] = impl_->bnd.inflow_face() == 0 ? "x_lo" : "y_lo";
+      d["inflow_velocity"] = impl_->inflow_velocity->describe();
+    }
     return d;
   }
   return {{"grid", "staggered (MAC), cell-centred pressure"},
