@@ -49,7 +49,7 @@ struct ReactingFlow::Impl {
   PetscHandle<Vec> phi, coef, ynew, sol, rhs, ediv, hstar, x, s0;
   PetscHandle<Mat> A;
   PetscHandle<KSP> ksp;
-  int solves = 0, last_its = 0;
+  int last_its = 0;  // the scalar solves' iterations in the last diffuse
   std::vector<double> rates;       // forced: the transport's rate [T, Y] per owned cell this step
   std::vector<double> react_rate;  // forced: the chemistry's own rate of Y per owned cell, last step
   long clipped = 0;                // cells where diffusion left a negative mass fraction (set to 0)
@@ -413,7 +413,6 @@ void ReactingFlow::diffuse(double dt) {
     PetscInt its = 0;
     SIMFUSE_PETSC(KSPGetIterationNumber(m.ksp, &its));
     m.last_its += static_cast<int>(its);
-    ++m.solves;
     if (reason < 0)
       throw RunFailure(
           fmt::format("the scalar diffusion solve ({}) did not converge: {} after {} iterations",
@@ -482,8 +481,6 @@ void ReactingFlow::diffuse(double dt) {
   // the last step as a source, so that the fluxes are those of the state the step ends in
   // (without it they lag the chemistry by a step: an O(dt) error, 2% in S_L at CFL 0.25).
   m.last_its = 0;
-  m.solves = 0;
-  std::vector<double> in_ynew(m.in);  // inflow ghost values of Y** (component 0 unused)
   const bool with_rate = forced_ && !m.react_rate.empty();
   for (int k = 0; k < N; ++k) {
     {
@@ -504,7 +501,7 @@ void ReactingFlow::diffuse(double dt) {
 
   // 2. The full fluxes of Y** (correction velocity included: they sum to zero on every
   // face), the species update, and the explicit part of the enthalpy flux.
-  const Cells Y(m.grid, m.ynew, n, 1, m.b, in_ynew.data());
+  const Cells Y(m.grid, m.ynew, n, 1, m.b, m.in.data());
   long clipped = 0;
   double most_negative = 0;
   {
