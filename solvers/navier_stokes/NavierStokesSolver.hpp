@@ -19,6 +19,12 @@
 /// `pressure`, `vorticity`; `pressure_change` (dp^n = p^n - p^{n-1}) is there
 /// for surrogates and diagnostics. Runs may stop at a steady state (`steady_tol`).
 ///
+/// Inflow (`inflow: {face: x_lo | y_lo, velocity}`) and outflow (`outflow: x_hi | y_hi`,
+/// pressure zero on the face) faces join walls and periodic directions. With a `reacting:`
+/// section the flow is low Mach number and variable density (ReactingFlow.hpp): `gas` =
+/// [T, Y], `density` from the equation of state, a `react` sub-step before `project`, and
+/// the projection acts on the mass flux, div(rho u) = -(rho^{n+1} - rho^n)/dt.
+///
 /// The splitting of advection and diffusion is first order in time (second order with dt
 /// proportional to h^2, which the explicit viscous limit enforces anyway); the spatial
 /// discretisation is second order (tests/solvers/test_NavierStokes.cpp measures both

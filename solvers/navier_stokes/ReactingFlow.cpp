@@ -49,7 +49,7 @@ struct ReactingFlow::Impl {
   PetscHandle<Vec> phi, coef, ynew, sol, rhs, ediv, hstar, x, s0;
   PetscHandle<Mat> A;
   PetscHandle<KSP> ksp;
-  int last_its = 0;  // the scalar solves' iterations in the last diffuse
+  int last_its = 0;                // the scalar solves' iterations in the last diffuse
   std::vector<double> rates;       // forced: the transport's rate [T, Y] per owned cell this step
   std::vector<double> react_rate;  // forced: the chemistry's own rate of Y per owned cell, last step
   long clipped = 0;                // cells where diffusion left a negative mass fraction (set to 0)

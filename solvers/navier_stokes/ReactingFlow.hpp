@@ -8,7 +8,8 @@
 /// the equation of state, always), `heat_release`, `react_seconds`.
 ///
 /// Per time step the scalars take three sub-steps, each of them at the density rho^n of the
-/// step's start (a parcel's mass does not change inside the step):
+/// step's start (a parcel's mass does not change inside the step), with the transport
+/// coefficients of the step's start:
 ///  - advect: phi <- phi - dt / rho [div(F phi_f) - phi div F] for h and every Y_k, F the
 ///    face mass flux rho_f u^n, phi_f the upwind face value with van Leer's limited slope
 ///    (bounded at a CFL number below 1, and a uniform phi stays uniform exactly);
@@ -19,7 +20,13 @@
 ///    then every Y_k updated from the full fluxes of the solution (so the correction
 ///    velocity holds exactly and sum_k Y_k stays 1); h implicit in -(lambda/cp) grad h with
 ///    the rest (lambda/cp sum_k h_k grad Y_k + sum_k h_k j_k) from the new Y_k;
-///  - react: the per-cell chemistry at p0 (ChemistryStep).
+///  - react: the per-cell chemistry at p0 (ChemistryStep). `splitting: forced` (default):
+///    from the state before advect, with the transport's rate over the step as a constant
+///    source and the enthalpy the transport left as the end state's; the species' implicit
+///    diffusion then takes the chemistry's own rate of the last step as a source. A steady
+///    flame is the unsplit one (S_L does not depend on dt); react is classical only.
+///    `strang` / `lie`: react half a step before and after the transport / a step after it,
+///    any policy, first order in dt at steady state.
 /// The projection then makes the mass flux satisfy continuity with the new density from the
 /// equation of state: div(rho_f u^{n+1}) = -(rho^{n+1} - rho^n) / dt, which holds every
 /// sub-step's actual effect (chemistry included) and leaves no drift from the equation of
