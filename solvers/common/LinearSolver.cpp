@@ -29,7 +29,7 @@ void create_ksp(const Grid& grid, const KspDefaults& d, const std::string& what,
       for (const char* o : coarse) options::clear_default(p + o);
     }
   } else {
-    options::set_default(p + "pc_type", "gamg");
+    options::set_default(p + "pc_type", d.jacobi_when_coarse ? "jacobi" : "gamg");
     // Multigrid defaults of an earlier, finer grid with this prefix must not reach GAMG.
     for (const char* o : {"pc_mg_levels", "pc_mg_galerkin", "mg_levels_ksp_type", "mg_levels_pc_type",
                           "mg_levels_ksp_chebyshev_eigenvalues", coarse[0], coarse[1]})

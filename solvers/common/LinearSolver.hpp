@@ -15,6 +15,10 @@ struct KspDefaults {
   double rtol = 1e-10;    ///< relative tolerance
   int max_levels = 8;     ///< at most this many multigrid levels
   bool singular = false;  ///< the operator has a null space: pseudo-inverse on the coarsest grid
+  /// Where the grid allows fewer than 3 multigrid levels: Jacobi instead of GAMG. GAMG's
+  /// set-up draws random vectors from a generator that runs on through the process, so a run
+  /// resumed from a checkpoint solves to the same tolerance but not bitwise the same.
+  bool jacobi_when_coarse = false;
 };
 
 /// Sets the defaults -- CG with geometric multigrid on the DMDA hierarchy (Galerkin coarse

@@ -189,7 +189,7 @@ class NavierStokesSolver::Impl {
 
     // CG + geometric multigrid by default, with a pseudo-inverse on the coarsest grid, where
     // the constant null space makes the operator singular.
-    create_ksp(grid, {"project_", opt.rtol, 9, singular()}, "the 'project' linear solver", ksp);
+    create_ksp(grid, {"project_", opt.rtol, 9, singular(), flow != nullptr}, "the 'project' linear solver", ksp);
     SIMFUSE_PETSC(KSPSetOperators(ksp, A, A));
     options_checked([&] { return KSPSetUp(ksp); }, reinterpret_cast<PetscObject>(ksp.get()),
                     "the 'project' linear solver");

@@ -228,7 +228,7 @@ ReactingFlow::ReactingFlow(const Grid& grid, const Params& p, const Constants& c
   for (auto* v : {&m.sol, &m.rhs, &m.ediv, &m.hstar, &m.x, &nu_})
     SIMFUSE_PETSC(DMCreateGlobalVector(grid.dm(1), v->out()));
   SIMFUSE_PETSC(DMCreateMatrix(grid.dm(1), m.A.out()));
-  create_ksp(grid, {"scalar_", 1e-10, 8, false}, "the scalars' diffusion solver (species and enthalpy)", m.ksp);
+  create_ksp(grid, {"scalar_", 1e-10, 8, false, true}, "the scalars' diffusion solver (species and enthalpy)", m.ksp);
 }
 
 ReactingFlow::~ReactingFlow() = default;
@@ -799,6 +799,7 @@ void ReactingFlow::save_state(CheckpointData& out) const {
   out.put("flame_front", m.hist_front);
   out.put("flame_sc", m.hist_sc);
   out.put("flame_length", m.hist_length);
+  out.put("react_rate", m.react_rate);  // forced: the next diffuse's source
   out.put("clipped", m.clipped);
   out.put("most_negative", m.most_negative);
   std::string ev;
@@ -812,6 +813,7 @@ void ReactingFlow::restore_state(const CheckpointData& in) {
   m.hist_front = in.get<std::vector<double>>("flame_front");
   m.hist_sc = in.get<std::vector<double>>("flame_sc");
   m.hist_length = in.get<std::vector<double>>("flame_length");
+  m.react_rate = in.get<std::vector<double>>("react_rate");
   m.clipped = in.get<long>("clipped");
   m.most_negative = in.get<double>("most_negative");
   m.events.clear();

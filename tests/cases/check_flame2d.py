@@ -5,7 +5,7 @@ the projection and the marching-squares front length all cross a rank boundary).
   - the flow and the flame are the same on 1 and 2 ranks: consumption speed, front length
     ratio, kinetic energy, hottest cell to 1e-8 relative (only the order of the parallel
     sums in the KSPs differs; measured 1e-10);
-  - sum_k Y_k = 1 to 1e-12 and no negative mass fraction at the end;
+  - sum_k Y_k = 1 to 1e-12 and no mass fraction below -1e-12 (CVODE's atol) at the end;
   - the initial wrinkle is there: front length ratio above 1.005 (a straight front is 1; the
     sine of amplitude 0.15 mm over 3.2 mm gives 1.02);
   - the projection keeps the outflow's pressure and the run's CFL number finite (the flow
@@ -51,7 +51,7 @@ def main():
         s, ymin, cfl = m[ranks]["mass_fraction_sum_error"], m[ranks]["min_mass_fraction"], m[ranks]["cfl"]
         print(f"{ranks} rank(s): max |sum Y - 1| = {s:.2e}, min Y = {ymin:.2e}, CFL {cfl:.3f}, "
               f"front length ratio {m[ranks]['front_length_ratio']:.4f}")
-        if not s <= 1e-12 or not ymin >= 0:
+        if not s <= 1e-12 or not ymin >= -1e-12:
             problems.append(f"{ranks} rank(s): mass fractions: sum off by {s:.2e}, min {ymin:.2e}")
         if not m[ranks]["front_length_ratio"] > 1.005:
             problems.append(f"{ranks} rank(s): the front is not wrinkled: ratio {m[ranks]['front_length_ratio']}")
