@@ -363,9 +363,10 @@ void ReactingFlow::diffuse(double dt) {
   }
   const Cells C(m.grid, m.coef, nc, 1, m.b, m.in_coef.data());
 
-  // A face's coefficient c (component of `coef`) between cell (i, j) and its neighbour on
-  // `side` along d, times 1 / (distance between the values)^... as the matrix wants it:
-  // the conductance c_f / h_d^2 (2 c_in / h_d^2 at an inflow face), 0 on walls and outflows.
+  // The conductance of the face between cell (i, j) and its neighbour on `side` along d for
+  // coefficient c (a component of `coef`): c_f / h_d^2 with c_f the two cells' mean, 2 c_in /
+  // h_d^2 at an inflow face (the value sits on the face, half a cell away), 0 on walls and
+  // outflows.
   auto conductance = [&](PetscInt i, PetscInt j, int d, int side, int c) {
     if (C.inflow_face(i, j, d, side)) return 2 * m.in_coef[static_cast<size_t>(c)] / (h[d] * h[d]);
     if (C.boundary_face(i, j, d, side)) return 0.0;
