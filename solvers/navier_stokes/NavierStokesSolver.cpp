@@ -603,31 +603,28 @@ NavierStokesSolver::NavierStokesSolver(const SolverContext& ctx) : grid_(ctx.gri
   // Inflow and outflow faces: only on a walled direction, and not on a moving wall.
   MacBoundary bnd;
   for (int f = 0; f < 4; ++f) bnd.tangential[f] = o.wall[f];
+  // Opens face `name` (its key `key` of `where`) as `kind`: refused on a periodic direction
+  // or a moving wall.
+  auto open_face = [&](const Params& where, const std::string& key, const std::string& name, FaceKind kind,
+                       const char* other) {
+    const int f = name == "x_lo" ? 0 : name == "x_hi" ? 1 : name == "y_lo" ? 2 : 3;
+    const char* what = kind == FaceKind::inflow ? "inflow" : "outflow";
+    if (grid_.periodic(f / 2))
+      where.fail(key, fmt::format("the {} direction is periodic: it has no {} face", f < 2 ? "x" : "y", name),
+                 fmt::format("make the direction a wall (grid.periodic), or {}", other));
+    if (o.wall[f] != 0)
+      where.fail(key, fmt::format("{} is both an {} and a moving wall (wall_velocity.{})", name, what, name),
+                 "remove wall_velocity." + name);
+    bnd.kind[f] = kind;
+  };
   const Params& inflow = p.sub("inflow");
   std::unique_ptr<Function> inflow_velocity;
   if (inflow.is_set("face")) {
-    const std::string face = inflow.get<std::string>("face");
-    const int f = face == "x_lo" ? 0 : 2;
-    if (grid_.periodic(f / 2))
-      inflow.fail("face", fmt::format("the {} direction is periodic: it has no {} face", f < 2 ? "x" : "y", face),
-                  "make the direction a wall (grid.periodic), or put the inflow on the other face");
-    if (o.wall[f] != 0)
-      inflow.fail("face", fmt::format("{} is both an inflow and a moving wall (wall_velocity.{})", face, face),
-                  "remove wall_velocity." + face);
-    bnd.kind[f] = FaceKind::inflow;
+    open_face(inflow, "face", inflow.get<std::string>("face"), FaceKind::inflow, "put the inflow on the other face");
     inflow_velocity = make_function(inflow, "velocity", ctx.constants);
   }
   const std::string outflow = p.get<std::string>("outflow");
-  if (outflow != "none") {
-    const int f = outflow == "x_hi" ? 1 : 3;
-    if (grid_.periodic(f / 2))
-      p.fail("outflow", fmt::format("the {} direction is periodic: it has no {} face", f < 2 ? "x" : "y", outflow),
-             "make the direction a wall (grid.periodic), or remove the outflow");
-    if (o.wall[f] != 0)
-      p.fail("outflow", fmt::format("{} is both an outflow and a moving wall (wall_velocity.{})", outflow, outflow),
-             "remove wall_velocity." + outflow);
-    bnd.kind[f] = FaceKind::outflow;
-  }
+  if (outflow != "none") open_face(p, "outflow", outflow, FaceKind::outflow, "remove the outflow");
   for (int f = 0; f < 4; ++f)
     if (grid_.periodic(f / 2)) bnd.kind[f] = FaceKind::periodic;
   if (reacting && !bnd.any_outflow())
