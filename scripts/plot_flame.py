@@ -7,7 +7,7 @@ burns more fuel in proportion). Writes OUT/flame.png (temporary file, then renam
   /usr/bin/python3 scripts/plot_flame.py OUT [--SL 0.43] [--u-in 0.45]
 
 --SL draws Cantera's 1D flame speed for comparison; --u-in is the inflow velocity (default:
-summary.json's, when the case has a constant one).
+flame.csv's per step, which also draws it: under hold_front it follows the flame).
 """
 import argparse
 import csv
@@ -35,10 +35,13 @@ def main():
     sc = [float(r["consumption_speed"]) for r in rows]
     xf = [float(r["front_position"]) for r in rows]
     ratio = [float(r["front_length_ratio"]) for r in rows] if "front_length_ratio" in rows[0] else None
-    u_in = a.u_in
+    u_in = [a.u_in] * len(rows) if a.u_in is not None else None
+    if u_in is None and "inflow_velocity" in rows[0]:
+        u_in = [float(r["inflow_velocity"]) for r in rows]
     if u_in is None:
         try:
-            u_in = float(json.load(open(os.path.join(a.out, "summary.json")))["solver"]["inflow_velocity"])
+            u = float(json.load(open(os.path.join(a.out, "summary.json")))["solver"]["inflow_velocity"])
+            u_in = [u] * len(rows)
         except (KeyError, TypeError, ValueError, OSError):
             u_in = None
     fig, ax = plt.subplots(1, 2 if ratio else 1, figsize=(11 if ratio else 6, 4), squeeze=False)
@@ -50,8 +53,11 @@ def main():
         for q in range(w, len(t)):
             if xf[q] == xf[q] and xf[q - w] == xf[q - w]:  # not NaN
                 tf.append(t[q])
-                sf.append(u_in - (xf[q] - xf[q - w]) / ((t[q] - t[q - w]) * 1e-3))
+                u = sum(u_in[q - w:q]) / w
+                sf.append(u - (xf[q] - xf[q - w]) / ((t[q] - t[q - w]) * 1e-3))
         ax0.plot(tf, sf, label="front: u_in - dx_f/dt", alpha=0.7)
+        if max(u_in) > min(u_in):
+            ax0.plot(t, u_in, label="inflow velocity (controlled)", lw=0.8)
     if a.SL:
         ax0.axhline(a.SL, color="k", ls="--", lw=0.8, label=f"Cantera 1D S_L = {a.SL:g}")
     ax0.set_xlabel("t (ms)")

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <petscdmda.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -253,17 +254,34 @@ class NavierStokesSolver::Impl {
   }
 
   // The inflow face's normal velocity at time t (every rank: the face's points -1..n).
-  void update_inflow(double t) {
+  // Under hold_front the profile is shifted to the mean the control asks for, kept in
+  // [0, 0.9 max_cfl (h / dt) (rho_min / rho_in)]: the burnt gas is faster by rho_in / rho
+  // (a clamped step is counted). Collective.
+  void update_inflow(double t, double dt) {
     const int f = bnd.inflow_face();
     if (f < 0) return;
     const int d = f / 2, tdir = 1 - d;
     const PetscInt n = grid.n(tdir);
     bnd.inflow.resize(static_cast<size_t>(n + 2));
+    double mean = 0;
     for (PetscInt q = -1; q <= n; ++q) {
       const double xt = grid.lower(tdir) + (q + 0.5) * grid.h(tdir);
       const double x = d == 0 ? grid.lower(0) : xt, y = d == 1 ? grid.lower(1) : xt;
       bnd.inflow[static_cast<size_t>(q + 1)] = (*inflow_velocity)(x, y, 0.0, t);
+      if (q >= 0 && q < n) mean += bnd.inflow[static_cast<size_t>(q + 1)] / static_cast<double>(n);
     }
+    const std::optional<double> want = flow ? flow->controlled_inflow() : std::nullopt;
+    if (!want) return;
+    PetscReal rho_min = 0;
+    SIMFUSE_PETSC(VecMin(s_.state_.get("density").vec(), nullptr, &rho_min));
+    const double top = 0.9 * opt.max_cfl * grid.h(d) / dt * std::min(1.0, rho_min / flow->inflow_density());
+    bool clamped = false;
+    for (double& u : bnd.inflow) {
+      const double v = u + *want - mean;
+      u = std::clamp(v, 0.0, top);
+      clamped = clamped || u != v;
+    }
+    inflow_clamped += clamped ? 1 : 0;
   }
 
   // Low Mach with an inflow: the initial normal velocity carries the inflow's mass flux
@@ -279,6 +297,25 @@ class NavierStokesSolver::Impl {
       if (f == 0 && u_unknown(i)) u(i, j, 0, 0) = bnd.inflow_at(j) * rin / face_density(r, i, j, 0);
       if (f == 2 && v_unknown(j)) u(i, j, 0, 1) = bnd.inflow_at(i) * rin / face_density(r, i, j, 1);
     });
+  }
+
+  // Adds the curl of the streamfunction psi to the face velocity: u = d psi / dy and
+  // v = -d psi / dx as differences of psi at the cell corners, so the added velocity has
+  // zero discrete divergence in every cell (a wall's faces keep their zero). Collective.
+  // Returns the largest |u|/hx + |v|/hy of the velocity after it (0 without psi).
+  double add_streamfunction(double t) {
+    if (!streamfunction) return 0;
+    const Function& psi = *streamfunction;
+    auto corner = [&](PetscInt a, PetscInt b) { return psi(grid.lower(0) + a * hx, grid.lower(1) + b * hy, 0.0, t); };
+    ArrayView u = faces().view();
+    double speed = 0;
+    for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      if (u_unknown(i)) u(i, j, 0, 0) += (corner(i + 1, j + 1) - corner(i + 1, j)) / hy;
+      if (v_unknown(j)) u(i, j, 0, 1) -= (corner(i + 1, j + 1) - corner(i, j + 1)) / hx;
+      speed = std::max(speed, std::abs(u(i, j, 0, 0)) / hx + std::abs(u(i, j, 0, 1)) / hy);
+    });
+    MPI_Allreduce(MPI_IN_PLACE, &speed, 1, MPI_DOUBLE, MPI_MAX, grid.comm());
+    return speed;
   }
 
   // Low Mach: u += dt (mu / rho)_f Lap u, explicit, in as many equal sub-steps as keep
@@ -344,6 +381,8 @@ class NavierStokesSolver::Impl {
   PetscHandle<Vec> n_old, work, u_start, p_hist, rho_new;
   MacBoundary bnd;
   std::unique_ptr<Function> inflow_velocity;  // at the inflow face's points, of t
+  std::unique_ptr<Function> streamfunction;   // an initial velocity added, of x and y
+  long inflow_clamped = 0;                    // hold_front: steps whose inflow was clamped
   std::unique_ptr<ReactingFlow> flow;         // low Mach: the scalars (null: incompressible)
   int viscous_substeps = 1;
   bool have_n_old = false;
@@ -389,7 +428,7 @@ class Advect final : public NsStep {
     SIMFUSE_PETSC(VecWAXPY(state.get("pressure_change").vec(), -1.0, m_.p_hist, state.get("pressure").vec()));
     SIMFUSE_PETSC(VecCopy(state.get("pressure").vec(), m_.p_hist));
 
-    m_.update_inflow(info.t);
+    m_.update_inflow(info.t, info.dt);
     if (m_.flow) {
       const double cfl = m_.flow->advect(u, info.dt);
       if (!(cfl <= 1.0))
@@ -535,6 +574,16 @@ void NavierStokesSolver::declare(Schema& s) {
   s.add_real("steady_tol", "stop when max |u^{n+1} - u^n| / dt is below this (0: run to the end)")
       .def(0.0)
       .non_negative();
+  s.add_block("initial_streamfunction", "function",
+              "a velocity added to the initial one: u = d psi/dy, v = -d psi/dx of this streamfunction psi(x, y) "
+              "(m^2/s), differenced at the cell corners, so it has zero discrete divergence (e.g. a vortex pair)");
+  s.add_check([](const Params& p, Diagnostics& d) {
+    if (p.is_set("initial_streamfunction") && p.get<std::string>("initial") == "taylor_green")
+      d.push_back(p.diag("initial_streamfunction",
+                         "the Taylor-Green vortex is an exact solution; a velocity added "
+                         "to it is not",
+                         "remove initial_streamfunction, or set initial: rest"));
+  });
   Schema& in = s.add_section("inflow", "an inflow face: given normal velocity, zero tangential velocity");
   in.add_string("face", "the inflow face (a low face of a walled direction)").choices({"x_lo", "y_lo"});
   in.add_block("velocity", "function", "normal velocity into the domain, m/s (an expression of x, y and t)");
@@ -658,7 +707,8 @@ NavierStokesSolver::NavierStokesSolver(const SolverContext& ctx) : grid_(ctx.gri
   Impl& m = *impl_;
   m.bnd = std::move(bnd);
   m.inflow_velocity = std::move(inflow_velocity);
-  m.update_inflow(ctx.t0);
+  if (p.is_set("initial_streamfunction")) m.streamfunction = make_function(p, "initial_streamfunction", ctx.constants);
+  m.update_inflow(ctx.t0, ctx.dt);
   if (m.inflow_velocity) {
     const auto [lo, hi] = std::minmax_element(m.bnd.inflow.begin(), m.bnd.inflow.end());
     const int f = m.bnd.inflow_face();
@@ -688,6 +738,12 @@ NavierStokesSolver::NavierStokesSolver(const SolverContext& ctx) : grid_(ctx.gri
     SIMFUSE_PETSC(VecDuplicate(state_.get("face_velocity").vec(), v->out()));
   SIMFUSE_PETSC(VecDuplicate(state_.get("pressure").vec(), m.p_hist.out()));
   if (o.initial == "taylor_green") m.set_taylor_green(ctx.t0);
+  if (const double speed = m.add_streamfunction(ctx.t0); speed * ctx.dt > o.max_cfl)
+    p.fail("initial_streamfunction",
+           fmt::format("the initial velocity with this streamfunction gives a CFL number {:.3g} > max_cfl = {:g} with "
+                       "time.dt = {:g}",
+                       speed * ctx.dt, o.max_cfl, ctx.dt),
+           fmt::format("use time.dt <= {:.3g}, or a weaker vortex", 0.9 * o.max_cfl / speed));
   SIMFUSE_PETSC(VecCopy(state_.get("pressure").vec(), m.p_hist));
   m.derived();
   m.assemble();
@@ -810,6 +866,7 @@ nlohmann::ordered_json NavierStokesSolver::describe() const {
                              {"viscous", "explicit (mu / rho) Laplacian u, sub-stepped"},
                              {"project_solver", describe_ksp(impl_->ksp)}};
     d.update(impl_->flow->describe());
+    if (impl_->streamfunction) d["initial_streamfunction"] = impl_->streamfunction->describe();
     if (impl_->inflow_velocity) {
       d["inflow_face"] = impl_->bnd.inflow_face() == 0 ? "x_lo" : "y_lo";
       d["inflow_velocity"] = impl_->inflow_velocity->describe();
@@ -832,6 +889,8 @@ std::map<std::string, double> NavierStokesSolver::metrics() {
     out.erase("max_divergence");  // not zero at low Mach number: the expansion
     for (const auto& [k, v] : impl_->flow->metrics()) out[k] = v;
     out["viscous_substeps"] = impl_->viscous_substeps;
+    if (impl_->flow->controlled_inflow() || impl_->inflow_clamped)
+      out["inflow_clamped_steps"] = static_cast<double>(impl_->inflow_clamped);
   }
   if (impl_->opt.initial == "taylor_green") {
     // Exact decay: E(t) = E(t0) exp(-2 nu (kx^2 + ky^2) (t - t0)).
@@ -850,6 +909,7 @@ void NavierStokesSolver::save_state(CheckpointData& out) const {
   out.put("last_cfl", impl_->last_cfl);
   out.put("last_its", impl_->last_its);
   out.put("steady", steady_);
+  out.put("inflow_clamped", impl_->inflow_clamped);
   if (impl_->flow) impl_->flow->save_state(out);
 }
 
@@ -861,6 +921,7 @@ void NavierStokesSolver::restore_state(const CheckpointData& in) {
   impl_->last_cfl = in.get<double>("last_cfl");
   impl_->last_its = in.get<int>("last_its");
   steady_ = in.get<bool>("steady");
+  impl_->inflow_clamped = in.get<long>("inflow_clamped");
   if (impl_->flow) impl_->flow->restore_state(in);
 }
 

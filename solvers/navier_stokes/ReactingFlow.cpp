@@ -64,6 +64,14 @@ struct ReactingFlow::Impl {
   std::vector<std::string> stop_when;
   std::string stop_event;
 
+  // hold_front: the inflow velocity that brings the front to hold_x in hold_tau:
+  // u_in = s_bar + (hold_x - x_f) / hold_tau, s_bar the consumption speed filtered over
+  // hold_tau (NaN before the first step).
+  bool hold = false;
+  double hold_x = 0, hold_tau = 1;
+  double s_bar = std::numeric_limits<double>::quiet_NaN(), u_ctrl = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> hist_uin;  // the inflow velocity of each step (the face's middle)
+
   Impl(const Grid& g, const Mechanism& m, MacBoundary& bd, Field& gas_, Field& rho_)
       : grid(g), mech(m), b(bd), gas(gas_), density(rho_) {
     N = mech.n_species();
@@ -132,6 +140,19 @@ void ReactingFlow::declare(Schema& s) {
                "react step after them)")
       .def("forced")
       .choices({"strang", "lie", "forced"});
+  Schema& h = s.add_optional_section(
+      "hold_front",
+      "active control of the inflow (as PeleLMeX's): the inflow velocity becomes the filtered consumption speed "
+      "plus (position - front) / time_scale each step, so a flame that burns faster than S_L (a cellular one) "
+      "stays in the domain for as long as one likes; the inflow expression gives the profile at the start");
+  h.add_real("position", "where the front (the T = (T_in + T_b)/2 line of the mean profile) is held, m");
+  h.add_real("time_scale", "the control's time scale, s (the consumption speed is filtered over it)").positive();
+  h.add_check([](const Params& q, Diagnostics& d) {
+    for (const char* k : {"position", "time_scale"})
+      if (!q.is_set(k))
+        d.push_back(q.diag(k, fmt::format("hold_front needs its {}", k),
+                           "give both, e.g. hold_front: {position: 3.0e-3, time_scale: 5.0e-4}"));
+  });
 }
 
 ReactingFlow::ReactingFlow(const Grid& grid, const Params& p, const Constants& constants, State& state,
@@ -161,6 +182,26 @@ ReactingFlow::ReactingFlow(const Grid& grid, const Params& p, const Constants& c
     if (m.fuel < 0)
       p.fail("fuel", fmt::format("'{}' is not a species of {}", p.get<std::string>("fuel"), mech.file()),
              "name a species of the mechanism, e.g. fuel: H2");
+  }
+
+  if (p.has("hold_front")) {
+    const Params& h = p.sub("hold_front");
+    if (boundary.inflow_face() != 0)
+      h.fail("position",
+             boundary.inflow_face() < 0 ? "hold_front controls an inflow, and there is none"
+                                        : "hold_front holds the front of the mean profile along x; the inflow is y_lo",
+             "add (or move the inflow to) solver.params.inflow: {face: x_lo, velocity: ...}");
+    if (m.fuel < 0)
+      p.fail("fuel", "hold_front needs the consumption speed, which needs the fuel", "add fuel: H2 (or CH4, ...)");
+    m.hold = true;
+    m.hold_x = h.get<double>("position");
+    m.hold_tau = h.get<double>("time_scale");
+    const double lo = grid.lower(0), hi = lo + grid.n(0) * grid.h(0);
+    if (!(m.hold_x > lo + 2 * grid.h(0) && m.hold_x < hi - 2 * grid.h(0)))
+      h.fail("position",
+             fmt::format("{:g} is not inside the domain (x from {:g} to {:g}, two cells kept at each end)", m.hold_x,
+                         lo, hi),
+             fmt::format("give a position between {:g} and {:g}", lo + 2 * grid.h(0), hi - 2 * grid.h(0)));
   }
 
   // The initial state, then the inflow state: the initial mixture at the middle of the
@@ -688,10 +729,24 @@ void ReactingFlow::record(double t) {
     event("flashback", std::isfinite(front) && front < x_lo + 2 * m.hx);
     event("blow_off", !extinct && (!std::isfinite(front) || front > x_hi - 2 * m.hx));
   }
+  m.u_in = m.b.inflow.empty() ? 0.0 : m.b.inflow[m.b.inflow.size() / 2];
+  if (m.hold) {
+    const double dt = m.hist_t.empty() ? 0.0 : t - m.hist_t.back();
+    // The filter starts from the inflow velocity given (the user's estimate of the speed;
+    // the first steps' consumption speed is the initial profile's, not the flame's).
+    if (!std::isfinite(m.s_bar)) m.s_bar = m.u_in;
+    if (std::isfinite(sc)) m.s_bar += std::min(1.0, dt / m.hold_tau) * (sc - m.s_bar);
+    if (std::isfinite(front) && std::isfinite(m.s_bar)) m.u_ctrl = m.s_bar + (m.hold_x - front) / m.hold_tau;
+  }
   m.hist_t.push_back(t);
   m.hist_front.push_back(front);
   m.hist_sc.push_back(sc);
-  m.u_in = m.b.inflow.empty() ? 0.0 : m.b.inflow[m.b.inflow.size() / 2];
+  m.hist_uin.push_back(m.u_in);
+}
+
+std::optional<double> ReactingFlow::controlled_inflow() const {
+  if (!m_->hold || !std::isfinite(m_->u_ctrl)) return std::nullopt;
+  return m_->u_ctrl;
 }
 
 std::string ReactingFlow::stop_event() const {
@@ -727,9 +782,10 @@ std::map<std::string, double> ReactingFlow::metrics() const {
     // Over the second half of the run: the mean consumption speed and the front's speed
     // (least squares), S_L = u_in - dx_f/dt.
     const size_t a = n / 2;
-    double st = 0, sx = 0, stt = 0, stx = 0, sc = 0;
+    double st = 0, sx = 0, stt = 0, stx = 0, sc = 0, su = 0;
     size_t k = 0, kc = 0;
     for (size_t q = a; q < n; ++q) {
+      su += m.hist_uin[q];
       if (std::isfinite(m.hist_front[q])) {
         st += m.hist_t[q];
         sx += m.hist_front[q];
@@ -745,10 +801,11 @@ std::map<std::string, double> ReactingFlow::metrics() const {
     if (k >= 2) {
       const double slope = (k * stx - st * sx) / (k * stt - st * st);
       out["flame_front_velocity"] = slope;
-      out["flame_speed_front"] = m.u_in - slope;
+      out["flame_speed_front"] = su / static_cast<double>(n - a) - slope;
       out["flame_front_position"] = m.hist_front.back();
     }
     if (kc > 0) out["flame_speed_consumption"] = sc / kc;
+    out["inflow_velocity_mean"] = su / static_cast<double>(n - a);
     if (std::isfinite(m.T_behind)) out["temperature_1mm_behind_front"] = m.T_behind;
     out["front_length_ratio"] = m.hist_length.back();
   }
@@ -768,7 +825,9 @@ nlohmann::ordered_json ReactingFlow::describe() const {
                                   : "lie (transport, react)"},
           {"react_integrator", react_->describe()},
           {"inflow_temperature", m.in[0]},
-          {"inflow_density", rho_in_}};
+          {"inflow_density", rho_in_},
+          {"hold_front", m.hold ? nlohmann::ordered_json{{"position", m.hold_x}, {"time_scale", m.hold_tau}}
+                                : nlohmann::ordered_json(nullptr)}};
 }
 
 std::vector<std::string> ReactingFlow::write_results(const std::string& dir) const {
@@ -777,10 +836,10 @@ std::vector<std::string> ReactingFlow::write_results(const std::string& dir) con
     const std::string tmp = dir + "/flame.csv.tmp";
     {
       std::ofstream f(tmp, std::ios::trunc);
-      f << "t,front_position,consumption_speed,front_length_ratio\n";
+      f << "t,front_position,consumption_speed,front_length_ratio,inflow_velocity\n";
       for (size_t q = 0; q < m.hist_t.size(); ++q)
-        f << fmt::format("{:.10g},{:.10g},{:.10g},{:.10g}\n", m.hist_t[q], m.hist_front[q], m.hist_sc[q],
-                         m.hist_length[q]);
+        f << fmt::format("{:.10g},{:.10g},{:.10g},{:.10g},{:.10g}\n", m.hist_t[q], m.hist_front[q], m.hist_sc[q],
+                         m.hist_length[q], m.hist_uin[q]);
       if (!f) throw RunFailure("cannot write " + dir + "/flame.csv", "check the output folder is writable");
     }
     std::rename(tmp.c_str(), (dir + "/flame.csv").c_str());
@@ -800,6 +859,8 @@ void ReactingFlow::save_state(CheckpointData& out) const {
   out.put("flame_front", m.hist_front);
   out.put("flame_sc", m.hist_sc);
   out.put("flame_length", m.hist_length);
+  out.put("flame_inflow", m.hist_uin);
+  out.put("hold_front", std::vector<double>{m.s_bar, m.u_ctrl});
   out.put("react_rate", m.react_rate);  // forced: the next diffuse's source
   out.put("clipped", m.clipped);
   out.put("most_negative", m.most_negative);
@@ -814,6 +875,10 @@ void ReactingFlow::restore_state(const CheckpointData& in) {
   m.hist_front = in.get<std::vector<double>>("flame_front");
   m.hist_sc = in.get<std::vector<double>>("flame_sc");
   m.hist_length = in.get<std::vector<double>>("flame_length");
+  m.hist_uin = in.get<std::vector<double>>("flame_inflow");
+  const auto hold = in.get<std::vector<double>>("hold_front");
+  m.s_bar = hold.at(0);
+  m.u_ctrl = hold.at(1);
   m.react_rate = in.get<std::vector<double>>("react_rate");
   m.clipped = in.get<long>("clipped");
   m.most_negative = in.get<double>("most_negative");

@@ -32,6 +32,7 @@
 /// sub-step's actual effect (chemistry included) and leaves no drift from the equation of
 /// state to correct.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,8 @@ class ReactingFlow {
   /// consumption speed from the fuel's production rate at the state). Collective.
   void record(double t);
 
+  /// hold_front: the inflow velocity the control asks for (none: the inflow's expression).
+  std::optional<double> controlled_inflow() const;
   /// The first flame event of `stop_when` that happened (empty: none).
   std::string stop_event() const;
   /// Reaction-flow diagnostics for summary.json: flame speeds, burnt temperature, counters.

@@ -167,10 +167,12 @@ def main():
           "solver.params.integrator.step_memory=true"], ["step:12"]),
         ("ch4 half balanced", 2, "cases/ch4_half.yaml",
          ["grid.n=[8,8]", "time.t_end=2e-4", "output.every=4", "checkpoint.every=5"], ["step:7"]),
-        # Issue 27: the low-Mach flame; the forced coupling's lagged chemistry rate is
-        # checkpointed (without it the resumed step differs).
+        # Issue 27: the low-Mach flame; the forced coupling's lagged chemistry rate and the
+        # inflow control's state (hold_front: the filtered speed, the inflow asked for) are
+        # checkpointed (without either the resumed step differs).
         ("flame1d low Mach", 2, "cases/flame1d_h2.yaml",
-         ["time.t_end=2e-5", "output.every=8", "checkpoint.every=10"], ["step:23"]),
+         ["time.t_end=2e-5", "output.every=8", "checkpoint.every=10",
+          "solver.params.reacting.hold_front={position: 1.52e-3, time_scale: 1.0e-5}"], ["step:23"]),
         ("capture", 1, "cases/models/heat_diffuse_capture.yaml",
          ["grid.n=[33,33]", "time.steps=12", "output.every=4", "checkpoint.every=5"], ["step:8"]),
     ]
