@@ -318,22 +318,46 @@ class NavierStokesSolver::Impl {
     return speed;
   }
 
-  // Low Mach: u += dt (mu / rho)_f Lap u, explicit, in as many equal sub-steps as keep
-  // it stable (nu dt_sub (1/hx^2 + 1/hy^2) <= 0.45). Collective.
+  // Low Mach: u += dt (1/rho)_f div tau, tau = mu (grad u + grad u^T) - 2/3 mu (div u) I,
+  // explicit, in as many equal sub-steps as keep it stable (the normal stress diffuses at
+  // 4/3 nu: (4/3) nu dt_sub (1/hx^2 + 1/hy^2) <= 0.45). The normal stresses sit at the
+  // cell centres, the shear stress at the corners with mu averaged from the four cells
+  // around; beyond an outflow the normal stress has zero gradient. With a constant mu and
+  // div u = 0 it is mu Lap u exactly (the cross terms cancel). Collective.
   void viscous_low_mach(Vec u, double dt) {
-    const double limit = 0.45 / (flow->max_kinematic_viscosity() * (1 / (hx * hx) + 1 / (hy * hy)));
+    const double limit = 0.45 / (4.0 / 3.0 * flow->max_kinematic_viscosity() * (1 / (hx * hx) + 1 / (hy * hy)));
     viscous_substeps = std::max(1, static_cast<int>(std::ceil(dt / limit)));
     const double ds = dt / viscous_substeps;
-    const double zero = 0;
+    const double zero = 0, rin = flow->inflow_density();
+    // mu = nu rho per cell (both of the step's start).
+    SIMFUSE_PETSC(VecPointwiseMult(mu, flow->kinematic_viscosity(), s_.state_.get("density").vec()));
+    const Cells m(grid, mu, 1, 1, bnd, &zero, true);
+    const Cells r(grid, s_.state_.get("density").vec(), 1, 1, bnd, &rin);
     for (int s = 0; s < viscous_substeps; ++s) {
-      laplacian(u, work);
       {
-        const Cells nu(grid, flow->kinematic_viscosity(), 1, 1, bnd, &zero);
+        const Faces f(grid, u, bnd);
         ArrayView o(work, grid.owned(), 2);
+        // Normal stresses of cell (i, j), zero-gradient beyond an outflow or a wall.
+        auto txx = [&](PetscInt i, PetscInt j) {
+          if (!px) i = std::clamp<PetscInt>(i, 0, nx - 1);
+          return m(i, j, 0) * (2 * (f.U(i, j) - f.U(i - 1, j)) / hx - 2.0 / 3.0 * cell_div(f, i, j));
+        };
+        auto tyy = [&](PetscInt i, PetscInt j) {
+          if (!py) j = std::clamp<PetscInt>(j, 0, ny - 1);
+          return m(i, j, 0) * (2 * (f.V(i, j) - f.V(i, j - 1)) / hy - 2.0 / 3.0 * cell_div(f, i, j));
+        };
+        // Shear stress at the corner (x_{i+1/2}, y_{j+1/2}).
+        auto txy = [&](PetscInt i, PetscInt j) {
+          const double mc = 0.25 * (m(i, j, 0) + m(i + 1, j, 0) + m(i, j + 1, 0) + m(i + 1, j + 1, 0));
+          return mc * ((f.U(i, j + 1) - f.U(i, j)) / hy + (f.V(i + 1, j) - f.V(i, j)) / hx);
+        };
         for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
-          const PetscInt ie = px ? i + 1 : std::min(i + 1, nx - 1), jn = py ? j + 1 : std::min(j + 1, ny - 1);
-          o(i, j, 0, 0) *= 0.5 * (nu(i, j, 0) + nu(ie, j, 0));
-          o(i, j, 0, 1) *= 0.5 * (nu(i, j, 0) + nu(i, jn, 0));
+          o(i, j, 0, 0) = u_unknown(i) ? ((txx(i + 1, j) - txx(i, j)) / hx + (txy(i, j) - txy(i, j - 1)) / hy) /
+                                             face_density(r, i, j, 0)
+                                       : 0.0;
+          o(i, j, 0, 1) = v_unknown(j) ? ((txy(i, j) - txy(i - 1, j)) / hx + (tyy(i, j + 1) - tyy(i, j)) / hy) /
+                                             face_density(r, i, j, 1)
+                                       : 0.0;
         });
       }
       SIMFUSE_PETSC(VecAXPY(u, ds, work));
@@ -378,7 +402,7 @@ class NavierStokesSolver::Impl {
   PetscHandle<MatNullSpace> nullspace;
   PetscHandle<KSP> ksp;
   PetscHandle<Vec> b, ax, ag;
-  PetscHandle<Vec> n_old, work, u_start, p_hist, rho_new;
+  PetscHandle<Vec> n_old, work, u_start, p_hist, rho_new, mu;
   MacBoundary bnd;
   std::unique_ptr<Function> inflow_velocity;  // at the inflow face's points, of t
   std::unique_ptr<Function> streamfunction;   // an initial velocity added, of x and y
@@ -732,6 +756,7 @@ NavierStokesSolver::NavierStokesSolver(const SolverContext& ctx) : grid_(ctx.gri
     m.flow = std::make_unique<ReactingFlow>(grid_, p.sub("reacting"), ctx.constants, state_, m.bnd);
     SIMFUSE_PETSC(VecDuplicate(state_.get("pressure").vec(), m.rho_new.out()));
     SIMFUSE_PETSC(VecCopy(state_.get("density").vec(), m.rho_new));
+    SIMFUSE_PETSC(VecDuplicate(state_.get("pressure").vec(), m.mu.out()));
     m.start_from_inflow();
   }
   for (auto* v : {&m.n_old, &m.work, &m.u_start})
@@ -863,7 +888,7 @@ nlohmann::ordered_json NavierStokesSolver::describe() const {
     nlohmann::ordered_json d{{"grid", "staggered (MAC), cell-centred pressure and scalars"},
                              {"model", "low Mach number, variable density"},
                              {"advection", "momentum central, Adams-Bashforth 2"},
-                             {"viscous", "explicit (mu / rho) Laplacian u, sub-stepped"},
+                             {"viscous", "explicit (1/rho) div tau, the full Newtonian stress, sub-stepped"},
                              {"project_solver", describe_ksp(impl_->ksp)}};
     d.update(impl_->flow->describe());
     if (impl_->streamfunction) d["initial_streamfunction"] = impl_->streamfunction->describe();
