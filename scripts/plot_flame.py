@@ -21,6 +21,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def fail(msg):
+    """Bad input: the message on stderr, exit 2 (as simfuse's own refusals)."""
+    print(f"error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
@@ -29,7 +35,7 @@ def main():
     a = ap.parse_args()
     path = os.path.join(a.out, "flame.csv")
     if not os.path.exists(path):
-        sys.exit(f"{path} does not exist: the folder is not the output of a reacting navier_stokes run")
+        fail(f"{path} does not exist: the folder is not the output of a reacting navier_stokes run")
     rows = list(csv.DictReader(open(path)))
     t = [float(r["t"]) * 1e3 for r in rows]
     sc = [float(r["consumption_speed"]) for r in rows]

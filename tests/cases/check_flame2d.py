@@ -20,7 +20,8 @@ the projection and the marching-squares front length all cross a rank boundary).
     the front downstream on its axis by at least two cells more than at the side, and the
     front length grows above 1.01, while the same run without the pair keeps its front
     straight (length ratio 1 within 1e-6: the grid is uniform across, so only round-off
-    could wrinkle it).
+    could wrinkle it); scripts/plot_flame.py and plot_frames.py draw its figures from the
+    1- and the 2-rank output (.vti and .pvti), and refuse a folder without a run (exit 2).
 Usage: check_flame2d.py SIMFUSE SOURCE_DIR [--mpiexec MPIEXEC]
 """
 import json
@@ -148,6 +149,22 @@ def vortex(exe, src, tmp, mpiexec):
     for r in (1, 2):
         if not (m[r]["mass_fraction_sum_error"] <= 1e-12 and m[r]["min_mass_fraction"] >= -1e-12):
             p.append(f"vortex, {r} rank(s): mass fractions not bounded")
+    # The figures of the README's commands, from the serial and the parallel output; a folder
+    # that is not a run's output is exit 2.
+    scripts = os.path.join(src, "scripts")
+    for r in (1, 2):
+        out = os.path.join(tmp, f"r{r}vortex")
+        for cmd, png in (([sys.executable, os.path.join(scripts, "plot_flame.py"), out, "--SL", "0.43"], "flame.png"),
+                         ([sys.executable, os.path.join(scripts, "plot_frames.py"), out, "--fields",
+                           "T,vorticity,velocity", "--frames", "2"], "frames.png")):
+            q = subprocess.run(cmd, capture_output=True, text=True)
+            if q.returncode != 0 or not os.path.getsize(os.path.join(out, png)) > 10000:
+                p.append(f"{' '.join(cmd[1:])}: exit {q.returncode}, {q.stderr[-300:]}")
+    q = subprocess.run([sys.executable, os.path.join(scripts, "plot_frames.py"), tmp], capture_output=True, text=True)
+    if q.returncode != 2 or "holds no .pvd" not in q.stderr:
+        p.append(f"plot_frames.py on a folder without a run: exit {q.returncode}, {q.stderr[-200:]}")
+    print("plot_flame.py and plot_frames.py: figures from 1 and 2 ranks; a wrong folder exit "
+          f"{q.returncode}")
     return p
 
 
