@@ -31,8 +31,9 @@ import tempfile
 
 import numpy as np
 import yaml
-from vtkmodules.util.numpy_support import vtk_to_numpy
-from vtkmodules.vtkIOXML import vtkXMLImageDataReader
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vtk_fields import point_field  # noqa: E402
 
 CASE = """name: blob
 parameters: {x0: 1.5e-3, y0: 1.0e-3, s: 4.0e-4}
@@ -73,17 +74,9 @@ def solve(exe, tmp, case, n, dt):
     r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
     if r.returncode != 0:
         sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}\n{r.stderr[-3000:]}")
-    steps = round(4.0e-4 / dt)
-    rd = vtkXMLImageDataReader()
-    rd.SetFileName(os.path.join(out, f"blob_{steps:06d}.vti"))
-    rd.Update()
-    img = rd.GetOutput()
-    nx, ny, _ = img.GetDimensions()
-    pd = img.GetPointData()
-    f = {}
-    for name in ("T", "H2O", "pressure"):
-        f[name] = vtk_to_numpy(pd.GetArray(name)).reshape(ny, nx)
-    vel = vtk_to_numpy(pd.GetArray("velocity")).reshape(ny, nx, -1)
+    path = os.path.join(out, f"blob_{round(4.0e-4 / dt):06d}.vti")
+    f = {name: point_field(path, name) for name in ("T", "H2O", "pressure")}
+    vel = point_field(path, "velocity")
     f["u"], f["v"] = vel[:, :, 0], vel[:, :, 1]
     return f
 
