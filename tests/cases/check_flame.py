@@ -25,30 +25,23 @@ half), on 1 and on 2 ranks. Checked:
     front is brought to the position asked for and the inflow velocity to the flame speed.
 Usage: check_flame.py SIMFUSE SOURCE_DIR [--mpiexec MPIEXEC]
 """
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chemistry"))
 import cantera_reference as cr  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from case_tools import run_case  # noqa: E402
+
 SETS = ["output.every=2400"]
 
 
 def run(exe, src, tmp, ranks, mpiexec, sets=SETS, name=""):
+    """cases/flame1d_h2.yaml into tmp/r<ranks><name>: the folder and its summary."""
     out = os.path.join(tmp, f"r{ranks}{name}")
-    cmd = [exe, "run", os.path.join(src, "cases", "flame1d_h2.yaml"), "-o", out, "-q", "--no-progress"]
-    for s in sets:
-        cmd += ["--set", s]
-    if ranks > 1:
-        cmd = [mpiexec, "-n", str(ranks), "--oversubscribe"] + cmd
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}\n{r.stderr[-3000:]}")
-    return out, json.load(open(os.path.join(out, "summary.json")))
+    return out, run_case(exe, os.path.join(src, "cases", "flame1d_h2.yaml"), out, sets, ranks, mpiexec)
 
 
 def main():

@@ -24,31 +24,22 @@ the projection and the marching-squares front length all cross a rank boundary).
     1- and the 2-rank output (.vti and .pvti), and refuse a folder without a run (exit 2).
 Usage: check_flame2d.py SIMFUSE SOURCE_DIR [--mpiexec MPIEXEC]
 """
-import json
 import os
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vtk_fields import point_field  # noqa: E402
+from case_tools import point_field, run_case  # noqa: E402
 
 SETS = ["grid.n=[64,32]", "time.t_end=1.0e-4", "output.every=20"]
 KEYS = ["flame_speed_consumption", "front_length_ratio", "kinetic_energy", "max_temperature"]
 
 
 def run(exe, src, tmp, ranks, mpiexec, case="flame2d_h2_lean.yaml", sets=SETS, name=""):
+    """A case of cases/ (or an absolute path) into tmp/r<ranks><name>; its metrics."""
     out = os.path.join(tmp, f"r{ranks}{name}")
-    cmd = [exe, "run", os.path.join(src, "cases", case), "-o", out, "-q", "--no-progress"]
-    for s in sets:
-        cmd += ["--set", s]
-    if ranks > 1:
-        cmd = [mpiexec, "-n", str(ranks), "--oversubscribe"] + cmd
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}\n{r.stderr[-3000:]}")
-    return json.load(open(os.path.join(out, "summary.json")))["metrics"]
+    return run_case(exe, os.path.join(src, "cases", case), out, sets, ranks, mpiexec)["metrics"]
 
 
 def compare_ranks(m, label=""):

@@ -25,7 +25,6 @@ Usage: check_flow_order.py SIMFUSE SOURCE_DIR
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -33,7 +32,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vtk_fields import point_field  # noqa: E402
+from case_tools import point_field, run_case  # noqa: E402
 
 CASE = """name: blob
 parameters: {x0: 1.5e-3, y0: 1.0e-3, s: 4.0e-4}
@@ -69,11 +68,7 @@ def inert_mechanism(src, path):
 
 def solve(exe, tmp, case, n, dt):
     out = os.path.join(tmp, f"n{n}_dt{dt:g}")
-    cmd = [exe, "run", case, "-o", out, "-q", "--no-progress", "--set", f"grid.n=[{n},{n // 2}]", "--set",
-           f"time.dt={dt!r}"]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
-    if r.returncode != 0:
-        sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}\n{r.stderr[-3000:]}")
+    run_case(exe, case, out, [f"grid.n=[{n},{n // 2}]", f"time.dt={dt!r}"])
     path = os.path.join(out, f"blob_{round(4.0e-4 / dt):06d}.vti")
     f = {name: point_field(path, name) for name in ("T", "H2O", "pressure")}
     vel = point_field(path, "velocity")

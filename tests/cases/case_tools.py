@@ -1,0 +1,40 @@
+"""Shared by the case checks: running simfuse on a case (1 or more ranks, as root if need
+be) and reading a run's fields back."""
+import json
+import os
+import subprocess
+import sys
+
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
+
+
+def run_case(exe, case, out, sets=(), ranks=1, mpiexec="mpiexec"):
+    """`simfuse run case -o out --set ...` on `ranks` ranks; its summary.json. A failed run
+    ends the check (FAIL, the command and the end of its stderr)."""
+    cmd = [exe, "run", case, "-o", out, "-q", "--no-progress"]
+    for s in sets:
+        cmd += ["--set", s]
+    if ranks > 1:
+        cmd = [mpiexec, "-n", str(ranks), "--oversubscribe"] + cmd
+    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}\n{r.stderr[-3000:]}")
+    with open(os.path.join(out, "summary.json")) as f:
+        return json.load(f)
+
+
+def point_field(path, name):
+    """One point array of a .vti (one rank) or .pvti (several) as a 2D array [j, i] (cells
+    are written as points), components last."""
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+    from vtkmodules.vtkIOXML import vtkXMLImageDataReader, vtkXMLPImageDataReader
+    rd = vtkXMLPImageDataReader() if path.endswith(".pvti") else vtkXMLImageDataReader()
+    rd.SetFileName(path)
+    rd.Update()
+    img = rd.GetOutput()
+    nx, ny, _ = img.GetDimensions()
+    arr = img.GetPointData().GetArray(name)
+    if arr is None:
+        raise KeyError(f"{path} has no point array '{name}'")
+    a = vtk_to_numpy(arr)
+    return a.reshape(ny, nx, -1) if a.ndim > 1 else a.reshape(ny, nx)
