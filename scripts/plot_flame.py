@@ -2,7 +2,8 @@
 """What matters in a flame run of the low-Mach flow, from its flame.csv: the consumption
 speed (and the front's speed, u_in - dx_f/dt, smoothed over 5% of the run) against time,
 and the front's length per unit width (1 for a flat front; a wrinkled or cellular front
-burns more fuel in proportion). Writes OUT/flame.png (temporary file, then renamed).
+burns more fuel in proportion) with the wrinkle's amplitude on a log axis (its slope while
+straight is the growth rate). Writes OUT/flame.png (temporary file, then renamed).
 
   /usr/bin/python3 scripts/plot_flame.py OUT [--SL 0.43] [--u-in 0.45]
 
@@ -76,6 +77,12 @@ def main():
         ax1.set_xlabel("t (ms)")
         ax1.set_ylabel("front length / width")
         ax1.set_title("flame surface (T = (T_u + T_b)/2)")
+        amp = [float(r["front_amplitude"]) * 1e3 for r in rows] if "front_amplitude" in rows[0] else None
+        if amp and max((v for v in amp if v == v), default=0) > 0:
+            # the wrinkle's amplitude on a log axis: a straight line while it grows linearly
+            ax2 = ax1.twinx()
+            ax2.semilogy(t, amp, color="C1", lw=0.9)
+            ax2.set_ylabel("front amplitude, mm (log)", color="C1")
     fig.tight_layout()
     tmp = os.path.join(a.out, "flame.png.tmp.png")
     fig.savefig(tmp, dpi=110)

@@ -72,6 +72,7 @@ struct ReactingFlow::Impl {
   double hold_x = 0, hold_tau = 1;
   double s_bar = std::numeric_limits<double>::quiet_NaN(), u_ctrl = std::numeric_limits<double>::quiet_NaN();
   std::vector<double> hist_uin;  // the inflow velocity of each step (the face's middle)
+  std::vector<double> hist_amp;  // the front's wrinkle amplitude: half its peak-to-peak in x
 
   Impl(const Grid& g, const Mechanism& m, MacBoundary& bd, Field& gas_, Field& rho_)
       : grid(g), mech(m), b(bd), gas(gas_), density(rho_) {
@@ -713,8 +714,20 @@ void ReactingFlow::record(double t) {
   // The front's length (the T = Tmid iso-line by marching squares over the squares between
   // cell centres) per unit width: the flame surface ratio of a wrinkled front.
   double length = 0;
+  // The wrinkle's amplitude: per row, the first crossing of Tmid from the inflow side (x_f(y));
+  // half of max_y x_f - min_y x_f. For a single-wavelength wrinkle in its linear regime this
+  // is the mode's amplitude, whose growth rate is the dispersion relation's.
+  std::vector<double> xf(static_cast<size_t>(ny), std::numeric_limits<double>::infinity());
   {
     const Cells Tc(m.grid, m.gas.vec(), m.n, 1, m.b, m.in.data(), true);
+    for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      if (i >= nx - 1) return;
+      const double a = Tc(i, j, 0) - Tmid, c = Tc(i + 1, j, 0) - Tmid;
+      if ((a < 0) != (c < 0)) {
+        const double x = m.grid.x(0, i) + a / (a - c) * m.hx;
+        xf[static_cast<size_t>(j)] = std::min(xf[static_cast<size_t>(j)], x);
+      }
+    });
     for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
       if ((!m.px && i >= nx - 1) || (!m.py && j >= ny - 1)) return;
       const double c[4] = {Tc(i, j, 0) - Tmid, Tc(i + 1, j, 0) - Tmid, Tc(i + 1, j + 1, 0) - Tmid,
@@ -733,8 +746,15 @@ void ReactingFlow::record(double t) {
       for (int s = 0; s + 1 < k; s += 2) length += std::hypot(xs[s + 1] - xs[s], ys[s + 1] - ys[s]);
     });
     MPI_Allreduce(MPI_IN_PLACE, &length, 1, MPI_DOUBLE, MPI_SUM, m.grid.comm());
+    MPI_Allreduce(MPI_IN_PLACE, xf.data(), static_cast<int>(ny), MPI_DOUBLE, MPI_MIN, m.grid.comm());
   }
   m.hist_length.push_back(length / (ny * m.hy));
+  {
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (double x : xf)
+      if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
+    m.hist_amp.push_back(hi >= lo ? 0.5 * (hi - lo) : std::numeric_limits<double>::quiet_NaN());
+  }
 
   // Flame events (physics, not errors): each one's first time, and a stop if asked for.
   const bool extinct = m.max_T < m.in[0] + 0.1 * (m.T_max0 - m.in[0]);
@@ -829,6 +849,7 @@ std::map<std::string, double> ReactingFlow::metrics() const {
     out["inflow_velocity_mean"] = su / static_cast<double>(n - a);
     if (std::isfinite(m.T_behind)) out["temperature_1mm_behind_front"] = m.T_behind;
     out["front_length_ratio"] = m.hist_length.back();
+    if (std::isfinite(m.hist_amp.back())) out["front_amplitude"] = m.hist_amp.back();
   }
   return out;
 }
@@ -858,10 +879,10 @@ std::vector<std::string> ReactingFlow::write_results(const std::string& dir) con
     const std::string tmp = dir + "/flame.csv.tmp";
     {
       std::ofstream f(tmp, std::ios::trunc);
-      f << "t,front_position,consumption_speed,front_length_ratio,inflow_velocity\n";
+      f << "t,front_position,consumption_speed,front_length_ratio,inflow_velocity,front_amplitude\n";
       for (size_t q = 0; q < m.hist_t.size(); ++q)
-        f << fmt::format("{:.10g},{:.10g},{:.10g},{:.10g},{:.10g}\n", m.hist_t[q], m.hist_front[q], m.hist_sc[q],
-                         m.hist_length[q], m.hist_uin[q]);
+        f << fmt::format("{:.10g},{:.10g},{:.10g},{:.10g},{:.10g},{:.10g}\n", m.hist_t[q], m.hist_front[q],
+                         m.hist_sc[q], m.hist_length[q], m.hist_uin[q], m.hist_amp[q]);
       if (!f) throw RunFailure("cannot write " + dir + "/flame.csv", "check the output folder is writable");
     }
     std::rename(tmp.c_str(), (dir + "/flame.csv").c_str());
@@ -882,6 +903,7 @@ void ReactingFlow::save_state(CheckpointData& out) const {
   out.put("flame_sc", m.hist_sc);
   out.put("flame_length", m.hist_length);
   out.put("flame_inflow", m.hist_uin);
+  out.put("flame_amplitude", m.hist_amp);
   out.put("hold_front", std::vector<double>{m.s_bar, m.u_ctrl});
   out.put("react_rate", m.react_rate);  // forced: the next diffuse's source
   out.put("clipped", m.clipped);
@@ -898,6 +920,9 @@ void ReactingFlow::restore_state(const CheckpointData& in) {
   m.hist_sc = in.get<std::vector<double>>("flame_sc");
   m.hist_length = in.get<std::vector<double>>("flame_length");
   m.hist_uin = in.get<std::vector<double>>("flame_inflow");
+  // (a checkpoint from before the amplitude was recorded: unknown for its steps)
+  m.hist_amp = in.has("flame_amplitude") ? in.get<std::vector<double>>("flame_amplitude")
+                                         : std::vector<double>(m.hist_t.size(), std::nan(""));
   const auto hold = in.get<std::vector<double>>("hold_front");
   m.s_bar = hold.at(0);
   m.u_ctrl = hold.at(1);
