@@ -3,7 +3,8 @@
 speed (and the front's speed, u_in - dx_f/dt, smoothed over 5% of the run) against time,
 and the front's length per unit width (1 for a flat front; a wrinkled or cellular front
 burns more fuel in proportion) with the wrinkle's amplitude on a log axis (its slope while
-straight is the growth rate). Writes OUT/flame.png (temporary file, then renamed).
+straight is the growth rate); for a closed domain the thermodynamic pressure p0(t) in place
+of the speeds. Writes OUT/flame.png (temporary file, then renamed).
 
   /usr/bin/python3 scripts/plot_flame.py OUT [--SL 0.43] [--u-in 0.45]
 
@@ -53,6 +54,14 @@ def main():
             u_in = None
     fig, ax = plt.subplots(1, 2 if ratio else 1, figsize=(11 if ratio else 6, 4), squeeze=False)
     ax0 = ax[0][0]
+    p0 = [float(r["thermodynamic_pressure"]) for r in rows] if "thermodynamic_pressure" in rows[0] else None
+    if p0 and all(v != v for v in sc):
+        # A closed domain: no planar front or consumption speed; its pressure rise instead.
+        ax0.plot(t, [v / 1e5 for v in p0])
+        ax0.set_xlabel("t (ms)")
+        ax0.set_ylabel("bar")
+        ax0.set_title("thermodynamic pressure p0(t) (closed domain)")
+        return finish(fig, ax, a, t, ratio, rows)
     ax0.plot(t, sc, label="consumption speed")
     if u_in is not None and len(t) > 20:
         w = max(1, len(t) // 20)
@@ -71,6 +80,11 @@ def main():
     ax0.set_ylabel("m/s")
     ax0.legend()
     ax0.set_title("flame speed")
+    return finish(fig, ax, a, t, ratio, rows)
+
+
+def finish(fig, ax, a, t, ratio, rows):
+    """The front's length (and amplitude) panel, then the figure written."""
     if ratio:
         ax1 = ax[0][1]
         ax1.plot(t, ratio)

@@ -53,7 +53,10 @@ class ChemistryStep final : public SubStep,
     forcing_ = std::move(rates);
     h_end_ = std::move(h_end);
   }
-  std::string classical_only() const override { return forced_; }
+  /// The sub-step runs only classically for another reason (e.g. a pressure that changes in
+  /// time, which a model or a table made at one pressure does not know).
+  void set_classical_only(std::string why) { classical_only_ = std::move(why); }
+  std::string classical_only() const override { return forced_.empty() ? classical_only_ : forced_; }
   std::vector<std::string> reads() const override { return {field_}; }
   std::vector<std::string> writes() const override { return {field_}; }
   void apply(State& state, const StepInfo& info) override;
@@ -128,6 +131,7 @@ class ChemistryStep final : public SubStep,
   void set_cell(PetscInt p) const;
   std::function<CellConditions(PetscInt)> conditions_;
   std::string forced_;                   // why the step is forced (empty: not)
+  std::string classical_only_;           // another reason to refuse policies (empty: none)
   std::vector<double> forcing_, h_end_;  // per owned point: rates (size() each), final h
   std::unique_ptr<ElementProjection> projection_;
   ChemistryStats reduced_;

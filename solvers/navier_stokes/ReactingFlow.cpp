@@ -61,6 +61,8 @@ struct ReactingFlow::Impl {
   double burnt_T = 0, max_T = 0, u_in = 0;
   double T_behind = 0;                   // mean temperature 1 mm behind the front (NaN: outside the domain)
   double T_max0 = 0;                     // the initial hottest cell
+  double fuel_mass0 = 0, fuel_mass = 0;  // the fuel in the domain (kg/m in 2D) at the start, now
+  double mass0 = 0;                      // the sum of the initial density field
   std::map<std::string, double> events;  // flame event -> the time it first happened
   std::vector<std::string> stop_when;
   std::string stop_event;
@@ -73,6 +75,7 @@ struct ReactingFlow::Impl {
   double s_bar = std::numeric_limits<double>::quiet_NaN(), u_ctrl = std::numeric_limits<double>::quiet_NaN();
   std::vector<double> hist_uin;  // the inflow velocity of each step (the face's middle)
   std::vector<double> hist_amp;  // the front's wrinkle amplitude: half its peak-to-peak in x
+  std::vector<double> hist_p0;   // the thermodynamic pressure (changes on a closed domain)
 
   Impl(const Grid& g, const Mechanism& m, MacBoundary& bd, Field& gas_, Field& rho_)
       : grid(g), mech(m), b(bd), gas(gas_), density(rho_) {
@@ -118,7 +121,9 @@ struct ReactingFlow::Impl {
 
 void ReactingFlow::declare(Schema& s) {
   declare_chemistry(s);
-  s.add_real("pressure", "the thermodynamic pressure p0, Pa (uniform; the flow's pressure is a small perturbation)")
+  s.add_real("pressure",
+             "the thermodynamic pressure p0, Pa (uniform; the flow's pressure is a small perturbation); on a closed "
+             "domain (no inflow, no outflow) its initial value: p0(t) then keeps the domain's mass")
       .def(101325.0)
       .range(1.0, 1e9);
   s.add_string("transport",
@@ -168,7 +173,8 @@ ReactingFlow::ReactingFlow(const Grid& grid, const Params& p, const Constants& c
                            MacBoundary& boundary) {
   mech_ = load_mechanism(p.sub("kinetics"));
   const Mechanism& mech = *mech_;
-  p0_ = p.get<double>("pressure");
+  p0_ = p0_start_ = p0_next_ = p.get<double>("pressure");
+  closed_ = boundary.inflow_face() < 0 && !boundary.any_outflow();
   Field& gas = state.add(grid, "gas", gas_components(mech));
   Field& rho = state.add(grid, "density");
   m_ = std::make_unique<Impl>(grid, mech, boundary, gas, rho);
@@ -261,6 +267,10 @@ ReactingFlow::ReactingFlow(const Grid& grid, const Params& p, const Constants& c
   Field& cost = state.add_diagnostic(grid, "react_seconds");
   react_ = std::make_unique<ChemistryStep>(grid, *chem_, "gas", &hrr, &cost);
   react_->update_heat_release(state);
+  if (closed_)
+    react_->set_classical_only(
+        "the domain is closed, so the thermodynamic pressure changes in time, which a policy's model or table "
+        "(made at one pressure) does not know (give the domain an outflow, or run react classically)");
   if (forced_)
     react_->enable_forcing(
         "solver.params.reacting.splitting is 'forced': the chemistry integrates the transport's change as a "
@@ -268,8 +278,15 @@ ReactingFlow::ReactingFlow(const Grid& grid, const Params& p, const Constants& c
   eos_density(rho.vec());
   {
     const ArrayView v = gas.view_read();
-    for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) { m.T_max0 = std::max(m.T_max0, v(i, j, 0, 0)); });
+    const ArrayView r = rho.view_read();
+    for_each(grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      m.T_max0 = std::max(m.T_max0, v(i, j, 0, 0));
+      if (m.fuel >= 0) m.fuel_mass0 += r(i, j) * v(i, j, 0, m.fuel + 1) * m.hx * m.hy;
+    });
     MPI_Allreduce(MPI_IN_PLACE, &m.T_max0, 1, MPI_DOUBLE, MPI_MAX, grid.comm());
+    MPI_Allreduce(MPI_IN_PLACE, &m.fuel_mass0, 1, MPI_DOUBLE, MPI_SUM, grid.comm());
+    m.fuel_mass = m.fuel_mass0;
+    SIMFUSE_PETSC(VecSum(rho.vec(), &m.mass0));
   }
 
   SIMFUSE_PETSC(DMCreateGlobalVector(grid.dm(m.n), m.phi.out()));
@@ -293,6 +310,20 @@ void ReactingFlow::eos_density(Vec out) const {
     for (int k = 0; k < m.N; ++k) s += g(i, j, 0, k + 1) / m.mech.species()[k].molar_mass;
     r(i, j) = p0_ / (kGasConstant * g(i, j, 0, 0) * s);
   });
+}
+
+void ReactingFlow::new_density(Vec out) {
+  Impl& m = *m_;
+  eos_density(out);
+  p0_next_ = p0_;
+  if (!closed_) return;
+  // The mass before (rho^n, the density field) and at p0^n after the step: p0 scales rho.
+  PetscScalar mass[2];
+  SIMFUSE_PETSC(VecSum(m.density.vec(), &mass[0]));
+  SIMFUSE_PETSC(VecSum(out, &mass[1]));
+  const double f = mass[0] / mass[1];
+  SIMFUSE_PETSC(VecScale(out, f));
+  p0_next_ = p0_ * f;
 }
 
 void ReactingFlow::update_coefficients() {
@@ -602,7 +633,7 @@ void ReactingFlow::diffuse(double dt) {
     ArrayView r(m.rhs, m.grid.owned(), 1);
     ArrayView s(m.sol, m.grid.owned(), 1);
     for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
-      r(i, j) = rho(i, j) * ph(i, j) / dt - ed(i, j);
+      r(i, j) = rho(i, j) * ph(i, j) / dt - ed(i, j) + dp0dt_;
       s(i, j) = ph(i, j);
     });
   }
@@ -642,6 +673,11 @@ void ReactingFlow::diffuse(double dt) {
 
 void ReactingFlow::end_step(double dt) {
   Impl& m = *m_;
+  if (closed_) {
+    dp0dt_ = (p0_next_ - p0_) / dt;
+    p0_ = p0_next_;
+    chem_->reactor().set_pressure(p0_);
+  }
   if (!forced_) return;
   // The chemistry's own rate over the step: the change less the transport's forcing.
   const int N = m.N, n = m.n;
@@ -661,14 +697,16 @@ void ReactingFlow::record(double t) {
   const PetscInt nx = m.nx, ny = m.ny;
   // Row-averaged temperature along x, and the outflow column's mean T and fuel.
   std::vector<double> T(static_cast<size_t>(nx), 0.0);
-  double local[4] = {0, 0, 0, 0};  // consumed fuel mass rate, outflow T sum, outflow fuel sum, max T
+  // consumed fuel mass rate, outflow T sum, outflow fuel sum, fuel mass, max T
+  double local[5] = {0, 0, 0, 0, 0};
   {
     const ArrayView g = m.gas.view_read();
     const ArrayView rho = m.density.view_read();
     std::vector<double> conc(static_cast<size_t>(m.N)), wdot(static_cast<size_t>(m.N));
     for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
       T[static_cast<size_t>(i)] += g(i, j, 0, 0) / ny;
-      local[3] = std::max(local[3], g(i, j, 0, 0));
+      local[4] = std::max(local[4], g(i, j, 0, 0));
+      if (m.fuel >= 0) local[3] += rho(i, j) * g(i, j, 0, m.fuel + 1) * m.hx * m.hy;
       if (i == nx - 1) {
         local[1] += g(i, j, 0, 0) / ny;
         if (m.fuel >= 0) local[2] += g(i, j, 0, m.fuel + 1) / ny;
@@ -682,14 +720,17 @@ void ReactingFlow::record(double t) {
     });
   }
   MPI_Allreduce(MPI_IN_PLACE, T.data(), static_cast<int>(nx), MPI_DOUBLE, MPI_SUM, m.grid.comm());
-  double glob[3];
-  MPI_Allreduce(local, glob, 3, MPI_DOUBLE, MPI_SUM, m.grid.comm());
-  MPI_Allreduce(&local[3], &m.max_T, 1, MPI_DOUBLE, MPI_MAX, m.grid.comm());
-  m.burnt_T = glob[1];
+  double glob[4];
+  MPI_Allreduce(local, glob, 4, MPI_DOUBLE, MPI_SUM, m.grid.comm());
+  MPI_Allreduce(&local[4], &m.max_T, 1, MPI_DOUBLE, MPI_MAX, m.grid.comm());
+  // Closed: no outflow to take the burnt state from, no planar front; the hottest cell is
+  // the burnt state, and the fuel burnt so far is the measure of progress.
+  m.burnt_T = closed_ ? m.max_T : glob[1];
+  m.fuel_mass = glob[3];
   // The front: where the mean temperature first crosses (T_in + T_b) / 2 from the inflow side.
   const double Tmid = 0.5 * (m.in[0] + m.burnt_T);
   double front = std::numeric_limits<double>::quiet_NaN();
-  for (PetscInt i = 0; i + 1 < nx; ++i) {
+  for (PetscInt i = 0; i + 1 < nx && !closed_; ++i) {
     const double a = T[static_cast<size_t>(i)], bb = T[static_cast<size_t>(i + 1)];
     if ((a - Tmid) * (bb - Tmid) <= 0 && a != bb) {
       front = m.grid.x(0, i) + (Tmid - a) / (bb - a) * m.hx;
@@ -697,7 +738,7 @@ void ReactingFlow::record(double t) {
     }
   }
   double sc = std::numeric_limits<double>::quiet_NaN();
-  if (m.fuel >= 0) {
+  if (m.fuel >= 0 && !closed_) {
     const double yu = m.in[static_cast<size_t>(m.fuel + 1)], yb = glob[2];
     const double width = m.grid.n(1) * m.hy;
     if (yu - yb > 0) sc = glob[0] / (rho_in_ * (yu - yb) * width);
@@ -753,7 +794,7 @@ void ReactingFlow::record(double t) {
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (double x : xf)
       if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
-    m.hist_amp.push_back(hi >= lo ? 0.5 * (hi - lo) : std::numeric_limits<double>::quiet_NaN());
+    m.hist_amp.push_back(hi >= lo && !closed_ ? 0.5 * (hi - lo) : std::numeric_limits<double>::quiet_NaN());
   }
 
   // Flame events (physics, not errors): each one's first time, and a stop if asked for.
@@ -783,6 +824,7 @@ void ReactingFlow::record(double t) {
   m.hist_front.push_back(front);
   m.hist_sc.push_back(sc);
   m.hist_uin.push_back(m.u_in);
+  m.hist_p0.push_back(p0_);
 }
 
 std::optional<double> ReactingFlow::controlled_inflow() const {
@@ -796,7 +838,7 @@ std::string ReactingFlow::stop_event() const {
 
 std::map<std::string, double> ReactingFlow::metrics() const {
   const Impl& m = *m_;
-  std::map<std::string, double> out{{"outflow_temperature", m.burnt_T},
+  std::map<std::string, double> out{{"thermodynamic_pressure", p0_},
                                     {"max_temperature", m.max_T},
                                     {"diffusion_negative_clips", static_cast<double>(m.clipped)},
                                     {"diffusion_most_negative", m.most_negative},
@@ -815,6 +857,13 @@ std::map<std::string, double> ReactingFlow::metrics() const {
     });
     MPI_Allreduce(MPI_IN_PLACE, e, 2, MPI_DOUBLE, MPI_MAX, m.grid.comm());
     for (const auto& [name, when] : m.events) out[name + "_time"] = when;
+    if (!closed_) out["outflow_temperature"] = m.burnt_T;
+    if (closed_ && m.fuel >= 0 && m.fuel_mass0 > 0) out["fuel_burnt_fraction"] = 1 - m.fuel_mass / m.fuel_mass0;
+    if (closed_) {  // what p0(t) holds: the domain's mass
+      PetscScalar mass = 0;
+      SIMFUSE_PETSC(VecSum(m.density.vec(), &mass));
+      out["mass_relative_change"] = mass / m.mass0 - 1;
+    }
     out["mass_fraction_sum_error"] = e[0];
     out["min_mass_fraction"] = -e[1];
   }
@@ -846,7 +895,7 @@ std::map<std::string, double> ReactingFlow::metrics() const {
       out["flame_front_position"] = m.hist_front.back();
     }
     if (kc > 0) out["flame_speed_consumption"] = sc / kc;
-    out["inflow_velocity_mean"] = su / static_cast<double>(n - a);
+    if (m.b.inflow_face() >= 0) out["inflow_velocity_mean"] = su / static_cast<double>(n - a);
     if (std::isfinite(m.T_behind)) out["temperature_1mm_behind_front"] = m.T_behind;
     out["front_length_ratio"] = m.hist_length.back();
     if (std::isfinite(m.hist_amp.back())) out["front_amplitude"] = m.hist_amp.back();
@@ -857,7 +906,11 @@ std::map<std::string, double> ReactingFlow::metrics() const {
 nlohmann::ordered_json ReactingFlow::describe() const {
   const Impl& m = *m_;
   return {{"mechanism", describe_mechanism(*mech_)},
-          {"thermodynamic_pressure", p0_},
+          {"thermodynamic_pressure", closed_ ? nlohmann::ordered_json{{"initial", p0_start_},
+                                                                      {"in_time",
+                                                                       "p0(t): the closed domain's mass "
+                                                                       "conserved, compression heating"}}
+                                             : nlohmann::ordered_json(p0_)},
           {"transport", m.unity_lewis ? "unity Lewis number" : "mixture-averaged (simfuse's fits)"},
           {"scalar_advection", "upwind, van Leer limited slopes, forward Euler"},
           {"scalar_diffusion", "implicit Euler per species, fluxes with the correction velocity"},
@@ -879,10 +932,11 @@ std::vector<std::string> ReactingFlow::write_results(const std::string& dir) con
     const std::string tmp = dir + "/flame.csv.tmp";
     {
       std::ofstream f(tmp, std::ios::trunc);
-      f << "t,front_position,consumption_speed,front_length_ratio,inflow_velocity,front_amplitude\n";
+      f << "t,front_position,consumption_speed,front_length_ratio,inflow_velocity,front_amplitude,"
+           "thermodynamic_pressure\n";
       for (size_t q = 0; q < m.hist_t.size(); ++q)
-        f << fmt::format("{:.10g},{:.10g},{:.10g},{:.10g},{:.10g},{:.10g}\n", m.hist_t[q], m.hist_front[q],
-                         m.hist_sc[q], m.hist_length[q], m.hist_uin[q], m.hist_amp[q]);
+        f << fmt::format("{:.10g},{:.10g},{:.10g},{:.10g},{:.10g},{:.10g},{:.10g}\n", m.hist_t[q], m.hist_front[q],
+                         m.hist_sc[q], m.hist_length[q], m.hist_uin[q], m.hist_amp[q], m.hist_p0[q]);
       if (!f) throw RunFailure("cannot write " + dir + "/flame.csv", "check the output folder is writable");
     }
     std::rename(tmp.c_str(), (dir + "/flame.csv").c_str());
@@ -904,8 +958,10 @@ void ReactingFlow::save_state(CheckpointData& out) const {
   out.put("flame_length", m.hist_length);
   out.put("flame_inflow", m.hist_uin);
   out.put("flame_amplitude", m.hist_amp);
+  out.put("flame_pressure", m.hist_p0);
   out.put("hold_front", std::vector<double>{m.s_bar, m.u_ctrl});
   out.put("react_rate", m.react_rate);  // forced: the next diffuse's source
+  out.put("thermodynamic_pressure", std::vector<double>{p0_, dp0dt_});
   out.put("clipped", m.clipped);
   out.put("most_negative", m.most_negative);
   std::string ev;
@@ -923,10 +979,18 @@ void ReactingFlow::restore_state(const CheckpointData& in) {
   // (a checkpoint from before the amplitude was recorded: unknown for its steps)
   m.hist_amp = in.has("flame_amplitude") ? in.get<std::vector<double>>("flame_amplitude")
                                          : std::vector<double>(m.hist_t.size(), std::nan(""));
+  m.hist_p0 = in.has("flame_pressure") ? in.get<std::vector<double>>("flame_pressure")
+                                       : std::vector<double>(m.hist_t.size(), p0_start_);
   const auto hold = in.get<std::vector<double>>("hold_front");
   m.s_bar = hold.at(0);
   m.u_ctrl = hold.at(1);
   m.react_rate = in.get<std::vector<double>>("react_rate");
+  if (in.has("thermodynamic_pressure")) {
+    const auto p = in.get<std::vector<double>>("thermodynamic_pressure");
+    p0_ = p0_next_ = p.at(0);
+    dp0dt_ = p.at(1);
+    chem_->reactor().set_pressure(p0_);
+  }
   m.clipped = in.get<long>("clipped");
   m.most_negative = in.get<double>("most_negative");
   m.events.clear();

@@ -31,6 +31,12 @@
 /// equation of state: div(rho_f u^{n+1}) = -(rho^{n+1} - rho^n) / dt, which holds every
 /// sub-step's actual effect (chemistry included) and leaves no drift from the equation of
 /// state to correct.
+///
+/// A closed domain (walls or periodic all round) has p0(t): each step p0^{n+1} is the
+/// pressure at which the equation of state holds the domain's mass (new_density), and the
+/// enthalpy equation carries the compression dp0/dt (rho Dh/Dt = dp0/dt + ..., the last
+/// step's rate, explicit). A uniform mixture in a closed box is then a constant-volume
+/// reactor: its internal energy h - p0/rho is conserved exactly once p0 stops changing.
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +76,14 @@ class ReactingFlow {
 
   /// rho from the equation of state at the gas field's (T, Y) into `out` (dof 1). Collective.
   void eos_density(Vec out) const;
+  /// rho^{n+1} for the projection: the equation of state at the step's end. On a closed
+  /// domain (no inflow, no outflow) the thermodynamic pressure p0^{n+1} is the one that keeps
+  /// the domain's mass (the integral of the density field, rho^n) exactly: then
+  /// div(rho u) = -(rho^{n+1} - rho^n)/dt integrates to zero, as it must with no flux
+  /// through the boundary. Collective; end_step() takes p0^{n+1} over.
+  void new_density(Vec out);
+  /// A closed domain: p0 changes in time.
+  bool closed() const { return closed_; }
   /// After the react sub-step (forced splitting: keeps the chemistry's own rate).
   void end_step(double dt);
   /// Strang splitting of the chemistry (else Lie).
@@ -102,7 +116,10 @@ class ReactingFlow {
   std::unique_ptr<ChemistryStep> react_;
   PetscHandle<Vec> nu_;
   double p0_ = 101325, rho_in_ = 0, nu_max_ = 0;
-  bool strang_ = true, forced_ = false;
+  // Closed domain: p0 at the start (for the record), the next step's (new_density), and
+  // dp0/dt of the last step, the enthalpy's compression source (lagged by a step).
+  double p0_start_ = 101325, p0_next_ = 101325, dp0dt_ = 0;
+  bool strang_ = true, forced_ = false, closed_ = false;
 };
 
 }  // namespace simfuse
