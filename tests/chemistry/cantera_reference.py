@@ -546,10 +546,14 @@ FLAMES = [{"mech": "h2o2", "phi": phi} for phi in (0.5, 1.0, 2.0)] + \
          [{"mech": "gri30", "phi": phi} for phi in (0.8, 1.0, 1.2)]
 
 
-def flame(ct, problem, width=0.03):
+def flame(ct, problem, width=0.03, refine=()):
     """S_L (velocity at the inlet), the burnt temperature (at the domain's end and 1 mm behind
     the front, where T = (T_u + T_b) / 2), the thermal thickness
-    (T_b - T_u) / max dT/dx, the densities and the number of grid points of one flame."""
+    (T_b - T_u) / max dT/dx, the densities and the number of grid points of one flame, all at
+    the refine criteria slope = curve = 0.02 (the issue's reference). `refine`: further
+    slopes (= curves), each solved from the last without pruning (Cantera's Newton solver
+    fails from 0.007 on when points may be pruned): "S_L_refined" maps each to its S_L and
+    its number of points (the lean hydrogen flame is not converged at 0.02)."""
     import numpy as np  # noqa: PLC0415
     m = MECHANISMS[problem["mech"]]
     gas = solution(ct, problem["mech"])
@@ -561,8 +565,16 @@ def flame(ct, problem, width=0.03):
     f.solve(loglevel=0, auto=True)
     dTdx = np.gradient(f.T, f.grid)
     front = float(np.interp(0.5 * (f.T[0] + f.T[-1]), f.T, f.grid))  # T rises monotonically
-    return {"S_L": float(f.velocity[0]), "T_b": float(f.T[-1]), "T_1mm": float(np.interp(front + 1e-3, f.grid, f.T)), "thickness": float((f.T[-1] - f.T[0]) / dTdx.max()),
-            "rho_u": float(f.density[0]), "rho_b": float(f.density[-1]), "points": int(len(f.grid))}
+    out = {"S_L": float(f.velocity[0]), "T_b": float(f.T[-1]), "T_1mm": float(np.interp(front + 1e-3, f.grid, f.T)), "thickness": float((f.T[-1] - f.T[0]) / dTdx.max()),
+           "rho_u": float(f.density[0]), "rho_b": float(f.density[-1]), "points": int(len(f.grid))}
+    if refine:
+        out["S_L_refined"] = {}
+        f.set_max_grid_points(f.flame, 20000)
+        for s in refine:
+            f.set_refine_criteria(ratio=2, slope=s, curve=s, prune=0)
+            f.solve(loglevel=0, auto=False)
+            out["S_L_refined"][s] = (float(f.velocity[0]), int(len(f.grid)))
+    return out
 
 
 def committed_path(name):
