@@ -122,6 +122,21 @@ class Admissible {
   }
 };
 
+/// A sub-step whose points have the physical coordinates a model's regime is stated in
+/// (detailed chemistry: the temperature and the local equivalence ratio of the element
+/// composition, which the chemistry conserves). A model card's `regime:` names them; a
+/// guarded policy then judges "out of range" by them instead of the per-channel training
+/// ranges, and set-up warns when the case starts outside.
+class RegimeAware {
+ public:
+  virtual ~RegimeAware() = default;
+  /// The coordinates' names, e.g. {"temperature", "equivalence_ratio"}.
+  virtual std::vector<std::string> regime_coordinates() const = 0;
+  /// One point's coordinates (in the order of regime_coordinates) from its components (the
+  /// layout of the written field). Not collective.
+  virtual void regime_point(const double* components, double* coords) const = 0;
+};
+
 /// A Pointwise sub-step whose points can be computed anywhere: everything one point's
 /// computation needs (its components, its local conditions, its per-point solver memory)
 /// travels in a point-state record (core/base/PointStates.hpp). What a policy uses to run

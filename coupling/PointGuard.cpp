@@ -218,6 +218,24 @@ void PointGuard::screen(const Field& out, const double* xa, int cin) {
       if (!(v >= lo_[c] && v <= hi_[c])) reason[p] = Fallback::out_of_range;
     }
   }
+  if (!regime_) return;
+  // The regime: each point's coordinates from its inputs (the state before the sub-step).
+  const Vec in = before_.at(regime_field_);
+  PetscInt len = 0;
+  SIMFUSE_PETSC(VecGetLocalSize(in, &len));
+  const PetscInt ncin = np > 0 ? len / np : 0;
+  const PetscScalar* a = nullptr;
+  SIMFUSE_PETSC(VecGetArrayRead(in, &a));
+  std::vector<double> coords(regime_->regime_coordinates().size());
+  for (PetscInt p = 0; p < np; ++p) {
+    if (reason[p] != Fallback::kept) continue;
+    regime_->regime_point(a + p * ncin, coords.data());
+    for (size_t i = 0; i < regime_coords_.size(); ++i) {
+      const double v = coords[static_cast<size_t>(regime_coords_[i])];
+      if (!(v >= regime_lo_[i] && v <= regime_hi_[i])) reason[p] = Fallback::out_of_range;
+    }
+  }
+  SIMFUSE_PETSC(VecRestoreArrayRead(in, &a));
 }
 
 // A sub-step with an admissible set maps the proposal onto it first (in place); the
@@ -339,9 +357,15 @@ nlohmann::ordered_json PointGuard::describe() const {
   // Exactly the checks that run on each point, in order.
   nlohmann::ordered_json g;
   g["finite"] = "every output finite";
-  g["training_ranges"] = scope_ == Scope::out_of_range
-                             ? "inputs outside the ranges (+ ood_margin) are judged by the error estimate"
-                             : "inputs outside the ranges (+ ood_margin) are rejected";
+  const std::string what = regime_ ? "points outside the model's regime" : "inputs outside the ranges";
+  g[regime_ ? "regime" : "training_ranges"] =
+      what + (scope_ == Scope::out_of_range ? " (+ ood_margin) are judged by the error estimate"
+                                            : " (+ ood_margin) are rejected");
+  if (regime_) {
+    const auto names = regime_->regime_coordinates();
+    for (size_t i = 0; i < regime_coords_.size(); ++i)
+      g["regime_bounds"][names[static_cast<size_t>(regime_coords_[i])]] = {regime_lo_[i], regime_hi_[i]};
+  }
   if (!admissible_what_.empty()) g["admissible"] = admissible_what_;
   const char* mode = estimate_ == Estimate::automatic ? "auto" : estimate_ == Estimate::always ? "always" : "never";
   g["error_estimate"] = {{"setting", mode},

@@ -71,6 +71,19 @@ class PointGuard {
     hi_ = std::move(hi);
   }
   double margin() const { return margin_; }
+  /// A model's regime in place of the ranges: a point is out of range when one of its
+  /// coordinates (by `step`, from the saved inputs of written field `field`; indices into
+  /// step->regime_coordinates()) leaves [lo, hi] (already widened by the margin).
+  void set_regime(const RegimeAware* step, std::string field, std::vector<int> coords, std::vector<double> lo,
+                  std::vector<double> hi) {
+    lo_.clear();
+    hi_.clear();
+    regime_ = step;
+    regime_field_ = std::move(field);
+    regime_coords_ = std::move(coords);
+    regime_lo_ = std::move(lo);
+    regime_hi_ = std::move(hi);
+  }
 
   /// Copies the written fields into the saved inputs (before the proposal is written).
   void save_inputs(const State& state);
@@ -130,6 +143,10 @@ class PointGuard {
   std::map<std::string, PetscHandle<Vec>> before_;
   PetscHandle<Vec> proposal_;
   std::vector<double> lo_, hi_;
+  const RegimeAware* regime_ = nullptr;  // set: the regime check replaces the ranges
+  std::string regime_field_;
+  std::vector<int> regime_coords_;
+  std::vector<double> regime_lo_, regime_hi_;
   std::vector<Fallback> reason_;
   std::vector<char> admissible_ok_;
   std::vector<double> cost_;  // per owned point: its last classical rerun's seconds (balance)

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -78,6 +79,11 @@ const Schema& ModelCard::schema() {
     s.add("outputs", ParamType::Any, "list of {field, components}").required();
     s.add_map("conditions", "sub-step settings the model was trained for, e.g. {dt: 0.02}");
     s.add_map("context", "facts of the solver the data came from, e.g. {mechanism_hash: fnv1a64:..., reactor: ...}");
+    s.add("regime", ParamType::Any,
+          "the physical regime the model is made for, each coordinate as [low, high]: temperature (K) and "
+          "equivalence_ratio (of the element composition) per point, pressure (Pa) and dt (s) of the case; a case "
+          "that starts outside it is warned at set-up, a guard judges 'out of range' by it, and a dt range replaces "
+          "conditions.dt");
     s.add_string("predicts", "increment (output = input + model) or state")
         .def("state")
         .choices({"increment", "state"});
@@ -179,6 +185,39 @@ ModelCard ModelCard::load(const std::string& path) {
   });
   scalar_map("context",
              [&](const std::string& k, const YAML::Node& v, const std::string&) { c.context[k] = v.Scalar(); });
+  if (p.is_set("regime")) {
+    const YAML::Node rn = p.node("regime");
+    if (!rn.IsMap() || rn.size() == 0)
+      throw UserError(Diagnostic{doc.locate(rn, "regime"), "regime", "an empty regime states no range",
+                                 "give at least one of temperature, equivalence_ratio, pressure, dt as [low, high], "
+                                 "e.g. regime: {equivalence_ratio: [0.4, 1.2], temperature: [300, 2600]}"});
+    for (const auto& kv : rn) {
+      const std::string k = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
+      const std::string kp = "regime." + k;
+      static const std::vector<std::string> known = {"temperature", "equivalence_ratio", "pressure", "dt"};
+      if (std::find(known.begin(), known.end(), k) == known.end())
+        throw UserError(Diagnostic{doc.locate(kv.first, kp), kp, fmt::format("'{}' is not a regime coordinate", k),
+                                   "one of temperature, equivalence_ratio, pressure, dt"});
+      double lo = 0, hi = 0;
+      const YAML::Node v = kv.second;
+      if (!v.IsSequence() || v.size() != 2 || !YAML::convert<double>::decode(v[0], lo) ||
+          !YAML::convert<double>::decode(v[1], hi) || !std::isfinite(lo) || !std::isfinite(hi))
+        throw UserError(Diagnostic{doc.locate(v, kp), kp, "expected [low, high], two finite numbers",
+                                   "e.g. " + k + ": [0.4, 1.2]"});
+      if (!(lo < hi) || lo < 0)
+        throw UserError(
+            Diagnostic{doc.locate(v, kp), kp,
+                       fmt::format("[{:g}, {:g}] is empty or negative: the regime would hold nothing", lo, hi),
+                       "give low < high, both at least 0"});
+      c.regime[k] = {lo, hi};
+    }
+    const bool reads_dt =
+        std::any_of(c.inputs.begin(), c.inputs.end(), [](const CardChannel& ch) { return ch.scalar == "dt"; });
+    if (c.regime.count("dt") && !reads_dt)
+      throw UserError(Diagnostic{doc.locate(rn["dt"], "regime.dt"), "regime.dt",
+                                 "the model does not read dt (no {scalar: dt} input), so it is made for one dt",
+                                 "state that dt in conditions.dt, or train a model that reads dt"});
+  }
   if (p.is_set("provenance")) c.provenance = YAML::Clone(p.node("provenance"));
   const Params& n = p.sub("normalisation");
   c.in_mean = n.get<std::vector<double>>("input_mean");
@@ -308,6 +347,12 @@ void ModelCard::save(const std::string& out_path) const {
   if (!context.empty()) {
     e << YAML::Key << "context" << YAML::Value << YAML::Flow << YAML::BeginMap;
     for (const auto& [k, v] : context) e << YAML::Key << k << YAML::Value << v;
+    e << YAML::EndMap;
+  }
+  if (!regime.empty()) {
+    e << YAML::Key << "regime" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    for (const auto& [k, v] : regime)
+      e << YAML::Key << k << YAML::Value << YAML::Flow << std::vector<double>{v.first, v.second};
     e << YAML::EndMap;
   }
   e << YAML::Key << "predicts" << YAML::Value << (increment ? "increment" : "state");

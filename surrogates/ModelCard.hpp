@@ -15,6 +15,9 @@
 ///     substep: react
 ///     inputs:  [{field: c, components: [u, v]}]
 ///     conditions: {dt: 0.02}           # sub-step settings the model was trained for
+///     regime: {equivalence_ratio: [0.4, 1.2], temperature: [300, 2600],
+///              pressure: [9.0e4, 1.2e5], dt: [1.0e-6, 4.0e-6]}   # what it is made for
+///                                      #   (optional; each coordinate optional)
 ///     outputs: [{field: c, components: [u, v]}]
 ///     predicts: increment              # increment (output = input + model) | state
 ///     normalisation: {input_mean: [...], input_std: [...], output_mean: [...], output_std: [...]}
@@ -62,6 +65,9 @@ struct ModelCard {
   /// Facts of the solver the training data came from (Solver::model_context: e.g.
   /// mechanism_hash, reactor); a case whose solver differs is refused.
   std::map<std::string, std::string> context;
+  /// The regime the model is made for: coordinate -> [low, high] (temperature,
+  /// equivalence_ratio, pressure, dt); empty when the card states none.
+  std::map<std::string, std::pair<double, double>> regime;
   bool increment = false;
   std::vector<double> in_mean, in_std, out_mean, out_std;
   std::vector<std::string> transform;         ///< per input channel: none | log10 | boxcox

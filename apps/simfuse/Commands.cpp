@@ -93,6 +93,16 @@ void ood_hint(const nlohmann::ordered_json& st) {
   const double points = st["points"].get<double>(), rejected = st[ood].get<double>();
   if (points <= 0 || rejected / points < kOodHintShare) return;
   const auto& m = st["model"];
+  if (m.contains("regime")) {  // the card states a regime: the guard judged by it
+    std::vector<std::string> reg;
+    for (const auto& [k, r] : m["regime"].items())
+      reg.push_back(fmt::format("{} [{:.4g}, {:.4g}]", k, r[0].get<double>(), r[1].get<double>()));
+    spdlog::warn(
+        "{}: {:.1f}% of the points were outside the model's regime ({}; ood_margin {:g}) and ran "
+        "classically: the model is not made for this case's states; use one whose regime covers them",
+        st["name"].get<std::string>(), 100 * rejected / points, fmt::join(reg, ", "), m.value("ood_margin", 0.0));
+    return;
+  }
   std::vector<std::string> ranges;
   if (m.contains("training_ranges"))
     for (const auto& [k, r] : m["training_ranges"].items())

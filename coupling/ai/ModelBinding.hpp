@@ -6,9 +6,12 @@
 /// A policy plugin that runs a model builds on these instead of copying them.
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -141,14 +144,25 @@ class ModelBinding {
             fmt::format("{} was trained with {} = {}; this case has {} = {}", who, key, value, key, it->second),
             "use a model trained for this case's " + key + ", or train one (simfuse generate + train)");
     }
+    const auto regime_dt = c.regime.find("dt");
+    if (regime_dt != c.regime.end()) {
+      const auto [lo, hi] = regime_dt->second;
+      if (!(dt >= lo * (1 - 1e-9) && dt <= hi * (1 + 1e-9)))
+        params_.fail("model",
+                     fmt::format("{} is made for a '{}' step of dt in [{:g}, {:g}] (its regime); this case gives "
+                                 "dt = {:g}",
+                                 who, step.name(), lo, hi, dt),
+                     "set time.dt inside the model's regime, or train a model for this dt");
+    }
     for (const auto& [key, value] : c.conditions) {
-      if (key != "dt") continue;
+      if (key != "dt" || regime_dt != c.regime.end()) continue;
       if (std::abs(value - dt) > 1e-9 * std::max(std::abs(value), std::abs(dt)))
         params_.fail("model",
                      fmt::format("{} was trained for a '{}' step of dt = {:g}; this case gives dt = {:g}", who,
                                  step.name(), value, dt),
                      "set time.dt to match the model, or train a model for this dt");
     }
+    check_regime(step, state, who);
     if (!c.pointwise()) {
       const Grid& g = state.get(out.field).grid();
       if (g.dim() != 2)
@@ -161,6 +175,70 @@ class ModelBinding {
                  c.inputs[0].components == state.get(c.inputs[0].field).components();
     const Field& of = state.get(out_field_);
     out_points_ = of.grid().owned().size();
+  }
+
+  // The card's regime against the case at set-up: a per-point coordinate the sub-step does
+  // not know is refused; the case's pressure, and the initial state's cells, outside the
+  // regime are warned about (the guard then sends such points to its fallback). Collective.
+  void check_regime(const SubStep& step, const State& state, const std::string& who) const {
+    const ModelCard& c = card();
+    if (c.regime.empty()) return;
+    const Field& f = state.get(step.writes().front());
+    const bool root = f.grid().rank() == 0;
+    if (const auto r = c.regime.find("pressure"); r != c.regime.end()) {
+      // (A solver without one pressure, such as reactors whose sweep sets each its own,
+      // reports none: nothing to compare then.)
+      const auto it = context_.find("pressure");
+      const double p = it == context_.end() ? r->second.first : std::strtod(it->second.c_str(), nullptr);
+      if (root && !(p >= r->second.first && p <= r->second.second))
+        spdlog::warn(
+            "{} is made for pressures in [{:g}, {:g}] Pa; this case runs at {}: expect its points to fall "
+            "back (the guard) or its results to be outside what was validated",
+            who, r->second.first, r->second.second, it->second);
+    }
+    const auto* ra = dynamic_cast<const RegimeAware*>(&step);
+    const std::vector<std::string> names = ra ? ra->regime_coordinates() : std::vector<std::string>{};
+    for (const auto& [k, range] : c.regime) {
+      if (k == "pressure" || k == "dt") continue;
+      if (std::find(names.begin(), names.end(), k) == names.end())
+        params_.fail("model",
+                     fmt::format("{} states a regime in {}, which sub-step '{}' does not know (it knows: {})", who, k,
+                                 step.name(), names.empty() ? std::string("none") : join(names)),
+                     "use a model made for this sub-step");
+    }
+    if (!ra) return;
+    // The initial state's points per coordinate: how many lie outside, and the extremes.
+    const size_t nk = names.size();
+    std::vector<double> coords(nk), lo(nk, std::numeric_limits<double>::infinity()), hi(nk, -lo[0]);
+    std::vector<long> outside(nk, 0);
+    long total = f.grid().owned().size();
+    {
+      const ArrayView v = f.view_read();
+      const double* a = v.data();
+      const int nc = f.ncomp();
+      for (PetscInt p = 0; p < total; ++p) {
+        ra->regime_point(a + p * nc, coords.data());
+        for (size_t i = 0; i < nk; ++i) {
+          const auto r = c.regime.find(names[i]);
+          lo[i] = std::min(lo[i], coords[i]);
+          hi[i] = std::max(hi[i], coords[i]);
+          if (r != c.regime.end() && !(coords[i] >= r->second.first && coords[i] <= r->second.second)) ++outside[i];
+        }
+      }
+    }
+    MPI_Comm comm = f.grid().comm();
+    MPI_Allreduce(MPI_IN_PLACE, lo.data(), static_cast<int>(nk), MPI_DOUBLE, MPI_MIN, comm);
+    MPI_Allreduce(MPI_IN_PLACE, hi.data(), static_cast<int>(nk), MPI_DOUBLE, MPI_MAX, comm);
+    MPI_Allreduce(MPI_IN_PLACE, outside.data(), static_cast<int>(nk), MPI_LONG, MPI_SUM, comm);
+    MPI_Allreduce(MPI_IN_PLACE, &total, 1, MPI_LONG, MPI_SUM, comm);
+    for (size_t i = 0; i < nk; ++i) {
+      const auto r = c.regime.find(names[i]);
+      if (r == c.regime.end() || outside[i] == 0 || !root) continue;
+      spdlog::warn(
+          "{} is made for {} in [{:g}, {:g}]; {} of the {} points start outside it (from {:.4g} to {:.4g}): "
+          "the guard sends them to the classical code (or its estimate), so expect less speedup there",
+          who, names[i], r->second.first, r->second.second, outside[i], total, lo[i], hi[i]);
+    }
   }
 
   const std::string& out_field() const { return out_field_; }

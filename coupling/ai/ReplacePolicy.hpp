@@ -31,6 +31,7 @@ class ReplacePolicy : public Policy {
     binding_.check(step, state, dt);
     prepare(step, state);
     set_ranges();
+    set_regime(step);
     configure_guard(step);
   }
 
@@ -53,6 +54,26 @@ class ReplacePolicy : public Policy {
       hi.push_back(c.untransform_input(i, b + margin * (b - a), true));
     }
     guard_.set_ranges(std::move(lo), std::move(hi));
+  }
+
+  // The card's regime (its per-point coordinates that the sub-step knows), widened by the
+  // margin as a fraction of each range, in place of the training ranges.
+  void set_regime(const SubStep& step) {
+    const ModelCard& c = binding_.card();
+    const auto* ra = dynamic_cast<const RegimeAware*>(&step);
+    if (!ra || c.regime.empty()) return;
+    const auto names = ra->regime_coordinates();
+    std::vector<int> idx;
+    std::vector<double> lo, hi;
+    for (size_t i = 0; i < names.size(); ++i) {
+      const auto it = c.regime.find(names[i]);
+      if (it == c.regime.end()) continue;
+      const auto [a, b] = it->second;
+      idx.push_back(static_cast<int>(i));
+      lo.push_back(a - guard_.margin() * (b - a));
+      hi.push_back(b + guard_.margin() * (b - a));
+    }
+    if (!idx.empty()) guard_.set_regime(ra, step.writes().front(), std::move(idx), std::move(lo), std::move(hi));
   }
 
   // Work vectors for the sub-step's inputs and the path field (once, at attach): the path
@@ -87,8 +108,15 @@ class ReplacePolicy : public Policy {
         for (int i = 0; i < ch.count() && k < c.range_min.size(); ++i, ++k)
           ranges[ch.field.empty() ? ch.scalar : ch.field + "." + ch.components[i]] = {c.range_min[k], c.range_max[k]};
       d["model"]["ood_margin"] = guard_.margin();
-      d["model"]["training_ranges"] = ranges;
       d["guard"] = guard_.describe();
+      // With a regime the guard judges by it; the per-channel ranges are then only a record.
+      if (d["guard"].contains("regime_bounds")) {
+        nlohmann::ordered_json regime = nlohmann::ordered_json::object();
+        for (const auto& [k, r] : c.regime) regime[k] = {r.first, r.second};
+        d["model"]["regime"] = regime;
+      } else {
+        d["model"]["training_ranges"] = ranges;
+      }
     }
     return d;
   }

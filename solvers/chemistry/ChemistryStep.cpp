@@ -126,6 +126,27 @@ void ChemistryStep::record_work(double seconds) {
   mean_rank_seconds_ /= grid_.size();
 }
 
+void ChemistryStep::regime_point(const double* components, double* coords) const {
+  const Mechanism& mech = chem_.mechanism();
+  if (need_o_.empty()) {
+    for (const auto& sp : mech.species()) {
+      auto atoms = [&](const char* e) {
+        const auto it = sp.composition.find(e);
+        return it == sp.composition.end() ? 0.0 : it->second;
+      };
+      need_o_.push_back((2 * atoms("C") + 0.5 * atoms("H")) / sp.molar_mass);
+      have_o_.push_back(atoms("O") / sp.molar_mass);
+    }
+  }
+  double need = 0, have = 0;
+  for (size_t k = 0; k < need_o_.size(); ++k) {
+    need += components[k + 1] * need_o_[k];
+    have += components[k + 1] * have_o_[k];
+  }
+  coords[0] = components[0];
+  coords[1] = have > 0 ? need / have : std::numeric_limits<double>::infinity();
+}
+
 void ChemistryStep::apply(State& state, const StepInfo& info) {
   run(state, info, nullptr);
 }

@@ -24,6 +24,7 @@ namespace simfuse {
 
 class ChemistryStep final : public SubStep,
                             public Pointwise,
+                            public RegimeAware,
                             public Checkable,
                             public Admissible,
                             public Relocatable,
@@ -57,6 +58,12 @@ class ChemistryStep final : public SubStep,
   /// time, which a model or a table made at one pressure does not know).
   void set_classical_only(std::string why) { classical_only_ = std::move(why); }
   std::string classical_only() const override { return forced_.empty() ? classical_only_ : forced_; }
+  /// RegimeAware: temperature (K) and the equivalence ratio of the element composition,
+  /// (2 n_C + n_H / 2) / n_O: the oxygen a complete combustion needs over the oxygen there
+  /// (exact for fuels without oxygen; the chemistry conserves it, so a burnt cell keeps the
+  /// phi it burnt at; infinite without oxygen).
+  std::vector<std::string> regime_coordinates() const override { return {"temperature", "equivalence_ratio"}; }
+  void regime_point(const double* components, double* coords) const override;
   std::vector<std::string> reads() const override { return {field_}; }
   std::vector<std::string> writes() const override { return {field_}; }
   void apply(State& state, const StepInfo& info) override;
@@ -130,9 +137,10 @@ class ChemistryStep final : public SubStep,
   /// Sets the chemistry's pressure and density to owned point p's (no-op without them).
   void set_cell(PetscInt p) const;
   std::function<CellConditions(PetscInt)> conditions_;
-  std::string forced_;                   // why the step is forced (empty: not)
-  std::string classical_only_;           // another reason to refuse policies (empty: none)
-  std::vector<double> forcing_, h_end_;  // per owned point: rates (size() each), final h
+  std::string forced_;                           // why the step is forced (empty: not)
+  std::string classical_only_;                   // another reason to refuse policies (empty: none)
+  mutable std::vector<double> need_o_, have_o_;  // per species, per kg: O atoms needed, there
+  std::vector<double> forcing_, h_end_;          // per owned point: rates (size() each), final h
   std::unique_ptr<ElementProjection> projection_;
   ChemistryStats reduced_;
   double rank_seconds_ = 0, max_rank_seconds_ = 0, mean_rank_seconds_ = 0;

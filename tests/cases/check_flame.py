@@ -25,6 +25,7 @@ half), on 1 and on 2 ranks. Checked:
     front is brought to the position asked for and the inflow velocity to the flame speed.
 Usage: check_flame.py SIMFUSE SOURCE_DIR [--mpiexec MPIEXEC]
 """
+import csv
 import os
 import sys
 import tempfile
@@ -100,7 +101,7 @@ def main():
         m = s["metrics"]
         xf, sc = m["flame_front_position"], m["flame_speed_consumption"]
         with open(os.path.join(tmp, "r1hold", "flame.csv")) as f:
-            u_end = float(f.read().split()[-1].split(",")[-1])
+            u_end = float(list(csv.DictReader(f))[-1]["inflow_velocity"])
         print(f"hold_front at 2.0 mm from 1.2 m/s: front {xf * 1e3:.5f} mm, inflow at the end {u_end:.4f} m/s, "
               f"S_c {sc:.4f} ({u_end / sc - 1:+.2%} apart; {u_end / want['S_L'] - 1:+.2%} from Cantera), "
               f"{m['inflow_clamped_steps']:.0f} steps clamped")

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
 
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/core/base/Config.hpp"
@@ -570,5 +571,57 @@ TEST_CASE("The shipped h2_react model, guarded, on states it was not trained on"
   for (int c = 0; c < n; ++c) {
     INFO("channel " << c << ": worst |model - CVODE| " << worst[c] << ", card " << mc.validation_max_abs[c]);
     CHECK(worst[c] <= mc.validation_max_abs[c]);
+  }
+}
+
+TEST_CASE("A card's regime: the guard judges 'out of range' by temperature and equivalence ratio", "[torch][mpi]") {
+  // h2_tiny_regime is h2_tiny with regime {equivalence_ratio: [0.8, 1.25], temperature:
+  // [900, 3000]}: it replaces the per-channel training ranges. 24 reactors from 1020 to
+  // 1490 K: at phi = 0.9 none is outside the regime (cells 3 and 17 put at 3300 K are); at
+  // phi = 0.6 every one is. The estimate is off, so "outside" is a fallback.
+  const std::string card = src("tests/fixtures/h2_tiny/h2_tiny_regime.card.yaml");
+  for (const double phi : {0.9, 0.6}) {
+    auto sim = make(h2_reactors(24, "1020 + 470*x", phi, 2.0e-6, 1) +
+                    fmt::format("coupling: {{react: {{type: guarded, model: {}, estimate: false}}}}\n", card));
+    if (phi == 0.9) {
+      Field& gs = sim->solver().state().get("gas");
+      ArrayView a = gs.view();
+      const Box& b = gs.grid().owned();
+      for (PetscInt i = b.lo[0]; i < b.lo[0] + b.n[0]; ++i)
+        if (i == 3 || i == 17) a(i, 0, 0, 0) = 3300;
+    }
+    SubStepStats st;
+    sim->coupler().policy("react").apply(sim->coupler().substep("react"), sim->solver().state(), StepInfo{1, 0.0, 2e-6},
+                                         st);
+    long c[2] = {st.fallback_ood, st.points};
+    MPI_Allreduce(MPI_IN_PLACE, c, 2, MPI_LONG, MPI_SUM, PETSC_COMM_WORLD);
+    INFO("phi " << phi << ": " << c[0] << " of " << c[1] << " points out of the regime");
+    CHECK(c[1] == 24);
+    CHECK(c[0] == (phi == 0.9 ? 2 : 24));
+    const auto d = sim->coupler().policy("react").describe();
+    REQUIRE(d["guard"].contains("regime_bounds"));
+    const auto phis = d["guard"]["regime_bounds"]["equivalence_ratio"].get<std::vector<double>>();
+    CHECK(phis[0] <= 0.8);  // widened by ood_margin
+    CHECK(phis[1] >= 1.25);
+    CHECK(!d["guard"].contains("training_ranges"));
+  }
+}
+
+TEST_CASE("A card's regime is read, written and refused when it holds nothing", "[torch]") {
+  const ModelCard c = ModelCard::load(src("tests/fixtures/h2_tiny/h2_tiny_regime.card.yaml"));
+  REQUIRE(c.regime.size() == 3);
+  CHECK(c.regime.at("equivalence_ratio") == std::make_pair(0.8, 1.25));
+  CHECK(c.regime.at("pressure") == std::make_pair(9.0e4, 1.2e5));
+  const std::string out = (std::filesystem::temp_directory_path() / "simfuse_regime_roundtrip.card.yaml").string();
+  std::filesystem::copy_file(src("tests/fixtures/h2_tiny/h2_tiny.pt"),
+                             std::filesystem::temp_directory_path() / "h2_tiny.pt",
+                             std::filesystem::copy_options::overwrite_existing);
+  c.save(out);
+  const ModelCard back = ModelCard::load(out);
+  CHECK(back.regime == c.regime);
+  std::filesystem::remove(out);
+  for (const char* bad : {"regime_empty", "regime_reversed", "regime_dt_no_input", "regime_unknown"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(ModelCard::load(src(std::string("tests/fixtures/bad_models/") + bad + ".card.yaml")), UserError);
   }
 }
