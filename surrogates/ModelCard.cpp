@@ -60,6 +60,40 @@ std::vector<int> ModelCard::increment_source() const {
   return src;
 }
 
+std::map<std::string, std::pair<double, double>> ModelCard::read_regime(const Params& p, const std::string& key,
+                                                                        bool reads_dt) {
+  static const Schema rs = [] {
+    Schema r("regime", "the physical regime a model is made for, each coordinate [low, high]");
+    r.add("temperature", ParamType::RealList, "per point, K");
+    r.add("equivalence_ratio", ParamType::RealList, "per point, of the element composition");
+    r.add("pressure", ParamType::RealList, "the case's thermodynamic pressure, Pa");
+    r.add("dt", ParamType::RealList, "the sub-step's time step, s (needs a model that reads dt)");
+    return r;
+  }();
+  const YAML::Node n = p.node(key);
+  if (!n.IsMap() || n.size() == 0)
+    p.fail(key, "an empty regime states no range",
+           "give at least one of temperature, equivalence_ratio, pressure, dt as [low, high], e.g. "
+           "regime: {equivalence_ratio: [0.4, 1.2], temperature: [300, 2600]}");
+  const Params r = p.validate_entry(key, rs);
+  std::map<std::string, std::pair<double, double>> out;
+  for (const std::string k : {"temperature", "equivalence_ratio", "pressure", "dt"}) {
+    if (!r.is_set(k)) continue;
+    const auto v = r.get<std::vector<double>>(k);
+    if (v.size() != 2 || !std::isfinite(v[0]) || !std::isfinite(v[1]))
+      r.fail(k, fmt::format("expected [low, high], two finite numbers; got {} values", v.size()),
+             "e.g. " + k + ": [0.4, 1.2]");
+    if (!(v[0] <= v[1]) || v[0] < 0)
+      r.fail(k, fmt::format("[{:g}, {:g}] is empty or negative: the regime would hold nothing", v[0], v[1]),
+             "give low <= high, both at least 0 (low = high: the model is made for that one value)");
+    if (k == "dt" && !reads_dt)
+      r.fail(k, "the model does not read dt (no {scalar: dt} input), so it is made for one dt",
+             "state that dt in conditions.dt, or train a model that reads dt (model.scalars: [dt])");
+    out[k] = {v[0], v[1]};
+  }
+  return out;
+}
+
 const Schema& ModelCard::schema() {
   static const Schema s = [] {
     Schema s("model card", "a surrogate's model card");
@@ -186,37 +220,9 @@ ModelCard ModelCard::load(const std::string& path) {
   scalar_map("context",
              [&](const std::string& k, const YAML::Node& v, const std::string&) { c.context[k] = v.Scalar(); });
   if (p.is_set("regime")) {
-    const YAML::Node rn = p.node("regime");
-    if (!rn.IsMap() || rn.size() == 0)
-      throw UserError(Diagnostic{doc.locate(rn, "regime"), "regime", "an empty regime states no range",
-                                 "give at least one of temperature, equivalence_ratio, pressure, dt as [low, high], "
-                                 "e.g. regime: {equivalence_ratio: [0.4, 1.2], temperature: [300, 2600]}"});
-    for (const auto& kv : rn) {
-      const std::string k = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
-      const std::string kp = "regime." + k;
-      static const std::vector<std::string> known = {"temperature", "equivalence_ratio", "pressure", "dt"};
-      if (std::find(known.begin(), known.end(), k) == known.end())
-        throw UserError(Diagnostic{doc.locate(kv.first, kp), kp, fmt::format("'{}' is not a regime coordinate", k),
-                                   "one of temperature, equivalence_ratio, pressure, dt"});
-      double lo = 0, hi = 0;
-      const YAML::Node v = kv.second;
-      if (!v.IsSequence() || v.size() != 2 || !YAML::convert<double>::decode(v[0], lo) ||
-          !YAML::convert<double>::decode(v[1], hi) || !std::isfinite(lo) || !std::isfinite(hi))
-        throw UserError(Diagnostic{doc.locate(v, kp), kp, "expected [low, high], two finite numbers",
-                                   "e.g. " + k + ": [0.4, 1.2]"});
-      if (!(lo < hi) || lo < 0)
-        throw UserError(
-            Diagnostic{doc.locate(v, kp), kp,
-                       fmt::format("[{:g}, {:g}] is empty or negative: the regime would hold nothing", lo, hi),
-                       "give low < high, both at least 0"});
-      c.regime[k] = {lo, hi};
-    }
     const bool reads_dt =
         std::any_of(c.inputs.begin(), c.inputs.end(), [](const CardChannel& ch) { return ch.scalar == "dt"; });
-    if (c.regime.count("dt") && !reads_dt)
-      throw UserError(Diagnostic{doc.locate(rn["dt"], "regime.dt"), "regime.dt",
-                                 "the model does not read dt (no {scalar: dt} input), so it is made for one dt",
-                                 "state that dt in conditions.dt, or train a model that reads dt"});
+    c.regime = ModelCard::read_regime(p, "regime", reads_dt);
   }
   if (p.is_set("provenance")) c.provenance = YAML::Clone(p.node("provenance"));
   const Params& n = p.sub("normalisation");

@@ -94,6 +94,11 @@ struct ModelCard {
   /// upper bound the floor.
   double untransform_input(int c, double z, bool upper) const;
 
+  /// The `regime:` entry `key` of p (a card's, or a training spec's model section), checked:
+  /// coordinates temperature, equivalence_ratio, pressure, dt, each [low, high] with
+  /// 0 <= low <= high; dt only for a model that reads it. UserError with file:line otherwise.
+  static std::map<std::string, std::pair<double, double>> read_regime(const Params& p, const std::string& key,
+                                                                      bool reads_dt);
   /// Reads and validates a card; UserError with file:line:column on any problem
   /// (including a missing weights file).
   static ModelCard load(const std::string& path);

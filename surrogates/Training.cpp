@@ -45,6 +45,9 @@ const Schema& train_schema() {
     m.add("inputs", ParamType::StringList, "input channels to use, by name (default: all of the dataset's)");
     m.add("scalars", ParamType::StringList, "extra scalar inputs per sample: dt").choices({"dt"});
     m.add_bool("center", "normalisation subtracts the training mean (false: scale only, so zero stays zero)").def(true);
+    m.add("regime", ParamType::Any,
+          "the physical regime the model is made for, written into its card: {temperature: [lo, hi], "
+          "equivalence_ratio: [lo, hi], pressure: [lo, hi], dt: [lo, hi]} (see the card's regime)");
     m.add_string("dtype", "floating-point type of the model").def("float32").choices({"float32", "float64"});
     Schema& t = s.add_section("training", "the optimisation");
     t.add_int("epochs", "maximum number of epochs").def(100).min(1);
@@ -194,6 +197,7 @@ TrainingData load_data(const Params& p, const ConfigDocument& doc, const YAML::N
   ch.out_names = data.output_names;
   ch.with_dt = mp.is_set("scalars");
   if (ch.with_dt && d.stencil) mp.fail("scalars", "scalar inputs are supported for pointwise models only");
+  if (mp.is_set("regime")) ModelCard::read_regime(mp, "regime", ch.with_dt);  // refused before any training
   d.increment = mp.get<std::string>("predicts") == "increment";
   std::vector<int64_t> inc_src;
   if (d.increment)
@@ -484,6 +488,7 @@ ModelCard make_card(const Params& p, const ConfigDocument& doc, const TrainingDa
     const torch::Tensor dts = std::get<0>(at::_unique(d.data.dt));
     if (dts.size(0) == 1) card.conditions["dt"] = dts[0].item<double>();
   }
+  if (mp.is_set("regime")) card.regime = ModelCard::read_regime(mp, "regime", d.ch.with_dt);
   const YAML::Node ctx = d.data.manifest["context"];
   if (ctx && ctx.IsMap())
     for (const auto& kv : ctx) card.context[kv.first.as<std::string>()] = kv.second.as<std::string>();

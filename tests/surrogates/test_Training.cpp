@@ -88,6 +88,27 @@ TEST_CASE("Training brings the validation loss under a threshold and writes a us
   CHECK(y[0][0].item<double>() == Approx(0.5 + 0.05 * std::sin(1.5) * 0.5).margin(5e-3));
 }
 
+TEST_CASE("A training spec's regime is written into the card, and read back from it", "[torch][train]") {
+  const std::string dir = test::temp_dir("train_regime");
+  write_data(dir);
+  const ConfigDocument doc = ConfigDocument::from_string(R"(
+dataset: data.pt
+output: model
+model:
+  name: regime_model
+  architecture: {type: mlp, hidden: [8], activation: tanh}
+  regime: {temperature: [300, 2600], equivalence_ratio: [0.4, 1.2], pressure: [101325, 101325]}
+training: {epochs: 2, batch: 64, seed: 4}
+checkpoint: {every: 0}
+)",
+                                                         dir + "/train.yaml");
+  const TrainResult r = train(doc, PETSC_COMM_WORLD, quiet());
+  REQUIRE(r.card.regime.size() == 3);
+  CHECK(r.card.regime.at("pressure") == std::make_pair(101325.0, 101325.0));  // one value: low = high
+  const ModelCard back = ModelCard::load(r.card_path);
+  CHECK(back.regime == r.card.regime);
+}
+
 TEST_CASE("A training that learns nothing (lr 1e10) says so", "[torch][train]") {
   // It wrote a model with a validation error of 9e9 and no word about it.
   const std::string dir = test::temp_dir("train_diverged");
