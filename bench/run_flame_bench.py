@@ -2,7 +2,7 @@
 """Laminar flame speeds of simfuse's low-Mach flow against Cantera's FreeFlame (issue 27).
 
   scripts/cantera-python bench/run_flame_bench.py BUILD_DIR [--only h2o2:1.0,gri30:1.0]
-      [--ppt 10,20] [--cfl 0.25,0.125] [--json out.json]
+      [--ppt 10,20] [--cfl 0.25,0.125] [--duration 6] [--splitting forced|strang|lie] [--json out.json]
 
 For each flame of tests/chemistry/cantera_reference.FLAMES (hydrogen-air phi 0.5, 1, 2 with
 h2o2.yaml; methane-air phi 0.8, 1, 1.2 with GRI-3.0; 300 K, 1 atm, mixture-averaged):
@@ -101,6 +101,8 @@ def main():
     ap.add_argument("--cfl", default="0.25,0.125", help="dt u_b / h, comma-separated")
     ap.add_argument("--json")
     ap.add_argument("--duration", type=float, default=DURATION, help="run length in flame times delta / S_L")
+    ap.add_argument("--splitting", default="forced", choices=["forced", "strang", "lie"],
+                    help="the chemistry-transport coupling (reacting.splitting)")
     a = ap.parse_args()
     globals()["DURATION"] = a.duration
     ct = cr.cantera()
@@ -129,8 +131,9 @@ def main():
                         f.write(text)
                     out = os.path.join(tmp, "out")
                     t0 = time.time()
-                    r = subprocess.run([exe, "run", case, "-o", out, "-q", "--no-progress"], capture_output=True,
-                                       text=True, env=ENV)
+                    r = subprocess.run([exe, "run", case, "-o", out, "-q", "--no-progress", "--set",
+                                        f"solver.params.reacting.splitting={a.splitting}"],
+                                       capture_output=True, text=True, env=ENV)
                     wall = time.time() - t0
                     if r.returncode != 0:
                         print(f"  ppt {ppt:g}, cfl {cfl:g}: FAILED (exit {r.returncode}): {r.stderr[-500:]}", flush=True)
