@@ -1,5 +1,6 @@
 """Shared by the case checks: running simfuse on a case (1 or more ranks, as root if need
-be) and reading a run's fields back."""
+be), reading a run's fields and flame.csv back, comparing 1 and 2 ranks, and the verdict."""
+import csv
 import json
 import os
 import subprocess
@@ -38,3 +39,35 @@ def point_field(path, name):
         raise KeyError(f"{path} has no point array '{name}'")
     a = vtk_to_numpy(arr)
     return a.reshape(ny, nx, -1) if a.ndim > 1 else a.reshape(ny, nx)
+
+
+def flame_rows(out):
+    """A reacting flow's flame.csv in folder `out`: one dict per step, column -> float."""
+    with open(os.path.join(out, "flame.csv")) as f:
+        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def compare_ranks(m, keys, label=""):
+    """Metrics `keys` on 1 and 2 ranks (m: ranks -> metrics) within 1e-8 (only the order of
+    the parallel sums differs): the problems."""
+    p = []
+    for k in keys:
+        d = abs(m[2][k] / m[1][k] - 1)
+        print(f"{label}{k}: {m[1][k]:.10g} (1 rank), {m[2][k]:.10g} (2 ranks), relative difference {d:.2e}")
+        if not d <= 1e-8:
+            p.append(f"{label}{k} differs by {d:.2e} between 1 and 2 ranks")
+    return p
+
+
+def bounded(m):
+    """sum_k Y_k = 1 to 1e-12 and no mass fraction below -1e-12 (CVODE's atol)."""
+    return m["mass_fraction_sum_error"] <= 1e-12 and m["min_mass_fraction"] >= -1e-12
+
+
+def verdict(problems, what):
+    """The check's last lines: FAIL and the problems (exit status 1), or '<what> check: OK' (0)."""
+    if problems:
+        print("FAIL:\n  " + "\n  ".join(problems))
+        return 1
+    print(f"{what} check: OK")
+    return 0

@@ -25,7 +25,6 @@ half), on 1 and on 2 ranks. Checked:
     front is brought to the position asked for and the inflow velocity to the flame speed.
 Usage: check_flame.py SIMFUSE SOURCE_DIR [--mpiexec MPIEXEC]
 """
-import csv
 import os
 import sys
 import tempfile
@@ -34,7 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import cantera_reference as cr  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from case_tools import run_case  # noqa: E402
+from case_tools import flame_rows, run_case, verdict  # noqa: E402
 
 SETS = ["output.every=2400"]
 
@@ -100,8 +99,7 @@ def main():
                                                       "time_scale: 5.0e-5}"], "hold")
         m = s["metrics"]
         xf, sc = m["flame_front_position"], m["flame_speed_consumption"]
-        with open(os.path.join(tmp, "r1hold", "flame.csv")) as f:
-            u_end = float(list(csv.DictReader(f))[-1]["inflow_velocity"])
+        u_end = flame_rows(os.path.join(tmp, "r1hold"))[-1]["inflow_velocity"]
         print(f"hold_front at 2.0 mm from 1.2 m/s: front {xf * 1e3:.5f} mm, inflow at the end {u_end:.4f} m/s, "
               f"S_c {sc:.4f} ({u_end / sc - 1:+.2%} apart; {u_end / want['S_L'] - 1:+.2%} from Cantera), "
               f"{m['inflow_clamped_steps']:.0f} steps clamped")
@@ -114,11 +112,7 @@ def main():
             problems.append(f"hold_front: the inflow {u_end} is not within 0.5% of S_c {sc}")
         if not abs(u_end / want["S_L"] - 1) <= 0.05:
             problems.append(f"hold_front: the inflow {u_end} is not within 5% of Cantera's S_L")
-    if problems:
-        print("FAIL:\n  " + "\n  ".join(problems))
-        return 1
-    print("flame check: OK")
-    return 0
+    return verdict(problems, "flame")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from case_tools import point_field, run_case  # noqa: E402
+from case_tools import point_field, run_case, verdict  # noqa: E402
 
 CASE = """name: blob
 parameters: {x0: 1.5e-3, y0: 1.0e-3, s: 4.0e-4}
@@ -116,11 +116,7 @@ def main():
             if k != "pressure" and not p2 >= want:
                 problems.append(f"{kind} order of {k} is {p2:.2f} (L2), below {want}")
     print(json.dumps({kind: {k: round(v[0], 3) for k, v in r.items()} for kind, r in result.items()}))
-    if problems:
-        print("FAIL:\n  " + "\n  ".join(problems))
-        return 1
-    print("flow order check: OK")
-    return 0
+    return verdict(problems, "flow order")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ not yet the published dispersion relation's (that needs a converged planar flame
 from).
 Usage: check_wrinkle_growth.py SIMFUSE SOURCE_DIR [--mpiexec MPIEXEC]
 """
-import csv
 import math
 import os
 import sys
@@ -33,7 +32,7 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from case_tools import point_field, run_case  # noqa: E402
+from case_tools import flame_rows, point_field, run_case, verdict  # noqa: E402
 
 W = 3.2e-3
 STRIP = ["grid.upper=[4.0e-3,3.2e-3]", "parameters.A=5.0e-5", "parameters.x0=1.5e-3",
@@ -45,10 +44,9 @@ def growth(exe, src, tmp, n, ranks, mpiexec, extra=(), name=""):
     out = os.path.join(tmp, f"n{n}{name.replace(' ', '_')}")
     s = run_case(exe, os.path.join(src, "cases", "flame2d_h2_lean.yaml"), out,
                  STRIP + [f"grid.n=[{n},{n * 4 // 5}]"] + list(extra), ranks, mpiexec)
-    with open(os.path.join(out, "flame.csv")) as f:
-        rows = [r for r in csv.DictReader(f) if WINDOW[0] <= float(r["t"]) <= WINDOW[1]]
-    t = np.array([float(r["t"]) for r in rows])
-    a = np.array([float(r["front_amplitude"]) for r in rows])
+    rows = [r for r in flame_rows(out) if WINDOW[0] <= r["t"] <= WINDOW[1]]
+    t = np.array([r["t"] for r in rows])
+    a = np.array([r["front_amplitude"] for r in rows])
     slope, icept = np.polyfit(t, np.log(a), 1)
     resid = float(np.max(np.abs(np.log(a) - (slope * t + icept))))
     # The Darrieus-Landau rate, omega = S k / (s + 1) (sqrt(s^3 + s^2 - s) - s), with the
@@ -85,11 +83,7 @@ def main():
     print(f"unity Lewis: {ule:.1f} 1/s, {ule / r[40][0]:.3f} of the mixture-averaged rate")
     if not ule < r[40][0] / 3:
         problems.append(f"with unity Lewis numbers the wrinkle grows at {ule:.1f} 1/s, not below a third of {r[40][0]:.1f}")
-    if problems:
-        print("FAIL:\n  " + "\n  ".join(problems))
-        return 1
-    print("wrinkle growth check: OK")
-    return 0
+    return verdict(problems, "wrinkle growth")
 
 
 if __name__ == "__main__":

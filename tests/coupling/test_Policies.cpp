@@ -5,9 +5,11 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
+#include <initializer_list>
 
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/core/base/Config.hpp"
@@ -70,6 +72,15 @@ const SubStepStats& stats_of(Simulation& sim, const std::string& name, std::vect
     if (s.name == name) return s;
   FAIL("no sub-step " << name);
   return hold.front();
+}
+
+// Puts the owned cells among `cells` (global indices of a 1D sweep) of field `gas` at
+// temperature T: states outside a model's data.
+void put_temperature(Field& gas, std::initializer_list<PetscInt> cells, double T) {
+  ArrayView a = gas.view();
+  const Box& b = gas.grid().owned();
+  for (PetscInt i = b.lo[0]; i < b.lo[0] + b.n[0]; ++i)
+    if (std::find(cells.begin(), cells.end(), i) != cells.end()) a(i, 0, 0, 0) = T;
 }
 
 std::string user_error(const std::string& yaml) {
@@ -449,13 +460,7 @@ TEST_CASE("estimate: auto runs chemistry's costly estimate only on the points ou
   for (const std::string mode : {"never", "auto", "always"}) {
     auto sim =
         make(yaml + fmt::format("coupling: {{react: {{type: guarded, model: {}, estimate: {}}}}}\n", card, mode));
-    {
-      Field& gs = sim->solver().state().get("gas");
-      ArrayView a = gs.view();
-      const Box& b = gs.grid().owned();
-      for (PetscInt i = b.lo[0]; i < b.lo[0] + b.n[0]; ++i)
-        if (i == 3 || i == 17) a(i, 0, 0, 0) = 3300;
-    }
+    put_temperature(sim->solver().state().get("gas"), {3, 17}, 3300);
     SubStepStats st;
     sim->coupler().policy("react").apply(sim->coupler().substep("react"), sim->solver().state(), StepInfo{1, 0.0, 2e-6},
                                          st);
@@ -517,10 +522,7 @@ TEST_CASE("The shipped h2_react model, guarded, on states it was not trained on"
   for (int step = 1; step <= 10; ++step) {
     {  // both start from the classical trajectory; two cells get an out-of-range temperature
       SIMFUSE_PETSC(VecCopy(cs.vec(), gs.vec()));
-      ArrayView a = gs.view();
-      const Box& b = gs.grid().owned();
-      for (PetscInt i = b.lo[0]; i < b.lo[0] + b.n[0]; ++i)
-        if (i == 3 || i == 17) a(i, 0, 0, 0) = 3300;
+      put_temperature(gs, {3, 17}, 3300);
       SIMFUSE_PETSC(VecCopy(gs.vec(), cs.vec()));
     }
     const auto start = test::gather_natural(cs);
@@ -583,13 +585,7 @@ TEST_CASE("A card's regime: the guard judges 'out of range' by temperature and e
   for (const double phi : {0.9, 0.6}) {
     auto sim = make(h2_reactors(24, "1020 + 470*x", phi, 2.0e-6, 1) +
                     fmt::format("coupling: {{react: {{type: guarded, model: {}, estimate: false}}}}\n", card));
-    if (phi == 0.9) {
-      Field& gs = sim->solver().state().get("gas");
-      ArrayView a = gs.view();
-      const Box& b = gs.grid().owned();
-      for (PetscInt i = b.lo[0]; i < b.lo[0] + b.n[0]; ++i)
-        if (i == 3 || i == 17) a(i, 0, 0, 0) = 3300;
-    }
+    if (phi == 0.9) put_temperature(sim->solver().state().get("gas"), {3, 17}, 3300);
     SubStepStats st;
     sim->coupler().policy("react").apply(sim->coupler().substep("react"), sim->solver().state(), StepInfo{1, 0.0, 2e-6},
                                          st);
