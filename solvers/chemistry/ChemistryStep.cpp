@@ -24,7 +24,17 @@ ChemistryStep::ChemistryStep(const Grid& grid, CellChemistry& chem, std::string 
       hrr_(heat_release),
       cost_(cost),
       conditions_(std::move(conditions)),
-      projection_(std::make_unique<ElementProjection>(chem.mechanism())) {}
+      projection_(std::make_unique<ElementProjection>(chem.mechanism())) {
+  // Per species and kg: the O atoms its complete combustion needs, and those it has.
+  for (const auto& sp : chem.mechanism().species()) {
+    auto atoms = [&](const char* e) {
+      const auto it = sp.composition.find(e);
+      return it == sp.composition.end() ? 0.0 : it->second;
+    };
+    need_o_.push_back((2 * atoms("C") + 0.5 * atoms("H")) / sp.molar_mass);
+    have_o_.push_back(atoms("O") / sp.molar_mass);
+  }
+}
 
 double* ChemistryStep::step_of(PetscInt p) {
   if (!chem_.step_memory()) return nullptr;
@@ -127,17 +137,6 @@ void ChemistryStep::record_work(double seconds) {
 }
 
 void ChemistryStep::regime_point(const double* components, double* coords) const {
-  const Mechanism& mech = chem_.mechanism();
-  if (need_o_.empty()) {
-    for (const auto& sp : mech.species()) {
-      auto atoms = [&](const char* e) {
-        const auto it = sp.composition.find(e);
-        return it == sp.composition.end() ? 0.0 : it->second;
-      };
-      need_o_.push_back((2 * atoms("C") + 0.5 * atoms("H")) / sp.molar_mass);
-      have_o_.push_back(atoms("O") / sp.molar_mass);
-    }
-  }
   double need = 0, have = 0;
   for (size_t k = 0; k < need_o_.size(); ++k) {
     need += components[k + 1] * need_o_[k];

@@ -137,10 +137,10 @@ class ChemistryStep final : public SubStep,
   /// Sets the chemistry's pressure and density to owned point p's (no-op without them).
   void set_cell(PetscInt p) const;
   std::function<CellConditions(PetscInt)> conditions_;
-  std::string forced_;                           // why the step is forced (empty: not)
-  std::string classical_only_;                   // another reason to refuse policies (empty: none)
-  mutable std::vector<double> need_o_, have_o_;  // per species, per kg: O atoms needed, there
-  std::vector<double> forcing_, h_end_;          // per owned point: rates (size() each), final h
+  std::string forced_;                   // why the step is forced (empty: not)
+  std::string classical_only_;           // another reason to refuse policies (empty: none)
+  std::vector<double> need_o_, have_o_;  // per species, per kg: O atoms needed, there (regime_point)
+  std::vector<double> forcing_, h_end_;  // per owned point: rates (size() each), final h
   std::unique_ptr<ElementProjection> projection_;
   ChemistryStats reduced_;
   double rank_seconds_ = 0, max_rank_seconds_ = 0, mean_rank_seconds_ = 0;
