@@ -143,6 +143,9 @@ const Schema& ModelCard::schema() {
     Schema& pc = v.add_section("per_channel", "errors per output channel, physical units");
     pc.add("max_abs", ParamType::RealList, "largest absolute error");
     pc.add("rms", ParamType::RealList, "root mean square error");
+    s.add_map("selection",
+              "how the written parameters were chosen among the epochs: {by: held_out_loss | coupled_validation, "
+              "epoch, value, ...} (simfuse train writes it)");
     s.add_map("provenance", "how the model was made");
     return s;
   }();
@@ -224,6 +227,7 @@ ModelCard ModelCard::load(const std::string& path) {
         std::any_of(c.inputs.begin(), c.inputs.end(), [](const CardChannel& ch) { return ch.scalar == "dt"; });
     c.regime = ModelCard::read_regime(p, "regime", reads_dt);
   }
+  if (p.is_set("selection")) c.selection = YAML::Clone(p.node("selection"));
   if (p.is_set("provenance")) c.provenance = YAML::Clone(p.node("provenance"));
   const Params& n = p.sub("normalisation");
   c.in_mean = n.get<std::vector<double>>("input_mean");
@@ -392,6 +396,7 @@ void ModelCard::save(const std::string& out_path) const {
     e << YAML::EndMap;
   }
   e << YAML::EndMap;
+  if (selection.IsDefined() && !selection.IsNull()) e << YAML::Key << "selection" << YAML::Value << selection;
   if (provenance.IsDefined()) e << YAML::Key << "provenance" << YAML::Value << provenance;
   e << YAML::EndMap;
   const std::string tmp = out_path + ".tmp." + std::to_string(getpid());

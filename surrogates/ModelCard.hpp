@@ -79,6 +79,11 @@ struct ModelCard {
   double validation_value = -1;
   long validation_samples = 0;
   std::vector<double> validation_max_abs, validation_rms;  ///< per output channel (may be empty)
+  /// How the written parameters were chosen among the training's epochs: `by`
+  /// held_out_loss (the epoch of the lowest held-out loss) or coupled_validation (the
+  /// checked epoch of the lowest coupled error: metric, case, policy, value, and every
+  /// check as {epoch, error, held_out_loss}). Undefined for a card made by hand.
+  YAML::Node selection;
   YAML::Node provenance;
 
   int in_channels() const;

@@ -67,6 +67,25 @@ const Schema& train_schema() {
     t.add_int("patience", "stop after this many epochs without a better validation loss (0: never)").def(0).min(0);
     t.add_int("seed", "random seed (initialisation, split, shuffling)").def(1).min(0);
     t.add_int("threads", "intra-op threads per rank").def(1).range(1, 256);
+    Schema& cv = s.add_optional_section(
+        "coupled_validation",
+        "a coupled check of the model every `every` epochs, which chooses the parameters written instead of the "
+        "held-out loss (the card's selection records every check)");
+    cv.add_string("case",
+                  "the reference case, relative to the spec: a reactor sweep (solver reactors, run: steps) at the "
+                  "model's dt, run once classically as the reference and then with each candidate in its sub-step")
+        .required();
+    cv.add_int("every", "epochs between checks (the last epoch and the held-out loss's best are checked too)")
+        .def(10)
+        .min(1);
+    cv.add_string("metric",
+                  "ignition_delay: the mean over reactors of |delay - reference| / reference (capped at 1; a reactor "
+                  "that ignites on one side only, or a failed run, counts 1)")
+        .def("ignition_delay")
+        .choices({"ignition_delay"});
+    cv.add_string("policy", "how the candidate runs: surrogate (alone, unchecked) or guarded (the default guard)")
+        .def("surrogate")
+        .choices({"surrogate", "guarded"});
     Schema& c = s.add_section("checkpoint", "periodic checkpoints for --resume");
     c.add_int("every", "epochs between checkpoints (0: none)").def(10).min(0);
     c.add_string("file", "checkpoint file (default <output>.ckpt)");
@@ -308,6 +327,10 @@ struct TrainState {
   double best_val = std::numeric_limits<double>::infinity();
   std::vector<torch::Tensor> best_params;
   std::mt19937_64 shuffle_rng;
+  // coupled_validation: every check so far, and the parameters of the best one
+  std::vector<CoupledCheck> checks;
+  long coupled_epoch = -1;  // the best check's epoch (-1: none with a finite error yet)
+  std::vector<torch::Tensor> coupled_params;
 };
 
 std::vector<torch::Tensor> snapshot(torch::nn::Sequential& model) {
@@ -396,6 +419,15 @@ void save_checkpoint(const std::string& file, torch::nn::Sequential& model, Flat
   a.write("rng", model_files::rng_state(st.shuffle_rng));
   for (size_t i = 0; i < st.best_params.size(); ++i) ba.write(std::to_string(i), st.best_params[i]);
   a.write("best", ba);
+  if (!st.checks.empty()) {  // coupled_validation
+    std::vector<double> rows;
+    for (const auto& c : st.checks) rows.insert(rows.end(), {static_cast<double>(c.epoch), c.error, c.held_out_loss});
+    a.write("coupled_checks", torch::tensor(rows, torch::kDouble).view({static_cast<int64_t>(st.checks.size()), 3}));
+    a.write("coupled_epoch", torch::tensor(static_cast<int64_t>(st.coupled_epoch)));
+    torch::serialize::OutputArchive ca;
+    for (size_t i = 0; i < st.coupled_params.size(); ++i) ca.write(std::to_string(i), st.coupled_params[i]);
+    a.write("coupled_best", ca);
+  }
   const std::string tmp = file + ".tmp";
   a.save_to(tmp);
   fs::rename(tmp, file);
@@ -435,6 +467,21 @@ void read_checkpoint(torch::serialize::InputArchive& a, torch::nn::Sequential& m
     torch::Tensor t;
     ba.read(std::to_string(i), t);
     st.best_params[i] = t.clone();
+  }
+  torch::Tensor rows;
+  if (a.try_read("coupled_checks", rows)) {
+    const torch::Tensor r = rows.to(torch::kDouble).contiguous();
+    for (int64_t i = 0; i < r.size(0); ++i)
+      st.checks.push_back({static_cast<long>(r[i][0].item<double>()), r[i][1].item<double>(), r[i][2].item<double>()});
+    st.coupled_epoch = scalar("coupled_epoch").item<int64_t>();
+    torch::serialize::InputArchive ca;
+    a.read("coupled_best", ca);
+    st.coupled_params.assign(st.best_params.size(), torch::Tensor());
+    for (size_t i = 0; i < st.coupled_params.size(); ++i) {
+      torch::Tensor t;
+      if (ca.try_read(std::to_string(i), t)) st.coupled_params[i] = t.clone();
+    }
+    if (st.coupled_epoch < 0) st.coupled_params.clear();
   }
 }
 
@@ -694,15 +741,121 @@ PhysicalErrors physical_errors(torch::nn::Sequential& model, const TrainingData&
   return e;
 }
 
+// coupled_validation: each candidate is written beside the model (<output>.candidate.pt and
+// .card.yaml, removed at the end), run by the validator, and the best kept in the state.
+class CoupledSelection {
+ public:
+  CoupledSelection(std::unique_ptr<CoupledValidator> v, const Params& section, std::string stem, int rank,
+                   MPI_Comm comm)
+      : v_(std::move(v)),
+        every_(section.get<int>("every")),
+        case_(section.get<std::string>("case")),
+        policy_(section.get<std::string>("policy")),
+        stem_(std::move(stem)),
+        rank_(rank),
+        comm_(comm) {}
+  ~CoupledSelection() {
+    if (rank_ != 0) return;
+    std::error_code ec;
+    fs::remove(stem_ + ".pt", ec);
+    fs::remove(stem_ + ".card.yaml", ec);
+  }
+  CoupledSelection(const CoupledSelection&) = delete;
+  CoupledSelection& operator=(const CoupledSelection&) = delete;
+
+  bool due(long epoch) const { return epoch % every_ == 0; }
+  static bool checked(const TrainState& st, long epoch) {
+    return std::any_of(st.checks.begin(), st.checks.end(), [&](const CoupledCheck& c) { return c.epoch == epoch; });
+  }
+  // Scores `params` (of `model`'s architecture) as the parameters of `epoch`; keeps them in
+  // st if they are the best so far (lower error; at equal error, lower held-out loss).
+  void check(torch::nn::Sequential& model, const std::vector<torch::Tensor>& params, long epoch, double loss,
+             TrainState& st, const std::function<ModelCard(const std::string&, long)>& card_for) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto candidate = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(model->clone());
+    {
+      torch::NoGradGuard ng;
+      auto prms = candidate->parameters();
+      for (size_t i = 0; i < prms.size(); ++i) prms[i].copy_(params[i]);
+    }
+    int failed = 0;
+    if (rank_ == 0)
+      failed = model_files::write(torch::nn::Sequential(candidate), card_for(stem_, epoch), stem_) ? 0 : 1;
+    MPI_Bcast(&failed, 1, MPI_INT, 0, comm_);
+    if (failed)
+      throw UserError(fmt::format("cannot write the candidate model {}.pt for the coupled validation", stem_),
+                      "check that the output folder is writable and the disk is not full");
+    const CoupledScore sc = v_->score(stem_ + ".card.yaml");
+    st.checks.push_back({epoch, sc.error, loss});
+    std::sort(st.checks.begin(), st.checks.end(),
+              [](const CoupledCheck& a, const CoupledCheck& b) { return a.epoch < b.epoch; });
+    bool best = false;
+    if (std::isfinite(sc.error)) {
+      const CoupledCheck* now = nullptr;
+      for (const auto& c : st.checks)
+        if (c.epoch == st.coupled_epoch) now = &c;
+      best = !now || sc.error < now->error * (1 - 1e-12) ||
+             (sc.error <= now->error * (1 + 1e-12) && loss < now->held_out_loss);
+    }
+    if (best) {
+      st.coupled_epoch = epoch;
+      st.coupled_params.clear();
+      for (const auto& t : params) st.coupled_params.push_back(t.detach().clone());
+    }
+    seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (rank_ == 0)
+      spdlog::info("coupled check, epoch {}: {} (held-out loss {:.3e}){}", epoch, sc.detail, loss,
+                   best ? "; best so far" : "");
+  }
+  double seconds() const { return seconds_; }  // spent in checks by this process
+
+  // The card's `selection` for the parameters written.
+  YAML::Node record(const TrainState& st) const {
+    YAML::Node sel;
+    sel["by"] = "coupled_validation";
+    sel["metric"] = v_->metric();
+    sel["case"] = case_;
+    sel["policy"] = policy_;
+    sel["every"] = every_;
+    sel["epoch"] = st.coupled_epoch;
+    for (const auto& c : st.checks)
+      if (c.epoch == st.coupled_epoch) {
+        sel["value"] = c.error;
+        sel["held_out_loss"] = c.held_out_loss;
+      }
+    sel["held_out_best_epoch"] = st.best_epoch;
+    for (const auto& c : st.checks) {
+      YAML::Node row;
+      row["epoch"] = c.epoch;
+      row["error"] = c.error;
+      row["held_out_loss"] = c.held_out_loss;
+      sel["checks"].push_back(row);
+    }
+    return sel;
+  }
+
+ private:
+  std::unique_ptr<CoupledValidator> v_;
+  long every_;
+  std::string case_, policy_, stem_;
+  double seconds_ = 0;
+  int rank_;
+  MPI_Comm comm_;
+};
+
 // Where rank 0's training time went (log line).
 void report_time_split(const TrainResult& res, double loop_seconds) {
   if (!(loop_seconds > 0)) return;
+  const double rest =
+      loop_seconds - res.compute_seconds - res.allreduce_seconds - res.optimizer_seconds - res.coupled_seconds;
   spdlog::info(
       "training time on rank 0: forward + backward {:.0f}%, gradient all-reduce {:.0f}% (with waiting "
-      "for the other ranks), optimizer {:.0f}%, shuffling and validation {:.0f}%",
+      "for the other ranks), optimizer {:.0f}%, {}shuffling and validation {:.0f}%",
       100 * res.compute_seconds / loop_seconds, 100 * res.allreduce_seconds / loop_seconds,
       100 * res.optimizer_seconds / loop_seconds,
-      100 * (loop_seconds - res.compute_seconds - res.allreduce_seconds - res.optimizer_seconds) / loop_seconds);
+      res.coupled_seconds > 0 ? fmt::format("coupled checks {:.0f}%, ", 100 * res.coupled_seconds / loop_seconds)
+                              : std::string(),
+      100 * rest / loop_seconds);
 }
 
 // Writes the model and its card on rank 0; every rank throws alike if that failed.
@@ -752,6 +905,20 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   const TrainFiles files = train_files(p, doc, opt.force);
   const std::string &out_stem = files.out_stem, &ckpt = files.checkpoint;
   const Params& cp = p.sub("checkpoint");
+  std::unique_ptr<CoupledSelection> coupled;
+  if (p.has("coupled_validation")) {
+    if (!opt.coupled_validator)
+      p.fail("coupled_validation", "this program cannot run the reference case (it does not link the solvers)",
+             "run the spec with simfuse train, or leave coupled_validation out");
+    CoupledTarget target{d.data.substep, std::nullopt, opt.check_only};
+    if (!d.ch.with_dt) {
+      const torch::Tensor dts = std::get<0>(at::_unique(d.data.dt));
+      if (dts.size(0) == 1) target.dt = dts[0].item<double>();
+    }
+    const Params& cvp = p.sub("coupled_validation");
+    coupled = std::make_unique<CoupledSelection>(opt.coupled_validator(cvp, doc, target, comm), cvp,
+                                                 out_stem + ".candidate", rank, comm);
+  }
   if (opt.check_only) {  // config validate: the spec, the data and the paths are fine
     TrainResult r;
     r.card_path = out_stem + ".card.yaml";
@@ -783,6 +950,11 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   DataParallel dp{model, d, comm, rank, size};
   const int64_t batch = std::min<int64_t>(tp.get<int>("batch"), d.ntrain);
   const long patience = tp.get<int>("patience");
+  const auto card_for = [&](const std::string& stem, long epoch) {  // a candidate's card
+    ModelCard c = make_card(p, doc, d, arch, stem, st, size, 0, 0);
+    c.provenance["candidate_epoch"] = epoch;
+    return c;
+  };
   TrainResult res;
   const auto t_loop = std::chrono::steady_clock::now();
   long epochs_here = 0;
@@ -800,6 +972,7 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
                    train_sse / static_cast<double>(d.ntrain * d.per_sample), val, st.best_val, st.best_epoch,
                    optim.lr_at(st.epoch - 1), duration(eta));
     }
+    if (coupled && coupled->due(st.epoch)) coupled->check(model, snapshot(model), st.epoch, val, st, card_for);
     if (files.checkpoint_every > 0 && st.epoch % files.checkpoint_every == 0) checkpoint();
     if (patience > 0 && st.since_best >= patience) {
       res.stopped_early = true;
@@ -814,19 +987,45 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   }
   const double loop_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_loop).count();
   res.seconds_per_epoch = loop_seconds / std::max<long>(1, epochs_here);
+  if (coupled) res.coupled_seconds = coupled->seconds();
   if (rank == 0) report_time_split(res, loop_seconds);
 
-  // The best parameters, their errors in physical units, the model and its card.
+  // coupled_validation: the last epoch and the held-out loss's best are candidates too.
+  if (coupled) {
+    if (!CoupledSelection::checked(st, st.epoch))
+      coupled->check(model, snapshot(model), st.epoch, dp.validation(), st, card_for);
+    if (st.best_epoch > 0 && !CoupledSelection::checked(st, st.best_epoch))
+      coupled->check(model, st.best_params, st.best_epoch, st.best_val, st, card_for);
+    if (st.coupled_epoch < 0 && rank == 0)
+      spdlog::warn("every coupled check failed ({} checks): writing the parameters of the best held-out loss",
+                   st.checks.size());
+  }
+  const bool by_coupled = coupled && st.coupled_epoch >= 0;
+  res.selected_by = by_coupled ? "coupled_validation" : "held_out_loss";
+  res.selected_epoch = by_coupled ? st.coupled_epoch : st.best_epoch;
+  res.checks = st.checks;
+
+  // The chosen parameters, their errors in physical units, the model and its card.
   {
     torch::NoGradGuard ng;
+    const auto& chosen = by_coupled ? st.coupled_params : st.best_params;
     auto prms = model->parameters();
-    for (size_t i = 0; i < prms.size(); ++i) prms[i].copy_(st.best_params[i]);
+    for (size_t i = 0; i < prms.size(); ++i) prms[i].copy_(chosen[i]);
   }
   model->eval();
   const PhysicalErrors err = physical_errors(model, d);
   ModelCard card = make_card(p, doc, d, arch, out_stem, st, size, err.max_abs, err.rms);
   card.validation_max_abs = err.per_max;
   card.validation_rms = err.per_rms;
+  if (by_coupled) {
+    card.selection = coupled->record(st);
+    card.provenance["best_epoch"] = st.coupled_epoch;
+    card.provenance["validation_loss_normalised"] = card.selection["held_out_loss"].as<double>();
+  } else {
+    card.selection["by"] = "held_out_loss";
+    card.selection["epoch"] = st.best_epoch;
+    card.selection["value"] = st.best_val;
+  }
   write_model(model, card, out_stem, rank, comm);
   res.card = card;
   res.card_path = out_stem + ".card.yaml";

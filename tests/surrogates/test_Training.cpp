@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <map>
 
 #include "simfuse/core/base/Error.hpp"
 #include "simfuse/surrogates/Dataset.hpp"
@@ -352,5 +353,111 @@ checkpoint: {{every: 0}}
     CHECK_THAT(msg, Catch::Contains("output_transform") &&
                         Catch::Contains("output channel 0 is transformed 'boxcox'") &&
                         Catch::Contains("input channel 0 it increments is transformed 'none'"));
+  }
+}
+
+namespace {
+
+// A coupled check with known answers: the error of each epoch is scripted (read from the
+// candidate card's provenance.candidate_epoch), and the candidate's predictions are kept.
+class ScriptedCheck final : public CoupledValidator {
+ public:
+  ScriptedCheck(std::map<long, double> errors, std::map<long, at::Tensor>* seen)
+      : errors_(std::move(errors)), seen_(seen) {}
+  std::string metric() const override { return "scripted"; }
+  CoupledScore score(const std::string& card_path) override {
+    const long epoch = ModelCard::load(card_path).provenance["candidate_epoch"].as<long>();
+    (*seen_)[epoch] = predictions(card_path);
+    const auto it = errors_.find(epoch);
+    return {it == errors_.end() ? 0.9 : it->second, "scripted"};
+  }
+
+ private:
+  std::map<long, double> errors_;
+  std::map<long, at::Tensor>* seen_;  // the test's: the validator dies with train()
+};
+
+ConfigDocument coupled_spec(const std::string& dir, const std::string& out, int epochs) {
+  ConfigDocument doc = spec(dir, out, epochs);
+  doc.set("coupled_validation={case: any.yaml, every: 2}");
+  return doc;
+}
+
+}  // namespace
+
+TEST_CASE("coupled_validation writes the checked epoch of the lowest error, records every check, resumes",
+          "[torch][train]") {
+  const std::string dir = test::temp_dir("train_coupled");
+  write_data(dir);
+  const std::map<long, double> script{{2, 0.5}, {4, 0.1}, {6, 0.3}, {8, 0.4}, {10, 0.2}};
+  std::map<long, at::Tensor> seen;  // candidate predictions by epoch
+  auto options = [&](const std::map<long, double>& s) {
+    TrainOptions o = quiet();
+    o.coupled_validator = [&seen, s](const Params& section, const ConfigDocument&, const CoupledTarget& t, MPI_Comm) {
+      CHECK(section.get<std::string>("case") == "any.yaml");
+      CHECK(t.substep == "react");
+      REQUIRE(t.dt);
+      CHECK(*t.dt == 0.02);  // the data's one dt
+      return std::make_unique<ScriptedCheck>(s, &seen);
+    };
+    return o;
+  };
+  TrainOptions o = options(script);
+  const TrainResult r = train(coupled_spec(dir, "coupled", 10), PETSC_COMM_WORLD, o);
+  CHECK(r.selected_by == "coupled_validation");
+  CHECK(r.selected_epoch == 4);  // the known-better epoch, whatever the held-out loss says
+  std::vector<long> epochs;
+  for (const auto& c : r.checks) epochs.push_back(c.epoch);
+  const std::vector<long> every_two{2, 4, 6, 8, 10};
+  CHECK(std::includes(epochs.begin(), epochs.end(), every_two.begin(), every_two.end()));
+  CHECK(std::count(epochs.begin(), epochs.end(), r.best_epoch) == 1);  // the held-out best is a candidate
+  // The written model is the epoch-4 candidate (bitwise: the same parameters, the same process).
+  REQUIRE(seen.count(4));
+  CHECK((predictions(r.card_path) - seen.at(4)).abs().max().item<double>() == 0.0);
+  const ModelCard card = ModelCard::load(r.card_path);
+  CHECK(card.selection["by"].as<std::string>() == "coupled_validation");
+  CHECK(card.selection["metric"].as<std::string>() == "scripted");
+  CHECK(card.selection["epoch"].as<long>() == 4);
+  CHECK(card.selection["value"].as<double>() == 0.1);
+  CHECK(card.selection["checks"].size() == r.checks.size());
+  CHECK(card.provenance["best_epoch"].as<long>() == 4);
+  CHECK_FALSE(std::filesystem::exists(dir + "/coupled.candidate.pt"));  // removed
+
+  // Interrupted after 5 epochs and resumed: the same checks and the same model.
+  TrainOptions stop = options(script);
+  stop.stop_after_epochs = 5;
+  REQUIRE(train(coupled_spec(dir, "parts", 10), PETSC_COMM_WORLD, stop).interrupted);
+  TrainOptions resume = options(script);
+  resume.resume = true;
+  const TrainResult second = train(coupled_spec(dir, "parts", 10), PETSC_COMM_WORLD, resume);
+  CHECK(second.selected_epoch == 4);
+  REQUIRE(second.checks.size() == r.checks.size());
+  for (size_t i = 0; i < r.checks.size(); ++i) {
+    CHECK(second.checks[i].epoch == r.checks[i].epoch);
+    CHECK(second.checks[i].error == r.checks[i].error);
+  }
+  // Bitwise for the reason of the resume test above (same process, shapes and threads).
+  CHECK((predictions(second.card_path) - predictions(r.card_path)).abs().max().item<double>() == 0.0);
+
+  // Every check failing (+inf): the held-out loss chooses, and the card says so.
+  TrainOptions failing =
+      options({{2, std::numeric_limits<double>::infinity()}, {4, std::numeric_limits<double>::infinity()}});
+  failing.coupled_validator = [](const Params&, const ConfigDocument&, const CoupledTarget&, MPI_Comm) {
+    struct Broken final : CoupledValidator {
+      std::string metric() const override { return "broken"; }
+      CoupledScore score(const std::string&) override { return {std::numeric_limits<double>::infinity(), "failed"}; }
+    };
+    return std::unique_ptr<CoupledValidator>(std::make_unique<Broken>());
+  };
+  const TrainResult f = train(coupled_spec(dir, "failing", 4), PETSC_COMM_WORLD, failing);
+  CHECK(f.selected_by == "held_out_loss");
+  CHECK(f.selected_epoch == f.best_epoch);
+
+  // Without a factory (a program that does not link the solvers) the section is refused.
+  try {
+    train(coupled_spec(dir, "nofactory", 2), PETSC_COMM_WORLD, quiet());
+    FAIL("no error");
+  } catch (const UserError& e) {
+    CHECK_THAT(std::string(e.what()), Catch::Contains("coupled_validation") && Catch::Contains("simfuse train"));
   }
 }
