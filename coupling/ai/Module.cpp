@@ -8,6 +8,7 @@
 #include "simfuse/core/base/Config.hpp"
 #include "simfuse/coupling/ai/Builtins.hpp"
 #include "simfuse/coupling/ai/Capture.hpp"
+#include "simfuse/coupling/ai/CoupledValidation.hpp"
 #include "simfuse/coupling/ai/Generate.hpp"
 #include "simfuse/surrogates/ModelCard.hpp"
 #include "simfuse/surrogates/Training.hpp"
@@ -22,9 +23,11 @@ int train_command(const ConfigDocument& spec, const CommandOptions& o) {
   to.force = o.force;
   to.progress = o.progress;
   to.check_only = o.check_only;
+  to.coupled_validator = make_coupled_validator;
   const TrainResult r = train(spec, PETSC_COMM_WORLD, to);
   if (o.check_only) return 0;
-  spdlog::info("trained {} epochs (best {}), {:.4g} s per epoch, {}; card: {}", r.epochs, r.best_epoch,
+  spdlog::info("trained {} epochs (wrote epoch {}, chosen by {}), {:.4g} s per epoch, {}; card: {}", r.epochs,
+               r.selected_epoch, r.selected_by == "coupled_validation" ? "the coupled validation" : "the held-out loss",
                r.seconds_per_epoch, r.stopped_early ? "stopped early" : "all epochs", r.card_path);
   return 0;
 }

@@ -45,6 +45,8 @@ class ReactorSweep final : public Solver, public Checkpointable {
 
   /// The chemistry integrator (its statistics: steps, Jacobians).
   const CellChemistry& chemistry() const { return *chem_; }
+  /// `run: steps`: the reactors advance through the `react` sub-step (a model can stand in).
+  bool runs_steps() const { return !ignition_mode_; }
   /// Ignition delay of each owned reactor (negative: none within the run).
   const std::vector<double>& ignition_delays() const { return delay_; }
 
