@@ -72,17 +72,20 @@ const Schema& train_schema() {
         "a coupled check of the model every `every` epochs, which chooses the parameters written instead of the "
         "held-out loss (the card's selection records every check)");
     cv.add_string("case",
-                  "the reference case, relative to the spec: a reactor sweep (solver reactors, run: steps) at the "
-                  "model's dt, run once classically as the reference and then with each candidate in its sub-step")
+                  "the reference case, relative to the spec, at the model's dt: run once classically as the reference, "
+                  "then with each candidate in its sub-step (in memory: it writes nothing)")
         .required();
     cv.add_int("every", "epochs between checks (the last epoch and the held-out loss's best are checked too)")
         .def(10)
         .min(1);
     cv.add_string("metric",
-                  "ignition_delay: the mean over reactors of |delay - reference| / reference (capped at 1; a reactor "
-                  "that ignites on one side only, or a failed run, counts 1)")
+                  "ignition_delay: the case is a reactor sweep (solver reactors, run: steps); the mean over reactors "
+                  "of |delay - reference| / reference (capped at 1; a reactor that ignites on one side only counts "
+                  "1). final_field: any case; the relative L2 error of `field` at its end (simfuse compare's "
+                  "rel_l2). A failed run counts +inf")
         .def("ignition_delay")
-        .choices({"ignition_delay"});
+        .choices({"ignition_delay", "final_field"});
+    cv.add_string("field", "final_field: the field and component compared, e.g. gas.T").def("gas.T");
     cv.add_string("policy", "how the candidate runs: surrogate (alone, unchecked) or guarded (the default guard)")
         .def("surrogate")
         .choices({"surrogate", "guarded"});

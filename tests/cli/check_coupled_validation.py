@@ -14,11 +14,16 @@
   - nothing is left beside the model (the candidate files are removed);
   - 2 ranks (data-parallel): the same checks, errors within 0.05 absolute (gradients are
     summed in another order, and a delay located between steps of 2 us moves by a step
-    when a model's rounding moves a crossing).
+    when a model's rounding moves a crossing);
+  - metric final_field on a 21 x 21 hot spot (h2_tiny_hotspot_check.yaml): the recorded
+    error is `simfuse compare`'s final gas_T rel_l2 of the written model (to 1e-9
+    relative); a field the case does not have is refused with the key, exit 2, nothing
+    written.
 Usage: check_coupled_validation.py SIMFUSE SOURCE_DIR [--mpiexec mpirun]
 """
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -63,7 +68,7 @@ def main():
                     "capture: {react: {every: 1, points: 32}}\n")
         sh([a.exe, "generate", gen, "--no-progress"])
 
-        def train(name, coupled, np_=1):
+        def train(name, coupled, np_=1, expect_fail=False):
             spec = os.path.join(tmp, name + ".yaml")
             folder = os.path.join(tmp, name)
             with open(spec, "w") as f:
@@ -72,8 +77,13 @@ def main():
                         "predicts: increment}\n"
                         "training: {epochs: 12, batch: 512, lr: 3.0e-3, validation_fraction: 0.05, seed: 1}\n"
                         "checkpoint: {every: 0}\n")
-                if coupled:
+                if coupled is True:
                     f.write(f"coupled_validation: {{case: {check_case}, every: 3}}\n")
+                elif coupled:
+                    f.write(f"coupled_validation: {coupled}\n")
+            if expect_fail:
+                r = subprocess.run([a.exe, "train", spec, "--no-progress"], env=env, capture_output=True, text=True)
+                return r, folder
             log = sh([a.exe, "train", spec, "--no-progress"], np_)
             with open(os.path.join(folder, "model.card.yaml")) as f:
                 return yaml.safe_load(f), folder, log
@@ -133,6 +143,24 @@ def main():
         check([c["epoch"] for c in c2] == epochs, f"2 ranks check the same epochs: {[c['epoch'] for c in c2]}")
         worst = max((abs(x["error"] - y["error"]) for x, y in zip(checks, c2)), default=1.0)
         check(worst <= 0.05, f"2 ranks' coupled errors agree with 1 rank's within 0.05: largest difference {worst:.4f}")
+
+        # final_field on a small hot spot.
+        hot = os.path.join(fx, "h2_tiny_hotspot_check.yaml")
+        card3, folder3, _ = train("by_field", f"{{case: {hot}, metric: final_field, field: gas.T, every: 4}}")
+        sel3 = card3.get("selection", {})
+        check(sel3.get("metric") == "final_field" and len(sel3.get("checks", [])) >= 3,
+              f"final_field: checked {[c['epoch'] for c in sel3.get('checks', [])]}")
+        out = os.path.join(tmp, "compare_field")
+        sh([a.exe, "compare", hot, "-o", out, "-q", "--no-progress", "--set",
+            f"coupling.react={{type: surrogate, model: {folder3}/model.card.yaml}}"])
+        with open(os.path.join(out, "summary.json")) as f:
+            rel = json.load(f)["compare"]["final"]["gas_T"]["rel_l2"]
+        check(abs(rel - sel3.get("value", -1)) <= 1e-9 * rel,
+              f"final_field's recorded error {sel3.get('value')} is compare's final gas_T rel_l2 {rel}")
+        r, folder4 = train("bad_field", f"{{case: {hot}, metric: final_field, field: gas.XYZ}}", expect_fail=True)
+        check(r.returncode == 2 and "coupled_validation.field" in r.stderr and "has no component 'XYZ'" in r.stderr
+              and not os.path.exists(folder4),
+              f"an unknown field is refused (exit {r.returncode}), nothing written: {r.stderr.strip()[:300]}")
 
     if problems:
         sys.exit("FAILED:\n  " + "\n  ".join(problems))
