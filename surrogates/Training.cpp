@@ -754,6 +754,7 @@ class CoupledSelection {
         every_(section.get<int>("every")),
         case_(section.get<std::string>("case")),
         policy_(section.get<std::string>("policy")),
+        field_(section.get<std::string>("metric") == "final_field" ? section.get<std::string>("field") : ""),
         stem_(std::move(stem)),
         rank_(rank),
         comm_(comm) {}
@@ -818,6 +819,7 @@ class CoupledSelection {
     sel["by"] = "coupled_validation";
     sel["metric"] = v_->metric();
     sel["case"] = case_;
+    if (!field_.empty()) sel["field"] = field_;
     sel["policy"] = policy_;
     sel["every"] = every_;
     sel["epoch"] = st.coupled_epoch;
@@ -840,7 +842,7 @@ class CoupledSelection {
  private:
   std::unique_ptr<CoupledValidator> v_;
   long every_;
-  std::string case_, policy_, stem_;
+  std::string case_, policy_, field_, stem_;
   double seconds_ = 0;
   int rank_;
   MPI_Comm comm_;
@@ -913,7 +915,10 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     if (!opt.coupled_validator)
       p.fail("coupled_validation", "this program cannot run the reference case (it does not link the solvers)",
              "run the spec with simfuse train, or leave coupled_validation out");
-    CoupledTarget target{d.data.substep, std::nullopt, opt.check_only};
+    CoupledTarget target{d.data.substep, std::nullopt, opt.check_only, {}};
+    const YAML::Node ctx = d.data.manifest["context"];
+    if (ctx && ctx.IsMap())
+      for (const auto& kv : ctx) target.context[kv.first.as<std::string>()] = kv.second.as<std::string>();
     if (!d.ch.with_dt) {
       const torch::Tensor dts = std::get<0>(at::_unique(d.data.dt));
       if (dts.size(0) == 1) target.dt = dts[0].item<double>();

@@ -27,6 +27,7 @@
 #include <mpi.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,6 +62,9 @@ struct CoupledTarget {
   std::string substep;       ///< the sub-step the data came from
   std::optional<double> dt;  ///< the one dt of the data (a model without a dt input)
   bool check_only = false;   ///< config validate: check the case, do not run it
+  /// The data's solver facts (the card's context: mechanism_hash, reactor, ...); a case
+  /// whose solver states another value for one of them would refuse the model.
+  std::map<std::string, std::string> context;
 };
 
 /// Makes the validator of the `coupled_validation` section `section` (paths relative to

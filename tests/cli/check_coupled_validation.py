@@ -18,7 +18,7 @@
   - metric final_field on a 21 x 21 hot spot (h2_tiny_hotspot_check.yaml): the recorded
     error is `simfuse compare`'s final gas_T rel_l2 of the written model (to 1e-9
     relative); a field the case does not have is refused with the key, exit 2, nothing
-    written.
+    written; so is a case of another mechanism (its model would be refused there).
 Usage: check_coupled_validation.py SIMFUSE SOURCE_DIR [--mpiexec mpirun]
 """
 import argparse
@@ -161,6 +161,18 @@ def main():
         check(r.returncode == 2 and "coupled_validation.field" in r.stderr and "has no component 'XYZ'" in r.stderr
               and not os.path.exists(folder4),
               f"an unknown field is refused (exit {r.returncode}), nothing written: {r.stderr.strip()[:300]}")
+
+        # A check case with another mechanism (GRI-Mech 3.0 also has H2-O2 chemistry).
+        other = os.path.join(tmp, "other_mechanism.yaml")
+        with open(check_case) as f:
+            text = f.read().replace("../../../cases/mechanisms/h2o2.yaml",
+                                    os.path.join(a.src, "cases", "mechanisms", "gri30.yaml"))
+        with open(other, "w") as f:
+            f.write(text)
+        r, folder5 = train("bad_mechanism", f"{{case: {other}}}", expect_fail=True)
+        check(r.returncode == 2 and "coupled_validation.case" in r.stderr and "mechanism_hash" in r.stderr
+              and not os.path.exists(folder5),
+              f"a case of another mechanism is refused (exit {r.returncode}): {r.stderr.strip()[:300]}")
 
     if problems:
         sys.exit("FAILED:\n  " + "\n  ".join(problems))
