@@ -71,10 +71,12 @@ const Schema& train_schema() {
         "coupled_validation",
         "a coupled check of the model every `every` epochs, which chooses the parameters written instead of the "
         "held-out loss (the card's selection records every check)");
-    cv.add_string("case",
-                  "the reference case, relative to the spec, at the model's dt: run once classically as the reference, "
-                  "then with each candidate in its sub-step (in memory: it writes nothing)")
-        .required();
+    cv.add("case", ParamType::StringList,
+           "the reference case(s), relative to the spec, at the model's dt: each run once classically as the "
+           "reference, then with each candidate in its sub-step (in memory: it writes nothing); with several, the "
+           "error is the mean of theirs")
+        .required()
+        .broadcast();
     cv.add_int("every", "epochs between checks (the last epoch and the held-out loss's best are checked too)")
         .def(10)
         .min(1);
@@ -752,7 +754,7 @@ class CoupledSelection {
                    MPI_Comm comm)
       : v_(std::move(v)),
         every_(section.get<int>("every")),
-        case_(section.get<std::string>("case")),
+        cases_(section.get<std::vector<std::string>>("case")),
         policy_(section.get<std::string>("policy")),
         field_(section.get<std::string>("metric") == "final_field" ? section.get<std::string>("field") : ""),
         stem_(std::move(stem)),
@@ -818,7 +820,10 @@ class CoupledSelection {
     YAML::Node sel;
     sel["by"] = "coupled_validation";
     sel["metric"] = v_->metric();
-    sel["case"] = case_;
+    if (cases_.size() == 1)
+      sel["case"] = cases_[0];
+    else
+      for (const auto& c : cases_) sel["case"].push_back(c);
     if (!field_.empty()) sel["field"] = field_;
     sel["policy"] = policy_;
     sel["every"] = every_;
@@ -842,7 +847,8 @@ class CoupledSelection {
  private:
   std::unique_ptr<CoupledValidator> v_;
   long every_;
-  std::string case_, policy_, field_, stem_;
+  std::vector<std::string> cases_;
+  std::string policy_, field_, stem_;
   double seconds_ = 0;
   int rank_;
   MPI_Comm comm_;

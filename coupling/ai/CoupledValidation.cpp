@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <vector>
 
 #include "simfuse/core/Grid.hpp"
 #include "simfuse/core/Solver.hpp"
@@ -37,11 +38,8 @@ class QuietLog {
 // would share its YAML nodes), its classical reference run, and a run with a candidate.
 class CaseCheck : public CoupledValidator {
  protected:
-  CaseCheck(const Params& section, const ConfigDocument& spec, const CoupledTarget& target, MPI_Comm comm)
-      : comm_(comm),
-        substep_(target.substep),
-        policy_(section.get<std::string>("policy")),
-        file_(resolve_path(section.get<std::string>("case"), spec.origin())) {
+  CaseCheck(const Params& section, const std::string& file, const CoupledTarget& target, MPI_Comm comm)
+      : comm_(comm), substep_(target.substep), policy_(section.get<std::string>("policy")), file_(file) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(file_, ec))
       section.fail("case", fmt::format("the reference case '{}' does not exist", file_),
@@ -127,8 +125,8 @@ constexpr double kFailed = std::numeric_limits<double>::infinity();
 // classical run's.
 class IgnitionDelayValidator final : public CaseCheck {
  public:
-  IgnitionDelayValidator(const Params& section, const ConfigDocument& spec, const CoupledTarget& target, MPI_Comm comm)
-      : CaseCheck(section, spec, target, comm) {
+  IgnitionDelayValidator(const Params& section, const std::string& file, const CoupledTarget& target, MPI_Comm comm)
+      : CaseCheck(section, file, target, comm) {
     auto* sweep = dynamic_cast<ReactorSweep*>(&ref_->solver());
     if (!sweep || !sweep->runs_steps())
       section.fail("case",
@@ -211,8 +209,8 @@ class IgnitionDelayValidator final : public CaseCheck {
 // against the classical run of the same case (what `simfuse compare` reports as rel_l2).
 class FinalFieldValidator final : public CaseCheck {
  public:
-  FinalFieldValidator(const Params& section, const ConfigDocument& spec, const CoupledTarget& target, MPI_Comm comm)
-      : CaseCheck(section, spec, target, comm) {
+  FinalFieldValidator(const Params& section, const std::string& file, const CoupledTarget& target, MPI_Comm comm)
+      : CaseCheck(section, file, target, comm) {
     check_target(section, target);
     const std::string what = section.get<std::string>("field");
     const auto dot = what.find('.');
@@ -250,13 +248,43 @@ class FinalFieldValidator final : public CaseCheck {
   int c_ = 0;
 };
 
+// Several cases: the mean of their errors (one noisy case decides less), +inf if any failed.
+class MeanOfCases final : public CoupledValidator {
+ public:
+  explicit MeanOfCases(std::vector<std::unique_ptr<CoupledValidator>> checks) : checks_(std::move(checks)) {}
+  std::string metric() const override { return checks_.front()->metric(); }
+  CoupledScore score(const std::string& card_path) override {
+    CoupledScore s;
+    for (size_t i = 0; i < checks_.size(); ++i) {
+      const CoupledScore one = checks_[i]->score(card_path);
+      s.error += one.error / static_cast<double>(checks_.size());
+      s.detail += fmt::format("{}case {}: {}", i ? "; " : "", i + 1, one.detail);
+    }
+    s.detail = fmt::format("mean {:.4g} over {} cases ({})", s.error, checks_.size(), s.detail);
+    return s;
+  }
+
+ private:
+  std::vector<std::unique_ptr<CoupledValidator>> checks_;
+};
+
 }  // namespace
 
 std::unique_ptr<CoupledValidator> make_coupled_validator(const Params& section, const ConfigDocument& spec,
                                                          const CoupledTarget& target, MPI_Comm comm) {
-  if (section.get<std::string>("metric") == "final_field")
-    return std::make_unique<FinalFieldValidator>(section, spec, target, comm);
-  return std::make_unique<IgnitionDelayValidator>(section, spec, target, comm);
+  const bool field = section.get<std::string>("metric") == "final_field";
+  std::vector<std::unique_ptr<CoupledValidator>> checks;
+  for (const auto& c : section.get<std::vector<std::string>>("case")) {
+    const std::string file = resolve_path(c, spec.origin());
+    if (field)
+      checks.push_back(std::make_unique<FinalFieldValidator>(section, file, target, comm));
+    else
+      checks.push_back(std::make_unique<IgnitionDelayValidator>(section, file, target, comm));
+  }
+  if (checks.empty())
+    section.fail("case", "no reference case given", "name one or more cases, e.g. case: [check_a.yaml, check_b.yaml]");
+  if (checks.size() == 1) return std::move(checks[0]);
+  return std::make_unique<MeanOfCases>(std::move(checks));
 }
 
 }  // namespace simfuse::ai

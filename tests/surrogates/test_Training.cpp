@@ -394,7 +394,7 @@ TEST_CASE("coupled_validation writes the checked epoch of the lowest error, reco
   auto options = [&](const std::map<long, double>& s) {
     TrainOptions o = quiet();
     o.coupled_validator = [&seen, s](const Params& section, const ConfigDocument&, const CoupledTarget& t, MPI_Comm) {
-      CHECK(section.get<std::string>("case") == "any.yaml");
+      CHECK(section.get<std::vector<std::string>>("case") == std::vector<std::string>{"any.yaml"});
       CHECK(t.substep == "react");
       REQUIRE(t.dt);
       CHECK(*t.dt == 0.02);  // the data's one dt
