@@ -60,6 +60,15 @@ std::vector<int> ModelCard::increment_source() const {
   return src;
 }
 
+std::optional<std::string> ModelCard::context_conflict(const std::map<std::string, std::string>& trained,
+                                                       const std::map<std::string, std::string>& solver) {
+  for (const auto& [key, value] : trained) {
+    const auto it = solver.find(key);
+    if (it == solver.end() || it->second != value) return key;
+  }
+  return std::nullopt;
+}
+
 std::map<std::string, std::pair<double, double>> ModelCard::read_regime(const Params& p, const std::string& key,
                                                                         bool reads_dt) {
   static const Schema rs = [] {
@@ -396,8 +405,9 @@ void ModelCard::save(const std::string& out_path) const {
     e << YAML::EndMap;
   }
   e << YAML::EndMap;
-  if (selection.IsDefined() && !selection.IsNull()) e << YAML::Key << "selection" << YAML::Value << selection;
-  if (provenance.IsDefined()) e << YAML::Key << "provenance" << YAML::Value << provenance;
+  // A default YAML::Node is defined but null: written, it would leave `key:` with no value.
+  for (const auto& [key, node] : {std::pair{"selection", &selection}, std::pair{"provenance", &provenance}})
+    if (node->IsDefined() && !node->IsNull()) e << YAML::Key << key << YAML::Value << *node;
   e << YAML::EndMap;
   const std::string tmp = out_path + ".tmp." + std::to_string(getpid());
   {

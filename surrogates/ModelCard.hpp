@@ -34,6 +34,7 @@
 /// The header includes neither torch nor PETSc; the reader is compiled into
 /// simfuse_surrogates, so what links that (coupling/ai, the simfuse command) reads cards.
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -104,6 +105,10 @@ struct ModelCard {
   /// 0 <= low <= high; dt only for a model that reads it. UserError with file:line otherwise.
   static std::map<std::string, std::pair<double, double>> read_regime(const Params& p, const std::string& key,
                                                                       bool reads_dt);
+  /// The first fact of `trained` (a card's context) that `solver` (a solver's model
+  /// context) lacks or states otherwise; nullopt when the model may run on that solver.
+  static std::optional<std::string> context_conflict(const std::map<std::string, std::string>& trained,
+                                                     const std::map<std::string, std::string>& solver);
   /// Reads and validates a card; UserError with file:line:column on any problem
   /// (including a missing weights file).
   static ModelCard load(const std::string& path);

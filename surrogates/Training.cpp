@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -147,6 +149,8 @@ struct TrainingData {
   torch::Tensor xm, xs, ym, ys;   // normalisation: xn = (T(x) - xm) / xs, yn = (y - ym) / ys
   torch::Tensor rmin, rmax;       // training ranges of the physical inputs
   torch::Tensor train_idx, val_idx;
+  std::optional<double> one_dt;                // the data's dt, when there is one (a model without a dt input)
+  std::map<std::string, std::string> context;  // the data's solver facts (the card's context)
   int64_t n = 0, nval = 0, ntrain = 0, per_sample = 0;
   torch::Dtype dtype = torch::kFloat;
 
@@ -222,6 +226,13 @@ TrainingData load_data(const Params& p, const ConfigDocument& doc, const YAML::N
   ch.with_dt = mp.is_set("scalars");
   if (ch.with_dt && d.stencil) mp.fail("scalars", "scalar inputs are supported for pointwise models only");
   if (mp.is_set("regime")) ModelCard::read_regime(mp, "regime", ch.with_dt);  // refused before any training
+  if (!ch.with_dt) {
+    const torch::Tensor dts = std::get<0>(at::_unique(data.dt));
+    if (dts.size(0) == 1) d.one_dt = dts[0].item<double>();
+  }
+  const YAML::Node ctx = data.manifest["context"];
+  if (ctx && ctx.IsMap())
+    for (const auto& kv : ctx) d.context[kv.first.as<std::string>()] = kv.second.as<std::string>();
   d.increment = mp.get<std::string>("predicts") == "increment";
   std::vector<int64_t> inc_src;
   if (d.increment)
@@ -536,14 +547,9 @@ ModelCard make_card(const Params& p, const ConfigDocument& doc, const TrainingDa
   card.inputs = to_card(d.ch.in_names);
   if (d.ch.with_dt) card.inputs.push_back(CardChannel{{}, {}, "dt"});
   card.outputs = to_card(d.ch.out_names);
-  if (!d.ch.with_dt) {
-    const torch::Tensor dts = std::get<0>(at::_unique(d.data.dt));
-    if (dts.size(0) == 1) card.conditions["dt"] = dts[0].item<double>();
-  }
+  if (d.one_dt) card.conditions["dt"] = *d.one_dt;
   if (mp.is_set("regime")) card.regime = ModelCard::read_regime(mp, "regime", d.ch.with_dt);
-  const YAML::Node ctx = d.data.manifest["context"];
-  if (ctx && ctx.IsMap())
-    for (const auto& kv : ctx) card.context[kv.first.as<std::string>()] = kv.second.as<std::string>();
+  card.context = d.context;
   card.increment = d.increment;
   auto tovec = [](const torch::Tensor& t) {
     std::vector<double> v(t.numel());
@@ -921,14 +927,7 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     if (!opt.coupled_validator)
       p.fail("coupled_validation", "this program cannot run the reference case (it does not link the solvers)",
              "run the spec with simfuse train, or leave coupled_validation out");
-    CoupledTarget target{d.data.substep, std::nullopt, opt.check_only, {}};
-    const YAML::Node ctx = d.data.manifest["context"];
-    if (ctx && ctx.IsMap())
-      for (const auto& kv : ctx) target.context[kv.first.as<std::string>()] = kv.second.as<std::string>();
-    if (!d.ch.with_dt) {
-      const torch::Tensor dts = std::get<0>(at::_unique(d.data.dt));
-      if (dts.size(0) == 1) target.dt = dts[0].item<double>();
-    }
+    const CoupledTarget target{d.data.substep, d.one_dt, opt.check_only, d.context};
     const Params& cvp = p.sub("coupled_validation");
     coupled = std::make_unique<CoupledSelection>(opt.coupled_validator(cvp, doc, target, comm), cvp,
                                                  out_stem + ".candidate", rank, comm);

@@ -19,11 +19,11 @@
 /// Checkpoints hold model, optimizer, epoch and random state; resuming reproduces the
 /// uninterrupted run. Never includes PETSc.
 ///
-/// With `coupled_validation: {case: ignition.yaml, every: 10}` the held-out loss no longer
+/// With `coupled_validation: {case: check.yaml, every: 10}` the held-out loss no longer
 /// picks the parameters written: every `every` epochs the candidate runs in the case's
-/// sub-step (a reactor sweep stepped through `react`) and is compared with the same case
-/// run classically; the checked epoch of the lowest coupled error is written, and the
-/// card's `selection` records every check.
+/// sub-step and is compared with the same case run classically (ignition delays of a
+/// reactor sweep, or a field at the end); the checked epoch of the lowest coupled error is
+/// written, and the card's `selection` records every check.
 #include <mpi.h>
 
 #include <functional>

@@ -60,14 +60,16 @@ class CaseCheck : public CoupledValidator {
 
   // The data's sub-step, dt and solver facts against the case's.
   void check_target(const Params& section, const CoupledTarget& target) const {
-    for (const auto& [key, value] : ref_->solver().model_context()) {
-      const auto it = target.context.find(key);
-      if (it != target.context.end() && it->second != value)
-        section.fail("case",
-                     fmt::format("the data come from a solver with {} = {}, the case '{}' has {} = {}: the model "
-                                 "would be refused there",
-                                 key, it->second, file_, key, value),
-                     "check the model on a case of the data's mechanism and reactor type");
+    // ModelBinding's rule, applied now rather than at the first check N epochs in.
+    const auto solver = ref_->solver().model_context();
+    if (const auto key = ModelCard::context_conflict(target.context, solver)) {
+      const auto it = solver.find(*key);
+      section.fail("case",
+                   fmt::format("the data come from a solver with {} = {}, the case '{}' has {}: the model would be "
+                               "refused there",
+                               *key, target.context.at(*key), file_,
+                               it == solver.end() ? "no " + *key : *key + " = " + it->second),
+                   "check the model on a case of the data's mechanism and reactor type");
     }
     const auto subs = ref_->coupler().substeps();
     if (std::find(subs.begin(), subs.end(), substep_) == subs.end())

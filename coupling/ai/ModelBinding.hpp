@@ -132,17 +132,17 @@ class ModelBinding {
     if (out.components != state.get(out.field).components())
       params_.fail("model", fmt::format("{} writes components [{}] of '{}'; it must write all of them in order: [{}]",
                                         who, join(out.components), out.field, join(state.get(out.field).components())));
-    for (const auto& [key, value] : c.context) {
-      auto it = context_.find(key);
+    if (const auto key = ModelCard::context_conflict(c.context, context_)) {
+      const std::string& value = c.context.at(*key);
+      const auto it = context_.find(*key);
       if (it == context_.end())
         params_.fail("model",
-                     fmt::format("{} was trained with {} = {}; this case's solver has no {}", who, key, value, key),
+                     fmt::format("{} was trained with {} = {}; this case's solver has no {}", who, *key, value, *key),
                      "use a model trained on this solver");
-      if (it->second != value)
-        params_.fail(
-            "model",
-            fmt::format("{} was trained with {} = {}; this case has {} = {}", who, key, value, key, it->second),
-            "use a model trained for this case's " + key + ", or train one (simfuse generate + train)");
+      params_.fail(
+          "model",
+          fmt::format("{} was trained with {} = {}; this case has {} = {}", who, *key, value, *key, it->second),
+          "use a model trained for this case's " + *key + ", or train one (simfuse generate + train)");
     }
     const auto regime_dt = c.regime.find("dt");
     if (regime_dt != c.regime.end()) {
