@@ -31,6 +31,9 @@ import tempfile
 
 import yaml  # python3-yaml (Debian's, a dependency of python3-torch's tools)
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cases"))
+from case_tools import ENV, run_case, verdict  # noqa: E402
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -40,8 +43,7 @@ def main():
     a = ap.parse_args()
     fx = os.path.join(a.src, "tests", "fixtures", "h2_tiny")
     check_case = os.path.join(fx, "h2_tiny_ignition_check.yaml")
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1")
+    env = dict(ENV, OMPI_MCA_rmaps_base_oversubscribe="1")  # every command as case_tools.run_case runs a case
     problems = []
 
     def check(cond, what):
@@ -92,18 +94,15 @@ def main():
             with open(os.path.join(out, "reactors.csv")) as f:
                 return [float(r["ignition_delay"]) for r in csv.DictReader(f)]
 
-        def run_case(out, card=None):
-            cmd = [a.exe, "run", check_case, "-o", out, "-q", "--no-progress"]
-            if card:
-                cmd += ["--set", f"coupling.react={{type: surrogate, model: {card}}}"]
-            sh(cmd)
+        def run_check_case(out, card=None):
+            run_case(a.exe, check_case, out, [f"coupling.react={{type: surrogate, model: {card}}}"] if card else [])
             return delays(out)
 
-        ref = run_case(os.path.join(tmp, "ref"))
+        ref = run_check_case(os.path.join(tmp, "ref"))
         check(sum(t == t for t in ref) >= 6, f"the reference run ignites most reactors: delays {ref}")
 
         def error_of(card, out):
-            got = run_case(os.path.join(tmp, out), card)
+            got = run_check_case(os.path.join(tmp, out), card)
             errs = []
             for r, m in zip(ref, got):
                 ri, mi = r == r, m == m  # nan: no ignition
@@ -180,10 +179,8 @@ def main():
               and not os.path.exists(folder5),
               f"a case of another mechanism is refused (exit {r.returncode}): {r.stderr.strip()[:300]}")
 
-    if problems:
-        sys.exit("FAILED:\n  " + "\n  ".join(problems))
-    print("coupled validation: all checks passed")
+    return verdict(problems, "coupled validation")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
