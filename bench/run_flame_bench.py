@@ -101,7 +101,7 @@ def main():
     ap.add_argument("--cfl", default="0.25,0.125", help="dt u_b / h, comma-separated")
     ap.add_argument("--json")
     ap.add_argument("--duration", type=float, default=DURATION, help="run length in flame times delta / S_L")
-    ap.add_argument("--splitting", default="forced", choices=["forced", "strang", "lie"],
+    ap.add_argument("--splitting", default="forced", choices=["forced", "forced_split", "strang", "lie"],
                     help="the chemistry-transport coupling (reacting.splitting)")
     a = ap.parse_args()
     globals()["DURATION"] = a.duration

@@ -431,6 +431,7 @@ class NavierStokesSolver::Impl {
   double t = 0;                                      // time of the state
   double energy0 = 0;                                // kinetic energy at t0
   std::vector<std::unique_ptr<SubStep>> steps_plan;  // advect, diffuse, project, correct
+  std::unique_ptr<SubStep> force;                    // forced_split: after react
 };
 
 // ----------------------------------------------------------------------------- sub-steps
@@ -515,6 +516,18 @@ class Diffuse final : public NsStep {
     m_.laplacian(u, m_.work);
     SIMFUSE_PETSC(VecAXPY(u, m_.opt.nu * info.dt, m_.work));
   }
+};
+
+// splitting: forced_split -- the second half of the transport's rate, after react.
+class Force final : public NsStep {
+ public:
+  explicit Force(NavierStokesSolver::Impl& m) : NsStep(m, "force") {}
+  std::vector<std::string> reads() const override { return {"gas"}; }
+  std::vector<std::string> writes() const override { return {"gas"}; }
+  std::string classical_only() const override {
+    return "it adds the transport's rate already computed in diffuse (nothing to model)";
+  }
+  void apply(State&, const StepInfo& info) override { m_.flow->finish_forcing(info.dt); }
 };
 
 class Project final : public NsStep, public Iterative, public Checkable {
@@ -797,6 +810,7 @@ NavierStokesSolver::NavierStokesSolver(const SolverContext& ctx) : grid_(ctx.gri
   m.steps_plan.push_back(std::make_unique<Diffuse>(m));
   m.steps_plan.push_back(std::make_unique<Project>(m));
   m.steps_plan.push_back(std::make_unique<Correct>(m, steady_));
+  if (m.flow && m.flow->split_forcing()) m.force = std::make_unique<Force>(m);
 }
 
 NavierStokesSolver::~NavierStokesSolver() = default;
@@ -808,8 +822,10 @@ std::vector<PlanEntry> NavierStokesSolver::plan() {
   const bool strang = impl_->flow && impl_->flow->strang();
   if (strang) out.push_back({&impl_->flow->react(), 0.5, 0.0});
   for (auto& s : impl_->steps_plan) {
-    if (s->name() == "project" && impl_->flow)
+    if (s->name() == "project" && impl_->flow) {
       out.push_back({&impl_->flow->react(), strang ? 0.5 : 1.0, strang ? 0.5 : 0.0});
+      if (impl_->force) out.push_back({impl_->force.get(), 1.0});
+    }
     out.push_back({s.get(), 1.0});
   }
   return out;

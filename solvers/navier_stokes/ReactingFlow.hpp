@@ -25,6 +25,10 @@
 ///    source and the enthalpy the transport left as the end state's; the species' implicit
 ///    diffusion then takes the chemistry's own rate of the last step as a source. A steady
 ///    flame is the unsplit one (S_L does not depend on dt); react is classical only.
+///    `forced_split`: the same diffusion, but react is the chemistry alone, started from
+///    half the transport's change (the mean of the states before and after it), and the
+///    `force` sub-step adds the other half after it: a Strang split inside the forced step,
+///    so react takes any policy.
 ///    `strang` / `lie`: react half a step before and after the transport / a step after it,
 ///    any policy, first order in dt at steady state.
 /// The projection then makes the mass flux satisfy continuity with the new density from the
@@ -84,6 +88,12 @@ class ReactingFlow {
   void new_density(Vec out);
   /// A closed domain: p0 changes in time.
   bool closed() const { return closed_; }
+  /// forced_split: react is the chemistry alone from half-way along the transport's change;
+  /// the other half follows it (the `force` sub-step, before the projection).
+  bool split_forcing() const { return split_; }
+  /// forced_split: adds the second half of the transport's rate of this step to the gas
+  /// (T from the enthalpy the transport left). Collective.
+  void finish_forcing(double dt);
   /// After the react sub-step (forced splitting: keeps the chemistry's own rate).
   void end_step(double dt);
   /// Strang splitting of the chemistry (else Lie).
@@ -119,7 +129,7 @@ class ReactingFlow {
   // Closed domain: p0 at the start (for the record), the next step's (new_density), and
   // dp0/dt of the last step, the enthalpy's compression source (lagged by a step).
   double p0_start_ = 101325, p0_next_ = 101325, dp0dt_ = 0;
-  bool strang_ = true, forced_ = false, closed_ = false;
+  bool strang_ = true, forced_ = false, split_ = false, closed_ = false;
 };
 
 }  // namespace simfuse
