@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""A regime model in the flames of its regime (issue 28): the lean-H2 model h2_lean
+(cases/models/h2_lean_train.yaml) as the guarded react of 1D lean flames
+(cases/flame1d_h2_lean.yaml, splitting forced_split, dt = 5 us, h = 50 um) at each phi of its
+regime and outside it, against the same flame with CVODE (rtol 1e-6, the case's).
+
+  /usr/bin/python3 bench/run_regime_flame_bench.py BUILD_DIR [--flames 0.35:300,0.45:300,...]
+      [--t-end 8e-3] [--model cases/models/h2_lean.card.yaml] [--json out.json]
+
+Each flame runs classically and guarded (the default guard, `coupling.react={type: guarded,
+model: ...}`), side by side on the two cores; the speeds are the second half's means
+(summary.json), the T profile's error the relative L2 of the last row-averaged profile
+(flame.csv has none: the last VTK's T). Printed: S_c and S_front of both and their
+difference, T rel L2, react seconds and their ratio, the guard's accepted fraction and its
+fallbacks (out of range, estimate, inadmissible).
+"""
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from simfuse_runs import last_fields, run  # noqa: E402
+
+FLAMES = "0.35:300,0.4:300,0.45:300,0.5:300,0.55:300,0.35:375,0.55:375,0.7:300"
+
+
+def react_of(summary):
+    return [x for x in summary["substeps"] if x["name"] == "react"][0]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("build")
+    ap.add_argument("--flames", default=FLAMES, help="phi:Tu,... (default: the regime's corners and one outside)")
+    ap.add_argument("--t-end", default="8e-3")
+    ap.add_argument("--model", default="models/h2_lean.card.yaml", help="relative to cases/")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    exe = os.path.join(a.build, "bin", "simfuse")
+    case = os.path.join(HERE, "..", "cases", "flame1d_h2_lean.yaml")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, cf.ThreadPoolExecutor(2) as pool:
+        # Every run queued at once, two at a time.
+        queued = []
+        for flame in a.flames.split(","):
+            phi, Tu = flame.split(":")
+            sets = [f"parameters.phi={phi}", f"parameters.Tu={Tu}", f"time.t_end={a.t_end}",
+                    "output.every=100000"]
+            if float(phi) > 0.6:  # faster than the regime's dt allows under the case's max_cfl
+                sets.append("solver.params.max_cfl=0.95")
+            outs = {k: os.path.join(tmp, f"{k}_{phi}_{Tu}") for k in ("classical", "guarded")}
+            jobs = {
+                "classical": pool.submit(run, exe, case, outs["classical"], sets, extra=["--unset", "output.png"]),
+                "guarded": pool.submit(run, exe, case, outs["guarded"],
+                                       sets + [f"coupling.react={{type: guarded, model: {a.model}}}"],
+                                       extra=["--unset", "output.png"]),
+            }
+            queued.append((phi, Tu, outs, jobs))
+        for phi, Tu, outs, jobs in queued:
+            s = {k: j.result() for k, j in jobs.items()}
+            T = {k: last_fields(outs[k], ["T"])["T"] for k in outs}
+            err = float(np.linalg.norm(T["guarded"] - T["classical"]) / np.linalg.norm(T["classical"]))
+            Tmax = float(np.max(np.abs(T["guarded"] - T["classical"])))
+            m = {k: s[k]["metrics"] for k in s}
+            r = {k: react_of(s[k]) for k in s}
+            g = r["guarded"]
+            pts = g.get("points") or 1
+            row = dict(phi=float(phi), Tu=float(Tu),
+                       S_c=m["classical"]["flame_speed_consumption"], S_f=m["classical"]["flame_speed_front"],
+                       S_c_ai=m["guarded"]["flame_speed_consumption"], S_f_ai=m["guarded"]["flame_speed_front"],
+                       T_rel_l2=err, T_max=Tmax, react_classical=r["classical"]["seconds"], react_ai=g["seconds"],
+                       accepted=g.get("accepted", 0) / pts, fallback_ood=g.get("fallback", {}).get("ood", 0) / pts,
+                       fallback_estimate=g.get("fallback", {}).get("estimate", 0) / pts,
+                       fallback_inadmissible=g.get("fallback", {}).get("inadmissible", 0) / pts,
+                       total_classical=sum(x["seconds"] for x in s["classical"]["substeps"]),
+                       total_ai=sum(x["seconds"] for x in s["guarded"]["substeps"]))
+            row["dS_c"] = row["S_c_ai"] / row["S_c"] - 1
+            row["dS_f"] = row["S_f_ai"] / row["S_f"] - 1
+            rows.append(row)
+            print(f"phi {phi}, Tu {Tu}: S_c {row['S_c']:.4f} -> {row['S_c_ai']:.4f} ({row['dS_c']:+.2%}), S_front "
+                  f"{row['S_f']:.4f} -> {row['S_f_ai']:.4f} ({row['dS_f']:+.2%}); T rel L2 {err:.2e} (max {Tmax:.1f} K); "
+                  f"react {row['react_classical']:.1f} -> {row['react_ai']:.1f} s "
+                  f"({row['react_classical'] / row['react_ai']:.2f}x), whole step "
+                  f"{row['total_classical'] / row['total_ai']:.2f}x; accepted {row['accepted']:.1%} (out of range "
+                  f"{row['fallback_ood']:.1%}, estimate {row['fallback_estimate']:.1%}, inadmissible "
+                  f"{row['fallback_inadmissible']:.1%})", flush=True)
+    print("\n| phi | T_u (K) | S_c classical (m/s) | S_c guarded | S_front classical | S_front guarded | T rel L2 | "
+          "react | whole step | accepted | out of range | estimate |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['phi']:g} | {r['Tu']:g} | {r['S_c']:.4f} | {r['S_c_ai']:.4f} ({r['dS_c']:+.2%}) | {r['S_f']:.4f} | "
+              f"{r['S_f_ai']:.4f} ({r['dS_f']:+.2%}) | {r['T_rel_l2']:.1e} | "
+              f"{r['react_classical'] / r['react_ai']:.2f}x | {r['total_classical'] / r['total_ai']:.2f}x | "
+              f"{r['accepted']:.1%} | {r['fallback_ood']:.1%} | {r['fallback_estimate']:.1%} |")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
