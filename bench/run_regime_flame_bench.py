@@ -6,6 +6,7 @@ regime and outside it, against the same flame with CVODE (rtol 1e-6, the case's)
 
   /usr/bin/python3 bench/run_regime_flame_bench.py BUILD_DIR [--flames 0.35:300,0.45:300,...]
       [--t-end 8e-3] [--model cases/models/h2_lean.card.yaml] [--json out.json]
+  /usr/bin/python3 bench/run_regime_flame_bench.py BUILD_DIR --flames 0.5:300 --classical 1e-3,1e-4,1e-5,1e-6
 
 Each flame runs classically and guarded (the default guard, `coupling.react={type: guarded,
 model: ...}`), side by side on the two cores; the speeds are the second half's means
@@ -34,16 +35,70 @@ def react_of(summary):
     return [x for x in summary["substeps"] if x["name"] == "react"][0]
 
 
+def classical_study(a, exe, case):
+    """--classical: one flame (the first of --flames) with the forced coupling by CVODE with
+    per-cell step memory at each rtol, by forced_split's CVODE and by the guarded model, all
+    against the forced coupling with CVODE at rtol 1e-8 (atol 1e-14): the speed-vs-error
+    table of the best classical method against the model."""
+    phi, Tu = a.flames.split(",")[0].split(":")
+    base = [f"parameters.phi={phi}", f"parameters.Tu={Tu}", f"time.t_end={a.t_end}", "output.every=100000"]
+    cv = "solver.params.reacting.integrator={{type: cvode, rtol: {r}, atol: {t}{m}}}"
+    forced = "solver.params.reacting.splitting=forced"
+    # The reference: the forced coupling (S_L independent of dt) with CVODE at 1e-8.
+    runs = {"reference": [forced, cv.format(r="1.0e-8", t="1.0e-14", m="")]}
+    for r in a.classical.split(","):
+        atol = f"{float(r) * 1e-6:.1e}"
+        runs[f"forced, cvode {r} + step memory"] = [forced, cv.format(r=r, t=atol, m=", step_memory: true")]
+    runs["forced, cvode 1e-6 (the flame cases')"] = [forced]
+    runs["forced_split, cvode 1e-6 (this case's)"] = []
+    runs["forced_split, cvode 1e-6 + step memory"] = [cv.format(r="1.0e-6", t="1.0e-12", m=", step_memory: true")]
+    runs["forced_split, guarded h2_lean"] = [f"coupling.react={{type: guarded, model: {a.model}}}"]
+    with tempfile.TemporaryDirectory() as tmp, cf.ThreadPoolExecutor(2) as pool:
+        outs = {k: os.path.join(tmp, f"r{i}") for i, k in enumerate(runs)}
+        jobs = {k: pool.submit(run, exe, case, outs[k], base + v, extra=["--unset", "output.png"])
+                for k, v in runs.items()}
+        s = {k: j.result() for k, j in jobs.items()}
+        T = {k: last_fields(outs[k], ["T"])["T"] for k in runs}
+    ref = s["reference"]["metrics"]
+    print(f"\nphi {phi}, Tu {Tu}, {a.t_end} s; errors against the forced coupling with CVODE at rtol 1e-8 (S_c {ref['flame_speed_consumption']:.5f}, "
+          f"S_front {ref['flame_speed_front']:.5f} m/s)\n")
+    print("| react by | S_c error | S_front error | T rel L2 | react (s) | whole step (s) | model's react ratio |")
+    print("|---|---|---|---|---|---|---|")
+    rows = []
+    model = react_of(s["forced_split, guarded h2_lean"])["seconds"]
+    for k in runs:
+        if k == "reference":
+            continue
+        m = s[k]["metrics"]
+        row = dict(run=k, dS_c=m["flame_speed_consumption"] / ref["flame_speed_consumption"] - 1,
+                   dS_f=m["flame_speed_front"] / ref["flame_speed_front"] - 1,
+                   T_l2=float(np.linalg.norm(T[k] - T["reference"]) / np.linalg.norm(T["reference"])),
+                   react=react_of(s[k])["seconds"], total=sum(x["seconds"] for x in s[k]["substeps"]))
+        rows.append(row)
+        print(f"| {k} | {row['dS_c']:+.3%} | {row['dS_f']:+.3%} | {row['T_l2']:.2e} | {row['react']:.1f} | "
+              f"{row['total']:.1f} | {row['react'] / model:.1f}x |")
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("build")
     ap.add_argument("--flames", default=FLAMES, help="phi:Tu,... (default: the regime's corners and one outside)")
     ap.add_argument("--t-end", default="8e-3")
     ap.add_argument("--model", default="models/h2_lean.card.yaml", help="relative to cases/")
+    ap.add_argument("--classical", default="",
+                    help="rtols: instead, the first flame by CVODE at each (with and without step memory) and the "
+                         "model, against CVODE at 1e-8")
     ap.add_argument("--json")
     a = ap.parse_args()
     exe = os.path.join(a.build, "bin", "simfuse")
     case = os.path.join(HERE, "..", "cases", "flame1d_h2_lean.yaml")
+    if a.classical:
+        rows = classical_study(a, exe, case)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(rows, f, indent=1)
+        return 0
     rows = []
     with tempfile.TemporaryDirectory() as tmp, cf.ThreadPoolExecutor(2) as pool:
         # Every run queued at once, two at a time.

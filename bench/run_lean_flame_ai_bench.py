@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""AI chemistry in the 2D lean H2 flame (issue 28, item 3): cases/flame2d_h2_lean.yaml
+(128 x 64, h = 50 um, dt = 5 us, the front wrinkling by the thermodiffusive instability)
+with splitting forced_split and the regime model h2_lean guarded (the default guard),
+against the same flame with CVODE at the case's rtol 1e-6, the forced coupling (the case's
+default), and the error reference: forced_split with CVODE at rtol 1e-8.
+
+  /usr/bin/python3 bench/run_lean_flame_ai_bench.py BUILD_DIR [--t-end 2e-3] [--json out.json]
+
+Runs two at a time (one per core, 1 rank each). For each: react and whole-step seconds, the
+consumption speed's mean over the second half and its largest deviation from the reference's
+per step (flame.csv), the front length ratio at the end, the relative L2 of T and OH at the
+end against the reference, and the guard's accepted fraction and fallbacks.
+"""
+import argparse
+import concurrent.futures as cf
+import csv
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from simfuse_runs import last_fields, run  # noqa: E402
+
+RUNS = {
+    "reference (forced_split, CVODE rtol 1e-8)": ["solver.params.reacting.splitting=forced_split",
+                                                  "solver.params.reacting.integrator={type: cvode, rtol: 1.0e-8, atol: 1.0e-14}"],
+    "classical forced (the case's)": [],
+    "classical forced_split": ["solver.params.reacting.splitting=forced_split"],
+    "guarded h2_lean, forced_split": ["solver.params.reacting.splitting=forced_split",
+                                      "coupling.react={type: guarded, model: models/h2_lean.card.yaml}"],
+}
+
+
+def flame_csv(out):
+    with open(os.path.join(out, "flame.csv")) as f:
+        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("build")
+    ap.add_argument("--t-end", default="2e-3")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    exe = os.path.join(a.build, "bin", "simfuse")
+    case = os.path.join(HERE, "..", "cases", "flame2d_h2_lean.yaml")
+    with tempfile.TemporaryDirectory() as tmp, cf.ThreadPoolExecutor(2) as pool:
+        outs = {k: os.path.join(tmp, f"run{i}") for i, k in enumerate(RUNS)}
+        jobs = {k: pool.submit(run, exe, case, outs[k], [f"time.t_end={a.t_end}", "output.every=100000"] + sets,
+                               extra=["--unset", "output.png"]) for k, sets in RUNS.items()}
+        s = {k: j.result() for k, j in jobs.items()}
+        ref = list(RUNS)[0]
+        f = {k: last_fields(outs[k], ["T", "OH"]) for k in RUNS}
+        rows_ref = flame_csv(outs[ref])
+        rows = []
+        for k in RUNS:
+            fl = flame_csv(outs[k])
+            half = len(fl) // 2
+            sc = np.array([r["consumption_speed"] for r in fl])
+            sc_ref = np.array([r["consumption_speed"] for r in rows_ref])
+            react = [x for x in s[k]["substeps"] if x["name"] == "react"][0]
+            pts = react.get("points") or 0
+            row = dict(run=k, react=react["seconds"], total=sum(x["seconds"] for x in s[k]["substeps"]),
+                       S_c=float(sc[half:].mean()), S_c_dev=float(np.max(np.abs(sc[half:] / sc_ref[half:] - 1))),
+                       length=fl[-1]["front_length_ratio"], front=fl[-1]["front_position"],
+                       T_l2=float(np.linalg.norm(f[k]["T"] - f[ref]["T"]) / np.linalg.norm(f[ref]["T"])),
+                       OH_l2=float(np.linalg.norm(f[k]["OH"] - f[ref]["OH"]) / np.linalg.norm(f[ref]["OH"])),
+                       accepted=react.get("accepted", 0) / pts if pts else None,
+                       fallback=react.get("fallback"))
+            rows.append(row)
+        base = rows[2]  # classical forced_split
+        print(f"2D lean flame, t_end {a.t_end} s; errors against {ref}\n")
+        print("| run | react (s) | whole step (s) | react vs CVODE forced_split | S_c, 2nd half (m/s) | max per-step "
+              "S_c deviation | front length ratio | front (mm) | T rel L2 | OH rel L2 | accepted |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            acc = f"{r['accepted']:.1%}" if r["accepted"] is not None else ""
+            print(f"| {r['run']} | {r['react']:.1f} | {r['total']:.1f} | {base['react'] / r['react']:.2f}x | "
+                  f"{r['S_c']:.4f} | {r['S_c_dev']:.2%} | {r['length']:.4f} | {r['front'] * 1e3:.4f} | "
+                  f"{r['T_l2']:.2e} | {r['OH_l2']:.2e} | {acc} |")
+        print(f"\nguarded fallbacks: {rows[3]['fallback']}")
+        if a.json:
+            with open(a.json, "w") as fjs:
+                json.dump(rows, fjs, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
