@@ -25,7 +25,7 @@ half), on 1 and on 2 ranks. Checked:
     front is brought to the position asked for and the inflow velocity to the flame speed;
   - splitting: forced_split (the transport's rate in two halves around a react of the
     chemistry alone) admits a policy on react: on 2 ranks with `coupling.react=balanced`
-    both speeds are within 1% of the forced coupling's (measured -0.12% and -0.11%; at this
+    both speeds are within 1% of the forced coupling's (measured -0.12% both; at this
     CFL its splitting error is first order in dt: +0.12% at half this dt, docs/benchmarks.md),
     and the consumption and front speeds within 0.5% of each other (measured 0.04%: the
     consumption is the fuel react burnt in the step, which mass conservation ties to the
