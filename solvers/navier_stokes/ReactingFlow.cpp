@@ -92,6 +92,24 @@ struct ReactingFlow::Impl {
 
   int ncoef() const { return 2 * N + 2; }  // [rho D_k, lambda / cp, ln W, h_k]
 
+  // One cell's new Y_1..Y_N: a negative one is set to 0 (counted in `clipped` when beyond
+  // round-off: a mass fraction near 1 carries ~1e-16 of it; the most negative kept), then
+  // the fractions are renormalised.
+  void clip_normalise(double* Y, long& clipped, double& most_negative) const {
+    double sum = 0;
+    bool negative = false;
+    for (int k = 0; k < N; ++k) {
+      if (Y[k] < 0) {
+        negative = negative || Y[k] < -kNegligible;
+        most_negative = std::min(most_negative, Y[k]);
+        Y[k] = 0;
+      }
+      sum += Y[k];
+    }
+    clipped += negative;
+    for (int k = 0; k < N; ++k) Y[k] /= sum;
+  }
+
   // Transport coefficients of one state into c (ncoef entries); returns mu.
   double coefficients(double T, const double* Y, double rho, double p0, double* c) const {
     const double cp = mech.cp_mass(T, Y);
@@ -609,21 +627,9 @@ void ReactingFlow::diffuse(double dt) {
     ArrayView ed(m.ediv, m.grid.owned(), 1);
     for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
       ed(i, j) = flux_divergence(Y, i, j, false);
-      double sum = 0;
-      bool negative = false;
-      for (int k = 0; k < N; ++k) {
-        double y = g(i, j, 0, k + 1) - dt / rho(i, j) * div[static_cast<size_t>(k)];
-        if (y < 0) {
-          // Counted when beyond round-off (a mass fraction near 1 carries ~1e-16 of it).
-          negative = negative || y < -kNegligible;
-          most_negative = std::min(most_negative, y);
-          y = 0;
-        }
-        g(i, j, 0, k + 1) = y;  // T still T*: the enthalpy below needs h* from it
-        sum += y;
-      }
-      clipped += negative;
-      for (int k = 0; k < N; ++k) g(i, j, 0, k + 1) /= sum;
+      // T still T*: the enthalpy below needs h* from it
+      for (int k = 0; k < N; ++k) g(i, j, 0, k + 1) -= dt / rho(i, j) * div[static_cast<size_t>(k)];
+      m.clip_normalise(&g(i, j, 0, 1), clipped, most_negative);
     });
   }
   m.clipped += clipped;
@@ -714,19 +720,8 @@ void ReactingFlow::finish_forcing(double dt) {
   for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
     double* y = &g(i, j, 0, 0);
     const PetscInt p = q++;
-    double sum = 0;
-    bool negative = false;
-    for (int k = 1; k <= N; ++k) {
-      y[k] += 0.5 * dt * m.rates[static_cast<size_t>(p * n + k)];
-      if (y[k] < 0) {
-        negative = negative || y[k] < -kNegligible;
-        most_negative = std::min(most_negative, y[k]);
-        y[k] = 0;
-      }
-      sum += y[k];
-    }
-    clipped += negative;
-    for (int k = 1; k <= N; ++k) y[k] /= sum;
+    for (int k = 1; k <= N; ++k) y[k] += 0.5 * dt * m.rates[static_cast<size_t>(p * n + k)];
+    m.clip_normalise(y + 1, clipped, most_negative);
     if (!failure.empty()) return;
     try {
       y[0] = m.T_of(m.h_end[static_cast<size_t>(p)], y + 1, y[0], reactor, i, j, "forcing");
@@ -788,10 +783,8 @@ void ReactingFlow::record(double t) {
         if (m.fuel >= 0) local[2] += g(i, j, 0, m.fuel + 1) / ny;
       }
       if (m.fuel >= 0 && by_step) {
-        const ArrayView& g0 = *start;
-        double s = 0;
-        for (int k = 0; k < m.N; ++k) s += g0(i, j, 0, k + 1) / m.mech.species()[k].molar_mass;
-        const double rho0 = p0_ / (kGasConstant * g0(i, j, 0, 0) * s);
+        ArrayView& g0 = *start;  // non-const: &g0(...) points into it (read only)
+        const double rho0 = p0_ * m.mech.mean_molar_mass(&g0(i, j, 0, 1)) / (kGasConstant * g0(i, j, 0, 0));
         local[0] -= rho0 * m.react_rate[static_cast<size_t>(p * m.N + m.fuel)] * m.hx * m.hy;
       } else if (m.fuel >= 0) {  // - W_F wdot_F, kg/(m^3 s)
         for (int k = 0; k < m.N; ++k)
