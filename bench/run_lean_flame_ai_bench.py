@@ -14,7 +14,6 @@ end against the reference, and the guard's accepted fraction and fallbacks.
 """
 import argparse
 import concurrent.futures as cf
-import csv
 import json
 import os
 import sys
@@ -24,7 +23,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from simfuse_runs import last_fields, run  # noqa: E402
+from simfuse_runs import flame_rows, last_fields, run, substep  # noqa: E402
 
 RUNS = {
     "reference (forced_split, CVODE rtol 1e-8)": ["solver.params.reacting.splitting=forced_split",
@@ -34,11 +33,6 @@ RUNS = {
     "guarded h2_lean, forced_split": ["solver.params.reacting.splitting=forced_split",
                                       "coupling.react={type: guarded, model: models/h2_lean.card.yaml}"],
 }
-
-
-def flame_csv(out):
-    with open(os.path.join(out, "flame.csv")) as f:
-        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
 def main():
@@ -56,14 +50,14 @@ def main():
         s = {k: j.result() for k, j in jobs.items()}
         ref = list(RUNS)[0]
         f = {k: last_fields(outs[k], ["T", "OH"]) for k in RUNS}
-        rows_ref = flame_csv(outs[ref])
+        rows_ref = flame_rows(outs[ref])
         rows = []
         for k in RUNS:
-            fl = flame_csv(outs[k])
+            fl = flame_rows(outs[k])
             half = len(fl) // 2
             sc = np.array([r["consumption_speed"] for r in fl])
             sc_ref = np.array([r["consumption_speed"] for r in rows_ref])
-            react = [x for x in s[k]["substeps"] if x["name"] == "react"][0]
+            react = substep(s[k])
             pts = react.get("points") or 0
             row = dict(run=k, react=react["seconds"], total=sum(x["seconds"] for x in s[k]["substeps"]),
                        S_c=float(sc[half:].mean()), S_c_dev=float(np.max(np.abs(sc[half:] / sc_ref[half:] - 1))),

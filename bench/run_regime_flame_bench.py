@@ -26,13 +26,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from simfuse_runs import last_fields, run  # noqa: E402
+from simfuse_runs import last_fields, run, substep  # noqa: E402
 
 FLAMES = "0.35:300,0.4:300,0.45:300,0.5:300,0.55:300,0.35:375,0.55:375,0.7:300"
-
-
-def react_of(summary):
-    return [x for x in summary["substeps"] if x["name"] == "react"][0]
 
 
 def classical_study(a, exe, case):
@@ -65,7 +61,7 @@ def classical_study(a, exe, case):
     print("| react by | S_c error | S_front error | T rel L2 | react (s) | whole step (s) | model's react ratio |")
     print("|---|---|---|---|---|---|---|")
     rows = []
-    model = react_of(s["forced_split, guarded h2_lean"])["seconds"]
+    model = substep(s["forced_split, guarded h2_lean"])["seconds"]
     for k in runs:
         if k == "reference":
             continue
@@ -73,7 +69,7 @@ def classical_study(a, exe, case):
         row = dict(run=k, dS_c=m["flame_speed_consumption"] / ref["flame_speed_consumption"] - 1,
                    dS_f=m["flame_speed_front"] / ref["flame_speed_front"] - 1,
                    T_l2=float(np.linalg.norm(T[k] - T["reference"]) / np.linalg.norm(T["reference"])),
-                   react=react_of(s[k])["seconds"], total=sum(x["seconds"] for x in s[k]["substeps"]))
+                   react=substep(s[k])["seconds"], total=sum(x["seconds"] for x in s[k]["substeps"]))
         rows.append(row)
         print(f"| {k} | {row['dS_c']:+.3%} | {row['dS_f']:+.3%} | {row['T_l2']:.2e} | {row['react']:.1f} | "
               f"{row['total']:.1f} | {row['react'] / model:.1f}x |")
@@ -123,7 +119,7 @@ def main():
             err = float(np.linalg.norm(T["guarded"] - T["classical"]) / np.linalg.norm(T["classical"]))
             Tmax = float(np.max(np.abs(T["guarded"] - T["classical"])))
             m = {k: s[k]["metrics"] for k in s}
-            r = {k: react_of(s[k]) for k in s}
+            r = {k: substep(s[k]) for k in s}
             g = r["guarded"]
             pts = g.get("points") or 1
             row = dict(phi=float(phi), Tu=float(Tu),

@@ -1,5 +1,7 @@
 """What the chemistry bench scripts share: running `simfuse run` quietly with --set
-overrides, and reading fields of the last VTK file of a run (python3-vtk9)."""
+overrides, reading fields of the last VTK file of a run (python3-vtk9), a sub-step's entry
+of summary.json and a reacting flow's flame.csv."""
+import csv
 import json
 import os
 import subprocess
@@ -37,3 +39,14 @@ def last_fields(out, names):
     reader.Update()
     pd = reader.GetOutput().GetPointData()
     return {n: np.array(vtk_to_numpy(pd.GetArray(n))) for n in names if pd.GetArray(n) is not None}
+
+
+def substep(summary, name="react"):
+    """Sub-step `name`'s entry of a run's summary.json (its seconds, policy, counters)."""
+    return next(x for x in summary["substeps"] if x["name"] == name)
+
+
+def flame_rows(out):
+    """A reacting flow's flame.csv in folder `out`: one dict per step, column -> float."""
+    with open(os.path.join(out, "flame.csv")) as f:
+        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]

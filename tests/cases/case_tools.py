@@ -1,10 +1,17 @@
 """Shared by the case checks: running simfuse on a case (1 or more ranks, as root if need
 be), reading a run's fields and flame.csv back, comparing 1 and 2 ranks, and the verdict."""
-import csv
 import json
 import os
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+import simfuse_runs  # noqa: E402
+
+# The bench scripts' own readers, for the cases' checks: a run's flame.csv and a sub-step's
+# summary entry.
+flame_rows = simfuse_runs.flame_rows
+substep = simfuse_runs.substep
 
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
 
@@ -39,12 +46,6 @@ def point_field(path, name):
         raise KeyError(f"{path} has no point array '{name}'")
     a = vtk_to_numpy(arr)
     return a.reshape(ny, nx, -1) if a.ndim > 1 else a.reshape(ny, nx)
-
-
-def flame_rows(out):
-    """A reacting flow's flame.csv in folder `out`: one dict per step, column -> float."""
-    with open(os.path.join(out, "flame.csv")) as f:
-        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
 
 
 def compare_ranks(m, keys, label=""):

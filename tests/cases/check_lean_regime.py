@@ -21,6 +21,7 @@ Checked:
     under the case's 0.7.
 Usage: check_lean_regime.py SIMFUSE SOURCE_DIR [--mpiexec MPIEXEC]
 """
+import json
 import os
 import subprocess
 import sys
@@ -30,7 +31,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from case_tools import ENV, flame_rows, point_field, run_case, verdict  # noqa: E402
+from case_tools import ENV, flame_rows, point_field, run_case, substep, verdict  # noqa: E402
 
 MODEL = "coupling.react={type: guarded, model: models/h2_lean.card.yaml}"
 
@@ -56,7 +57,7 @@ def main():
         out = {k: os.path.join(tmp, k) for k in ("classical", "guarded", "guarded2", "out_cl", "out_ai")}
         run_case(exe, case, out["classical"], inside)
         s = run_case(exe, case, out["guarded"], inside + [MODEL])
-        react = [x for x in s["substeps"] if x["name"] == "react"][0]
+        react = substep(s)
         acc = react["accepted"] / react["points"]
         fc, fa = flame_rows(out["classical"]), flame_rows(out["guarded"])
         dx = max(abs(a["front_position"] - c["front_position"]) for a, c in zip(fa, fc))
@@ -88,9 +89,8 @@ def main():
         if r.returncode != 0:
             problems.append(f"outside the regime the run failed (exit {r.returncode}): {r.stderr[-1500:]}")
         else:
-            import json
             s = json.load(open(os.path.join(out["out_ai"], "summary.json")))
-            react = [x for x in s["substeps"] if x["name"] == "react"][0]
+            react = substep(s)
             n = react["points"]
             fb = react["fallback"]["ood"] + react["fallback"]["estimate"]
             judged = react.get("accepted_out_of_range", 0)
