@@ -57,10 +57,11 @@ def online_panels(v, w, online, steps):
             v.fill_between(t, 0, 1, where=[x > 0 for x in g], transform=v.get_xaxis_transform(), color="tab:green",
                            alpha=0.15, label="model serves")
         for e in o["events"]:
-            v.axvline(e["t"], color="tab:green" if e["event"] == "switch_in" else "tab:red", lw=1)
+            colour = {"switch_in": "tab:green", "rollback": "tab:red"}.get(e["event"], "tab:orange")
+            v.axvline(e["t"], color=colour, lw=1)
     v.set_xlabel("t")
     v.set_ylabel("RMS error / RMS change")
-    v.set_title("online: validation (green lines: switch-in, red: rollback)")
+    v.set_title("online: validation (lines: green switch-in, red rollback, orange training rollback)")
     v.legend(fontsize=8)
     v.grid(True, which="both", alpha=0.3)
     for st in online:

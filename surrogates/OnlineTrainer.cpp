@@ -1,6 +1,8 @@
 #include "simfuse/surrogates/OnlineTrainer.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cmath>
@@ -79,6 +81,18 @@ struct OnlineTrainer::Impl {
   int64_t vn = 0, vnext = 0;
   long iterations = 0;
   std::mt19937_64 rng;
+  // The training's own guard: the running level of the batch loss (an exponential mean of
+  // its log10 over recent iterations), the parameters of the last healthy iteration, and
+  // what happened at the last divergence.
+  double level = 0, best = 0;  // log10 of the loss: running level, its lowest value
+  long level_count = 0;
+  torch::Tensor good;  // flat parameters, copy
+  long good_iteration = 0;
+  long diverged = 0;
+  std::string last_divergence;
+  long refits = 0, refit_checked = 0;
+  std::string last_refit;
+  static constexpr long kRefitEvery = 200;  // iterations between checks of the buffer's spread
 
   void init_buffers() {
     const auto o = torch::TensorOptions().dtype(torch::kDouble);
@@ -197,6 +211,62 @@ struct OnlineTrainer::Impl {
     fitted = true;
   }
 
+  // The normalisation follows the data without changing the model's function: where the
+  // buffer's spread of a channel (transformed inputs, targets) has grown past kRefit times
+  // the scale in use, or its mean moved by more than kRefit scales, that channel takes the
+  // buffer's mean and spread, and the first layer (inputs) or the last (outputs) is
+  // re-expressed so that the network computes exactly the same map in physical units:
+  //   inputs  h = W (x - m)/s + b = W' (x - m')/s' + b'  with W' = W s'/s, b' = b + W (m' - m)/s
+  //   outputs y = s (W h + b) + m = s' (W' h + b') + m'  with W' = W s/s', b' = (s b + m - m')/s'.
+  // Scales only grow: a channel whose scale came from elsewhere (a card fine-tuned from, the
+  // first steps of a run) and is far below what the run now sees would otherwise dominate the
+  // loss (a solver's round-off on an inert species, divided by a scale of 1e-12) or leave the
+  // range where tanh units respond (a medium that ignites after its induction period).
+  // Returns the channels rescaled (names), empty if none; the optimizer restarts if any.
+  static constexpr double kRefit = 4;  // a channel at 4x its scale weighs 16x in the loss
+  std::vector<std::string> refit() {
+    const torch::Tensor x = X.narrow(0, 0, n), y = Y.narrow(0, 0, n);
+    const torch::Tensor xt = transform_inputs(x), yt = targets(x, y);
+    const torch::Tensor bxm = xt.mean(0), bxs = xt.std(0, false), bym = yt.mean(0), bys = yt.std(0, false);
+    auto drifted = [](const torch::Tensor& m, const torch::Tensor& sd, const torch::Tensor& bm,
+                      const torch::Tensor& bsd) {
+      return ((bsd > kRefit * sd) | ((bm - m).abs() > kRefit * sd)).to(torch::kBool);
+    };
+    const torch::Tensor din = drifted(xm, xs, bxm, bxs), dout = drifted(ym, ys, bym, bys);
+    std::vector<std::string> names;
+    const auto in_names = channel_names(layout.inputs), out_names = channel_names(layout.outputs);
+    if (!din.any().item<bool>() && !dout.any().item<bool>()) return names;
+    torch::NoGradGuard ng;
+    auto params = model->parameters();
+    torch::Tensor W1 = params.front(), W2 = params[params.size() - 2], b2 = params.back();
+    torch::Tensor b1 = params[1];
+    for (int c = 0; c < cin; ++c) {
+      if (!din[c].item<bool>()) continue;
+      const double m = xm[c].item<double>(), sd = xs[c].item<double>();
+      const double m2 = bxm[c].item<double>(), sd2 = std::max(bxs[c].item<double>(), sd);
+      const torch::Tensor col = W1.select(1, c).to(torch::kDouble);
+      b1.add_((col * ((m2 - m) / sd)).to(b1.scalar_type()));
+      W1.select(1, c).mul_(sd2 / sd);
+      xm[c] = m2;
+      xs[c] = sd2;
+      names.push_back(in_names[static_cast<size_t>(c)] + " (in)");
+    }
+    for (int o = 0; o < cout; ++o) {
+      if (!dout[o].item<bool>()) continue;
+      const double m = ym[o].item<double>(), sd = ys[o].item<double>();
+      const double m2 = bym[o].item<double>(), sd2 = std::max(bys[o].item<double>(), sd);
+      W2.select(0, o).mul_(sd / sd2);
+      b2[o] = (b2[o].item<double>() * sd + m - m2) / sd2;
+      ym[o] = m2;
+      ys[o] = sd2;
+      names.push_back(out_names[static_cast<size_t>(o)] + " (out)");
+    }
+    make_optimizer();  // its moments were of the old parametrisation
+    level_count = 0;   // and the loss is on another scale
+    ++refits;
+    return names;
+  }
+
   void build_model() {
     model = build_architecture(arch, cin, cout, "online architecture").module;
     model->to(dtype);
@@ -204,6 +274,41 @@ struct OnlineTrainer::Impl {
     for (auto& prm : model->parameters())
       MPI_Bcast(prm.data_ptr(), static_cast<int>(prm.numel()), dtype == torch::kDouble ? MPI_DOUBLE : MPI_FLOAT, 0,
                 comm);
+  }
+
+  // The loss of one iteration (global, weighted mean over the batch) against the lowest
+  // running level so far (an exponential mean of log10 of the loss, so one lucky batch does
+  // not set it): a non-finite loss or weight, or a loss kDivergence times that level, is a
+  // divergence. A healthy training never climbs 1000-fold above its best level; a batch's
+  // loss varies by ~10x (rare front samples weigh more). Returns the description, or empty.
+  static constexpr double kDivergence = 1e3;
+  static constexpr long kSnapshotEvery = 50;
+  std::string check_loss(double loss) {
+    const bool finite = std::isfinite(loss) && opt->parameters().isfinite().all().item<bool>();
+    if (!finite)
+      return fmt::format("the training loss at iteration {} is not finite ({:g}) or a weight is", iterations, loss);
+    const double l = std::log10(std::max(loss, 1e-300));
+    if (level_count > 0 && l > best + std::log10(kDivergence))
+      return fmt::format("the training loss {:.3g} at iteration {} is over {:g}x its lowest running level {:.3g}", loss,
+                         iterations, kDivergence, std::pow(10.0, best));
+    level = level_count == 0 ? l : 0.9 * level + 0.1 * l;
+    best = level_count == 0 ? level : std::min(best, level);
+    ++level_count;
+    return {};
+  }
+  // Back to the parameters of the last healthy iteration, with half the learning rate and a
+  // fresh optimizer (its moments saw the divergence).
+  void roll_back(const std::string& what) {
+    if (good.defined()) {  // else it diverged before its first healthy iteration: the weights stay
+      torch::NoGradGuard ng;
+      const_cast<torch::Tensor&>(opt->parameters()).copy_(good);
+    }
+    s.lr *= 0.5;
+    make_optimizer();
+    ++diverged;
+    last_divergence = fmt::format("{}: back to the weights of iteration {}, learning rate halved to {:g}", what,
+                                  good_iteration, s.lr);
+    level_count = 0;  // the levels are re-learned from the restored model's losses
   }
 
   void make_optimizer() {
@@ -338,6 +443,21 @@ long OnlineTrainer::seen() const {
 long OnlineTrainer::iterations() const {
   return impl_->iterations;
 }
+long OnlineTrainer::refits() const {
+  return impl_->refits;
+}
+std::string OnlineTrainer::last_refit() const {
+  return impl_->last_refit;
+}
+long OnlineTrainer::divergences() const {
+  return impl_->diverged;
+}
+std::string OnlineTrainer::last_divergence() const {
+  return impl_->last_divergence;
+}
+double OnlineTrainer::learning_rate() const {
+  return impl_->s.lr;
+}
 bool OnlineTrainer::fitted() const {
   return impl_->fitted;
 }
@@ -351,7 +471,16 @@ std::vector<int64_t> OnlineTrainer::strata() const {
 long OnlineTrainer::train(long iterations, double wall_seconds) {
   Impl& d = *impl_;
   if (d.n == 0 || iterations <= 0) return 0;
-  if (!d.fitted) d.fit();
+  if (!d.fitted) {
+    d.fit();
+  } else if (d.iterations - d.refit_checked >= Impl::kRefitEvery || d.iterations == 0) {
+    d.refit_checked = d.iterations;
+    if (const auto names = d.refit(); !names.empty())
+      d.last_refit = fmt::format(
+          "at iteration {}, the normalisation of {} follows the data (the model's map "
+          "kept)",
+          d.iterations, fmt::join(names, ", "));
+  }
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t batch = std::min<int64_t>(d.s.batch, d.n);
   const int64_t lo = batch * d.rank / d.size, hi = batch * (d.rank + 1) / d.size;
@@ -380,7 +509,16 @@ long OnlineTrainer::train(long iterations, double wall_seconds) {
       loss.backward();
       sse = loss.item<double>() * wsum;
     }
-    d.opt->allreduce(sse, d.comm, d.size);
+    const double total = d.opt->allreduce(sse, d.comm, d.size);
+    // The same sum on every rank, the same decision.
+    if (const std::string what = d.check_loss(total / wsum); !what.empty()) {
+      d.roll_back(what);
+      return done;
+    }
+    if (!d.good.defined() || d.iterations - d.good_iteration >= Impl::kSnapshotEvery) {
+      d.good = d.opt->parameters().clone();  // healthy: their loss was just checked
+      d.good_iteration = d.iterations;
+    }
     d.opt->step();
     ++d.iterations;
   }
@@ -393,6 +531,7 @@ double OnlineTrainer::validate() {
   const torch::Tensor x = d.VX.narrow(0, 0, d.vn), y = d.VY.narrow(0, 0, d.vn);
   const torch::Tensor pred = d.predict(x);
   double worst = 0;
+  std::vector<double> per_channel;
   for (int o = 0; o < d.cout; ++o) {
     const torch::Tensor yo = y.select(1, o);
     const torch::Tensor ch = d.src[o] >= 0 ? yo - x.select(1, d.src[o]) : yo;
@@ -403,10 +542,16 @@ double OnlineTrainer::validate() {
     // A channel that does not change (an inert species): its errors are measured against
     // a millionth of its value instead of a zero change.
     const double still = 1e-6 * std::sqrt(yo.pow(2).mean().item<double>());
-    d.err_scale[o] = std::max({recent, overall, still, 1e-300});
+    // A channel that is zero in every call seen (a species absent from the mixture): no
+    // scale to measure against; the model's residual on it (its output scale is 1e-12, see
+    // fit) is not an error, so only a non-finite prediction counts.
+    const double scale = std::max({recent, overall, still});
+    d.err_scale[o] = scale > 0 ? scale : std::numeric_limits<double>::infinity();
     const double err = std::sqrt((pred.select(1, o) - yo).pow(2).mean().item<double>());
-    worst = std::max(worst, std::isfinite(err) ? err / d.err_scale[o] : std::numeric_limits<double>::infinity());
+    per_channel.push_back(std::isfinite(err) ? err / d.err_scale[o] : std::numeric_limits<double>::infinity());
+    worst = std::max(worst, per_channel.back());
   }
+  if (d.rank == 0) spdlog::debug("online validation per output channel: {:.3g}", fmt::join(per_channel, " "));
   return worst;
 }
 
@@ -528,6 +673,12 @@ std::string OnlineTrainer::save_state() const {
   a.write("vnext", i64(d.vnext));
   a.write("iterations", i64(d.iterations));
   a.write("rng", model_files::rng_state(d.rng));
+  a.write("guard",
+          torch::tensor(std::vector<double>{d.s.lr, d.level, d.best, static_cast<double>(d.level_count),
+                                            static_cast<double>(d.good_iteration), static_cast<double>(d.diverged),
+                                            static_cast<double>(d.refits), static_cast<double>(d.refit_checked)},
+                        torch::kDouble));
+  if (d.good.defined()) a.write("good", d.good);
   std::ostringstream out;
   a.save_to(out);
   return out.str();
@@ -540,7 +691,23 @@ void OnlineTrainer::restore_state(const std::string& bytes) {
   a.load_from(in);
   a.read("model", ma);
   d.model->load(ma);
-  d.opt->bind();
+  torch::Tensor guard;  // the training guard's state (absent from checkpoints of before it)
+  if (a.try_read("guard", guard)) {
+    const std::vector<double> g = to_vec(guard);
+    d.s.lr = g[0];
+    d.level = g[1];
+    d.best = g[2];
+    d.level_count = static_cast<long>(g[3]);
+    d.good_iteration = static_cast<long>(g[4]);
+    d.diverged = static_cast<long>(g[5]);
+    d.refits = static_cast<long>(g[6]);
+    d.refit_checked = static_cast<long>(g[7]);
+    d.make_optimizer();  // at the restored learning rate; binds the loaded weights
+  } else {
+    d.opt->bind();
+  }
+  torch::Tensor good;
+  if (a.try_read("good", good)) d.good = good;
   a.read("optimizer", oa);
   d.opt->optimizer().load(oa);
   auto get = [&](const char* key) {

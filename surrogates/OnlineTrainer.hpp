@@ -63,14 +63,34 @@ class OnlineTrainer {
   /// earlier once that much time has passed (the ranks agree; not reproducible). The
   /// normalisation is fitted on the buffer at the first call (kept from init_card when
   /// fine-tuning). Returns the steps taken.
+  ///
+  /// A training that diverges is rolled back, never silently kept: a batch loss that is not
+  /// finite (or a weight that is not), or one over 1000x the lowest running level of the
+  /// loss (an exponential mean of its log), stops the call; the weights go back to the last
+  /// healthy snapshot (taken every 50 iterations), the learning rate is halved and the
+  /// optimizer restarted.
+  /// divergences() counts these, last_divergence() says why and what was done.
   long train(long iterations, double wall_seconds = 0);
-  long iterations() const;  ///< optimizer steps so far
-  bool fitted() const;      ///< normalisation fitted (training has started)
+  ///
+  /// The normalisation follows the data: every 200 iterations (and at the first call when
+  /// fine-tuning), a channel whose spread in the buffer has grown past 4x its scale, or whose
+  /// mean moved by more than 4 scales, takes the buffer's mean and spread, and the first or
+  /// last layer is re-expressed so that the model's map is unchanged (a fine-tuned card's
+  /// scale of 1e-12 on an inert species would otherwise make the classical solver's round-off
+  /// dominate the loss; a medium that ignites leaves its induction period's scales).
+  long refits() const;                  ///< normalisation refits so far
+  std::string last_refit() const;       ///< the channels of the last one
+  long divergences() const;             ///< training rollbacks so far
+  std::string last_divergence() const;  ///< the last one's reason and remedy
+  double learning_rate() const;         ///< now (halved at each divergence)
+  long iterations() const;              ///< optimizer steps so far
+  bool fitted() const;                  ///< normalisation fitted (training has started)
 
   /// The validation error on the window: per output channel the RMS of (model - classical)
   /// divided by the RMS of the classical change (output - input; the output for a channel
   /// without an input of the same name) over the window or over all samples seen, the
-  /// larger (at least 1e-6 of the channel's RMS value, for a channel that does not change);
+  /// larger (at least 1e-6 of the channel's RMS value, for a channel that does not change; a
+  /// channel that is zero in every call seen counts only if its prediction is not finite);
   /// max over channels. About 1 is no better than predicting no change. Also sets the scales point_errors()
   /// uses. Infinite before training or with an empty window.
   double validate();

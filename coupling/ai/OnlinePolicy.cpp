@@ -294,7 +294,11 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
                      {"strata", trainer_ ? trainer_->strata() : std::vector<int64_t>{}},
                      {"validation_window", trainer_ ? trainer_->validating() : 0},
                      {"architecture", YAML::Dump(cfg_.trainer.architecture)},
-                     {"fine_tuned_from", cfg_.trainer.init_card}};
+                     {"fine_tuned_from", cfg_.trainer.init_card},
+                     {"divergences_rolled_back", trainer_ ? trainer_->divergences() : 0},
+                     {"normalisation_refits", trainer_ ? trainer_->refits() : 0},
+                     {"last_refit", trainer_ ? trainer_->last_refit() : std::string()},
+                     {"learning_rate", trainer_ ? trainer_->learning_rate() : cfg_.trainer.lr}};
     o["settings"] = {{"target", cfg_.rules.target},
                      {"consecutive", cfg_.rules.consecutive},
                      {"validate_every", cfg_.rules.validate_every},
@@ -323,7 +327,10 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   void finish(const std::string& output_dir) override {
     // Back and forth: say why, once, at the end (each rollback was logged with its reason).
     long ins = 0, backs = 0;
-    for (const auto& e : machine_.events()) (e["event"] == "switch_in" ? ins : backs) += 1;
+    for (const auto& e : machine_.events()) {
+      if (e["event"] == "switch_in") ++ins;
+      if (e["event"] == "rollback") ++backs;
+    }
     int rank0 = 0;
     MPI_Comm_rank(comm_, &rank0);
     if (rank0 == 0 && backs >= 3)
@@ -415,7 +422,7 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
       add(s, info.step);
     }
     if (trainer_->buffered() >= cfg_.min_samples) {
-      stats.train_iterations += trainer_->train(cfg_.iterations, cfg_.wall_seconds);
+      stats.train_iterations += train(cfg_.iterations, info);
       if (info.step % cfg_.rules.validate_every == 0) {
         const double err = trainer_->validate();
         stats.validation_error = err;
@@ -424,6 +431,25 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
       }
     }
     stats.train_seconds += wall_time() - t0;
+  }
+
+  // Training between steps; a divergence the trainer rolled back is an event and a warning.
+  long train(long iterations, const StepInfo& info) {
+    const long diverged = trainer_->divergences(), refits = trainer_->refits();
+    const long done = trainer_->train(iterations, cfg_.wall_seconds);
+    int rank0 = 0;
+    MPI_Comm_rank(comm_, &rank0);
+    if (trainer_->refits() != refits && rank0 == 0)
+      spdlog::info("online {}: after step {}, {}", step_->name(), info.step, trainer_->last_refit());
+    if (trainer_->divergences() == diverged) return done;
+    const std::string why = trainer_->last_divergence();
+    machine_.training_rolled_back(info.step, info.t + info.dt, why);
+    int rank = 0;
+    MPI_Comm_rank(comm_, &rank);
+    if (rank == 0)
+      spdlog::warn("online {}: the training diverged after step {}: {}{}", step_->name(), info.step, why,
+                   machine_.guarded() ? " (the serving model serves on)" : "");
+    return done;
   }
 
   // The trained model as it is now serves the sub-step (under the guard).
@@ -500,8 +526,7 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
     MPI_Allreduce(MPI_IN_PLACE, sums, 5, MPI_DOUBLE, MPI_SUM, comm_);
     // Training goes on at its own budget; a model that validates clearly better than the
     // serving one replaces it (the guard and the shadow checks watch it as before).
-    if (cfg_.guarded_iterations > 0)
-      stats.train_iterations += trainer_->train(cfg_.guarded_iterations, cfg_.wall_seconds);
+    if (cfg_.guarded_iterations > 0) stats.train_iterations += train(cfg_.guarded_iterations, info);
     if (info.step % cfg_.rules.validate_every == 0) {
       const double err = trainer_->validate();
       stats.validation_error = err;

@@ -74,6 +74,11 @@ std::string OnlineStateMachine::checked(long step, double t, const GuardedStepCo
   return why;
 }
 
+void OnlineStateMachine::training_rolled_back(long step, double t, const std::string& why) {
+  if (!guarded_) consecutive_ = 0;
+  events_.push_back({{"step", step}, {"t", t}, {"event", "training_rollback"}, {"reason", why}});
+}
+
 void OnlineStateMachine::save(CheckpointData& out) const {
   out.put("phase", static_cast<int>(guarded_));
   out.put("consecutive", consecutive_);

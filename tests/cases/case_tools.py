@@ -16,15 +16,19 @@ substep = simfuse_runs.substep
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
 
 
-def run_case(exe, case, out, sets=(), ranks=1, mpiexec="mpiexec"):
+def run_case(exe, case, out, sets=(), ranks=1, mpiexec="mpiexec", log=None):
     """`simfuse run case -o out --set ...` on `ranks` ranks; its summary.json. A failed run
-    ends the check (FAIL, the command and the end of its stderr)."""
-    cmd = [exe, "run", case, "-o", out, "-q", "--no-progress"]
+    ends the check (FAIL, the command and the end of its stderr). With `log`, the run is not
+    quiet and its output goes to that file."""
+    cmd = [exe, "run", case, "-o", out, "--no-progress"] + ([] if log else ["-q"])
     for s in sets:
         cmd += ["--set", s]
     if ranks > 1:
         cmd = [mpiexec, "-n", str(ranks), "--oversubscribe"] + cmd
     r = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    if log:
+        with open(log, "w") as f:
+            f.write(r.stdout + r.stderr)
     if r.returncode != 0:
         sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}\n{r.stderr[-3000:]}")
     with open(os.path.join(out, "summary.json")) as f:

@@ -1,7 +1,9 @@
 // The online trainer (the online policy's engine), without a simulation: its stratified
 // buffer keeps rare samples that a uniform reservoir would drown; it learns a smooth map
 // to a validation error it measures correctly; a trainer restored from save_state()
-// continues exactly as the original; its snapshot predicts what it validates.
+// continues exactly as the original; its snapshot predicts what it validates; a channel
+// that is always zero does not make the validation error infinite; a diverging training is
+// rolled back with its reason.
 #include <ATen/ATen.h>
 
 #include <catch2/catch.hpp>
@@ -97,6 +99,87 @@ TEST_CASE("Online trainer learns a smooth map; its validation error and its snap
   CHECK(c.range_min[0] >= 0.1);
   CHECK(c.range_max[0] <= 1.0);
   CHECK(c.validation_samples == 512);
+  CHECK(t.divergences() == 0);  // a healthy training is never taken for a diverging one
+  CHECK(t.learning_rate() == 5e-3);
+}
+
+TEST_CASE("Online validation: a channel that is zero in every call does not make the error infinite", "[online]") {
+  // A species absent from the mixture (argon in H2-air): its change and its value are 0, so
+  // the model's residual on it (its output scale is 1e-12) has no scale to be divided by.
+  // Before this was handled the validation error was ~1e286 and no model ever switched in.
+  ModelCard c = layout();
+  c.inputs = {CardChannel{"c", {"u", "v", "w"}, {}}};
+  c.outputs = c.inputs;
+  OnlineTrainer t(c, settings(), PETSC_COMM_SELF);
+  at::manual_seed(4);
+  const int64_t n = 5000;
+  const at::Tensor uv = at::rand({n, 2}, at::kDouble) * 0.9 + 0.1;
+  const at::Tensor x = at::cat({uv, at::zeros({n, 1}, at::kDouble)}, 1);
+  const at::Tensor x0 = uv.select(1, 0), x1 = uv.select(1, 1);
+  const at::Tensor y = x + at::stack({0.05 * at::sin(3 * x0) * x1, -0.02 * x0 * x1, at::zeros_like(x0)}, 1);
+  std::vector<char> held(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) held[i] = i % 5 == 0;
+  t.add(x, y, held, std::vector<double>(static_cast<size_t>(n), 1.0));
+  t.train(1500);
+  // As the two-channel map of the test above (the same bound, the same reason).
+  CHECK(t.validate() < 0.1);
+}
+
+TEST_CASE("Online trainer: a diverging training is rolled back to healthy weights, with its reason", "[online]") {
+  OnlineSettings s = settings();
+  s.optimizer = "sgd";
+  s.lr = 1e6;  // the first step throws the weights far off: the next loss is ~1e12 times the first
+  OnlineTrainer fresh(layout(), s, PETSC_COMM_SELF);
+  feed(fresh, 5000, 1);
+  const long done = fresh.train(100);
+  INFO(fresh.last_divergence());
+  CHECK(done == 1);  // stopped at the first loss of the thrown-off weights
+  REQUIRE(fresh.divergences() == 1);
+  CHECK(fresh.last_divergence().find("back to the weights of iteration 0") != std::string::npos);
+  CHECK(fresh.last_divergence().find("learning rate halved to 500000") != std::string::npos);
+  CHECK(fresh.learning_rate() == 5e5);
+  // Back to the initial weights, bitwise (a trainer of the same seed that never trained).
+  OnlineTrainer again(layout(), s, PETSC_COMM_SELF);
+  feed(again, 5000, 1);
+  const std::string initial = again.weights();
+  CHECK(fresh.weights() == initial);
+  // The state carries the guard: a restored trainer has the halved rate and the count.
+  OnlineTrainer restored(layout(), s, PETSC_COMM_SELF);
+  restored.restore_state(fresh.save_state());
+  CHECK(restored.learning_rate() == 5e5);
+  CHECK(restored.divergences() == 1);
+  // Training on, each divergence halves the rate again until it is stable; it never keeps a
+  // non-finite model.
+  for (int k = 0; k < 60; ++k) fresh.train(20);
+  CHECK(fresh.divergences() > 1);
+  CHECK(std::isfinite(fresh.validate()));
+}
+
+TEST_CASE("Online normalisation follows the data and keeps the model's map exactly", "[online]") {
+  OnlineSettings s = settings();
+  s.lr = 1e-30;  // the weights stay put: only the refit changes them
+  OnlineTrainer t(layout(), s, PETSC_COMM_SELF);
+  feed(t, 3000, 1);  // inputs in [0.1, 1]
+  t.train(200);      // fits the normalisation on these
+  at::manual_seed(5);
+  const at::Tensor xq = at::rand({100, 2}, at::kDouble) * 0.9 + 0.1;
+  const at::Tensor before = t.surrogate(SurrogateOptions{})->predict(xq);
+  // The run moves on: inputs over [0.1, 19], a spread ~20x the fitted one.
+  at::manual_seed(6);
+  const int64_t n = 20000;
+  const at::Tensor x = at::rand({n, 2}, at::kDouble) * 18.9 + 0.1;
+  const at::Tensor y = x + at::stack({0.05 * at::sin(3 * x.select(1, 0)), -0.02 * x.select(1, 1)}, 1);
+  t.add(x, y, std::vector<char>(static_cast<size_t>(n), 0), std::vector<double>(static_cast<size_t>(n), 1.0));
+  t.train(1);  // 200 iterations since the fit: the spread is checked
+  INFO(t.last_refit());
+  REQUIRE(t.refits() == 1);
+  CHECK(t.last_refit().find("c.u (in)") != std::string::npos);
+  const at::Tensor after = t.surrogate(SurrogateOptions{})->predict(xq);
+  // The same map in physical units, to the float32 rounding of the re-expressed weights
+  // (~1e-7 relative each, summed over 16 units) on outputs of order 1.
+  const double d = (after - before).abs().max().item<double>();
+  INFO("largest change of a prediction " << d);
+  CHECK(d < 1e-5);
 }
 
 TEST_CASE("Online trainer restored from its state continues exactly as the original", "[online]") {

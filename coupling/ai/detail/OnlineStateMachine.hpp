@@ -62,6 +62,11 @@ class OnlineStateMachine {
   /// phase is then classical), or an empty string if it keeps serving.
   std::string checked(long step, double t, const GuardedStepCounts& c);
 
+  /// The trainer rolled its training back (a diverged loss, `why`) after step `step`: an
+  /// event; in the classical phase the run of passed validations starts again (the model
+  /// changed), in the guarded phase the serving model (a copy) serves on.
+  void training_rolled_back(long step, double t, const std::string& why);
+
   long calls() const { return calls_; }
   long guarded_calls() const { return guarded_calls_; }
   long refreshes() const { return refreshes_; }
@@ -69,7 +74,7 @@ class OnlineStateMachine {
   double serving_error() const { return serving_error_; }
   long first_switch_step() const { return first_switch_step_; }
   double first_switch_t() const { return first_switch_t_; }
-  /// Switch-ins and rollbacks with their reasons, in order.
+  /// Switch-ins, rollbacks and training rollbacks with their reasons, in order.
   const nlohmann::ordered_json& events() const { return events_; }
   /// [step, validation error] pairs, in order.
   const nlohmann::ordered_json& history() const { return history_; }
