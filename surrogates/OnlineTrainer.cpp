@@ -267,6 +267,26 @@ struct OnlineTrainer::Impl {
     return names;
   }
 
+  // Per output channel, the RMS change of all calls seen (the validation's scale; at least
+  // 1e-6 of the channel's RMS value in the buffer; infinite for a channel that is zero in
+  // every call, which then does not count).
+  torch::Tensor change_scale() const {
+    std::vector<double> sc(static_cast<size_t>(cout));
+    const torch::Tensor rms = Y.narrow(0, 0, n).pow(2).mean(0).sqrt();
+    for (int o = 0; o < cout; ++o) {
+      const double v = std::max(std::sqrt(change2[o] / std::max<double>(1.0, static_cast<double>(seen))),
+                                1e-6 * rms[o].item<double>());
+      sc[static_cast<size_t>(o)] = v > 0 ? v : std::numeric_limits<double>::infinity();
+    }
+    return from_vec(sc).view({1, -1});
+  }
+  // The model's error in physical units over the channels' scales, differentiable.
+  torch::Tensor physical_diff(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& scale) {
+    torch::Tensor out = model->forward(norm_x(x)).to(torch::kDouble) * ys + ym;
+    out = transforms::to_physical(out, x, s.increment ? inc_src : torch::Tensor(), bc_out, s.boxcox_lambda);
+    return ((out - y) / scale).to(dtype);
+  }
+
   void build_model() {
     model = build_architecture(arch, cin, cout, "online architecture").module;
     model->to(dtype);
@@ -483,6 +503,8 @@ long OnlineTrainer::train(long iterations, double wall_seconds) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t batch = std::min<int64_t>(d.s.batch, d.n);
+  const bool physical = d.s.loss == "physical";
+  const torch::Tensor scale = physical ? d.change_scale() : torch::Tensor();
   const int64_t lo = batch * d.rank / d.size, hi = batch * (d.rank + 1) / d.size;
   d.model->train();
   long done = 0;
@@ -504,7 +526,8 @@ long OnlineTrainer::train(long iterations, double wall_seconds) {
       const torch::Tensor mine = all.narrow(0, lo, hi - lo);
       const torch::Tensor x = d.X.index_select(0, mine), y = d.Y.index_select(0, mine);
       const torch::Tensor w = d.W.index_select(0, mine).to(d.dtype).view({-1, 1});
-      const torch::Tensor diff = d.model->forward(d.norm_x(x)) - d.norm_y(x, y);
+      const torch::Tensor diff =
+          physical ? d.physical_diff(x, y, scale) : d.model->forward(d.norm_x(x)) - d.norm_y(x, y);
       const torch::Tensor loss = (diff.pow(2) * w).sum() / wsum;
       loss.backward();
       sse = loss.item<double>() * wsum;

@@ -31,6 +31,11 @@ struct OnlineSettings {
   std::vector<std::string> transform;  ///< per input channel: none | log10 | boxcox (empty: none)
   double log_floor = 1e-12, boxcox_lambda = 0.1;
   std::string dtype = "float32";
+  /// The training loss: "normalised" (the squared error of the normalised, transformed
+  /// outputs, as simfuse train) or "physical" (the squared error in physical units over
+  /// each channel's RMS change: the validation's own measure, blind to the label noise of
+  /// trace species that a Box-Cox transform blows up).
+  std::string loss = "normalised";
   double lr = 1e-3;
   std::string optimizer = "adam";  ///< adam | sgd
   double weight_decay = 0;

@@ -139,6 +139,7 @@ struct OnlineConfig {
     if (p.is_set("transform")) trainer.transform = p.get<std::vector<std::string>>("transform");
     trainer.dtype = p.get<std::string>("dtype");
     trainer.lr = tp.get<double>("lr");
+    trainer.loss = tp.get<std::string>("loss");
     trainer.optimizer = tp.get<std::string>("optimizer");
     trainer.weight_decay = tp.get<double>("weight_decay");
     trainer.batch = tp.get<int>("batch");
@@ -609,6 +610,12 @@ void declare_online(Schema& s) {
       .min(0);
   t.add_int("batch", "global mini-batch (split over ranks)").def(256).min(1);
   t.add_real("lr", "learning rate").def(2e-3).positive();
+  t.add_string("loss",
+               "normalised: squared error of the normalised, transformed outputs (as simfuse train); "
+               "physical: squared error in physical units over each channel's RMS change (the validation's "
+               "measure; blind to the label noise of trace species that a Box-Cox transform amplifies)")
+      .def("normalised")
+      .choices({"normalised", "physical"});
   t.add_string("optimizer", "optimiser").def("adam").choices({"adam", "sgd"});
   t.add_real("weight_decay", "L2 weight decay").def(0.0).non_negative();
   t.add_int("min_samples", "start training once the buffer holds this many samples").def(2000).min(1);
