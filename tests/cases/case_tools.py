@@ -16,6 +16,16 @@ substep = simfuse_runs.substep
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
 
 
+def in_pairs(*jobs):
+    """Runs the callables two at a time (the checks that run several 1-rank cases hold two
+    processors in ctest: this keeps both busy); their results in order. A job's exception
+    (a failed run's SystemExit) is raised here."""
+    import concurrent.futures as cf
+    with cf.ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(j) for j in jobs]
+        return [f.result() for f in futures]
+
+
 def run_case(exe, case, out, sets=(), ranks=1, mpiexec="mpiexec", log=None):
     """`simfuse run case -o out --set ...` on `ranks` ranks; its summary.json. A failed run
     ends the check (FAIL, the command and the end of its stderr). With `log`, the run is not

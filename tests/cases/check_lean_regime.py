@@ -31,7 +31,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from case_tools import ENV, flame_rows, point_field, run_case, substep, verdict  # noqa: E402
+from case_tools import ENV, flame_rows, in_pairs, point_field, run_case, substep, verdict  # noqa: E402
 
 MODEL = "coupling.react={type: guarded, model: models/h2_lean.card.yaml}"
 
@@ -55,8 +55,9 @@ def main():
     inside = ["parameters.phi=0.45", "time.t_end=2.0e-3", "output.every=400"]
     with tempfile.TemporaryDirectory() as tmp:
         out = {k: os.path.join(tmp, k) for k in ("classical", "guarded", "guarded2", "out_cl", "out_ai")}
-        run_case(exe, case, out["classical"], inside)
-        s = run_case(exe, case, out["guarded"], inside + [MODEL])
+        # 1-rank runs side by side (the test holds two processors)
+        _, s = in_pairs(lambda: run_case(exe, case, out["classical"], inside),
+                        lambda: run_case(exe, case, out["guarded"], inside + [MODEL]))
         react = substep(s)
         acc = react["accepted"] / react["points"]
         fc, fa = flame_rows(out["classical"]), flame_rows(out["guarded"])
@@ -78,11 +79,11 @@ def main():
             problems.append(f"2 ranks differ from 1 by {d2:.2e} in T (bound 1e-4)")
 
         outside = ["parameters.phi=0.7", "solver.params.max_cfl=0.95", "time.t_end=1.0e-3", "output.every=200"]
-        run_case(exe, case, out["out_cl"], outside)
         cmd = [exe, "run", case, "-o", out["out_ai"], "--no-progress"]
         for x in outside + [MODEL]:
             cmd += ["--set", x]
-        r = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+        _, r = in_pairs(lambda: run_case(exe, case, out["out_cl"], outside),
+                        lambda: subprocess.run(cmd, env=ENV, capture_output=True, text=True))
         log = r.stdout + r.stderr
         warned = [line for line in log.splitlines() if "equivalence_ratio" in line and "outside" in line]
         print(f"outside (phi 0.7): exit {r.returncode}; warning: {warned[0].strip() if warned else None}")
