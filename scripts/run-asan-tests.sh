@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The sanitizer run: builds the debug-asan preset (AddressSanitizer + UBSan, build-asan/)
 # and runs tests under it. By default the subset CI runs after README command 2 (the serial
-# and MPI unit tests and the kill/resume trials through the CLI, about 10 minutes after a
+# and MPI unit tests but the integrators' tolerance sweeps, and the kill/resume trials through
+# the CLI, about 6 minutes after a
 # 12-minute build on 2 cores); --all builds and runs the whole suite (about 22 minutes).
 # Any UBSan report stops the program (halt_on_error). ASan: huge allocations return null
 # (a model too large to allocate must stay a clear error, as without ASan); leak checking
@@ -24,5 +25,11 @@ if [ "${1:-}" = "--all" ]; then
   shift
   exec ctest --output-on-failure -j "$(nproc 2>/dev/null || echo 2)" "$@"
 fi
+# Left out of the subset: the integrators' tolerance sweeps (CVODE against Rodas3 and Rodas4
+# on one reactor, a reference at rtol 1e-10 or 1e-11 and three looser tolerances each: 277 s
+# of the subset's 484 under ASan). Their code runs under
+# the sanitizers in the step-memory, point-state and GRI-3.0 Rodas3 tests; the sweeps repeat
+# it for accuracy, which the main suite checks.
 exec ctest --output-on-failure -j "$(nproc 2>/dev/null || echo 2)" \
-  -R '^unit:|^mpi2: \[mpi\] tests$|^cli: killed runs resume' "$@"
+  -R '^unit:|^mpi2: \[mpi\] tests$|^cli: killed runs resume' \
+  -E '^unit:CVODE and Rodas[34] agree on the ignition delay' "$@"
