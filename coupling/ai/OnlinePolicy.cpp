@@ -438,15 +438,13 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
   long train(long iterations, const StepInfo& info) {
     const long diverged = trainer_->divergences(), refits = trainer_->refits();
     const long done = trainer_->train(iterations, cfg_.wall_seconds);
-    int rank0 = 0;
-    MPI_Comm_rank(comm_, &rank0);
-    if (trainer_->refits() != refits && rank0 == 0)
+    int rank = 0;
+    MPI_Comm_rank(comm_, &rank);
+    if (trainer_->refits() != refits && rank == 0)
       spdlog::info("online {}: after step {}, {}", step_->name(), info.step, trainer_->last_refit());
     if (trainer_->divergences() == diverged) return done;
     const std::string why = trainer_->last_divergence();
     machine_.training_rolled_back(info.step, info.t + info.dt, why);
-    int rank = 0;
-    MPI_Comm_rank(comm_, &rank);
     if (rank == 0)
       spdlog::warn("online {}: the training diverged after step {}: {}{}", step_->name(), info.step, why,
                    machine_.guarded() ? " (the serving model serves on)" : "");

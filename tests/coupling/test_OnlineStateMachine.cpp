@@ -115,6 +115,28 @@ TEST_CASE("Online: a clearly better model refreshes the serving one; a marginal 
   CHECK(n.refreshes() == 0);
 }
 
+TEST_CASE("Online: a training rollback restarts the run of passed validations, never the serving model", "[online]") {
+  OnlineStateMachine m(rules());
+  CHECK_FALSE(m.validated_classical(2, 0.2, 0.01, 100, 10));
+  CHECK_FALSE(m.validated_classical(4, 0.4, 0.01, 200, 20));
+  REQUIRE(m.consecutive() == 2);
+  // The trainer restored older weights: the passes were of another model.
+  m.training_rolled_back(5, 0.5, "the training loss diverged");
+  CHECK(m.consecutive() == 0);
+  CHECK_FALSE(m.validated_classical(6, 0.6, 0.01, 300, 30));  // one pass: not yet three
+  CHECK_FALSE(m.guarded());
+  REQUIRE(m.events().size() == 1);
+  CHECK(m.events()[0]["event"] == "training_rollback");
+  CHECK(m.events()[0]["reason"] == "the training loss diverged");
+  // While a model serves, a copy of it: a training rollback is recorded, the phase stays.
+  OnlineStateMachine g = switched_in();
+  const size_t n = g.events().size();
+  g.training_rolled_back(11, 1.1, "diverged");
+  CHECK(g.guarded());
+  CHECK(g.events().size() == n + 1);
+  CHECK(g.checked(12, 1.2, step_with(0.01)).empty());
+}
+
 TEST_CASE("Online: a checkpoint of the state machine restores every decision to come", "[online]") {
   OnlineStateMachine m = switched_in();
   m.count_call();
