@@ -10,6 +10,7 @@
 #include <limits>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "simfuse/core/Version.hpp"
 #include "simfuse/surrogates/Architectures.hpp"
@@ -189,22 +190,42 @@ struct OnlineTrainer::Impl {
   torch::Tensor norm_y(const torch::Tensor& x, const torch::Tensor& y) const {
     return ((targets(x, y) - ym) / ys).to(dtype);
   }
+  // The model's outputs in physical units (differentiable: the physical loss trains on it).
+  torch::Tensor physical(const torch::Tensor& x) {
+    torch::Tensor out = model->forward(norm_x(x)).to(torch::kDouble) * ys + ym;
+    return transforms::to_physical(out, x, s.increment ? inc_src : torch::Tensor(), bc_out, s.boxcox_lambda);
+  }
   torch::Tensor predict(const torch::Tensor& x) {
     torch::NoGradGuard ng;
     model->eval();
-    torch::Tensor out = model->forward(norm_x(x)).to(torch::kDouble) * ys + ym;
+    torch::Tensor out = physical(x);
     model->train();
-    return transforms::to_physical(out, x, s.increment ? inc_src : torch::Tensor(), bc_out, s.boxcox_lambda);
+    return out;
+  }
+
+  // Mean and spread of the buffer's transformed inputs and targets, per channel:
+  // {input mean, input std, target mean, target std}.
+  std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> buffer_moments() const {
+    const torch::Tensor x = X.narrow(0, 0, n), y = Y.narrow(0, 0, n);
+    const torch::Tensor xt = transform_inputs(x), yt = targets(x, y);
+    return {xt.mean(0), xt.std(0, /*unbiased=*/false), yt.mean(0), yt.std(0, false)};
+  }
+
+  // Per output channel, the scale errors are measured against: the typical change (of the
+  // recent calls or of all seen, the larger), at least `still` (1e-6 of the channel's RMS
+  // value, for a channel that does not change); infinite for a channel that is zero in
+  // every call seen, whose errors then do not count (its output scale is 1e-12, see fit).
+  double overall_change(int o) const {
+    return std::sqrt(change2[o] / std::max<double>(1.0, static_cast<double>(seen)));
+  }
+  static double error_scale(double recent, double overall, double still) {
+    const double scale = std::max({recent, overall, still});
+    return scale > 0 ? scale : std::numeric_limits<double>::infinity();
   }
 
   void fit() {
-    const torch::Tensor x = X.narrow(0, 0, n), y = Y.narrow(0, 0, n);
-    const torch::Tensor xt = transform_inputs(x), yt = targets(x, y);
-    xm = xt.mean(0);
-    xs = xt.std(0, /*unbiased=*/false);
+    std::tie(xm, xs, ym, ys) = buffer_moments();
     xs = torch::where(xs > 1e-12, xs, torch::ones_like(xs));
-    ym = yt.mean(0);
-    ys = yt.std(0, false);
     // A constant output (an inert species): a scale so small that the network's residual
     // on it vanishes, as simfuse train does.
     ys = torch::where(ys > 1e-12, ys, torch::full_like(ys, 1e-12));
@@ -225,9 +246,7 @@ struct OnlineTrainer::Impl {
   // Returns the channels rescaled (names), empty if none; the optimizer restarts if any.
   static constexpr double kRefit = 4;  // a channel at 4x its scale weighs 16x in the loss
   std::vector<std::string> refit() {
-    const torch::Tensor x = X.narrow(0, 0, n), y = Y.narrow(0, 0, n);
-    const torch::Tensor xt = transform_inputs(x), yt = targets(x, y);
-    const torch::Tensor bxm = xt.mean(0), bxs = xt.std(0, false), bym = yt.mean(0), bys = yt.std(0, false);
+    const auto [bxm, bxs, bym, bys] = buffer_moments();
     auto drifted = [](const torch::Tensor& m, const torch::Tensor& sd, const torch::Tensor& bm,
                       const torch::Tensor& bsd) {
       return ((bsd > kRefit * sd) | ((bm - m).abs() > kRefit * sd)).to(torch::kBool);
@@ -267,24 +286,14 @@ struct OnlineTrainer::Impl {
     return names;
   }
 
-  // Per output channel, the RMS change of all calls seen (the validation's scale; at least
-  // 1e-6 of the channel's RMS value in the buffer; infinite for a channel that is zero in
-  // every call, which then does not count).
+  // The physical loss's scales: error_scale over all calls seen (the buffer's values for
+  // `still`), as a row.
   torch::Tensor change_scale() const {
     std::vector<double> sc(static_cast<size_t>(cout));
     const torch::Tensor rms = Y.narrow(0, 0, n).pow(2).mean(0).sqrt();
-    for (int o = 0; o < cout; ++o) {
-      const double v = std::max(std::sqrt(change2[o] / std::max<double>(1.0, static_cast<double>(seen))),
-                                1e-6 * rms[o].item<double>());
-      sc[static_cast<size_t>(o)] = v > 0 ? v : std::numeric_limits<double>::infinity();
-    }
+    for (int o = 0; o < cout; ++o)
+      sc[static_cast<size_t>(o)] = error_scale(0, overall_change(o), 1e-6 * rms[o].item<double>());
     return from_vec(sc).view({1, -1});
-  }
-  // The model's error in physical units over the channels' scales, differentiable.
-  torch::Tensor physical_diff(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& scale) {
-    torch::Tensor out = model->forward(norm_x(x)).to(torch::kDouble) * ys + ym;
-    out = transforms::to_physical(out, x, s.increment ? inc_src : torch::Tensor(), bc_out, s.boxcox_lambda);
-    return ((out - y) / scale).to(dtype);
   }
 
   void build_model() {
@@ -503,8 +512,8 @@ long OnlineTrainer::train(long iterations, double wall_seconds) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t batch = std::min<int64_t>(d.s.batch, d.n);
-  const bool physical = d.s.loss == "physical";
-  const torch::Tensor scale = physical ? d.change_scale() : torch::Tensor();
+  const bool physical_loss = d.s.loss == "physical";
+  const torch::Tensor scale = physical_loss ? d.change_scale() : torch::Tensor();
   const int64_t lo = batch * d.rank / d.size, hi = batch * (d.rank + 1) / d.size;
   d.model->train();
   long done = 0;
@@ -527,7 +536,7 @@ long OnlineTrainer::train(long iterations, double wall_seconds) {
       const torch::Tensor x = d.X.index_select(0, mine), y = d.Y.index_select(0, mine);
       const torch::Tensor w = d.W.index_select(0, mine).to(d.dtype).view({-1, 1});
       const torch::Tensor diff =
-          physical ? d.physical_diff(x, y, scale) : d.model->forward(d.norm_x(x)) - d.norm_y(x, y);
+          physical_loss ? ((d.physical(x) - y) / scale).to(d.dtype) : d.model->forward(d.norm_x(x)) - d.norm_y(x, y);
       const torch::Tensor loss = (diff.pow(2) * w).sum() / wsum;
       loss.backward();
       sse = loss.item<double>() * wsum;
@@ -560,16 +569,11 @@ double OnlineTrainer::validate() {
     const torch::Tensor ch = d.src[o] >= 0 ? yo - x.select(1, d.src[o]) : yo;
     // The typical change: of the recent held-out calls, or of all calls seen, the larger
     // (a medium that has come to rest must not make every error look large).
-    const double recent = std::sqrt(ch.pow(2).mean().item<double>());
-    const double overall = std::sqrt(d.change2[o] / std::max<double>(1.0, static_cast<double>(d.seen)));
     // A channel that does not change (an inert species): its errors are measured against
-    // a millionth of its value instead of a zero change.
-    const double still = 1e-6 * std::sqrt(yo.pow(2).mean().item<double>());
-    // A channel that is zero in every call seen (a species absent from the mixture): no
-    // scale to measure against; the model's residual on it (its output scale is 1e-12, see
-    // fit) is not an error, so only a non-finite prediction counts.
-    const double scale = std::max({recent, overall, still});
-    d.err_scale[o] = scale > 0 ? scale : std::numeric_limits<double>::infinity();
+    // a millionth of its value instead of a zero change; one that is zero in every call
+    // seen (a species absent from the mixture) counts only if its prediction is not finite.
+    d.err_scale[o] = Impl::error_scale(std::sqrt(ch.pow(2).mean().item<double>()), d.overall_change(o),
+                                       1e-6 * std::sqrt(yo.pow(2).mean().item<double>()));
     const double err = std::sqrt((pred.select(1, o) - yo).pow(2).mean().item<double>());
     per_channel.push_back(std::isfinite(err) ? err / d.err_scale[o] : std::numeric_limits<double>::infinity());
     worst = std::max(worst, per_channel.back());
