@@ -93,6 +93,12 @@ const Schema& train_schema() {
     cv.add_string("policy", "how the candidate runs: surrogate (alone, unchecked) or guarded (the default guard)")
         .def("surrogate")
         .choices({"surrogate", "guarded"});
+    cv.add_real("min_accepted",
+                "policy guarded: a checked epoch whose run the guard accepted at fewer of the points than this is "
+                "chosen only if no checked epoch reaches it (a run that is mostly the classical fallback scores "
+                "the classical error whatever the model)")
+        .def(0.9)
+        .range(0.0, 1.0);
     Schema& c = s.add_section("checkpoint", "periodic checkpoints for --resume");
     c.add_int("every", "epochs between checkpoints (0: none)").def(10).min(0);
     c.add_string("file", "checkpoint file (default <output>.ckpt)");
@@ -437,8 +443,9 @@ void save_checkpoint(const std::string& file, torch::nn::Sequential& model, Flat
   a.write("best", ba);
   if (!st.checks.empty()) {  // coupled_validation
     std::vector<double> rows;
-    for (const auto& c : st.checks) rows.insert(rows.end(), {static_cast<double>(c.epoch), c.error, c.held_out_loss});
-    a.write("coupled_checks", torch::tensor(rows, torch::kDouble).view({static_cast<int64_t>(st.checks.size()), 3}));
+    for (const auto& c : st.checks)
+      rows.insert(rows.end(), {static_cast<double>(c.epoch), c.error, c.held_out_loss, c.accepted});
+    a.write("coupled_checks", torch::tensor(rows, torch::kDouble).view({static_cast<int64_t>(st.checks.size()), 4}));
     a.write("coupled_epoch", torch::tensor(static_cast<int64_t>(st.coupled_epoch)));
     torch::serialize::OutputArchive ca;
     for (size_t i = 0; i < st.coupled_params.size(); ++i) ca.write(std::to_string(i), st.coupled_params[i]);
@@ -488,7 +495,8 @@ void read_checkpoint(torch::serialize::InputArchive& a, torch::nn::Sequential& m
   if (a.try_read("coupled_checks", rows)) {
     const torch::Tensor r = rows.to(torch::kDouble).contiguous();
     for (int64_t i = 0; i < r.size(0); ++i)
-      st.checks.push_back({static_cast<long>(r[i][0].item<double>()), r[i][1].item<double>(), r[i][2].item<double>()});
+      st.checks.push_back({static_cast<long>(r[i][0].item<double>()), r[i][1].item<double>(), r[i][2].item<double>(),
+                           r.size(1) > 3 ? r[i][3].item<double>() : -1.0});  // older checkpoints: 3 columns
     st.coupled_epoch = scalar("coupled_epoch").item<int64_t>();
     torch::serialize::InputArchive ca;
     a.read("coupled_best", ca);
@@ -762,6 +770,7 @@ class CoupledSelection {
         every_(section.get<int>("every")),
         cases_(section.get<std::vector<std::string>>("case")),
         policy_(section.get<std::string>("policy")),
+        min_accepted_(policy_ == "guarded" ? section.get<double>("min_accepted") : 0.0),
         field_(section.get<std::string>("metric") == "final_field" ? section.get<std::string>("field") : ""),
         stem_(std::move(stem)),
         rank_(rank),
@@ -798,7 +807,8 @@ class CoupledSelection {
       throw UserError(fmt::format("cannot write the candidate model {}.pt for the coupled validation", stem_),
                       "check that the output folder is writable and the disk is not full");
     const CoupledScore sc = v_->score(stem_ + ".card.yaml");
-    st.checks.push_back({epoch, sc.error, loss});
+    const CoupledCheck made{epoch, sc.error, loss, sc.accepted};
+    st.checks.push_back(made);
     std::sort(st.checks.begin(), st.checks.end(),
               [](const CoupledCheck& a, const CoupledCheck& b) { return a.epoch < b.epoch; });
     bool best = false;
@@ -806,8 +816,12 @@ class CoupledSelection {
       const CoupledCheck* now = nullptr;
       for (const auto& c : st.checks)
         if (c.epoch == st.coupled_epoch) now = &c;
-      best = !now || sc.error < now->error * (1 - 1e-12) ||
-             (sc.error <= now->error * (1 + 1e-12) && loss < now->held_out_loss);
+      // An epoch whose guarded run reached min_accepted beats one that did not; among
+      // equals, the lower error (at equal error, the lower held-out loss).
+      best =
+          !now || (qualifies(made) && !qualifies(*now)) ||
+          (qualifies(made) == qualifies(*now) && (sc.error < now->error * (1 - 1e-12) ||
+                                                  (sc.error <= now->error * (1 + 1e-12) && loss < now->held_out_loss)));
     }
     if (best) {
       st.coupled_epoch = epoch;
@@ -820,6 +834,14 @@ class CoupledSelection {
                    best ? "; best so far" : "");
   }
   double seconds() const { return seconds_; }  // spent in checks by this process
+  bool qualifies(const CoupledCheck& c) const { return c.accepted < 0 || c.accepted >= min_accepted_; }
+  // The written epoch's check did not reach min_accepted (no checked epoch did).
+  bool below_min_accepted(const TrainState& st) const {
+    for (const auto& c : st.checks)
+      if (c.epoch == st.coupled_epoch) return !qualifies(c);
+    return false;
+  }
+  double min_accepted() const { return min_accepted_; }
 
   // The card's `selection` for the parameters written.
   YAML::Node record(const TrainState& st) const {
@@ -832,12 +854,15 @@ class CoupledSelection {
       for (const auto& c : cases_) sel["case"].push_back(c);
     if (!field_.empty()) sel["field"] = field_;
     sel["policy"] = policy_;
+    if (policy_ == "guarded") sel["min_accepted"] = min_accepted_;
     sel["every"] = every_;
     sel["epoch"] = st.coupled_epoch;
     for (const auto& c : st.checks)
       if (c.epoch == st.coupled_epoch) {
         sel["value"] = c.error;
         sel["held_out_loss"] = c.held_out_loss;
+        if (c.accepted >= 0) sel["accepted"] = c.accepted;
+        if (!qualifies(c)) sel["min_accepted_met"] = false;
       }
     sel["held_out_best_epoch"] = st.best_epoch;
     for (const auto& c : st.checks) {
@@ -845,6 +870,7 @@ class CoupledSelection {
       row["epoch"] = c.epoch;
       row["error"] = c.error;
       row["held_out_loss"] = c.held_out_loss;
+      if (c.accepted >= 0) row["accepted"] = c.accepted;
       sel["checks"].push_back(row);
     }
     return sel;
@@ -854,7 +880,9 @@ class CoupledSelection {
   std::unique_ptr<CoupledValidator> v_;
   long every_;
   std::vector<std::string> cases_;
-  std::string policy_, field_, stem_;
+  std::string policy_;
+  double min_accepted_;
+  std::string field_, stem_;
   double seconds_ = 0;
   int rank_;
   MPI_Comm comm_;
@@ -1012,6 +1040,11 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     if (st.coupled_epoch < 0 && rank == 0)
       spdlog::warn("every coupled check failed ({} checks): writing the parameters of the best held-out loss",
                    st.checks.size());
+    if (st.coupled_epoch >= 0 && coupled->below_min_accepted(st) && rank == 0)
+      spdlog::warn(
+          "no checked epoch's guarded run reached min_accepted = {}: writing the lowest error's (epoch "
+          "{}), a model the guard mostly refuses; its card says min_accepted_met: false",
+          coupled->min_accepted(), st.coupled_epoch);
   }
   const bool by_coupled = coupled && st.coupled_epoch >= 0;
   res.selected_by = by_coupled ? "coupled_validation" : "held_out_loss";

@@ -42,6 +42,10 @@ namespace simfuse {
 struct CoupledScore {
   double error = 0;    ///< lower is better; +inf when the run with the model failed
   std::string detail;  ///< what was seen, one line (logged)
+  /// Under the guarded policy: the fraction of the sub-step's points the guard accepted in
+  /// the check's run (-1: not measured, the candidate ran alone). A run that is mostly the
+  /// classical fallback scores the classical error whatever the model.
+  double accepted = -1;
 };
 
 /// The coupled check of a spec's `coupled_validation`: runs a case with a candidate model in
@@ -87,6 +91,7 @@ struct TrainOptions {
 struct CoupledCheck {
   long epoch = 0;
   double error = 0, held_out_loss = 0;
+  double accepted = -1;  ///< CoupledScore::accepted
 };
 
 struct TrainResult {

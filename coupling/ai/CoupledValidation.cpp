@@ -116,6 +116,17 @@ class CaseCheck : public CoupledValidator {
     }
   }
 
+  // Under the guarded policy, the fraction of the sub-step's points the guard accepted in
+  // `sim`'s run (all ranks); -1 otherwise. Collective.
+  double accepted(Simulation& sim) const {
+    if (policy_ != "guarded") return -1;
+    for (const auto& st : sim.coupler().reduced_stats(comm_))
+      if (st.name == substep_ && st.points > 0)
+        return static_cast<double>(st.accepted) / static_cast<double>(st.points);
+    return -1;
+  }
+  static std::string accepted_text(double a) { return a >= 0 ? fmt::format("; guard accepted {:.1f}%", 100 * a) : ""; }
+
   MPI_Comm comm_;
   std::string substep_, policy_, file_;
   std::unique_ptr<Simulation> ref_;
@@ -184,10 +195,11 @@ class IgnitionDelayValidator final : public CaseCheck {
     const double n = static_cast<double>(reactors_);
     CoupledScore s;
     s.error = sums[0] / n;
+    s.accepted = accepted(*sim);
     s.detail = fmt::format(
         "ignition delay error mean {:.3g}%, max {:.3g}%; {} of {} reactors ignite on one side "
-        "only; final T mean |error| {:.3g} K",
-        100 * s.error, 100 * sums[1], static_cast<long>(sums[2]), reactors_, sums[3] / n);
+        "only; final T mean |error| {:.3g} K{}",
+        100 * s.error, 100 * sums[1], static_cast<long>(sums[2]), reactors_, sums[3] / n, accepted_text(s.accepted));
     return s;
   }
 
@@ -240,9 +252,11 @@ class FinalFieldValidator final : public CaseCheck {
     const Field& a = sim->solver().state().get(field_);
     const ErrorNorms n = error_norms(sim->grid(), a.vec(), ref_->solver().state().get(field_).vec(), a.ncomp(), c_);
     const double rel = n.rel_l2();
+    const double acc = accepted(*sim);
     return {std::isfinite(rel) ? rel : kFailed,
-            fmt::format("{}{} at the end: rel L2 {:.3e}, max |error| {:.3g}", field_,
-                        component_.empty() ? "" : "." + component_, rel, n.linf)};
+            fmt::format("{}{} at the end: rel L2 {:.3e}, max |error| {:.3g}{}", field_,
+                        component_.empty() ? "" : "." + component_, rel, n.linf, accepted_text(acc)),
+            acc};
   }
 
  private:
@@ -257,11 +271,15 @@ class MeanOfCases final : public CoupledValidator {
   std::string metric() const override { return checks_.front()->metric(); }
   CoupledScore score(const std::string& card_path) override {
     CoupledScore s;
+    double accepted = 0;  // the mean acceptance over the cases (-1 if one did not measure it)
     for (size_t i = 0; i < checks_.size(); ++i) {
       const CoupledScore one = checks_[i]->score(card_path);
       s.error += one.error / static_cast<double>(checks_.size());
+      accepted =
+          accepted >= 0 && one.accepted >= 0 ? accepted + one.accepted / static_cast<double>(checks_.size()) : -1;
       s.detail += fmt::format("{}case {}: {}", i ? "; " : "", i + 1, one.detail);
     }
+    s.accepted = accepted;
     s.detail = fmt::format("mean {:.4g} over {} cases ({})", s.error, checks_.size(), s.detail);
     return s;
   }

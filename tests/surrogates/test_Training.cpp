@@ -362,18 +362,19 @@ namespace {
 // candidate card's provenance.candidate_epoch), and the candidate's predictions are kept.
 class ScriptedCheck final : public CoupledValidator {
  public:
-  ScriptedCheck(std::map<long, double> errors, std::map<long, at::Tensor>* seen)
-      : errors_(std::move(errors)), seen_(seen) {}
+  ScriptedCheck(std::map<long, double> errors, std::map<long, at::Tensor>* seen, std::map<long, double> accepted = {})
+      : errors_(std::move(errors)), accepted_(std::move(accepted)), seen_(seen) {}
   std::string metric() const override { return "scripted"; }
   CoupledScore score(const std::string& card_path) override {
     const long epoch = ModelCard::load(card_path).provenance["candidate_epoch"].as<long>();
     (*seen_)[epoch] = predictions(card_path);
     const auto it = errors_.find(epoch);
-    return {it == errors_.end() ? 0.9 : it->second, "scripted"};
+    const auto a = accepted_.find(epoch);
+    return {it == errors_.end() ? 0.9 : it->second, "scripted", a == accepted_.end() ? 1.0 : a->second};
   }
 
  private:
-  std::map<long, double> errors_;
+  std::map<long, double> errors_, accepted_;
   std::map<long, at::Tensor>* seen_;  // the test's: the validator dies with train()
 };
 
@@ -460,4 +461,66 @@ TEST_CASE("coupled_validation writes the checked epoch of the lowest error, reco
   } catch (const UserError& e) {
     CHECK_THAT(std::string(e.what()), Catch::Contains("coupled_validation") && Catch::Contains("simfuse train"));
   }
+}
+
+TEST_CASE("coupled_validation under the guarded policy: an epoch the guard mostly refused is not chosen",
+          "[torch][train]") {
+  // n-dodecane (issue 28): the guarded check chose the epoch whose run was 90% CVODE (its
+  // error was CVODE's). Scripted: epoch 4 has the lowest error but 10% accepted.
+  const std::string dir = test::temp_dir("train_coupled_accepted");
+  write_data(dir);
+  const std::map<long, double> errors{{2, 0.5}, {4, 0.1}, {6, 0.3}, {8, 0.4}, {10, 0.2}};
+  std::map<long, at::Tensor> seen;
+  auto options = [&](const std::map<long, double>& accepted) {
+    TrainOptions o = quiet();
+    o.coupled_validator = [&seen, errors, accepted](const Params&, const ConfigDocument&, const CoupledTarget&,
+                                                    MPI_Comm) {
+      return std::make_unique<ScriptedCheck>(errors, &seen, accepted);
+    };
+    return o;
+  };
+  auto guarded = [&](const std::string& out) {
+    ConfigDocument doc = coupled_spec(dir, out, 10);
+    doc.set("coupled_validation.policy=guarded");
+    return doc;
+  };
+  // Every epoch not listed is accepted at 100% by the script: 4 and 10 below the floor.
+  const std::map<long, double> acc{{4, 0.1}, {10, 0.5}};
+  TrainOptions o = options(acc);
+  const TrainResult r = train(guarded("acc"), PETSC_COMM_WORLD, o);
+  CHECK(r.selected_epoch == 6);  // the lowest error among the epochs accepted at >= 90%
+  const ModelCard card = ModelCard::load(r.card_path);
+  CHECK(card.selection["min_accepted"].as<double>() == 0.9);
+  CHECK(card.selection["accepted"].as<double>() == 1.0);
+  CHECK_FALSE(card.selection["min_accepted_met"]);
+  bool recorded = false;
+  for (const auto& row : card.selection["checks"])
+    if (row["epoch"].as<long>() == 4) recorded = row["accepted"].as<double>() == 0.1;
+  CHECK(recorded);
+
+  // Resumed after 5 epochs: the acceptance of the checks made before comes back with them.
+  TrainOptions stop = options(acc);
+  stop.stop_after_epochs = 5;
+  REQUIRE(train(guarded("acc_parts"), PETSC_COMM_WORLD, stop).interrupted);
+  TrainOptions resume = options(acc);
+  resume.resume = true;
+  CHECK(train(guarded("acc_parts"), PETSC_COMM_WORLD, resume).selected_epoch == 6);
+
+  // A lower floor admits epoch 4 again.
+  {
+    ConfigDocument doc = guarded("low");
+    doc.set("coupled_validation.min_accepted=0.05");
+    TrainOptions lo = options(acc);
+    CHECK(train(doc, PETSC_COMM_WORLD, lo).selected_epoch == 4);
+  }
+  // No epoch reaches the floor: the lowest error is written, and the card says so.
+  std::map<long, double> none;
+  for (long e = 1; e <= 10; ++e) none[e] = 0.2;
+  TrainOptions n = options(none);
+  const TrainResult rn = train(guarded("none"), PETSC_COMM_WORLD, n);
+  CHECK(rn.selected_epoch == 4);
+  CHECK(ModelCard::load(rn.card_path).selection["min_accepted_met"].as<bool>() == false);
+  // Under the surrogate policy the floor does not apply (nothing is refused).
+  TrainOptions su = options(acc);
+  CHECK(train(coupled_spec(dir, "alone", 10), PETSC_COMM_WORLD, su).selected_epoch == 4);
 }
