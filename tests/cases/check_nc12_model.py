@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""The shipped n-dodecane model (issue 28, item 3): cases/models/nc12_react.card.yaml (the
+100-species Reitz mechanism at 60 bar, dt 6 us; made once by nc12_react_sweeps.yaml,
+nc12_react_strata.yaml and nc12_react_train.yaml, not in CI) guarded with the default guard
+on react of cases/nc12_rd.yaml (two-stage ignition of a stratified mixture), against the
+same case with CVODE (the case's rtol 1e-6). Checked (the model does not pay on this case, docs/benchmarks.md: the default guard refuses
+about 90% of its points; what is checked is that the guard keeps such a model's run sound):
+  - the card states its regime (local equivalence ratio, temperature, pressure) and the
+    coupled check that chose its epoch, with the guard's acceptance in that check;
+  - inside the regime, 8x8 cells to 0.3 ms (50 steps: the first stage everywhere, the main
+    ignition of the hottest pockets), on 1 and on 2 ranks: the mass fractions bounded (the
+    guard's projection: |sum Y - 1| <= 1e-6, Y >= -1e-9), the hottest pocket ignited
+    (max T within 50 K of CVODE's), T's relative L2 against CVODE (the case's rtol 1e-6) at
+    most 0.5 (measured 0.26 and 0.28 here: the size of CVODE's own error at rtol 1e-3 on
+    16x16, 0.25; a run that misses the ignition is at about 0.5), and some of the points
+    accepted (at least 2%; measured 9%);
+  - 1 and 2 ranks are not compared with each other: the model's float32 inference in
+    batches of another size differs in the last bits, which moves points across the guard's
+    limits, and the induction of a two-stage ignition amplifies a difference about 3x a
+    step (docs/benchmarks.md); measured 0.19 in T between them, printed;
+  - outside it (the case at 1 atm): set-up warns, naming the pressure, and the run ends
+    (exit 0).
+Usage: check_nc12_model.py SIMFUSE SOURCE_DIR [--mpiexec MPIEXEC]
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from case_tools import ENV, in_pairs, point_field, run_case, substep, verdict  # noqa: E402
+
+MODEL = "coupling.react={type: guarded, model: models/nc12_react.card.yaml}"
+BOUND_T = 0.5  # T rel L2 against CVODE (see the docstring)
+BOUND_ACC = 0.02
+
+
+def last(out, name):
+    vti = sorted(f for f in os.listdir(out) if f.endswith(".vti") or f.endswith(".pvti"))
+    return point_field(os.path.join(out, vti[-1]), name)
+
+
+def main():
+    exe, src = sys.argv[1], sys.argv[2]
+    mpiexec = sys.argv[sys.argv.index("--mpiexec") + 1] if "--mpiexec" in sys.argv else "mpiexec"
+    case = os.path.join(src, "cases", "nc12_rd.yaml")
+    card = yaml.safe_load(open(os.path.join(src, "cases", "models", "nc12_react.card.yaml")))
+    problems = []
+    regime = card.get("regime", {})
+    sel = card.get("selection", {})
+    print(f"nc12_react's regime: {regime}, conditions {card.get('conditions')}; epoch {sel.get('epoch')} "
+          f"chosen by {sel.get('by')} ({sel.get('metric')} on {sel.get('case')}: {sel.get('value')}, guard accepted "
+          f"{sel.get('accepted')}, min_accepted_met {sel.get('min_accepted_met', True)})")
+    for k in ("equivalence_ratio", "temperature", "pressure"):
+        if k not in regime:
+            problems.append(f"the card states no {k} in its regime")
+    if sel.get("by") != "coupled_validation" or "accepted" not in sel:
+        problems.append(f"the card's epoch was chosen by {sel.get('by')}, not by the coupled check with the "
+                        "guard's acceptance")
+    inside = ["grid.n=[8, 8]", "output.every=50", "output.png=[{field: gas, component: T, every: 1000000}]"]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = {k: os.path.join(tmp, k) for k in ("classical", "guarded", "guarded2", "out_ai")}
+        runs = in_pairs(lambda: run_case(exe, case, out["classical"], inside),
+                        lambda: run_case(exe, case, out["guarded"], inside + [MODEL]))
+        runs.append(run_case(exe, case, out["guarded2"], inside + [MODEL], ranks=2, mpiexec=mpiexec))
+        Tc = last(out["classical"], "T")
+        for key, s in (("guarded", runs[1]), ("guarded2", runs[2])):
+            ranks = s["ranks"]
+            react = substep(s)
+            acc = react["accepted"] / react["points"]
+            Ta = last(out[key], "T")
+            err = float(np.linalg.norm(Ta - Tc) / np.linalg.norm(Tc))
+            Y = np.stack([last(out[key], k) for k in card["inputs"][0]["components"][1:]], axis=-1)
+            ysum, ymin = float(np.abs(Y.sum(axis=-1) - 1).max()), float(Y.min())
+            print(f"inside (8x8, 0.3 ms, {ranks} rank(s)): accepted {acc:.2%}; T {Ta.min():.0f}-{Ta.max():.0f} K "
+                  f"(CVODE {Tc.min():.0f}-{Tc.max():.0f} K), T rel L2 against CVODE {err:.2e}; |sum Y - 1| "
+                  f"{ysum:.1e}, min Y {ymin:.1e}")
+            if not acc >= BOUND_ACC:
+                problems.append(f"{ranks} rank(s): only {acc:.2%} of the cells were accepted (bound {BOUND_ACC:.0%})")
+            if not err <= BOUND_T:
+                problems.append(f"{ranks} rank(s): T rel L2 {err:.2e} against CVODE (bound {BOUND_T:g})")
+            if not abs(float(Ta.max()) - float(Tc.max())) <= 50:
+                problems.append(f"{ranks} rank(s): max T {Ta.max():.0f} K against CVODE's {Tc.max():.0f} K")
+            if not (ysum <= 1e-6 and ymin >= -1e-9):
+                problems.append(f"{ranks} rank(s): mass fractions out of bounds: |sum Y - 1| {ysum:.1e}, min {ymin:.1e}")
+        d2 = float(np.linalg.norm(last(out["guarded2"], "T") - last(out["guarded"], "T")) /
+                   np.linalg.norm(last(out["guarded"], "T")))
+        print(f"2 ranks against 1 (not bounded, see above): T rel L2 {d2:.2e}")
+
+        cmd = [exe, "run", case, "-o", out["out_ai"], "--no-progress", "--set", "grid.n=[4, 4]",
+               "--set", "time.t_end=1.2e-5", "--set", "output.png=[{field: gas, component: T, every: 1000000}]", "--set", "solver.params.pressure=101325",
+               "--set", MODEL]
+        r = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+        log = r.stdout + r.stderr
+        warned = [line for line in log.splitlines() if "pressure" in line and "outside" in line]
+        print(f"outside (1 atm): exit {r.returncode}; warning: {warned[0].strip() if warned else None}")
+        if r.returncode != 0:
+            problems.append(f"outside the regime the run failed (exit {r.returncode}): {r.stderr[-1500:]}")
+        if not warned:
+            problems.append("outside the regime (1 atm) set-up did not warn about the pressure")
+    return verdict(problems, "n-dodecane model")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
