@@ -8,10 +8,11 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 import simfuse_runs  # noqa: E402
 
-# The bench scripts' own readers, for the cases' checks: a run's flame.csv and a sub-step's
-# summary entry.
+# The bench scripts' own readers, for the cases' checks: a run's flame.csv, a sub-step's
+# summary entry and the point arrays of a run's last output.
 flame_rows = simfuse_runs.flame_rows
 substep = simfuse_runs.substep
+last_fields = simfuse_runs.last_fields
 
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OPENBLAS_NUM_THREADS="1")
 
@@ -26,16 +27,23 @@ def in_pairs(*jobs):
         return [f.result() for f in futures]
 
 
-def run_case(exe, case, out, sets=(), ranks=1, mpiexec="mpiexec", log=None):
-    """`simfuse run case -o out --set ...` on `ranks` ranks; its summary.json. A failed run
-    ends the check (FAIL, the command and the end of its stderr). With `log`, the run is not
-    quiet and its output goes to that file."""
-    cmd = [exe, "run", case, "-o", out, "--no-progress"] + ([] if log else ["-q"])
+def run_status(exe, case, out, sets=(), ranks=1, mpiexec="mpiexec", quiet=True):
+    """`simfuse run case -o out --set ...` on `ranks` ranks, whatever its outcome: the
+    command and the finished process (exit status, stdout, stderr). Not quiet: the log's
+    warnings are in its output."""
+    cmd = [exe, "run", case, "-o", out, "--no-progress"] + (["-q"] if quiet else [])
     for s in sets:
         cmd += ["--set", s]
     if ranks > 1:
         cmd = [mpiexec, "-n", str(ranks), "--oversubscribe"] + cmd
-    r = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    return cmd, subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+
+
+def run_case(exe, case, out, sets=(), ranks=1, mpiexec="mpiexec", log=None):
+    """`simfuse run case -o out --set ...` on `ranks` ranks; its summary.json. A failed run
+    ends the check (FAIL, the command and the end of its stderr). With `log`, the run is not
+    quiet and its output goes to that file."""
+    cmd, r = run_status(exe, case, out, sets, ranks, mpiexec, quiet=not log)
     if log:
         with open(log, "w") as f:
             f.write(r.stdout + r.stderr)
@@ -43,6 +51,18 @@ def run_case(exe, case, out, sets=(), ranks=1, mpiexec="mpiexec", log=None):
         sys.exit(f"FAIL: {' '.join(cmd)}: exit {r.returncode}\n{r.stderr[-3000:]}")
     with open(os.path.join(out, "summary.json")) as f:
         return json.load(f)
+
+
+def warning_about(r, word):
+    """The first line of a run's output (run_status's process) that says `word` is outside
+    (the model card's set-up warning), or None."""
+    return next((line.strip() for line in (r.stdout + r.stderr).splitlines() if word in line and "outside" in line),
+                None)
+
+
+def last_T(out):
+    """T at the run's last output (flat, in the grid's point order)."""
+    return last_fields(out, ["T"])["T"]
 
 
 def point_field(path, name):

@@ -23,7 +23,6 @@ Usage: check_lean_regime.py SIMFUSE SOURCE_DIR [--mpiexec MPIEXEC]
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -31,14 +30,9 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from case_tools import ENV, flame_rows, in_pairs, point_field, run_case, substep, verdict  # noqa: E402
+from case_tools import flame_rows, in_pairs, last_T, run_case, run_status, substep, verdict, warning_about  # noqa: E402
 
 MODEL = "coupling.react={type: guarded, model: models/h2_lean.card.yaml}"
-
-
-def last_T(out):
-    vti = sorted(f for f in os.listdir(out) if f.endswith(".vti") or f.endswith(".pvti"))
-    return point_field(os.path.join(out, vti[-1]), "T")
 
 
 def main():
@@ -79,14 +73,10 @@ def main():
             problems.append(f"2 ranks differ from 1 by {d2:.2e} in T (bound 1e-4)")
 
         outside = ["parameters.phi=0.7", "solver.params.max_cfl=0.95", "time.t_end=1.0e-3", "output.every=200"]
-        cmd = [exe, "run", case, "-o", out["out_ai"], "--no-progress"]
-        for x in outside + [MODEL]:
-            cmd += ["--set", x]
-        _, r = in_pairs(lambda: run_case(exe, case, out["out_cl"], outside),
-                        lambda: subprocess.run(cmd, env=ENV, capture_output=True, text=True))
-        log = r.stdout + r.stderr
-        warned = [line for line in log.splitlines() if "equivalence_ratio" in line and "outside" in line]
-        print(f"outside (phi 0.7): exit {r.returncode}; warning: {warned[0].strip() if warned else None}")
+        _, (_, r) = in_pairs(lambda: run_case(exe, case, out["out_cl"], outside),
+                             lambda: run_status(exe, case, out["out_ai"], outside + [MODEL], quiet=False))
+        warned = warning_about(r, "equivalence_ratio")
+        print(f"outside (phi 0.7): exit {r.returncode}; warning: {warned}")
         if r.returncode != 0:
             problems.append(f"outside the regime the run failed (exit {r.returncode}): {r.stderr[-1500:]}")
         else:
@@ -95,7 +85,8 @@ def main():
             n = react["points"]
             fb = react["fallback"]["ood"] + react["fallback"]["estimate"]
             judged = react.get("accepted_out_of_range", 0)
-            e = float(np.linalg.norm(last_T(out["out_ai"]) - last_T(out["out_cl"])) / np.linalg.norm(last_T(out["out_cl"])))
+            T_cl = last_T(out["out_cl"])
+            e = float(np.linalg.norm(last_T(out["out_ai"]) - T_cl) / np.linalg.norm(T_cl))
             print(f"  accepted {react['accepted'] / n:.1%}, of them outside the regime but passed by the error "
                   f"estimate {judged / n:.1%}; sent to CVODE {fb / n:.1%} (out of range "
                   f"{react['fallback']['ood'] / n:.1%}, estimate {react['fallback']['estimate'] / n:.1%}); "

@@ -3,8 +3,9 @@
 100-species Reitz mechanism at 60 bar, dt 6 us; made once by nc12_react_sweeps.yaml,
 nc12_react_strata.yaml and nc12_react_train.yaml, not in CI) guarded with the default guard
 on react of cases/nc12_rd.yaml (two-stage ignition of a stratified mixture), against the
-same case with CVODE (the case's rtol 1e-6). Checked (the model does not pay on this case, docs/benchmarks.md: the default guard refuses
-about 90% of its points; what is checked is that the guard keeps such a model's run sound):
+same case with CVODE (the case's rtol 1e-6). Checked (the model does not pay on this case,
+docs/benchmarks.md: the default guard refuses about 90% of its points; what is checked is
+that the guard keeps such a model's run sound):
   - the card states its regime (local equivalence ratio, temperature, pressure) and the
     coupled check that chose its epoch, with the guard's acceptance in that check;
   - inside the regime, 8x8 cells to 0.3 ms (50 steps: the first stage everywhere, the main
@@ -24,7 +25,6 @@ about 90% of its points; what is checked is that the guard keeps such a model's 
 Usage: check_nc12_model.py SIMFUSE SOURCE_DIR [--mpiexec MPIEXEC]
 """
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -32,16 +32,12 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from case_tools import ENV, in_pairs, point_field, run_case, substep, verdict  # noqa: E402
+from case_tools import (in_pairs, last_fields, last_T, run_case, run_status, substep, verdict,  # noqa: E402
+                        warning_about)
 
 MODEL = "coupling.react={type: guarded, model: models/nc12_react.card.yaml}"
 BOUND_T = 0.5  # T rel L2 against CVODE (see the docstring)
 BOUND_ACC = 0.02
-
-
-def last(out, name):
-    vti = sorted(f for f in os.listdir(out) if f.endswith(".vti") or f.endswith(".pvti"))
-    return point_field(os.path.join(out, vti[-1]), name)
 
 
 def main():
@@ -67,14 +63,17 @@ def main():
         runs = in_pairs(lambda: run_case(exe, case, out["classical"], inside),
                         lambda: run_case(exe, case, out["guarded"], inside + [MODEL]))
         runs.append(run_case(exe, case, out["guarded2"], inside + [MODEL], ranks=2, mpiexec=mpiexec))
-        Tc = last(out["classical"], "T")
+        Tc = last_T(out["classical"])
+        species = card["inputs"][0]["components"][1:]
+        T = {}  # the guarded runs' last T, by key
         for key, s in (("guarded", runs[1]), ("guarded2", runs[2])):
             ranks = s["ranks"]
             react = substep(s)
             acc = react["accepted"] / react["points"]
-            Ta = last(out[key], "T")
+            f = last_fields(out[key], ["T"] + species)  # one read of the last output
+            Ta = T[key] = f["T"]
             err = float(np.linalg.norm(Ta - Tc) / np.linalg.norm(Tc))
-            Y = np.stack([last(out[key], k) for k in card["inputs"][0]["components"][1:]], axis=-1)
+            Y = np.stack([f[k] for k in species], axis=-1)
             ysum, ymin = float(np.abs(Y.sum(axis=-1) - 1).max()), float(Y.min())
             print(f"inside (8x8, 0.3 ms, {ranks} rank(s)): accepted {acc:.2%}; T {Ta.min():.0f}-{Ta.max():.0f} K "
                   f"(CVODE {Tc.min():.0f}-{Tc.max():.0f} K), T rel L2 against CVODE {err:.2e}; |sum Y - 1| "
@@ -86,18 +85,17 @@ def main():
             if not abs(float(Ta.max()) - float(Tc.max())) <= 50:
                 problems.append(f"{ranks} rank(s): max T {Ta.max():.0f} K against CVODE's {Tc.max():.0f} K")
             if not (ysum <= 1e-6 and ymin >= -1e-9):
-                problems.append(f"{ranks} rank(s): mass fractions out of bounds: |sum Y - 1| {ysum:.1e}, min {ymin:.1e}")
-        d2 = float(np.linalg.norm(last(out["guarded2"], "T") - last(out["guarded"], "T")) /
-                   np.linalg.norm(last(out["guarded"], "T")))
+                problems.append(f"{ranks} rank(s): mass fractions out of bounds: |sum Y - 1| {ysum:.1e}, "
+                                f"min {ymin:.1e}")
+        d2 = float(np.linalg.norm(T["guarded2"] - T["guarded"]) / np.linalg.norm(T["guarded"]))
         print(f"2 ranks against 1 (not bounded, see above): T rel L2 {d2:.2e}")
 
-        cmd = [exe, "run", case, "-o", out["out_ai"], "--no-progress", "--set", "grid.n=[4, 4]",
-               "--set", "time.t_end=1.2e-5", "--set", "output.png=[{field: gas, component: T, every: 1000000}]", "--set", "solver.params.pressure=101325",
-               "--set", MODEL]
-        r = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
-        log = r.stdout + r.stderr
-        warned = [line for line in log.splitlines() if "pressure" in line and "outside" in line]
-        print(f"outside (1 atm): exit {r.returncode}; warning: {warned[0].strip() if warned else None}")
+        _, r = run_status(exe, case, out["out_ai"],
+                          ["grid.n=[4, 4]", "time.t_end=1.2e-5",
+                           "output.png=[{field: gas, component: T, every: 1000000}]",
+                           "solver.params.pressure=101325", MODEL], quiet=False)
+        warned = warning_about(r, "pressure")
+        print(f"outside (1 atm): exit {r.returncode}; warning: {warned}")
         if r.returncode != 0:
             problems.append(f"outside the regime the run failed (exit {r.returncode}): {r.stderr[-1500:]}")
         if not warned:

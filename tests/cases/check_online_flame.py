@@ -29,7 +29,7 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from case_tools import in_pairs, point_field, run_case, substep, verdict  # noqa: E402
+from case_tools import in_pairs, last_T, run_case, substep, verdict  # noqa: E402
 
 ONLINE = ("coupling.react={{type: online, model: models/h2_lean.card.yaml, buffer: {{points: 384}}, "
           "training: {{min_samples: 500, {training}}}, validation: {{every: 5}}}}")
@@ -39,11 +39,6 @@ ONLINE = ("coupling.react={{type: online, model: models/h2_lean.card.yaml, buffe
 # flame (validation, switch-in, serving, 1 = 2 ranks), not learning.
 HEALTHY = ONLINE.format(training="iterations: 0, iterations_guarded: 0")
 DIVERGING = ONLINE.format(training="optimizer: sgd, lr: 1.0e+5")
-
-
-def last_T(out):
-    vti = sorted(f for f in os.listdir(out) if f.endswith(".vti") or f.endswith(".pvti"))
-    return point_field(os.path.join(out, vti[-1]), "T")
 
 
 def rel(a, b):
