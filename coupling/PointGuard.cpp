@@ -72,6 +72,11 @@ void PointGuard::declare_keys(Schema& s, double default_margin) {
                "every point (true); never: not at all (false), points outside the ranges are rejected")
       .def("auto")
       .choices({"auto", "always", "never", "true", "false"});
+  s.add_bool("support",
+             "with a model whose card states its data's support (simfuse train writes it): a point inside the ranges "
+             "or regime but farther than the card's radius from every sampled training input is out of range (judged "
+             "as such: by the estimate, or rejected); false: the ranges or regime only")
+      .def(true);
   s.add_bool("path_field",
              "add an output field '<sub-step>_path': per cell, what the last call kept: " + fallback_codes_doc())
       .def(false);
@@ -90,6 +95,7 @@ PointGuard::PointGuard(const Params& params, bool guarded) : guarded_(guarded), 
     estimate_ = e == "auto" ? Estimate::automatic : e == "always" || e == "true" ? Estimate::always : Estimate::never;
   }
   path_field_ = params.has("path_field") && params.get<bool>("path_field");
+  support_ = guarded_ && params.has("support") && params.get<bool>("support");
   balance_ = guarded_ && params.has("balance") && params.get<bool>("balance");
 }
 
@@ -196,14 +202,14 @@ void PointGuard::check_points(SubStep& step, State& state, const StepInfo& info,
                               SubStepStats& stats, MPI_Comm comm) {
   const BusyClock checks;
   reason_.assign(static_cast<size_t>(out.grid().owned().size()), Fallback::kept);
-  screen(out, xa, cin);
+  screen(out, xa, cin, stats);
   map_admissible(step, state, info);
   judge_by_estimate(step, state, info, stats);
   fall_back(step, state, info, stats, comm, checks);
 }
 
 // Non-finite outputs; inputs outside the model's training ranges.
-void PointGuard::screen(const Field& out, const double* xa, int cin) {
+void PointGuard::screen(const Field& out, const double* xa, int cin, SubStepStats& stats) {
   std::vector<Fallback>& reason = reason_;
   const PetscInt np = static_cast<PetscInt>(reason.size());
   const ArrayView y = out.view_read();
@@ -218,8 +224,21 @@ void PointGuard::screen(const Field& out, const double* xa, int cin) {
       if (!(v >= lo_[c] && v <= hi_[c])) reason[p] = Fallback::out_of_range;
     }
   }
+  screen_regime();
+  // The data's support, last (the costliest): only points every other check let through.
+  if (near_ && xa)
+    for (PetscInt p = 0; p < np; ++p)
+      if (reason[p] == Fallback::kept && !near_(xa + p * cin)) {
+        reason[p] = Fallback::out_of_range;
+        ++stats.outside_support;
+      }
+}
+
+// The regime: each point's coordinates from its inputs (the state before the sub-step).
+void PointGuard::screen_regime() {
   if (!regime_) return;
-  // The regime: each point's coordinates from its inputs (the state before the sub-step).
+  std::vector<Fallback>& reason = reason_;
+  const PetscInt np = static_cast<PetscInt>(reason.size());
   const Vec in = before_.at(regime_field_);
   PetscInt len = 0;
   SIMFUSE_PETSC(VecGetLocalSize(in, &len));
@@ -366,6 +385,7 @@ nlohmann::ordered_json PointGuard::describe() const {
     for (size_t i = 0; i < regime_coords_.size(); ++i)
       g["regime_bounds"][names[static_cast<size_t>(regime_coords_[i])]] = {regime_lo_[i], regime_hi_[i]};
   }
+  if (near_) g["support"] = support_what_;
   if (!admissible_what_.empty()) g["admissible"] = admissible_what_;
   const char* mode = estimate_ == Estimate::automatic ? "auto" : estimate_ == Estimate::always ? "always" : "never";
   g["error_estimate"] = {{"setting", mode},

@@ -8,6 +8,7 @@
 /// audit counters. No libtorch: a classical policy (tabulation) uses it as the surrogate
 /// policies do (coupling/ai). Part of the extension tier: a policy of one's own that
 /// proposes results gets the stock guard from here (docs/plugins.md).
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -85,6 +86,14 @@ class PointGuard {
     regime_hi_ = std::move(hi);
   }
 
+  /// The data's support: `near(x)` of a point's proposal inputs (the `cin` channels given to
+  /// check_points, physical units); a point in the ranges or regime but not near the data is
+  /// out of range, counted in `outside_support`. `what` describes it (summary.json).
+  void set_support(std::function<bool(const double*)> near, nlohmann::ordered_json what) {
+    near_ = std::move(near);
+    support_what_ = std::move(what);
+  }
+
   /// Copies the written fields into the saved inputs (before the proposal is written).
   void save_inputs(const State& state);
   /// The saved inputs of written field `f`; all of them by name.
@@ -113,6 +122,8 @@ class PointGuard {
   const std::vector<Fallback>& reasons() const { return reason_; }
 
   bool guarded() const { return guarded_; }
+  /// Whether the policy asks for the data's support to be checked (`support`, default true).
+  bool wants_support() const { return support_; }
   /// Whether rejected points are rerun balanced over the ranks (`balance: true`).
   bool balanced() const { return balance_; }
   double tol() const { return tol_; }
@@ -121,7 +132,8 @@ class PointGuard {
 
  private:
   // The steps of check_points(), in order.
-  void screen(const Field& out, const double* inputs, int cin);
+  void screen(const Field& out, const double* inputs, int cin, SubStepStats& stats);
+  void screen_regime();
   void map_admissible(SubStep& step, State& state, const StepInfo& info);
   void judge_by_estimate(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats);
   void fall_back(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats, MPI_Comm comm,
@@ -138,7 +150,7 @@ class PointGuard {
   Estimate estimate_ = Estimate::automatic;
   Scope scope_ = Scope::none;
   std::string estimate_what_, admissible_what_;
-  bool path_field_ = false, balance_ = false;
+  bool path_field_ = false, balance_ = false, support_ = false;
   Field* path_ = nullptr;
   std::map<std::string, PetscHandle<Vec>> before_;
   PetscHandle<Vec> proposal_;
@@ -147,6 +159,8 @@ class PointGuard {
   std::string regime_field_;
   std::vector<int> regime_coords_;
   std::vector<double> regime_lo_, regime_hi_;
+  std::function<bool(const double*)> near_;  // set: the data's support is checked
+  nlohmann::ordered_json support_what_;
   std::vector<Fallback> reason_;
   std::vector<char> admissible_ok_;
   std::vector<double> cost_;  // per owned point: its last classical rerun's seconds (balance)

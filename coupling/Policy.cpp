@@ -49,6 +49,8 @@ const std::vector<StatCounter>& substep_counters() {
       {"estimated", &S::estimated, nullptr, Reduce::sum, Show::points, true, "points error-estimated"},
       {"accepted_out_of_range", &S::accepted_out_of_range, nullptr, Reduce::sum, Show::points, true,
        "accepted outside the ranges (estimate passed)"},
+      {"outside_support", &S::outside_support, nullptr, Reduce::sum, Show::points, false,
+       "in the ranges or regime but far from the data (judged as out of range)"},
       {"online.guarded_steps", &S::guarded_steps, nullptr, Reduce::max, Show::online, true,
        "steps served by the model"},
       {"online.train_iterations", &S::train_iterations, nullptr, Reduce::max, Show::online, true,

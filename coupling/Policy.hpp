@@ -42,6 +42,7 @@ struct SubStepStats {
   long fallback_inadmissible = 0;  ///< rejected: could not be made physically admissible
   long estimated = 0;              ///< points whose error estimate ran
   long accepted_out_of_range = 0;  ///< of the accepted, outside the training ranges but passed the estimate
+  long outside_support = 0;        ///< judged out of range: inside the ranges or regime, far from the data
   // Policies that train while the run goes (online): shown when `online` is set.
   bool online = false;
   long train_iterations = 0;    ///< optimizer steps

@@ -16,7 +16,7 @@ PACKAGES=(
   catch2
   libopenmpi-dev openmpi-bin
   libcli11-dev libssl-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-  libbenchmark-dev libmuparser-dev
+  libbenchmark-dev libmuparser-dev libnanoflann-dev
   libsundials-dev libsuitesparse-dev
   libopenblas0-openmp
   python3 python3-venv python3-torch python3-numpy python3-scipy python3-vtk9 python3-yaml python3-matplotlib

@@ -155,6 +155,16 @@ const Schema& ModelCard::schema() {
     s.add_map("selection",
               "how the written parameters were chosen among the epochs: {by: held_out_loss | coupled_validation, "
               "epoch, value, ...} (simfuse train writes it)");
+    Schema& sp = s.add_optional_section(
+        "support",
+        "where the training data are (simfuse train writes it): a sample of the training inputs, normalised, and the "
+        "radius within which a point counts as near them; the guard judges a point farther than it from every "
+        "sample as out of range");
+    sp.add_string("file", "the sample: an .npy file of float32 rows (points x input channels), relative to the card")
+        .required();
+    sp.add_int("points", "rows of the sample").required().min(1);
+    sp.add_real("radius", "distance in the normalised input space").required().positive();
+    sp.add_real("quantile", "of the held-out inputs' nearest-sample distances that the radius is").range(0.0, 1.0);
     s.add_map("provenance", "how the model was made");
     return s;
   }();
@@ -317,6 +327,19 @@ ModelCard ModelCard::load(const std::string& path) {
         p.fail("predicts", "an increment model needs every output component among its inputs",
                "add the output fields to inputs, or use predicts: state");
   std::error_code ec;
+  if (p.has("support")) {
+    const Params& sp = p.sub("support");
+    CardSupport sup;
+    sup.file = resolve_path(sp.get<std::string>("file"), path);
+    sup.points = sp.get<int>("points");
+    sup.radius = sp.get<double>("radius");
+    sup.quantile = sp.is_set("quantile") ? sp.get<double>("quantile") : 0.0;
+    if (!fs::exists(sup.file, ec))
+      sp.fail("file", fmt::format("support file '{}' does not exist", sup.file),
+              "the path is relative to the card; copy the .support.npy written beside it, or remove the support entry "
+              "(the guard then judges by the regime or the training ranges only)");
+    c.support = sup;
+  }
   if (!fs::exists(c.weights, ec))
     p.fail("weights", fmt::format("weights file '{}' does not exist", c.weights),
            "the path is relative to the card; regenerate the model or fix the path");
@@ -406,8 +429,16 @@ void ModelCard::save(const std::string& out_path) const {
   }
   e << YAML::EndMap;
   // A default YAML::Node is defined but null: written, it would leave `key:` with no value.
-  for (const auto& [key, node] : {std::pair{"selection", &selection}, std::pair{"provenance", &provenance}})
-    if (node->IsDefined() && !node->IsNull()) e << YAML::Key << key << YAML::Value << *node;
+  if (selection.IsDefined() && !selection.IsNull()) e << YAML::Key << "selection" << YAML::Value << selection;
+  if (support) {
+    e << YAML::Key << "support" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    e << YAML::Key << "file" << YAML::Value << fs::path(support->file).filename().string();
+    e << YAML::Key << "points" << YAML::Value << support->points;
+    e << YAML::Key << "radius" << YAML::Value << support->radius;
+    if (support->quantile > 0) e << YAML::Key << "quantile" << YAML::Value << support->quantile;
+    e << YAML::EndMap;
+  }
+  if (provenance.IsDefined() && !provenance.IsNull()) e << YAML::Key << "provenance" << YAML::Value << provenance;
   e << YAML::EndMap;
   const std::string tmp = out_path + ".tmp." + std::to_string(getpid());
   {

@@ -30,6 +30,9 @@
 ///                                      #   guard's margin is measured in the transformed space)
 ///     validation: {metric: max_abs, value: 1.2e-3, samples: 20000,
 ///                  per_channel: {max_abs: [...], rms: [...]}}   # physical units, per output
+///     support: {file: m.support.npy, points: 20000, radius: 0.76, quantile: 0.999}
+///                                      # a sample of the training inputs (normalised) and
+///                                      #   the radius of "near the data" (DataSupport.hpp)
 ///     provenance: {tool: simfuse train, dataset: ..., created: ...}
 /// The header includes neither torch nor PETSc; the reader is compiled into
 /// simfuse_surrogates, so what links that (coupling/ai, the simfuse command) reads cards.
@@ -49,6 +52,15 @@ struct CardChannel {
   std::vector<std::string> components;  ///< of the field
   std::string scalar;                   ///< "dt" or a case parameter name
   int count() const { return field.empty() ? 1 : static_cast<int>(components.size()); }
+};
+
+/// The training data's support (DataSupport.hpp): a sample of the training inputs in the
+/// model's normalised space, and the distance within which a point counts as near them.
+struct CardSupport {
+  std::string file;     ///< absolute path of the .npy sample
+  long points = 0;      ///< rows of the sample
+  double radius = 0;    ///< normalised distance
+  double quantile = 0;  ///< of the held-out inputs' distances that the radius is
 };
 
 struct ModelCard {
@@ -86,6 +98,7 @@ struct ModelCard {
   /// check as {epoch, error, held_out_loss}). Undefined for a card made by hand.
   YAML::Node selection;
   YAML::Node provenance;
+  std::optional<CardSupport> support;
 
   int in_channels() const;
   int out_channels() const;

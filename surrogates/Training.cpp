@@ -16,6 +16,7 @@
 #include "simfuse/core/Version.hpp"
 #include "simfuse/core/base/Paths.hpp"
 #include "simfuse/surrogates/Architectures.hpp"
+#include "simfuse/surrogates/DataSupport.hpp"
 #include "simfuse/surrogates/Dataset.hpp"
 #include "simfuse/surrogates/detail/FlatOptimizer.hpp"
 #include "simfuse/surrogates/detail/ModelFiles.hpp"
@@ -99,6 +100,17 @@ const Schema& train_schema() {
                 "the classical error whatever the model)")
         .def(0.9)
         .range(0.0, 1.0);
+    Schema& sup = s.add_section(
+        "support",
+        "where the data are, written beside the model (<output>.support.npy) and into its card: a sample of the "
+        "training inputs and a radius; the guard judges a point farther than the radius from every sample as out of "
+        "range (pointwise models)");
+    sup.add_int("points", "training inputs in the sample (0: no support)").def(20000).range(0, 2000000);
+    sup.add_real("quantile",
+                 "the radius is this quantile of the held-out inputs' distances to their nearest sample (the "
+                 "fraction of data-like points that a guard still counts as near)")
+        .def(0.99)
+        .range(0.5, 1.0);
     Schema& c = s.add_section("checkpoint", "periodic checkpoints for --resume");
     c.add_int("every", "epochs between checkpoints (0: none)").def(10).min(0);
     c.add_string("file", "checkpoint file (default <output>.ckpt)");
@@ -760,8 +772,9 @@ PhysicalErrors physical_errors(torch::nn::Sequential& model, const TrainingData&
   return e;
 }
 
-// coupled_validation: each candidate is written beside the model (<output>.candidate.pt and
-// .card.yaml, removed at the end), run by the validator, and the best kept in the state.
+// coupled_validation: each candidate is written beside the model (<output>.candidate.pt,
+// .card.yaml and .support.npy, removed at the end), run by the validator, and the best kept
+// in the state.
 class CoupledSelection {
  public:
   CoupledSelection(std::unique_ptr<CoupledValidator> v, const Params& section, std::string stem, int rank,
@@ -780,6 +793,7 @@ class CoupledSelection {
     std::error_code ec;
     fs::remove(stem_ + ".pt", ec);
     fs::remove(stem_ + ".card.yaml", ec);
+    fs::remove(stem_ + ".support.npy", ec);
   }
   CoupledSelection(const CoupledSelection&) = delete;
   CoupledSelection& operator=(const CoupledSelection&) = delete;
@@ -920,6 +934,68 @@ void write_model(torch::nn::Sequential& model, const ModelCard& card, const std:
                     "check that the output folder is writable and the disk is not full");
 }
 
+// The data's support (DataSupport.hpp): a random sample of the training inputs, normalised,
+// and the radius that `quantile` of the held-out inputs lie within of it. It depends on the
+// data only, so it is measured once, before the epochs: the coupled validation's candidates
+// are guarded with the support the written model will have. Rank 0 measures (every rank
+// has all the data) and broadcasts the radius.
+struct SupportSample {
+  std::vector<float> rows;  // ns x cin, normalised
+  long n = 0;               // 0: none
+  int dim = 0;
+  double radius = 0, quantile = 0;
+};
+
+SupportSample measure_support(const TrainingData& d, const Params& sp, const std::string& name, int rank,
+                              MPI_Comm comm) {
+  SupportSample s;
+  const long want = sp.get<int>("points");
+  if (want == 0 || d.stencil) return s;
+  const long ns = std::min<long>(want, d.ntrain), nh = std::min<long>(20000, d.nval);
+  const torch::Tensor idx = torch::cat({d.train_idx.narrow(0, 0, ns), d.val_idx.narrow(0, 0, nh)});
+  const torch::Tensor z = d.Xn.index_select(0, idx).to(torch::kFloat).contiguous();
+  const std::vector<float> rows(z.data_ptr<float>(), z.data_ptr<float>() + z.numel());
+  s.quantile = sp.get<double>("quantile");
+  if (rank == 0) s.radius = DataSupport::measure_radius(rows, d.cin, ns, nh, s.quantile);
+  MPI_Bcast(&s.radius, 1, MPI_DOUBLE, 0, comm);
+  // Identical samples make a zero radius (a constant dataset): nothing would count as near.
+  if (!(s.radius > 0)) {
+    if (rank == 0)
+      spdlog::warn("model '{}': the held-out inputs coincide with the training inputs (radius 0); no support written",
+                   name);
+    return s;
+  }
+  s.rows.assign(rows.begin(), rows.begin() + ns * d.cin);
+  s.n = ns;
+  s.dim = d.cin;
+  if (rank == 0)
+    spdlog::info("model '{}': support of {} training inputs, radius {:.3g} ({} of {} held-out inputs within it)", name,
+                 ns, s.radius, s.quantile, nh);
+  return s;
+}
+
+// Writes the sample as <stem>.support.npy (rank 0; every rank fails alike).
+void write_support(const SupportSample& s, const std::string& stem, int rank, MPI_Comm comm) {
+  if (s.n == 0) return;
+  int failed = 0;
+  if (rank == 0) {
+    try {
+      DataSupport::write_npy(stem + ".support.npy", s.rows, s.n, s.dim);
+    } catch (const UserError&) {
+      failed = 1;
+    }
+  }
+  MPI_Bcast(&failed, 1, MPI_INT, 0, comm);
+  if (failed)
+    throw UserError(fmt::format("cannot write the model's support {}.support.npy", stem),
+                    "check that the output folder is writable and the disk is not full");
+}
+
+// The card's support entry for the sample written at `stem`.
+void set_support(ModelCard& card, const SupportSample& s, const std::string& stem) {
+  if (s.n > 0) card.support = CardSupport{stem + ".support.npy", s.n, s.radius, s.quantile};
+}
+
 }  // namespace
 
 // The driver, in its sections (spec and data, model, files, state, epochs, result); ~120
@@ -983,6 +1059,8 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     make_parent_folders(ckpt);
   }
   MPI_Barrier(comm);
+  const SupportSample support = measure_support(d, p.sub("support"), mp.get<std::string>("name"), rank, comm);
+  if (coupled) write_support(support, out_stem + ".candidate", rank, comm);
   auto checkpoint = [&]() {
     if (rank == 0) save_checkpoint(ckpt, model, optim, st, spec);
   };
@@ -993,6 +1071,7 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
   const long patience = tp.get<int>("patience");
   const auto card_for = [&](const std::string& stem, long epoch) {  // a candidate's card
     ModelCard c = make_card(p, doc, d, arch, stem, st, size, 0, 0);
+    set_support(c, support, stem);
     c.provenance["candidate_epoch"] = epoch;
     return c;
   };
@@ -1072,6 +1151,8 @@ TrainResult train(const ConfigDocument& doc, MPI_Comm comm, const TrainOptions& 
     card.selection["epoch"] = st.best_epoch;
     card.selection["value"] = st.best_val;
   }
+  write_support(support, out_stem, rank, comm);
+  set_support(card, support, out_stem);
   write_model(model, card, out_stem, rank, comm);
   res.card = card;
   res.card_path = out_stem + ".card.yaml";

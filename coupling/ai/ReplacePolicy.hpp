@@ -10,6 +10,7 @@
 #include "simfuse/core/Timer.hpp"
 #include "simfuse/coupling/Policy.hpp"
 #include "simfuse/coupling/ai/ModelBinding.hpp"
+#include "simfuse/surrogates/DataSupport.hpp"
 
 namespace simfuse::ai {
 
@@ -32,6 +33,7 @@ class ReplacePolicy : public Policy {
     prepare(step, state);
     set_ranges();
     set_regime(step);
+    set_support();
     configure_guard(step);
   }
 
@@ -76,6 +78,27 @@ class ReplacePolicy : public Policy {
     if (!idx.empty()) guard_.set_regime(ra, step.writes().front(), std::move(idx), std::move(lo), std::move(hi));
   }
 
+  // The data's support of the card (pointwise models), when the policy wants it.
+  void set_support() {
+    const ModelCard& c = binding_.card();
+    if (!guard_.guarded() || !guard_.wants_support() || !c.support || !c.pointwise()) return;
+    try {
+      support_ = DataSupport::load(c);
+    } catch (const UserError& e) {
+      auto ds = e.diagnostics();
+      ds.push_back(binding_.params().diag("model", "the model above was requested here"));
+      throw UserError(ds);
+    }
+    const DataSupport* s = support_.get();
+    guard_.set_support([s](const double* x) { return s->near(x); },
+                       {{"what",
+                         "points inside the ranges or regime but farther than the radius (normalised inputs) from "
+                         "every sampled training input are out of range"},
+                        {"file", c.support->file},
+                        {"points", s->points()},
+                        {"radius", s->radius()}});
+  }
+
   // Work vectors for the sub-step's inputs and the path field (once, at attach): the path
   // field takes the model's output field, or (online: no model yet) the field the sub-step writes.
   void prepare(SubStep& step, State& state) {
@@ -97,7 +120,11 @@ class ReplacePolicy : public Policy {
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override {
     replace(step, state, info, stats);
   }
-  std::vector<PolicyFile> files_read() const override { return binding_.files(); }
+  std::vector<PolicyFile> files_read() const override {
+    std::vector<PolicyFile> f = binding_.files();
+    if (support_) f.push_back({"support", binding_.card().support->file});
+    return f;
+  }
   nlohmann::ordered_json describe() const override {
     nlohmann::ordered_json d = binding_.describe();
     if (guard_.guarded()) {  // what the out-of-range check compares with (the report's hint names them)
@@ -199,6 +226,7 @@ class ReplacePolicy : public Policy {
   ModelBinding binding_;
   MPI_Comm comm_;
   PointGuard guard_;
+  std::unique_ptr<DataSupport> support_;  // the card's, when the guard checks it
 };
 
 }  // namespace simfuse::ai

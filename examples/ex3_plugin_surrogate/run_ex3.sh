@@ -40,6 +40,8 @@ final = s["compare"]["final"]["u"]
 print(f"react: {100 * react['accepted_fraction']:.2f}% of points from the model; u at t = {s['time']['t']:g}: "
       f"relative L2 error {final['rel_l2']:.2e} against the classical twin; react wall-time ratio "
       f"{s['compare']['wall_time_ratio']['react']:.2f} (model / classical)")
-assert react["accepted_fraction"] > 0.99 and final["rel_l2"] < 1e-3, "the guarded surrogate is not where it was"
+# the card's support counts ~1% of data-like points as far from the data (quantile 0.99);
+# allen_cahn has no error estimate, so those run classically: 98.95% accepted
+assert react["accepted_fraction"] > 0.98 and final["rel_l2"] < 1e-3, "the guarded surrogate is not where it was"
 print("ex3: OK")
 PY

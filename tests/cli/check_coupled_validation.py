@@ -135,7 +135,8 @@ def main():
               f"the coupled choice (epoch {sel['epoch']}, error {measured:.4f}) is no worse than the held-out "
               f"loss's (epoch {loss_epoch}, error {by_loss:.4f})")
         left = sorted(os.listdir(folder))
-        check(left == ["model.card.yaml", "model.pt"], f"only the model is left in its folder: {left}")
+        check(left == ["model.card.yaml", "model.pt", "model.support.npy"],
+              f"only the model (and its data support) is left in its folder: {left}")
 
         card2, _, _ = train("by_coupled_2", True, np_=2)
         c2 = card2.get("selection", {}).get("checks", [])

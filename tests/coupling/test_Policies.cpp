@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <initializer_list>
 
 #include "simfuse/core/Solver.hpp"
@@ -22,6 +23,7 @@
 #include "simfuse/solvers/chemistry/Mechanism.hpp"
 #include "simfuse/solvers/chemistry/Reactor.hpp"
 #include "simfuse/solvers/navier_stokes/NavierStokesSolver.hpp"
+#include "simfuse/surrogates/DataSupport.hpp"
 #include "simfuse/surrogates/ModelCard.hpp"
 #include "simfuse/surrogates/Surrogate.hpp"
 #include "support/Chemistry.hpp"
@@ -600,6 +602,84 @@ TEST_CASE("A card's regime: the guard judges 'out of range' by temperature and e
     CHECK(phis[0] <= 0.8);  // widened by ood_margin
     CHECK(phis[1] >= 1.25);
     CHECK(!d["guard"].contains("training_ranges"));
+  }
+}
+
+TEST_CASE("A card's data support: a point inside the regime but far from the data is out of range", "[torch][mpi]") {
+  // h2_tiny_regime with a support of its own making: the phi 0.9 H2-air mixture at 1000 to
+  // 1260 K every kelvin, radius 0.02 (normalised; ~6 K of T here). 24 reactors at phi 0.9
+  // from 1020 to 1490 K are all inside the regime; those hotter than the sample by more
+  // than the radius are out of range (estimate off: rejected, run by CVODE), counted in
+  // outside_support; `support: false` checks the regime only.
+  const std::string dir = test::temp_dir("card_support");
+  const std::string base = src("tests/fixtures/h2_tiny/h2_tiny_regime.card.yaml");
+  const ModelCard orig = ModelCard::load(base);
+  const std::string yaml = h2_reactors(24, "1020 + 470*x", 0.9, 2.0e-6, 1);
+  auto probe = make(yaml + fmt::format("coupling: {{react: {{type: guarded, model: {}, estimate: false}}}}\n", base));
+  const Field& gas = probe->solver().state().get("gas");
+  const auto& comps = gas.components();
+  // The card's inputs of a cell at temperature T, the composition of the sweep's first owned cell.
+  auto inputs_at = [&](double T) {
+    const ArrayView a = gas.view_read();
+    const PetscInt i0 = gas.grid().owned().lo[0];
+    std::vector<double> x;
+    for (const auto& name : orig.inputs.front().components) {
+      const auto at = std::find(comps.begin(), comps.end(), name) - comps.begin();
+      x.push_back(name == "T" ? T : a(i0, 0, 0, static_cast<int>(at)));
+    }
+    return x;
+  };
+  const int dim = orig.in_channels();
+  std::vector<float> rows;
+  for (int T = 1000; T <= 1260; ++T) {
+    const auto x = inputs_at(T);
+    std::vector<float> z(static_cast<size_t>(dim));
+    DataSupport::normalise(orig, x.data(), z.data());
+    rows.insert(rows.end(), z.begin(), z.end());
+  }
+  const long n = static_cast<long>(rows.size()) / dim;
+  const double radius = 0.02;
+  if (test::world_rank() == 0) {
+    DataSupport::write_npy(dir + "/tiny.support.npy", rows, n, dim);
+    std::ifstream in(base);
+    std::ofstream out(dir + "/tiny.card.yaml");
+    for (std::string line; std::getline(in, line);)
+      out << (line.rfind("weights:", 0) == 0 ? "weights: " + src("tests/fixtures/h2_tiny/h2_tiny.pt") : line) << "\n";
+    out << fmt::format("support: {{file: tiny.support.npy, points: {}, radius: {}}}\n", n, radius);
+  }
+  MPI_Barrier(PETSC_COMM_WORLD);
+  const ModelCard card = ModelCard::load(dir + "/tiny.card.yaml");
+  const auto sup = DataSupport::load(card);
+  // Which owned cells are far from the sample, by the support itself.
+  long expected = 0;
+  {
+    const ArrayView a = gas.view_read();
+    const Box& b = gas.grid().owned();
+    for (PetscInt i = b.lo[0]; i < b.lo[0] + b.n[0]; ++i) {
+      auto x = inputs_at(a(i, 0, 0, 0));
+      expected += sup->near(x.data()) ? 0 : 1;
+    }
+  }
+  MPI_Allreduce(MPI_IN_PLACE, &expected, 1, MPI_LONG, MPI_SUM, PETSC_COMM_WORLD);
+  // Reactors of 1020 + 470 x: those above ~1266 K, about half.
+  CHECK(expected >= 10);
+  CHECK(expected <= 14);
+  for (const bool use : {true, false}) {
+    auto sim =
+        make(yaml + fmt::format("coupling: {{react: {{type: guarded, model: {}, estimate: false, support: {}}}}}\n",
+                                dir + "/tiny.card.yaml", use));
+    SubStepStats st;
+    sim->coupler().policy("react").apply(sim->coupler().substep("react"), sim->solver().state(), StepInfo{1, 0.0, 2e-6},
+                                         st);
+    long c[3] = {st.fallback_ood, st.outside_support, st.points};
+    MPI_Allreduce(MPI_IN_PLACE, c, 3, MPI_LONG, MPI_SUM, PETSC_COMM_WORLD);
+    INFO("support " << use << ": " << c[0] << " out of range, " << c[1] << " far from the data, of " << c[2]);
+    CHECK(c[2] == 24);
+    CHECK(c[0] == (use ? expected : 0));
+    CHECK(c[1] == (use ? expected : 0));
+    const auto d = sim->coupler().policy("react").describe();
+    CHECK(d["guard"].contains("support") == use);
+    if (use) CHECK(d["guard"]["support"]["points"].get<long>() == n);
   }
 }
 

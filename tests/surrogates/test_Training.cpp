@@ -13,6 +13,7 @@
 #include <map>
 
 #include "simfuse/core/base/Error.hpp"
+#include "simfuse/surrogates/DataSupport.hpp"
 #include "simfuse/surrogates/Dataset.hpp"
 #include "simfuse/surrogates/Surrogate.hpp"
 #include "simfuse/surrogates/Training.hpp"
@@ -523,4 +524,111 @@ TEST_CASE("coupled_validation under the guarded policy: an epoch the guard mostl
   // Under the surrogate policy the floor does not apply (nothing is refused).
   TrainOptions su = options(acc);
   CHECK(train(coupled_spec(dir, "alone", 10), PETSC_COMM_WORLD, su).selected_epoch == 4);
+}
+
+TEST_CASE("The data's support: written by train, read back, near the data and not away from it", "[torch][train]") {
+  const std::string dir = test::temp_dir("train_support");
+  write_data(dir);  // inputs uniform on [0.1, 1]^2
+  const ConfigDocument doc = ConfigDocument::from_string(R"(
+dataset: data.pt
+output: model
+model:
+  name: support_model
+  architecture: {type: mlp, hidden: [8], activation: tanh}
+training: {epochs: 2, batch: 64, seed: 4}
+support: {points: 1000, quantile: 0.99}
+checkpoint: {every: 0}
+)",
+                                                         dir + "/train.yaml");
+  const TrainResult r = train(doc, PETSC_COMM_WORLD, quiet());
+  REQUIRE(r.card.support);
+  CHECK(r.card.support->points == 1000);
+  CHECK(r.card.support->quantile == 0.99);
+  // 1000 uniform points in a square of side 0.9 are ~0.03 apart; in normalised units (std
+  // 0.26) ~0.11: the 99% quantile of the nearest distance lies well within [0.02, 0.5].
+  INFO("radius " << r.card.support->radius);
+  CHECK(r.card.support->radius > 0.02);
+  CHECK(r.card.support->radius < 0.5);
+  const ModelCard back = ModelCard::load(r.card_path);
+  REQUIRE(back.support);
+  CHECK(back.support->file == r.card.support->file);
+  CHECK(back.support->radius == r.card.support->radius);
+  const auto sup = DataSupport::load(back);
+  CHECK(sup->points() == 1000);
+  // Every training input is near (99% of held-out ones are, by construction; the points
+  // of a lattice inside the square at least as often); a point of the square's far corner
+  // region and one beyond the data are not.
+  int near = 0, n = 0;
+  for (double a = 0.15; a < 1.0; a += 0.1)
+    for (double b = 0.15; b < 1.0; b += 0.1, ++n) {
+      const double x[2] = {a, b};
+      near += sup->near(x) ? 1 : 0;
+    }
+  CHECK(near >= n - 1);
+  const double far[2] = {0.5, 2.0}, below[2] = {-0.5, 0.5};
+  CHECK_FALSE(sup->near(far));
+  CHECK_FALSE(sup->near(below));
+  CHECK(sup->distance(far) > 3 * sup->radius());
+  // points: 0 writes none
+  const ConfigDocument none = ConfigDocument::from_string(R"(
+dataset: data.pt
+output: model_none
+model:
+  name: none_model
+  architecture: {type: mlp, hidden: [8], activation: tanh}
+training: {epochs: 1, batch: 64, seed: 4}
+support: {points: 0}
+checkpoint: {every: 0}
+)",
+                                                          dir + "/train_none.yaml");
+  const TrainResult r0 = train(none, PETSC_COMM_WORLD, quiet());
+  CHECK_FALSE(r0.card.support);
+  CHECK_FALSE(std::filesystem::exists(dir + "/model_none.support.npy"));
+}
+
+TEST_CASE("A support file that is missing, damaged or of another model is refused naming it", "[torch][train]") {
+  const std::string dir = test::temp_dir("support_bad");
+  write_data(dir);
+  const ConfigDocument doc = ConfigDocument::from_string(R"(
+dataset: data.pt
+output: model
+model:
+  name: support_model
+  architecture: {type: mlp, hidden: [8], activation: tanh}
+training: {epochs: 1, batch: 64, seed: 4}
+support: {points: 500}
+checkpoint: {every: 0}
+)",
+                                                         dir + "/train.yaml");
+  const TrainResult r = train(doc, PETSC_COMM_WORLD, quiet());
+  MPI_Barrier(PETSC_COMM_WORLD);
+  if (test::world_rank() != 0) return;
+  const std::string npy = r.card.support->file;
+  // Round trip of the file itself.
+  long n = 0;
+  int dim = 0;
+  const std::vector<float> rows = DataSupport::read_npy(npy, n, dim);
+  CHECK(n == 500);
+  CHECK(dim == 2);
+  CHECK(rows.size() == 1000);
+  // Another model's sample (3 channels) does not fit the card.
+  DataSupport::write_npy(dir + "/three.npy", std::vector<float>(30, 0.5f), 10, 3);
+  ModelCard card = ModelCard::load(r.card_path);
+  card.support->file = dir + "/three.npy";
+  CHECK_THROWS_WITH(DataSupport::load(card),
+                    Catch::Contains("3 channels, the card 2 inputs") && Catch::Contains("three.npy"));
+  // A truncated file.
+  {
+    std::ifstream in(npy, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(dir + "/short.npy", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+    std::ofstream(dir + "/text.npy") << "not numpy";
+  }
+  card.support->file = dir + "/short.npy";
+  CHECK_THROWS_WITH(DataSupport::load(card), Catch::Contains("truncated") && Catch::Contains("short.npy"));
+  card.support->file = dir + "/text.npy";
+  CHECK_THROWS_WITH(DataSupport::load(card), Catch::Contains("not an .npy file"));
+  // A card whose support file is gone: refused at load, naming the key.
+  std::filesystem::remove(npy);
+  CHECK_THROWS_WITH(ModelCard::load(r.card_path), Catch::Contains("support.file") && Catch::Contains("does not exist"));
 }
