@@ -13,7 +13,8 @@ model: ...}`), side by side on the two cores; the speeds are the second half's m
 (summary.json), the T profile's error the relative L2 of the last row-averaged profile
 (flame.csv has none: the last VTK's T). Printed: S_c and S_front of both and their
 difference, T rel L2, react seconds and their ratio, the guard's accepted fraction and its
-fallbacks (out of range, estimate, inadmissible).
+fallbacks (out of range, estimate, inadmissible) and the points found far from the data (the
+card's support; judged as out of range).
 """
 import argparse
 import concurrent.futures as cf
@@ -129,6 +130,7 @@ def main():
                        accepted=g.get("accepted", 0) / pts, fallback_ood=g.get("fallback", {}).get("ood", 0) / pts,
                        fallback_estimate=g.get("fallback", {}).get("estimate", 0) / pts,
                        fallback_inadmissible=g.get("fallback", {}).get("inadmissible", 0) / pts,
+                       outside_support=g.get("outside_support", 0) / pts,
                        total_classical=sum(x["seconds"] for x in s["classical"]["substeps"]),
                        total_ai=sum(x["seconds"] for x in s["guarded"]["substeps"]))
             row["dS_c"] = row["S_c_ai"] / row["S_c"] - 1
@@ -140,15 +142,16 @@ def main():
                   f"({row['react_classical'] / row['react_ai']:.2f}x), whole step "
                   f"{row['total_classical'] / row['total_ai']:.2f}x; accepted {row['accepted']:.1%} (out of range "
                   f"{row['fallback_ood']:.1%}, estimate {row['fallback_estimate']:.1%}, inadmissible "
-                  f"{row['fallback_inadmissible']:.1%})", flush=True)
+                  f"{row['fallback_inadmissible']:.1%}; far from the data {row['outside_support']:.1%})", flush=True)
     print("\n| phi | T_u (K) | S_c classical (m/s) | S_c guarded | S_front classical | S_front guarded | T rel L2 | "
-          "react | whole step | accepted | out of range | estimate |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "react | whole step | accepted | out of range | estimate | far from the data |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['phi']:g} | {r['Tu']:g} | {r['S_c']:.4f} | {r['S_c_ai']:.4f} ({r['dS_c']:+.2%}) | {r['S_f']:.4f} | "
               f"{r['S_f_ai']:.4f} ({r['dS_f']:+.2%}) | {r['T_rel_l2']:.1e} | "
               f"{r['react_classical'] / r['react_ai']:.2f}x | {r['total_classical'] / r['total_ai']:.2f}x | "
-              f"{r['accepted']:.1%} | {r['fallback_ood']:.1%} | {r['fallback_estimate']:.1%} |")
+              f"{r['accepted']:.1%} | {r['fallback_ood']:.1%} | {r['fallback_estimate']:.1%} | "
+              f"{r['outside_support']:.1%} |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)
