@@ -208,7 +208,8 @@ void PointGuard::check_points(SubStep& step, State& state, const StepInfo& info,
   fall_back(step, state, info, stats, comm, checks);
 }
 
-// Non-finite outputs; inputs outside the model's training ranges.
+// Non-finite outputs; inputs outside the model's training ranges or regime; then far from
+// its data (the card's support).
 void PointGuard::screen(const Field& out, const double* xa, int cin, SubStepStats& stats) {
   std::vector<Fallback>& reason = reason_;
   const PetscInt np = static_cast<PetscInt>(reason.size());

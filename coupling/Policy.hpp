@@ -135,7 +135,7 @@ bool shown(const StatCounter& c, const SubStepStats& s);
 /// A file a policy reads (a model card, its weights): summary.json's provenance records it
 /// with its checksum, and a resumed run must find it unchanged.
 struct PolicyFile {
-  std::string role;  ///< "card" or "weights" (the roles simfuse records)
+  std::string role;  ///< "card", "weights" or "support" (the roles simfuse records)
   std::string path;  ///< as opened
 };
 

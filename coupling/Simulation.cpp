@@ -427,16 +427,20 @@ void Simulation::set_up_output() {
   impl_->output = std::make_unique<RunOutput>(view, op, impl_->out_dir);
 }
 
-// The models' files per sub-step, as their policies report them: (card, weights).
-std::map<std::string, std::pair<std::string, std::string>> model_files(Coupler& coupler) {
-  std::map<std::string, std::pair<std::string, std::string>> out;
+// The models' files per sub-step, as their policies report them.
+struct ModelFiles {
+  std::string card, weights, support;
+};
+std::map<std::string, ModelFiles> model_files(Coupler& coupler) {
+  std::map<std::string, ModelFiles> out;
   for (const auto& sub : coupler.substeps()) {
-    std::string card, w;
+    ModelFiles m;
     for (const auto& f : coupler.policy(sub).files_read()) {
-      if (f.role == "card") card = f.path;
-      if (f.role == "weights") w = f.path;
+      if (f.role == "card") m.card = f.path;
+      if (f.role == "weights") m.weights = f.path;
+      if (f.role == "support") m.support = f.path;
     }
-    if (!w.empty()) out[sub] = {card, w};
+    if (!m.weights.empty()) out[sub] = m;
   }
   return out;
 }
@@ -455,16 +459,19 @@ void Simulation::set_up_checkpoints(const ConfigDocument& doc) {
   const auto files = model_files(*impl_->coupler);
   json models = json::object();
   std::map<std::string, std::string> weights;
-  for (const auto& [sub, cw] : files) {
-    const auto& [card, w] = cw;
-    weights[sub] = w;
+  for (const auto& [sub, f] : files) {
+    weights[sub] = f.weights;
     json m = json::object();
-    if (!card.empty()) {
-      m["card"] = card;
-      m["card_sha256"] = sha256_file(card);
+    if (!f.card.empty()) {
+      m["card"] = f.card;
+      m["card_sha256"] = sha256_file(f.card);
     }
-    m["weights"] = w;
-    m["weights_sha256"] = sha256_file(w);
+    m["weights"] = f.weights;
+    m["weights_sha256"] = sha256_file(f.weights);
+    if (!f.support.empty()) {  // what the guard judged "near the data" by
+      m["support"] = f.support;
+      m["support_sha256"] = sha256_file(f.support);
+    }
     models[sub] = m;
   }
   impl_->provenance = make_provenance(doc, models);

@@ -107,8 +107,9 @@ double DataSupport::measure_radius(const std::vector<float>& z, int dim, long n_
     d[static_cast<size_t>(k)] = std::sqrt(static_cast<double>(d2));
   }
   if (d.empty()) return 0;
-  const size_t q = std::min(
-      d.size() - 1, static_cast<size_t>(std::ceil(quantile * static_cast<double>(d.size()))) - (quantile > 0 ? 1 : 0));
+  // The smallest distance at least `quantile` of them do not exceed.
+  const size_t k = static_cast<size_t>(std::ceil(quantile * static_cast<double>(d.size())));
+  const size_t q = std::min(d.size(), std::max<size_t>(k, 1)) - 1;
   std::nth_element(d.begin(), d.begin() + static_cast<long>(q), d.end());
   return d[q];
 }

@@ -4,7 +4,8 @@
 phi 0.35-0.55 and 300-375 K) guarded with the default guard on react of
 cases/flame1d_h2_lean.yaml (splitting forced_split), against the same flame with CVODE.
 Checked:
-  - the card states its regime (local equivalence ratio, temperature, pressure);
+  - the card states its regime (local equivalence ratio, temperature, pressure); the run's
+    provenance records its data's support file with its SHA-256;
   - inside it (phi 0.45, 300 K), 2 ms (400 steps, the start-up of the flame from its tanh
     profile: the states change most there): 99% of the cells accepted (measured 99.98%),
     the front position at every step within 5 um of CVODE's (a tenth of a cell, three steps
@@ -57,6 +58,9 @@ def main():
                         lambda: run_case(exe, case, out["guarded"], inside + [MODEL]))
         react = substep(s)
         acc = react["accepted"] / react["points"]
+        model = s["provenance"]["models"]["react"]
+        if not (model.get("support", "").endswith("h2_lean.support.npy") and len(model.get("support_sha256", "")) == 64):
+            problems.append(f"the run's provenance does not record the data's support file and its SHA-256: {model}")
         fc, fa = flame_rows(out["classical"]), flame_rows(out["guarded"])
         dx = max(abs(a["front_position"] - c["front_position"]) for a, c in zip(fa, fc))
         Tc, Ta = last_T(out["classical"]), last_T(out["guarded"])
