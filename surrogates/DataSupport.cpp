@@ -63,7 +63,8 @@ DataSupport::DataSupport(const ModelCard& card, std::vector<float> points, int d
     : card_(&card), points_(std::move(points)), dim_(dim), radius_(radius), z_(static_cast<size_t>(dim)) {
   if (dim != card.in_channels())
     throw UserError(
-        fmt::format("model '{}': its support has {} channels, the card {} inputs", card.name, dim, card.in_channels()),
+        fmt::format("support file '{}' of model '{}': {} channels, the card {} inputs",
+                    card.support ? card.support->file : std::string("(in memory)"), card.name, dim, card.in_channels()),
         "the support file belongs to another model: retrain, or remove the card's support entry");
   index_ = std::make_unique<Index>(points_, dim_);
 }
@@ -177,10 +178,6 @@ std::unique_ptr<DataSupport> DataSupport::load(const ModelCard& card) {
   long n = 0;
   int dim = 0;
   std::vector<float> v = read_npy(card.support->file, n, dim);
-  if (dim != card.in_channels())
-    throw UserError(fmt::format("support file '{}' of model '{}': {} channels, the card {} inputs", card.support->file,
-                                card.name, dim, card.in_channels()),
-                    "the support file belongs to another model: retrain, or remove the card's support entry");
   return std::make_unique<DataSupport>(card, std::move(v), dim, card.support->radius);
 }
 

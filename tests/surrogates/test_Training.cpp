@@ -58,6 +58,22 @@ checkpoint: {{every: 0}}
                                      dir + "/train.yaml");
 }
 
+// A training spec on write_data's data with a `support:` section (tiny model, few epochs).
+ConfigDocument support_spec(const std::string& dir, const std::string& out, int epochs, const std::string& support) {
+  return ConfigDocument::from_string(fmt::format(R"(
+dataset: data.pt
+output: {}
+model:
+  name: {}_model
+  architecture: {{type: mlp, hidden: [8], activation: tanh}}
+training: {{epochs: {}, batch: 64, seed: 4}}
+support: {}
+checkpoint: {{every: 0}}
+)",
+                                                 out, out, epochs, support),
+                                     dir + "/" + out + ".yaml");
+}
+
 at::Tensor predictions(const std::string& card) {
   auto m = Surrogate::load(card);
   at::manual_seed(11);
@@ -529,18 +545,8 @@ TEST_CASE("coupled_validation under the guarded policy: an epoch the guard mostl
 TEST_CASE("The data's support: written by train, read back, near the data and not away from it", "[torch][train]") {
   const std::string dir = test::temp_dir("train_support");
   write_data(dir);  // inputs uniform on [0.1, 1]^2
-  const ConfigDocument doc = ConfigDocument::from_string(R"(
-dataset: data.pt
-output: model
-model:
-  name: support_model
-  architecture: {type: mlp, hidden: [8], activation: tanh}
-training: {epochs: 2, batch: 64, seed: 4}
-support: {points: 1000, quantile: 0.99}
-checkpoint: {every: 0}
-)",
-                                                         dir + "/train.yaml");
-  const TrainResult r = train(doc, PETSC_COMM_WORLD, quiet());
+  const TrainResult r =
+      train(support_spec(dir, "model", 2, "{points: 1000, quantile: 0.99}"), PETSC_COMM_WORLD, quiet());
   REQUIRE(r.card.support);
   CHECK(r.card.support->points == 1000);
   CHECK(r.card.support->quantile == 0.99);
@@ -570,18 +576,7 @@ checkpoint: {every: 0}
   CHECK_FALSE(sup->near(below));
   CHECK(sup->distance(far) > 3 * sup->radius());
   // points: 0 writes none
-  const ConfigDocument none = ConfigDocument::from_string(R"(
-dataset: data.pt
-output: model_none
-model:
-  name: none_model
-  architecture: {type: mlp, hidden: [8], activation: tanh}
-training: {epochs: 1, batch: 64, seed: 4}
-support: {points: 0}
-checkpoint: {every: 0}
-)",
-                                                          dir + "/train_none.yaml");
-  const TrainResult r0 = train(none, PETSC_COMM_WORLD, quiet());
+  const TrainResult r0 = train(support_spec(dir, "model_none", 1, "{points: 0}"), PETSC_COMM_WORLD, quiet());
   CHECK_FALSE(r0.card.support);
   CHECK_FALSE(std::filesystem::exists(dir + "/model_none.support.npy"));
 }
@@ -589,18 +584,7 @@ checkpoint: {every: 0}
 TEST_CASE("A support file that is missing, damaged or of another model is refused naming it", "[torch][train]") {
   const std::string dir = test::temp_dir("support_bad");
   write_data(dir);
-  const ConfigDocument doc = ConfigDocument::from_string(R"(
-dataset: data.pt
-output: model
-model:
-  name: support_model
-  architecture: {type: mlp, hidden: [8], activation: tanh}
-training: {epochs: 1, batch: 64, seed: 4}
-support: {points: 500}
-checkpoint: {every: 0}
-)",
-                                                         dir + "/train.yaml");
-  const TrainResult r = train(doc, PETSC_COMM_WORLD, quiet());
+  const TrainResult r = train(support_spec(dir, "model", 1, "{points: 500}"), PETSC_COMM_WORLD, quiet());
   MPI_Barrier(PETSC_COMM_WORLD);
   if (test::world_rank() != 0) return;
   const std::string npy = r.card.support->file;
