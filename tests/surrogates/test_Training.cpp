@@ -11,6 +11,7 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <random>
 
 #include "simfuse/core/base/Error.hpp"
 #include "simfuse/surrogates/DataSupport.hpp"
@@ -579,6 +580,40 @@ TEST_CASE("The data's support: written by train, read back, near the data and no
   const TrainResult r0 = train(support_spec(dir, "model_none", 1, "{points: 0}"), PETSC_COMM_WORLD, quiet());
   CHECK_FALSE(r0.card.support);
   CHECK_FALSE(std::filesystem::exists(dir + "/model_none.support.npy"));
+}
+
+TEST_CASE("The support's query agrees with the card's own normalisation (Box-Cox channels)", "[torch][train]") {
+  // near() resolves the card's transforms once (the hot path); distance() goes through
+  // ModelCard::transform_input by name. On the shipped h2_lean card (Box-Cox species) the two
+  // must agree on every point: sample rows moved by 0.05-0.6 (normalised) span near, at
+  // the radius and far. Points within 1e-4 of the radius are skipped: float rounding in the
+  // tree's sums may put them on either side.
+  const ModelCard card = ModelCard::load(std::string(SIMFUSE_SOURCE_DIR) + "/cases/models/h2_lean.card.yaml");
+  const auto sup = DataSupport::load(card);
+  REQUIRE(sup);
+  long n = 0;
+  int dim = 0;
+  const std::vector<float> z = DataSupport::read_npy(card.support->file, n, dim);
+  std::mt19937 gen(11);
+  std::normal_distribution<double> g;
+  int near = 0, far = 0;
+  std::vector<double> x(static_cast<size_t>(dim));
+  for (int k = 0; k < 400; ++k) {
+    const long row = static_cast<long>(gen() % static_cast<unsigned>(n));
+    const double sigma = 0.05 * (1 + k % 12);
+    for (int i = 0; i < dim; ++i) {
+      const double zi = z[static_cast<size_t>(row * dim + i)] + sigma * g(gen);
+      x[static_cast<size_t>(i)] = card.untransform_input(i, zi * card.in_std[i] + card.in_mean[i], false);
+    }
+    const double d = sup->distance(x.data());
+    if (std::abs(d - sup->radius()) < 1e-4) continue;
+    INFO("point " << k << ", distance " << d << ", radius " << sup->radius());
+    CHECK(sup->near(x.data()) == (d <= sup->radius()));
+    (d <= sup->radius() ? near : far) += 1;
+  }
+  // Both sides were exercised.
+  CHECK(near > 20);
+  CHECK(far > 20);
 }
 
 TEST_CASE("A support file that is missing, damaged or of another model is refused naming it", "[torch][train]") {
