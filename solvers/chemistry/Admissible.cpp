@@ -22,13 +22,34 @@ ElementProjection::ElementProjection(const Mechanism& mech, double floor)
 
 namespace {
 
+// Work arrays of the projection, kept per thread: a guarded react projects every point of
+// every call, and allocating them per call was a fifth of the projection's cost.
+struct Scratch {
+  std::vector<double> b, bhat, yh, w, y, lambda, M, r, at_l, dl;  // project_with_floor
+  std::vector<char> fixed, row_on;
+  std::vector<double> sM, sr, d;  // solve_small: its copies of M and r, the scaling
+  std::vector<int> col_of_row;
+  std::vector<char> used;
+};
+
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
 // Solves the small dense system M x = r (m x m, row-major) by Gaussian elimination with
 // partial pivoting; rows whose pivot is below `tiny` relative are dependent and dropped
-// (their x is 0). Returns false if a dropped row is inconsistent.
-bool solve_small(std::vector<double> M, std::vector<double> r, int m, std::vector<double>& x) {
+// (their x is 0). Returns false if a dropped row is inconsistent. M and r are not changed.
+bool solve_small(const std::vector<double>& M_in, const std::vector<double>& r_in, int m, std::vector<double>& x) {
+  Scratch& sc = scratch();
+  std::vector<double>& M = sc.sM;
+  std::vector<double>& r = sc.sr;
+  M.assign(M_in.begin(), M_in.end());
+  r.assign(r_in.begin(), r_in.end());
   // Symmetric diagonal scaling first: an element held only by trace species has a row
   // 1e-20 the size of one held by N2, and must not be mistaken for a dependent row.
-  std::vector<double> d(static_cast<size_t>(m), 1.0);
+  std::vector<double>& d = sc.d;
+  d.assign(static_cast<size_t>(m), 1.0);
   for (int i = 0; i < m; ++i) {
     const double mii = M[static_cast<size_t>(i) * m + i];
     if (mii > 0) d[i] = 1 / std::sqrt(mii);
@@ -37,13 +58,13 @@ bool solve_small(std::vector<double> M, std::vector<double> r, int m, std::vecto
     r[i] *= d[i];
     for (int j = 0; j < m; ++j) M[static_cast<size_t>(i) * m + j] *= d[i] * d[j];
   }
-  std::vector<int> col_of_row(static_cast<size_t>(m), -1);
+  std::vector<int>& col_of_row = sc.col_of_row;
+  col_of_row.assign(static_cast<size_t>(m), -1);
   double scale = 0;
   for (double v : M) scale = std::max(scale, std::abs(v));
   const double tiny = 1e-13 * scale;
-  std::vector<char> used(static_cast<size_t>(m), 0);
-  int rank = 0;
-  std::vector<int> pivot_rows;
+  std::vector<char>& used = sc.used;
+  used.assign(static_cast<size_t>(m), 0);
   for (int c = 0; c < m; ++c) {
     int p = -1;
     double best = tiny;
@@ -55,8 +76,6 @@ bool solve_small(std::vector<double> M, std::vector<double> r, int m, std::vecto
     if (p < 0) continue;  // no pivot in this column: x_c = 0
     used[p] = 1;
     col_of_row[p] = c;
-    pivot_rows.push_back(p);
-    ++rank;
     for (int i = 0; i < m; ++i) {
       if (i == p) continue;
       const double f = M[static_cast<size_t>(i) * m + c] / M[static_cast<size_t>(p) * m + c];
@@ -98,7 +117,10 @@ ElementProjection::Result ElementProjection::project_with_floor(const double* Y0
                                                                 double floor) const {
   Result res;
   const size_t n = static_cast<size_t>(n_), m = static_cast<size_t>(m_);
-  std::vector<double> b(m, 0.0), bhat(m, 0.0);
+  Scratch& sc = scratch();
+  std::vector<double>&b = sc.b, &bhat = sc.bhat;
+  b.assign(m, 0.0);
+  bhat.assign(m, 0.0);
   double bsum = 0;
   for (size_t e = 0; e < m; ++e) {
     for (size_t k = 0; k < n; ++k) {
@@ -108,21 +130,31 @@ ElementProjection::Result ElementProjection::project_with_floor(const double* Y0
     bsum += b[e];
   }
   for (size_t e = 0; e < m; ++e) res.defect_before = std::max(res.defect_before, std::abs(bhat[e] - b[e]) / bsum);
-  std::vector<double> yh(Yhat, Yhat + n), w(n);
+  std::vector<double>&yh = sc.yh, &w = sc.w;
+  yh.assign(Yhat, Yhat + n);
+  w.resize(n);
   for (size_t k = 0; k < n; ++k) {
     if (!std::isfinite(yh[k])) return res;
     w[k] = 1.0 / ((std::abs(yh[k]) + floor) * (std::abs(yh[k]) + floor));
   }
   // A species holding an element that the reference does not have must be 0; that
   // element's row then constrains nothing else.
-  std::vector<char> fixed(n, 0), row_on(m, 1);
+  std::vector<char>&fixed = sc.fixed, &row_on = sc.row_on;
+  fixed.assign(n, 0);
+  row_on.assign(m, 1);
   for (size_t e = 0; e < m; ++e)
     if (b[e] <= 0) {
       row_on[e] = 0;
       for (size_t k = 0; k < n; ++k)
         if (A_[e * n + k] > 0) fixed[k] = 1;
     }
-  std::vector<double> y(n), lambda(m), M(m * m), r(m), at_l(n);
+  std::vector<double>&y = sc.y, &lambda = sc.lambda, &M = sc.M, &r = sc.r, &at_l = sc.at_l, &dl = sc.dl;
+  y.assign(n, 0.0);
+  lambda.assign(m, 0.0);
+  M.assign(m * m, 0.0);
+  r.assign(m, 0.0);
+  at_l.assign(n, 0.0);
+  dl.assign(m, 0.0);
   const int max_changes = 4 * n_ + 10;
   for (int it = 0; it <= max_changes; ++it) {
     // Equality-constrained step on the free set: y = yh + W^-1 A^T lambda,
@@ -156,7 +188,6 @@ ElementProjection::Result ElementProjection::project_with_floor(const double* Y0
     update_y();
     // Iterative refinement: the residual of the constraints, computed from y itself,
     // removes the cancellation in b - A yh (1e-12 -> round-off) in a step or two.
-    std::vector<double> dl(m);
     for (int refine = 0; refine < 3; ++refine) {
       for (size_t e = 0; e < m; ++e) {
         double s = row_on[e] ? b[e] : 0.0;
