@@ -62,8 +62,7 @@ class DataSupport {
   int dim_;
   double radius_;
   std::unique_ptr<Index> index_;
-  enum class Transform { none, log10, boxcox };
-  std::vector<Transform> kind_;  // per input channel, the card's transform
+  std::vector<ModelCard::Transform> kind_;  // per input channel, the card's transform
   mutable std::vector<float> z_;
 };
 

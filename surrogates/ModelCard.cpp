@@ -27,10 +27,12 @@ int ModelCard::out_channels() const {
   return n;
 }
 
+ModelCard::Transform ModelCard::input_transform(int c) const {
+  return transform[c] == "log10" ? Transform::log10 : transform[c] == "boxcox" ? Transform::boxcox : Transform::none;
+}
+
 double ModelCard::transform_input(int c, double x) const {
-  if (transform[c] == "log10") return std::log10(std::max(x, log_floor));
-  if (transform[c] == "boxcox") return (std::pow(std::max(x, 0.0), boxcox_lambda) - 1) / boxcox_lambda;
-  return x;
+  return transform_input(input_transform(c), x);
 }
 
 double ModelCard::untransform_input(int c, double z, bool upper) const {

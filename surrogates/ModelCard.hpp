@@ -36,6 +36,8 @@
 ///     provenance: {tool: simfuse train, dataset: ..., created: ...}
 /// The header includes neither torch nor PETSc; the reader is compiled into
 /// simfuse_surrogates, so what links that (coupling/ai, the simfuse command) reads cards.
+#include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <string>
@@ -108,6 +110,14 @@ struct ModelCard {
   /// The value of input channel c in the space the model sees it (before normalisation),
   /// and back; the transforms are monotone, so a box in one space is a box in the other.
   double transform_input(int c, double x) const;
+  /// An input transform by kind, for loops that resolve the names once (input_transform).
+  enum class Transform { none, log10, boxcox };
+  Transform input_transform(int c) const;
+  double transform_input(Transform t, double x) const {
+    if (t == Transform::log10) return std::log10(std::max(x, log_floor));
+    if (t == Transform::boxcox) return (std::pow(std::max(x, 0.0), boxcox_lambda) - 1) / boxcox_lambda;
+    return x;
+  }
   /// The physical value whose transform is z. At or below the transform's lower limit
   /// (where every physical value at or below the floor maps), a lower bound is -inf and an
   /// upper bound the floor.
