@@ -31,18 +31,13 @@ import math
 import os
 import tempfile
 
-from simfuse_runs import last_fields, run
+from simfuse_runs import last_fields, rel_l2, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def front_radius(T, h, T_mid):
     return math.sqrt(float((T > T_mid).sum()) * h * h / math.pi)
-
-
-def rel_l2(a, b):
-    import numpy as np
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
 def interp_time(curve, err):

@@ -23,7 +23,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from simfuse_runs import flame_rows, last_fields, run, substep  # noqa: E402
+from simfuse_runs import flame_rows, last_fields, rel_l2, run, substep  # noqa: E402
 
 RUNS = {
     "reference (forced_split, CVODE rtol 1e-8)": ["solver.params.reacting.splitting=forced_split",
@@ -62,8 +62,7 @@ def main():
             row = dict(run=k, react=react["seconds"], total=sum(x["seconds"] for x in s[k]["substeps"]),
                        S_c=float(sc[half:].mean()), S_c_dev=float(np.max(np.abs(sc[half:] / sc_ref[half:] - 1))),
                        length=fl[-1]["front_length_ratio"], front=fl[-1]["front_position"],
-                       T_l2=float(np.linalg.norm(f[k]["T"] - f[ref]["T"]) / np.linalg.norm(f[ref]["T"])),
-                       OH_l2=float(np.linalg.norm(f[k]["OH"] - f[ref]["OH"]) / np.linalg.norm(f[ref]["OH"])),
+                       T_l2=rel_l2(f[k]["T"], f[ref]["T"]), OH_l2=rel_l2(f[k]["OH"], f[ref]["OH"]),
                        accepted=react.get("accepted", 0) / pts if pts else None,
                        fallback=react.get("fallback"))
             rows.append(row)

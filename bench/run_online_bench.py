@@ -36,7 +36,7 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from simfuse_runs import run  # noqa: E402
+from simfuse_runs import rel_l2 as rel, run  # noqa: E402
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,10 +61,6 @@ def cumulative(out):
         t += sum(float(r[c]) for c in cols)
         acc.append(t)
     return acc
-
-
-def rel(a, b):
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
 def online_facts(summary):

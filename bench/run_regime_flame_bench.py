@@ -27,7 +27,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from simfuse_runs import last_fields, run, substep  # noqa: E402
+from simfuse_runs import last_fields, rel_l2, run, substep  # noqa: E402
 
 FLAMES = "0.35:300,0.4:300,0.45:300,0.5:300,0.55:300,0.35:375,0.55:375,0.7:300"
 
@@ -69,7 +69,7 @@ def classical_study(a, exe, case):
         m = s[k]["metrics"]
         row = dict(run=k, dS_c=m["flame_speed_consumption"] / ref["flame_speed_consumption"] - 1,
                    dS_f=m["flame_speed_front"] / ref["flame_speed_front"] - 1,
-                   T_l2=float(np.linalg.norm(T[k] - T["reference"]) / np.linalg.norm(T["reference"])),
+                   T_l2=rel_l2(T[k], T["reference"]),
                    react=substep(s[k])["seconds"], total=sum(x["seconds"] for x in s[k]["substeps"]))
         rows.append(row)
         print(f"| {k} | {row['dS_c']:+.3%} | {row['dS_f']:+.3%} | {row['T_l2']:.2e} | {row['react']:.1f} | "
@@ -117,7 +117,7 @@ def main():
         for phi, Tu, outs, jobs in queued:
             s = {k: j.result() for k, j in jobs.items()}
             T = {k: last_fields(outs[k], ["T"])["T"] for k in outs}
-            err = float(np.linalg.norm(T["guarded"] - T["classical"]) / np.linalg.norm(T["classical"]))
+            err = rel_l2(T["guarded"], T["classical"])
             Tmax = float(np.max(np.abs(T["guarded"] - T["classical"])))
             m = {k: s[k]["metrics"] for k in s}
             r = {k: substep(s[k]) for k in s}

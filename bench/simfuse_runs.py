@@ -41,6 +41,12 @@ def last_fields(out, names):
     return {n: np.array(vtk_to_numpy(pd.GetArray(n))) for n in names if pd.GetArray(n) is not None}
 
 
+def rel_l2(a, b):
+    """The relative L2 difference of field a from field b: |a - b| / |b|."""
+    import numpy as np
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
 def substep(summary, name="react"):
     """Sub-step `name`'s entry of a run's summary.json (its seconds, policy, counters)."""
     return next(x for x in summary["substeps"] if x["name"] == name)
