@@ -42,6 +42,11 @@ class SubStep {
   /// Why this sub-step, as configured, can run only classically (a policy other than
   /// classical on it is refused with this reason); empty: any policy.
   virtual std::string classical_only() const { return {}; }
+  /// Fields besides its own (those it writes) that the sub-step's result depends on, and
+  /// that a policy must therefore take into account (a model must read them): e.g. forced
+  /// chemistry's `transported`, the state the transport leaves. A policy that does not is
+  /// refused at set-up (Policy::takes_required_inputs). Empty: none.
+  virtual std::vector<std::string> required_inputs() const { return {}; }
 };
 
 /// A sub-step solved by an iterative method.
@@ -146,6 +151,8 @@ class Relocatable {
  public:
   virtual ~Relocatable() = default;
   /// The record's layout: components, names of the local conditions and of the memory.
+  /// The conditions hold everything else the point's result depends on (its required
+  /// inputs included, SubStep::required_inputs).
   virtual PointLayout point_layout() const = 0;
   /// Appends the records of the listed owned points (indices as in apply_points) to `out`
   /// (of this layout). Not collective.
@@ -189,6 +196,11 @@ class Perturbable {
   /// sub-step accepts as a start (detailed chemistry: non-negative mass fractions summing
   /// to 1, a temperature inside the thermo data). `amplitude` in (0, 1] sets how far.
   virtual void perturb(double* point, double amplitude, std::mt19937_64& rng) const = 0;
+  /// A Relocatable sub-step's record conditions that go with its state (its required
+  /// inputs, e.g. forced chemistry's transported state), moved with a perturbation of the
+  /// state from `original` to `perturbed` (and perturbed themselves). Default: unchanged.
+  virtual void perturb_conditions(const double* /*original*/, const double* /*perturbed*/, double* /*conditions*/,
+                                  double /*amplitude*/, std::mt19937_64& /*rng*/) const {}
 };
 
 }  // namespace simfuse

@@ -21,6 +21,8 @@ class BalancedPolicy final : public Policy, public Checkpointable {
     if (params_.has("reference_mapping")) map_tol_ = params_.get<double>("reference_mapping");
   }
   const std::string& name() const override { return name_; }
+  /// A Relocatable record carries everything its point's result depends on.
+  bool takes_required_inputs() const override { return true; }
 
   void attach(SubStep& step, State& /*state*/, double /*dt*/) override {
     pw_ = dynamic_cast<Pointwise*>(&step);

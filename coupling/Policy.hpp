@@ -172,6 +172,11 @@ class Policy {
         return true;
     }
   }
+  /// Whether the policy can drive a sub-step with required inputs (SubStep::required_inputs:
+  /// its result depends on fields it does not write): the classical code and policies that
+  /// run it, a model whose card reads them (checked at attach). Otherwise the case is
+  /// refused at set-up.
+  virtual bool takes_required_inputs() const { return false; }
   /// Called once when the run has completed, before summary.json is written, with the
   /// output folder (empty when the run writes no output): e.g. to save a trained model
   /// there. Collective.
@@ -183,6 +188,7 @@ class ClassicalPolicy final : public Policy {
  public:
   const std::string& name() const override { return name_; }
   void apply(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) override;
+  bool takes_required_inputs() const override { return true; }
 
  private:
   std::string name_ = "classical";

@@ -405,7 +405,18 @@ void Simulation::set_up_policies(const ConfigDocument& doc) {
                 fmt::format("remove coupling.{}, or change what the reason names", name));
       const PolicyContext pctx{cp.sub(name), impl_->coupler->substep(name), impl_->case_file, impl_->comm,
                                impl_->solver->model_context()};
-      impl_->coupler->set_policy(name, policy_registry().create(cp.type_of(name), pctx), impl_->clock.dt);
+      auto policy = policy_registry().create(cp.type_of(name), pctx);
+      if (const auto req = impl_->coupler->substep(name).required_inputs();
+          !req.empty() && !policy->takes_required_inputs())
+        cp.fail(name,
+                fmt::format("policy '{}' cannot drive sub-step '{}' here: its result also depends on field(s) [{}] "
+                            "(e.g. forced chemistry: the state the transport leaves), which this policy does not take "
+                            "into account",
+                            cp.type_of(name), name, join(req)),
+                "use classical, balanced, or guarded/surrogate with a model whose card reads those fields (a forced "
+                "model, e.g. cases/models/h2_forced.card.yaml); or, for a model of the chemistry alone, "
+                "solver.params.reacting.splitting: forced_split");
+      impl_->coupler->set_policy(name, std::move(policy), impl_->clock.dt);
     }
   }
 }

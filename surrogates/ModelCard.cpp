@@ -52,7 +52,7 @@ std::vector<int> ModelCard::increment_source() const {
       int idx = 0, found = -1;
       for (const auto& i : inputs) {
         for (const auto& ic : i.components) {
-          if (i.field == o.field && ic == comp) found = idx;
+          if (i.field == (increment_of.empty() ? o.field : increment_of) && ic == comp) found = idx;
           ++idx;
         }
         if (!i.scalar.empty()) ++idx;
@@ -132,6 +132,9 @@ const Schema& ModelCard::schema() {
     s.add_string("predicts", "increment (output = input + model) or state")
         .def("state")
         .choices({"increment", "state"});
+    s.add_string("increment_of",
+                 "increment models: the input field whose components the output adds to (default: the output's own "
+                 "field; a forced chemistry model: transported, the state the transport leaves)");
     Schema& n = s.add_section("normalisation", "affine normalisation applied inside the wrapper");
     n.add("input_mean", ParamType::RealList, "per input channel").required();
     n.add("input_std", ParamType::RealList, "per input channel").required().positive();
@@ -216,6 +219,10 @@ ModelCard ModelCard::load(const std::string& path) {
   c.dtype = p.get<std::string>("dtype");
   c.substep = p.get<std::string>("substep");
   c.increment = p.get<std::string>("predicts") == "increment";
+  if (p.is_set("increment_of")) {
+    c.increment_of = p.get<std::string>("increment_of");
+    if (!c.increment) p.fail("increment_of", "is for increment models; this one predicts its state", "remove it");
+  }
   c.log_floor = p.get<double>("log_floor");
   c.boxcox_lambda = p.get<double>("boxcox_lambda");
   const YAML::Node& root = doc.root();
@@ -326,7 +333,11 @@ ModelCard ModelCard::load(const std::string& path) {
   if (c.increment)
     for (int s : c.increment_source())
       if (s < 0)
-        p.fail("predicts", "an increment model needs every output component among its inputs",
+        p.fail(c.increment_of.empty() ? "predicts" : "increment_of",
+               c.increment_of.empty()
+                   ? std::string("an increment model needs every output component among its inputs")
+                   : fmt::format("an increment model needs every output component among the inputs of field '{}'",
+                                 c.increment_of),
                "add the output fields to inputs, or use predicts: state");
   std::error_code ec;
   if (p.has("support")) {
@@ -400,6 +411,7 @@ void ModelCard::save(const std::string& out_path) const {
     e << YAML::EndMap;
   }
   e << YAML::Key << "predicts" << YAML::Value << (increment ? "increment" : "state");
+  if (!increment_of.empty()) e << YAML::Key << "increment_of" << YAML::Value << increment_of;
   e << YAML::Key << "normalisation" << YAML::Value << YAML::BeginMap;
   e << YAML::Key << "input_mean" << YAML::Value;
   seq(in_mean);

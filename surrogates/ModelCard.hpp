@@ -20,6 +20,8 @@
 ///                                      #   (optional; each coordinate optional)
 ///     outputs: [{field: c, components: [u, v]}]
 ///     predicts: increment              # increment (output = input + model) | state
+///     increment_of: transported        # increment models: the input field the output adds
+///                                      #   to (default: the output's own field)
 ///     normalisation: {input_mean: [...], input_std: [...], output_mean: [...], output_std: [...]}
 ///     transform: [log10, none]         # per input channel, applied before normalisation:
 ///                                      #   none | log10 (of max(x, log_floor)) | boxcox
@@ -84,6 +86,9 @@ struct ModelCard {
   /// equivalence_ratio, pressure, dt); empty when the card states none.
   std::map<std::string, std::pair<double, double>> regime;
   bool increment = false;
+  /// Increment models: the input field whose components the output adds to (empty: the
+  /// output's own field). A forced chemistry model adds to the state the transport leaves.
+  std::string increment_of;
   std::vector<double> in_mean, in_std, out_mean, out_std;
   std::vector<std::string> transform;         ///< per input channel: none | log10 | boxcox
   std::vector<std::string> output_transform;  ///< per output channel: none | boxcox
@@ -105,7 +110,8 @@ struct ModelCard {
   int in_channels() const;
   int out_channels() const;
   bool pointwise() const { return kind == "pointwise"; }
-  /// For increment models: the input channel each output channel adds to.
+  /// For increment models: the input channel each output channel adds to (of the field
+  /// increment_of, else of the output's own; -1: none).
   std::vector<int> increment_source() const;
   /// The value of input channel c in the space the model sees it (before normalisation),
   /// and back; the transforms are monotone, so a box in one space is a box in the other.

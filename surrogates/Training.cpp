@@ -39,6 +39,10 @@ const Schema& train_schema() {
     m.add_string("predicts", "increment (output = input + model) or state")
         .def("increment")
         .choices({"increment", "state"});
+    m.add_string("increment_of",
+                 "increment models: the input field whose channels the outputs add to (default: the output's own; a "
+                 "forced chemistry model: transported, the state the transport leaves, so that the model learns the "
+                 "chemistry alone)");
     m.add("transform", ParamType::StringList,
           "per input channel: none, log10 or boxcox (default none). An output whose input channel is boxcox is "
           "predicted in Box-Cox space too (for species spanning many orders of magnitude)")
@@ -156,6 +160,7 @@ struct TrainingData {
   Dataset data;
   Channels ch;
   bool stencil = false, increment = false;
+  std::string increment_of;  // increment models: the input field the outputs add to (empty: their own)
   int radius = 0, cin = 0, cout = 0;
   std::vector<std::string> transform, output_transform;
   double log_floor = 0, lambda = 0.1;
@@ -252,12 +257,24 @@ TrainingData load_data(const Params& p, const ConfigDocument& doc, const YAML::N
   if (ctx && ctx.IsMap())
     for (const auto& kv : ctx) d.context[kv.first.as<std::string>()] = kv.second.as<std::string>();
   d.increment = mp.get<std::string>("predicts") == "increment";
+  if (mp.is_set("increment_of")) {
+    d.increment_of = mp.get<std::string>("increment_of");
+    if (!d.increment) mp.fail("increment_of", "is for increment models; this one predicts its state", "remove it");
+  }
+  // The input channel an output adds to (and whose transform it shares): of increment_of's
+  // field when given, else the output's own name.
+  auto base_name = [&](const std::string& o) {
+    return d.increment_of.empty()
+               ? o
+               : d.increment_of + o.substr(o.find('.') == std::string::npos ? o.size() : o.find('.'));
+  };
   std::vector<int64_t> inc_src;
   if (d.increment)
     for (const auto& o : ch.out_names) {
-      auto it = std::find(ch.in_names.begin(), ch.in_names.end(), o);
+      auto it = std::find(ch.in_names.begin(), ch.in_names.end(), base_name(o));
       if (it == ch.in_names.end())
-        mp.fail("predicts", fmt::format("an increment model needs output '{}' among its inputs", o),
+        mp.fail(d.increment_of.empty() ? "predicts" : "increment_of",
+                fmt::format("an increment model needs input '{}' (for output '{}') among its inputs", base_name(o), o),
                 "add it to model.inputs, or use predicts: state");
       inc_src.push_back(it - ch.in_names.begin());
     }
@@ -282,7 +299,7 @@ TrainingData load_data(const Params& p, const ConfigDocument& doc, const YAML::N
   // An output is predicted in Box-Cox space when the input channel of the same name is.
   std::vector<int64_t> bc_out;
   for (int o = 0; o < d.cout; ++o) {
-    auto it = std::find(ch.in_names.begin(), ch.in_names.end(), ch.out_names[o]);
+    auto it = std::find(ch.in_names.begin(), ch.in_names.end(), base_name(ch.out_names[o]));
     const bool bc = it != ch.in_names.end() && d.transform[it - ch.in_names.begin()] == "boxcox";
     d.output_transform.push_back(bc ? "boxcox" : "none");
     if (bc) bc_out.push_back(o);
@@ -571,6 +588,7 @@ ModelCard make_card(const Params& p, const ConfigDocument& doc, const TrainingDa
   if (mp.is_set("regime")) card.regime = ModelCard::read_regime(mp, "regime", d.ch.with_dt);
   card.context = d.context;
   card.increment = d.increment;
+  card.increment_of = d.increment_of;
   auto tovec = [](const torch::Tensor& t) {
     std::vector<double> v(t.numel());
     for (int64_t i = 0; i < t.numel(); ++i) v[i] = t[i].item<double>();

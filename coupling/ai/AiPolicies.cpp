@@ -34,6 +34,7 @@ class WarmStartPolicy final : public Policy {
  public:
   explicit WarmStartPolicy(const PolicyContext& ctx) : binding_(ctx.params, ctx.case_file, ctx.model_context) {}
   const std::string& name() const override { return name_; }
+  bool takes_required_inputs() const override { return true; }  // the model reads them (ModelBinding::check)
   void attach(SubStep& step, State& state, double dt) override {
     iterative_ = dynamic_cast<Iterative*>(&step);
     if (!iterative_)

@@ -122,10 +122,26 @@ Capture::Capture(const Grid& grid, const State& state, SubStep& step, CaptureSpe
     if (!spec_.pointwise())
       throw UserError(fmt::format("capture.{}.perturbed: perturbed states are pointwise data", spec_.substep),
                       "use points: instead of patches:, or remove perturbed:");
-    if (spec_.inputs != step.writes() || spec_.outputs != step.writes())
-      throw UserError(fmt::format("capture.{}.perturbed: needs the sub-step's own field ({}) as inputs and outputs",
-                                  spec_.substep, join(step.writes())),
+    // The inputs: the sub-step's own field, then its required inputs (a forced chemistry's
+    // transported state), which a record carries in its conditions and the sub-step moves
+    // with a perturbed state.
+    std::vector<std::string> own_and_required = step.writes();
+    for (const auto& f : step.required_inputs()) own_and_required.push_back(f);
+    if (spec_.inputs != own_and_required || spec_.outputs != step.writes())
+      throw UserError(fmt::format("capture.{}.perturbed: needs the sub-step's own field ({}) as outputs and it with "
+                                  "its required inputs ({}) as inputs",
+                                  spec_.substep, join(step.writes()), join(own_and_required)),
                       "remove inputs:/outputs: from this capture");
+    const PointLayout layout = relocatable_->point_layout();
+    for (const auto& f : step.required_inputs())
+      for (const auto& c : state.get(f).components()) {
+        const auto it = std::find(layout.conditions.begin(), layout.conditions.end(), f + "." + c);
+        if (it == layout.conditions.end())
+          throw InternalError(
+              fmt::format("capture: sub-step '{}' requires field '{}' but its records do not carry it", step.name(), f),
+              __FILE__, __LINE__);
+        extra_conditions_.push_back(static_cast<int>(it - layout.conditions.begin()));
+      }
   }
   if (!spec_.pointwise()) {
     if (grid.dim() != 2)
@@ -228,9 +244,10 @@ void Capture::add_perturbed(const State& state, const StepInfo& info) {
                         static_cast<uint64_t>(c)};
       std::mt19937_64 rng(seq);
       double* x = labels.state(q);
-      std::copy(pending_in_.begin() + static_cast<long>(s) * cin_,
-                pending_in_.begin() + static_cast<long>(s + 1) * cin_, x);
+      const double* original = pending_in_.data() + static_cast<long>(s) * cin_;  // its own field first
+      std::copy(original, original + cout_, x);
       perturbable_->perturb(x, spec_.perturbed_amplitude, rng);
+      perturbable_->perturb_conditions(original, x, labels.conditions(q), spec_.perturbed_amplitude, rng);
     }
   }
   const PointStates states = labels;
@@ -238,8 +255,9 @@ void Capture::add_perturbed(const State& state, const StepInfo& info) {
   relocatable_->apply_states(info, labels, ok);
   for (size_t q = 0; q < like.size(); ++q) {
     if (!ok[q]) continue;  // a state the classical code cannot integrate is no sample
-    in_.insert(in_.end(), states.state(q), states.state(q) + cin_);
-    out_.insert(out_.end(), labels.state(q), labels.state(q) + cin_);
+    in_.insert(in_.end(), states.state(q), states.state(q) + cout_);
+    for (int c : extra_conditions_) in_.push_back(states.conditions(q)[c]);
+    out_.insert(out_.end(), labels.state(q), labels.state(q) + cout_);
     dt_.push_back(info.dt);
     step_.push_back(-info.step);  // negative: a perturbed state, not one the run visited
     ++n_;

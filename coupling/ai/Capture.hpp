@@ -105,6 +105,9 @@ class Capture final : public StepObserver, public Checkpointable {
   CaptureSpec spec_;
   std::vector<std::string> in_names_, out_names_;
   int cin_ = 0, cout_ = 0;
+  /// Perturbed states of a sub-step with required inputs: where each input channel beyond
+  /// the sub-step's own field lies in a record's conditions.
+  std::vector<int> extra_conditions_;
   std::vector<Site> sites_;
   bool active_ = false;
   std::vector<double> pending_in_;

@@ -121,6 +121,19 @@ class ModelBinding {
       }
       check_field(in, "reads");
     }
+    for (const auto& req : step.required_inputs()) {
+      const bool reads = std::any_of(c.inputs.begin(), c.inputs.end(), [&](const CardChannel& in) {
+        return in.field == req && in.components == state.get(req).components();
+      });
+      if (!reads)
+        params_.fail("model",
+                     fmt::format("{} does not read field '{}' (all its components), on which sub-step '{}' also "
+                                 "depends here (e.g. forced chemistry: the state the transport leaves)",
+                                 who, req, step.name()),
+                     "use a model trained on this sub-step with those inputs (a forced model such as "
+                     "cases/models/h2_forced.card.yaml), or for a model of the chemistry alone set "
+                     "solver.params.reacting.splitting: forced_split");
+    }
     if (c.outputs.size() != 1)
       params_.fail("model", fmt::format("{} writes {} fields; a model writes one field", who, c.outputs.size()));
     const CardChannel& out = c.outputs.front();

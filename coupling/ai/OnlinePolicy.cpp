@@ -186,6 +186,8 @@ class OnlinePolicy final : public ReplacePolicy, public Checkpointable {
         machine_(cfg_.rules) {
     at::set_num_threads(cfg_.surrogate.threads);  // training too: a fixed thread count keeps runs reproducible
   }
+  /// Its model learns the sub-step's own field only.
+  bool takes_required_inputs() const override { return false; }
 
   bool learns() const override { return true; }
 

@@ -28,6 +28,8 @@ class ReplacePolicy : public Policy {
     return (s == Show::balance && guard_.balanced()) || Policy::has_counters(s);
   }
 
+  /// The model must read the sub-step's required inputs (ModelBinding::check).
+  bool takes_required_inputs() const override { return true; }
   void attach(SubStep& step, State& state, double dt) override {
     binding_.check(step, state, dt);
     prepare(step, state);

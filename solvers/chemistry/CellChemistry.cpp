@@ -396,26 +396,40 @@ bool CellChemistry::advance(double* y, double dt, double* step) {
   return true;
 }
 
-double CellChemistry::estimate(const double* before, const double* proposed, double dt) {
+double CellChemistry::estimate(const double* before, const double* proposed, double dt, const double* source,
+                               const double* h_end) {
   const int n = reactor_.size();
   thread_local std::vector<double> ref;
   ref.assign(before, before + n);
   if (!(ref[0] > 0) || !std::isfinite(ref[0])) return std::numeric_limits<double>::infinity();
   if (cutoff_ > 0 && ref[0] < cutoff_) {
-    // Below the cut-off the classical step leaves the cell unchanged: so must the proposal.
+    // Below the cut-off the classical step leaves the cell unchanged (forced: the
+    // transport alone): so must the proposal.
+    if (source)
+      for (int c = 0; c < n; ++c) ref[c] += dt * source[c];
   } else {
     // Error-controlled, loosely: a fixed step from a radical-free state goes negative in
     // the radicals (and then non-finite) long before the step reaches a microsecond.
+    reactor_.set_source(source);
+    bool ok = true;
     if (ref_cvode_) {
       try {
         ref_cvode_->advance(ref.data(), dt);
       } catch (const RunFailure&) {
-        return std::numeric_limits<double>::infinity();
+        ok = false;
       }
     } else {
       double h = 0;
-      if (!Rodas3::integrate(*kinetics_, ref.data(), dt, h, ref_, check_stats_))
-        return std::numeric_limits<double>::infinity();
+      ok = Rodas3::integrate(*kinetics_, ref.data(), dt, h, ref_, check_stats_);
+    }
+    reactor_.set_source(nullptr);
+    if (!ok) return std::numeric_limits<double>::infinity();
+  }
+  if (h_end) {
+    try {
+      ref[0] = reactor_.temperature_from_enthalpy(*h_end, ref.data() + 1, ref[0]);
+    } catch (const RunFailure&) {
+      return std::numeric_limits<double>::infinity();
     }
   }
   double e = 0;

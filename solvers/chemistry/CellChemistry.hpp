@@ -129,8 +129,11 @@ class CellChemistry {
   /// accumulates over its steps and must stay well below the floors)): the maximum
   /// over components of |proposed - ref| / (floor_c + rtol |ref|), T with its own floor
   /// (K) and each species with its own (mass fraction) floor. Infinite if the reference
-  /// fails.
-  double estimate(const double* before, const double* proposed, double dt);
+  /// fails. Forced chemistry: `source` is the transport's rate [dT/dt, dY_k/dt] over the
+  /// step (the reference integrates it too; below the cut-off it is the transport alone)
+  /// and `h_end` the enthalpy the step ends at (the reference's T is set from it).
+  double estimate(const double* before, const double* proposed, double dt, const double* source = nullptr,
+                  const double* h_end = nullptr);
   std::string estimate_description() const;
 
   const ChemistryStats& stats() const { return stats_; }

@@ -48,6 +48,12 @@ void ChemistryStep::set_cell(PetscInt p) const {
   chem_.set_cell(c.pressure, c.density);
 }
 
+void ChemistryStep::forcing(const double* y0, const double* y1, double dt, double* src, double& h_end) const {
+  const int n = chem_.size();
+  for (int c = 0; c < n; ++c) src[c] = (y1[c] - y0[c]) / dt;
+  h_end = chem_.mechanism().enthalpy_mass(y1[0], y1 + 1);
+}
+
 std::string ChemistryStep::cell_name(PetscInt p) const {
   const Box& b = grid_.owned();
   const PetscInt i = b.lo[0] + p % b.n[0], j = b.lo[1] + (p / b.n[0]) % b.n[1], k = b.lo[2] + p / (b.n[0] * b.n[1]);
@@ -73,8 +79,11 @@ void ChemistryStep::run(State& state, const StepInfo& info, const std::vector<Pe
       cv = std::make_unique<ArrayView>(cost_->vec(), grid_.owned(), 1);
       if (!points) std::fill(cv->data(), cv->data() + grid_.owned().size(), 0.0);
     }
+    std::unique_ptr<ArrayView> tv;  // forced: the transported state
+    if (transported_) tv = std::make_unique<ArrayView>(transported_->vec(), grid_.owned(), n, true);
     const PetscInt np = points ? static_cast<PetscInt>(points->size()) : grid_.owned().size();
-    std::vector<double> start(static_cast<size_t>(n));
+    std::vector<double> start(static_cast<size_t>(n)), source(static_cast<size_t>(n));
+    double h_end = 0;
     for (PetscInt q = 0; q < np; ++q) {
       const PetscInt p = points ? (*points)[q] : q;
       double* y = a + p * n;
@@ -82,17 +91,18 @@ void ChemistryStep::run(State& state, const StepInfo& info, const std::vector<Pe
       std::copy(y, y + n, start.begin());
       try {
         const double c0 = cost_ ? wall_time() : 0.0;
-        const double* src = forced_.empty() ? nullptr : forcing_.data() + p * n;
-        if (src)
-          SIMFUSE_REQUIRE(forcing_.size() == static_cast<size_t>(grid_.owned().size() * n),
-                          "forced chemistry called without its forcing");
+        const double* src = nullptr;
+        if (tv) {
+          forcing(y, tv->data() + p * n, info.dt, source.data(), h_end);
+          src = source.data();
+        }
         chem_.reactor().set_source(src);
         const bool integrated = chem_.advance(y, info.dt, step_of(p));
         chem_.reactor().set_source(nullptr);
         if (src) {
           if (!integrated)  // below the cut-off: the transport alone
             for (int c = 0; c < n; ++c) y[c] += info.dt * src[c];
-          y[0] = chem_.reactor().temperature_from_enthalpy(h_end_[static_cast<size_t>(p)], y + 1, y[0]);
+          y[0] = chem_.reactor().temperature_from_enthalpy(h_end, y + 1, y[0]);
         }
         if (cost_) cv->data()[p] = wall_time() - c0;
       } catch (const RunFailure& e) {
@@ -156,17 +166,9 @@ void ChemistryStep::apply_points(State& state, const StepInfo& info, const std::
 
 void ChemistryStep::estimate(const State& state, const std::vector<Vec>& before, const StepInfo& info,
                              std::vector<double>& est) {
-  const int n = chem_.size();
-  const PetscInt np = grid_.owned().size();
-  est.assign(static_cast<size_t>(np), 0.0);
-  const ArrayView prop = state.get(field_).view_read();
-  const ArrayView in(before.at(0), grid_.owned(), n, true);
-  const double* pa = prop.data();
-  const double* ia = in.data();
-  for (PetscInt p = 0; p < np; ++p) {
-    set_cell(p);
-    est[p] = chem_.estimate(ia + p * n, pa + p * n, info.dt);
-  }
+  std::vector<PetscInt> all(static_cast<size_t>(grid_.owned().size()));
+  std::iota(all.begin(), all.end(), PetscInt(0));
+  estimate_points(state, before, info, all, est);
 }
 
 void ChemistryStep::estimate_points(const State& state, const std::vector<Vec>& before, const StepInfo& info,
@@ -175,12 +177,21 @@ void ChemistryStep::estimate_points(const State& state, const std::vector<Vec>& 
   est.assign(points.size(), 0.0);
   const ArrayView prop = state.get(field_).view_read();
   const ArrayView in(before.at(0), grid_.owned(), n, true);
+  std::unique_ptr<ArrayView> tv;
+  if (transported_) tv = std::make_unique<ArrayView>(transported_->vec(), grid_.owned(), n, true);
   const double* pa = prop.data();
   const double* ia = in.data();
+  std::vector<double> source(static_cast<size_t>(n));
+  double h_end = 0;
   for (size_t i = 0; i < points.size(); ++i) {
     const PetscInt p = points[i];
     set_cell(p);
-    est[i] = chem_.estimate(ia + p * n, pa + p * n, info.dt);
+    if (tv) {
+      forcing(ia + p * n, tv->data() + p * n, info.dt, source.data(), h_end);
+      est[i] = chem_.estimate(ia + p * n, pa + p * n, info.dt, source.data(), &h_end);
+    } else {
+      est[i] = chem_.estimate(ia + p * n, pa + p * n, info.dt);
+    }
   }
 }
 
@@ -204,10 +215,31 @@ void ChemistryStep::perturb(double* y, double amplitude, std::mt19937_64& rng) c
   for (int k = 1; k < n; ++k) y[k] /= sum;
 }
 
+void ChemistryStep::perturb_conditions(const double* y0, const double* y0p, double* conditions, double amplitude,
+                                       std::mt19937_64& rng) const {
+  if (!transported_) return;
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  const int n = chem_.size();
+  double* y1 = conditions + (conditions_ ? 2 : 0);  // where the transported state starts
+  double sum = 0;
+  for (int c = 0; c < n; ++c) {
+    const double scale = 1 + amplitude * u(rng);  // drawn for every component: a stream independent of the state
+    y1[c] = y0p[c] + scale * (y1[c] - y0[c]);
+    if (c > 0) {
+      y1[c] = std::max(y1[c], 0.0);
+      sum += y1[c];
+    }
+  }
+  for (int c = 1; c < n; ++c) y1[c] /= sum;
+  y1[0] = std::clamp(y1[0], chem_.temperature_min(), chem_.temperature_max());
+}
+
 PointLayout ChemistryStep::point_layout() const {
   PointLayout l;
   l.components = chem_.size();
   if (conditions_) l.conditions = {"pressure", "density"};
+  if (transported_)
+    for (const auto& c : transported_->components()) l.conditions.push_back(transported_->name() + "." + c);
   if (chem_.step_memory()) l.memory = {"step"};
   return l;
 }
@@ -217,6 +249,9 @@ void ChemistryStep::take_points(const State& state, const std::vector<PetscInt>&
   const int n = chem_.size();
   const ArrayView v = state.get(field_).view_read();
   const double* a = v.data();
+  std::unique_ptr<ArrayView> tv;
+  if (transported_) tv = std::make_unique<ArrayView>(transported_->vec(), grid_.owned(), n, true);
+  const int t0 = conditions_ ? 2 : 0;  // where the transported state starts in the conditions
   const size_t at = out.size();
   out.resize(at + points.size());
   for (size_t q = 0; q < points.size(); ++q) {
@@ -226,6 +261,7 @@ void ChemistryStep::take_points(const State& state, const std::vector<PetscInt>&
       out.conditions(at + q)[0] = c.pressure;
       out.conditions(at + q)[1] = c.density;
     }
+    if (tv) std::copy_n(tv->data() + points[q] * n, n, out.conditions(at + q) + t0);
     if (chem_.step_memory()) out.memory(at + q)[0] = steps_.empty() ? 0.0 : steps_[static_cast<size_t>(points[q])];
   }
 }
@@ -234,13 +270,27 @@ void ChemistryStep::apply_states(const StepInfo& info, PointStates& states, std:
   SIMFUSE_REQUIRE(states.layout() == point_layout(), "ChemistryStep::apply_states: a record of another layout");
   ok.assign(states.size(), 1);
   const double t0 = wall_time();
+  const int n = chem_.size();
+  const int c0 = conditions_ ? 2 : 0;  // where the transported state starts in the conditions
+  std::vector<double> source(static_cast<size_t>(n));
+  double h_end = 0;
   for (size_t q = 0; q < states.size(); ++q) {
     if (conditions_) chem_.set_cell(states.conditions(q)[0], states.conditions(q)[1]);
+    double* y = states.state(q);
+    // As run() integrates a cell: forced, with the transported state's source and enthalpy.
+    if (transported_) forcing(y, states.conditions(q) + c0, info.dt, source.data(), h_end);
+    chem_.reactor().set_source(transported_ ? source.data() : nullptr);
     try {
-      chem_.advance(states.state(q), info.dt, chem_.step_memory() ? states.memory(q) : nullptr);
+      const bool integrated = chem_.advance(y, info.dt, chem_.step_memory() ? states.memory(q) : nullptr);
+      if (transported_) {
+        if (!integrated)
+          for (int c = 0; c < n; ++c) y[c] += info.dt * source[static_cast<size_t>(c)];
+        y[0] = chem_.reactor().temperature_from_enthalpy(h_end, y + 1, y[0]);
+      }
     } catch (const RunFailure&) {
       ok[q] = 0;
     }
+    chem_.reactor().set_source(nullptr);
   }
   rank_seconds_ += wall_time() - t0;
 }
@@ -288,8 +338,12 @@ void ChemistryStep::make_points_admissible(State& state, const std::vector<Vec>&
   ok.assign(static_cast<size_t>(grid_.owned().size()), 1);
   ArrayView prop = state.get(field_).view();
   const ArrayView in(before.at(0), grid_.owned(), n, true);
+  // Forced: the chemistry conserves the elements and the enthalpy of the state the
+  // transport leaves (its source adds the transport's change to the start's).
+  std::unique_ptr<ArrayView> tv;
+  if (transported_) tv = std::make_unique<ArrayView>(transported_->vec(), grid_.owned(), n, true);
   double* pa = prop.data();
-  const double* ia = in.data();
+  const double* ia = tv ? tv->data() : in.data();
   for (PetscInt p : points) {
     set_cell(p);
     ok[p] = simfuse::make_admissible(chem_.reactor(), *projection_, ia + p * n, pa + p * n, nullptr, nullptr,

@@ -44,27 +44,30 @@ class ChemistryStep final : public SubStep,
                 std::function<CellConditions(PetscInt)> conditions = {});
 
   const std::string& name() const override { return name_; }
-  /// Forced chemistry (a flow's `splitting: forced`): each call integrates the chemistry with
-  /// a constant source per owned point, the rate [dT/dt, dY_k/dt] of the transport over the
-  /// step, from the state before that transport, and ends at the given enthalpy per point
-  /// (T is set from it: the chemistry conserves h, the transport changed it). The sources
-  /// are set before each call (set_forcing); the sub-step is then classical only.
-  void enable_forcing(std::string why) { forced_ = std::move(why); }
-  void set_forcing(std::vector<double> rates, std::vector<double> h_end) {
-    forcing_ = std::move(rates);
-    h_end_ = std::move(h_end);
+  /// Forced chemistry (a flow's `splitting: forced`): each call integrates point p's
+  /// chemistry from its state y0 with the constant source (y1 - y0) / dt, y1 = [T, Y] of the
+  /// field `transported` (the state the transport alone leaves over the step, which the
+  /// solver writes before each call), and ends at y1's enthalpy (T is set from it: the
+  /// chemistry conserves h, the transport changed it). The field is then a required input:
+  /// a model must read it, the element projection conserves y1's elements and enthalpy, the
+  /// estimate integrates the same source, and a relocated record carries y1.
+  void enable_forcing(const Field& transported) { transported_ = &transported; }
+  std::vector<std::string> required_inputs() const override {
+    return transported_ ? std::vector<std::string>{transported_->name()} : std::vector<std::string>{};
   }
   /// The sub-step runs only classically for another reason (e.g. a pressure that changes in
   /// time, which a model or a table made at one pressure does not know).
   void set_classical_only(std::string why) { classical_only_ = std::move(why); }
-  std::string classical_only() const override { return forced_.empty() ? classical_only_ : forced_; }
+  std::string classical_only() const override { return classical_only_; }
   /// RegimeAware: temperature (K) and the equivalence ratio of the element composition,
   /// (2 n_C + n_H / 2) / n_O: the oxygen a complete combustion needs over the oxygen there
   /// (exact for fuels without oxygen; the chemistry conserves it, so a burnt cell keeps the
   /// phi it burnt at; infinite without oxygen).
   std::vector<std::string> regime_coordinates() const override { return {"temperature", "equivalence_ratio"}; }
   void regime_point(const double* components, double* coords) const override;
-  std::vector<std::string> reads() const override { return {field_}; }
+  std::vector<std::string> reads() const override {
+    return transported_ ? std::vector<std::string>{field_, transported_->name()} : std::vector<std::string>{field_};
+  }
   std::vector<std::string> writes() const override { return {field_}; }
   void apply(State& state, const StepInfo& info) override;
   void apply_points(State& state, const StepInfo& info, const std::vector<PetscInt>& points) override;
@@ -90,6 +93,12 @@ class ChemistryStep final : public SubStep,
   /// species' magnitude), u uniform in [-1, 1], the fractions then renormalised; T is kept
   /// inside the thermo data. Zero fractions stay zero.
   void perturb(double* point, double amplitude, std::mt19937_64& rng) const override;
+  /// Forced: the transported state y1 of a record perturbed from y0 to y0' becomes
+  /// y0' + (1 + amplitude u_c) (y1 - y0) per component (the transport's change kept, each
+  /// scaled by its own u uniform in [-1, 1]), its mass fractions then clipped at zero and
+  /// renormalised as the transport's are. Not forced: nothing to do.
+  void perturb_conditions(const double* original, const double* perturbed, double* conditions, double amplitude,
+                          std::mt19937_64& rng) const override;
   PointLayout point_layout() const override;
   void take_points(const State& state, const std::vector<PetscInt>& points, PointStates& out) const override;
   /// Each record integrated over info.dt as apply_points integrates a cell (its pressure
@@ -137,10 +146,12 @@ class ChemistryStep final : public SubStep,
   /// Sets the chemistry's pressure and density to owned point p's (no-op without them).
   void set_cell(PetscInt p) const;
   std::function<CellConditions(PetscInt)> conditions_;
-  std::string forced_;                   // why the step is forced (empty: not)
+  const Field* transported_ = nullptr;   // forced: the state the transport leaves (null: not forced)
   std::string classical_only_;           // another reason to refuse policies (empty: none)
   std::vector<double> need_o_, have_o_;  // per species, per kg: O atoms needed, there (regime_point)
-  std::vector<double> forcing_, h_end_;  // per owned point: rates (size() each), final h
+  /// Forced: the source (y1 - y0) / dt into `src` and y1's enthalpy, y0 the start, y1 the
+  /// transported state.
+  void forcing(const double* y0, const double* y1, double dt, double* src, double& h_end) const;
   std::unique_ptr<ElementProjection> projection_;
   ChemistryStats reduced_;
   double rank_seconds_ = 0, max_rank_seconds_ = 0, mean_rank_seconds_ = 0;

@@ -54,6 +54,7 @@ struct ReactingFlow::Impl {
   std::vector<double> rates;       // forced: the transport's rate [T, Y] per owned cell this step
   std::vector<double> react_rate;  // forced: the chemistry's own rate of Y per owned cell, last step
   std::vector<double> h_end;       // forced_split: the enthalpy per owned cell the transport left
+  Field* transported = nullptr;    // forced: the state the transport left (react's forcing)
   long clipped = 0;                // cells where diffusion left a negative mass fraction (set to 0)
   double most_negative = 0;
 
@@ -161,7 +162,8 @@ void ReactingFlow::declare(Schema& s) {
                "the chemistry's coupling to the transport: forced (react integrates from the state before the "
                "transport with the transport's rate over the step as a constant source, and the species' diffusion "
                "takes the chemistry's rate of the last step as a source: a steady flame is the unsplit one; S_L "
-               "independent of dt; react is then classical only), strang (half a react step before and after "
+               "independent of dt; the state the transport leaves is the field transported, so a policy on react is a "
+               "model  (half a react step before and after "
                "advect and diffuse: any policy on react; S_L 3% low at CFL 0.25, first order in dt), lie (one "
                "react step after them) or forced_split (forced, but the transport's rate is added in two halves "
                "around a react of the chemistry alone, a Strang split inside the forced step: any policy on react)")
@@ -292,11 +294,12 @@ ReactingFlow::ReactingFlow(const Grid& grid, const Params& p, const Constants& c
     react_->set_classical_only(
         "the domain is closed, so the thermodynamic pressure changes in time, which a policy's model or table "
         "(made at one pressure) does not know (give the domain an outflow, or run react classically)");
-  if (forced_ && !split_)
-    react_->enable_forcing(
-        "solver.params.reacting.splitting is 'forced': the chemistry integrates the transport's change as a "
-        "source, which a policy's model of the chemistry alone does not know (use splitting: forced_split, which "
-        "adds that change in two halves around the chemistry alone)");
+  if (forced_ && !split_) {
+    // The state the transport leaves each step: react's forcing, and a forced model's input.
+    m.transported = &state.add(grid, "transported", gas_components(mech));
+    SIMFUSE_PETSC(VecCopy(gas.vec(), m.transported->vec()));
+    react_->enable_forcing(*m.transported);
+  }
   eos_density(rho.vec());
   {
     const ArrayView v = gas.view_read();
@@ -666,14 +669,14 @@ void ReactingFlow::diffuse(double dt) {
   // Forced: the transport's rate over the step and the enthalpy it leaves, then the state
   // back to where the chemistry starts.
   const PetscInt np = m.grid.owned().size();
-  std::vector<double> rates(static_cast<size_t>(np * n)), h_end(static_cast<size_t>(np));
+  std::vector<double> rates(static_cast<size_t>(np * n)), h_end(split_ ? static_cast<size_t>(np) : 0);
   {
     const ArrayView g1 = m.gas.view_read();
     const ArrayView g0(m.s0, m.grid.owned(), n, true);
     const double *a1 = g1.data(), *a0 = g0.data();
     for (PetscInt q = 0; q < np; ++q) {
       for (int c = 0; c < n; ++c) rates[static_cast<size_t>(q * n + c)] = (a1[q * n + c] - a0[q * n + c]) / dt;
-      h_end[static_cast<size_t>(q)] = m.mech.enthalpy_mass(a1[q * n], a1 + q * n + 1);
+      if (split_) h_end[static_cast<size_t>(q)] = m.mech.enthalpy_mass(a1[q * n], a1 + q * n + 1);
     }
   }
   if (split_) {
@@ -702,9 +705,9 @@ void ReactingFlow::diffuse(double dt) {
     m.h_end = std::move(h_end);
     return;
   }
+  SIMFUSE_PETSC(VecCopy(m.gas.vec(), m.transported->vec()));  // react's forcing: from the start to it
   SIMFUSE_PETSC(VecCopy(m.s0, m.gas.vec()));
-  m.rates = rates;
-  react_->set_forcing(std::move(rates), std::move(h_end));
+  m.rates = std::move(rates);
 }
 
 void ReactingFlow::finish_forcing(double dt) {

@@ -24,7 +24,9 @@
 ///    from the state before advect, with the transport's rate over the step as a constant
 ///    source and the enthalpy the transport left as the end state's; the species' implicit
 ///    diffusion then takes the chemistry's own rate of the last step as a source. A steady
-///    flame is the unsplit one (S_L does not depend on dt); react is classical only.
+///    flame is the unsplit one (S_L does not depend on dt). The state the transport leaves
+///    is the field `transported` (react's required input): a policy on react is a model
+///    that reads it (a forced model), the classical code, or balanced.
 ///    `forced_split`: the same diffusion, but react is the chemistry alone, started from
 ///    half the transport's change (the mean of the states before and after it), and the
 ///    `force` sub-step adds the other half after it: a Strang split inside the forced step,

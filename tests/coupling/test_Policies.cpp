@@ -451,6 +451,81 @@ TEST_CASE("Perturbed captures: valid states near the trajectory, labelled by the
   CHECK(max_dT > 1);  // and the states react: some heat up within the step
 }
 
+TEST_CASE(
+    "Perturbed captures of forced chemistry: the transported state recorded and moved with the state, "
+    "the label the forced integration of both",
+    "[torch][mpi]") {
+  const std::string yaml = fmt::format(R"Y(
+name: forced_capture
+parameters: {{x0: 1.5e-3, d0: 1.5e-4}}
+grid: {{n: [30, 3], centering: cell, periodic: [false, true], upper: [3.0e-3, 3.0e-4]}}
+solver:
+  type: navier_stokes
+  params:
+    inflow: {{face: x_lo, velocity: 2.2}}
+    outflow: x_hi
+    reacting:
+      kinetics: {{file: {0}, phase: ohmech}}
+      fuel: H2
+      splitting: forced
+      initial:
+        temperature: "300 + 2084*0.5*(1 + tanh((x - x0)/d0))"
+        mole_fractions:
+          H2: "0.2958*(1 - 0.5*(1 + tanh((x - x0)/d0)))"
+          O2: "0.1479*(1 - 0.5*(1 + tanh((x - x0)/d0)))"
+          N2: "0.5563 + (0.6531 - 0.5563)*0.5*(1 + tanh((x - x0)/d0))"
+          H2O: "0.3469*0.5*(1 + tanh((x - x0)/d0))"
+        normalize: true
+time: {{dt: 1.0e-6, steps: 4}}
+capture: {{react: {{every: 1, points: 12, perturbed: {{copies: 2, amplitude: 0.1}}}}}}
+)Y",
+                                       src("cases/mechanisms/h2o2.yaml"));
+  auto sim = make(yaml);
+  for (int i = 0; i < 4; ++i) sim->step();
+  const Dataset d = Capture::of(*sim)[0]->gather(0);
+  if (test::world_rank() != 0) return;
+  const Mechanism mech = Mechanism::load(test::mechanism_file("h2o2.yaml"));
+  const int n = mech.n_species() + 1;
+  REQUIRE(d.inputs.size(1) == 2 * n);  // gas, then transported
+  REQUIRE(d.outputs.size(1) == n);
+  CHECK(d.size() == 4 * 12 * 3);
+  auto element_moles = [&](const double* y, const std::string& e) {
+    double m = 0;
+    for (int k = 0; k < n - 1; ++k) {
+      const auto& comp = mech.species()[static_cast<size_t>(k)].composition;
+      const auto it = comp.find(e);
+      if (it != comp.end()) m += y[k + 1] * it->second / mech.species()[static_cast<size_t>(k)].molar_mass;
+    }
+    return m;
+  };
+  long perturbed = 0, moved = 0;
+  for (int64_t s = 0; s < d.size(); ++s) {
+    const at::Tensor in = d.inputs[s].contiguous(), out = d.outputs[s].contiguous();
+    const double* x = in.data_ptr<double>();
+    const double* y1 = x + n;  // the transported state
+    const double* y = out.data_ptr<double>();
+    // The transported state is a valid one, perturbed or not.
+    double sum = 0;
+    for (int k = 1; k < n; ++k) {
+      CHECK(y1[k] >= 0);
+      sum += y1[k];
+    }
+    CHECK(sum == Approx(1).epsilon(1e-12));
+    // The label is the forced chemistry's: it ends at the transported state's enthalpy
+    // (exactly: T is set from it) and, the chemistry conserving them, with its element
+    // masses (to CVODE's tolerance: rtol 1e-6 of mass fractions up to 0.3, 1e-7 absolute).
+    CHECK(mech.enthalpy_mass(y[0], y + 1) == Approx(mech.enthalpy_mass(y1[0], y1 + 1)).epsilon(1e-9).margin(1e-3));
+    for (const char* e : {"H", "O", "N"})
+      CHECK(element_moles(y, e) == Approx(element_moles(y1, e)).epsilon(1e-5).margin(1e-7));
+    if (d.step[s].item<long>() < 0) {
+      ++perturbed;
+      if (std::abs(y1[0] - x[0]) > 0) ++moved;
+    }
+  }
+  CHECK(perturbed == 4 * 12 * 2);
+  CHECK(moved > 0);
+}
+
 TEST_CASE("estimate: auto runs chemistry's costly estimate only on the points outside the training ranges",
           "[torch][mpi]") {
   // As below: 24 reactors at phi = 0.9, two of them put at 3300 K (above the data). Chemistry's
@@ -702,9 +777,31 @@ TEST_CASE("A card's regime is read, written and refused when it holds nothing", 
   }
 }
 
+TEST_CASE("A forced model's card: its increment adds to the transported state; increment_of is checked", "[torch]") {
+  const ModelCard c = ModelCard::load(src("cases/models/h2_forced.card.yaml"));
+  REQUIRE(c.inputs.size() == 2);
+  CHECK(c.inputs[1].field == "transported");
+  CHECK(c.increment_of == "transported");
+  // Output k adds to input channel 11 + k: the transported state's, not gas's own.
+  const std::vector<int> srcs = c.increment_source();
+  REQUIRE(srcs.size() == 11);
+  for (int k = 0; k < 11; ++k) CHECK(srcs[static_cast<size_t>(k)] == 11 + k);
+  const std::string out = (std::filesystem::temp_directory_path() / "simfuse_forced_roundtrip.card.yaml").string();
+  for (const char* f : {"h2_forced.pt", "h2_forced.support.npy"})
+    std::filesystem::copy_file(src(std::string("cases/models/") + f), std::filesystem::temp_directory_path() / f,
+                               std::filesystem::copy_options::overwrite_existing);
+  c.save(out);
+  CHECK(ModelCard::load(out).increment_of == "transported");
+  std::filesystem::remove(out);
+  for (const char* bad : {"increment_of_unread", "increment_of_state"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(ModelCard::load(src(std::string("tests/fixtures/bad_models/") + bad + ".card.yaml")), UserError);
+  }
+}
+
 // Issue 28: forced_split makes a flame's react the chemistry alone, so a policy may run it.
 TEST_CASE(
-    "forced_split: react takes a policy (balanced is bitwise its CVODE), a force step follows it, "
+    "forced_split: react takes a policy (balanced is bitwise its CVODE, forced too), a force step follows it, "
     "close to the forced coupling",
     "[mpi]") {
   auto flame = [](const std::string& splitting, const std::string& coupling) {
@@ -737,6 +834,8 @@ coupling: {2}
   auto forced = make(flame("forced", "{}"));
   auto split = make(flame("forced_split", "{}"));
   auto balanced = make(flame("forced_split", "{react: balanced}"));
+  // forced with balanced: a relocated record carries the transported state (its forcing).
+  auto forced_balanced = make(flame("forced", "{react: balanced}"));
   std::vector<std::string> names;
   for (const auto& e : split->solver().plan()) names.push_back(e.step->name());
   CHECK(names == std::vector<std::string>{"advect", "diffuse", "react", "force", "project", "correct"});
@@ -744,12 +843,17 @@ coupling: {2}
     forced->step();
     split->step();
     balanced->step();
+    forced_balanced->step();
   }
   const Vec ref = split->solver().state().get("gas").vec();
   const int nc = static_cast<int>(split->solver().state().get("gas").components().size());
   // balanced moves cells between ranks and integrates them with the same CVODE: bitwise.
-  for (int c = 0; c < nc; ++c)
+  for (int c = 0; c < nc; ++c) {
     CHECK(error_norms(split->grid(), balanced->solver().state().get("gas").vec(), ref, nc, c).linf == 0.0);
+    CHECK(error_norms(split->grid(), forced_balanced->solver().state().get("gas").vec(),
+                      forced->solver().state().get("gas").vec(), nc, c)
+              .linf == 0.0);
+  }
   // The split against the forced coupling after 20 steps of the start-up (dt twice the
   // flame case's): T within 1e-3 (relative L2; the split differs by a first-order term in
   // dt, 0.1-0.9% of S_L at steady state; measured 2.9e-5 here, on 1 and 2 ranks).
