@@ -5,8 +5,9 @@ of its inputs (the coordinates a card's `regime:` states and the guard checks).
   /usr/bin/python3 bench/dataset_regime.py DATASET.pt MECHANISM.yaml
 
 phi = (2 n_C + n_H / 2) / n_O of the element composition (simfuse's RegimeAware definition,
-ChemistryStep::regime_point). Prints min, the 0.1% and 99.9% quantiles and max of each, over
-all samples and over those above 1000 K (the burning ones).
+ChemistryStep::regime_point) of the first input field's channels (gas; a forced model's
+dataset also has the transported state's). Prints min, the 0.1% and 99.9% quantiles and max
+of each, over all samples and over those above 1000 K (the burning ones).
 """
 import sys
 
@@ -18,8 +19,10 @@ import yaml
 def main():
     data, mech = sys.argv[1], sys.argv[2]
     manifest = yaml.safe_load(open(data[:-3] + ".yaml"))
-    names = [n.split(".", 1)[1] for n in manifest["inputs"]["names"]]
-    x = torch.load(data)["inputs"].double().numpy()
+    fields = [n.split(".", 1) for n in manifest["inputs"]["names"]]
+    first = [c for f, c in fields if f == fields[0][0]]
+    names = first
+    x = torch.load(data)["inputs"].double().numpy()[:, : len(first)]
     species = {s["name"]: s for s in yaml.safe_load(open(mech))["species"]}
     weights = {"H": 1.008, "O": 15.999, "C": 12.011, "N": 14.007, "Ar": 39.95, "He": 4.0026}
     nC = np.zeros(len(x)); nH = np.zeros(len(x)); nO = np.zeros(len(x))

@@ -5,7 +5,7 @@
 regime and outside it, against the same flame with CVODE (rtol 1e-6, the case's).
 
   /usr/bin/python3 bench/run_regime_flame_bench.py BUILD_DIR [--flames 0.35:300,0.45:300,...]
-      [--t-end 8e-3] [--model cases/models/h2_lean.card.yaml] [--json out.json]
+      [--t-end 8e-3] [--model models/h2_lean.card.yaml] [--splitting forced] [--json out.json]
   /usr/bin/python3 bench/run_regime_flame_bench.py BUILD_DIR --flames 0.5:300 --classical 1e-3,1e-4,1e-5,1e-6
 
 Each flame runs classically and guarded (the default guard, `coupling.react={type: guarded,
@@ -83,6 +83,9 @@ def main():
     ap.add_argument("--flames", default=FLAMES, help="phi:Tu,... (default: the regime's corners and one outside)")
     ap.add_argument("--t-end", default="8e-3")
     ap.add_argument("--model", default="models/h2_lean.card.yaml", help="relative to cases/")
+    ap.add_argument("--splitting", default="",
+                    help="both runs with this splitting instead of the case's forced_split (forced: for a forced "
+                         "model such as models/h2_forced.card.yaml)")
     ap.add_argument("--classical", default="",
                     help="rtols: instead, the first flame by CVODE at each (with and without step memory) and the "
                          "model, against CVODE at 1e-8")
@@ -106,6 +109,8 @@ def main():
                     "output.every=100000"]
             if float(phi) > 0.6:  # faster than the regime's dt allows under the case's max_cfl
                 sets.append("solver.params.max_cfl=0.95")
+            if a.splitting:
+                sets.append(f"solver.params.reacting.splitting={a.splitting}")
             outs = {k: os.path.join(tmp, f"{k}_{phi}_{Tu}") for k in ("classical", "guarded")}
             jobs = {
                 "classical": pool.submit(run, exe, case, outs["classical"], sets, extra=["--unset", "output.png"]),

@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""A forced chemistry model in the 2D lean H2 flame (issue 28, item 3):
+cases/flame2d_h2_lean.yaml (128 x 64, h = 50 um, dt = 5 us, the front going cellular) in its
+own coupling, splitting: forced, with the forced regime model h2_forced guarded (the default
+guard; it reads the state the transport leaves), against the best classical chemistry of
+the same coupling (CVODE with per-cell step memory at rtol 1e-4 to 1e-2, and the case's
+1e-6: the classical cost-error curve), all with the error reference: forced with CVODE at
+rtol 1e-8 on the same grid.
+
+  /usr/bin/python3 bench/run_forced_flame_ai_bench.py BUILD_DIR [--t-end 2e-3] [--json out.json]
+
+Runs two at a time (one per core, 1 rank each). For each: react and whole-step seconds, the
+consumption speed's mean over the second half and its largest deviation from the reference's
+per step (flame.csv), the front length ratio at the end, the relative L2 of T and OH at the
+end against the reference, and the guard's accepted fraction and fallbacks. Ratios are
+against CVODE at rtol 1e-3 with step memory; for each model run, the equal-error classical
+run is the cheapest whose T and OH errors are both at most the model's (none: the cheapest
+of all, which is then more accurate).
+"""
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from simfuse_runs import flame_rows, last_fields, rel_l2, run, substep  # noqa: E402
+
+CVODE = "solver.params.reacting.integrator={{type: cvode, rtol: {}, atol: {}{}}}"
+MODEL = "coupling.react={{type: guarded, model: models/h2_forced.card.yaml{}}}"
+RUNS = {
+    "reference (forced, CVODE rtol 1e-8)": [CVODE.format("1.0e-8", "1.0e-14", "")],
+    "classical forced, rtol 1e-6 (the case's)": [],
+    "classical forced, rtol 1e-4, step memory": [CVODE.format("1.0e-4", "1.0e-10", ", step_memory: true")],
+    "classical forced, rtol 1e-3, step memory": [CVODE.format("1.0e-3", "1.0e-9", ", step_memory: true")],
+    "classical forced, rtol 3e-3, step memory": [CVODE.format("3.0e-3", "3.0e-9", ", step_memory: true")],
+    "classical forced, rtol 1e-2, step memory": [CVODE.format("1.0e-2", "1.0e-8", ", step_memory: true")],
+    "guarded h2_forced": [MODEL.format("")],
+    "guarded h2_forced, support: false": [MODEL.format(", support: false")],
+}
+BASE = "classical forced, rtol 1e-3, step memory"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("build")
+    ap.add_argument("--t-end", default="2e-3")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    exe = os.path.join(a.build, "bin", "simfuse")
+    case = os.path.join(HERE, "..", "cases", "flame2d_h2_lean.yaml")
+    with tempfile.TemporaryDirectory() as tmp, cf.ThreadPoolExecutor(2) as pool:
+        outs = {k: os.path.join(tmp, f"run{i}") for i, k in enumerate(RUNS)}
+        jobs = {k: pool.submit(run, exe, case, outs[k], [f"time.t_end={a.t_end}", "output.every=100000"] + sets,
+                               extra=["--unset", "output.png"]) for k, sets in RUNS.items()}
+        s = {k: j.result() for k, j in jobs.items()}
+        ref = list(RUNS)[0]
+        f = {k: last_fields(outs[k], ["T", "OH"]) for k in RUNS}
+        rows_ref = flame_rows(outs[ref])
+        rows = {}
+        for k in RUNS:
+            fl = flame_rows(outs[k])
+            half = len(fl) // 2
+            sc = np.array([r["consumption_speed"] for r in fl])
+            sc_ref = np.array([r["consumption_speed"] for r in rows_ref])
+            react = substep(s[k])
+            pts = react.get("points") or 0
+            rows[k] = dict(run=k, react=react["seconds"], total=sum(x["seconds"] for x in s[k]["substeps"]),
+                           S_c=float(sc[half:].mean()), S_c_dev=float(np.max(np.abs(sc[half:] / sc_ref[half:] - 1))),
+                           length=fl[-1]["front_length_ratio"], front=fl[-1]["front_position"],
+                           T_l2=rel_l2(f[k]["T"], f[ref]["T"]), OH_l2=rel_l2(f[k]["OH"], f[ref]["OH"]),
+                           accepted=react.get("accepted", 0) / pts if pts else None,
+                           fallback=react.get("fallback"), counters={c: react.get(c) for c in (
+                               "accepted_out_of_range", "outside_support", "inference_seconds", "check_seconds")})
+        base = rows[BASE]
+        print(f"2D lean flame, splitting forced, t_end {a.t_end} s; errors against {ref}\n")
+        print("| run | react (s) | whole step (s) | react vs best classical | whole step vs best | S_c, 2nd half "
+              "(m/s) | max per-step S_c deviation | front length ratio | T rel L2 | OH rel L2 | accepted |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in rows.values():
+            acc = f"{r['accepted']:.1%}" if r["accepted"] is not None else ""
+            print(f"| {r['run']} | {r['react']:.1f} | {r['total']:.1f} | {base['react'] / r['react']:.2f}x | "
+                  f"{base['total'] / r['total']:.2f}x | {r['S_c']:.4f} | {r['S_c_dev']:.2%} | {r['length']:.4f} | "
+                  f"{r['T_l2']:.2e} | {r['OH_l2']:.2e} | {acc} |")
+        classical = [r for k, r in rows.items() if k.startswith("classical")]
+        for k in ("guarded h2_forced", "guarded h2_forced, support: false"):
+            m = rows[k]
+            fair = [r for r in classical if r["T_l2"] <= m["T_l2"] and r["OH_l2"] <= m["OH_l2"]]
+            eq = min(fair or classical, key=lambda r: r["react"])
+            print(f"\n{k}: at equal error ({'T and OH at most its' if fair else 'none as inaccurate: the cheapest'}) "
+                  f"{eq['run']}: react {eq['react'] / m['react']:.2f}x, whole step {eq['total'] / m['total']:.2f}x; "
+                  f"Amdahl bound of the whole step (react free) {eq['total'] / (eq['total'] - eq['react']):.2f}x")
+            print(f"  fallbacks {m['fallback']}, {m['counters']}")
+        if a.json:
+            with open(a.json, "w") as fjs:
+                json.dump(list(rows.values()), fjs, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
