@@ -163,7 +163,8 @@ void ReactingFlow::declare(Schema& s) {
                "transport with the transport's rate over the step as a constant source, and the species' diffusion "
                "takes the chemistry's rate of the last step as a source: a steady flame is the unsplit one; S_L "
                "independent of dt; the state the transport leaves is the field transported, so a policy on react is a "
-               "model  (half a react step before and after "
+               "model that reads it (a forced model, e.g. models/h2_forced.card.yaml), balanced or classical), strang "
+               "(half a react step before and after "
                "advect and diffuse: any policy on react; S_L 3% low at CFL 0.25, first order in dt), lie (one "
                "react step after them) or forced_split (forced, but the transport's rate is added in two halves "
                "around a react of the chemistry alone, a Strang split inside the forced step: any policy on react)")
