@@ -51,7 +51,7 @@ struct ReactingFlow::Impl {
   PetscHandle<Mat> A;
   PetscHandle<KSP> ksp;
   int last_its = 0;                // the scalar solves' iterations in the last diffuse
-  std::vector<double> rates;       // forced: the transport's rate [T, Y] per owned cell this step
+  std::vector<double> rates;       // forced_split: the transport's rate [T, Y] per owned cell this step
   std::vector<double> react_rate;  // forced: the chemistry's own rate of Y per owned cell, last step
   std::vector<double> h_end;       // forced_split: the enthalpy per owned cell the transport left
   Field* transported = nullptr;    // forced: the state the transport left (react's forcing)
@@ -667,48 +667,48 @@ void ReactingFlow::diffuse(double dt) {
   }
   throw_if_any_failed(m.grid.comm(), failure, "reduce time.dt, or refine the grid where the flame is");
   if (!forced_) return;
-  // Forced: the transport's rate over the step and the enthalpy it leaves, then the state
-  // back to where the chemistry starts.
+  if (!split_) {
+    // Forced: the state the transport left is react's forcing (ChemistryStep derives its
+    // rate and end enthalpy from it); the state goes back to where the chemistry starts.
+    SIMFUSE_PETSC(VecCopy(m.gas.vec(), m.transported->vec()));
+    SIMFUSE_PETSC(VecCopy(m.s0, m.gas.vec()));
+    return;
+  }
+  // forced_split: the transport's rate over the step and the enthalpy it leaves.
   const PetscInt np = m.grid.owned().size();
-  std::vector<double> rates(static_cast<size_t>(np * n)), h_end(split_ ? static_cast<size_t>(np) : 0);
+  std::vector<double> rates(static_cast<size_t>(np * n)), h_end(static_cast<size_t>(np));
   {
     const ArrayView g1 = m.gas.view_read();
     const ArrayView g0(m.s0, m.grid.owned(), n, true);
     const double *a1 = g1.data(), *a0 = g0.data();
     for (PetscInt q = 0; q < np; ++q) {
       for (int c = 0; c < n; ++c) rates[static_cast<size_t>(q * n + c)] = (a1[q * n + c] - a0[q * n + c]) / dt;
-      if (split_) h_end[static_cast<size_t>(q)] = m.mech.enthalpy_mass(a1[q * n], a1 + q * n + 1);
+      h_end[static_cast<size_t>(q)] = m.mech.enthalpy_mass(a1[q * n], a1 + q * n + 1);
     }
   }
-  if (split_) {
-    // forced_split: the chemistry alone starts half-way, at the mean of the states before and
-    // after the transport (non-negative as both are) and the mean enthalpy; finish_forcing()
-    // adds the other half after it.
-    {
-      ArrayView g1 = m.gas.view();
-      ArrayView g0(m.s0, m.grid.owned(), n, true);  // non-const: &g0(...) points into it (read only)
-      PetscInt q = 0;
-      for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
-        const double h_mid =
-            0.5 * (m.mech.enthalpy_mass(g0(i, j, 0, 0), &g0(i, j, 0, 1)) + h_end[static_cast<size_t>(q++)]);
-        for (int c = 1; c < n; ++c) g1(i, j, 0, c) = 0.5 * (g0(i, j, 0, c) + g1(i, j, 0, c));
-        if (!failure.empty()) return;
-        try {
-          g1(i, j, 0, 0) = m.T_of(h_mid, &g1(i, j, 0, 1), 0.5 * (g0(i, j, 0, 0) + g1(i, j, 0, 0)), reactor, i, j,
-                                  "diffuse (forced_split)");
-        } catch (const RunFailure& e) {
-          failure = what_of(e);
-        }
-      });
-    }
-    throw_if_any_failed(m.grid.comm(), failure, "reduce time.dt, or refine the grid where the flame is");
-    m.rates = std::move(rates);
-    m.h_end = std::move(h_end);
-    return;
+  // forced_split: the chemistry alone starts half-way, at the mean of the states before and
+  // after the transport (non-negative as both are) and the mean enthalpy; finish_forcing()
+  // adds the other half after it.
+  {
+    ArrayView g1 = m.gas.view();
+    ArrayView g0(m.s0, m.grid.owned(), n, true);  // non-const: &g0(...) points into it (read only)
+    PetscInt q = 0;
+    for_each(m.grid.owned(), [&](PetscInt i, PetscInt j, PetscInt) {
+      const double h_mid =
+          0.5 * (m.mech.enthalpy_mass(g0(i, j, 0, 0), &g0(i, j, 0, 1)) + h_end[static_cast<size_t>(q++)]);
+      for (int c = 1; c < n; ++c) g1(i, j, 0, c) = 0.5 * (g0(i, j, 0, c) + g1(i, j, 0, c));
+      if (!failure.empty()) return;
+      try {
+        g1(i, j, 0, 0) = m.T_of(h_mid, &g1(i, j, 0, 1), 0.5 * (g0(i, j, 0, 0) + g1(i, j, 0, 0)), reactor, i, j,
+                                "diffuse (forced_split)");
+      } catch (const RunFailure& e) {
+        failure = what_of(e);
+      }
+    });
   }
-  SIMFUSE_PETSC(VecCopy(m.gas.vec(), m.transported->vec()));  // react's forcing: from the start to it
-  SIMFUSE_PETSC(VecCopy(m.s0, m.gas.vec()));
+  throw_if_any_failed(m.grid.comm(), failure, "reduce time.dt, or refine the grid where the flame is");
   m.rates = std::move(rates);
+  m.h_end = std::move(h_end);
 }
 
 void ReactingFlow::finish_forcing(double dt) {
@@ -753,10 +753,15 @@ void ReactingFlow::end_step(double dt) {
   const ArrayView g = m.gas.view_read();
   const ArrayView g0(m.s0, m.grid.owned(), n, true);
   const double *a = g.data(), *a0 = g0.data();
+  // The transport's rate: forced_split's, or forced's from the state it left.
+  std::unique_ptr<ArrayView> tv;
+  if (!split_) tv = std::make_unique<ArrayView>(m.transported->vec(), m.grid.owned(), n, true);
   for (PetscInt q = 0; q < np; ++q)
-    for (int k = 0; k < N; ++k)
-      m.react_rate[static_cast<size_t>(q * N + k)] =
-          (a[q * n + k + 1] - a0[q * n + k + 1]) / dt - m.rates[static_cast<size_t>(q * n + k + 1)];
+    for (int k = 0; k < N; ++k) {
+      const size_t c = static_cast<size_t>(q * n + k + 1);
+      const double transport = tv ? (tv->data()[c] - a0[c]) / dt : m.rates[c];
+      m.react_rate[static_cast<size_t>(q * N + k)] = (a[c] - a0[c]) / dt - transport;
+    }
 }
 
 void ReactingFlow::record(double t) {
