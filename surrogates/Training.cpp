@@ -264,9 +264,9 @@ TrainingData load_data(const Params& p, const ConfigDocument& doc, const YAML::N
   // The input channel an output adds to (and whose transform it shares): of increment_of's
   // field when given, else the output's own name.
   auto base_name = [&](const std::string& o) {
-    return d.increment_of.empty()
-               ? o
-               : d.increment_of + o.substr(o.find('.') == std::string::npos ? o.size() : o.find('.'));
+    if (d.increment_of.empty()) return o;
+    const auto dot = o.find('.');
+    return d.increment_of + (dot == std::string::npos ? std::string() : o.substr(dot));
   };
   std::vector<int64_t> inc_src;
   if (d.increment)

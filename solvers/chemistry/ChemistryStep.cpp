@@ -48,6 +48,10 @@ void ChemistryStep::set_cell(PetscInt p) const {
   chem_.set_cell(c.pressure, c.density);
 }
 
+std::unique_ptr<ArrayView> ChemistryStep::transported_view() const {
+  return transported_ ? std::make_unique<ArrayView>(transported_->vec(), grid_.owned(), chem_.size(), true) : nullptr;
+}
+
 void ChemistryStep::forcing(const double* y0, const double* y1, double dt, double* src, double& h_end) const {
   const int n = chem_.size();
   for (int c = 0; c < n; ++c) src[c] = (y1[c] - y0[c]) / dt;
@@ -79,8 +83,7 @@ void ChemistryStep::run(State& state, const StepInfo& info, const std::vector<Pe
       cv = std::make_unique<ArrayView>(cost_->vec(), grid_.owned(), 1);
       if (!points) std::fill(cv->data(), cv->data() + grid_.owned().size(), 0.0);
     }
-    std::unique_ptr<ArrayView> tv;  // forced: the transported state
-    if (transported_) tv = std::make_unique<ArrayView>(transported_->vec(), grid_.owned(), n, true);
+    const auto tv = transported_view();
     const PetscInt np = points ? static_cast<PetscInt>(points->size()) : grid_.owned().size();
     std::vector<double> start(static_cast<size_t>(n)), source(static_cast<size_t>(n));
     double h_end = 0;
@@ -177,8 +180,7 @@ void ChemistryStep::estimate_points(const State& state, const std::vector<Vec>& 
   est.assign(points.size(), 0.0);
   const ArrayView prop = state.get(field_).view_read();
   const ArrayView in(before.at(0), grid_.owned(), n, true);
-  std::unique_ptr<ArrayView> tv;
-  if (transported_) tv = std::make_unique<ArrayView>(transported_->vec(), grid_.owned(), n, true);
+  const auto tv = transported_view();
   const double* pa = prop.data();
   const double* ia = in.data();
   std::vector<double> source(static_cast<size_t>(n));
@@ -220,7 +222,7 @@ void ChemistryStep::perturb_conditions(const double* y0, const double* y0p, doub
   if (!transported_) return;
   std::uniform_real_distribution<double> u(-1.0, 1.0);
   const int n = chem_.size();
-  double* y1 = conditions + (conditions_ ? 2 : 0);  // where the transported state starts
+  double* y1 = conditions + transported_at();
   double sum = 0;
   for (int c = 0; c < n; ++c) {
     const double scale = 1 + amplitude * u(rng);  // drawn for every component: a stream independent of the state
@@ -249,9 +251,7 @@ void ChemistryStep::take_points(const State& state, const std::vector<PetscInt>&
   const int n = chem_.size();
   const ArrayView v = state.get(field_).view_read();
   const double* a = v.data();
-  std::unique_ptr<ArrayView> tv;
-  if (transported_) tv = std::make_unique<ArrayView>(transported_->vec(), grid_.owned(), n, true);
-  const int t0 = conditions_ ? 2 : 0;  // where the transported state starts in the conditions
+  const auto tv = transported_view();
   const size_t at = out.size();
   out.resize(at + points.size());
   for (size_t q = 0; q < points.size(); ++q) {
@@ -261,7 +261,7 @@ void ChemistryStep::take_points(const State& state, const std::vector<PetscInt>&
       out.conditions(at + q)[0] = c.pressure;
       out.conditions(at + q)[1] = c.density;
     }
-    if (tv) std::copy_n(tv->data() + points[q] * n, n, out.conditions(at + q) + t0);
+    if (tv) std::copy_n(tv->data() + points[q] * n, n, out.conditions(at + q) + transported_at());
     if (chem_.step_memory()) out.memory(at + q)[0] = steps_.empty() ? 0.0 : steps_[static_cast<size_t>(points[q])];
   }
 }
@@ -271,14 +271,13 @@ void ChemistryStep::apply_states(const StepInfo& info, PointStates& states, std:
   ok.assign(states.size(), 1);
   const double t0 = wall_time();
   const int n = chem_.size();
-  const int c0 = conditions_ ? 2 : 0;  // where the transported state starts in the conditions
   std::vector<double> source(static_cast<size_t>(n));
   double h_end = 0;
   for (size_t q = 0; q < states.size(); ++q) {
     if (conditions_) chem_.set_cell(states.conditions(q)[0], states.conditions(q)[1]);
     double* y = states.state(q);
     // As run() integrates a cell: forced, with the transported state's source and enthalpy.
-    if (transported_) forcing(y, states.conditions(q) + c0, info.dt, source.data(), h_end);
+    if (transported_) forcing(y, states.conditions(q) + transported_at(), info.dt, source.data(), h_end);
     chem_.reactor().set_source(transported_ ? source.data() : nullptr);
     try {
       const bool integrated = chem_.advance(y, info.dt, chem_.step_memory() ? states.memory(q) : nullptr);
@@ -340,8 +339,7 @@ void ChemistryStep::make_points_admissible(State& state, const std::vector<Vec>&
   const ArrayView in(before.at(0), grid_.owned(), n, true);
   // Forced: the chemistry conserves the elements and the enthalpy of the state the
   // transport leaves (its source adds the transport's change to the start's).
-  std::unique_ptr<ArrayView> tv;
-  if (transported_) tv = std::make_unique<ArrayView>(transported_->vec(), grid_.owned(), n, true);
+  const auto tv = transported_view();
   double* pa = prop.data();
   const double* ia = tv ? tv->data() : in.data();
   for (PetscInt p : points) {

@@ -149,6 +149,11 @@ class ChemistryStep final : public SubStep,
   const Field* transported_ = nullptr;   // forced: the state the transport leaves (null: not forced)
   std::string classical_only_;           // another reason to refuse policies (empty: none)
   std::vector<double> need_o_, have_o_;  // per species, per kg: O atoms needed, there (regime_point)
+  /// Forced: a read-only view of the transported state (null when not forced).
+  std::unique_ptr<ArrayView> transported_view() const;
+  /// Forced: where the transported state starts in a record's conditions (after the
+  /// pressure and density of a sweep's cells).
+  int transported_at() const { return conditions_ ? 2 : 0; }
   /// Forced: the source (y1 - y0) / dt into `src` and y1's enthalpy, y0 the start, y1 the
   /// transported state.
   void forcing(const double* y0, const double* y1, double dt, double* src, double& h_end) const;
