@@ -113,6 +113,45 @@ output: {{every: 0}}
                      n, test::mechanism_file("h2o2.yaml"), T0, phi, dt, steps);
 }
 
+// A coarse H2-air flame (h2o2.yaml, phi 1, 30 x 3 cells, a tanh front at 1.5 mm) held by a
+// 2.2 m/s inflow, with the given splitting; the caller appends time and coupling/capture.
+std::string coarse_h2_flame(const std::string& name, const std::string& splitting) {
+  return fmt::format(R"Y(
+name: {0}
+parameters: {{x0: 1.5e-3, d0: 1.5e-4}}
+grid: {{n: [30, 3], centering: cell, periodic: [false, true], upper: [3.0e-3, 3.0e-4]}}
+solver:
+  type: navier_stokes
+  params:
+    inflow: {{face: x_lo, velocity: 2.2}}
+    outflow: x_hi
+    reacting:
+      kinetics: {{file: {1}, phase: ohmech}}
+      fuel: H2
+      splitting: {2}
+      initial:
+        temperature: "300 + 2084*0.5*(1 + tanh((x - x0)/d0))"
+        mole_fractions:
+          H2: "0.2958*(1 - 0.5*(1 + tanh((x - x0)/d0)))"
+          O2: "0.1479*(1 - 0.5*(1 + tanh((x - x0)/d0)))"
+          N2: "0.5563 + (0.6531 - 0.5563)*0.5*(1 + tanh((x - x0)/d0))"
+          H2O: "0.3469*0.5*(1 + tanh((x - x0)/d0))"
+        normalize: true
+)Y",
+                     name, src("cases/mechanisms/h2o2.yaml"), splitting);
+}
+
+// Moles of element `e` per kg in the state y = [T, Y_1..Y_N].
+double element_moles(const Mechanism& mech, const double* y, const std::string& e) {
+  double m = 0;
+  for (size_t k = 0; k < mech.species().size(); ++k) {
+    const auto& comp = mech.species()[k].composition;
+    const auto it = comp.find(e);
+    if (it != comp.end()) m += y[k + 1] * it->second / mech.species()[k].molar_mass;
+  }
+  return m;
+}
+
 }  // namespace
 
 TEST_CASE("guarded react: NaN and out-of-range cells fall back, exactly those, to the classical result",
@@ -455,31 +494,9 @@ TEST_CASE(
     "Perturbed captures of forced chemistry: the transported state recorded and moved with the state, "
     "the label the forced integration of both",
     "[torch][mpi]") {
-  const std::string yaml = fmt::format(R"Y(
-name: forced_capture
-parameters: {{x0: 1.5e-3, d0: 1.5e-4}}
-grid: {{n: [30, 3], centering: cell, periodic: [false, true], upper: [3.0e-3, 3.0e-4]}}
-solver:
-  type: navier_stokes
-  params:
-    inflow: {{face: x_lo, velocity: 2.2}}
-    outflow: x_hi
-    reacting:
-      kinetics: {{file: {0}, phase: ohmech}}
-      fuel: H2
-      splitting: forced
-      initial:
-        temperature: "300 + 2084*0.5*(1 + tanh((x - x0)/d0))"
-        mole_fractions:
-          H2: "0.2958*(1 - 0.5*(1 + tanh((x - x0)/d0)))"
-          O2: "0.1479*(1 - 0.5*(1 + tanh((x - x0)/d0)))"
-          N2: "0.5563 + (0.6531 - 0.5563)*0.5*(1 + tanh((x - x0)/d0))"
-          H2O: "0.3469*0.5*(1 + tanh((x - x0)/d0))"
-        normalize: true
-time: {{dt: 1.0e-6, steps: 4}}
-capture: {{react: {{every: 1, points: 12, perturbed: {{copies: 2, amplitude: 0.1}}}}}}
-)Y",
-                                       src("cases/mechanisms/h2o2.yaml"));
+  const std::string yaml = coarse_h2_flame("forced_capture", "forced") +
+                           "time: {dt: 1.0e-6, steps: 4}\n"
+                           "capture: {react: {every: 1, points: 12, perturbed: {copies: 2, amplitude: 0.1}}}\n";
   auto sim = make(yaml);
   for (int i = 0; i < 4; ++i) sim->step();
   const Dataset d = Capture::of(*sim)[0]->gather(0);
@@ -489,15 +506,6 @@ capture: {{react: {{every: 1, points: 12, perturbed: {{copies: 2, amplitude: 0.1
   REQUIRE(d.inputs.size(1) == 2 * n);  // gas, then transported
   REQUIRE(d.outputs.size(1) == n);
   CHECK(d.size() == 4 * 12 * 3);
-  auto element_moles = [&](const double* y, const std::string& e) {
-    double m = 0;
-    for (int k = 0; k < n - 1; ++k) {
-      const auto& comp = mech.species()[static_cast<size_t>(k)].composition;
-      const auto it = comp.find(e);
-      if (it != comp.end()) m += y[k + 1] * it->second / mech.species()[static_cast<size_t>(k)].molar_mass;
-    }
-    return m;
-  };
   long perturbed = 0, moved = 0;
   for (int64_t s = 0; s < d.size(); ++s) {
     const at::Tensor in = d.inputs[s].contiguous(), out = d.outputs[s].contiguous();
@@ -516,7 +524,7 @@ capture: {{react: {{every: 1, points: 12, perturbed: {{copies: 2, amplitude: 0.1
     // masses (to CVODE's tolerance: rtol 1e-6 of mass fractions up to 0.3, 1e-7 absolute).
     CHECK(mech.enthalpy_mass(y[0], y + 1) == Approx(mech.enthalpy_mass(y1[0], y1 + 1)).epsilon(1e-9).margin(1e-3));
     for (const char* e : {"H", "O", "N"})
-      CHECK(element_moles(y, e) == Approx(element_moles(y1, e)).epsilon(1e-5).margin(1e-7));
+      CHECK(element_moles(mech, y, e) == Approx(element_moles(mech, y1, e)).epsilon(1e-5).margin(1e-7));
     if (d.step[s].item<long>() < 0) {
       ++perturbed;
       if (std::abs(y1[0] - x[0]) > 0) ++moved;
@@ -579,17 +587,8 @@ TEST_CASE("The shipped h2_react model, guarded, on states it was not trained on"
   const ModelCard mc = ModelCard::load(card);
   const Mechanism mech = Mechanism::load(test::mechanism_file("h2o2.yaml"));
   Reactor r(mech, Reactor::Mode::constant_pressure, 101325);
-  const int n = r.size(), ns = mech.n_species();
+  const int n = r.size();
   const auto& elements = mech.elements();
-  auto element_moles = [&](const double* y, size_t e) {  // mol of element e per kg
-    double m = 0;
-    for (int k = 0; k < ns; ++k) {
-      const auto& comp = mech.species()[k].composition;
-      const auto it = comp.find(elements[e]);
-      if (it != comp.end()) m += y[k + 1] * it->second / mech.species()[k].molar_mass;
-    }
-    return m;
-  };
   Field& gs = guarded->solver().state().get("gas");
   Field& cs = classical->solver().state().get("gas");
   std::vector<double> worst(static_cast<size_t>(n), 0.0);
@@ -631,8 +630,8 @@ TEST_CASE("The shipped h2_react model, guarded, on states it was not trained on"
       // The Admissible projection: every element's moles to round-off (1e-12 of the
       // largest), the enthalpy of the start to the Newton tolerance on T (1e-9 K-ish:
       // 1e-9 relative of h, whose magnitude is ~1e6 J/kg).
-      for (size_t e = 0; e < elements.size(); ++e)
-        CHECK(element_moles(y, e) == Approx(element_moles(y0, e)).epsilon(1e-12).margin(1e-14));
+      for (const auto& e : elements)
+        CHECK(element_moles(mech, y, e) == Approx(element_moles(mech, y0, e)).epsilon(1e-12).margin(1e-14));
       CHECK(r.enthalpy_mass(y[0], y + 1) == Approx(r.enthalpy_mass(y0[0], y0 + 1)).epsilon(1e-9).margin(1e-3));
       for (int k = 1; k < n; ++k) CHECK(y[k] >= 0);
     }
@@ -805,31 +804,7 @@ TEST_CASE(
     "close to the forced coupling",
     "[mpi]") {
   auto flame = [](const std::string& splitting, const std::string& coupling) {
-    return fmt::format(R"Y(
-name: split_test
-parameters: {{x0: 1.5e-3, d0: 1.5e-4}}
-grid: {{n: [30, 3], centering: cell, periodic: [false, true], upper: [3.0e-3, 3.0e-4]}}
-solver:
-  type: navier_stokes
-  params:
-    inflow: {{face: x_lo, velocity: 2.2}}
-    outflow: x_hi
-    reacting:
-      kinetics: {{file: {0}, phase: ohmech}}
-      fuel: H2
-      splitting: {1}
-      initial:
-        temperature: "300 + 2084*0.5*(1 + tanh((x - x0)/d0))"
-        mole_fractions:
-          H2: "0.2958*(1 - 0.5*(1 + tanh((x - x0)/d0)))"
-          O2: "0.1479*(1 - 0.5*(1 + tanh((x - x0)/d0)))"
-          N2: "0.5563 + (0.6531 - 0.5563)*0.5*(1 + tanh((x - x0)/d0))"
-          H2O: "0.3469*0.5*(1 + tanh((x - x0)/d0))"
-        normalize: true
-time: {{dt: 1.0e-6, steps: 20}}
-coupling: {2}
-)Y",
-                       src("cases/mechanisms/h2o2.yaml"), splitting, coupling);
+    return coarse_h2_flame("split_test", splitting) + "time: {dt: 1.0e-6, steps: 20}\ncoupling: " + coupling + "\n";
   };
   auto forced = make(flame("forced", "{}"));
   auto split = make(flame("forced_split", "{}"));
