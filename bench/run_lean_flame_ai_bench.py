@@ -19,11 +19,9 @@ import os
 import sys
 import tempfile
 
-import numpy as np
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from simfuse_runs import flame_rows, last_fields, rel_l2, run, substep  # noqa: E402
+from simfuse_runs import flame_run_row, last_fields, run  # noqa: E402
 
 RUNS = {
     "reference (forced_split, CVODE rtol 1e-8)": ["solver.params.reacting.splitting=forced_split",
@@ -50,22 +48,7 @@ def main():
         s = {k: j.result() for k, j in jobs.items()}
         ref = list(RUNS)[0]
         f = {k: last_fields(outs[k], ["T", "OH"]) for k in RUNS}
-        rows_ref = flame_rows(outs[ref])
-        rows = []
-        for k in RUNS:
-            fl = flame_rows(outs[k])
-            half = len(fl) // 2
-            sc = np.array([r["consumption_speed"] for r in fl])
-            sc_ref = np.array([r["consumption_speed"] for r in rows_ref])
-            react = substep(s[k])
-            pts = react.get("points") or 0
-            row = dict(run=k, react=react["seconds"], total=sum(x["seconds"] for x in s[k]["substeps"]),
-                       S_c=float(sc[half:].mean()), S_c_dev=float(np.max(np.abs(sc[half:] / sc_ref[half:] - 1))),
-                       length=fl[-1]["front_length_ratio"], front=fl[-1]["front_position"],
-                       T_l2=rel_l2(f[k]["T"], f[ref]["T"]), OH_l2=rel_l2(f[k]["OH"], f[ref]["OH"]),
-                       accepted=react.get("accepted", 0) / pts if pts else None,
-                       fallback=react.get("fallback"))
-            rows.append(row)
+        rows = [flame_run_row(k, s[k], outs[k], outs[ref], f[k], f[ref]) for k in RUNS]
         base = rows[2]  # classical forced_split
         print(f"2D lean flame, t_end {a.t_end} s; errors against {ref}\n")
         print("| run | react (s) | whole step (s) | react vs CVODE forced_split | S_c, 2nd half (m/s) | max per-step "

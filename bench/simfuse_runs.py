@@ -56,3 +56,25 @@ def flame_rows(out):
     """A reacting flow's flame.csv in folder `out`: one dict per step, column -> float."""
     with open(os.path.join(out, "flame.csv")) as f:
         return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
+def flame_run_row(name, summary, out, ref_out, fields, ref_fields):
+    """One run of a 2D flame bench against the reference run: react and whole-step seconds,
+    the consumption speed's mean over the second half and its largest per-step deviation
+    from the reference's (flame.csv), the front length ratio and position at the end, T and
+    OH relative L2 against the reference's fields, and the guard's accepted fraction,
+    fallbacks and counters (None where the run has no guard)."""
+    import numpy as np
+    fl, fl_ref = flame_rows(out), flame_rows(ref_out)
+    half = len(fl) // 2
+    sc = np.array([r["consumption_speed"] for r in fl])
+    sc_ref = np.array([r["consumption_speed"] for r in fl_ref])
+    react = substep(summary)
+    pts = react.get("points") or 0
+    return dict(run=name, react=react["seconds"], total=sum(x["seconds"] for x in summary["substeps"]),
+                S_c=float(sc[half:].mean()), S_c_dev=float(np.max(np.abs(sc[half:] / sc_ref[half:] - 1))),
+                length=fl[-1]["front_length_ratio"], front=fl[-1]["front_position"],
+                T_l2=rel_l2(fields["T"], ref_fields["T"]), OH_l2=rel_l2(fields["OH"], ref_fields["OH"]),
+                accepted=react.get("accepted", 0) / pts if pts else None, fallback=react.get("fallback"),
+                counters={c: react.get(c) for c in ("accepted_out_of_range", "outside_support", "inference_seconds",
+                                                    "check_seconds")})

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 import simfuse_runs  # noqa: E402
 
@@ -80,6 +82,37 @@ def point_field(path, name):
         raise KeyError(f"{path} has no point array '{name}'")
     a = vtk_to_numpy(arr)
     return a.reshape(ny, nx, -1) if a.ndim > 1 else a.reshape(ny, nx)
+
+
+def guarded_in_flame(exe, case, tmp, sets, model, mpiexec, problems, label):
+    """A guarded model against CVODE in a 1D flame (cases/flame1d_h2_lean.yaml's kind), inside
+    the model's regime: both on 1 rank side by side, then the guarded run on 2 ranks. Appends
+    to `problems` where under 99% of the points are accepted, the front is ever more than 5
+    um (a tenth of a cell) from CVODE's, T's relative L2 at the end exceeds 1e-3, or 2 ranks
+    differ from 1 by more than 1e-4 in T (float32 inference in batches of another size is
+    not bitwise). Returns the guarded run's summary."""
+    out = {k: os.path.join(tmp, k) for k in ("classical", "guarded", "guarded2")}
+    _, s = in_pairs(lambda: run_case(exe, case, out["classical"], sets),
+                    lambda: run_case(exe, case, out["guarded"], sets + [model]))
+    react = substep(s)
+    acc = react["accepted"] / react["points"]
+    fc, fa = flame_rows(out["classical"]), flame_rows(out["guarded"])
+    dx = max(abs(a["front_position"] - c["front_position"]) for a, c in zip(fa, fc))
+    Tc, Ta = last_T(out["classical"]), last_T(out["guarded"])
+    err = float(np.linalg.norm(Ta - Tc) / np.linalg.norm(Tc))
+    print(f"{label}: accepted {acc:.2%}, front within {dx * 1e6:.3f} um of CVODE's at every step, T rel L2 {err:.2e}")
+    if not acc >= 0.99:
+        problems.append(f"inside the regime only {acc:.2%} of the cells were accepted")
+    if not dx <= 5e-6:
+        problems.append(f"the front is {dx * 1e6:.3f} um from CVODE's (bound 5 um)")
+    if not err <= 1e-3:
+        problems.append(f"T rel L2 {err:.2e} against CVODE (bound 1e-3)")
+    run_case(exe, case, out["guarded2"], sets + [model], ranks=2, mpiexec=mpiexec)
+    d2 = float(np.linalg.norm(last_T(out["guarded2"]) - Ta) / np.linalg.norm(Ta))
+    print(f"2 ranks against 1: T rel L2 {d2:.2e}")
+    if not d2 <= 1e-4:
+        problems.append(f"2 ranks differ from 1 by {d2:.2e} in T (bound 1e-4)")
+    return s
 
 
 def compare_ranks(m, keys, label=""):

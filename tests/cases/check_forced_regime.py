@@ -19,11 +19,10 @@ import os
 import sys
 import tempfile
 
-import numpy as np
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from case_tools import flame_rows, in_pairs, last_T, run_case, substep, verdict  # noqa: E402
+from case_tools import guarded_in_flame, verdict  # noqa: E402
 
 MODEL = "coupling.react={type: guarded, model: models/h2_forced.card.yaml}"
 
@@ -41,29 +40,7 @@ def main():
     inside = ["parameters.phi=0.45", "time.t_end=2.0e-3", "output.every=400",
               "solver.params.reacting.splitting=forced"]
     with tempfile.TemporaryDirectory() as tmp:
-        out = {k: os.path.join(tmp, k) for k in ("classical", "guarded", "guarded2")}
-        # 1-rank runs side by side (the test holds two processors)
-        _, s = in_pairs(lambda: run_case(exe, case, out["classical"], inside),
-                        lambda: run_case(exe, case, out["guarded"], inside + [MODEL]))
-        react = substep(s)
-        acc = react["accepted"] / react["points"]
-        fc, fa = flame_rows(out["classical"]), flame_rows(out["guarded"])
-        dx = max(abs(a["front_position"] - c["front_position"]) for a, c in zip(fa, fc))
-        Tc, Ta = last_T(out["classical"]), last_T(out["guarded"])
-        err = float(np.linalg.norm(Ta - Tc) / np.linalg.norm(Tc))
-        print(f"inside (phi 0.45): accepted {acc:.2%}, front within {dx * 1e6:.3f} um of CVODE's at every step, "
-              f"T rel L2 {err:.2e}")
-        if not acc >= 0.99:
-            problems.append(f"inside the regime only {acc:.2%} of the cells were accepted")
-        if not dx <= 5e-6:
-            problems.append(f"the front is {dx * 1e6:.3f} um from CVODE's (bound 5 um)")
-        if not err <= 1e-3:
-            problems.append(f"T rel L2 {err:.2e} against CVODE (bound 1e-3)")
-        run_case(exe, case, out["guarded2"], inside + [MODEL], ranks=2, mpiexec=mpiexec)
-        d2 = float(np.linalg.norm(last_T(out["guarded2"]) - Ta) / np.linalg.norm(Ta))
-        print(f"2 ranks against 1: T rel L2 {d2:.2e}")
-        if not d2 <= 1e-4:
-            problems.append(f"2 ranks differ from 1 by {d2:.2e} in T (bound 1e-4)")
+        guarded_in_flame(exe, case, tmp, inside, MODEL, mpiexec, problems, "inside (phi 0.45)")
     return verdict(problems, "forced regime")
 
 
