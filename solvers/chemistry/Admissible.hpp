@@ -46,6 +46,10 @@ class ElementProjection {
   int n_ = 0, m_ = 0;
   double floor_;
   std::vector<double> A_;  // m x n, row-major
+  // The species holding element e (nonzero a(e, k)) and, for e <= f, those holding both:
+  // a mechanism's element matrix is mostly zeros (N and Ar sit in one species each).
+  std::vector<std::vector<int>> holders_;
+  std::vector<std::vector<int>> shared_;  // index e * m + f, e <= f
 };
 
 /// Makes the proposed state [T, Y] (in place) admissible against the state `before` at
