@@ -98,6 +98,14 @@ class Checkable {
   /// integration per point, as chemistry's). A guarded policy in `estimate: auto` then
   /// runs it only on points outside the model's training ranges; a cheap one runs on all.
   virtual bool estimate_is_costly() const { return false; }
+  /// Whether estimate_points computes each point's reference result (a classical
+  /// integration at a looser tolerance, as chemistry's) and keeps it for keep_estimated():
+  /// a guard then gives a point the estimate rejects that result instead of running the
+  /// sub-step on it again (`reuse_estimate`).
+  virtual bool estimate_leaves_results() const { return false; }
+  /// Writes the reference results of the last estimate_points call into the state at the
+  /// listed owned points (each was in that call with a finite estimate). Not collective.
+  virtual void keep_estimated(State& /*state*/, const std::vector<PetscInt>& /*points*/) {}
 };
 
 /// A sub-step whose results must lie in a physically admissible set (detailed chemistry:

@@ -77,6 +77,12 @@ void PointGuard::declare_keys(Schema& s, double default_margin) {
              "or regime but farther than the card's radius from every sampled training input is out of range (judged "
              "as such: by the estimate, or rejected); false: the ranges or regime only")
       .def(true);
+  s.add_bool("reuse_estimate",
+             "a point the error estimate rejects gets the estimate's own classical integration of its step (at the "
+             "sub-step's looser check tolerance, e.g. the chemistry's check.reference_rtol) instead of the sub-step "
+             "run on it again; false: run again (at the sub-step's own tolerance). Sub-steps whose estimate is an "
+             "integration only (the chemistry)")
+      .def(true);
   s.add_bool("path_field",
              "add an output field '<sub-step>_path': per cell, what the last call kept: " + fallback_codes_doc())
       .def(false);
@@ -97,6 +103,7 @@ PointGuard::PointGuard(const Params& params, bool guarded) : guarded_(guarded), 
   path_field_ = params.has("path_field") && params.get<bool>("path_field");
   support_ = guarded_ && params.has("support") && params.get<bool>("support");
   balance_ = guarded_ && params.has("balance") && params.get<bool>("balance");
+  reuse_ = guarded_ && params.has("reuse_estimate") && params.get<bool>("reuse_estimate");
 }
 
 void PointGuard::prepare(SubStep& step, State& state, const std::string& path_of) {
@@ -105,6 +112,14 @@ void PointGuard::prepare(SubStep& step, State& state, const std::string& path_of
         "balance",
         fmt::format("'{}' cannot move its points to another rank (it is not Pointwise and Relocatable)", step.name()),
         "remove balance, or use it on a pointwise sub-step such as the chemistry's react");
+  const auto* chk = dynamic_cast<const Checkable*>(&step);
+  if (reuse_ && params_.is_set("reuse_estimate") &&
+      !(dynamic_cast<Pointwise*>(&step) && chk && chk->estimate_leaves_results()))
+    params_.fail(
+        "reuse_estimate",
+        fmt::format("'{}' has no integration of its own in its error estimate to give a rejected point", step.name()),
+        "remove reuse_estimate (its rejected points run the sub-step again), or use it on the chemistry's "
+        "react");
   for (const auto& f : step.writes()) {
     PetscHandle<Vec> v;
     SIMFUSE_PETSC(VecDuplicate(state.get(f).vec(), v.out()));
@@ -278,13 +293,25 @@ void PointGuard::map_admissible(SubStep& step, State& state, const StepInfo& inf
 void PointGuard::judge_by_estimate(SubStep& step, State& state, const StepInfo& info, SubStepStats& stats) {
   std::vector<Fallback>& reason = reason_;
   const PetscInt np = static_cast<PetscInt>(reason.size());
+  reused_.clear();
+  const auto* leaves = dynamic_cast<const Checkable*>(&step);
+  const bool reuse = reuse_ && dynamic_cast<const Pointwise*>(&step) && leaves && leaves->estimate_leaves_results();
+  auto reject = [&](PetscInt p, double e) {
+    reason[p] = Fallback::estimate;
+    if (reuse && std::isfinite(e)) reused_.push_back(p);
+  };
   if (scope_ == Scope::all) {
     const std::vector<double> est = estimate_all(step, state, info);
     if (est.empty()) return;
     const bool whole = est.size() == 1 && np != 1;
     stats.estimated += np;
     for (PetscInt p = 0; p < np; ++p)
-      if (reason[p] == Fallback::kept && !(est[whole ? 0 : p] <= tol_)) reason[p] = Fallback::estimate;
+      if (reason[p] == Fallback::kept && !(est[whole ? 0 : p] <= tol_)) {
+        if (whole)
+          reason[p] = Fallback::estimate;
+        else
+          reject(p, est[p]);
+      }
   } else if (scope_ == Scope::out_of_range) {
     // A costly estimate only where the proposal is outside its ranges: those points are
     // kept when the estimate passes (they would otherwise all run classically).
@@ -303,7 +330,7 @@ void PointGuard::judge_by_estimate(SubStep& step, State& state, const StepInfo& 
         reason[ood[i]] = Fallback::kept;
         ++stats.accepted_out_of_range;
       } else {
-        reason[ood[i]] = Fallback::estimate;
+        reject(ood[i], est[i]);
       }
     }
   }
@@ -320,14 +347,22 @@ void PointGuard::fall_back(SubStep& step, State& state, const StepInfo& info, Su
     double* pa = pv.data();
     for (PetscInt p = 0; p < np; ++p) pa[p] = static_cast<double>(reason[p]);
   }
+  // Points the estimate rejected with a reference result of their own keep it (reuse_ is
+  // only set on Pointwise sub-steps); the others rerun.
+  std::vector<char> reused(reused_.empty() ? 0 : static_cast<size_t>(np), 0);
+  for (PetscInt p : reused_) reused[static_cast<size_t>(p)] = 1;
   std::vector<PetscInt> rejected;
   for (PetscInt p = 0; p < np; ++p)
     if (reason[p] != Fallback::kept) {
-      rejected.push_back(p);
       ++fallback_counter(stats, reason[p]);
+      if (reused.empty() || !reused[static_cast<size_t>(p)]) rejected.push_back(p);
     }
+  if (!reused_.empty()) {
+    dynamic_cast<Checkable&>(step).keep_estimated(state, reused_);
+    stats.reused_estimate += static_cast<long>(reused_.size());
+  }
   stats.check_seconds += checks.seconds();
-  stats.accepted += np - static_cast<PetscInt>(rejected.size());
+  stats.accepted += np - static_cast<PetscInt>(rejected.size() + reused_.size());
   auto* pw = dynamic_cast<Pointwise*>(&step);
   auto* rel = balance_ ? dynamic_cast<Relocatable*>(&step) : nullptr;
   if (pw && rel) {

@@ -150,7 +150,8 @@ class PointGuard {
   Estimate estimate_ = Estimate::automatic;
   Scope scope_ = Scope::none;
   std::string estimate_what_, admissible_what_;
-  bool path_field_ = false, balance_ = false, support_ = false;
+  bool path_field_ = false, balance_ = false, support_ = false, reuse_ = false;
+  std::vector<PetscInt> reused_;  // the last check's points given the estimate's own result
   Field* path_ = nullptr;
   std::map<std::string, PetscHandle<Vec>> before_;
   PetscHandle<Vec> proposal_;

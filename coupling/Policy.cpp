@@ -51,6 +51,8 @@ const std::vector<StatCounter>& substep_counters() {
        "accepted outside the ranges (estimate passed)"},
       {"outside_support", &S::outside_support, nullptr, Reduce::sum, Show::points, false,
        "in the ranges or regime but far from the data (judged as out of range)"},
+      {"fallback.estimate_reused", &S::reused_estimate, nullptr, Reduce::sum, Show::points, true,
+       "of the estimate's rejects, given the estimate's own integration"},
       {"online.guarded_steps", &S::guarded_steps, nullptr, Reduce::max, Show::online, true,
        "steps served by the model"},
       {"online.train_iterations", &S::train_iterations, nullptr, Reduce::max, Show::online, true,

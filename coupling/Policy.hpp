@@ -43,6 +43,7 @@ struct SubStepStats {
   long estimated = 0;              ///< points whose error estimate ran
   long accepted_out_of_range = 0;  ///< of the accepted, outside the training ranges but passed the estimate
   long outside_support = 0;        ///< judged out of range: inside the ranges or regime, far from the data
+  long reused_estimate = 0;        ///< of the rejected by the estimate, given its own integration (reuse_estimate)
   // Policies that train while the run goes (online): shown when `online` is set.
   bool online = false;
   long train_iterations = 0;    ///< optimizer steps

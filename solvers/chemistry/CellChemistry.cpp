@@ -397,7 +397,7 @@ bool CellChemistry::advance(double* y, double dt, double* step) {
 }
 
 double CellChemistry::estimate(const double* before, const double* proposed, double dt, const double* source,
-                               const double* h_end) {
+                               const double* h_end, double* reference) {
   const int n = reactor_.size();
   thread_local std::vector<double> ref;
   ref.assign(before, before + n);
@@ -438,6 +438,7 @@ double CellChemistry::estimate(const double* before, const double* proposed, dou
     if (!std::isfinite(d)) return std::numeric_limits<double>::infinity();
     e = std::max(e, d);
   }
+  if (reference) std::copy(ref.begin(), ref.end(), reference);
   return e;
 }
 

@@ -132,8 +132,9 @@ class CellChemistry {
   /// fails. Forced chemistry: `source` is the transport's rate [dT/dt, dY_k/dt] over the
   /// step (the reference integrates it too; below the cut-off it is the transport alone)
   /// and `h_end` the enthalpy the step ends at (the reference's T is set from it).
+  /// `reference`, if given, receives the reference result when the estimate is finite.
   double estimate(const double* before, const double* proposed, double dt, const double* source = nullptr,
-                  const double* h_end = nullptr);
+                  const double* h_end = nullptr, double* reference = nullptr);
   std::string estimate_description() const;
 
   const ChemistryStats& stats() const { return stats_; }

@@ -185,15 +185,32 @@ void ChemistryStep::estimate_points(const State& state, const std::vector<Vec>& 
   const double* ia = in.data();
   std::vector<double> source(static_cast<size_t>(n));
   double h_end = 0;
+  const size_t np = static_cast<size_t>(grid_.owned().size());
+  estimated_.resize(np * static_cast<size_t>(n));
+  has_estimated_.assign(np, 0);
   for (size_t i = 0; i < points.size(); ++i) {
     const PetscInt p = points[i];
+    double* ref = estimated_.data() + p * n;
     set_cell(p);
     if (tv) {
       forcing(ia + p * n, tv->data() + p * n, info.dt, source.data(), h_end);
-      est[i] = chem_.estimate(ia + p * n, pa + p * n, info.dt, source.data(), &h_end);
+      est[i] = chem_.estimate(ia + p * n, pa + p * n, info.dt, source.data(), &h_end, ref);
     } else {
-      est[i] = chem_.estimate(ia + p * n, pa + p * n, info.dt);
+      est[i] = chem_.estimate(ia + p * n, pa + p * n, info.dt, nullptr, nullptr, ref);
     }
+    has_estimated_[static_cast<size_t>(p)] = std::isfinite(est[i]) ? 1 : 0;
+  }
+}
+
+void ChemistryStep::keep_estimated(State& state, const std::vector<PetscInt>& points) {
+  const int n = chem_.size();
+  ArrayView v = state.get(field_).view();
+  double* a = v.data();
+  for (PetscInt p : points) {
+    SIMFUSE_REQUIRE(p < static_cast<PetscInt>(has_estimated_.size()) && has_estimated_[static_cast<size_t>(p)],
+                    "ChemistryStep::keep_estimated: a point without a reference result");
+    std::copy_n(estimated_.data() + p * n, n, a + p * n);
+    chem_.check_temperature_range(a[p * n]);
   }
 }
 

@@ -78,6 +78,10 @@ class ChemistryStep final : public SubStep,
                        const std::vector<PetscInt>& points, std::vector<double>& estimate) override;
   /// A loose integration per cell: about 0.4 of the integration it checks (docs/benchmarks.md).
   bool estimate_is_costly() const override { return true; }
+  /// The estimate's reference is the cell's step integrated by the same equations at
+  /// check.reference_rtol (forced: the same source, T from the same end enthalpy).
+  bool estimate_leaves_results() const override { return true; }
+  void keep_estimated(State& state, const std::vector<PetscInt>& points) override;
   /// Element-conserving non-negative projection of Y, then T from the conserved energy
   /// (Admissible.hpp); a point that cannot be mapped gets ok = 0.
   void make_admissible(State& state, const std::vector<Vec>& before, const StepInfo& info,
@@ -143,6 +147,10 @@ class ChemistryStep final : public SubStep,
   /// Owned point p's integrator step (null without step memory).
   double* step_of(PetscInt p);
   std::vector<double> steps_;  // per owned point: the step its integrator proposed last (0: none yet)
+  // The last estimate_points call's reference results (n per owned point) and whether each
+  // point has one (it was estimated, the estimate finite).
+  std::vector<double> estimated_;
+  std::vector<char> has_estimated_;
   /// Sets the chemistry's pressure and density to owned point p's (no-op without them).
   void set_cell(PetscInt p) const;
   std::function<CellConditions(PetscInt)> conditions_;

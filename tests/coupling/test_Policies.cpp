@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <numeric>
 
 #include "simfuse/core/Solver.hpp"
 #include "simfuse/core/base/Config.hpp"
@@ -570,6 +571,56 @@ TEST_CASE("estimate: auto runs chemistry's costly estimate only on the points ou
       CHECK(c[0] == 24);
       CHECK(c[1] == 0);  // always: out of range stays rejected
       CHECK(runs_on == "every point");
+    }
+  }
+}
+
+TEST_CASE(
+    "A point the chemistry's estimate rejects keeps the estimate's own integration (reuse_estimate), or is "
+    "integrated again (false)",
+    "[torch][mpi]") {
+  // 24 reactors at phi 0.9 from 1020 to 1490 K, the shipped h2_react model with the estimate
+  // on every point and a tolerance no proposal meets (1e-9 of its own check tolerance), so
+  // every point is rejected by the estimate. reuse_estimate: each keeps the reference the
+  // estimate integrated, so estimating the result again gives exactly 0 (the reference is
+  // deterministic: the same start, the same loose CVODE); nothing is integrated again.
+  // false: each is integrated by the reactors' own CVODE (rtol 1e-8), which is not the
+  // loose reference (rtol 1e-4): the estimate of that result is above 0 at the igniting
+  // points, and within the check's tolerance (1) of it everywhere.
+  const std::string card = src("cases/models/h2_react.card.yaml");
+  const std::string yaml = h2_reactors(24, "1020 + 470*x", 0.9, 2.0e-6, 12);
+  for (const bool reuse : {true, false}) {
+    auto sim = make(yaml + fmt::format("coupling: {{react: {{type: guarded, model: {}, estimate: always, tol: 1.0e-9, "
+                                       "reuse_estimate: {}}}}}\n",
+                                       card, reuse));
+    SubStep& react = sim->coupler().substep("react");
+    State& state = sim->solver().state();
+    PetscHandle<Vec> before;
+    SIMFUSE_PETSC(VecDuplicate(state.get("gas").vec(), before.out()));
+    SIMFUSE_PETSC(VecCopy(state.get("gas").vec(), before));
+    SubStepStats st;
+    const StepInfo info{1, 0.0, 2e-6};
+    sim->coupler().policy("react").apply(react, state, info, st);
+    long c[4] = {st.points, st.fallback_estimate, st.reused_estimate, st.accepted};
+    MPI_Allreduce(MPI_IN_PLACE, c, 4, MPI_LONG, MPI_SUM, PETSC_COMM_WORLD);
+    INFO("reuse_estimate: " << reuse << ", rejected by the estimate " << c[1] << ", given its integration " << c[2]);
+    CHECK(c[0] == 24);
+    CHECK(c[1] == 24);
+    CHECK(c[2] == (reuse ? 24 : 0));
+    CHECK(c[3] == 0);
+    auto& chk = dynamic_cast<Checkable&>(react);
+    std::vector<PetscInt> all(static_cast<size_t>(state.get("gas").grid().owned().size()));
+    std::iota(all.begin(), all.end(), PetscInt(0));
+    std::vector<double> est;
+    chk.estimate_points(state, {before.get()}, info, all, est);
+    double worst = 0;
+    for (double e : est) worst = std::max(worst, e);
+    MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_DOUBLE, MPI_MAX, PETSC_COMM_WORLD);
+    if (reuse) {
+      CHECK(worst == 0);
+    } else {
+      CHECK(worst > 0);
+      CHECK(worst <= 1);
     }
   }
 }
