@@ -63,15 +63,23 @@ def flame_run_row(name, summary, out, ref_out, fields, ref_fields):
     the consumption speed's mean over the second half and its largest per-step deviation
     from the reference's (flame.csv), the front length ratio and position at the end, T and
     OH relative L2 against the reference's fields, and the guard's accepted fraction,
-    fallbacks and counters (None where the run has no guard)."""
+    fallbacks and counters (None where the run has no guard); react and whole-step seconds
+    of the last three quarters of the steps as well (steps.csv: past the start from the
+    case's initial profile, where the flame settles)."""
     import numpy as np
     fl, fl_ref = flame_rows(out), flame_rows(ref_out)
+    with open(os.path.join(out, "steps.csv")) as f:
+        steps = list(csv.DictReader(f))
+    late = steps[len(steps) // 4:]
+    names = [x["name"] for x in summary["substeps"]]
     half = len(fl) // 2
     sc = np.array([r["consumption_speed"] for r in fl])
     sc_ref = np.array([r["consumption_speed"] for r in fl_ref])
     react = substep(summary)
     pts = react.get("points") or 0
     return dict(run=name, react=react["seconds"], total=sum(x["seconds"] for x in summary["substeps"]),
+                react_late=sum(float(r["react_seconds"]) for r in late),
+                total_late=sum(float(r[f"{n}_seconds"]) for r in late for n in names),
                 S_c=float(sc[half:].mean()), S_c_dev=float(np.max(np.abs(sc[half:] / sc_ref[half:] - 1))),
                 length=fl[-1]["front_length_ratio"], front=fl[-1]["front_position"],
                 T_l2=rel_l2(fields["T"], ref_fields["T"]), OH_l2=rel_l2(fields["OH"], ref_fields["OH"]),
