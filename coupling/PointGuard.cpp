@@ -244,7 +244,7 @@ void PointGuard::screen(const Field& out, const double* xa, int cin, SubStepStat
   // The data's support, last (the costliest): only points every other check let through.
   if (near_ && xa)
     for (PetscInt p = 0; p < np; ++p)
-      if (reason[p] == Fallback::kept && !near_(xa + p * cin)) {
+      if (reason[p] == Fallback::kept && !near_(p, xa + p * cin)) {
         reason[p] = Fallback::out_of_range;
         ++stats.outside_support;
       }

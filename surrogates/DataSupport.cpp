@@ -89,6 +89,14 @@ bool DataSupport::near(const double* x) const {
   return res.found;
 }
 
+bool DataSupport::near_normalized(const float* z) const {
+  for (int i = 0; i < dim_; ++i)
+    if (!std::isfinite(z[i])) return false;
+  AnyWithin res{static_cast<float>(radius_ * radius_)};
+  index_->tree.findNeighbors(res, z, nanoflann::SearchParams());
+  return res.found;
+}
+
 double DataSupport::distance(const double* x) const {
   normalise(*card_, x, z_.data());
   uint32_t i = 0;

@@ -37,6 +37,9 @@ class DataSupport {
   /// Whether some sampled input lies within the radius of `x` (physical units, the card's
   /// input channels in order). Not thread-safe (one scratch vector).
   bool near(const double* x) const;
+  /// The same for a point already in the normalised space (z: in_channels values, as
+  /// Surrogate::predict gives them): the guard's query, without the transforms again.
+  bool near_normalized(const float* z) const;
   /// The distance from `x` (physical units) to the nearest sampled input, normalised space.
   double distance(const double* x) const;
   double radius() const { return radius_; }

@@ -413,16 +413,19 @@ at::Tensor Surrogate::finish(const at::Tensor& y, const at::Tensor& x) const {
   return out;
 }
 
-void Surrogate::predict(const at::Tensor& x, const at::Tensor& out) {
+void Surrogate::predict(const at::Tensor& x, const at::Tensor& out, at::Tensor* normalized) {
   SIMFUSE_REQUIRE(x.dim() == 2 && x.size(1) == impl_->card.in_channels(), "pointwise input of the wrong shape");
   SIMFUSE_REQUIRE(out.dim() == 2 && out.size(0) == x.size(0) && out.size(1) == impl_->card.out_channels(),
                   "pointwise output of the wrong shape");
   c10::InferenceMode guard;
   const int64_t n = x.size(0), chunk = std::max<int64_t>(1, impl_->opt.chunk_points);
+  if (normalized) *normalized = at::empty({n, x.size(1)}, at::TensorOptions().dtype(at::kFloat));
   for (int64_t start = 0; start < n; start += chunk) {
     const int64_t len = std::min(chunk, n - start);
     const at::Tensor xs = x.narrow(0, start, len);
-    out.narrow(0, start, len).copy_(finish(impl_->forward(normalize(xs)), xs));
+    const at::Tensor xn = normalize(xs);
+    if (normalized) normalized->narrow(0, start, len).copy_(xn);
+    out.narrow(0, start, len).copy_(finish(impl_->forward(xn), xs));
   }
 }
 

@@ -51,8 +51,10 @@ class Surrogate {
 
   /// Pointwise: x [N, C_in] float64 (any strides) -> writes out [N, C_out] float64 (may be
   /// a view of a PETSc array; must not overlap x). Processes chunk_points rows at a time,
-  /// so the extra memory is bounded whatever N is.
-  void predict(const at::Tensor& x, const at::Tensor& out);
+  /// so the extra memory is bounded whatever N is. `normalized`, if given, receives the
+  /// inputs as the model saw them (the card's transforms and normalisation), [N, C_in]
+  /// float32: what the data's support is measured in (DataSupport::near_normalized).
+  void predict(const at::Tensor& x, const at::Tensor& out, at::Tensor* normalized = nullptr);
   /// Allocating variant.
   at::Tensor predict(const at::Tensor& x);
   /// Stencil: x [1, C_in, H + 2r, W + 2r] float64 -> [1, C_out, H, W] float64.

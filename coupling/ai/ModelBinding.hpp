@@ -295,14 +295,15 @@ class ModelBinding {
   }
 
   // Runs the model and writes its prediction into `out` (a vector of the output field's
-  // layout). Returns the pointwise inputs used (for range checks), undefined for stencils.
+  // layout). Returns the pointwise inputs used (for range checks), undefined for stencils;
+  // `normalized` (pointwise) receives them as the model saw them (Surrogate::predict).
   at::Tensor predict_into(const State& state, const std::map<std::string, Vec>& src, double dt, Vec out,
-                          std::vector<std::unique_ptr<FieldTensor>>& hold) {
+                          std::vector<std::unique_ptr<FieldTensor>>& hold, at::Tensor* normalized = nullptr) {
     const Field& of = state.get(out_field_);
     if (card().pointwise()) {
       at::Tensor x = pointwise_inputs(state, src, dt, hold);
       FieldTensor y(out, of.grid(), of.ncomp());
-      model_->predict(x, y.tensor());
+      model_->predict(x, y.tensor(), normalized);
       return x;
     }
     const at::Tensor x = stencil_inputs(state);

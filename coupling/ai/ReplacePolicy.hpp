@@ -91,14 +91,17 @@ class ReplacePolicy : public Policy {
       ds.push_back(binding_.params().diag("model", "the model above was requested here"));
       throw UserError(ds);
     }
+    // Queried in the normalised space the model's inference has just computed (z_): the
+    // transforms are not evaluated a second time per point.
     const DataSupport* s = support_.get();
-    guard_.set_support([s](const double* x) { return s->near(x); },
-                       {{"what",
-                         "points inside the ranges or regime but farther than the radius (normalised inputs) from "
-                         "every sampled training input are out of range"},
-                        {"file", c.support->file},
-                        {"points", s->points()},
-                        {"radius", s->radius()}});
+    guard_.set_support(
+        [this, s](PetscInt p, const double*) { return s->near_normalized(z_.data_ptr<float>() + p * z_.size(1)); },
+        {{"what",
+          "points inside the ranges or regime but farther than the radius (normalised inputs) from "
+          "every sampled training input are out of range"},
+         {"file", c.support->file},
+         {"points", s->points()},
+         {"radius", s->radius()}});
   }
 
   // Work vectors for the sub-step's inputs and the path field (once, at attach): the path
@@ -156,7 +159,8 @@ class ReplacePolicy : public Policy {
     Field& out = state.get(binding_.out_field());
     BusyClock busy;
     std::vector<std::unique_ptr<FieldTensor>> hold;
-    const at::Tensor x = binding_.predict_into(state, guard_.inputs(), info.dt, out.vec(), hold);
+    const at::Tensor x =
+        binding_.predict_into(state, guard_.inputs(), info.dt, out.vec(), hold, support_ ? &z_ : nullptr);
     stats.inference_seconds += busy.seconds();
     ++stats.surrogate_calls;
     stats.points += binding_.points();
@@ -229,6 +233,7 @@ class ReplacePolicy : public Policy {
   MPI_Comm comm_;
   PointGuard guard_;
   std::unique_ptr<DataSupport> support_;  // the card's, when the guard checks it
+  at::Tensor z_;                          // with it: the last call's inputs as the model saw them
 };
 
 }  // namespace simfuse::ai

@@ -584,31 +584,45 @@ TEST_CASE("The data's support: written by train, read back, near the data and no
 
 TEST_CASE("The support's query agrees with the card's own normalisation (Box-Cox channels)", "[torch][train]") {
   // near() resolves the card's transforms once (the hot path); distance() goes through
-  // ModelCard::transform_input by name. On the shipped h2_lean card (Box-Cox species) the two
-  // must agree on every point: sample rows moved by 0.05-0.6 (normalised) span near, at
-  // the radius and far. Points within 1e-4 of the radius are skipped: float rounding in the
-  // tree's sums may put them on either side.
-  const ModelCard card = ModelCard::load(std::string(SIMFUSE_SOURCE_DIR) + "/cases/models/h2_lean.card.yaml");
+  // ModelCard::transform_input by name; the guard asks near_normalized() with the inputs as
+  // the model's inference normalised them (Surrogate::predict, float32, the transforms by
+  // ATen). On the shipped h2_lean card (Box-Cox species) the three must agree on every
+  // point: sample rows moved by 0.05-0.6 (normalised) span near, at the radius and far.
+  // Points within 1e-4 of the radius are skipped: float rounding in the tree's sums (and
+  // the float32 inference's, 1e-6 here) may put them on either side.
+  const std::string path = std::string(SIMFUSE_SOURCE_DIR) + "/cases/models/h2_lean.card.yaml";
+  const ModelCard card = ModelCard::load(path);
   const auto sup = DataSupport::load(card);
   REQUIRE(sup);
+  const auto model = Surrogate::load(path);
   long n = 0;
   int dim = 0;
   const std::vector<float> z = DataSupport::read_npy(card.support->file, n, dim);
   std::mt19937 gen(11);
   std::normal_distribution<double> g;
   int near = 0, far = 0;
-  std::vector<double> x(static_cast<size_t>(dim));
-  for (int k = 0; k < 400; ++k) {
+  const int npts = 400;
+  at::Tensor xs = at::empty({npts, dim}, at::TensorOptions().dtype(at::kDouble));
+  for (int k = 0; k < npts; ++k) {
     const long row = static_cast<long>(gen() % static_cast<unsigned>(n));
     const double sigma = 0.05 * (1 + k % 12);
     for (int i = 0; i < dim; ++i) {
       const double zi = z[static_cast<size_t>(row * dim + i)] + sigma * g(gen);
-      x[static_cast<size_t>(i)] = card.untransform_input(i, zi * card.in_std[i] + card.in_mean[i], false);
+      xs[k][i] = card.untransform_input(i, zi * card.in_std[i] + card.in_mean[i], false);
     }
-    const double d = sup->distance(x.data());
+  }
+  at::Tensor zn;
+  model->predict(xs, at::empty({npts, card.out_channels()}, at::TensorOptions().dtype(at::kDouble)), &zn);
+  REQUIRE(zn.size(0) == npts);
+  REQUIRE(zn.size(1) == dim);
+  zn = zn.contiguous();
+  for (int k = 0; k < npts; ++k) {
+    const double* x = xs.data_ptr<double>() + k * dim;
+    const double d = sup->distance(x);
     if (std::abs(d - sup->radius()) < 1e-4) continue;
     INFO("point " << k << ", distance " << d << ", radius " << sup->radius());
-    CHECK(sup->near(x.data()) == (d <= sup->radius()));
+    CHECK(sup->near(x) == (d <= sup->radius()));
+    CHECK(sup->near_normalized(zn.data_ptr<float>() + k * dim) == (d <= sup->radius()));
     (d <= sup->radius() ? near : far) += 1;
   }
   // Both sides were exercised.
