@@ -112,14 +112,17 @@ void PointGuard::prepare(SubStep& step, State& state, const std::string& path_of
         "balance",
         fmt::format("'{}' cannot move its points to another rank (it is not Pointwise and Relocatable)", step.name()),
         "remove balance, or use it on a pointwise sub-step such as the chemistry's react");
+  // reuse_estimate applies to a pointwise sub-step whose estimate leaves its results; on
+  // another it is refused when asked for explicitly and off otherwise.
   const auto* chk = dynamic_cast<const Checkable*>(&step);
-  if (reuse_ && params_.is_set("reuse_estimate") &&
-      !(dynamic_cast<Pointwise*>(&step) && chk && chk->estimate_leaves_results()))
+  const bool reusable = dynamic_cast<Pointwise*>(&step) && chk && chk->estimate_leaves_results();
+  if (reuse_ && params_.is_set("reuse_estimate") && !reusable)
     params_.fail(
         "reuse_estimate",
         fmt::format("'{}' has no integration of its own in its error estimate to give a rejected point", step.name()),
         "remove reuse_estimate (its rejected points run the sub-step again), or use it on the chemistry's "
         "react");
+  reuse_ = reuse_ && reusable;
   for (const auto& f : step.writes()) {
     PetscHandle<Vec> v;
     SIMFUSE_PETSC(VecDuplicate(state.get(f).vec(), v.out()));
@@ -244,7 +247,7 @@ void PointGuard::screen(const Field& out, const double* xa, int cin, SubStepStat
   // The data's support, last (the costliest): only points every other check let through.
   if (near_ && xa)
     for (PetscInt p = 0; p < np; ++p)
-      if (reason[p] == Fallback::kept && !near_(p, xa + p * cin)) {
+      if (reason[p] == Fallback::kept && !near_(p)) {
         reason[p] = Fallback::out_of_range;
         ++stats.outside_support;
       }
@@ -294,11 +297,9 @@ void PointGuard::judge_by_estimate(SubStep& step, State& state, const StepInfo& 
   std::vector<Fallback>& reason = reason_;
   const PetscInt np = static_cast<PetscInt>(reason.size());
   reused_.clear();
-  const auto* leaves = dynamic_cast<const Checkable*>(&step);
-  const bool reuse = reuse_ && dynamic_cast<const Pointwise*>(&step) && leaves && leaves->estimate_leaves_results();
   auto reject = [&](PetscInt p, double e) {
     reason[p] = Fallback::estimate;
-    if (reuse && std::isfinite(e)) reused_.push_back(p);
+    if (reuse_ && std::isfinite(e)) reused_.push_back(p);
   };
   if (scope_ == Scope::all) {
     const std::vector<double> est = estimate_all(step, state, info);
@@ -348,7 +349,7 @@ void PointGuard::fall_back(SubStep& step, State& state, const StepInfo& info, Su
     for (PetscInt p = 0; p < np; ++p) pa[p] = static_cast<double>(reason[p]);
   }
   // Points the estimate rejected with a reference result of their own keep it (reuse_ is
-  // only set on Pointwise sub-steps); the others rerun.
+  // only set where the sub-step leaves one: prepare); the others rerun.
   std::vector<char> reused(reused_.empty() ? 0 : static_cast<size_t>(np), 0);
   for (PetscInt p : reused_) reused[static_cast<size_t>(p)] = 1;
   std::vector<PetscInt> rejected;

@@ -86,11 +86,11 @@ class PointGuard {
     regime_hi_ = std::move(hi);
   }
 
-  /// The data's support: `near(p, x)` of point p whose proposal inputs are x (the `cin`
-  /// channels given to check_points, physical units); a point in the ranges or regime but
-  /// not near the data is out of range, counted in `outside_support`. `what` describes it
-  /// (summary.json).
-  void set_support(std::function<bool(PetscInt, const double*)> near, nlohmann::ordered_json what) {
+  /// The data's support: `near(p)` of owned point p of the last check_points call (whose
+  /// inputs the caller holds, e.g. as its inference normalised them); a point in the ranges
+  /// or regime but not near the data is out of range, counted in `outside_support`. `what`
+  /// describes it (summary.json).
+  void set_support(std::function<bool(PetscInt)> near, nlohmann::ordered_json what) {
     near_ = std::move(near);
     support_what_ = std::move(what);
   }
@@ -161,7 +161,7 @@ class PointGuard {
   std::string regime_field_;
   std::vector<int> regime_coords_;
   std::vector<double> regime_lo_, regime_hi_;
-  std::function<bool(PetscInt, const double*)> near_;  // set: the data's support is checked
+  std::function<bool(PetscInt)> near_;  // set: the data's support is checked
   nlohmann::ordered_json support_what_;
   std::vector<Fallback> reason_;
   std::vector<char> admissible_ok_;

@@ -94,14 +94,13 @@ class ReplacePolicy : public Policy {
     // Queried in the normalised space the model's inference has just computed (z_): the
     // transforms are not evaluated a second time per point.
     const DataSupport* s = support_.get();
-    guard_.set_support(
-        [this, s](PetscInt p, const double*) { return s->near_normalized(z_.data_ptr<float>() + p * z_.size(1)); },
-        {{"what",
-          "points inside the ranges or regime but farther than the radius (normalised inputs) from "
-          "every sampled training input are out of range"},
-         {"file", c.support->file},
-         {"points", s->points()},
-         {"radius", s->radius()}});
+    guard_.set_support([this, s](PetscInt p) { return s->near_normalized(z_.data_ptr<float>() + p * z_.size(1)); },
+                       {{"what",
+                         "points inside the ranges or regime but farther than the radius (normalised inputs) from "
+                         "every sampled training input are out of range"},
+                        {"file", c.support->file},
+                        {"points", s->points()},
+                        {"radius", s->radius()}});
   }
 
   // Work vectors for the sub-step's inputs and the path field (once, at attach): the path
