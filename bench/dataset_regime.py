@@ -23,13 +23,15 @@ def main():
     first = [c for f, c in fields if f == fields[0][0]]
     names = first
     x = torch.load(data)["inputs"].double().numpy()[:, : len(first)]
-    species = {s["name"]: s for s in yaml.safe_load(open(mech))["species"]}
+    # BaseLoader: every scalar a string (safe_load reads the species NO as false)
+    species = {s["name"]: s for s in yaml.load(open(mech), Loader=yaml.BaseLoader)["species"]}
     weights = {"H": 1.008, "O": 15.999, "C": 12.011, "N": 14.007, "Ar": 39.95, "He": 4.0026}
     nC = np.zeros(len(x)); nH = np.zeros(len(x)); nO = np.zeros(len(x))
     for c, name in enumerate(names):
         if name == "T":
             continue
         comp = species[name]["composition"]
+        comp = {e: float(k) for e, k in comp.items()}
         w = sum(weights[e] * k for e, k in comp.items())
         moles = x[:, c] / w
         nC += comp.get("C", 0) * moles

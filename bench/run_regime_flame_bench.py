@@ -6,6 +6,7 @@ regime and outside it, against the same flame with CVODE (rtol 1e-6, the case's)
 
   /usr/bin/python3 bench/run_regime_flame_bench.py BUILD_DIR [--flames 0.35:300,0.45:300,...]
       [--t-end 8e-3] [--model models/h2_lean.card.yaml] [--splitting forced] [--json out.json]
+      [--case flame1d_ch4.yaml --model models/ch4_flames.card.yaml --flames 0.8:300,1.0:300,...]
   /usr/bin/python3 bench/run_regime_flame_bench.py BUILD_DIR --flames 0.5:300 --classical 1e-3,1e-4,1e-5,1e-6
 
 Each flame runs classically and guarded (the default guard, `coupling.react={type: guarded,
@@ -34,7 +35,8 @@ FLAMES = "0.35:300,0.4:300,0.45:300,0.5:300,0.55:300,0.35:375,0.55:375,0.7:300"
 
 def classical_study(a, exe, case):
     """--classical: one flame (the first of --flames) with the forced coupling by CVODE with
-    per-cell step memory at each rtol, by forced_split's CVODE and by the guarded model, all
+    per-cell step memory at each rtol, by forced_split's CVODE and by the guarded model (in
+    --splitting's coupling if given), all
     against the forced coupling with CVODE at rtol 1e-8 (atol 1e-14): the speed-vs-error
     table of the best classical method against the model."""
     phi, Tu = a.flames.split(",")[0].split(":")
@@ -49,7 +51,10 @@ def classical_study(a, exe, case):
     runs["forced, cvode 1e-6 (the flame cases')"] = [forced]
     runs["forced_split, cvode 1e-6 (this case's)"] = []
     runs["forced_split, cvode 1e-6 + step memory"] = [cv.format(r="1.0e-6", t="1.0e-12", m=", step_memory: true")]
-    runs["forced_split, guarded h2_lean"] = [f"coupling.react={{type: guarded, model: {a.model}}}"]
+    # the model in its own coupling: the case's forced_split, or --splitting's (forced for a forced model)
+    guarded = f"{a.splitting or 'forced_split'}, guarded {os.path.basename(a.model).split('.')[0]}"
+    runs[guarded] = [f"coupling.react={{type: guarded, model: {a.model}}}"] + (
+        [f"solver.params.reacting.splitting={a.splitting}"] if a.splitting else [])
     with tempfile.TemporaryDirectory() as tmp, cf.ThreadPoolExecutor(2) as pool:
         outs = {k: os.path.join(tmp, f"r{i}") for i, k in enumerate(runs)}
         jobs = {k: pool.submit(run, exe, case, outs[k], base + v, extra=["--unset", "output.png"])
@@ -62,7 +67,7 @@ def classical_study(a, exe, case):
     print("| react by | S_c error | S_front error | T rel L2 | react (s) | whole step (s) | model's react ratio |")
     print("|---|---|---|---|---|---|---|")
     rows = []
-    model = substep(s["forced_split, guarded h2_lean"])["seconds"]
+    model = substep(s[guarded])["seconds"]
     for k in runs:
         if k == "reference":
             continue
@@ -83,6 +88,8 @@ def main():
     ap.add_argument("--flames", default=FLAMES, help="phi:Tu,... (default: the regime's corners and one outside)")
     ap.add_argument("--t-end", default="8e-3")
     ap.add_argument("--model", default="models/h2_lean.card.yaml", help="relative to cases/")
+    ap.add_argument("--case", default="flame1d_h2_lean.yaml",
+                    help="the 1D flame (relative to cases/; parameters phi and Tu), e.g. flame1d_ch4.yaml")
     ap.add_argument("--splitting", default="",
                     help="both runs with this splitting instead of the case's forced_split (forced: for a forced "
                          "model such as models/h2_forced.card.yaml)")
@@ -92,7 +99,7 @@ def main():
     ap.add_argument("--json")
     a = ap.parse_args()
     exe = os.path.join(a.build, "bin", "simfuse")
-    case = os.path.join(HERE, "..", "cases", "flame1d_h2_lean.yaml")
+    case = os.path.join(HERE, "..", "cases", a.case)
     if a.classical:
         rows = classical_study(a, exe, case)
         if a.json:
@@ -107,7 +114,7 @@ def main():
             phi, Tu = flame.split(":")
             sets = [f"parameters.phi={phi}", f"parameters.Tu={Tu}", f"time.t_end={a.t_end}",
                     "output.every=100000"]
-            if float(phi) > 0.6:  # faster than the regime's dt allows under the case's max_cfl
+            if a.case == "flame1d_h2_lean.yaml" and float(phi) > 0.6:  # faster than its max_cfl allows
                 sets.append("solver.params.max_cfl=0.95")
             if a.splitting:
                 sets.append(f"solver.params.reacting.splitting={a.splitting}")
