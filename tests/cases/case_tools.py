@@ -107,12 +107,36 @@ def guarded_in_flame(exe, case, tmp, sets, model, mpiexec, problems, label):
         problems.append(f"the front is {dx * 1e6:.3f} um from CVODE's (bound 5 um)")
     if not err <= 1e-3:
         problems.append(f"T rel L2 {err:.2e} against CVODE (bound 1e-3)")
-    run_case(exe, case, out["guarded2"], sets + [model], ranks=2, mpiexec=mpiexec)
-    d2 = float(np.linalg.norm(last_T(out["guarded2"]) - Ta) / np.linalg.norm(Ta))
+    two_ranks_agree(exe, case, out["guarded2"], sets + [model], Ta, mpiexec, problems)
+    return s
+
+
+def two_ranks_agree(exe, case, out, sets, T1, mpiexec, problems):
+    """The run on 2 ranks against its 1-rank T (T1): appends to `problems` where they differ
+    by more than 1e-4 (relative L2; float32 inference in batches of another size is not
+    bitwise)."""
+    run_case(exe, case, out, sets, ranks=2, mpiexec=mpiexec)
+    d2 = float(np.linalg.norm(last_T(out) - T1) / np.linalg.norm(T1))
     print(f"2 ranks against 1: T rel L2 {d2:.2e}")
     if not d2 <= 1e-4:
         problems.append(f"2 ranks differ from 1 by {d2:.2e} in T (bound 1e-4)")
-    return s
+
+
+def regime_problems(card):
+    """A regime model's card: a problem for each of local equivalence ratio, temperature and
+    pressure that its regime does not state."""
+    regime = card.get("regime", {})
+    return [f"the card states no {k} in its regime" for k in ("equivalence_ratio", "temperature", "pressure")
+            if k not in regime]
+
+
+def support_problems(summary, support_file):
+    """A run's provenance of its react model: a problem unless it records the data's support
+    file (named support_file) and its SHA-256."""
+    model = summary["provenance"]["models"]["react"]
+    if model.get("support", "").endswith(support_file) and len(model.get("support_sha256", "")) == 64:
+        return []
+    return [f"the run's provenance does not record the data's support file and its SHA-256: {model}"]
 
 
 def compare_ranks(m, keys, label=""):

@@ -31,7 +31,8 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from case_tools import in_pairs, last_T, run_case, run_status, substep, verdict, warning_about  # noqa: E402
+from case_tools import (in_pairs, last_T, regime_problems, run_case, run_status, substep,  # noqa: E402
+                        support_problems, two_ranks_agree, verdict, warning_about)
 
 MODEL = "coupling.react={type: guarded, model: models/ch4_flames.card.yaml}"
 
@@ -41,12 +42,8 @@ def main():
     mpiexec = sys.argv[sys.argv.index("--mpiexec") + 1] if "--mpiexec" in sys.argv else "mpiexec"
     case = os.path.join(src, "cases", "flame1d_ch4.yaml")
     card = yaml.safe_load(open(os.path.join(src, "cases", "models", "ch4_flames.card.yaml")))
-    problems = []
-    regime = card.get("regime", {})
-    print(f"ch4_flames' regime: {regime}, conditions {card.get('conditions')}")
-    for k in ("equivalence_ratio", "temperature", "pressure"):
-        if k not in regime:
-            problems.append(f"the card states no {k} in its regime")
+    print(f"ch4_flames' regime: {card.get('regime', {})}, conditions {card.get('conditions')}")
+    problems = regime_problems(card)
     inside = ["parameters.phi=1.0", "time.t_end=5.0e-4", "output.every=100"]
     with tempfile.TemporaryDirectory() as tmp:
         out = {k: os.path.join(tmp, k) for k in ("classical", "guarded", "guarded2", "outside")}
@@ -64,15 +61,8 @@ def main():
             problems.append(f"T rel L2 {err:.2e} against CVODE (bound 2.5e-2)")
         if not ratio >= 3:
             problems.append(f"react only {ratio:.1f}x cheaper than CVODE's: the model does not run")
-        model = s["provenance"]["models"]["react"]
-        if not (model.get("support", "").endswith("ch4_flames.support.npy")
-                and len(model.get("support_sha256", "")) == 64):
-            problems.append(f"the run's provenance does not record the data's support file and its SHA-256: {model}")
-        run_case(exe, case, out["guarded2"], inside + [MODEL], ranks=2, mpiexec=mpiexec)
-        d2 = float(np.linalg.norm(last_T(out["guarded2"]) - Ta) / np.linalg.norm(Ta))
-        print(f"2 ranks against 1: T rel L2 {d2:.2e}")
-        if not d2 <= 1e-4:
-            problems.append(f"2 ranks differ from 1 by {d2:.2e} in T (bound 1e-4)")
+        problems += support_problems(s, "ch4_flames.support.npy")
+        two_ranks_agree(exe, case, out["guarded2"], inside + [MODEL], Ta, mpiexec, problems)
 
         outside = ["parameters.phi=0.6", "time.t_end=1.0e-4", "output.every=20"]
         _, r = run_status(exe, case, out["outside"], outside + [MODEL], quiet=False)

@@ -34,8 +34,8 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from case_tools import (guarded_in_flame, in_pairs, last_T, run_case, run_status, substep, verdict,  # noqa: E402
-                        warning_about)
+from case_tools import (guarded_in_flame, in_pairs, last_T, regime_problems, run_case, run_status,  # noqa: E402
+                        substep, support_problems, verdict, warning_about)
 
 MODEL = "coupling.react={type: guarded, model: models/h2_lean.card.yaml}"
 
@@ -45,18 +45,12 @@ def main():
     mpiexec = sys.argv[sys.argv.index("--mpiexec") + 1] if "--mpiexec" in sys.argv else "mpiexec"
     case = os.path.join(src, "cases", "flame1d_h2_lean.yaml")
     card = yaml.safe_load(open(os.path.join(src, "cases", "models", "h2_lean.card.yaml")))
-    problems = []
-    regime = card.get("regime", {})
-    print(f"h2_lean's regime: {regime}, conditions {card.get('conditions')}")
-    for k in ("equivalence_ratio", "temperature", "pressure"):
-        if k not in regime:
-            problems.append(f"the card states no {k} in its regime")
+    print(f"h2_lean's regime: {card.get('regime', {})}, conditions {card.get('conditions')}")
+    problems = regime_problems(card)
     inside = ["parameters.phi=0.45", "time.t_end=2.0e-3", "output.every=400"]
     with tempfile.TemporaryDirectory() as tmp:
         s = guarded_in_flame(exe, case, tmp, inside, MODEL, mpiexec, problems, "inside (phi 0.45)")
-        model = s["provenance"]["models"]["react"]
-        if not (model.get("support", "").endswith("h2_lean.support.npy") and len(model.get("support_sha256", "")) == 64):
-            problems.append(f"the run's provenance does not record the data's support file and its SHA-256: {model}")
+        problems += support_problems(s, "h2_lean.support.npy")
         out = {k: os.path.join(tmp, k) for k in ("out_cl", "out_ai")}
 
         outside = ["parameters.phi=0.7", "solver.params.max_cfl=0.95", "time.t_end=1.0e-3", "output.every=200"]

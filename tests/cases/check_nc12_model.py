@@ -32,8 +32,8 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from case_tools import (in_pairs, last_fields, last_T, run_case, run_status, substep, verdict,  # noqa: E402
-                        warning_about)
+from case_tools import (in_pairs, last_fields, last_T, regime_problems, run_case, run_status, substep,  # noqa: E402
+                        verdict, warning_about)
 
 MODEL = "coupling.react={type: guarded, model: models/nc12_react.card.yaml}"
 BOUND_T = 0.5  # T rel L2 against CVODE (see the docstring)
@@ -51,9 +51,7 @@ def main():
     print(f"nc12_react's regime: {regime}, conditions {card.get('conditions')}; epoch {sel.get('epoch')} "
           f"chosen by {sel.get('by')} ({sel.get('metric')} on {sel.get('case')}: {sel.get('value')}, guard accepted "
           f"{sel.get('accepted')}, min_accepted_met {sel.get('min_accepted_met', True)})")
-    for k in ("equivalence_ratio", "temperature", "pressure"):
-        if k not in regime:
-            problems.append(f"the card states no {k} in its regime")
+    problems += regime_problems(card)
     if sel.get("by") != "coupled_validation" or "accepted" not in sel:
         problems.append(f"the card's epoch was chosen by {sel.get('by')}, not by the coupled check with the "
                         "guard's acceptance")
