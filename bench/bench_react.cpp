@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   }
   int pargc = static_cast<int>(petsc_args.size());
   char** pargv = petsc_args.data();
+  quick_singleton_start();
   PetscInitialize(&pargc, &pargv, nullptr, nullptr);
   install_petsc_error_handler();
   limit_blas_threads();

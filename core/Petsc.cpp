@@ -141,6 +141,17 @@ void limit_blas_threads() {
     if (auto fn = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, name))) fn(1);
 }
 
+void quick_singleton_start() {
+  int up = 0;
+  MPI_Initialized(&up);
+  if (up) return;
+  // A launcher (Open MPI's mpirun, PMIx or PMI as srun and Hydra start ranks) sets these.
+  for (const char* launched : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
+    if (std::getenv(launched)) return;
+  setenv("OMPI_MCA_pml", "ob1", 0);
+  setenv("OMPI_MCA_ess_singleton_isolated", "1", 0);
+}
+
 PetscSession::PetscSession(int* argc, char*** argv) {
   // Our handler from the start: an options file PETSc cannot read (-options_file) fails
   // PetscInitialize, and must be a message, not a traceback.
@@ -149,6 +160,7 @@ PetscSession::PetscSession(int* argc, char*** argv) {
   // SIGTERM/SIGINT to their default: a second signal while a stopped run exits cleanly
   // killed it (exit 143). simfuse handles the stop signals itself (StopSignals).
   PetscOptionsSetValue(nullptr, "-no_signal_handler", nullptr);
+  quick_singleton_start();
   PetscErrorCode ierr = PetscInitialize(argc, argv, nullptr, nullptr);
   if (ierr) {
     std::string msg = g_last_message.empty() ? "PetscInitialize failed" : g_last_message;

@@ -74,6 +74,16 @@ void install_petsc_error_handler();
 /// PetscSession; programs that call PetscInitialize themselves call it too.
 void limit_blas_threads();
 
+/// Open MPI, started without a launcher (a singleton: `simfuse run ...` without mpirun),
+/// otherwise forks a runtime daemon and probes the PSM2 (Omni-Path) transport, whose timer
+/// calibration sleeps ~0.2 s: 0.42 s of every start of simfuse, 0.09 s without
+/// (docs/benchmarks.md). For a singleton this selects the ob1 messaging layer and the
+/// isolated start (no daemon; MPI_Comm_spawn then is unavailable, which simfuse does not
+/// use). Under mpirun or srun nothing is changed, and an OMPI_MCA_* setting of the user's
+/// own wins. Called by PetscSession before MPI starts; programs that start MPI themselves
+/// call it first. Other MPI libraries ignore these variables.
+void quick_singleton_start();
+
 }  // namespace simfuse
 
 #define SIMFUSE_PETSC(...)                                                                                           \

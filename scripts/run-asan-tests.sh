@@ -17,7 +17,9 @@ if [ "${1:-}" = "--all" ]; then
 else
   cmake --build build-asan -j "$(nproc 2>/dev/null || echo 2)" --target simfuse simfuse_tests
 fi
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# One machine: Open MPI's ob1 layer over shared memory is what it picks here anyway; naming it
+# skips a ~0.2 s probe of Omni-Path hardware at every start of a rank (docs/benchmarks.md).
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_pml=ob1
 export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$PWD/cmake/ubsan.supp"
 cd build-asan

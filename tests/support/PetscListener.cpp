@@ -11,6 +11,7 @@ namespace {
 struct PetscListener : Catch::TestEventListenerBase {
   using TestEventListenerBase::TestEventListenerBase;
   void testRunStarting(Catch::TestRunInfo const&) override {
+    simfuse::quick_singleton_start();
     PetscInitialize(nullptr, nullptr, nullptr, nullptr);
     simfuse::install_petsc_error_handler();
     simfuse::limit_blas_threads();
