@@ -189,6 +189,15 @@ MixtureTransport::MixtureTransport(const Mechanism& mech, TransportFits fits) : 
   mu_.resize(n);
   lam_.resize(n);
   bd_.resize(n * n);
+  smu_.resize(n);
+  ismu_.resize(n);
+  wilke_w4_.resize(n * n);
+  wilke_den_.resize(n * n);
+  for (size_t k = 0; k < n; ++k)
+    for (size_t j = 0; j < n; ++j) {
+      wilke_w4_[k * n + j] = std::sqrt(std::sqrt(W_[j] / W_[k]));
+      wilke_den_[k * n + j] = j == k ? 0.0 : 1.0 / std::sqrt(8.0 * (1.0 + W_[k] / W_[j]));
+    }
 }
 
 void MixtureTransport::species_viscosities(double T, double* mu) const {
@@ -222,23 +231,26 @@ void MixtureTransport::mole_fractions(const double* Y, double* X, double& Wbar) 
 }
 
 double MixtureTransport::viscosity(double T, const double* Y) const {
+  // Wilke's rule: mu = sum_k x_k mu_k / sum_j x_j Phi_kj, Phi_kj = (1 + sqrt(mu_k/mu_j)
+  // (W_j/W_k)^(1/4))^2 / sqrt(8 (1 + W_k/W_j)); Phi_kk = 1. The fits give sqrt(mu_k) directly.
   double Wbar = 0;
   mole_fractions(Y, x_.data(), Wbar);
-  species_viscosities(T, mu_.data());
+  const double L = std::log(T), t14 = std::sqrt(std::sqrt(T));
+  const size_t n = static_cast<size_t>(n_);
+  for (size_t k = 0; k < n; ++k) {
+    smu_[k] = std::abs(t14 * poly(fits_.viscosity[k], L));
+    ismu_[k] = 1.0 / smu_[k];
+  }
   double mix = 0;
-  for (int k = 0; k < n_; ++k) {
-    double denom = 0;
-    for (int j = 0; j < n_; ++j) {
-      if (j == k) {
-        denom += x_[static_cast<size_t>(j)];
-        continue;
-      }
-      const double a = 1.0 + std::sqrt(mu_[static_cast<size_t>(k)] / mu_[static_cast<size_t>(j)]) *
-                                 std::sqrt(std::sqrt(W_[static_cast<size_t>(j)] / W_[static_cast<size_t>(k)]));
-      denom += x_[static_cast<size_t>(j)] * a * a /
-               std::sqrt(8.0 * (1.0 + W_[static_cast<size_t>(k)] / W_[static_cast<size_t>(j)]));
+  for (size_t k = 0; k < n; ++k) {
+    const double* w4 = &wilke_w4_[k * n];
+    const double* den = &wilke_den_[k * n];
+    double denom = x_[k];
+    for (size_t j = 0; j < n; ++j) {
+      const double a = 1.0 + smu_[k] * ismu_[j] * w4[j];
+      denom += x_[j] * a * a * den[j];
     }
-    mix += x_[static_cast<size_t>(k)] * mu_[static_cast<size_t>(k)] / denom;
+    mix += x_[k] * smu_[k] * smu_[k] / denom;
   }
   return mix;
 }

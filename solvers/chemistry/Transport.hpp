@@ -82,8 +82,13 @@ class MixtureTransport {
   void mole_fractions(const double* Y, double* X, double& Wbar) const;
   int n_ = 0;
   std::vector<double> W_;  // kg/mol
+  // Wilke's rule's molar-mass factors, n x n row-major, computed once: (W_j/W_k)^(1/4) and
+  // 1/sqrt(8 (1 + W_k/W_j)) (0 on the diagonal, whose term is x_k). Per cell the rule is then
+  // multiply-adds only; with 53 species it took a quarter of a methane flame's step.
+  std::vector<double> wilke_w4_, wilke_den_;
   TransportFits fits_;
-  mutable std::vector<double> x_, mu_, lam_, bd_;  // work arrays (the class is not thread-safe)
+  // Work arrays (the class is not thread-safe); smu_, ismu_: sqrt(mu_k) and its inverse.
+  mutable std::vector<double> x_, mu_, lam_, bd_, smu_, ismu_;
 };
 
 }  // namespace simfuse
