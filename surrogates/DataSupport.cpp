@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nanoflann.hpp>
 
 #include "simfuse/core/base/Error.hpp"
@@ -66,8 +67,31 @@ DataSupport::DataSupport(const ModelCard& card, std::vector<float> points, int d
         fmt::format("support file '{}' of model '{}': {} channels, the card {} inputs",
                     card.support ? card.support->file : std::string("(in memory)"), card.name, dim, card.in_channels()),
         "the support file belongs to another model: retrain, or remove the card's support entry");
+  if (card.support && card.support->floor > 0) {
+    floors_ = normalised_floors(card, card.support->floor);
+    zc_.resize(static_cast<size_t>(dim));
+    for (size_t k = 0; k < points_.size(); ++k)
+      points_[k] = std::max(points_[k], floors_[k % static_cast<size_t>(dim)]);
+  }
   index_ = std::make_unique<Index>(points_, dim_);
   for (int i = 0; i < dim; ++i) kind_.push_back(card.input_transform(i));
+}
+
+std::vector<float> DataSupport::normalised_floors(const ModelCard& card, double floor) {
+  std::vector<float> f;
+  if (!(floor > 0)) return f;
+  const int n = static_cast<int>(card.in_mean.size());
+  for (int i = 0; i < n; ++i)
+    f.push_back(card.input_transform(i) == ModelCard::Transform::none
+                    ? std::numeric_limits<float>::lowest()
+                    : static_cast<float>((card.transform_input(i, floor) - card.in_mean[i]) / card.in_std[i]));
+  return f;
+}
+
+const float* DataSupport::floored(const float* z) const {
+  if (floors_.empty()) return z;
+  for (size_t i = 0; i < floors_.size(); ++i) zc_[i] = std::max(z[i], floors_[i]);
+  return zc_.data();
 }
 
 DataSupport::~DataSupport() = default;
@@ -89,7 +113,7 @@ bool DataSupport::near_normalized(const float* z) const {
   for (int i = 0; i < dim_; ++i)
     if (!std::isfinite(z[i])) return false;
   AnyWithin res{static_cast<float>(radius_ * radius_)};
-  index_->tree.findNeighbors(res, z, nanoflann::SearchParams());
+  index_->tree.findNeighbors(res, floored(z), nanoflann::SearchParams());
   return res.found;
 }
 
@@ -99,11 +123,15 @@ double DataSupport::distance(const double* x) const {
   float d2 = 0;
   nanoflann::KNNResultSet<float, uint32_t> res(1);
   res.init(&i, &d2);
-  index_->tree.findNeighbors(res, z_.data(), nanoflann::SearchParams());
+  index_->tree.findNeighbors(res, floored(z_.data()), nanoflann::SearchParams());
   return std::sqrt(static_cast<double>(d2));
 }
 
-double DataSupport::measure_radius(const std::vector<float>& z, int dim, long n_support, long n_held, double quantile) {
+double DataSupport::measure_radius(const std::vector<float>& zin, int dim, long n_support, long n_held, double quantile,
+                                   const std::vector<float>& floors) {
+  std::vector<float> z(zin.begin(), zin.begin() + (n_support + n_held) * dim);
+  if (!floors.empty())
+    for (size_t k = 0; k < z.size(); ++k) z[k] = std::max(z[k], floors[k % static_cast<size_t>(dim)]);
   const std::vector<float> sample(z.begin(), z.begin() + n_support * dim);
   const Rows rows{&sample, static_cast<size_t>(dim)};
   const Tree tree(static_cast<size_t>(dim), rows, {16});

@@ -40,6 +40,10 @@ class DataSupport {
   /// The same for a point already in the normalised space (z: in_channels values, as
   /// Surrogate::predict gives them): the guard's query, without the transforms again.
   bool near_normalized(const float* z) const;
+  /// Per input channel, the normalised value below which a log10 or Box-Cox channel counts as
+  /// at it (the card's support floor in the model's space; the lowest float elsewhere, and
+  /// empty without a floor).
+  static std::vector<float> normalised_floors(const ModelCard& card, double floor);
   /// The distance from `x` (physical units) to the nearest sampled input, normalised space.
   double distance(const double* x) const;
   double radius() const { return radius_; }
@@ -50,9 +54,10 @@ class DataSupport {
 
   /// The support of a training: `n_support` rows of `z` (normalised, row-major, `dim`
   /// channels; the caller picks them at random) are the sample, the next `n_held` rows are
-  /// held out; the radius is the `quantile` of the held-out rows' nearest-sample distances.
-  /// Returns the radius.
-  static double measure_radius(const std::vector<float>& z, int dim, long n_support, long n_held, double quantile);
+  /// held out; the radius is the `quantile` of the held-out rows' nearest-sample distances,
+  /// every row raised to `floors` first (normalised_floors; empty: none). Returns the radius.
+  static double measure_radius(const std::vector<float>& z, int dim, long n_support, long n_held, double quantile,
+                               const std::vector<float>& floors = {});
 
   /// Writes / reads an .npy file of float32 rows (version 1.0, C order, little-endian).
   static void write_npy(const std::string& path, const std::vector<float>& rows, long n, int dim);
@@ -66,7 +71,10 @@ class DataSupport {
   double radius_;
   std::unique_ptr<Index> index_;
   std::vector<ModelCard::Transform> kind_;  // per input channel, the card's transform
-  mutable std::vector<float> z_;
+  std::vector<float> floors_;               // per channel (empty: no floor)
+  mutable std::vector<float> z_, zc_;
+  // z raised to the floors (into zc_), or z itself without them.
+  const float* floored(const float* z) const;
 };
 
 }  // namespace simfuse

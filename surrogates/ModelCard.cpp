@@ -170,6 +170,11 @@ const Schema& ModelCard::schema() {
     sp.add_int("points", "rows of the sample").required().min(1);
     sp.add_real("radius", "distance in the normalised input space").required().positive();
     sp.add_real("quantile", "of the held-out inputs' nearest-sample distances that the radius is").range(0.0, 1.0);
+    sp.add_real("floor",
+                "log10 and Box-Cox channels' values below this count as this in the distance (0: none; the radius was "
+                "measured so)")
+        .def(0.0)
+        .range(0.0, 1.0);
     s.add_map("provenance", "how the model was made");
     return s;
   }();
@@ -347,6 +352,7 @@ ModelCard ModelCard::load(const std::string& path) {
     sup.points = sp.get<int>("points");
     sup.radius = sp.get<double>("radius");
     sup.quantile = sp.is_set("quantile") ? sp.get<double>("quantile") : 0.0;
+    sup.floor = sp.get<double>("floor");
     if (!fs::exists(sup.file, ec))
       sp.fail("file", fmt::format("support file '{}' does not exist", sup.file),
               "the path is relative to the card; copy the .support.npy written beside it, or remove the support entry "
@@ -450,6 +456,7 @@ void ModelCard::save(const std::string& out_path) const {
     e << YAML::Key << "points" << YAML::Value << support->points;
     e << YAML::Key << "radius" << YAML::Value << support->radius;
     if (support->quantile > 0) e << YAML::Key << "quantile" << YAML::Value << support->quantile;
+    if (support->floor > 0) e << YAML::Key << "floor" << YAML::Value << support->floor;
     e << YAML::EndMap;
   }
   if (provenance.IsDefined() && !provenance.IsNull()) e << YAML::Key << "provenance" << YAML::Value << provenance;

@@ -65,6 +65,9 @@ struct CardSupport {
   long points = 0;      ///< rows of the sample
   double radius = 0;    ///< normalised distance
   double quantile = 0;  ///< of the held-out inputs' distances that the radius is
+  /// Log10 and Box-Cox channels' values below this count as this in the distance (0: none):
+  /// trace levels no check resolves do not make a state far from the data.
+  double floor = 0;
 };
 
 struct ModelCard {

@@ -115,6 +115,12 @@ const Schema& train_schema() {
                  "fraction of data-like points that a guard still counts as near)")
         .def(0.99)
         .range(0.5, 1.0);
+    sup.add_real("floor",
+                 "log10 and Box-Cox input channels (mass fractions) count as this where they are below it, in the "
+                 "distance and the radius: trace levels that no check resolves (e.g. below the chemistry estimate's "
+                 "absolute tolerance, 1e-3 of check.floor) do not make a state far from the data; 0: none")
+        .def(0.0)
+        .range(0.0, 1.0);
     Schema& c = s.add_section("checkpoint", "periodic checkpoints for --resume");
     c.add_int("every", "epochs between checkpoints (0: none)").def(10).min(0);
     c.add_string("file", "checkpoint file (default <output>.ckpt)");
@@ -961,7 +967,7 @@ struct SupportSample {
   std::vector<float> rows;  // ns x cin, normalised
   long n = 0;               // 0: none
   int dim = 0;
-  double radius = 0, quantile = 0;
+  double radius = 0, quantile = 0, floor = 0;
 };
 
 SupportSample measure_support(const TrainingData& d, const Params& sp, const std::string& name, int rank,
@@ -974,7 +980,19 @@ SupportSample measure_support(const TrainingData& d, const Params& sp, const std
   const torch::Tensor z = d.Xn.index_select(0, idx).to(torch::kFloat).contiguous();
   const std::vector<float> rows(z.data_ptr<float>(), z.data_ptr<float>() + z.numel());
   s.quantile = sp.get<double>("quantile");
-  if (rank == 0) s.radius = DataSupport::measure_radius(rows, d.cin, ns, nh, s.quantile);
+  s.floor = sp.get<double>("floor");
+  // The floor in the normalised space: the card's transforms and normalisation, as the
+  // guard will apply them.
+  ModelCard space;
+  space.transform = d.transform;
+  space.log_floor = d.log_floor;
+  space.boxcox_lambda = d.lambda;
+  for (int64_t i = 0; i < d.xm.numel(); ++i) {
+    space.in_mean.push_back(d.xm[i].item<double>());
+    space.in_std.push_back(d.xs[i].item<double>());
+  }
+  const std::vector<float> floors = DataSupport::normalised_floors(space, s.floor);
+  if (rank == 0) s.radius = DataSupport::measure_radius(rows, d.cin, ns, nh, s.quantile, floors);
   MPI_Bcast(&s.radius, 1, MPI_DOUBLE, 0, comm);
   // Identical samples make a zero radius (a constant dataset): nothing would count as near.
   if (!(s.radius > 0)) {
@@ -1011,7 +1029,7 @@ void write_support(const SupportSample& s, const std::string& stem, int rank, MP
 
 // The card's support entry for the sample written at `stem`.
 void set_support(ModelCard& card, const SupportSample& s, const std::string& stem) {
-  if (s.n > 0) card.support = CardSupport{stem + ".support.npy", s.n, s.radius, s.quantile};
+  if (s.n > 0) card.support = CardSupport{stem + ".support.npy", s.n, s.radius, s.quantile, s.floor};
 }
 
 }  // namespace

@@ -630,6 +630,56 @@ TEST_CASE("The support's query agrees with the card's own normalisation (Box-Cox
   CHECK(far > 20);
 }
 
+TEST_CASE("A support floor: mass fractions below it do not move a point away from the data", "[torch][train]") {
+  // The radius: rows that differ only below the floor are at distance 0 with it, 2 without.
+  const float lowest = std::numeric_limits<float>::lowest();
+  const std::vector<float> rows = {0.5f, -7.0f, 0.5f, -9.0f};  // a sample row, then a held-out one
+  CHECK(DataSupport::measure_radius(rows, 2, 1, 1, 0.99) == Approx(2.0));
+  CHECK(DataSupport::measure_radius(rows, 2, 1, 1, 0.99, {lowest, -6.0f}) == 0.0);
+  // On the shipped h2_lean card (Box-Cox species), with a floor of 1e-9 set: a sampled
+  // point's species below 1e-9 moved to 1e-13 (a trace level) stay where they were in the
+  // distance; without the floor they move it. A species above the floor still counts.
+  const std::string path = std::string(SIMFUSE_SOURCE_DIR) + "/cases/models/h2_lean.card.yaml";
+  ModelCard card = ModelCard::load(path);
+  REQUIRE(card.support);
+  long n = 0;
+  int dim = 0;
+  const std::vector<float> z = DataSupport::read_npy(card.support->file, n, dim);
+  const DataSupport plain(card, z, dim, card.support->radius);
+  ModelCard floored_card = card;
+  floored_card.support->floor = 1e-9;
+  const DataSupport floored(floored_card, z, dim, card.support->radius);
+  int moved = 0;
+  for (long row = 0; row < 200 && moved < 20; ++row) {
+    std::vector<double> x(static_cast<size_t>(dim)), trace(static_cast<size_t>(dim));
+    for (int c = 0; c < dim; ++c)
+      x[c] = card.untransform_input(c, z[row * dim + c] * card.in_std[c] + card.in_mean[c], false);
+    trace = x;
+    int below = 0;
+    for (int c = 0; c < dim; ++c)
+      if (card.transform[c] == "boxcox" && x[c] > 1e-30 && x[c] < 1e-10) {
+        trace[c] = x[c] > 1e-13 ? 1e-20 : 1e-13;
+        ++below;
+      }
+    if (below == 0) continue;
+    ++moved;
+    INFO("row " << row << ", " << below << " species below the floor");
+    CHECK(floored.distance(trace.data()) == Approx(floored.distance(x.data())).margin(1e-5));
+    CHECK(plain.distance(trace.data()) > plain.distance(x.data()) + 0.01);
+    std::vector<double> major = x;
+    int c = 1;
+    while (c < dim && !(card.transform[c] == "boxcox" && x[c] > 1e-4)) ++c;
+    REQUIRE(c < dim);
+    major[c] *= 2;
+    CHECK(floored.distance(major.data()) > floored.distance(x.data()) + 0.01);
+  }
+  CHECK(moved >= 5);
+  // The shipped ch4_flames card states its floor; its support reads it back.
+  const ModelCard ch4 = ModelCard::load(std::string(SIMFUSE_SOURCE_DIR) + "/cases/models/ch4_flames.card.yaml");
+  REQUIRE(ch4.support);
+  CHECK(ch4.support->floor == 1e-9);
+}
+
 TEST_CASE("A support file that is missing, damaged or of another model is refused naming it", "[torch][train]") {
   const std::string dir = test::temp_dir("support_bad");
   write_data(dir);
