@@ -8,6 +8,7 @@ the same coupling (CVODE with per-cell step memory at rtol 1e-4 to 1e-2, and the
 rtol 1e-8 on the same grid.
 
   /usr/bin/python3 bench/run_forced_flame_ai_bench.py BUILD_DIR [--t-end 2e-3] [--json out.json]
+      [--runs "3e-3, step memory;1e-2, step memory;guarded h2_forced"]   # a subset (+ the reference, rtol 1e-3)
 
 Runs two at a time (one per core, 1 rank each). For each: react and whole-step seconds, the
 consumption speed's mean over the second half and its largest deviation from the reference's
@@ -50,17 +51,22 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--t-end", default="2e-3")
     ap.add_argument("--json")
+    ap.add_argument("--runs", default="",
+                    help="';'-separated ends of run names: only the runs whose name ends with one (the reference and "
+                         "the rtol 1e-3 run, the ratios' base, always run)")
     a = ap.parse_args()
+    runs = {k: v for i, (k, v) in enumerate(RUNS.items())
+            if i == 0 or k == BASE or not a.runs or any(p and k.endswith(p) for p in a.runs.split(";"))}
     exe = os.path.join(a.build, "bin", "simfuse")
     case = os.path.join(HERE, "..", "cases", "flame2d_h2_lean.yaml")
     with tempfile.TemporaryDirectory() as tmp, cf.ThreadPoolExecutor(2) as pool:
-        outs = {k: os.path.join(tmp, f"run{i}") for i, k in enumerate(RUNS)}
+        outs = {k: os.path.join(tmp, f"run{i}") for i, k in enumerate(runs)}
         jobs = {k: pool.submit(run, exe, case, outs[k], [f"time.t_end={a.t_end}", "output.every=100000"] + sets,
-                               extra=["--unset", "output.png"]) for k, sets in RUNS.items()}
+                               extra=["--unset", "output.png"]) for k, sets in runs.items()}
         s = {k: j.result() for k, j in jobs.items()}
-        ref = list(RUNS)[0]
-        f = {k: last_fields(outs[k], ["T", "OH"]) for k in RUNS}
-        rows = {k: flame_run_row(k, s[k], outs[k], outs[ref], f[k], f[ref]) for k in RUNS}
+        ref = list(runs)[0]
+        f = {k: last_fields(outs[k], ["T", "OH"]) for k in runs}
+        rows = {k: flame_run_row(k, s[k], outs[k], outs[ref], f[k], f[ref]) for k in runs}
         base = rows[BASE]
         print(f"2D lean flame, splitting forced, t_end {a.t_end} s; errors against {ref}\n")
         print("| run | react (s) | whole step (s) | react, last 3/4 of the steps (s) | whole step, last 3/4 (s) | "
@@ -73,7 +79,7 @@ def main():
                   f"{base['react'] / r['react']:.2f}x | {base['total'] / r['total']:.2f}x | {r['S_c']:.4f} | "
                   f"{r['S_c_dev']:.2%} | {r['length']:.4f} | {r['T_l2']:.2e} | {r['OH_l2']:.2e} | {acc} |")
         classical = [r for k, r in rows.items() if k.startswith("classical")]
-        for k in [k for k in RUNS if k.startswith("guarded")]:
+        for k in [k for k in runs if k.startswith("guarded")]:
             m = rows[k]
             fair = [r for r in classical if r["T_l2"] <= m["T_l2"] and r["OH_l2"] <= m["OH_l2"]]
             eq = min(fair or classical, key=lambda r: r["react"])
