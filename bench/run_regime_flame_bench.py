@@ -8,6 +8,9 @@ regime and outside it, against the same flame with CVODE (rtol 1e-6, the case's)
       [--t-end 8e-3] [--model models/h2_lean.card.yaml] [--splitting forced] [--json out.json]
       [--case flame1d_ch4.yaml --model models/ch4_flames.card.yaml --flames 0.8:300,1.0:300,...]
   /usr/bin/python3 bench/run_regime_flame_bench.py BUILD_DIR --flames 0.5:300 --classical 1e-3,1e-4,1e-5,1e-6
+  ... --case flame1d_ch4.yaml --model models/ch4_flames.card.yaml --flames 1.0:300 --t-end 2e-3 --classical 3e-3
+      --rivals-only --set "grid.n=[128,16]" --set "grid.upper=[6.4e-3,8e-4]" --set parameters.A=1.5e-4 --set parameters.W=8e-4
+      (the 2D methane flame: the reference, the rival and the model only)
 
 Each flame runs classically and guarded (the default guard, `coupling.react={type: guarded,
 model: ...}`), side by side on the two cores; the speeds are the second half's means
@@ -40,7 +43,7 @@ def classical_study(a, exe, case):
     against the forced coupling with CVODE at rtol 1e-8 (atol 1e-14): the speed-vs-error
     table of the best classical method against the model."""
     phi, Tu = a.flames.split(",")[0].split(":")
-    base = [f"parameters.phi={phi}", f"parameters.Tu={Tu}", f"time.t_end={a.t_end}", "output.every=100000"]
+    base = [f"parameters.phi={phi}", f"parameters.Tu={Tu}", f"time.t_end={a.t_end}", "output.every=100000"] + a.set
     cv = "solver.params.reacting.integrator={{type: cvode, rtol: {r}, atol: {t}{m}}}"
     forced = "solver.params.reacting.splitting=forced"
     # The reference: the forced coupling (S_L independent of dt) with CVODE at 1e-8.
@@ -48,9 +51,10 @@ def classical_study(a, exe, case):
     for r in a.classical.split(","):
         atol = f"{float(r) * 1e-6:.1e}"
         runs[f"forced, cvode {r} + step memory"] = [forced, cv.format(r=r, t=atol, m=", step_memory: true")]
-    runs["forced, cvode 1e-6 (the flame cases')"] = [forced]
-    runs["forced_split, cvode 1e-6 (this case's)"] = []
-    runs["forced_split, cvode 1e-6 + step memory"] = [cv.format(r="1.0e-6", t="1.0e-12", m=", step_memory: true")]
+    if not a.rivals_only:
+        runs["forced, cvode 1e-6 (the flame cases')"] = [forced]
+        runs["forced_split, cvode 1e-6 (this case's)"] = []
+        runs["forced_split, cvode 1e-6 + step memory"] = [cv.format(r="1.0e-6", t="1.0e-12", m=", step_memory: true")]
     # the model in its own coupling: the case's forced_split, or --splitting's (forced for a forced model)
     guarded = f"{a.splitting or 'forced_split'}, guarded {os.path.basename(a.model).split('.')[0]}"
     runs[guarded] = [f"coupling.react={{type: guarded, model: {a.model}}}"] + (
@@ -60,12 +64,13 @@ def classical_study(a, exe, case):
         jobs = {k: pool.submit(run, exe, case, outs[k], base + v, extra=["--unset", "output.png"])
                 for k, v in runs.items()}
         s = {k: j.result() for k, j in jobs.items()}
-        T = {k: last_fields(outs[k], ["T"])["T"] for k in runs}
+        f = {k: last_fields(outs[k], ["T", "OH"]) for k in runs}
     ref = s["reference"]["metrics"]
     print(f"\nphi {phi}, Tu {Tu}, {a.t_end} s; errors against the forced coupling with CVODE at rtol 1e-8 (S_c {ref['flame_speed_consumption']:.5f}, "
           f"S_front {ref['flame_speed_front']:.5f} m/s)\n")
-    print("| react by | S_c error | S_front error | T rel L2 | react (s) | whole step (s) | model's react ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| react by | S_c error | S_front error | T rel L2 | OH rel L2 | front length ratio | react (s) | whole step (s) "
+          "| model's react ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
     rows = []
     model = substep(s[guarded])["seconds"]
     for k in runs:
@@ -74,11 +79,17 @@ def classical_study(a, exe, case):
         m = s[k]["metrics"]
         row = dict(run=k, dS_c=m["flame_speed_consumption"] / ref["flame_speed_consumption"] - 1,
                    dS_f=m["flame_speed_front"] / ref["flame_speed_front"] - 1,
-                   T_l2=rel_l2(T[k], T["reference"]),
+                   T_l2=rel_l2(f[k]["T"], f["reference"]["T"]), OH_l2=rel_l2(f[k]["OH"], f["reference"]["OH"]),
+                   length=m["front_length_ratio"],
                    react=substep(s[k])["seconds"], total=sum(x["seconds"] for x in s[k]["substeps"]))
         rows.append(row)
-        print(f"| {k} | {row['dS_c']:+.3%} | {row['dS_f']:+.3%} | {row['T_l2']:.2e} | {row['react']:.1f} | "
-              f"{row['total']:.1f} | {row['react'] / model:.1f}x |")
+        print(f"| {k} | {row['dS_c']:+.3%} | {row['dS_f']:+.3%} | {row['T_l2']:.2e} | {row['OH_l2']:.2e} | "
+              f"{row['length']:.4f} (ref {ref['front_length_ratio']:.4f}) | {row['react']:.1f} | {row['total']:.1f} | "
+              f"{row['react'] / model:.1f}x |")
+    g = substep(s[guarded])
+    print(f"\n{guarded}: " + ", ".join(f"{k} {g[k]}" for k in ("points", "accepted_fraction", "fallback",
+                                                                "outside_support", "inference_seconds",
+                                                                "check_seconds") if k in g))
     return rows
 
 
@@ -96,6 +107,10 @@ def main():
     ap.add_argument("--classical", default="",
                     help="rtols: instead, the first flame by CVODE at each (with and without step memory) and the "
                          "model, against CVODE at 1e-8")
+    ap.add_argument("--set", action="append", default=[],
+                    help="a --set for every run (e.g. grid.n=[128,16]: the 2D flame of flame1d_ch4.yaml)")
+    ap.add_argument("--rivals-only", action="store_true",
+                    help="--classical: only the reference, the --classical rows and the model (not the rtol 1e-6 rows)")
     ap.add_argument("--json")
     a = ap.parse_args()
     exe = os.path.join(a.build, "bin", "simfuse")
