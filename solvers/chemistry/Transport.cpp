@@ -186,7 +186,6 @@ MixtureTransport::MixtureTransport(const Mechanism& mech, TransportFits fits) : 
   fits_ = std::move(fits);
   for (const auto& s : mech.species()) W_.push_back(s.molar_mass);
   x_.resize(n);
-  mu_.resize(n);
   lam_.resize(n);
   bd_.resize(n * n);
   smu_.resize(n);
@@ -200,12 +199,15 @@ MixtureTransport::MixtureTransport(const Mechanism& mech, TransportFits fits) : 
     }
 }
 
-void MixtureTransport::species_viscosities(double T, double* mu) const {
+void MixtureTransport::sqrt_viscosities(double T, double* s) const {
+  // The fits are of sqrt(mu_k) / T^(1/4).
   const double L = std::log(T), t14 = std::sqrt(std::sqrt(T));
-  for (int k = 0; k < n_; ++k) {
-    const double s = t14 * poly(fits_.viscosity[static_cast<size_t>(k)], L);
-    mu[k] = s * s;
-  }
+  for (int k = 0; k < n_; ++k) s[k] = std::abs(t14 * poly(fits_.viscosity[static_cast<size_t>(k)], L));
+}
+
+void MixtureTransport::species_viscosities(double T, double* mu) const {
+  sqrt_viscosities(T, mu);
+  for (int k = 0; k < n_; ++k) mu[k] *= mu[k];
 }
 
 void MixtureTransport::species_conductivities(double T, double* lambda) const {
@@ -235,12 +237,9 @@ double MixtureTransport::viscosity(double T, const double* Y) const {
   // (W_j/W_k)^(1/4))^2 / sqrt(8 (1 + W_k/W_j)); Phi_kk = 1. The fits give sqrt(mu_k) directly.
   double Wbar = 0;
   mole_fractions(Y, x_.data(), Wbar);
-  const double L = std::log(T), t14 = std::sqrt(std::sqrt(T));
+  sqrt_viscosities(T, smu_.data());
   const size_t n = static_cast<size_t>(n_);
-  for (size_t k = 0; k < n; ++k) {
-    smu_[k] = std::abs(t14 * poly(fits_.viscosity[k], L));
-    ismu_[k] = 1.0 / smu_[k];
-  }
+  for (size_t k = 0; k < n; ++k) ismu_[k] = 1.0 / smu_[k];
   double mix = 0;
   for (size_t k = 0; k < n; ++k) {
     const double* w4 = &wilke_w4_[k * n];

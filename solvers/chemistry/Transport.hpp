@@ -80,6 +80,8 @@ class MixtureTransport {
 
  private:
   void mole_fractions(const double* Y, double* X, double& Wbar) const;
+  /// sqrt(mu_k) per species at T (the fits' own quantity; Wilke's rule uses it as is).
+  void sqrt_viscosities(double T, double* s) const;
   int n_ = 0;
   std::vector<double> W_;  // kg/mol
   // Wilke's rule's molar-mass factors, n x n row-major, computed once: (W_j/W_k)^(1/4) and
@@ -88,7 +90,7 @@ class MixtureTransport {
   std::vector<double> wilke_w4_, wilke_den_;
   TransportFits fits_;
   // Work arrays (the class is not thread-safe); smu_, ismu_: sqrt(mu_k) and its inverse.
-  mutable std::vector<double> x_, mu_, lam_, bd_, smu_, ismu_;
+  mutable std::vector<double> x_, lam_, bd_, smu_, ismu_;
 };
 
 }  // namespace simfuse
