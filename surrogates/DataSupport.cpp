@@ -46,6 +46,11 @@ struct AnyWithin {
   void init() {}
 };
 
+// Every row of `rows` (row-major, floors.size() channels) raised to the per-channel floors.
+void raise_to_floors(std::vector<float>& rows, const std::vector<float>& floors) {
+  for (size_t k = 0; k < rows.size(); ++k) rows[k] = std::max(rows[k], floors[k % floors.size()]);
+}
+
 }  // namespace
 
 struct DataSupport::Index {
@@ -70,8 +75,7 @@ DataSupport::DataSupport(const ModelCard& card, std::vector<float> points, int d
   if (card.support && card.support->floor > 0) {
     floors_ = normalised_floors(card, card.support->floor);
     zc_.resize(static_cast<size_t>(dim));
-    for (size_t k = 0; k < points_.size(); ++k)
-      points_[k] = std::max(points_[k], floors_[k % static_cast<size_t>(dim)]);
+    raise_to_floors(points_, floors_);
   }
   index_ = std::make_unique<Index>(points_, dim_);
   for (int i = 0; i < dim; ++i) kind_.push_back(card.input_transform(i));
@@ -129,9 +133,12 @@ double DataSupport::distance(const double* x) const {
 
 double DataSupport::measure_radius(const std::vector<float>& zin, int dim, long n_support, long n_held, double quantile,
                                    const std::vector<float>& floors) {
-  std::vector<float> z(zin.begin(), zin.begin() + (n_support + n_held) * dim);
-  if (!floors.empty())
-    for (size_t k = 0; k < z.size(); ++k) z[k] = std::max(z[k], floors[k % static_cast<size_t>(dim)]);
+  std::vector<float> floored;  // the rows raised to the floors; without floors, zin as given
+  if (!floors.empty()) {
+    floored.assign(zin.begin(), zin.begin() + (n_support + n_held) * dim);
+    raise_to_floors(floored, floors);
+  }
+  const std::vector<float>& z = floors.empty() ? zin : floored;
   const std::vector<float> sample(z.begin(), z.begin() + n_support * dim);
   const Rows rows{&sample, static_cast<size_t>(dim)};
   const Tree tree(static_cast<size_t>(dim), rows, {16});
